@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { parseDuration } from './durations.ts';
+import { checkSchedule } from './schedule.ts';
+
+/**
+ * The configuration as zod schemas: one discriminated union per store kind, parsed once at
+ * start. Custom checks put the fix in `params.fix` so errors read
+ * `error: policies[0].retention: "30" has no unit (add one: "30d" …)`.
+ */
+function issue(ctx: z.RefinementCtx, message: string, fix: string, path: PropertyKey[] = []): void {
+  ctx.addIssue({ code: 'custom', message, path, params: { fix } });
+}
+
+export const Duration = z.string().superRefine((value, ctx) => {
+  const parsed = parseDuration(value);
+  if (!parsed.ok) issue(ctx, parsed.message, parsed.fix);
+});
+
+const Schedule = z.string().superRefine((value, ctx) => {
+  const result = checkSchedule(value);
+  if (!result.ok) issue(ctx, result.message, result.fix);
+});
+
+const PolicyName = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, {
+  error: 'must be kebab-case (lowercase letters, digits and single dashes), e.g. "temp-files"',
+});
+
+export const RetentionByAttribute = z.strictObject({
+  /** Attribute to look up per item: a column for rows; `prefix` matches key prefixes for blobs. */
+  by: z.string().min(1),
+  rules: z.record(z.string().min(1), Duration).refine((rules) => Object.keys(rules).length > 0, {
+    error: 'needs at least one rule, e.g. { "General": "30d" }',
+  }),
+  default: Duration.optional(),
+});
+
+export const Retention = z.union([Duration, RetentionByAttribute], {
+  error: 'must be a duration like "30d" or { "by": "<attribute>", "rules": { "<value>": "<duration>" }, "default": "<duration>" }',
+});
+
+const Limits = z.strictObject({
+  /** Planned deletions above this abort the run before anything is deleted. */
+  maxDeletesPerRun: z.number().int().positive().default(10_000),
+  /** Planned deletions / items in scope above this abort the run. */
+  maxDeleteFraction: z.number().gt(0).max(1).default(0.5),
+});
+
+const Sla = z.strictObject({
+  /** Run duration threshold; defaults to the policy budget. */
+  maxDuration: Duration.optional(),
+  /** Oldest eligible item still present after a run. */
+  maxOverdue: Duration.default('1d'),
+  /** failed / (deleted + failed). */
+  maxFailureRate: z.number().min(0).max(1).default(0.01),
+  /** Fraction of a threshold that raises a warning. */
+  warnAt: z.number().gt(0).lt(1).default(0.8),
+});
+
+const Backup = z.strictObject({
+  /** Where copies go before deletion (a directory for the fs store). */
+  to: z.string().min(1),
+  /** How long backups are kept; the tool prunes older ones. */
+  keepFor: Duration,
+});
+
+export const FsStore = z.strictObject({
+  kind: z.literal('fs'),
+  /** Directory whose files the policy governs; keys are POSIX paths relative to it. */
+  root: z.string().min(1),
+  /** Globs (relative to root) a file must match; default: every file. */
+  include: z.array(z.string().min(1)).optional(),
+  /** Globs that exclude files even if included. */
+  exclude: z.array(z.string().min(1)).optional(),
+  /** Remove directories that a run left empty (never the root itself). */
+  removeEmptyDirs: z.boolean().default(false),
+});
+
+/** One entry per store kind; a new backend adds its schema here and its factory in stores/index.ts. */
+export const BlobStore = z.discriminatedUnion('kind', [FsStore], {
+  error: 'unknown store kind (known for class "blobs": fs)',
+});
+
+const PolicyCommon = {
+  name: PolicyName,
+  description: z.string().optional(),
+  retention: Retention,
+  schedule: Schedule,
+  enabled: z.boolean().default(true),
+  budget: Duration.default('10m'),
+  batchSize: z.number().int().positive().max(10_000).default(500),
+  limits: Limits.default({ maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 }),
+  sla: Sla.default({ maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 }),
+  backup: Backup.optional(),
+  /** Retention under 1h is almost always a typo; this says it is not. */
+  allowShortRetention: z.boolean().default(false),
+};
+
+export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
+
+export const Policy = z.discriminatedUnion('class', [BlobsPolicy], {
+  error: 'unknown data class (known: blobs)',
+});
+
+export const ControlConfig = z.strictObject({
+  kind: z.literal('postgres'),
+  /** postgres:// URL; a `*.neon.tech` host uses the Neon driver. */
+  url: z.string().min(1),
+  driver: z.enum(['pg', 'neon']).optional(),
+});
+
+const ONE_HOUR_MS = 3_600_000;
+
+export const Config = z
+  .strictObject({
+    /** Where leases, history and audit live; absent = embedded PostgreSQL under $RETENTION_HOME. */
+    control: ControlConfig.optional(),
+    policies: z.array(Policy).min(1, { error: 'needs at least one policy' }),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.policies.forEach((policy, index) => {
+      const first = seen.get(policy.name);
+      if (first !== undefined) {
+        issue(ctx, `duplicate policy name "${policy.name}" (also policies[${first}])`, 'give each policy a unique name', ['policies', index, 'name']);
+      }
+      seen.set(policy.name, index);
+      for (const [path, duration] of retentionDurations(policy.retention)) {
+        const parsed = parseDuration(duration);
+        if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
+          issue(
+            ctx,
+            `retention ${duration} is under 1h`,
+            'if that is intended, set "allowShortRetention": true on the policy',
+            ['policies', index, 'retention', ...path],
+          );
+        }
+      }
+    });
+  });
+
+function retentionDurations(retention: z.infer<typeof Retention>): Array<[PropertyKey[], string]> {
+  if (typeof retention === 'string') return [[[], retention]];
+  const entries: Array<[PropertyKey[], string]> = Object.entries(retention.rules).map(([value, duration]) => [['rules', value], duration]);
+  if (retention.default !== undefined) entries.push([['default'], retention.default]);
+  return entries;
+}
+
+export type RetentionConfig = z.output<typeof Config>;
+export type RetentionConfigInput = z.input<typeof Config>;
+export type PolicyConfig = z.output<typeof Policy>;
+export type StoreConfig = PolicyConfig['store'];
+export type StoreKind = StoreConfig['kind'];
+export type RetentionSpec = z.output<typeof Retention>;

@@ -1,0 +1,123 @@
+/**
+ * The vocabulary of DESIGN.md as types. Everything here is plain data: stores produce Items,
+ * the pure planner turns them into EligibleItems, the engine turns outcomes into a RunReport.
+ */
+export type DataClass = 'blobs' | 'rows' | 'tokens';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** One blob / row / token as a store sees it. */
+export interface Item {
+  /** Stable identity inside the store: POSIX path, object key, joined key columns. */
+  key: string;
+  /** The instant retention counts from (mtime, LastModified, created_at, expires_at). */
+  timestamp: Date;
+  /** Size in bytes where known. */
+  size?: number;
+  /** Attribute values for per-purpose retention (`by` column → value). */
+  attributes?: Record<string, string | null>;
+}
+
+/** One per-purpose rule with its cutoff fixed at run start. */
+export interface CutoffRule {
+  /** The attribute value (or key prefix when `by` is `prefix`) the rule applies to. */
+  value: string;
+  /** The retention as configured, e.g. `7y`. */
+  retention: string;
+  retentionMs: number;
+  /** Items strictly older than this are eligible. */
+  cutoff: Date;
+}
+
+export interface Cutoffs {
+  /** When the cutoffs were computed (run start). */
+  computedAt: Date;
+  /** Attribute the rules are keyed on; `prefix` matches the item key's longest rule prefix. */
+  by?: string;
+  rules: CutoffRule[];
+  /** Applies to items no rule matches; absent = such items are kept and counted unclassified. */
+  fallback?: Omit<CutoffRule, 'value'>;
+}
+
+/** An item the planner decided is past its retention, with the reason why. */
+export interface EligibleItem extends Item {
+  cutoff: Date;
+  /** Human-readable rule, e.g. `purpose_code=Financial: 1y` or `retention: 30d`. */
+  rule: string;
+}
+
+export interface Hold {
+  id: number;
+  /** null: applies to every policy. */
+  policy: string | null;
+  /** Exact key, or a key prefix when `prefix` is true. */
+  key: string;
+  prefix: boolean;
+  reason: string;
+  createdBy: string;
+  createdAt: Date;
+}
+
+export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo';
+
+export type RunStatus =
+  | 'completed'
+  | 'partial'
+  | 'skipped_locked'
+  | 'skipped_paused'
+  | 'aborted_limit'
+  | 'failed';
+
+export type SlaStatus = 'ok' | 'warning' | 'breach';
+
+export interface SlaResult {
+  status: SlaStatus;
+  reasons: string[];
+}
+
+export type ItemOutcome = 'deleted' | 'would_delete' | 'held' | 'failed';
+
+export interface ListedItem {
+  key: string;
+  timestamp: string;
+  outcome: ItemOutcome;
+  rule?: string;
+  error?: string;
+}
+
+export interface RunReport {
+  runId: string;
+  policy: string;
+  dataClass: DataClass;
+  store: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  status: RunStatus;
+  scanned: number;
+  eligible: number;
+  deleted: number;
+  failed: number;
+  held: number;
+  /** Items whose attribute matched no rule and no default: kept. */
+  unclassified: number;
+  bytesFreed: number;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  /** Eligible, unheld items still present after the run (null when not measured). */
+  backlog: number | null;
+  oldestOverdueSeconds: number | null;
+  budgetSeconds: number;
+  budgetUsedPercent: number;
+  sla: SlaResult;
+  /** Planned deletions vs limits when the run was aborted or forced. */
+  limits?: { planned: number; total: number; maxDeletesPerRun: number; maxDeleteFraction: number; forced: boolean };
+  /** Why the run stopped early or failed. */
+  error?: { code: string; message: string };
+  cutoffs: Array<{ rule: string; cutoff: string }>;
+  items?: ListedItem[];
+}

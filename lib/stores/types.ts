@@ -1,0 +1,102 @@
+import type { Cutoffs, EligibleItem, Hold, Item } from '../engine/types.ts';
+
+/**
+ * One backend that holds items of a data class. A store lists candidates and deletes batches;
+ * it never decides what is eligible (the pure planner does) but it must re-check, at delete
+ * time, anything that may have changed since the scan (invariant 1).
+ */
+export interface ScanQuery {
+  cutoffs: Cutoffs;
+  /** Opaque position returned by the previous page or a checkpoint; absent = from the start. */
+  cursor?: string;
+  /** Upper bound on items returned in this page. */
+  limit: number;
+}
+
+export interface Page {
+  /** Candidates; may include items that are not eligible (the planner filters them). */
+  items: Item[];
+  /** Position after the last item of this page. */
+  cursor?: string;
+  /** True when the scan has nothing after this page. */
+  done: boolean;
+}
+
+export interface CensusQuery {
+  cutoffs: Cutoffs;
+  holds: Hold[];
+  /** Stop counting after this many items in scope (then `exact` is false). */
+  bound?: number;
+}
+
+/** How many items are in the policy's scope and how many of them are past retention. */
+export interface Census {
+  total: number;
+  /** Eligible and not held. */
+  eligible: number;
+  /** Largest `cutoff - timestamp` among eligible unheld items, in seconds; 0 if none. */
+  oldestOverdueSeconds: number;
+  /** False when counting stopped at the bound. */
+  exact: boolean;
+}
+
+/**
+ * - deleted: removed by this call.
+ * - missing: already gone (counts as done: invariant 7).
+ * - kept: re-checked at delete time and found no longer eligible (e.g. modified since the scan).
+ * - failed: could not be removed; retried next run.
+ */
+export type DeleteStatus = 'deleted' | 'missing' | 'kept' | 'failed';
+
+export interface DeleteOutcome {
+  key: string;
+  status: DeleteStatus;
+  /** Bytes freed, for `deleted`. */
+  bytes?: number;
+  error?: string;
+}
+
+export interface BackupRef {
+  /** Backup location as configured (`backup.to`). */
+  to: string;
+  policy: string;
+  runId: string;
+}
+
+export interface BackupOutcome {
+  key: string;
+  ok: boolean;
+  error?: string;
+}
+
+export type RestoreStatus = 'restored' | 'exists' | 'no_backup' | 'failed';
+
+export interface RestoreOutcome {
+  key: string;
+  status: RestoreStatus;
+  error?: string;
+}
+
+export interface Store {
+  /** `fs`, `s3`, … */
+  readonly kind: string;
+  /** Where, for logs and audit: `fs:/var/tmp/audio`, `s3://docs/pdfs/`. */
+  readonly location: string;
+  /** `timestamp`: scan pages come oldest first; `key`: in key order. */
+  readonly order: 'timestamp' | 'key';
+
+  /** Checks the backend is reachable and configured as the policy says; throws ConfigError if not. */
+  open(): Promise<void>;
+  scan(query: ScanQuery): Promise<Page>;
+  census(query: CensusQuery): Promise<Census>;
+  /** Deletes the batch; one outcome per item, in any order. Must not throw for per-item failures. */
+  delete(items: EligibleItem[]): Promise<DeleteOutcome[]>;
+  /** Which of these keys still exist (resolves write-ahead intents left by a crashed run). */
+  present(keys: string[]): Promise<Set<string>>;
+
+  backup?(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
+  restore?(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
+  /** Removes backups of runs that started before `olderThan`; returns how many run backups went. */
+  pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
+  close?(): Promise<void>;
+}
