@@ -62,6 +62,14 @@ export class ControlStoreError extends RetentionError {
   override readonly code = 'control_store_error';
 }
 
+/**
+ * A SQL statement failed. Context: `driver`, `statement` (a short excerpt, never the parameters)
+ * and `sqlState` (PostgreSQL's SQLSTATE such as `23505`, or a socket code such as `ECONNREFUSED`).
+ */
+export class SqlError extends RetentionError {
+  override readonly code = 'sql_error';
+}
+
 /** The run's lease was taken over or expired: the run must stop deleting at once. */
 export class LeaseLostError extends RetentionError {
   override readonly code = 'lease_lost';

@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { acquireEmbeddedPostgres, retentionHome } from '../../lib/control/embedded.ts';
+import { isProcessAlive } from '../../lib/control/processCoordination.ts';
+import { ConfigError } from '../../lib/errors.ts';
+
+const asRoot = process.getuid?.() === 0;
+const homes: string[] = [];
+const children: ChildProcess[] = [];
+
+/** A fresh home under os.tmpdir(), traversable by the postgres user (mkdtemp makes it 0700). */
+async function newHome(): Promise<string> {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'retention-embedded-'));
+  await chmod(home, 0o755);
+  homes.push(home);
+  return home;
+}
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  // Whatever a failed test left running: kill its server before removing its home.
+  for (const home of homes.splice(0)) {
+    const pid = await postmasterPid(home);
+    if (pid !== null && isProcessAlive(`${pid}:`)) process.kill(pid, 'SIGKILL');
+    await rm(home, { recursive: true, force: true });
+  }
+});
+
+async function postmasterPid(home: string): Promise<number | null> {
+  const text = await readFile(path.join(home, 'pg', 'data', 'postmaster.pid'), 'utf8').catch(() => null);
+  return text === null ? null : Number(text.split('\n')[0]);
+}
+
+async function query(url: string, text: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function expectStopped(url: string): Promise<void> {
+  await expect(query(url, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
+}
+
+async function waitUntilDead(pid: number): Promise<void> {
+  while (isProcessAlive(`${pid}:`)) await sleep(20);
+}
+
+/** Another CLI-like process that acquires the embedded server and holds it until killed. */
+async function holdInChildProcess(home: string): Promise<{ child: ChildProcess; url: string }> {
+  const script = `
+    const { acquireEmbeddedPostgres } = await import(${JSON.stringify(path.resolve('lib/control/embedded.ts'))});
+    const db = await acquireEmbeddedPostgres(process.argv[1]);
+    console.log(JSON.stringify({ url: db.url }));
+    setInterval(() => undefined, 60_000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
+describe('embedded PostgreSQL', () => {
+  it('is shared by concurrent clients and stopped after the last release', async () => {
+    const home = await newHome();
+    const [first, second] = await Promise.all([acquireEmbeddedPostgres(home), acquireEmbeddedPostgres(home)]);
+    expect(second.url).toBe(first.url);
+    expect(await query(first.url, 'SELECT current_database() AS name')).toEqual([{ name: 'retention' }]);
+
+    await first.release();
+    await first.release();
+    expect(await query(second.url, 'SELECT 1 AS up')).toEqual([{ up: 1 }]);
+
+    await second.release();
+    await expectStopped(second.url);
+    expect(await postmasterPid(home)).toBeNull();
+  });
+
+  it('is shared with another process, whose kill -9 does not keep the server alive', async () => {
+    const home = await newHome();
+    const other = await holdInChildProcess(home);
+    const ours = await acquireEmbeddedPostgres(home);
+    expect(ours.url).toBe(other.url);
+
+    other.child.kill('SIGKILL');
+    await once(other.child, 'exit');
+    expect(await query(ours.url, 'SELECT 1 AS up')).toEqual([{ up: 1 }]);
+
+    // The dead process's client entry is stale: our release is the last one.
+    await ours.release();
+    await expectStopped(ours.url);
+    expect(await readdir(path.join(home, 'pg', 'clients'))).toEqual([]);
+  });
+
+  it('recovers after the server is killed with -9, keeping committed data', async () => {
+    const home = await newHome();
+    const before = await acquireEmbeddedPostgres(home);
+    await query(before.url, "CREATE TABLE survivor AS SELECT 'still here' AS note");
+    const pid = (await postmasterPid(home))!;
+    process.kill(pid, 'SIGKILL');
+    await waitUntilDead(pid);
+
+    const after = await acquireEmbeddedPostgres(home);
+    expect(await postmasterPid(home)).not.toBe(pid);
+    expect(await query(after.url, 'SELECT note FROM survivor')).toEqual([{ note: 'still here' }]);
+    await before.release();
+    await after.release();
+    await expectStopped(after.url);
+  });
+
+  it('breaks a lock left by a dead process', async () => {
+    const home = await newHome();
+    const exited = spawn(process.execPath, ['-e', '']);
+    await once(exited, 'exit');
+    await mkdir(path.join(home, 'pg', 'lock'), { recursive: true });
+    await writeFile(path.join(home, 'pg', 'lock', 'owner'), `${exited.pid}:`);
+
+    const db = await acquireEmbeddedPostgres(home);
+    await db.release();
+    await expectStopped(db.url);
+  });
+
+  it.runIf(asRoot)('explains a home that the postgres user cannot traverse', async () => {
+    const privateDir = await mkdtemp(path.join(os.tmpdir(), 'retention-private-'));
+    homes.push(privateDir);
+    const failure = await acquireEmbeddedPostgres(path.join(privateDir, 'home')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).message).toMatch(/^error: RETENTION_HOME: .*cannot traverse .*Permission denied.*\/tmp\/retention/s);
+    expect(await readdir(privateDir)).toEqual([]);
+  });
+
+  it('places the home from RETENTION_HOME, relative to the working directory', () => {
+    expect(retentionHome({ RETENTION_HOME: 'state' }, '/srv/app')).toBe('/srv/app/state');
+    expect(retentionHome({ RETENTION_HOME: '/var/lib/retention' }, '/srv/app')).toBe('/var/lib/retention');
+    expect(retentionHome({}, '/srv/app')).toBe('/srv/app/.retention');
+  });
+});
