@@ -1,0 +1,128 @@
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { StoreError } from '../errors.ts';
+
+/**
+ * A lazy, deterministic walk of a directory tree: regular files only, in byte order of their
+ * POSIX path relative to the root, never following a symlink. Determinism is what makes a key
+ * a valid cursor: "everything after key K" must mean the same thing on every run.
+ */
+
+export interface WalkedFile {
+  /** POSIX path relative to the root. */
+  key: string;
+  mtime: Date;
+  size: number;
+}
+
+/** Byte order of the UTF-8 encoding (JS `<` compares UTF-16 units, which differs above U+FFFF). */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+interface DirEntry {
+  /** Path relative to the root, without a trailing `/`. */
+  relative: string;
+  isDirectory: boolean;
+  /** `relative`, with a trailing `/` for directories (see sortedEntries). */
+  sortKey: Buffer;
+}
+
+/**
+ * lstat calls are issued this many at a time: each one is a thread-pool round trip, and awaiting
+ * them one by one made a 20k-file walk ~3x slower. Small enough that a short page wastes little.
+ */
+const LSTAT_BATCH = 64;
+
+/**
+ * Yields every regular file under `root` whose key sorts strictly after `after` (all when absent).
+ * Directories whose whole subtree sorts before `after` are not read at all, so resuming deep into
+ * a large tree costs one directory listing per level instead of a walk of everything before it.
+ */
+export async function* walkFiles(root: string, after?: string): AsyncGenerator<WalkedFile> {
+  yield* walkDirectory(root, '', after === undefined ? undefined : Buffer.from(after, 'utf8'));
+}
+
+async function* walkDirectory(root: string, prefix: string, after: Buffer | undefined): AsyncGenerator<WalkedFile> {
+  let files: DirEntry[] = [];
+  for (const entry of await sortedEntries(root, prefix)) {
+    if (entry.isDirectory) {
+      // Files sorted before this directory are yielded before anything inside it.
+      yield* statFiles(root, files);
+      files = [];
+      // Every key below starts with `relative/`: skip the subtree when that prefix sorts before
+      // the cursor and the cursor is not inside it.
+      if (after && Buffer.compare(entry.sortKey, after) < 0 && !startsWith(after, entry.sortKey)) continue;
+      yield* walkDirectory(root, `${entry.relative}/`, after);
+      continue;
+    }
+    if (after && Buffer.compare(entry.sortKey, after) <= 0) continue;
+    files.push(entry);
+    if (files.length === LSTAT_BATCH) {
+      yield* statFiles(root, files);
+      files = [];
+    }
+  }
+  yield* statFiles(root, files);
+}
+
+async function* statFiles(root: string, entries: DirEntry[]): AsyncGenerator<WalkedFile> {
+  const stats = await Promise.all(
+    entries.map(async (entry) => {
+      try {
+        return await lstatOrUndefined(path.join(root, entry.relative));
+      } catch (error) {
+        throw new StoreError(`cannot stat ${entry.relative} under ${root}`, { store: `fs:${root}`, key: entry.relative }, { cause: error });
+      }
+    }),
+  );
+  for (const [index, entry] of entries.entries()) {
+    const stat = stats[index];
+    // Re-checked because the entry may have been replaced (or removed) since readdir. A name that
+    // is not valid UTF-8 also lands here (its decoded form does not exist) and is never listed.
+    if (stat?.isFile()) yield { key: entry.relative, mtime: stat.mtime, size: stat.size };
+  }
+}
+
+/**
+ * Sorting names with a `/` appended to directories makes a depth-first walk emit full paths in
+ * byte order: `a-c` (0x2D) comes before `a/b` (0x2F), which sorting bare names would invert.
+ * Symlinks, sockets, FIFOs and devices are dropped here: only real files and directories remain.
+ */
+async function sortedEntries(root: string, prefix: string): Promise<DirEntry[]> {
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(path.join(root, prefix), { withFileTypes: true });
+  } catch (error) {
+    // Removed (or replaced by a file) while we walked: nothing below it to list.
+    if (isErrnoCode(error, 'ENOENT', 'ENOTDIR')) return [];
+    throw new StoreError(`cannot list directory ${prefix || '.'} under ${root}`, { store: `fs:${root}`, key: prefix }, { cause: error });
+  }
+  const entries: DirEntry[] = [];
+  for (const dirent of dirents) {
+    if (!dirent.isFile() && !dirent.isDirectory()) continue;
+    const isDirectory = dirent.isDirectory();
+    const relative = `${prefix}${dirent.name}`;
+    entries.push({ relative, isDirectory, sortKey: Buffer.from(isDirectory ? `${relative}/` : relative, 'utf8') });
+  }
+  return entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+}
+
+function startsWith(value: Buffer, prefix: Buffer): boolean {
+  return value.length >= prefix.length && value.subarray(0, prefix.length).equals(prefix);
+}
+
+/** lstat that treats "gone" as undefined (files may vanish mid-walk); other errors propagate. */
+export async function lstatOrUndefined(target: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(target);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
+
+export function isErrnoCode(error: unknown, ...codes: string[]): boolean {
+  return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
