@@ -79,7 +79,8 @@ export interface SlaResult {
   reasons: string[];
 }
 
-export type ItemOutcome = 'deleted' | 'would_delete' | 'held' | 'failed';
+/** `kept`: found no longer eligible when re-checked at delete time (e.g. modified since the scan). */
+export type ItemOutcome = 'deleted' | 'would_delete' | 'held' | 'failed' | 'kept';
 
 export interface ListedItem {
   key: string;

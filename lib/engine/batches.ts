@@ -1,0 +1,112 @@
+import type { Store } from '../stores/types.ts';
+import { selectPage, type PageSelection } from './plan.ts';
+import type { Cutoffs, EligibleItem, Hold } from './types.ts';
+
+/**
+ * Where a run's batches come from. Each step is one store round trip: a scanned page (with what
+ * it may delete) or, for `--limit` on a key-ordered store, a chunk of the oldest items found by
+ * a first full pass. The run loop checks budget and lease between steps.
+ */
+export interface Step extends PageSelection {
+  scanned: number;
+  /** Scan position after this step, for the checkpoint (absent when the run must not checkpoint). */
+  cursor?: string;
+  done: boolean;
+}
+
+export interface StepSourceInput {
+  store: Store;
+  cutoffs: Cutoffs;
+  holds: Hold[];
+  batchSize: number;
+  /** Resume point (live runs and dry runs start where the checkpoint says). */
+  cursor?: string;
+}
+
+/** Pages in store order from `cursor`; each page's cursor is checkpointable. */
+export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> {
+  let cursor = input.cursor;
+  for (;;) {
+    const page = await input.store.scan({ cutoffs: input.cutoffs, cursor, limit: input.batchSize });
+    const selection = selectPage(page.items, input.cutoffs, input.holds);
+    yield { ...selection, scanned: page.items.length, ...(page.cursor !== undefined ? { cursor: page.cursor } : {}), done: page.done };
+    if (page.done) return;
+    cursor = page.cursor;
+  }
+}
+
+/**
+ * `--limit N` deletes the N oldest eligible items. A timestamp-ordered store yields them first
+ * anyway; a key-ordered one needs a full pass that keeps only the N oldest (memory bounded by N),
+ * then deletes them in chunks. Steps carry no cursor: a limited run never moves the checkpoint.
+ */
+export async function* oldestFirstSteps(input: Omit<StepSourceInput, 'cursor'>, limit: number): AsyncGenerator<Step> {
+  if (input.store.order === 'timestamp') {
+    for await (const step of pagedSteps(input)) {
+      const { cursor: _checkpointless, ...rest } = step;
+      yield rest;
+    }
+    return;
+  }
+  const oldest = new OldestItems(limit);
+  for await (const step of pagedSteps(input)) {
+    for (const item of step.deletable) oldest.offer(item);
+    yield { scanned: step.scanned, held: step.held, unclassified: step.unclassified, deletable: [], done: false };
+  }
+  const chosen = oldest.sorted();
+  for (let start = 0; start < chosen.length; start += input.batchSize) {
+    const deletable = chosen.slice(start, start + input.batchSize);
+    yield { scanned: 0, held: [], unclassified: 0, deletable, done: start + input.batchSize >= chosen.length };
+  }
+  if (chosen.length === 0) yield { scanned: 0, held: [], unclassified: 0, deletable: [], done: true };
+}
+
+/** Keeps the `capacity` oldest items offered (a max-heap on timestamp, then key). */
+export class OldestItems {
+  private readonly heap: EligibleItem[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  offer(item: EligibleItem): void {
+    if (this.capacity <= 0) return;
+    if (this.heap.length < this.capacity) {
+      this.heap.push(item);
+      this.siftUp(this.heap.length - 1);
+    } else if (newer(this.heap[0]!, item)) {
+      this.heap[0] = item;
+      this.siftDown(0);
+    }
+  }
+
+  sorted(): EligibleItem[] {
+    return [...this.heap].sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
+  }
+
+  private siftUp(index: number): void {
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (!newer(this.heap[index]!, this.heap[parent]!)) return;
+      [this.heap[index], this.heap[parent]] = [this.heap[parent]!, this.heap[index]!];
+      index = parent;
+    }
+  }
+
+  private siftDown(index: number): void {
+    for (;;) {
+      const left = 2 * index + 1;
+      const right = left + 1;
+      let newest = index;
+      if (left < this.heap.length && newer(this.heap[left]!, this.heap[newest]!)) newest = left;
+      if (right < this.heap.length && newer(this.heap[right]!, this.heap[newest]!)) newest = right;
+      if (newest === index) return;
+      [this.heap[index], this.heap[newest]] = [this.heap[newest]!, this.heap[index]!];
+      index = newest;
+    }
+  }
+}
+
+/** True when `a` sorts after `b` (newer timestamp, then greater key). */
+function newer(a: EligibleItem, b: EligibleItem): boolean {
+  const delta = a.timestamp.getTime() - b.timestamp.getTime();
+  return delta !== 0 ? delta > 0 : a.key > b.key;
+}

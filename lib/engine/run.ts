@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { durationMs } from '../config/durations.ts';
+import type { PolicyConfig } from '../config/schema.ts';
+import type { ControlStore } from '../control/types.ts';
+import { ConfigError, describeCause, LeaseLostError, RetentionError } from '../errors.ts';
+import type { Logger } from '../observe/log.ts';
+import { emfDocument } from '../observe/metrics.ts';
+import type { Census, Store } from '../stores/types.ts';
+import { Budget } from './budget.ts';
+import { oldestFirstSteps, pagedSteps } from './batches.ts';
+import { Fence } from './fence.ts';
+import { checkLimits, LIMIT_ADVICE } from './limits.ts';
+import { computeCutoffs, describeCutoffs } from './plan.ts';
+import { recoverCrashedIntents } from './recover.ts';
+import { buildReport, Tally } from './report.ts';
+import { Sweep } from './sweep.ts';
+import type { Clock, RunReport, RunStatus, Trigger } from './types.ts';
+
+export interface RunOptions {
+  trigger: Trigger;
+  dryRun: boolean;
+  /** Delete at most this many items, oldest first. */
+  limit?: number;
+  /** Operator cutoff override; can only make cutoffs earlier. */
+  before?: Date;
+  /** Replaces the policy budget (e.g. a longer manual backfill). */
+  budgetMs?: number;
+  /** Platform deadline (Lambda): the budget never reaches past `at - marginMs`. */
+  deadline?: { at: Date; marginMs: number };
+  /** Proceed past the safety limits (logged). */
+  force: boolean;
+  /** Add every touched item to the report. */
+  list: boolean;
+}
+
+export interface Progress {
+  scanned: number;
+  deleted: number;
+  elapsedMs: number;
+}
+
+export interface RunDeps {
+  control: ControlStore;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  /** Who runs this: `cli:alice@host`, `lambda:retention-blobs`. Recorded in audit. */
+  actor: string;
+  leaseTtlMs?: number;
+  onProgress?: (progress: Progress) => void;
+}
+
+const DEFAULT_LEASE_TTL_MS = 60_000;
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * One run of one policy: the lifecycle of DESIGN.md. Expected outcomes (paused, locked, limit,
+ * budget) are report statuses; a ConfigError (bad store setup) is thrown before anything is
+ * touched; any other failure after the lease is taken ends the run `failed` with its cause.
+ */
+export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps: RunDeps): Promise<RunReport> {
+  const { control, store, clock } = deps;
+  const startedAt = clock.now();
+  const runId = newRunId(startedAt);
+  const log = deps.log.child({ correlation_id: runId, policy: policy.name, data_class: policy.class, store: store.location });
+  const tally = new Tally(options.list);
+  const budget = new Budget(clock, options.budgetMs ?? durationMs(policy.budget), options.deadline);
+  const cutoffs = computeCutoffs(policy.retention, startedAt, options.before);
+
+  await store.open();
+  log.info('run_started', {
+    trigger: options.trigger,
+    dry_run: options.dryRun,
+    budget_seconds: budget.totalMs / 1000,
+    cutoffs: describeCutoffs(cutoffs),
+    ...(options.limit !== undefined ? { limit: options.limit } : {}),
+  });
+  await control.startRun({ runId, policy: policy.name, dryRun: options.dryRun, startedAt });
+
+  let census: Census | undefined;
+  let limits: RunReport['limits'];
+  const finish = async (status: RunStatus, error?: RetentionError | Error): Promise<RunReport> => {
+    const report = buildReport({
+      runId,
+      policy,
+      dataClass: policy.class,
+      store: store.location,
+      trigger: options.trigger,
+      dryRun: options.dryRun,
+      status,
+      tally,
+      startedAt,
+      finishedAt: clock.now(),
+      budgetSeconds: budget.totalMs / 1000,
+      budgetUsedPercent: budget.usedPercent(),
+      backlog: census?.eligible ?? null,
+      oldestOverdueSeconds: census?.oldestOverdueSeconds ?? null,
+      cutoffs: describeCutoffs(cutoffs),
+      ...(limits ? { limits } : {}),
+      ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error.message } } : {}),
+    });
+    await control.finishRun(report);
+    log.info('run_completed', {
+      status: report.status,
+      sla_status: report.sla.status,
+      sla_reasons: report.sla.reasons,
+      scanned: report.scanned,
+      eligible: report.eligible,
+      deleted: report.deleted,
+      failed: report.failed,
+      held: report.held,
+      bytes_freed: report.bytesFreed,
+      backlog: report.backlog,
+      oldest_overdue_seconds: report.oldestOverdueSeconds,
+      duration_seconds: report.durationSeconds,
+      dry_run: report.dryRun,
+    });
+    if (!report.dryRun) log.raw(emfDocument(report));
+    return report;
+  };
+
+  const pause = await control.pausedBy(policy.name);
+  if (pause) {
+    log.info('run_skipped', { reason: 'paused', paused_by: pause.by, pause_reason: pause.reason, scope: pause.scope });
+    return finish('skipped_paused');
+  }
+
+  // A dry run changes nothing, so it needs no lease: `plan` works while a scheduled run is active.
+  const leaseTtlMs = deps.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const lease = options.dryRun ? null : await control.acquireLease(policy.name, runId, leaseTtlMs);
+  if (!options.dryRun && !lease) {
+    const holder = await control.getLease(policy.name);
+    log.info('run_skipped', { reason: 'locked', lease_owner: holder?.owner, lease_expires_at: holder?.expiresAt.toISOString() });
+    return finish('skipped_locked');
+  }
+  const fence = lease ? new Fence(control, lease, leaseTtlMs) : null;
+
+  try {
+    if (!options.dryRun) {
+      const recovered = await recoverCrashedIntents(store, control, policy.name, runId);
+      if (recovered.deleted + recovered.abandoned > 0) log.warn('intents_recovered', { ...recovered });
+    }
+    const holds = await control.listHolds(policy.name);
+    census = await store.census({ cutoffs, holds });
+    const planned = Math.min(census.eligible, options.limit ?? Infinity);
+    const verdict = checkLimits({ planned, total: census.total, ...policy.limits });
+    if (!verdict.ok) {
+      limits = { planned, total: census.total, ...policy.limits, forced: options.force };
+      if (!options.force) {
+        log.warn('limit_aborted', { reason: verdict.reason, advice: LIMIT_ADVICE, planned, total: census.total });
+        return await finish('aborted_limit', new RetentionError(`${verdict.reason}; nothing was deleted (${LIMIT_ADVICE})`));
+      }
+      log.warn('limit_overridden', { reason: verdict.reason, actor: deps.actor });
+    }
+
+    const checkpoint = options.dryRun || options.limit !== undefined ? null : await control.getCheckpoint(policy.name);
+    const sourceInput = { store, cutoffs, holds, batchSize: policy.batchSize };
+    const steps =
+      options.limit !== undefined
+        ? oldestFirstSteps(sourceInput, options.limit)
+        : pagedSteps({ ...sourceInput, ...(checkpoint ? { cursor: checkpoint.cursor } : {}) });
+    if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
+
+    const sweep = new Sweep(policy, options, deps, { runId, tally, budget, log, fence });
+    const status = await sweep.consume(steps);
+    // The backlog left behind is what the retention SLA is about; a dry run removed nothing.
+    if (!options.dryRun && tally.deleted > 0) census = await store.census({ cutoffs, holds });
+    return await finish(status);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const failure = error instanceof Error ? error : new Error(describeCause(error));
+    log.error(failure instanceof LeaseLostError ? 'lease_lost' : 'error', {
+      error: failure.message,
+      code: failure instanceof RetentionError ? failure.code : 'unexpected',
+      ...(failure instanceof RetentionError ? { context: failure.context } : {}),
+      ...(failure.cause ? { cause: describeCause(failure.cause) } : {}),
+    });
+    return await finish('failed', failure);
+  } finally {
+    await fence?.release();
+  }
+}

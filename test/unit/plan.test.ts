@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { OldestItems } from '../../lib/engine/batches.ts';
+import { Budget } from '../../lib/engine/budget.ts';
+import { checkLimits } from '../../lib/engine/limits.ts';
+import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/engine/plan.ts';
+import type { Clock, EligibleItem, Hold, Item } from '../../lib/engine/types.ts';
+
+const NOW = new Date('2026-11-22T12:00:00Z');
+const DAY = 86_400_000;
+const ago = (ms: number): Date => new Date(NOW.getTime() - ms);
+
+const purposeRetention = {
+  by: 'purpose_code',
+  rules: { 'System Testing': '24h', General: '30d', Financial: '1y', Legal: '7y', Medical: '10y' },
+  default: '30d',
+};
+
+describe('computeCutoffs', () => {
+  it('fixes one cutoff per purpose at run start', () => {
+    const cutoffs = computeCutoffs(purposeRetention, NOW);
+    expect(cutoffs.computedAt).toEqual(NOW);
+    expect(Object.fromEntries(cutoffs.rules.map((rule) => [rule.value, rule.cutoff.toISOString()]))).toEqual({
+      'System Testing': '2026-11-21T12:00:00.000Z',
+      General: '2026-10-23T12:00:00.000Z',
+      Financial: '2025-11-22T12:00:00.000Z',
+      Legal: ago(7 * 365 * DAY).toISOString(),
+      Medical: ago(10 * 365 * DAY).toISOString(),
+    });
+    expect(cutoffs.fallback?.cutoff).toEqual(ago(30 * DAY));
+    expect(describeCutoffs(cutoffs)).toContainEqual({ rule: 'purpose_code=Financial: 1y', cutoff: '2025-11-22T12:00:00.000Z' });
+    expect(latestCutoff(cutoffs)).toEqual(ago(DAY));
+  });
+
+  it('lets --before tighten a cutoff but never loosen it', () => {
+    const earlier = new Date('2020-01-01T00:00:00Z');
+    expect(computeCutoffs('30d', NOW, earlier).fallback?.cutoff).toEqual(earlier);
+    const later = new Date('2026-11-20T00:00:00Z');
+    expect(computeCutoffs('30d', NOW, later).fallback?.cutoff).toEqual(ago(30 * DAY));
+    const mixed = computeCutoffs(purposeRetention, NOW, new Date('2026-01-01T00:00:00Z'));
+    expect(mixed.rules.find((rule) => rule.value === 'General')?.cutoff).toEqual(new Date('2026-01-01T00:00:00Z'));
+    expect(mixed.rules.find((rule) => rule.value === 'Legal')?.cutoff).toEqual(ago(7 * 365 * DAY));
+  });
+});
+
+describe('selectPage', () => {
+  const cutoffs = computeCutoffs({ by: 'purpose_code', rules: { General: '30d' } }, NOW);
+  const item = (key: string, age: number, purpose: string | null): Item => ({ key, timestamp: ago(age), attributes: { purpose_code: purpose } });
+  const hold: Hold = { id: 1, policy: null, key: 'held/', prefix: true, reason: 'case 7', createdBy: 'test', createdAt: NOW };
+
+  it('splits a page into deletable, held, unclassified and too young', () => {
+    const selection = selectPage(
+      [
+        item('old', 31 * DAY, 'General'),
+        item('at-cutoff', 30 * DAY, 'General'),
+        item('young', DAY, 'General'),
+        item('held/old', 40 * DAY, 'General'),
+        item('mystery', 400 * DAY, 'Unknown'),
+        item('no-purpose', 400 * DAY, null),
+      ],
+      cutoffs,
+      [hold],
+    );
+    expect(selection.deletable.map((candidate) => candidate.key)).toEqual(['old']);
+    expect(selection.deletable[0]?.rule).toBe('purpose_code=General: 30d');
+    expect(selection.held.map((candidate) => [candidate.key, candidate.hold.id])).toEqual([['held/old', 1]]);
+    expect(selection.unclassified).toBe(2);
+  });
+});
+
+describe('checkLimits', () => {
+  it.each([
+    [{ planned: 10, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.1 }, true, ''],
+    [{ planned: 11, total: 1000, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, false, 'exceed limits.maxDeletesPerRun 10'],
+    [{ planned: 51, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '51 of 100 items (51%) exceed limits.maxDeleteFraction 50%'],
+    [{ planned: 0, total: 0, maxDeletesPerRun: 1, maxDeleteFraction: 0.1 }, true, ''],
+  ])('%j → ok=%s', (input, ok, reason) => {
+    const verdict = checkLimits(input);
+    expect(verdict.ok).toBe(ok);
+    if (!verdict.ok) expect(verdict.reason).toContain(reason);
+  });
+});
+
+describe('Budget', () => {
+  class StepClock implements Clock {
+    constructor(public at: number) {}
+    now(): Date {
+      return new Date(this.at);
+    }
+  }
+
+  it('always allows the first batch, then stops when the slowest batch would overrun', () => {
+    const clock = new StepClock(0);
+    const budget = new Budget(clock, 1000);
+    expect(budget.allowsNextBatch()).toBe(true);
+    clock.at = 300;
+    budget.recordBatch(300);
+    expect(budget.allowsNextBatch()).toBe(true);
+    clock.at = 750;
+    budget.recordBatch(450);
+    expect(budget.allowsNextBatch()).toBe(false);
+    expect(budget.usedPercent()).toBe(75);
+  });
+
+  it('never reaches past the platform deadline minus the margin', () => {
+    const clock = new StepClock(0);
+    expect(new Budget(clock, 600_000, { at: new Date(60_000), marginMs: 10_000 }).totalMs).toBe(50_000);
+    const late = new Budget(clock, 600_000, { at: new Date(5_000), marginMs: 10_000 });
+    expect(late.totalMs).toBe(0);
+    expect(late.allowsNextBatch()).toBe(false);
+  });
+});
+
+describe('OldestItems', () => {
+  it('keeps the n oldest, sorted oldest first, with bounded memory', () => {
+    const oldest = new OldestItems(3);
+    const ages = [5, 1, 9, 3, 7, 9, 2];
+    ages.forEach((age, index) => oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem));
+    expect(oldest.sorted().map((item) => item.key)).toEqual(['k2', 'k5', 'k4']);
+  });
+});
