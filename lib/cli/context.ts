@@ -1,0 +1,102 @@
+import os from 'node:os';
+import { loadConfig } from '../config/load.ts';
+import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
+import { PostgresControlStore } from '../control/postgres.ts';
+import type { ControlStore } from '../control/types.ts';
+import { systemClock, type Clock } from '../engine/types.ts';
+import { ConfigError } from '../errors.ts';
+import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
+import { createSqlClient } from '../sql/client.ts';
+
+/** What every command gets: streams, the clock, and lazily the config and control store. */
+export interface CliIO {
+  stdout: LineSink;
+  stderr: LineSink & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export interface Session {
+  io: CliIO;
+  clock: Clock;
+  log: Logger;
+  config: RetentionConfig;
+  configSource: string;
+  control: ControlStore;
+  /** Where the control store lives, for messages (`embedded:/path` or the URL's host). */
+  controlLocation: string;
+  actor: string;
+}
+
+export function cliActor(env: NodeJS.ProcessEnv): string {
+  const user = env.RETENTION_ACTOR ?? env.USER ?? os.userInfo().username;
+  return `cli:${user}@${os.hostname()}`;
+}
+
+export function cliLogger(io: CliIO, clock: Clock): Logger {
+  // On a terminal, JSON lines would drown the summary table: show warnings and errors only.
+  const fallback = io.stderr.isTTY ? 'warn' : 'info';
+  return new Logger({ sink: io.stderr, level: levelFromEnv(io.env.RETENTION_LOG_LEVEL ?? fallback), clock });
+}
+
+/**
+ * Loads and validates the config, then opens the control store: the configured database,
+ * `RETENTION_DATABASE_URL`, or the embedded PostgreSQL under $RETENTION_HOME. The config is
+ * validated first, so bad input never starts a server or touches a table.
+ */
+export async function withSession<T>(io: CliIO, configFile: string | undefined, use: (session: Session) => Promise<T>): Promise<T> {
+  const clock = systemClock;
+  const { config, source } = await loadConfig(configFile, io.cwd);
+  const url = config.control?.url ?? io.env.RETENTION_DATABASE_URL;
+  let release: () => Promise<void>;
+  let sqlUrl: string;
+  let controlLocation: string;
+  if (url) {
+    sqlUrl = url;
+    release = async () => undefined;
+    controlLocation = describeUrl(url);
+  } else {
+    const home = retentionHome(io.env, io.cwd);
+    const embedded = await acquireEmbeddedPostgres(home);
+    sqlUrl = embedded.url;
+    release = embedded.release;
+    controlLocation = `embedded PostgreSQL in ${home}`;
+  }
+  const sql = createSqlClient({ url: sqlUrl, ...(config.control?.driver ? { driver: config.control.driver } : {}) });
+  const control = new PostgresControlStore(sql);
+  try {
+    await control.migrate();
+    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control, controlLocation, actor: cliActor(io.env) });
+  } finally {
+    await control.close();
+    await release();
+  }
+}
+
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `PostgreSQL at ${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
+  } catch {
+    return 'PostgreSQL (configured URL)';
+  }
+}
+
+/** `--policy a --policy b` or `--all`; unknown names are input errors listing the known ones. */
+export function selectPolicies(config: RetentionConfig, names: string[] | undefined, all: boolean | undefined): PolicyConfig[] {
+  const known = config.policies.map((policy) => policy.name);
+  if (names && names.length > 0 && all) {
+    throw ConfigError.single('--policy', 'both --policy and --all given', 'pass one or the other');
+  }
+  if (all) return config.policies;
+  if (!names || names.length === 0) {
+    if (config.policies.length === 1) return config.policies;
+    throw ConfigError.single('--policy', `the config has ${known.length} policies`, `name one with --policy <name> (${known.join(', ')}) or pass --all`);
+  }
+  return names.map((name) => {
+    const policy = config.policies.find((candidate) => candidate.name === name);
+    if (!policy) throw ConfigError.single('--policy', `no policy named "${name}"`, `known: ${known.join(', ')}`);
+    return policy;
+  });
+}

@@ -1,0 +1,72 @@
+import { ConfigError } from '../errors.ts';
+import type { Session } from './context.ts';
+import { selectPolicies } from './context.ts';
+import { parsePositiveInt } from './flags.ts';
+import { bytes, seconds, table, when } from './format.ts';
+
+/** Cleanup history: recent runs, newest first. */
+export async function historyCommand(session: Session, flags: { policy?: string[]; limit?: string; json?: boolean }): Promise<number> {
+  const policy = flags.policy?.[0];
+  if (policy) selectPolicies(session.config, [policy], false);
+  const runs = await session.control.listRuns({ ...(policy ? { policy } : {}), limit: parsePositiveInt('--limit', flags.limit) ?? 20 });
+  if (flags.json) {
+    session.io.stdout.write(`${JSON.stringify(runs.map((run) => run.report ?? run), null, 2)}\n`);
+    return 0;
+  }
+  session.io.stdout.write(
+    `${table(
+      ['run', 'policy', 'started', 'status', 'deleted', 'held', 'failed', 'freed', 'duration', 'sla'],
+      runs.map((run) => [
+        run.runId,
+        run.policy,
+        when(run.startedAt),
+        `${run.status}${run.dryRun ? ' (dry run)' : ''}`,
+        run.report?.deleted ?? '-',
+        run.report?.held ?? '-',
+        run.report?.failed ?? '-',
+        run.report ? bytes(run.report.bytesFreed) : '-',
+        seconds(run.report?.durationSeconds ?? null),
+        run.report?.sla.status ?? '-',
+      ]),
+    )}\n`,
+  );
+  return 0;
+}
+
+/** The audit trail: who deleted what, when, and why (rule and cutoff). */
+export async function auditCommand(
+  session: Session,
+  flags: { run?: string; policy?: string[]; key?: string; limit?: string; json?: boolean },
+): Promise<number> {
+  if (!flags.run && !flags.policy?.length && !flags.key) {
+    throw ConfigError.single('--run', 'say which records', 'pass --run <id>, --policy <name> and/or --key <key>');
+  }
+  const records = await session.control.audit({
+    ...(flags.run ? { runId: flags.run } : {}),
+    ...(flags.policy?.[0] ? { policy: flags.policy[0] } : {}),
+    ...(flags.key ? { key: flags.key } : {}),
+    limit: parsePositiveInt('--limit', flags.limit) ?? 1000,
+  });
+  if (flags.json) {
+    session.io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+    return 0;
+  }
+  session.io.stdout.write(
+    `${table(
+      ['when', 'action', 'status', 'policy', 'key', 'item time', 'rule', 'cutoff', 'actor', 'run'],
+      records.map((record) => [
+        when(record.resolvedAt ?? record.createdAt),
+        record.action,
+        record.status,
+        record.policy,
+        record.key,
+        when(record.itemTimestamp),
+        record.rule,
+        when(record.cutoff),
+        record.actor,
+        record.runId,
+      ]),
+    )}\n${records.length} record(s)\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,154 @@
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { ConfigError, describeCause, RetentionError } from '../errors.ts';
+import { withSession, type CliIO } from './context.ts';
+import { demoCommand } from './demo.ts';
+import { auditCommand, historyCommand } from './history.ts';
+import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
+import { leaseBreakCommand } from './lease.ts';
+import { pauseCommand, resumeCommand } from './pause.ts';
+import { restoreCommand } from './restore.ts';
+import { exitCodeFor, parseRunFlags, printReports, runPolicies, type RunFlags } from './run.ts';
+import { statusCommand } from './status.ts';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function processIO(): CliIO {
+  return {
+    stdout: { write: (line) => void process.stdout.write(line) },
+    stderr: { write: (line) => void process.stderr.write(line), isTTY: process.stderr.isTTY },
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+/** Builds the `retention` program; each action resolves to an exit code. */
+function program(io: CliIO, setExit: (code: number) => void): Command {
+  const cli = new Command('retention')
+    .description('Delete data once its retention period is over: safely, provably and fast.')
+    .option('-c, --config <file>', 'config file (.json, .ts or .js); default: ./retention.config.{ts,js,json}')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+  const configFile = (): string | undefined => cli.opts<{ config?: string }>().config;
+  const session = <T extends object>(action: (s: Parameters<Parameters<typeof withSession>[2]>[0], flags: T) => Promise<number>) =>
+    async (flags: T) => setExit(await withSession(io, configFile(), (s) => action(s, flags)));
+
+  const runLike = (name: string, description: string, dryRun: boolean): void => {
+    const command = cli
+      .command(name)
+      .description(description)
+      .option('-p, --policy <name>', 'policy to run (repeatable)', collect)
+      .option('--all', 'every enabled policy')
+      .option('--limit <n>', 'delete at most n items, oldest first')
+      .option('--before <iso-date>', 'tighten the cutoff to this instant (never loosens it)')
+      .option('--budget <duration>', 'time budget for this run, e.g. 30s, 15m')
+      .option('--force', 'proceed past the safety limits (logged)')
+      .option('--json', 'print the run report as JSON (only JSON on stdout)')
+      .option('--list', 'include every touched item in the report')
+      .option('--strict', 'exit 1 on an SLA breach');
+    if (!dryRun) command.option('--dry-run', 'report what would be deleted; delete nothing');
+    command.action(async (flags: RunFlags) => {
+      const options = parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual');
+      const reports = await withSession(io, configFile(), async (s) => {
+        const all = flags.all ? { ...s, config: { ...s.config, policies: s.config.policies.filter((policy) => policy.enabled) } } : s;
+        return runPolicies(all, flags, options);
+      });
+      printReports(io, reports, flags);
+      setExit(exitCodeFor(reports, flags.strict ?? false));
+    });
+  };
+  runLike('plan', 'dry run: list what a live run would delete, delete nothing', true);
+  runLike('run', 'delete what is past retention', false);
+
+  cli.command('status').description('per policy: enabled, paused, last run, next run, lease holder').option('--json').action(session(statusCommand));
+  cli
+    .command('pause')
+    .description('pause one policy, or every policy with --all (the kill switch)')
+    .option('-p, --policy <name>', 'policy (repeatable)', collect)
+    .option('--all', 'pause everything')
+    .option('--reason <text>', 'why (shown in status and logs)')
+    .action(session(pauseCommand));
+  cli
+    .command('resume')
+    .description('undo pause')
+    .option('-p, --policy <name>', 'policy (repeatable)', collect)
+    .option('--all', 'lift the global pause')
+    .action(session(resumeCommand));
+
+  const hold = cli.command('hold').description('legal holds: held items are never deleted');
+  hold
+    .command('add')
+    .option('-p, --policy <name>', 'only for this policy (repeatable); default: every policy', collect)
+    .option('--key <key>', 'exact item key')
+    .option('--prefix <prefix>', 'every key starting with this')
+    .option('--reason <text>', 'why (required)')
+    .action(session(holdAddCommand));
+  hold.command('list').option('-p, --policy <name>', 'holds that apply to this policy', collect).option('--json').action(session(holdListCommand));
+  hold
+    .command('remove <id>')
+    .action(async (id: string) => setExit(await withSession(io, configFile(), (s) => holdRemoveCommand(s, id))));
+
+  cli
+    .command('history')
+    .description('recent runs, newest first')
+    .option('-p, --policy <name>', 'one policy', collect)
+    .option('--limit <n>', 'how many (default 20)')
+    .option('--json')
+    .action(session(historyCommand));
+  cli
+    .command('audit')
+    .description('audit records: who deleted what, when and why')
+    .option('--run <id>', 'records of one run')
+    .option('-p, --policy <name>', 'records of one policy', collect)
+    .option('--key <key>', 'records of one item')
+    .option('--limit <n>', 'how many (default 1000)')
+    .option('--json')
+    .action(session(auditCommand));
+  cli
+    .command('restore')
+    .description('put back what a run deleted, from its backup')
+    .requiredOption('--run <id>', 'the run whose deletions to undo')
+    .option('--key <key>', 'only this key (repeatable)', collect)
+    .option('--json')
+    .action(session(restoreCommand));
+  cli
+    .command('lease')
+    .description('leases')
+    .command('break <policy>')
+    .description('release a stuck lease (the old holder is fenced off)')
+    .action(async (policy: string) => setExit(await withSession(io, configFile(), (s) => leaseBreakCommand(s, policy))));
+  cli
+    .command('config')
+    .description('validate the config and print it with defaults filled in')
+    .action(async () => {
+      const { config, source } = await loadConfig(configFile(), io.cwd);
+      io.stdout.write(`${JSON.stringify({ source, ...config }, null, 2)}\n`);
+      setExit(0);
+    });
+  cli
+    .command('demo')
+    .description('seed demo data under $RETENTION_HOME/demo, then plan and run every demo policy')
+    .addOption(new Option('--json', 'print the run reports as JSON'))
+    .action(async (flags: { json?: boolean }) => setExit(await demoCommand(io, flags)));
+  return cli;
+}
+
+/** Runs the CLI; returns the exit code: 0 done, 1 failed (or breach with --strict), 2 bad input. */
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  let exitCode = 0;
+  try {
+    await program(io, (code) => (exitCode = code)).parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.message}\nnothing was changed.\n`);
+      return 2;
+    }
+    const context = error instanceof RetentionError && Object.keys(error.context).length > 0 ? ` ${JSON.stringify(error.context)}` : '';
+    const cause = error instanceof Error && error.cause ? ` (cause: ${describeCause(error.cause)})` : '';
+    io.stderr.write(`error: ${describeCause(error)}${context}${cause}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,58 @@
+import { nextRun } from '../config/schedule.ts';
+import type { Session } from './context.ts';
+import { table, when } from './format.ts';
+
+/** Per policy: enabled, paused, last run, next run, lease holder. */
+export async function statusCommand(session: Session, flags: { json?: boolean }): Promise<number> {
+  const now = session.clock.now();
+  const rows = [];
+  for (const policy of session.config.policies) {
+    const [pause, lastRun, lease, checkpoint] = await Promise.all([
+      session.control.pausedBy(policy.name),
+      session.control.listRuns({ policy: policy.name, limit: 1 }).then((runs) => runs[0] ?? null),
+      session.control.getLease(policy.name),
+      session.control.getCheckpoint(policy.name),
+    ]);
+    const leaseLive = lease !== null && lease.expiresAt > now;
+    rows.push({
+      policy: policy.name,
+      dataClass: policy.class,
+      enabled: policy.enabled,
+      paused: pause ? { scope: pause.scope, by: pause.by, reason: pause.reason, at: pause.at.toISOString() } : null,
+      lastRun: lastRun
+        ? {
+            runId: lastRun.runId,
+            status: lastRun.status,
+            dryRun: lastRun.dryRun,
+            startedAt: lastRun.startedAt.toISOString(),
+            deleted: lastRun.report?.deleted ?? null,
+            sla: lastRun.report?.sla.status ?? null,
+          }
+        : null,
+      nextRun: policy.enabled ? nextRun(policy.schedule, now).toISOString() : null,
+      lease: leaseLive ? { owner: lease.owner, token: lease.token, expiresAt: lease.expiresAt.toISOString() } : null,
+      resumeFrom: checkpoint ? checkpoint.cursor : null,
+    });
+  }
+  if (flags.json) {
+    session.io.stdout.write(`${JSON.stringify({ control: session.controlLocation, policies: rows }, null, 2)}\n`);
+    return 0;
+  }
+  session.io.stdout.write(
+    `${table(
+      ['policy', 'enabled', 'paused', 'last run', 'last status', 'deleted', 'sla', 'next run', 'lease holder'],
+      rows.map((row) => [
+        row.policy,
+        row.enabled ? 'yes' : 'no',
+        row.paused ? `yes (${row.paused.scope === '*' ? 'all' : 'policy'}: ${row.paused.reason})` : 'no',
+        when(row.lastRun?.startedAt),
+        row.lastRun ? `${row.lastRun.status}${row.lastRun.dryRun ? ' (dry run)' : ''}` : '-',
+        row.lastRun?.deleted ?? '-',
+        row.lastRun?.sla ?? '-',
+        when(row.nextRun),
+        row.lease ? `${row.lease.owner} until ${when(row.lease.expiresAt)}` : '-',
+      ]),
+    )}\ncontrol store: ${session.controlLocation}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,130 @@
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RetentionConfigInput } from '../config/schema.ts';
+
+/**
+ * Demo data modelled on real deployments: call-recording temp audio, application logs, a
+ * thumbnail cache, and documents filed by purpose code over twelve years. Re-seeding replaces
+ * the tree, so the demo shows deletions every time it runs.
+ */
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const YEAR = 365 * DAY;
+
+export const DEMO_PURPOSES = ['testing', 'general', 'financial', 'legal', 'medical'] as const;
+
+/** Items the demo puts on legal hold (keys relative to the documents root). */
+export const DEMO_HOLDS = [
+  { key: 'legal/doc-0003.pdf', prefix: false, reason: 'litigation hold: case 2019-CV-1042' },
+  { key: 'financial/doc-0001.pdf', prefix: false, reason: 'tax audit 2021' },
+];
+
+interface SeedFile {
+  key: string;
+  ageMs: number;
+  size: number;
+}
+
+/** Deterministic pseudo-random numbers so every demo run seeds the same tree. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+function demoFiles(): Record<string, SeedFile[]> {
+  const next = random(42);
+  const temp: SeedFile[] = Array.from({ length: 48 }, (_, i) => ({
+    key: `call-${String(i).padStart(4, '0')}.wav`,
+    ageMs: 10 * MINUTE + next() * 60 * DAY,
+    size: 16_000 + Math.floor(next() * 48_000),
+  }));
+  const logs: SeedFile[] = Array.from({ length: 120 }, (_, day) => ({
+    key: `app/app-${String(day).padStart(3, '0')}.log`,
+    ageMs: day * DAY + HOUR,
+    size: 2_000 + Math.floor(next() * 8_000),
+  }));
+  logs.push({ key: 'app/current.log', ageMs: 5 * MINUTE, size: 1_024 });
+  const cache: SeedFile[] = Array.from({ length: 64 }, (_, i) => ({
+    key: `thumbs/${(i % 8).toString(16)}/${i.toString(16).padStart(4, '0')}.jpg`,
+    ageMs: HOUR + next() * 90 * DAY,
+    size: 4_000 + Math.floor(next() * 12_000),
+  }));
+  const documents: SeedFile[] = [];
+  DEMO_PURPOSES.forEach((purpose) => {
+    for (let i = 0; i < 24; i += 1) {
+      documents.push({ key: `${purpose}/doc-${String(i).padStart(4, '0')}.pdf`, ageMs: HOUR + next() * 12 * YEAR, size: 20_000 + Math.floor(next() * 200_000) });
+    }
+  });
+  return { temp_audio: temp, logs, cache, documents };
+}
+
+/** Writes the demo tree under `<dir>/data` (replacing any previous one) and returns the config. */
+export async function seedDemo(dir: string, now: Date): Promise<{ config: RetentionConfigInput; files: number }> {
+  const data = path.join(dir, 'data');
+  await rm(data, { recursive: true, force: true });
+  let files = 0;
+  for (const [folder, entries] of Object.entries(demoFiles())) {
+    for (const entry of entries) {
+      const file = path.join(data, folder, entry.key);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, Buffer.alloc(entry.size));
+      const mtime = new Date(now.getTime() - entry.ageMs);
+      await utimes(file, mtime, mtime);
+      files += 1;
+    }
+  }
+  return { config: demoConfig(dir), files };
+}
+
+export function demoConfig(dir: string): RetentionConfigInput {
+  const root = (folder: string): string => path.join(dir, 'data', folder);
+  return {
+    policies: [
+      {
+        name: 'temp-audio',
+        description: 'Call recordings staged for transcription: gone after a day.',
+        class: 'blobs',
+        store: { kind: 'fs', root: root('temp_audio'), include: ['**/*.wav'] },
+        retention: '24h',
+        schedule: '0 * * * *',
+        // Temp data: most of it is past retention at any time, so the fraction guard is off.
+        limits: { maxDeletesPerRun: 1_000, maxDeleteFraction: 1 },
+      },
+      {
+        name: 'app-logs',
+        description: 'Application logs: 30 days, copied aside before deletion for a week.',
+        class: 'blobs',
+        store: { kind: 'fs', root: root('logs'), include: ['**/*.log'], removeEmptyDirs: true },
+        retention: '30d',
+        schedule: '30 3 * * *',
+        limits: { maxDeletesPerRun: 1_000, maxDeleteFraction: 0.9 },
+        backup: { to: path.join(dir, 'backups'), keepFor: '7d' },
+      },
+      {
+        name: 'thumbnail-cache',
+        description: 'Rendered thumbnails: rebuilt on demand, kept a week.',
+        class: 'blobs',
+        store: { kind: 'fs', root: root('cache'), removeEmptyDirs: true },
+        retention: '7d',
+        schedule: '15 */6 * * *',
+        limits: { maxDeletesPerRun: 1_000, maxDeleteFraction: 0.95 },
+      },
+      {
+        name: 'documents',
+        description: 'Documents filed by purpose code, each with its legal retention.',
+        class: 'blobs',
+        store: { kind: 'fs', root: root('documents') },
+        retention: {
+          by: 'prefix',
+          rules: { 'testing/': '24h', 'general/': '30d', 'financial/': '1y', 'legal/': '7y', 'medical/': '10y' },
+        },
+        schedule: '0 2 * * *',
+        limits: { maxDeletesPerRun: 1_000, maxDeleteFraction: 0.75 },
+      },
+    ],
+  };
+}

@@ -1,0 +1,236 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/engine/types.ts';
+import { logLines, runCli, seedFiles } from '../support/cli.ts';
+import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+
+const DAY = 86_400_000;
+let server: TestPostgres;
+let scratch: string;
+
+beforeAll(async () => {
+  server = await startTestPostgres();
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-e2e-'));
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+interface Fixture {
+  root: string;
+  configPath: string;
+  env: Record<string, string>;
+  cli: (...args: string[]) => ReturnType<typeof runCli>;
+  json: (...args: string[]) => Promise<RunReport>;
+}
+
+/** A fresh control database, a root directory and a one-policy JSON config. */
+async function fixture(policy: Record<string, unknown> = {}): Promise<Fixture> {
+  const dir = await mkdtemp(path.join(scratch, 'case-'));
+  const root = path.join(dir, 'root');
+  await mkdir(root);
+  const configPath = path.join(dir, 'retention.json');
+  const config = {
+    policies: [{ name: 'temp-files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...policy }],
+  };
+  await writeFile(configPath, JSON.stringify(config));
+  const env = { RETENTION_DATABASE_URL: await server.createDatabase('e2e') };
+  const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
+  const json = async (...args: string[]) => {
+    const result = await cli(...args, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as RunReport;
+  };
+  return { root, configPath, env, cli, json };
+}
+
+const now = Date.now();
+const ago = (ms: number) => new Date(now - ms);
+
+async function keysUnder(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
+    .sort();
+}
+
+describe('retention CLI end to end', () => {
+  it('runs the documented JSON config and prints a report with every DESIGN.md field', async () => {
+    const root = '/tmp/retention-demo/temp';
+    await mkdir(root, { recursive: true });
+    const unique = `e2e-${process.pid}-${Date.now()}`;
+    await seedFiles(root, [
+      { key: `${unique}/old.tmp`, mtime: ago(2 * 3_600_000) },
+      { key: `${unique}/new.tmp`, mtime: ago(60_000) },
+    ]);
+    const configPath = path.join(scratch, 'documented.json');
+    await writeFile(
+      configPath,
+      `{ "policies": [ { "name": "temp-files", "class": "blobs",
+          "store": { "kind": "fs", "root": "/tmp/retention-demo/temp" },
+          "retention": "1h", "schedule": "0 * * * *" } ] }`,
+    );
+    const env = { RETENTION_DATABASE_URL: await server.createDatabase('documented') };
+    try {
+      const result = await runCli(['run', '--config', configPath, '--json', '--force'], { env });
+      expect(result.code, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as RunReport;
+      for (const field of ['runId', 'policy', 'dataClass', 'trigger', 'dryRun', 'status', 'scanned', 'eligible', 'deleted', 'failed', 'held', 'bytesFreed', 'startedAt', 'finishedAt', 'durationSeconds', 'backlog', 'oldestOverdueSeconds', 'sla']) {
+        expect(report).toHaveProperty(field);
+      }
+      expect(report).toMatchObject({ policy: 'temp-files', dataClass: 'blobs', status: 'completed', dryRun: false, trigger: 'manual', sla: { status: 'ok' } });
+      expect(existsSync(path.join(root, unique, 'old.tmp'))).toBe(false);
+      expect(existsSync(path.join(root, unique, 'new.tmp'))).toBe(true);
+      const completed = logLines(result.stderr).find((line) => line.event === 'run_completed');
+      expect(completed).toMatchObject({ correlation_id: report.runId, policy: 'temp-files', data_class: 'blobs', status: 'completed', sla_status: 'ok' });
+    } finally {
+      await rm(path.join(root, unique), { recursive: true, force: true });
+    }
+  });
+
+  it('deletes exactly what the dry run listed, keeps items at the cutoff, and audits every deletion', async () => {
+    const f = await fixture();
+    const before = new Date(now - 40 * DAY);
+    await seedFiles(f.root, [
+      { key: 'a/old-1.bin', mtime: new Date(before.getTime() - 1000) },
+      { key: 'a/old-2.bin', mtime: ago(400 * DAY) },
+      { key: 'b/at-cutoff.bin', mtime: before },
+      { key: 'b/young.bin', mtime: ago(35 * DAY) },
+      { key: 'c/recent.bin', mtime: ago(DAY) },
+    ]);
+    const plan = await f.json('plan', '--list', '--before', before.toISOString());
+    expect(plan.dryRun).toBe(true);
+    const planned = plan.items!.filter((item) => item.outcome === 'would_delete').map((item) => item.key).sort();
+    expect(planned).toEqual(['a/old-1.bin', 'a/old-2.bin']);
+    expect(await keysUnder(f.root)).toHaveLength(5);
+
+    const run = await f.json('run', '--list', '--before', before.toISOString());
+    const deleted = run.items!.filter((item) => item.outcome === 'deleted').map((item) => item.key).sort();
+    expect(deleted).toEqual(planned);
+    expect(await keysUnder(f.root)).toEqual(['b/at-cutoff.bin', 'b/young.bin', 'c/recent.bin']);
+
+    const audit = await f.cli('audit', '--run', run.runId, '--json');
+    const records = JSON.parse(audit.stdout) as Array<{ key: string; status: string; actor: string; rule: string; cutoff: string }>;
+    expect(records.map((record) => [record.key, record.status]).sort()).toEqual(deleted.map((key) => [key, 'deleted']));
+    expect(records[0]!.actor).toMatch(/^cli:/);
+    expect(records[0]!.rule).toBe('retention: 30d');
+    expect(new Date(records[0]!.cutoff).getTime()).toBe(before.getTime());
+  });
+
+  it('--limit deletes the N oldest eligible items first', async () => {
+    const f = await fixture();
+    await seedFiles(f.root, Array.from({ length: 6 }, (_, i) => ({ key: `f${i}.log`, mtime: ago((40 + i * 10) * DAY) })));
+    const run = await f.json('run', '--limit', '2', '--list');
+    expect(run.deleted).toBe(2);
+    expect(run.items!.map((item) => item.key).sort()).toEqual(['f4.log', 'f5.log']);
+    expect(await keysUnder(f.root)).toEqual(['f0.log', 'f1.log', 'f2.log', 'f3.log']);
+  });
+
+  it('pause stops a policy (and --all everything) until resumed', async () => {
+    const f = await fixture();
+    await seedFiles(f.root, [{ key: 'old.bin', mtime: ago(90 * DAY) }]);
+    expect((await f.cli('pause', '--policy', 'temp-files', '--reason', 'incident 42')).code).toBe(0);
+    const paused = await f.json('run');
+    expect(paused).toMatchObject({ status: 'skipped_paused', deleted: 0 });
+    expect(existsSync(path.join(f.root, 'old.bin'))).toBe(true);
+    const status = JSON.parse((await f.cli('status', '--json')).stdout);
+    expect(status.policies[0].paused).toMatchObject({ scope: 'temp-files', reason: 'incident 42' });
+
+    await f.cli('resume', '--policy', 'temp-files');
+    await f.cli('pause', '--all', '--reason', 'kill switch');
+    expect((await f.json('run')).status).toBe('skipped_paused');
+    await f.cli('resume', '--all');
+    expect(await f.json('run')).toMatchObject({ status: 'completed', deleted: 1 });
+  });
+
+  it('never deletes held items and counts them as held', async () => {
+    const f = await fixture();
+    await seedFiles(f.root, [
+      { key: 'case-7/a.pdf', mtime: ago(90 * DAY) },
+      { key: 'case-7/b.pdf', mtime: ago(90 * DAY) },
+      { key: 'single.pdf', mtime: ago(90 * DAY) },
+      { key: 'free.pdf', mtime: ago(90 * DAY) },
+    ]);
+    expect((await f.cli('hold', 'add', '--prefix', 'case-7/', '--reason', 'litigation 7')).code).toBe(0);
+    expect((await f.cli('hold', 'add', '--policy', 'temp-files', '--key', 'single.pdf', '--reason', 'audit')).code).toBe(0);
+    const run = await f.json('run', '--list');
+    expect(run).toMatchObject({ deleted: 1, held: 3, eligible: 4 });
+    expect(run.items!.filter((item) => item.outcome === 'held').map((item) => item.key).sort()).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
+    expect(await keysUnder(f.root)).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
+
+    const holds = JSON.parse((await f.cli('hold', 'list', '--json')).stdout) as Array<{ id: number; key: string }>;
+    await f.cli('hold', 'remove', String(holds.find((hold) => hold.key === 'single.pdf')!.id));
+    expect(await f.json('run')).toMatchObject({ deleted: 1, held: 2 });
+  });
+
+  it('two concurrent runs of one policy: exactly one deletes, the other reports skipped_locked', async () => {
+    const f = await fixture({ batchSize: 10 });
+    await seedFiles(f.root, Array.from({ length: 2000 }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: ago(60 * DAY) })));
+    const [first, second] = await Promise.all([f.json('run'), f.json('run')]);
+    expect([first.status, second.status].sort()).toEqual(['completed', 'skipped_locked']);
+    expect(first.deleted + second.deleted).toBe(2000);
+    expect(await keysUnder(f.root)).toEqual([]);
+  });
+
+  it('a tiny budget ends partial; repeated runs resume and delete every eligible item exactly once', async () => {
+    const f = await fixture({ batchSize: 5 });
+    await seedFiles(f.root, [
+      ...Array.from({ length: 23 }, (_, i) => ({ key: `old/${String(i).padStart(2, '0')}.tmp`, mtime: ago(60 * DAY) })),
+      { key: 'young.tmp', mtime: ago(DAY) },
+    ]);
+    const statuses: string[] = [];
+    for (let attempt = 0; attempt < 12; attempt += 1) {
+      const report = await f.json('run', '--budget', '1ms');
+      statuses.push(report.status);
+      if (report.status === 'completed' && report.deleted === 0) break;
+    }
+    expect(statuses[0]).toBe('partial');
+    expect(statuses).toContain('completed');
+    expect(await keysUnder(f.root)).toEqual(['young.tmp']);
+    const records = JSON.parse((await f.cli('audit', '--policy', 'temp-files', '--json')).stdout) as Array<{ key: string; status: string }>;
+    const deletedKeys = records.filter((record) => record.status === 'deleted').map((record) => record.key);
+    expect(deletedKeys).toHaveLength(23);
+    expect(new Set(deletedKeys).size).toBe(23);
+    expect(records.every((record) => record.status === 'deleted')).toBe(true);
+  });
+
+  it('aborts before the first deletion when over the safety limits, unless --force', async () => {
+    const f = await fixture({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } });
+    await seedFiles(f.root, Array.from({ length: 5 }, (_, i) => ({ key: `x${i}`, mtime: ago(60 * DAY) })));
+    const aborted = await f.json('run');
+    expect(aborted).toMatchObject({ status: 'aborted_limit', deleted: 0, limits: { planned: 5, maxDeletesPerRun: 3 }, sla: { status: 'breach' } });
+    expect(await keysUnder(f.root)).toHaveLength(5);
+    expect((await f.json('run', '--limit', '3')).deleted).toBe(3);
+    expect((await f.json('run', '--force')).deleted).toBe(2);
+  });
+
+  it('bad input exits 2 naming the field and the fix, and changes nothing', async () => {
+    const f = await fixture({ retention: '30' });
+    await seedFiles(f.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
+    const bad = await f.cli('run');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('error: policies[0].retention: "30" has no unit (add one: "30d"');
+    expect(bad.stdout).toBe('');
+
+    const missingRoot = await fixture({ store: { kind: 'fs', root: path.join(scratch, 'does-not-exist') } });
+    const missing = await missingRoot.cli('run', '--json');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/store\.root: .*does-not-exist does not exist/);
+
+    const good = await fixture();
+    await seedFiles(good.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
+    for (const args of [['run', '--limit', 'ten'], ['run', '--before', 'yesterday'], ['run', '--budget', '5'], ['run', '--policy', 'nope']]) {
+      const result = await good.cli(...args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/^error: --(limit|before|budget|policy): /);
+    }
+    expect(await keysUnder(good.root)).toEqual(['old.bin']);
+    const history = JSON.parse((await good.cli('history', '--json')).stdout);
+    expect(history).toEqual([]);
+  });
+});
