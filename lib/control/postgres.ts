@@ -236,14 +236,8 @@ export class PostgresControlStore implements ControlStore {
     return this.guard('pendingIntents', { policy }, () => selectPendingIntents(this.sql, policy, exceptRunId));
   }
 
-  resolveStaleIntents(resolutions: Array<{ id: number; status: AuditRecord['status'] }>): Promise<void> {
-    return this.guard('resolveStaleIntents', { count: resolutions.length }, async () => {
-      const resolved = resolutions.filter(isResolution);
-      if (resolved.length < resolutions.length) {
-        throw new ControlStoreError('resolveStaleIntents: "pending" is not a resolution', { count: resolutions.length });
-      }
-      await resolveIntentsById(this.sql, resolved);
-    });
+  resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void> {
+    return this.guard('resolveStaleIntents', { count: resolutions.length }, () => resolveIntentsById(this.sql, resolutions));
   }
 
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void> {
@@ -288,8 +282,4 @@ function positiveTtl(ttlMs: number): number {
 
 function batchContext(records: AuditIntent[]): Record<string, unknown> {
   return { runId: records[0]?.runId, policy: records[0]?.policy, count: records.length };
-}
-
-function isResolution<T extends { status: AuditStatus }>(entry: T): entry is T & { status: Exclude<AuditStatus, 'pending'> } {
-  return entry.status !== 'pending';
 }

@@ -94,6 +94,7 @@ export interface ControlStore {
   acquireLease(policy: string, owner: string, ttlMs: number): Promise<Lease | null>;
   /** Extends the lease if it still carries our token; null means it was lost (stop at once). */
   renewLease(lease: Lease, ttlMs: number): Promise<Lease | null>;
+  /** Expires the lease; the record (and its token) stays, so fencing tokens never go back. */
   releaseLease(lease: Lease): Promise<void>;
   /** The current holder, expired or not (for `status`). */
   getLease(policy: string): Promise<Lease | null>;
@@ -129,8 +130,8 @@ export interface ControlStore {
   /** Pending intents of runs other than `exceptRunId` for this policy (left by a crash). */
   pendingIntents(policy: string, exceptRunId?: string): Promise<AuditRecord[]>;
   /** Resolves intents left by other (crashed) runs, by record id. */
-  resolveStaleIntents(resolutions: Array<{ id: number; status: AuditRecord['status'] }>): Promise<void>;
-  /** Records already-resolved events (restores, dry-run listings are not recorded). */
+  resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void>;
+  /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
   audit(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]>;
   close(): Promise<void>;

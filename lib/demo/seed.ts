@@ -18,7 +18,11 @@ export const DEMO_PURPOSES = ['testing', 'general', 'financial', 'legal', 'medic
 export const DEMO_HOLDS = [
   { key: 'legal/doc-0003.pdf', prefix: false, reason: 'litigation hold: case 2019-CV-1042' },
   { key: 'financial/doc-0001.pdf', prefix: false, reason: 'tax audit 2021' },
+  { key: 'medical/doc-001', prefix: true, reason: 'patient records request #5521' },
 ];
+
+/** Held documents are seeded past their retention, so the demo shows holds doing their job. */
+const HELD_AGE_MS = 11 * 365 * 24 * 3_600_000;
 
 interface SeedFile {
   key: string;
@@ -56,7 +60,10 @@ function demoFiles(): Record<string, SeedFile[]> {
   const documents: SeedFile[] = [];
   DEMO_PURPOSES.forEach((purpose) => {
     for (let i = 0; i < 24; i += 1) {
-      documents.push({ key: `${purpose}/doc-${String(i).padStart(4, '0')}.pdf`, ageMs: HOUR + next() * 12 * YEAR, size: 20_000 + Math.floor(next() * 200_000) });
+      const key = `${purpose}/doc-${String(i).padStart(4, '0')}.pdf`;
+      const held = DEMO_HOLDS.some((hold) => (hold.prefix ? key.startsWith(hold.key) : key === hold.key));
+      const ageMs = HOUR + next() * 12 * YEAR;
+      documents.push({ key, ageMs: held ? Math.max(ageMs, HELD_AGE_MS) : ageMs, size: 20_000 + Math.floor(next() * 200_000) });
     }
   });
   return { temp_audio: temp, logs, cache, documents };

@@ -167,6 +167,11 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
 
     const sweep = new Sweep(policy, options, deps, { runId, tally, budget, log, fence });
     const status = await sweep.consume(steps);
+    if (!options.dryRun && policy.backup && store.pruneBackups) {
+      const olderThan = new Date(startedAt.getTime() - durationMs(policy.backup.keepFor));
+      const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
+      if (pruned > 0) log.info('backups_pruned', { runs: pruned, keep_for: policy.backup.keepFor });
+    }
     // The backlog left behind is what the retention SLA is about; a dry run removed nothing.
     if (!options.dryRun && tally.deleted > 0) census = await store.census({ cutoffs, holds });
     return await finish(status);

@@ -1,0 +1,187 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config/load.ts';
+import type { PolicyConfig } from '../../lib/config/schema.ts';
+import { PostgresControlStore } from '../../lib/control/postgres.ts';
+import { restoreRun } from '../../lib/engine/restore.ts';
+import { runPolicy, type RunDeps, type RunOptions } from '../../lib/engine/run.ts';
+import { systemClock } from '../../lib/engine/types.ts';
+import { Logger } from '../../lib/observe/log.ts';
+import { createSqlClient } from '../../lib/sql/client.ts';
+import { createFsStore } from '../../lib/stores/fs.ts';
+import type { Store } from '../../lib/stores/types.ts';
+import { seedFiles } from '../support/cli.ts';
+import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+
+/**
+ * The engine in-process against real backends (a directory, PostgreSQL): the failure paths that
+ * are awkward to reach through the CLI — a crash mid-batch, a lease taken over mid-run, restore.
+ */
+const DAY = 86_400_000;
+const ago = (ms: number) => new Date(Date.now() - ms);
+let server: TestPostgres;
+let scratch: string;
+let control: PostgresControlStore;
+let root: string;
+let logLines: Array<Record<string, unknown>>;
+
+beforeAll(async () => {
+  server = await startTestPostgres();
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-engine-'));
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(scratch, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('engine') }));
+  await control.migrate();
+  root = await mkdtemp(path.join(scratch, 'root-'));
+  logLines = [];
+});
+afterEach(async () => {
+  await control.close();
+});
+
+function policyWith(overrides: Record<string, unknown> = {}): PolicyConfig {
+  const config = parseConfig({
+    policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...overrides }],
+  });
+  return config.policies[0]!;
+}
+
+const live: RunOptions = { trigger: 'manual', dryRun: false, force: false, list: true };
+
+function deps(store: Store, extra: Partial<RunDeps> = {}): RunDeps {
+  const log = new Logger({ sink: { write: (line) => logLines.push(JSON.parse(line)) }, level: 'debug' });
+  return { control, store, clock: systemClock, log, actor: 'test:engine', ...extra };
+}
+
+async function files(): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name))).sort();
+}
+
+describe('engine', () => {
+  it('resolves a crashed run\'s pending intents from the store, then deletes what is left', async () => {
+    const policy = policyWith();
+    await seedFiles(root, [
+      { key: 'gone.bin', mtime: ago(60 * DAY) },
+      { key: 'still-here.bin', mtime: ago(60 * DAY) },
+    ]);
+    const intent = { policy: 'files', store: `fs:${root}`, rule: 'retention: 30d', cutoff: ago(30 * DAY), actor: 'test:crashed', trigger: 'scheduled' as const, action: 'delete' as const };
+    await control.recordIntents([
+      { ...intent, runId: 'crashed-run', key: 'gone.bin', itemTimestamp: ago(60 * DAY) },
+      { ...intent, runId: 'crashed-run', key: 'still-here.bin', itemTimestamp: ago(60 * DAY) },
+    ]);
+    await rm(path.join(root, 'gone.bin'));
+
+    const report = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    expect(report).toMatchObject({ status: 'completed', deleted: 1 });
+    const crashed = await control.audit({ runId: 'crashed-run', limit: 10 });
+    expect(Object.fromEntries(crashed.map((record) => [record.key, record.status]))).toEqual({ 'gone.bin': 'deleted', 'still-here.bin': 'abandoned' });
+    expect((await control.audit({ runId: report.runId, limit: 10 })).map((record) => [record.key, record.status])).toEqual([['still-here.bin', 'deleted']]);
+    expect(await control.pendingIntents('files')).toEqual([]);
+    expect(logLines.find((line) => line.event === 'intents_recovered')).toMatchObject({ deleted: 1, abandoned: 1 });
+  });
+
+  it('a store failure mid-batch settles every intent of the batch by presence and fails the run', async () => {
+    const policy = policyWith({ batchSize: 5 });
+    await seedFiles(root, Array.from({ length: 5 }, (_, i) => ({ key: `f${i}.bin`, mtime: ago(60 * DAY) })));
+    const real = createFsStore(policy.store);
+    const flaky: Store = {
+      ...real,
+      kind: real.kind,
+      location: real.location,
+      order: real.order,
+      delete: async (items) => {
+        await real.delete(items.slice(0, 2));
+        throw new Error('connection reset by peer');
+      },
+    };
+    const report = await runPolicy(policy, live, deps(flaky));
+    expect(report.status).toBe('failed');
+    expect(report.error?.message).toContain('connection reset');
+    const records = await control.audit({ runId: report.runId, limit: 10 });
+    expect(records.filter((record) => record.status === 'deleted').map((record) => record.key).sort()).toEqual(['f0.bin', 'f1.bin']);
+    expect(records.filter((record) => record.status === 'abandoned')).toHaveLength(3);
+    expect(await files()).toEqual(['f2.bin', 'f3.bin', 'f4.bin']);
+    expect(logLines.find((line) => line.event === 'error')).toMatchObject({ correlation_id: report.runId, policy: 'files' });
+  });
+
+  it('stops before the next batch when its lease is taken over, deleting nothing more', async () => {
+    const policy = policyWith({ batchSize: 3 });
+    await seedFiles(root, Array.from({ length: 9 }, (_, i) => ({ key: `f${i}.bin`, mtime: ago(60 * DAY) })));
+    const real = createFsStore(policy.store);
+    let scans = 0;
+    // An operator (or a takeover after expiry) breaks the lease while the run is between batches.
+    const racing: Store = {
+      ...real,
+      kind: real.kind,
+      location: real.location,
+      order: real.order,
+      scan: async (query) => {
+        scans += 1;
+        if (scans === 2) await control.breakLease('files');
+        return real.scan(query);
+      },
+    };
+    const report = await runPolicy(policy, live, deps(racing));
+    expect(report.status).toBe('failed');
+    expect(report.error?.code).toBe('lease_lost');
+    expect(report.deleted).toBe(3);
+    expect(await files()).toHaveLength(6);
+    expect(logLines.some((line) => line.event === 'lease_lost')).toBe(true);
+    expect(await control.pendingIntents('files')).toEqual([]);
+  });
+
+  it('a dry run needs no lease and lists exactly what the live run then deletes', async () => {
+    const policy = policyWith();
+    await seedFiles(root, [
+      { key: 'old.bin', mtime: ago(60 * DAY) },
+      { key: 'new.bin', mtime: ago(DAY) },
+    ]);
+    const holder = await control.acquireLease('files', 'someone-else', 60_000);
+    const plan = await runPolicy(policy, { ...live, dryRun: true }, deps(createFsStore(policy.store)));
+    expect(plan).toMatchObject({ status: 'completed', dryRun: true, deleted: 0 });
+    expect(plan.items).toEqual([expect.objectContaining({ key: 'old.bin', outcome: 'would_delete' })]);
+    expect((await runPolicy(policy, live, deps(createFsStore(policy.store)))).status).toBe('skipped_locked');
+    await control.releaseLease(holder!);
+    const run = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    expect(run.items?.map((item) => [item.key, item.outcome])).toEqual([['old.bin', 'deleted']]);
+    expect(await files()).toEqual(['new.bin']);
+  });
+
+  it('backs up before deleting, restores a run (holding restored items), and prunes old backups', async () => {
+    const backups = path.join(scratch, `backups-${Date.now()}`);
+    const policy = policyWith({ backup: { to: backups, keepFor: '7d' } });
+    const staleBackup = path.join(backups, 'files', 'old-run');
+    await mkdir(staleBackup, { recursive: true });
+    await utimes(staleBackup, ago(30 * DAY), ago(30 * DAY));
+    await seedFiles(root, [
+      { key: 'reports/q1.pdf', mtime: ago(60 * DAY), content: 'Q1 figures' },
+      { key: 'reports/q2.pdf', mtime: ago(45 * DAY), content: 'Q2 figures' },
+    ]);
+    const run = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    expect(run).toMatchObject({ status: 'completed', deleted: 2 });
+    expect(await files()).toEqual([]);
+    expect(existsSync(path.join(backups, 'files', run.runId, 'reports', 'q1.pdf'))).toBe(true);
+    expect(existsSync(staleBackup)).toBe(false);
+
+    const summary = await restoreRun(
+      { runId: run.runId, keys: ['reports/q1.pdf'] },
+      { control, policies: [policy], storeFor: (p) => createFsStore(p.store as PolicyConfig['store']), actor: 'test:operator', log: new Logger({ sink: { write: () => undefined } }) },
+    );
+    expect(summary.outcomes).toEqual([{ key: 'reports/q1.pdf', status: 'restored' }]);
+    expect(await files()).toEqual(['reports/q1.pdf']);
+    const trail = await control.audit({ key: 'reports/q1.pdf', limit: 10 });
+    expect(trail.map((record) => [record.action, record.status]).sort()).toEqual([['delete', 'deleted'], ['restore', 'restored']]);
+
+    const again = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    expect(again).toMatchObject({ deleted: 0, held: 1 });
+    expect(await files()).toEqual(['reports/q1.pdf']);
+  });
+});
