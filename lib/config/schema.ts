@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './durations.ts';
 import { checkSchedule } from './schedule.ts';
@@ -124,6 +125,10 @@ export const Config = z
         issue(ctx, `duplicate policy name "${policy.name}" (also policies[${first}])`, 'give each policy a unique name', ['policies', index, 'name']);
       }
       seen.set(policy.name, index);
+      if (policy.backup && policy.store.kind === 'fs' && isInsideDirectory(policy.store.root, policy.backup.to)) {
+        // Copies keep their old mtime: inside the root they would be swept as expired items.
+        issue(ctx, `${policy.backup.to} is inside the store root ${policy.store.root}`, 'choose a backup directory outside the root', ['policies', index, 'backup', 'to']);
+      }
       for (const [path, duration] of retentionDurations(policy.retention)) {
         const parsed = parseDuration(duration);
         if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
@@ -137,6 +142,11 @@ export const Config = z
       }
     });
   });
+
+function isInsideDirectory(root: string, candidate: string): boolean {
+  const relative = path.relative(path.resolve(root), path.resolve(candidate));
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
 
 function retentionDurations(retention: z.infer<typeof Retention>): Array<[PropertyKey[], string]> {
   if (typeof retention === 'string') return [[[], retention]];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { durationMs } from '../config/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/types.ts';
-import { ConfigError, describeCause, LeaseLostError, RetentionError } from '../errors.ts';
+import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import type { Census, Store } from '../stores/types.ts';
@@ -59,8 +59,9 @@ export function newRunId(now: Date): string {
 
 /**
  * One run of one policy: the lifecycle of DESIGN.md. Expected outcomes (paused, locked, limit,
- * budget) are report statuses; a ConfigError (bad store setup) is thrown before anything is
- * touched; any other failure after the lease is taken ends the run `failed` with its cause.
+ * budget) are report statuses; a ConfigError from `store.open()` (bad store setup) is thrown
+ * before anything is recorded or touched; any failure after that ends the run `failed` with its
+ * cause, recorded in history.
  */
 export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps: RunDeps): Promise<RunReport> {
   const { control, store, clock } = deps;
@@ -176,7 +177,6 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     if (!options.dryRun && tally.deleted > 0) census = await store.census({ cutoffs, holds });
     return await finish(status);
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
     const failure = error instanceof Error ? error : new Error(describeCause(error));
     log.error(failure instanceof LeaseLostError ? 'lease_lost' : 'error', {
       error: failure.message,

@@ -1,24 +1,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
 import { logLines, runCli, seedFiles } from '../support/cli.ts';
-import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 const DAY = 86_400_000;
-let server: TestPostgres;
-let scratch: string;
 
-beforeAll(async () => {
-  server = await startTestPostgres();
-  scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-e2e-'));
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(scratch, { recursive: true, force: true });
-});
+const shared = usePostgresAndScratch('retention-e2e-');
 
 interface Fixture {
   root: string;
@@ -30,7 +20,7 @@ interface Fixture {
 
 /** A fresh control database, a root directory and a one-policy JSON config. */
 async function fixture(policy: Record<string, unknown> = {}): Promise<Fixture> {
-  const dir = await mkdtemp(path.join(scratch, 'case-'));
+  const dir = await mkdtemp(path.join(shared.scratch, 'case-'));
   const root = path.join(dir, 'root');
   await mkdir(root);
   const configPath = path.join(dir, 'retention.json');
@@ -38,7 +28,7 @@ async function fixture(policy: Record<string, unknown> = {}): Promise<Fixture> {
     policies: [{ name: 'temp-files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...policy }],
   };
   await writeFile(configPath, JSON.stringify(config));
-  const env = { RETENTION_DATABASE_URL: await server.createDatabase('e2e') };
+  const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('e2e') };
   const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
   const json = async (...args: string[]) => {
     const result = await cli(...args, '--json');
@@ -68,14 +58,14 @@ describe('retention CLI end to end', () => {
       { key: `${unique}/old.tmp`, mtime: ago(2 * 3_600_000) },
       { key: `${unique}/new.tmp`, mtime: ago(60_000) },
     ]);
-    const configPath = path.join(scratch, 'documented.json');
+    const configPath = path.join(shared.scratch, 'documented.json');
     await writeFile(
       configPath,
       `{ "policies": [ { "name": "temp-files", "class": "blobs",
           "store": { "kind": "fs", "root": "/tmp/retention-demo/temp" },
           "retention": "1h", "schedule": "0 * * * *" } ] }`,
     );
-    const env = { RETENTION_DATABASE_URL: await server.createDatabase('documented') };
+    const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('documented') };
     try {
       const result = await runCli(['run', '--config', configPath, '--json', '--force'], { env });
       expect(result.code, result.stderr).toBe(0);
@@ -217,7 +207,7 @@ describe('retention CLI end to end', () => {
     expect(bad.stderr).toContain('error: policies[0].retention: "30" has no unit (add one: "30d"');
     expect(bad.stdout).toBe('');
 
-    const missingRoot = await fixture({ store: { kind: 'fs', root: path.join(scratch, 'does-not-exist') } });
+    const missingRoot = await fixture({ store: { kind: 'fs', root: path.join(shared.scratch, 'does-not-exist') } });
     const missing = await missingRoot.cli('run', '--json');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/store\.root: .*does-not-exist does not exist/);

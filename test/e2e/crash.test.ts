@@ -1,33 +1,23 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
 import { BIN, runCli, seedFiles } from '../support/cli.ts';
-import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
-let server: TestPostgres;
-let scratch: string;
 
-beforeAll(async () => {
-  server = await startTestPostgres();
-  scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-crash-'));
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(scratch, { recursive: true, force: true });
-});
+const shared = usePostgresAndScratch('retention-crash-');
 
 describe('a run killed with kill -9', () => {
   it('loses no audit record: the next run resolves the pending intents and finishes the job', async () => {
-    const root = path.join(scratch, 'root');
+    const root = path.join(shared.scratch, 'root');
     await mkdir(root);
     const count = 3000;
     await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: new Date(Date.now() - 90 * 86_400_000) })));
-    const configPath = path.join(scratch, 'retention.json');
+    const configPath = path.join(shared.scratch, 'retention.json');
     await writeFile(configPath, JSON.stringify({ policies: [{ name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1 } }] }));
-    const env = { ...process.env, RETENTION_DATABASE_URL: await server.createDatabase('crash'), RETENTION_LOG_LEVEL: 'info' };
+    const env = { ...process.env, RETENTION_DATABASE_URL: await shared.server.createDatabase('crash'), RETENTION_LOG_LEVEL: 'info' };
 
     // Kill the run as soon as it has deleted a few batches.
     const victim = spawn(process.execPath, [BIN, '--config', configPath, 'run'], { env, stdio: ['ignore', 'ignore', 'pipe'] });

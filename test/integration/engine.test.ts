@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
 import { PostgresControlStore } from '../../lib/control/postgres.ts';
@@ -14,7 +13,7 @@ import { createSqlClient } from '../../lib/sql/client.ts';
 import { createFsStore } from '../../lib/stores/fs.ts';
 import type { Store } from '../../lib/stores/types.ts';
 import { seedFiles } from '../support/cli.ts';
-import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**
  * The engine in-process against real backends (a directory, PostgreSQL): the failure paths that
@@ -22,24 +21,15 @@ import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
  */
 const DAY = 86_400_000;
 const ago = (ms: number) => new Date(Date.now() - ms);
-let server: TestPostgres;
-let scratch: string;
 let control: PostgresControlStore;
 let root: string;
 let logLines: Array<Record<string, unknown>>;
 
-beforeAll(async () => {
-  server = await startTestPostgres();
-  scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-engine-'));
-});
-afterAll(async () => {
-  await server?.stop();
-  await rm(scratch, { recursive: true, force: true });
-});
+const shared = usePostgresAndScratch('retention-engine-');
 beforeEach(async () => {
-  control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('engine') }));
+  control = new PostgresControlStore(createSqlClient({ url: await shared.server.createDatabase('engine') }));
   await control.migrate();
-  root = await mkdtemp(path.join(scratch, 'root-'));
+  root = await mkdtemp(path.join(shared.scratch, 'root-'));
   logLines = [];
 });
 afterEach(async () => {
@@ -94,9 +84,6 @@ describe('engine', () => {
     const real = createFsStore(policy.store);
     const flaky: Store = {
       ...real,
-      kind: real.kind,
-      location: real.location,
-      order: real.order,
       delete: async (items) => {
         await real.delete(items.slice(0, 2));
         throw new Error('connection reset by peer');
@@ -120,9 +107,6 @@ describe('engine', () => {
     // An operator (or a takeover after expiry) breaks the lease while the run is between batches.
     const racing: Store = {
       ...real,
-      kind: real.kind,
-      location: real.location,
-      order: real.order,
       scan: async (query) => {
         scans += 1;
         if (scans === 2) await control.breakLease('files');
@@ -156,7 +140,7 @@ describe('engine', () => {
   });
 
   it('backs up before deleting, restores a run (holding restored items), and prunes old backups', async () => {
-    const backups = path.join(scratch, `backups-${Date.now()}`);
+    const backups = path.join(shared.scratch, `backups-${Date.now()}`);
     const policy = policyWith({ backup: { to: backups, keepFor: '7d' } });
     const staleBackup = path.join(backups, 'files', 'old-run');
     await mkdir(staleBackup, { recursive: true });

@@ -55,6 +55,7 @@ describe('config validation', () => {
     [{ ...tempFiles, limits: { maxDeleteFraction: 2 } }, 'error: policies[0].limits.maxDeleteFraction:'],
     [{ ...tempFiles, retentoin: '1d' }, 'error: policies[0]: unknown field "retentoin" (remove it or check its spelling)'],
     [{ ...tempFiles, class: 'files' }, 'error: policies[0].class: unknown data class'],
+    [{ ...tempFiles, backup: { to: '/tmp/retention-demo/temp/.backups', keepFor: '7d' } }, 'error: policies[0].backup.to: /tmp/retention-demo/temp/.backups is inside the store root'],
   ])('rejects %j with the field path and the fix', (policy, expected) => {
     expect(issuesOf({ policies: [policy] }).some((line) => line.startsWith(expected))).toBe(true);
   });
