@@ -22,6 +22,26 @@ function processIO(): CliIO {
   };
 }
 
+/**
+ * Ctrl-C / SIGTERM: the first one lets the current batch finish and the run end `partial`
+ * (audit resolved, checkpoint saved, lease released); a second one exits at once.
+ */
+async function withInterrupts<T>(io: CliIO, interrupt: AbortController, work: () => Promise<T>): Promise<T> {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) process.exit(130);
+    io.stderr.write(`\n${signal}: stopping after the current batch (again to exit now)\n`);
+    interrupt.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** Builds the `retention` program; each action resolves to an exit code. */
 function program(io: CliIO, setExit: (code: number) => void): Command {
   const cli = new Command('retention')
@@ -49,11 +69,14 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
       .option('--strict', 'exit 1 on an SLA breach');
     if (!dryRun) command.option('--dry-run', 'report what would be deleted; delete nothing');
     command.action(async (flags: RunFlags) => {
-      const options = parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual');
-      const reports = await withSession(io, configFile(), async (s) => {
-        const all = flags.all ? { ...s, config: { ...s.config, policies: s.config.policies.filter((policy) => policy.enabled) } } : s;
-        return runPolicies(all, flags, options);
-      });
+      const interrupt = new AbortController();
+      const options = { ...parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual'), signal: interrupt.signal };
+      const reports = await withInterrupts(io, interrupt, () =>
+        withSession(io, configFile(), async (s) => {
+          const all = flags.all ? { ...s, config: { ...s.config, policies: s.config.policies.filter((policy) => policy.enabled) } } : s;
+          return runPolicies(all, flags, options);
+        }),
+      );
       printReports(io, reports, flags);
       setExit(exitCodeFor(reports, flags.strict ?? false));
     });

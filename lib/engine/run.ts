@@ -31,6 +31,8 @@ export interface RunOptions {
   force: boolean;
   /** Add every touched item to the report. */
   list: boolean;
+  /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
+  signal?: AbortSignal;
 }
 
 export interface Progress {

@@ -51,6 +51,10 @@ export class Sweep {
       budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
       this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
       if (step.done || this.remaining <= 0) return 'completed';
+      if (this.options.signal?.aborted) {
+        log.warn('run_interrupted', { reason: String(this.options.signal.reason ?? 'aborted'), deleted: tally.deleted });
+        return 'partial';
+      }
       if (!budget.allowsNextBatch()) {
         log.warn('budget_exhausted', { elapsed_seconds: budget.elapsedMs() / 1000, budget_seconds: budget.totalMs / 1000, deleted: tally.deleted });
         return 'partial';
