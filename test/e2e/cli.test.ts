@@ -76,8 +76,17 @@ describe('retention CLI end to end', () => {
       expect(report).toMatchObject({ policy: 'temp-files', dataClass: 'blobs', status: 'completed', dryRun: false, trigger: 'manual', sla: { status: 'ok' } });
       expect(existsSync(path.join(root, unique, 'old.tmp'))).toBe(false);
       expect(existsSync(path.join(root, unique, 'new.tmp'))).toBe(true);
-      const completed = logLines(result.stderr).find((line) => line.event === 'run_completed');
-      expect(completed).toMatchObject({ correlation_id: report.runId, policy: 'temp-files', data_class: 'blobs', status: 'completed', sla_status: 'ok' });
+      const lines = logLines(result.stderr);
+      const runLines = lines.filter((line) => !('_aws' in line));
+      expect(runLines.map((line) => line.event)).toEqual(expect.arrayContaining(['run_started', 'batch_deleted', 'run_completed']));
+      for (const line of runLines) {
+        expect(Object.keys(line)).toEqual(expect.arrayContaining(['timestamp', 'level', 'event', 'correlation_id', 'policy', 'data_class', 'store']));
+      }
+      expect(lines.filter((line) => '_aws' in line)).toHaveLength(1);
+      const completed = lines.find((line) => line.event === 'run_completed');
+      expect(completed).toMatchObject({ correlation_id: report.runId, policy: 'temp-files', data_class: 'blobs', status: 'completed', sla_status: 'ok', deleted: report.deleted, failed: 0, scanned: report.scanned });
+      expect(completed).toHaveProperty('bytes_freed');
+      expect(completed).toHaveProperty('duration_seconds');
     } finally {
       await rm(path.join(root, unique), { recursive: true, force: true });
     }
