@@ -1,6 +1,7 @@
 import { durationMs } from '../config/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { DeleteOutcome } from '../stores/types.ts';
+import { overdueSeconds } from './classify.ts';
 import { classifySla } from './sla.ts';
 import type { DataClass, EligibleItem, ListedItem, RunReport, RunStatus, Trigger } from './types.ts';
 
@@ -14,6 +15,8 @@ export class Tally {
   kept = 0;
   unclassified = 0;
   bytesFreed = 0;
+  /** Largest overdue time among items that failed to delete (what a full pass leaves behind). */
+  failedOldestOverdueSeconds = 0;
   readonly items: ListedItem[] | undefined;
 
   constructor(list: boolean) {
@@ -45,6 +48,7 @@ export class Tally {
         this.listItem(item, 'kept');
       } else {
         this.failed += 1;
+        this.failedOldestOverdueSeconds = Math.max(this.failedOldestOverdueSeconds, overdueSeconds(item));
         this.listItem(item, 'failed', outcome.error);
       }
     }

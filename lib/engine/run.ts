@@ -14,7 +14,7 @@ import { computeCutoffs, describeCutoffs } from './plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
 import { buildReport, Tally } from './report.ts';
 import { Sweep } from './sweep.ts';
-import type { Clock, RunReport, RunStatus, Trigger } from './types.ts';
+import type { Clock, Hold, RunReport, RunStatus, Trigger } from './types.ts';
 
 export interface RunOptions {
   trigger: Trigger;
@@ -85,6 +85,16 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   await control.startRun({ runId, policy: policy.name, dryRun: options.dryRun, startedAt });
 
   let census: Census | undefined;
+  /**
+   * What is still overdue after the run: the number the retention SLA is about. A live pass over
+   * the whole scope from its start leaves exactly its failures behind (cutoffs are fixed, so
+   * nothing new became eligible); anything else is measured with a second census.
+   */
+  const backlogAfter = async (before: Census, holds: Hold[], status: 'completed' | 'partial', fromStart: boolean): Promise<Census> => {
+    if (options.dryRun || tally.deleted + tally.failed === 0) return before;
+    if (fromStart && status === 'completed') return { ...before, eligible: tally.failed, oldestOverdueSeconds: tally.failedOldestOverdueSeconds };
+    return store.census({ cutoffs, holds });
+  };
   let limits: RunReport['limits'];
   const finish = async (status: RunStatus, error?: RetentionError | Error): Promise<RunReport> => {
     const report = buildReport({
@@ -175,8 +185,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
       if (pruned > 0) log.info('backups_pruned', { runs: pruned, keep_for: policy.backup.keepFor });
     }
-    // The backlog left behind is what the retention SLA is about; a dry run removed nothing.
-    if (!options.dryRun && tally.deleted > 0) census = await store.census({ cutoffs, holds });
+    census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined);
     return await finish(status);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(describeCause(error));

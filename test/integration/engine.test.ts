@@ -5,12 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
 import { PostgresControlStore } from '../../lib/control/postgres.ts';
+import { computeCutoffs } from '../../lib/engine/plan.ts';
 import { restoreRun } from '../../lib/engine/restore.ts';
 import { runPolicy, type RunDeps, type RunOptions } from '../../lib/engine/run.ts';
 import { systemClock } from '../../lib/engine/types.ts';
 import { Logger } from '../../lib/observe/log.ts';
 import { createSqlClient } from '../../lib/sql/client.ts';
-import { createFsStore } from '../../lib/stores/fs.ts';
+import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
 import type { Store } from '../../lib/stores/types.ts';
 import { seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -43,6 +44,8 @@ function policyWith(overrides: Record<string, unknown> = {}): PolicyConfig {
   return config.policies[0]!;
 }
 
+const fsStoreOf = (policy: PolicyConfig): Store => createFsStore(policy.store as FsStoreConfig);
+
 const live: RunOptions = { trigger: 'manual', dryRun: false, force: false, list: true };
 
 function deps(store: Store, extra: Partial<RunDeps> = {}): RunDeps {
@@ -69,7 +72,7 @@ describe('engine', () => {
     ]);
     await rm(path.join(root, 'gone.bin'));
 
-    const report = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    const report = await runPolicy(policy, live, deps(fsStoreOf(policy)));
     expect(report).toMatchObject({ status: 'completed', deleted: 1 });
     const crashed = await control.audit({ runId: 'crashed-run', limit: 10 });
     expect(Object.fromEntries(crashed.map((record) => [record.key, record.status]))).toEqual({ 'gone.bin': 'deleted', 'still-here.bin': 'abandoned' });
@@ -81,7 +84,7 @@ describe('engine', () => {
   it('a store failure mid-batch settles every intent of the batch by presence and fails the run', async () => {
     const policy = policyWith({ batchSize: 5 });
     await seedFiles(root, Array.from({ length: 5 }, (_, i) => ({ key: `f${i}.bin`, mtime: ago(60 * DAY) })));
-    const real = createFsStore(policy.store);
+    const real = fsStoreOf(policy);
     const flaky: Store = {
       ...real,
       delete: async (items) => {
@@ -99,10 +102,35 @@ describe('engine', () => {
     expect(logLines.find((line) => line.event === 'error')).toMatchObject({ correlation_id: report.runId, policy: 'files' });
   });
 
+  it('reports what a run leaves behind: failures as backlog and overdue, and a failure-rate SLA breach', async () => {
+    const policy = policyWith();
+    await seedFiles(root, [
+      { key: 'stuck.bin', mtime: ago(90 * DAY) },
+      { key: 'a.bin', mtime: ago(40 * DAY) },
+      { key: 'b.bin', mtime: ago(40 * DAY) },
+    ]);
+    const real = fsStoreOf(policy);
+    const stubborn: Store = {
+      ...real,
+      delete: async (items) => [
+        ...(await real.delete(items.filter((item) => item.key !== 'stuck.bin'))),
+        ...items.filter((item) => item.key === 'stuck.bin').map((item) => ({ key: item.key, status: 'failed' as const, error: 'EACCES: permission denied' })),
+      ],
+    };
+    const report = await runPolicy(policy, live, deps(stubborn));
+    expect(report).toMatchObject({ status: 'completed', deleted: 2, failed: 1, backlog: 1 });
+    expect(report.oldestOverdueSeconds).toBeGreaterThan(59 * 86_400);
+    expect(report.sla.status).toBe('breach');
+    expect(report.sla.reasons.some((reason) => reason.startsWith('failure_rate:'))).toBe(true);
+    expect(report.sla.reasons.some((reason) => reason.startsWith('overdue:'))).toBe(true);
+    const measured = await real.census({ cutoffs: computeCutoffs('30d', new Date(report.startedAt)), holds: [] });
+    expect([measured.eligible, Math.round(measured.oldestOverdueSeconds)]).toEqual([report.backlog, Math.round(report.oldestOverdueSeconds!)]);
+  });
+
   it('stops before the next batch when its lease is taken over, deleting nothing more', async () => {
     const policy = policyWith({ batchSize: 3 });
     await seedFiles(root, Array.from({ length: 9 }, (_, i) => ({ key: `f${i}.bin`, mtime: ago(60 * DAY) })));
-    const real = createFsStore(policy.store);
+    const real = fsStoreOf(policy);
     let scans = 0;
     // An operator (or a takeover after expiry) breaks the lease while the run is between batches.
     const racing: Store = {
@@ -129,12 +157,12 @@ describe('engine', () => {
       { key: 'new.bin', mtime: ago(DAY) },
     ]);
     const holder = await control.acquireLease('files', 'someone-else', 60_000);
-    const plan = await runPolicy(policy, { ...live, dryRun: true }, deps(createFsStore(policy.store)));
+    const plan = await runPolicy(policy, { ...live, dryRun: true }, deps(fsStoreOf(policy)));
     expect(plan).toMatchObject({ status: 'completed', dryRun: true, deleted: 0 });
     expect(plan.items).toEqual([expect.objectContaining({ key: 'old.bin', outcome: 'would_delete' })]);
-    expect((await runPolicy(policy, live, deps(createFsStore(policy.store)))).status).toBe('skipped_locked');
+    expect((await runPolicy(policy, live, deps(fsStoreOf(policy)))).status).toBe('skipped_locked');
     await control.releaseLease(holder!);
-    const run = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    const run = await runPolicy(policy, live, deps(fsStoreOf(policy)));
     expect(run.items?.map((item) => [item.key, item.outcome])).toEqual([['old.bin', 'deleted']]);
     expect(await files()).toEqual(['new.bin']);
   });
@@ -149,7 +177,7 @@ describe('engine', () => {
       { key: 'reports/q1.pdf', mtime: ago(60 * DAY), content: 'Q1 figures' },
       { key: 'reports/q2.pdf', mtime: ago(45 * DAY), content: 'Q2 figures' },
     ]);
-    const run = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    const run = await runPolicy(policy, live, deps(fsStoreOf(policy)));
     expect(run).toMatchObject({ status: 'completed', deleted: 2 });
     expect(await files()).toEqual([]);
     expect(existsSync(path.join(backups, 'files', run.runId, 'reports', 'q1.pdf'))).toBe(true);
@@ -157,14 +185,14 @@ describe('engine', () => {
 
     const summary = await restoreRun(
       { runId: run.runId, keys: ['reports/q1.pdf'] },
-      { control, policies: [policy], storeFor: (p) => createFsStore(p.store as PolicyConfig['store']), actor: 'test:operator', log: new Logger({ sink: { write: () => undefined } }) },
+      { control, policies: [policy], storeFor: async (p) => fsStoreOf(p), actor: 'test:operator', log: new Logger({ sink: { write: () => undefined } }) },
     );
     expect(summary.outcomes).toEqual([{ key: 'reports/q1.pdf', status: 'restored' }]);
     expect(await files()).toEqual(['reports/q1.pdf']);
     const trail = await control.audit({ key: 'reports/q1.pdf', limit: 10 });
     expect(trail.map((record) => [record.action, record.status]).sort()).toEqual([['delete', 'deleted'], ['restore', 'restored']]);
 
-    const again = await runPolicy(policy, live, deps(createFsStore(policy.store)));
+    const again = await runPolicy(policy, live, deps(fsStoreOf(policy)));
     expect(again).toMatchObject({ deleted: 0, held: 1 });
     expect(await files()).toEqual(['reports/q1.pdf']);
   });
