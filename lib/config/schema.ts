@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './durations.ts';
 import { checkSchedule } from './schedule.ts';
+import { FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
 
 /**
  * The configuration as zod schemas: one discriminated union per store kind, parsed once at
@@ -64,21 +65,9 @@ const Backup = z.strictObject({
   keepFor: Duration,
 });
 
-export const FsStore = z.strictObject({
-  kind: z.literal('fs'),
-  /** Directory whose files the policy governs; keys are POSIX paths relative to it. */
-  root: z.string().min(1),
-  /** Globs (relative to root) a file must match; default: every file. */
-  include: z.array(z.string().min(1)).optional(),
-  /** Globs that exclude files even if included. */
-  exclude: z.array(z.string().min(1)).optional(),
-  /** Remove directories that a run left empty (never the root itself). */
-  removeEmptyDirs: z.boolean().default(false),
-});
-
 /** One entry per store kind; a new backend adds its schema here and its factory in stores/index.ts. */
-export const BlobStore = z.discriminatedUnion('kind', [FsStore], {
-  error: 'unknown store kind (known for class "blobs": fs)',
+export const BlobStore = z.discriminatedUnion('kind', [FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema], {
+  error: 'unknown store kind (known for class "blobs": fs, s3, vercel-blob)',
 });
 
 const PolicyCommon = {

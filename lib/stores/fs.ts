@@ -1,20 +1,19 @@
 import { constants, type Stats } from 'node:fs';
 import { copyFile, mkdir, readdir, realpath, rm, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import picomatch from 'picomatch';
 import type { z } from 'zod';
-import type { FsStore } from '../config/schema.ts';
-import { holdFor, isEligible, overdueSeconds } from '../engine/classify.ts';
+import type { FsStoreSchema } from '../config/stores.ts';
 import type { EligibleItem, Item } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import { checkParent, ensureDirectoryInside, removeEmptyParents, resolveKey } from './fsPaths.ts';
 import { isErrnoCode, lstatOrUndefined, walkFiles, type WalkedFile } from './fsWalk.ts';
+import { backupSegment, countCensus, scopeMatcher } from './shared.ts';
 import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, RestoreOutcome, ScanQuery, Store } from './types.ts';
 
 /** Each delete is three thread-pool round trips (realpath, lstat, unlink); overlap a few files. */
 const DELETE_CONCURRENCY = 16;
 
-export type FsStoreConfig = z.output<typeof FsStore>;
+export type FsStoreConfig = z.output<typeof FsStoreSchema>;
 
 /**
  * A local directory (data class `blobs`): keys are POSIX paths relative to the root, timestamps
@@ -38,6 +37,10 @@ export function createFsStore(config: FsStoreConfig): Store {
     for await (const file of walkFiles(await realRoot(), after)) {
       if (inScope(file.key)) yield file;
     }
+  }
+
+  async function* itemsInScope(): AsyncGenerator<Item> {
+    for await (const file of filesInScope()) yield toItem(file);
   }
 
   return {
@@ -64,20 +67,8 @@ export function createFsStore(config: FsStoreConfig): Store {
       return { items, ...(last === undefined ? {} : { cursor: last }), done: !more };
     },
 
-    async census({ cutoffs, holds, bound }: CensusQuery): Promise<Census> {
-      const census: Census = { total: 0, eligible: 0, oldestOverdueSeconds: 0, exact: true };
-      for await (const file of filesInScope()) {
-        if (bound !== undefined && census.total >= bound) {
-          census.exact = false;
-          break;
-        }
-        census.total += 1;
-        const eligible = isEligible(toItem(file), cutoffs);
-        if (!eligible || holdFor(eligible.key, holds)) continue;
-        census.eligible += 1;
-        census.oldestOverdueSeconds = Math.max(census.oldestOverdueSeconds, overdueSeconds(eligible));
-      }
-      return census;
+    census(query: CensusQuery): Promise<Census> {
+      return countCensus(itemsInScope(), query);
     },
 
     async delete(items: EligibleItem[]): Promise<DeleteOutcome[]> {
@@ -189,13 +180,6 @@ async function resolveRoot(root: string, location: string): Promise<string> {
   }
 }
 
-function scopeMatcher(include: string[] | undefined, exclude: string[] | undefined): (key: string) => boolean {
-  // `dot: true`: a retention policy covers hidden files too unless a glob says otherwise.
-  const included = include?.length ? picomatch(include, { dot: true }) : () => true;
-  const excluded = exclude?.length ? picomatch(exclude, { dot: true }) : () => false;
-  return (key) => included(key) && !excluded(key);
-}
-
 function toItem(file: WalkedFile): Item {
   return { key: file.key, timestamp: file.mtime, size: file.size };
 }
@@ -277,9 +261,8 @@ function backupRunDirectory(ref: BackupRef, location: string): string {
 
 /** Policy names and run ids become directory names: one plain segment, never a path. */
 function pathSegment(value: string, field: string, location: string): string {
-  if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value)) {
-    throw new StoreError(`backup ${field} "${value}" cannot be used as a directory name`, { store: location, [field]: value });
-  }
+  const problem = backupSegment(value, field);
+  if (problem) throw new StoreError(problem, { store: location, [field]: value });
   return value;
 }
 

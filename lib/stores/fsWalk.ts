@@ -16,10 +16,6 @@ export interface WalkedFile {
   size: number;
 }
 
-/** Byte order of the UTF-8 encoding (JS `<` compares UTF-16 units, which differs above U+FFFF). */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
 
 interface DirEntry {
   /** Path relative to the root, without a trailing `/`. */

@@ -1,0 +1,182 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import picomatch from 'picomatch';
+import { holdFor, isEligible, overdueSeconds } from '../engine/classify.ts';
+import type { Item } from '../engine/types.ts';
+import type { Census, CensusQuery } from './types.ts';
+
+/**
+ * Helpers every store uses the same way: glob scoping, census counting, chunking, bounded
+ * concurrency, bounded retry with backoff that honours a server's retry-after, and finding the
+ * current state of a batch of keys by listing (object stores have no atomic "delete if still old").
+ */
+
+/** UTF-8 byte order: S3 lists in it, and JS `<` (UTF-16 units) differs above U+FFFF. */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** include/exclude globs over keys; `dot: true`: a policy covers hidden files unless a glob says otherwise. */
+export function scopeMatcher(include: string[] | undefined, exclude: string[] | undefined): (key: string) => boolean {
+  const included = include?.length ? picomatch(include, { dot: true }) : () => true;
+  const excluded = exclude?.length ? picomatch(exclude, { dot: true }) : () => false;
+  return (key) => included(key) && !excluded(key);
+}
+
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}
+
+/** Runs `work` over `items` with at most `concurrency` in flight; results keep the input order. */
+export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * Counts a census as items stream in; safe to feed from several concurrent listings (shards).
+ * `add` returns false once the bound is reached: the caller stops listing.
+ */
+export class CensusTally {
+  readonly census: Census = { total: 0, eligible: 0, oldestOverdueSeconds: 0, exact: true };
+
+  constructor(private readonly query: CensusQuery) {}
+
+  add(item: Item): boolean {
+    if (this.query.bound !== undefined && this.census.total >= this.query.bound) {
+      this.census.exact = false;
+      return false;
+    }
+    this.census.total += 1;
+    const eligible = isEligible(item, this.query.cutoffs);
+    if (eligible && !holdFor(eligible.key, this.query.holds)) {
+      this.census.eligible += 1;
+      this.census.oldestOverdueSeconds = Math.max(this.census.oldestOverdueSeconds, overdueSeconds(eligible));
+    }
+    return true;
+  }
+}
+
+/** The census loop of every store: count items in scope until the listing ends or the bound is hit. */
+export async function countCensus(items: AsyncIterable<Item>, query: CensusQuery): Promise<Census> {
+  const tally = new CensusTally(query);
+  for await (const item of items) if (!tally.add(item)) break;
+  return tally.census;
+}
+
+export interface RetryPolicy {
+  /** Total attempts, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface RetryEvent {
+  attempt: number;
+  waitMs: number;
+  reason: string;
+}
+
+export interface RetryDeps {
+  sleep?: (ms: number) => Promise<void>;
+  /** Observability hook: every wait before a retry (rate limits included). */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+/** What to do about one failed attempt: give up, or retry (after at least `afterMs` when the server said so). */
+export type RetryVerdict = { retry: false } | { retry: true; afterMs?: number; reason: string };
+
+/** Exponential backoff with full jitter (spreads retries of concurrent callers). */
+export function backoffMs(attempt: number, policy: RetryPolicy): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+export const sleep = (ms: number): Promise<void> => delay(ms);
+
+/**
+ * Calls `attempt` until it succeeds, `verdict` says give up, or the attempts are spent; then the
+ * last error propagates. A retry-after longer than `maxDelayMs` is not waited out: the caller
+ * fails fast instead of sleeping past its budget.
+ */
+export async function withRetry<T>(call: (attempt: number) => Promise<T>, policy: RetryPolicy, verdict: (error: unknown) => RetryVerdict, deps: RetryDeps = {}): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call(attempt);
+    } catch (error) {
+      const decision = verdict(error);
+      if (!decision.retry || attempt >= policy.attempts) throw error;
+      if (decision.afterMs !== undefined && decision.afterMs > policy.maxDelayMs) throw error;
+      const waitMs = Math.max(decision.afterMs ?? 0, backoffMs(attempt, policy));
+      deps.onRetry?.({ attempt, waitMs, reason: decision.reason });
+      await (deps.sleep ?? sleep)(waitMs);
+    }
+  }
+}
+
+/** Keys already gone (a retried batch) each need their own listing: overlap a few. */
+const EXACT_LISTING_CONCURRENCY = 8;
+
+/** One listing page of a re-check window: entries in listing order. */
+export interface WindowPage<T> {
+  entries: Array<[key: string, value: T]>;
+  /** Last key the listing covered (absent: it covered nothing). */
+  lastKey?: string;
+}
+
+export interface KeyLocator<T> {
+  /**
+   * One listing page that starts at or before `first`; `remaining` is how many sorted keys from
+   * `first` on are still unresolved (a size hint). Undefined: this backend cannot position there
+   * (that key is left to listExact).
+   */
+  listWindow(first: string, remaining: number): Promise<WindowPage<T> | undefined>;
+  /** Exhaustive listing of `key` as a prefix: the entry for exactly `key`, or undefined when absent. */
+  listExact(key: string): Promise<T | undefined>;
+}
+
+/**
+ * The current state of `keys` by listing, never by a per-key HEAD: contiguous keys (a scanned
+ * page) cost one listing per page. A key seen in a window is present; absence is never inferred
+ * from listing order (fake servers and odd keys break it) but confirmed by an exhaustive listing
+ * of the key itself, which only keys already gone (retries, crash recovery) pay for.
+ */
+export async function locateByListing<T>(keys: readonly string[], locator: KeyLocator<T>): Promise<Map<string, T>> {
+  const found = new Map<string, T>();
+  const sorted = [...new Set(keys)].sort(compareUtf8);
+  const unresolved = new Set(sorted);
+  let index = 0;
+  while (index < sorted.length) {
+    const first = sorted[index]!;
+    const page = await locator.listWindow(first, sorted.length - index);
+    if (!page) {
+      index += 1;
+      continue;
+    }
+    for (const [key, value] of page.entries) if (unresolved.delete(key)) found.set(key, value);
+    const before = index;
+    while (index < sorted.length && page.lastKey !== undefined && compareUtf8(sorted[index]!, page.lastKey) <= 0) index += 1;
+    // No progress (the window started past `first`, or listed nothing): leave `first` to listExact.
+    if (index === before) index += 1;
+  }
+  await mapConcurrent([...unresolved], EXACT_LISTING_CONCURRENCY, async (key) => {
+    const value = await locator.listExact(key);
+    if (value !== undefined) found.set(key, value);
+  });
+  return found;
+}
+
+/** Policy names and run ids become one path segment of a backup location, never a path. */
+export function backupSegment(value: string, field: string): string | undefined {
+  if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value)) return `backup ${field} "${value}" cannot be used as a path segment`;
+  return undefined;
+}
