@@ -39,7 +39,7 @@ export async function runPolicies(session: Session, flags: RunFlags, options: Om
   const policies = selectPolicies(session.config, flags.policy, flags.all);
   const reports: RunReport[] = [];
   for (const policy of policies) {
-    const store = createStore(policy);
+    const store = await createStore(policy);
     const progress = flags.json ? undefined : progressLine(session.io, policy.name);
     try {
       reports.push(

@@ -24,7 +24,7 @@ export interface RestoreSummary {
 
 export async function restoreRun(
   request: RestoreRequest,
-  deps: { control: ControlStore; policies: PolicyConfig[]; storeFor: (policy: PolicyConfig) => Store; actor: string; log: Logger },
+  deps: { control: ControlStore; policies: PolicyConfig[]; storeFor: (policy: PolicyConfig) => Promise<Store>; actor: string; log: Logger },
 ): Promise<RestoreSummary> {
   const run = await deps.control.getRun(request.runId);
   if (!run) throw ConfigError.single('--run', `no run with id "${request.runId}"`, 'list runs with: retention history');
@@ -33,7 +33,7 @@ export async function restoreRun(
   if (!policy.backup) {
     throw ConfigError.single('--run', `policy "${policy.name}" has no backup configured, so run ${request.runId} kept no copies`, 'nothing can be restored from the tool; use your own backups');
   }
-  const store = deps.storeFor(policy);
+  const store = await deps.storeFor(policy);
   if (!store.restore) throw ConfigError.single('--run', `the ${store.kind} store cannot restore`, 'restore from the backup location by hand');
 
   const deleted = (await deps.control.audit({ runId: request.runId, limit: 1_000_000 })).filter(
