@@ -23,16 +23,56 @@ export interface StepSourceInput {
   cursor?: string;
 }
 
-/** Pages in store order from `cursor`; each page's cursor is checkpointable. */
+/**
+ * Pages of a step when few items on them are eligible: enough to fill delete requests (S3 takes
+ * 1000 keys per request) while keeping a step, the unit of budget and lease checks, short.
+ */
+export const MAX_PAGES_PER_STEP = 8;
+
+/**
+ * Pages in store order from `cursor`, regrouped into steps of exactly `batchSize` deletable
+ * items (fewer at the end, or after MAX_PAGES_PER_STEP pages). Items left over from a page wait
+ * for the next step; a step's cursor never passes an item not yet handled, so resuming from a
+ * checkpoint rescans at most one page.
+ */
 export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> {
   let cursor = input.cursor;
+  let waiting: EligibleItem[] = [];
+  let step = emptyStep();
+  let pages = 0;
   for (;;) {
+    const cursorBeforePage = cursor;
     const page = await input.store.scan({ cutoffs: input.cutoffs, cursor, limit: input.batchSize });
     const selection = selectPage(page.items, input.cutoffs, input.holds);
-    yield { ...selection, scanned: page.items.length, ...(page.cursor !== undefined ? { cursor: page.cursor } : {}), done: page.done };
+    step.scanned += page.items.length;
+    step.held.push(...selection.held);
+    step.unclassified += selection.unclassified;
+    waiting.push(...selection.deletable);
+    pages += 1;
+    while (waiting.length >= input.batchSize) {
+      const deletable = waiting.slice(0, input.batchSize);
+      waiting = waiting.slice(input.batchSize);
+      // Leftovers all come from this page: until they are handled, resume from before it.
+      const safeCursor = waiting.length === 0 ? page.cursor : cursorBeforePage;
+      const done = page.done && waiting.length === 0;
+      yield { ...step, deletable, ...(safeCursor !== undefined ? { cursor: safeCursor } : {}), done };
+      if (done) return;
+      step = emptyStep();
+      pages = 0;
+    }
+    if (page.done || pages >= MAX_PAGES_PER_STEP) {
+      yield { ...step, deletable: waiting, ...(page.cursor !== undefined ? { cursor: page.cursor } : {}), done: page.done };
+      waiting = [];
+      step = emptyStep();
+      pages = 0;
+    }
     if (page.done) return;
     cursor = page.cursor;
   }
+}
+
+function emptyStep(): Step {
+  return { scanned: 0, deletable: [], held: [], unclassified: 0, done: false };
 }
 
 /**

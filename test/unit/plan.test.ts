@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { OldestItems } from '../../lib/engine/batches.ts';
+import { MAX_PAGES_PER_STEP, OldestItems, pagedSteps } from '../../lib/engine/batches.ts';
 import { Budget } from '../../lib/engine/budget.ts';
 import { checkLimits } from '../../lib/engine/limits.ts';
 import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/engine/plan.ts';
 import type { Clock, EligibleItem, Hold, Item } from '../../lib/engine/types.ts';
+import type { Store } from '../../lib/stores/types.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
 const DAY = 86_400_000;
@@ -116,5 +117,66 @@ describe('OldestItems', () => {
     const ages = [5, 1, 9, 3, 7, 9, 2];
     ages.forEach((age, index) => oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem));
     expect(oldest.sorted().map((item) => item.key)).toEqual(['k2', 'k5', 'k4']);
+  });
+});
+
+describe('pagedSteps', () => {
+  const cutoffs = computeCutoffs('30d', NOW);
+  /** A key-ordered in-memory page source: pages of `limit` items after the cursor. */
+  function storeOf(items: Item[]): Store {
+    return {
+      kind: 'memory',
+      location: 'memory:',
+      order: 'key',
+      open: async () => undefined,
+      scan: async ({ cursor, limit }) => {
+        const rest = items.filter((item) => cursor === undefined || item.key > cursor);
+        const page = rest.slice(0, limit);
+        return { items: page, ...(page.length > 0 ? { cursor: page.at(-1)!.key } : cursor !== undefined ? { cursor } : {}), done: rest.length <= limit };
+      },
+      census: async () => ({ total: 0, eligible: 0, oldestOverdueSeconds: 0, exact: true }),
+      delete: async () => [],
+      present: async () => new Set(),
+    };
+  }
+  const keyed = (n: number, old: (i: number) => boolean): Item[] =>
+    Array.from({ length: n }, (_, i) => ({ key: `k${String(i).padStart(4, '0')}`, timestamp: old(i) ? ago(60 * DAY) : ago(DAY) }));
+
+  async function collect(items: Item[], batchSize: number, cursor?: string) {
+    const steps = [];
+    for await (const step of pagedSteps({ store: storeOf(items), cutoffs, holds: [], batchSize, ...(cursor ? { cursor } : {}) })) steps.push(step);
+    return steps;
+  }
+
+  it('fills delete batches across pages, and never checkpoints past an item not yet handled', async () => {
+    const items = keyed(100, (i) => i % 2 === 0);
+    const steps = await collect(items, 10);
+    expect(steps.map((step) => step.deletable.length)).toEqual([10, 10, 10, 10, 10]);
+    expect(steps.reduce((sum, step) => sum + step.scanned, 0)).toBe(100);
+    expect(steps.flatMap((step) => step.deletable.map((item) => item.key))).toEqual(items.filter((_, i) => i % 2 === 0).map((item) => item.key));
+    for (const step of steps) {
+      const lastDeleted = step.deletable.at(-1)!.key;
+      // Every eligible item at or before the cursor has been yielded by this step or an earlier one.
+      expect(step.cursor! >= lastDeleted || step.cursor === undefined).toBe(true);
+    }
+    expect(steps.at(-1)!.done).toBe(true);
+  });
+
+  it('resuming from any step cursor yields every remaining eligible item at least once', async () => {
+    const items = keyed(57, (i) => i % 3 !== 0);
+    const all = await collect(items, 7);
+    for (const [index, step] of all.entries()) {
+      if (step.cursor === undefined) continue;
+      const handled = new Set(all.slice(0, index + 1).flatMap((s) => s.deletable.map((item) => item.key)));
+      const resumed = await collect(items, 7, step.cursor);
+      const afterwards = new Set(resumed.flatMap((s) => s.deletable.map((item) => item.key)));
+      for (const item of items.filter((_, i) => i % 3 !== 0)) expect(handled.has(item.key) || afterwards.has(item.key), item.key).toBe(true);
+    }
+  });
+
+  it('yields after MAX_PAGES_PER_STEP pages even when little is eligible, so budget and lease are checked', async () => {
+    const steps = await collect(keyed(200, (i) => i === 150), 10);
+    expect(steps.every((step) => step.scanned <= MAX_PAGES_PER_STEP * 10)).toBe(true);
+    expect(steps.flatMap((step) => step.deletable.map((item) => item.key))).toEqual(['k0150']);
   });
 });
