@@ -2,12 +2,11 @@ import os from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
-import { PostgresControlStore } from '../control/postgres.ts';
 import type { ControlStore } from '../control/types.ts';
+import { openControlStore, type FallbackDatabase } from '../deps.ts';
 import { systemClock, type Clock } from '../engine/types.ts';
 import { ConfigError } from '../errors.ts';
 import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
-import { createSqlClient } from '../sql/client.ts';
 
 /** What every command gets: streams, the clock, and lazily the config and control store. */
 export interface CliIO {
@@ -48,39 +47,18 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
 export async function withSession<T>(io: CliIO, configFile: string | undefined, use: (session: Session) => Promise<T>): Promise<T> {
   const clock = systemClock;
   const { config, source } = await loadConfig(configFile, io.cwd);
-  const url = config.control?.url ?? io.env.RETENTION_DATABASE_URL;
-  let release: () => Promise<void>;
-  let sqlUrl: string;
-  let controlLocation: string;
-  if (url) {
-    sqlUrl = url;
-    release = async () => undefined;
-    controlLocation = describeUrl(url);
-  } else {
-    const home = retentionHome(io.env, io.cwd);
-    const embedded = await acquireEmbeddedPostgres(home);
-    sqlUrl = embedded.url;
-    release = embedded.release;
-    controlLocation = `embedded PostgreSQL in ${home}`;
-  }
-  const sql = createSqlClient({ url: sqlUrl, ...(config.control?.driver ? { driver: config.control.driver } : {}) });
-  const control = new PostgresControlStore(sql);
+  const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });
   try {
-    await control.migrate();
-    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control, controlLocation, actor: cliActor(io.env) });
+    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control: opened.control, controlLocation: opened.location, actor: cliActor(io.env) });
   } finally {
-    await control.close();
-    await release();
+    await opened.close();
   }
 }
 
-function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `PostgreSQL at ${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
-  } catch {
-    return 'PostgreSQL (configured URL)';
-  }
+async function embeddedDatabase(io: CliIO): Promise<FallbackDatabase> {
+  const home = retentionHome(io.env, io.cwd);
+  const embedded = await acquireEmbeddedPostgres(home);
+  return { url: embedded.url, location: `embedded PostgreSQL in ${home}`, release: embedded.release };
 }
 
 /** `--policy a --policy b` or `--all`; unknown names are input errors listing the known ones. */

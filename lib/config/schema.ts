@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './durations.ts';
 import { checkSchedule } from './schedule.ts';
-import { FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
+import { DynamoControlSchema } from '../control/dynamoSchema.ts';
+import { DynamoTokensStoreSchema, FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
 
 /**
  * The configuration as zod schemas: one discriminated union per store kind, parsed once at
@@ -85,17 +86,28 @@ const PolicyCommon = {
   allowShortRetention: z.boolean().default(false),
 };
 
-export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
-
-export const Policy = z.discriminatedUnion('class', [BlobsPolicy], {
-  error: 'unknown data class (known: blobs)',
+export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema], {
+  error: 'unknown store kind (known for class "tokens": dynamodb)',
 });
 
-export const ControlConfig = z.strictObject({
+export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
+
+/** Tokens: `retention` is the grace period after the expiry attribute. */
+export const TokensPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('tokens'), store: TokensStore });
+
+export const Policy = z.discriminatedUnion('class', [BlobsPolicy, TokensPolicy], {
+  error: 'unknown data class (known: blobs, tokens)',
+});
+
+export const PostgresControlSchema = z.strictObject({
   kind: z.literal('postgres'),
   /** postgres:// URL; a `*.neon.tech` host uses the Neon driver. */
   url: z.string().min(1),
   driver: z.enum(['pg', 'neon']).optional(),
+});
+
+export const ControlConfig = z.discriminatedUnion('kind', [PostgresControlSchema, DynamoControlSchema], {
+  error: 'unknown control store kind (known: postgres, dynamodb)',
 });
 
 const ONE_HOUR_MS = 3_600_000;
@@ -114,6 +126,9 @@ export const Config = z
         issue(ctx, `duplicate policy name "${policy.name}" (also policies[${first}])`, 'give each policy a unique name', ['policies', index, 'name']);
       }
       seen.set(policy.name, index);
+      if (policy.backup && policy.class === 'tokens') {
+        issue(ctx, 'tokens are never backed up (a copy of a credential defeats deleting it)', 'remove backup from this policy', ['policies', index, 'backup']);
+      }
       if (policy.backup && policy.store.kind === 'fs' && isInsideDirectory(policy.store.root, policy.backup.to)) {
         // Copies keep their old mtime: inside the root they would be swept as expired items.
         issue(ctx, `${policy.backup.to} is inside the store root ${policy.store.root}`, 'choose a backup directory outside the root', ['policies', index, 'backup', 'to']);

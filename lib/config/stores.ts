@@ -1,4 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod';
+
+export { DynamoTokensStoreSchema } from '../stores/dynamoTokensSchema.ts';
 
 /**
  * Store configuration schemas, one per backend kind. They live apart from the stores so that

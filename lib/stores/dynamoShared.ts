@@ -11,8 +11,8 @@ import { backoffMs, chunks, mapConcurrent, sleep, type RetryPolicy } from './sha
 export type DynamoItem = Record<string, AttributeValue>;
 
 /** Per-request caps of BatchWriteItem and BatchGetItem. */
-export const MAX_BATCH_WRITE = 25;
-export const MAX_BATCH_GET = 100;
+const MAX_BATCH_WRITE = 25;
+const MAX_BATCH_GET = 100;
 
 /** The client a store or control store builds from its config when none is injected. */
 export function dynamoClientFor(config: { region?: string | undefined; endpoint?: string | undefined }): DynamoDBClient {

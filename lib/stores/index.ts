@@ -12,6 +12,7 @@ const loaders = {
   fs: async () => (await import('./fs.ts')).createFsStore,
   s3: async () => (await import('./s3.ts')).createS3Store,
   'vercel-blob': async () => (await import('./vercelBlob.ts')).createVercelBlobStore,
+  dynamodb: async () => (await import('./dynamoTokens.ts')).createDynamoTokensStore,
 } satisfies { [K in StoreKind]: () => Promise<Factory<K>> };
 
 export async function createStore(policy: PolicyConfig): Promise<Store> {

@@ -82,8 +82,8 @@ export interface Store {
   readonly kind: string;
   /** Where, for logs and audit: `fs:/var/tmp/audio`, `s3://docs/pdfs/`. */
   readonly location: string;
-  /** `timestamp`: scan pages come oldest first; `key`: in key order. */
-  readonly order: 'timestamp' | 'key';
+  /** `timestamp`: scan pages come oldest first; `key`: in key order; `unordered`: neither (DynamoDB Scan). */
+  readonly order: 'timestamp' | 'key' | 'unordered';
 
   /** Checks the backend is reachable and configured as the policy says; throws ConfigError if not. */
   open(): Promise<void>;

@@ -63,7 +63,7 @@ storeContract('s3 (s3rver)', async (): Promise<StoreFixture> => {
     },
     teardown: async () => undefined,
   };
-}, { restoresTimestamps: false });
+}, { backup: 'fresh-timestamps' });
 
 describe('s3 store', () => {
   let bucket: string;

@@ -38,7 +38,7 @@ storeContract('vercel-blob (stand-in, real SDK)', async (): Promise<StoreFixture
     touch: async (key, timestamp) => standIn.seed([{ pathname: key, uploadedAt: timestamp, body: 'rewritten' }]),
     teardown: async () => undefined,
   };
-}, { restoresTimestamps: false });
+}, { backup: 'fresh-timestamps' });
 
 describe('vercel-blob store', () => {
   beforeEach(() => {

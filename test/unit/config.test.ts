@@ -60,6 +60,19 @@ describe('config validation', () => {
     expect(issuesOf({ policies: [policy] }).some((line) => line.startsWith(expected))).toBe(true);
   });
 
+  it('accepts a DynamoDB control store and a tokens policy over a DynamoDB table', () => {
+    const config = parseConfig({
+      control: { kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' },
+      policies: [{ name: 'refresh-tokens', class: 'tokens', store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'pk', sort: 'sk' } }, retention: '7d', schedule: '*/15 * * * *' }],
+    });
+    expect(config.control).toEqual({ kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' });
+    expect(config.policies[0]).toMatchObject({ class: 'tokens', store: { kind: 'dynamodb', expiresAttribute: 'expiresAt', conditional: true } });
+    expect(issuesOf({ policies: [{ name: 't', class: 'tokens', store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'pk' } }, retention: '7d', schedule: '0 * * * *', backup: { to: '/b', keepFor: '1d' } }] })).toContain(
+      'error: policies[0].backup: tokens are never backed up (a copy of a credential defeats deleting it) (remove backup from this policy)',
+    );
+    expect(issuesOf({ control: { kind: 'redis' }, policies: [tempFiles] })[0]).toContain('control.kind: unknown control store kind');
+  });
+
   it('accepts short retention when explicitly allowed', () => {
     expect(parseConfig({ policies: [{ ...tempFiles, retention: '30m', allowShortRetention: true }] }).policies[0]!.retention).toBe('30m');
   });
