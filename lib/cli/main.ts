@@ -5,6 +5,7 @@ import { withSession, type CliIO } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { auditCommand, historyCommand } from './history.ts';
 import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
+import { invokeCommand, type InvokeFlags } from './invoke.ts';
 import { leaseBreakCommand } from './lease.ts';
 import { pauseCommand, resumeCommand } from './pause.ts';
 import { restoreCommand } from './restore.ts';
@@ -135,6 +136,17 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--key <key>', 'only this key (repeatable)', collect)
     .option('--json')
     .action(session(restoreCommand));
+  cli
+    .command('invoke <policy>')
+    .description('run a policy in its deployed Lambda function and print the report')
+    .option('--dry-run', 'report what would be deleted; delete nothing')
+    .option('--limit <n>', 'delete at most n items, oldest first')
+    .option('--before <iso-date>', 'tighten the cutoff to this instant (never loosens it)')
+    .option('--force', 'proceed past the safety limits (logged)')
+    .option('--continue', 'backfill: the function re-invokes itself while runs end partial (at most 20 hops)')
+    .option('--json', 'print the run report as JSON (only JSON on stdout)')
+    .option('--strict', 'exit 1 on an SLA breach')
+    .action(async (policy: string, flags: InvokeFlags) => setExit(await invokeCommand(io, configFile(), policy, flags)));
   cli
     .command('lease')
     .description('leases')

@@ -1,0 +1,4 @@
+import { dataClassHandler } from './dataClass.ts';
+
+/** The `blobs` data class: scheduled runs (`{ policy, trigger: "scheduled" }`) and `retention invoke` payloads. */
+export const handler = dataClassHandler('blobs');

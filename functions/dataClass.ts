@@ -1,0 +1,14 @@
+import type { DataClass } from '../lib/engine/types.ts';
+import { createRunMonitor } from '../lib/observe/sentry.ts';
+import { createDataClassHandler } from '../lib/serverless/handler.ts';
+import { runtime, secret } from './adapter.ts';
+
+/** A data-class function: its runtime, Sentry from the linked DSN, and the handler from lib/. */
+export function dataClassHandler(dataClass: DataClass) {
+  // The Vercel Blob SDK reads its token from the environment on every call.
+  const blobToken = secret('blobToken');
+  if (blobToken && !process.env.BLOB_READ_WRITE_TOKEN) process.env.BLOB_READ_WRITE_TOKEN = blobToken;
+  const shared = runtime();
+  const monitor = createRunMonitor({ dsn: secret('sentryDsn'), clock: shared.clock, ...(process.env.RETENTION_STAGE ? { environment: process.env.RETENTION_STAGE } : {}) });
+  return createDataClassHandler(dataClass, shared, { monitor });
+}

@@ -1,0 +1,5 @@
+import { createHealthHandler } from '../lib/serverless/healthHandler.ts';
+import { runtime, secret } from './adapter.ts';
+
+/** Behind the Function URL: `GET` with `Authorization: Bearer <RetentionHealthToken>`; 503 when any policy is unhealthy. */
+export const handler = createHealthHandler(runtime(), { token: secret('healthToken') });

@@ -1,0 +1,4 @@
+import { dataClassHandler } from './dataClass.ts';
+
+/** The `tokens` data class: scheduled runs (`{ policy, trigger: "scheduled" }`) and `retention invoke` payloads. */
+export const handler = dataClassHandler('tokens');

@@ -1,0 +1,150 @@
+import * as Sentry from '@sentry/node';
+import { durationMs } from '../config/durations.ts';
+import type { PolicyConfig } from '../config/schema.ts';
+import { reasonKey } from '../engine/sla.ts';
+import type { Clock, RunReport, SlaStatus } from '../engine/types.ts';
+
+/**
+ * Alerting through Sentry. Every run of a policy is a cron check-in on the monitor named after the
+ * policy, so a run that never starts (missed) or never ends (timed out) alerts on Sentry's side even
+ * when nothing of ours is left running to say so. SLA findings become events grouped per policy and
+ * reason. Without a DSN every method is a no-op.
+ */
+export interface RunMonitor {
+  /** Sends the `in_progress` check-in; `finish` sends `ok` / `error` with the duration. */
+  checkIn(policy: PolicyConfig): CheckIn;
+  /** One event per SLA reason: `warning` level for an SLA warning, `error` for a breach. */
+  reportSla(report: RunReport): void;
+  captureError(error: unknown, context: ErrorContext): void;
+  /** Waits until queued envelopes are sent (a Lambda may freeze right after returning). */
+  flush(timeoutMs?: number): Promise<void>;
+}
+
+export interface CheckIn {
+  finish(status: 'ok' | 'error'): void;
+}
+
+export interface ErrorContext {
+  policy?: PolicyConfig;
+  /** Our run id when the run got that far; otherwise the platform's request id correlates. */
+  runId?: string;
+  requestId?: string;
+  /** Which step failed, e.g. `cold_start`, `run`, `continue`. */
+  stage: string;
+}
+
+export interface SentryOptions {
+  dsn: string | undefined;
+  environment?: string;
+  release?: string;
+  clock: Clock;
+}
+
+type MonitorConfig = NonNullable<Parameters<typeof Sentry.captureCheckIn>[1]>;
+
+/** Minutes after the scheduled time before Sentry calls a check-in missed (EventBridge may lag). */
+export const CHECKIN_MARGIN_MINUTES = 5;
+const DEFAULT_FLUSH_MS = 2_000;
+
+/** A run that failed, or refused to delete because of its limits, needs a human: the check-in errs. */
+export function checkInStatus(report: RunReport): 'ok' | 'error' {
+  return report.status === 'failed' || report.status === 'aborted_limit' ? 'error' : 'ok';
+}
+
+/** The monitor's schedule as Sentry upserts it. Runs may overshoot their budget by one batch (invariant 4): one minute of slack. */
+export function monitorConfig(policy: PolicyConfig): MonitorConfig {
+  return {
+    schedule: { type: 'crontab', value: policy.schedule },
+    checkinMargin: CHECKIN_MARGIN_MINUTES,
+    maxRuntime: Math.ceil(durationMs(policy.budget) / 60_000) + 1,
+    timezone: 'Etc/UTC',
+  };
+}
+
+export function createRunMonitor(options: SentryOptions): RunMonitor {
+  if (!options.dsn) return disabledMonitor;
+  Sentry.init({
+    dsn: options.dsn,
+    // Only what we send explicitly: no breadcrumbs of other libraries, no global handlers that
+    // would race the handler's own capture, no tracing, no load-time module hooks (cold start).
+    defaultIntegrations: false,
+    tracesSampleRate: 0,
+    enableRuntimeChannelInjection: false,
+    // The run report is nested (sla.reasons, limits): keep it whole in the event.
+    normalizeDepth: 6,
+    ...(options.environment ? { environment: options.environment } : {}),
+    ...(options.release ? { release: options.release } : {}),
+  });
+  return new SentryRunMonitor(options.clock);
+}
+
+class SentryRunMonitor implements RunMonitor {
+  constructor(private readonly clock: Clock) {}
+
+  checkIn(policy: PolicyConfig): CheckIn {
+    const startedAt = this.clock.now().getTime();
+    const checkInId = Sentry.captureCheckIn({ monitorSlug: policy.name, status: 'in_progress' }, monitorConfig(policy));
+    let finished = false;
+    return {
+      finish: (status) => {
+        if (finished) return;
+        finished = true;
+        const duration = (this.clock.now().getTime() - startedAt) / 1000;
+        Sentry.captureCheckIn({ monitorSlug: policy.name, status, checkInId, duration }, monitorConfig(policy));
+      },
+    };
+  }
+
+  reportSla(report: RunReport): void {
+    if (report.sla.status === 'ok') return;
+    const level = SLA_LEVEL[report.sla.status];
+    const { items: _omitted, ...context } = report;
+    for (const reason of report.sla.reasons) {
+      Sentry.withScope((scope) => {
+        scope.setLevel(level);
+        scope.setFingerprint([report.policy, reasonKey(reason)]);
+        scope.setTags(runTags(report));
+        scope.setContext('run_report', context);
+        const detail = reasonKey(reason) === 'run_failed' && report.error ? ` (${report.error.code}: ${report.error.message})` : '';
+        Sentry.captureMessage(`${report.policy}: SLA ${report.sla.status}: ${reason}${detail}`);
+      });
+    }
+  }
+
+  captureError(error: unknown, context: ErrorContext): void {
+    Sentry.withScope((scope) => {
+      scope.setTag('stage', context.stage);
+      if (context.policy) scope.setTags({ policy: context.policy.name, data_class: context.policy.class, store: context.policy.store.kind });
+      if (context.runId) scope.setTag('run_id', context.runId);
+      if (context.requestId) scope.setTag('request_id', context.requestId);
+      Sentry.captureException(error);
+    });
+  }
+
+  async flush(timeoutMs = DEFAULT_FLUSH_MS): Promise<void> {
+    await Sentry.flush(timeoutMs);
+  }
+}
+
+// An SLA warning alerts less loudly than a breach; reasons carry no level of their own, so every
+// reason of a run takes the run's SLA status.
+const SLA_LEVEL: Record<Exclude<SlaStatus, 'ok'>, Sentry.SeverityLevel> = { warning: 'warning', breach: 'error' };
+
+function runTags(report: RunReport): Record<string, string> {
+  return {
+    policy: report.policy,
+    data_class: report.dataClass,
+    store: report.store,
+    status: report.status,
+    sla_status: report.sla.status,
+    trigger: report.trigger,
+    run_id: report.runId,
+  };
+}
+
+const disabledMonitor: RunMonitor = {
+  checkIn: () => ({ finish: () => undefined }),
+  reportSla: () => undefined,
+  captureError: () => undefined,
+  flush: async () => undefined,
+};

@@ -1,0 +1,47 @@
+import type { DataClass } from '../engine/types.ts';
+
+/**
+ * Names shared by `sst.config.ts` (which creates the resources), the functions (which read them)
+ * and `retention invoke` (which calls them): one definition, so they cannot drift apart.
+ */
+export const DEFAULT_APP = 'data-retention';
+export const DEFAULT_STAGE = 'production';
+
+/** SST secrets: `npx sst secret set <name> <value> --stage <stage>`. */
+export const SECRETS = {
+  databaseUrl: 'RetentionDatabaseUrl',
+  blobToken: 'RetentionBlobToken',
+  sentryDsn: 'RetentionSentryDsn',
+  healthToken: 'RetentionHealthToken',
+} as const;
+
+export type SecretKey = keyof typeof SECRETS;
+
+/** Environment variable that replaces each secret where SST links are absent (tests, local runs). */
+export const SECRET_ENV: Record<SecretKey, string> = {
+  databaseUrl: 'RETENTION_DATABASE_URL',
+  blobToken: 'BLOB_READ_WRITE_TOKEN',
+  sentryDsn: 'SENTRY_DSN',
+  healthToken: 'RETENTION_HEALTH_TOKEN',
+};
+
+export type FunctionRole = DataClass | 'health';
+
+/** Physical Lambda name, set explicitly so operators and the CLI can name it: `data-retention-production-blobs`. */
+export function functionName(app: string, stage: string, role: FunctionRole): string {
+  return `${app}-${stage}-${role}`;
+}
+
+/** Env override of a data class's function name for `retention invoke`: `RETENTION_FUNCTION_BLOBS`. */
+export function functionEnvVar(dataClass: DataClass): string {
+  return `RETENTION_FUNCTION_${dataClass.toUpperCase()}`;
+}
+
+/** `temp-files` → `TempFiles`: SST component names must be PascalCase-ish and unique. */
+export function componentName(...parts: string[]): string {
+  return parts
+    .flatMap((part) => part.split(/[^A-Za-z0-9]+/))
+    .filter((word) => word.length > 0)
+    .map((word) => word[0]!.toUpperCase() + word.slice(1))
+    .join('');
+}

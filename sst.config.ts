@@ -1,0 +1,86 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * Deploys data-retention: one function per data class in use, one EventBridge schedule per enabled
+ * policy of retention.config.ts, the health endpoint, the DynamoDB control table, the S3 backup
+ * buckets and the secrets. Everything is derived by `planDeployment` (lib/serverless/deployment.ts,
+ * pure and unit-tested); this file only turns the plan into SST components.
+ *
+ *   npx sst secret set RetentionSentryDsn "https://…" --stage production   (and the other secrets)
+ *   npx sst deploy --stage production
+ *
+ * RETENTION_CONFIG=<file> deploys another config than the bundled retention.config.ts.
+ */
+export default $config({
+  app(input) {
+    return {
+      name: 'data-retention',
+      home: 'aws',
+      // Production keeps its control table (audit, history) and backups even if the app is removed.
+      removal: input?.stage === 'production' ? 'retain' : 'remove',
+      protect: input?.stage === 'production',
+    };
+  },
+  async run() {
+    const { resolveConfig } = await import('./lib/serverless/config.ts');
+    const { planDeployment } = await import('./lib/serverless/deployment.ts');
+    const { SECRETS } = await import('./lib/serverless/naming.ts');
+    const config = await resolveConfig((await import('./retention.config.ts')).default, process.env);
+    const [region, identity] = await Promise.all([aws.getRegion({}), aws.getCallerIdentity({})]);
+    const plan = planDeployment(config, { app: $app.name, stage: $app.stage, region: region.name, accountId: identity.accountId });
+
+    const secrets = Object.fromEntries(plan.secrets.map((key) => [key, new sst.Secret(SECRETS[key])]));
+
+    const control = new sst.aws.Dynamo(plan.controlTable.component, {
+      fields: plan.controlTable.fields,
+      primaryIndex: plan.controlTable.primaryIndex,
+      globalIndexes: plan.controlTable.globalIndexes,
+      ttl: plan.controlTable.ttl,
+      // A fixed name, so IAM statements and the control config can name it.
+      transform: { table: (args) => void (args.name = plan.controlTable.name) },
+    });
+
+    for (const backup of plan.backupBuckets) {
+      new sst.aws.Bucket(backup.component, {
+        // Never shorter than the longest keepFor: the tool prunes each policy's backups itself.
+        lifecycle: [{ id: 'expire-backups', expiresIn: `${backup.expiresInDays} days` }],
+        transform: { bucket: (args) => void (args.bucket = backup.bucket) },
+      });
+    }
+
+    const functions = Object.fromEntries(
+      plan.functions.map((fn) => [
+        fn.role,
+        new sst.aws.Function(fn.component, {
+          name: fn.name,
+          handler: fn.handler,
+          runtime: 'nodejs22.x',
+          timeout: `${fn.timeoutSeconds} seconds`,
+          memory: `${fn.memoryMb} MB`,
+          link: fn.secrets.map((key) => secrets[key]),
+          permissions: fn.permissions,
+          environment: fn.environment,
+          logging: { retention: '3 months' },
+          ...(fn.url ? { url: { authorization: 'none' } } : {}),
+        }),
+      ]),
+    );
+
+    for (const cron of plan.crons) {
+      new sst.aws.CronV2(cron.component, {
+        schedule: cron.schedule,
+        timezone: 'UTC',
+        function: functions[cron.role].arn,
+        event: cron.event,
+        // The invoke is asynchronous; a duplicate delivery is skipped by the lease.
+        retries: 2,
+      });
+    }
+
+    return {
+      health: functions.health.url,
+      controlTable: control.name,
+      ...Object.fromEntries(plan.functions.map((fn) => [`function_${fn.role}`, fn.name])),
+    };
+  },
+});
