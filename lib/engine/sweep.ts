@@ -5,7 +5,6 @@ import type { DeleteOutcome } from '../stores/types.ts';
 import type { Step } from './batches.ts';
 import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
-import { resolveByPresence } from './recover.ts';
 import type { Tally } from './report.ts';
 import type { RunDeps, RunOptions } from './run.ts';
 import type { EligibleItem } from './types.ts';
@@ -89,9 +88,12 @@ export class Sweep {
     try {
       outcomes = deletable.length > 0 ? await store.delete(deletable) : [];
     } catch (error) {
-      // Unknown which items went: settle every intent of the batch from the store itself.
-      const pending = (await control.pendingIntents(this.policy.name)).filter((record) => record.runId === runId);
-      await resolveByPresence(store, control, pending);
+      // Unknown which items went: settle the batch's intents from the store itself.
+      const present = await store.present(deletable.map((item) => item.key));
+      await control.resolveIntents(runId, [
+        ...deletable.map((item) => ({ key: item.key, status: present.has(item.key) ? ('abandoned' as const) : ('deleted' as const) })),
+        ...backupFailures.map((outcome) => ({ key: outcome.key, status: 'failed' as const, ...(outcome.error ? { error: outcome.error } : {}) })),
+      ]);
       throw error;
     }
     const all = [...outcomes, ...backupFailures];
