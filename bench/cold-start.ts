@@ -10,12 +10,12 @@
  *   npx tsx bench/cold-start.ts [--runs 7] [--external-aws-sdk]
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { bundleFunction } from '../test/support/bundle.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FUNCTIONS = ['blobs', 'rows', 'tokens', 'health'];
@@ -25,28 +25,9 @@ const runsFlag = process.argv.indexOf('--runs');
 const runs = runsFlag === -1 ? 7 : Number(process.argv[runsFlag + 1]);
 const externalAwsSdk = process.argv.includes('--external-aws-sdk');
 
-// Bundled ESM still meets CommonJS dependencies that call require() on Node built-ins.
-const REQUIRE_SHIM = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-
 // As deployed: Sentry initialises at cold start when a DSN is linked (nothing is sent at init), and
 // the health function has its token.
 const COLD_START_ENV = { ...process.env, SENTRY_DSN: 'http://public@127.0.0.1:9/1', RETENTION_HEALTH_TOKEN: 'bench', RETENTION_LOG_LEVEL: 'error' };
-
-async function bundle(entry: string, outfile: string): Promise<number> {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    banner: { js: REQUIRE_SHIM },
-    external: externalAwsSdk ? ['@aws-sdk/*'] : [],
-    logLevel: 'error',
-  });
-  return (await stat(outfile)).size;
-}
 
 /** Milliseconds from a fresh process's start until the bundle's handler is ready. */
 async function readyMs(bundlePath: string, probe: string): Promise<number> {
@@ -76,7 +57,7 @@ async function main(): Promise<void> {
     const rows: Array<{ name: string; outfile: string; bytes: number; samples: number[]; baseline: boolean }> = [];
     for (const [name, entry] of [['(empty handler)', empty], ...FUNCTIONS.map((fn) => [fn, path.join(ROOT, 'functions', `${fn}.ts`)])] as const) {
       const outfile = path.join(dir, `${name.replace(/\W/g, '') || 'empty'}.mjs`);
-      rows.push({ name, outfile, bytes: await bundle(entry, outfile), samples: [], baseline: entry === empty });
+      rows.push({ name, outfile, bytes: await bundleFunction(entry, outfile, { externalAwsSdk }), samples: [], baseline: entry === empty });
     }
     // Round-robin, so that a burst of load elsewhere on the machine hits every bundle alike.
     for (let run = 0; run < runs; run += 1) {
