@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { parseDuration } from './durations.ts';
 import { checkSchedule } from './schedule.ts';
 import { DynamoControlSchema } from '../control/dynamoSchema.ts';
+import { PostgresStoreSchema, postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgresRowsSchema.ts';
 import { DynamoTokensStoreSchema, FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
 
 /**
@@ -86,8 +87,8 @@ const PolicyCommon = {
   allowShortRetention: z.boolean().default(false),
 };
 
-export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema], {
-  error: 'unknown store kind (known for class "tokens": dynamodb)',
+export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema, postgresTokensStoreSchema({ duration: Duration })], {
+  error: 'unknown store kind (known for class "tokens": dynamodb, postgres)',
 });
 
 export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
@@ -95,18 +96,19 @@ export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('b
 /** Tokens: `retention` is the grace period after the expiry attribute. */
 export const TokensPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('tokens'), store: TokensStore });
 
-export const Policy = z.discriminatedUnion('class', [BlobsPolicy, TokensPolicy], {
-  error: 'unknown data class (known: blobs, tokens)',
+/** Rows of a PostgreSQL table (Neon or any PostgreSQL), by a timestamp column. */
+export const RowsPolicy = z.strictObject({
+  ...PolicyCommon,
+  class: z.literal('rows'),
+  store: PostgresStoreSchema,
+  ...rowsPolicyFields({ duration: Duration, blobStore: BlobStore }),
 });
 
-export const PostgresControlSchema = z.strictObject({
-  kind: z.literal('postgres'),
-  /** postgres:// URL; a `*.neon.tech` host uses the Neon driver. */
-  url: z.string().min(1),
-  driver: z.enum(['pg', 'neon']).optional(),
+export const Policy = z.discriminatedUnion('class', [BlobsPolicy, TokensPolicy, RowsPolicy], {
+  error: 'unknown data class (known: blobs, tokens, rows)',
 });
 
-export const ControlConfig = z.discriminatedUnion('kind', [PostgresControlSchema, DynamoControlSchema], {
+export const ControlConfig = z.discriminatedUnion('kind', [PostgresStoreSchema, DynamoControlSchema], {
   error: 'unknown control store kind (known: postgres, dynamodb)',
 });
 
@@ -126,6 +128,9 @@ export const Config = z
         issue(ctx, `duplicate policy name "${policy.name}" (also policies[${first}])`, 'give each policy a unique name', ['policies', index, 'name']);
       }
       seen.set(policy.name, index);
+      if (policy.backup && policy.class === 'rows' && policy.archive) {
+        issue(ctx, 'both backup and archive keep copies of deleted rows', 'keep one: archive moves rows in the deleting statement', ['policies', index, 'backup']);
+      }
       if (policy.backup && policy.class === 'tokens') {
         issue(ctx, 'tokens are never backed up (a copy of a credential defeats deleting it)', 'remove backup from this policy', ['policies', index, 'backup']);
       }

@@ -72,16 +72,21 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   const log = deps.log.child({ correlation_id: runId, policy: policy.name, data_class: policy.class, store: store.location });
   const tally = new Tally(options.list);
   const budget = new Budget(clock, options.budgetMs ?? durationMs(policy.budget), options.deadline);
-  const cutoffs = computeCutoffs(policy.retention, startedAt, options.before);
 
   await store.open();
+  // Database rows carry database timestamps: their cutoffs come from the database clock, once.
+  const cutoffsAt = store.now ? await store.now() : startedAt;
+  const cutoffs = computeCutoffs(policy.retention, cutoffsAt, options.before);
+  store.bindRun?.({ runId, actor: deps.actor, trigger: options.trigger });
   log.info('run_started', {
     trigger: options.trigger,
     dry_run: options.dryRun,
     budget_seconds: budget.totalMs / 1000,
     cutoffs: describeCutoffs(cutoffs),
+    ...(store.now ? { clock_skew_ms: cutoffsAt.getTime() - startedAt.getTime() } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
   });
+  for (const warning of store.warnings ?? []) log.warn('store_warning', { code: warning.code, message: warning.message, ...(warning.fix ? { fix: warning.fix } : {}) });
   await control.startRun({ runId, policy: policy.name, dryRun: options.dryRun, startedAt });
 
   let census: Census | undefined;

@@ -1,21 +1,43 @@
 import type { PolicyConfig, StoreConfig, StoreKind } from '../config/schema.ts';
+import type { PostgresTokensConfig } from './postgresTokens.ts';
 import type { Store } from './types.ts';
 
 /**
  * Every store kind, one line each: a new backend is its file, its schema in config/stores.ts and a
  * line here. Stores load on first use, so a config of local directories never loads a cloud SDK.
+ * A factory gets the whole policy (a rows store needs its table, columns and linked blob store);
  * `satisfies` makes a missing kind a type error.
  */
-type Factory<K extends StoreKind> = (config: Extract<StoreConfig, { kind: K }>) => Store;
+type PolicyOf<K extends StoreKind> = PolicyConfig & { store: Extract<StoreConfig, { kind: K }> };
+type Factory<K extends StoreKind> = (policy: PolicyOf<K>) => Store;
 
 const loaders = {
-  fs: async () => (await import('./fs.ts')).createFsStore,
-  s3: async () => (await import('./s3.ts')).createS3Store,
-  'vercel-blob': async () => (await import('./vercelBlob.ts')).createVercelBlobStore,
-  dynamodb: async () => (await import('./dynamoTokens.ts')).createDynamoTokensStore,
+  fs: async () => {
+    const { createFsStore } = await import('./fs.ts');
+    return (policy) => createFsStore(policy.store);
+  },
+  s3: async () => {
+    const { createS3Store } = await import('./s3.ts');
+    return (policy) => createS3Store(policy.store);
+  },
+  'vercel-blob': async () => {
+    const { createVercelBlobStore } = await import('./vercelBlob.ts');
+    return (policy) => createVercelBlobStore(policy.store);
+  },
+  dynamodb: async () => {
+    const { createDynamoTokensStore } = await import('./dynamoTokens.ts');
+    return (policy) => createDynamoTokensStore(policy.store);
+  },
+  postgres: async () => {
+    const [{ createPostgresRowsStore }, { createPostgresTokensStore }] = await Promise.all([import('./postgresRows.ts'), import('./postgresTokens.ts')]);
+    return (policy) =>
+      policy.class === 'rows'
+        ? createPostgresRowsStore(policy, { blobStoreFor: (store) => createStore({ ...policy, class: 'blobs', store } as PolicyConfig) })
+        : createPostgresTokensStore(policy as PostgresTokensConfig);
+  },
 } satisfies { [K in StoreKind]: () => Promise<Factory<K>> };
 
 export async function createStore(policy: PolicyConfig): Promise<Store> {
-  const factory = (await loaders[policy.store.kind]()) as Factory<StoreKind>;
-  return factory(policy.store);
+  const factory = (await loaders[policy.store.kind]()) as (policy: PolicyConfig) => Store;
+  return factory(policy);
 }

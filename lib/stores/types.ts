@@ -1,4 +1,4 @@
-import type { Cutoffs, EligibleItem, Hold, Item } from '../engine/types.ts';
+import type { Cutoffs, EligibleItem, Hold, Item, Trigger } from '../engine/types.ts';
 
 /**
  * One backend that holds items of a data class. A store lists candidates and deletes batches;
@@ -77,6 +77,20 @@ export interface RestoreOutcome {
   error?: string;
 }
 
+/** Something the operator should fix that does not stop the run (e.g. a cascade without index). */
+export interface StoreWarning {
+  code: string;
+  message: string;
+  fix?: string;
+}
+
+/** Who runs, for stores that write their own audit rows in the deleting transaction. */
+export interface RunContext {
+  runId: string;
+  actor: string;
+  trigger: Trigger;
+}
+
 export interface Store {
   /** `fs`, `s3`, … */
   readonly kind: string;
@@ -99,4 +113,9 @@ export interface Store {
   /** Removes backups of runs that started before `olderThan`; returns how many run backups went. */
   pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
   close?(): Promise<void>;
+  /** Found by open(); logged at run start. */
+  readonly warnings?: readonly StoreWarning[];
+  /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */
+  now?(): Promise<Date>;
+  bindRun?(run: RunContext): void;
 }

@@ -1,0 +1,291 @@
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { computeCutoffs, selectPage } from '../lib/engine/plan.ts';
+import type { Cutoffs } from '../lib/engine/types.ts';
+import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgresRows.ts';
+import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
+
+/**
+ * The Performance section of issue 3, printed (not a timed test):
+ *
+ *   npx tsx bench/rows.ts [--rows 2000000] [--batch 5000]
+ *
+ * A table of `rows` documents, half of them past a 30-day retention, deleted four ways, each
+ * with and without a long transaction open in another session (it holds back the xmin horizon,
+ * so dead tuples cannot be cleaned up while the deletion runs):
+ *   (a) this store's fused sweep (`sweepExpired`: select + lock + delete + row audit in ONE
+ *       statement per batch, keyset cursor), returning a per-batch summary,
+ *   (b) the same without the row-audit insert (its cost),
+ *   (b2) without row audit, returning the deleted rows (what the engine then audits itself),
+ *   (a2) the scan + delete path the engine drives today (scan page → engine selection →
+ *       delete batch by key with per-item re-check), with row audit,
+ *   (c) one unbatched DELETE (the baseline),
+ *   (d) the naive loop `DELETE … WHERE id IN (SELECT id … LIMIT n)`,
+ *   (r) reference: the bare recipe with the SKIP LOCKED the issue requires and nothing else
+ *       (no keyset cursor, audit, results or timeouts): the floor a locking batch can reach.
+ * Then 30 expired daily partitions holding half as many rows are dropped by the store.
+ * Each scenario gets a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
+ */
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' } } });
+const ROWS = Number(args.rows);
+const BATCH = Number(args.batch);
+const DAY_MS = 86_400_000;
+
+interface Measure {
+  name: string;
+  deleted: number;
+  seconds: number;
+  batches: number[];
+  peakRssMb: number;
+}
+
+let server: TestPostgres;
+const database = (name: string) => server.url(name);
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** 2 × rows spread evenly over 60 days: the older half is past a 30-day retention. */
+async function seed(): Promise<void> {
+  await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_seed'));
+  await withClient(database('bench_seed'), async (client) => {
+    await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
+    await client.query(
+      `INSERT INTO documents SELECT g, now() - interval '60 days' + (g::float8 / $1) * interval '60 days',
+              (ARRAY['General','Financial','Legal'])[1 + g % 3], repeat('x', 60) FROM generate_series(1, $1) AS g`,
+      [ROWS],
+    );
+    await client.query('CREATE INDEX documents_created_at ON documents (created_at, id)');
+    await client.query('VACUUM ANALYZE documents');
+  });
+}
+
+let copies = 0;
+async function freshCopy(): Promise<string> {
+  copies += 1;
+  const name = `bench_run_${copies}`;
+  await withClient(database('postgres'), (client) => client.query(`CREATE DATABASE ${name} TEMPLATE bench_seed`));
+  return name;
+}
+
+/** Holds a snapshot (REPEATABLE READ + an xid) for the duration of `run`. */
+async function maybeLongTransaction<T>(url: string, open: boolean, run: () => Promise<T>): Promise<T> {
+  if (!open) return run();
+  return withClient(url, async (holder) => {
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await holder.query('SELECT pg_current_xact_id(), count(*) FROM documents WHERE id = 1');
+    try {
+      return await run();
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+  });
+}
+
+function rssTracker(): { sample(): void; peakMb(): number } {
+  let peak = process.memoryUsage().rss;
+  return { sample: () => (peak = Math.max(peak, process.memoryUsage().rss)), peakMb: () => Math.round(peak / 1e6) };
+}
+
+async function timed(name: string, loop: (batch: (work: () => Promise<number>) => Promise<number>) => Promise<void>): Promise<Measure> {
+  const rss = rssTracker();
+  const batches: number[] = [];
+  let deleted = 0;
+  const started = performance.now();
+  await loop(async (work) => {
+    const batchStarted = performance.now();
+    const count = await work();
+    batches.push(performance.now() - batchStarted);
+    deleted += count;
+    rss.sample();
+    return count;
+  });
+  return { name, deleted, seconds: (performance.now() - started) / 1000, batches, peakRssMb: rss.peakMb() };
+}
+
+function benchStore(url: string, audit: boolean): PostgresRowsStore {
+  return createPostgresRowsStore({
+    name: 'bench',
+    retention: '30d',
+    store: { kind: 'postgres', url, driver: 'pg' },
+    table: 'public.documents',
+    timestamp: 'created_at',
+    audit,
+    allowSeqScan: false,
+    pauseBetweenBatchesMs: 0,
+    statementTimeout: '60s',
+    lockTimeout: '5s',
+  });
+}
+
+/** Opens a store, fixes the cutoffs from the database clock (as a run would), runs `loop`. */
+async function withStore(url: string, audit: boolean, use: (store: PostgresRowsStore, cutoffs: Cutoffs) => Promise<Measure>): Promise<Measure> {
+  const store = benchStore(url, audit);
+  await store.open();
+  try {
+    return await use(store, computeCutoffs('30d', await store.now()));
+  } finally {
+    await store.close?.();
+  }
+}
+
+function fusedSweep(url: string, audit: boolean, detail: 'rows' | 'summary', name: string): Promise<Measure> {
+  return withStore(url, audit, (store, cutoffs) =>
+    timed(name, async (batch) => {
+      let cursor: string | undefined;
+      for (let done = false; !done; ) {
+        await batch(async () => {
+          const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail, ...(cursor === undefined ? {} : { cursor }) });
+          ({ cursor, done } = result);
+          return result.deleted;
+        });
+      }
+    }),
+  );
+}
+
+function scanAndDelete(url: string, name: string): Promise<Measure> {
+  return withStore(url, true, (store, cutoffs) =>
+    timed(name, async (batch) => {
+      let cursor: string | undefined;
+      for (let done = false; !done; ) {
+        await batch(async () => {
+          const page = await store.scan({ cutoffs, limit: BATCH, ...(cursor === undefined ? {} : { cursor }) });
+          ({ cursor, done } = { cursor: page.cursor, done: page.done });
+          const { deletable } = selectPage(page.items, cutoffs, []);
+          const outcomes = deletable.length > 0 ? await store.delete(deletable) : [];
+          return outcomes.filter((outcome) => outcome.status === 'deleted').length;
+        });
+      }
+    }),
+  );
+}
+
+async function statements(url: string, name: string, text: string, repeat: boolean): Promise<Measure> {
+  return withClient(url, (client) => {
+    const cutoff = new Date(Date.now() - 30 * DAY_MS);
+    return timed(name, async (batch) => {
+      for (let count = -1; count !== 0 && (repeat || count === -1); ) {
+        count = await batch(async () => (await client.query(text, repeat ? [cutoff, BATCH] : [cutoff])).rowCount ?? 0);
+      }
+    });
+  });
+}
+
+const SCENARIOS: Array<[string, (url: string) => Promise<Measure>]> = [
+  ['(a) sweep, audit', (url) => fusedSweep(server.url(url), true, 'summary', '(a) sweep, audit')],
+  ['(b) sweep, no audit', (url) => fusedSweep(server.url(url), false, 'summary', '(b) sweep, no audit')],
+  ['(b2) no audit, rows', (url) => fusedSweep(server.url(url), false, 'rows', '(b2) no audit, rows')],
+  ['(a2) scan+delete, audit', (url) => scanAndDelete(server.url(url), '(a2) scan+delete')],
+  ['(c) one DELETE', (url) => statements(server.url(url), '(c) one DELETE', 'DELETE FROM documents WHERE created_at < $1', false)],
+  ['(d) naive IN loop', (url) => statements(server.url(url), '(d) naive IN loop', 'DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE created_at < $1 LIMIT $2)', true)],
+  [
+    '(r) recipe + SKIP LOCKED',
+    (url) =>
+      statements(
+        server.url(url),
+        '(r) recipe+SKIP LOCKED',
+        'DELETE FROM documents WHERE ctid = ANY(ARRAY(SELECT ctid FROM documents WHERE created_at < $1 ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED))',
+        true,
+      ),
+  ],
+];
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+function decileRatio(batches: number[]): number {
+  const tenth = Math.max(1, Math.floor(batches.length / 10));
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  return mean(batches.slice(-tenth)) / mean(batches.slice(0, tenth));
+}
+
+function report(title: string, measures: Measure[]): void {
+  const baseline = measures.find((measure) => measure.name.startsWith('(c)'))!;
+  const rate = (measure: Measure) => measure.deleted / measure.seconds;
+  console.log(`\n${title}`);
+  console.log('scenario              deleted   seconds      rows/s  ×(c)  batches  p50 ms  p99 ms  last/first decile  peak RSS MB');
+  for (const measure of measures) {
+    const sorted = [...measure.batches].sort((a, b) => a - b);
+    console.log(
+      [
+        measure.name.padEnd(20),
+        String(measure.deleted).padStart(8),
+        measure.seconds.toFixed(2).padStart(9),
+        Math.round(rate(measure)).toString().padStart(11),
+        (rate(measure) / rate(baseline)).toFixed(2).padStart(5),
+        String(measure.batches.length).padStart(8),
+        quantile(sorted, 0.5).toFixed(1).padStart(7),
+        quantile(sorted, 0.99).toFixed(1).padStart(7),
+        decileRatio(measure.batches).toFixed(2).padStart(18),
+        String(measure.peakRssMb).padStart(12),
+      ].join(' '),
+    );
+  }
+}
+
+/** 30 expired daily partitions (≈ rows/2 in all) and 5 current ones, dropped by the store. */
+async function partitions(): Promise<void> {
+  const url = server.url('bench_partitions');
+  await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_partitions'));
+  const perDay = Math.round(ROWS / 2 / 30);
+  await withClient(url, async (client) => {
+    await client.query(`CREATE TABLE events (id bigint, created_at timestamptz NOT NULL, body text, PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)`);
+    await client.query('CREATE INDEX events_created_at ON events (created_at, id)');
+    const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
+    for (let day = -40; day < 5; day += 1) {
+      const from = new Date(today.getTime() + day * DAY_MS);
+      const to = new Date(from.getTime() + DAY_MS);
+      // Bounds come from this script's own arithmetic, not from input.
+      await client.query(`CREATE TABLE events_${day + 40} PARTITION OF events FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`);
+      if (day >= -40 && day < -10) {
+        await client.query(`INSERT INTO events SELECT g, $1::timestamptz + (g::float8 / $2) * interval '1 day', 'x' FROM generate_series(0, $2 - 1) AS g`, [from, perDay]);
+      }
+    }
+    await client.query('VACUUM ANALYZE events');
+  });
+  const store = createPostgresRowsStore({
+    name: 'bench-partitions', retention: '10d', store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.events', timestamp: 'created_at',
+    audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
+  });
+  await store.open();
+  try {
+    const started = performance.now();
+    const outcomes = await store.dropExpiredPartitions(computeCutoffs('10d', await store.now()), []);
+    const seconds = (performance.now() - started) / 1000;
+    const dropped = outcomes.filter((outcome) => outcome.status === 'dropped');
+    console.log(`\npartition drop: ${dropped.length} partitions, ${dropped.reduce((sum, outcome) => sum + outcome.rows, 0)} rows, ${seconds.toFixed(3)} s (audited per partition, rows counted)`);
+  } finally {
+    await store.close?.();
+  }
+}
+
+async function main(): Promise<void> {
+  server = await startTestPostgres();
+  try {
+    const seedStarted = performance.now();
+    await seed();
+    console.log(`seeded ${ROWS} rows (${ROWS / 2} expired) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s; batch ${BATCH}; node ${process.version}`);
+    for (const longTransaction of [false, true]) {
+      const measures: Measure[] = [];
+      for (const [, scenario] of SCENARIOS) {
+        const name = await freshCopy();
+        measures.push(await maybeLongTransaction(server.url(name), longTransaction, () => scenario(name)));
+      }
+      report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
+    }
+    await partitions();
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,329 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { durationMs } from '../config/durations.ts';
+import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
+import { ConfigError, describeCause, RetentionError, SqlError, StoreError } from '../errors.ts';
+import { createSqlClient, type SqlClient } from '../sql/client.ts';
+import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
+import { dropExpiredPartitions, type PartitionDropOptions, type PartitionOutcome } from './postgresPartitions.ts';
+import { ensureRowAuditTable } from './postgresRowsAudit.ts';
+import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
+import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
+import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
+import { backupRows, restoreRows } from './postgresRowsCopies.ts';
+import { sweepRows, type SweepResult } from './postgresRowsSweep.ts';
+import type { CopyTable } from './postgresRowsWriteSql.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, RestoreOutcome, RunContext, ScanQuery, Store } from './types.ts';
+
+export interface RowsStoreDeps<BlobConfig = unknown> {
+  /** Injected client (tests, a shared pool); the store closes only a client it created. */
+  sql?: SqlClient;
+  /** Builds the blob store of `blob.store` (the stores registry, which loads stores lazily). */
+  blobStoreFor?: (config: BlobConfig) => Store | Promise<Store>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The run a store instance works for, recorded in `retention.row_audit`. */
+
+export interface PostgresRowsStore extends Store {
+  /** Found by open(): foreign keys without index, … (empty before open). */
+  readonly warnings: RowsWarning[];
+  /** The database clock: cutoffs of database rows are computed from it, once per run. */
+  now(): Promise<Date>;
+  bindRun(run: RunContext): void;
+  /**
+   * One fused batch (select + lock + delete + audit in ONE statement; see postgresRowsSweep.ts).
+   * Not for policies with `blob` or `children` (they need scan + delete).
+   */
+  sweepExpired(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<Omit<SweepResult, 'cursor'> & { cursor?: string }>;
+  /** Drops (or archives) partitions entirely past the cutoffs; see postgresPartitions.ts. */
+  dropExpiredPartitions(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
+}
+
+export function createPostgresRowsStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>, deps: RowsStoreDeps<BlobConfig> = {}): PostgresRowsStore {
+  return createTableStore(config, deps, { path: (field) => field, backups: true });
+}
+
+export interface TableStoreOptions {
+  /** Maps a field of the rows policy to where the operator wrote it, for ConfigError paths. */
+  path: (field: string) => string;
+  /** Offer backup/restore through copy tables (not for credentials: a copy would defeat deleting them). */
+  backups: boolean;
+}
+
+/** Counted exactly up to here; beyond it the census is an estimate (`exact: false`). */
+const CENSUS_EXACT_LIMIT = 1_000_000;
+
+interface Opened {
+  sql: SqlClient;
+  shape: RowsShape;
+  source: SourceTable;
+  /** Backup tables checked so far, by name. */
+  copies: Map<string, CopyTable>;
+  partitionDropBlocked?: string;
+  blobStore?: Store;
+}
+
+/** The rows machinery over one table (rows policies, and tokens kept in PostgreSQL). */
+export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>, deps: RowsStoreDeps<BlobConfig>, options: TableStoreOptions): PostgresRowsStore {
+  const { path } = options;
+  const location = `${describeUrl(config.store.url)}/${config.table}`;
+  const errorContext = { policy: config.name, store: location, table: config.table };
+  const warnings: RowsWarning[] = [];
+  let run: RunContext | undefined;
+  let opening: Promise<Opened> | undefined;
+  let batches = 0;
+
+  function opened(): Promise<Opened> {
+    opening ??= openTable(config, deps, path, errorContext, warnings).catch((error: unknown) => {
+      opening = undefined;
+      throw error;
+    });
+    return opening;
+  }
+
+  async function guarded<T>(operation: string, fn: (table: Opened) => Promise<T>): Promise<T> {
+    const table = await opened();
+    try {
+      return await fn(table);
+    } catch (error) {
+      if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
+      throw new StoreError(`${location}: ${operation} failed: ${describeCause(error)}`, { ...errorContext, operation }, { cause: error });
+    }
+  }
+
+  async function copyTableFor(table: Opened, name: string): Promise<CopyTable> {
+    const known = table.copies.get(name);
+    if (known) return known;
+    const found = await copyTable(table.sql, name, path('backup.to'), table.source);
+    if ('path' in found) throw new ConfigError([found], errorContext);
+    table.copies.set(name, found);
+    return found;
+  }
+
+  /** `pauseBetweenBatchesMs` before every batch but the first: room for replicas and other writers. */
+  async function pace(): Promise<void> {
+    if (batches++ > 0 && config.pauseBetweenBatchesMs > 0) await (deps.sleep ?? sleep)(config.pauseBetweenBatchesMs);
+  }
+
+  function deleteContext(table: Opened): RowsDeleteContext {
+    return {
+      sql: table.sql,
+      shape: table.shape,
+      statementTimeoutMs: durationMs(config.statementTimeout),
+      lockTimeoutMs: durationMs(config.lockTimeout),
+      audit: config.audit ? { policy: config.name, store: location, runId: run?.runId ?? null, actor: run?.actor ?? null, trigger: run?.trigger ?? null } : undefined,
+      blobStore: table.blobStore,
+      errorContext,
+    };
+  }
+
+  const store: PostgresRowsStore = {
+    kind: 'postgres',
+    location,
+    order: 'timestamp',
+    warnings,
+
+    async open() {
+      await opened();
+    },
+
+    scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
+      guarded('scan', async ({ sql, shape }) => {
+        checkCutoffs(cutoffs, shape, location);
+        const rows = await query<{ key: string; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(sql, scanStatement(shape, cutoffs, cursor === undefined ? undefined : parseCursor(cursor, shape, location), limit));
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return {
+          items: page.map((row) => ({
+            key: row.key,
+            timestamp: new Date(row.ts),
+            ...(row.size === undefined || row.size === null ? {} : { size: row.size }),
+            ...(row.purpose !== undefined && shape.by ? { attributes: { [shape.by.name]: row.purpose } } : {}),
+          })),
+          ...(last ? { cursor: cursorAfter(last, shape, location) } : cursor === undefined ? {} : { cursor }),
+          done: rows.length <= limit,
+        };
+      }),
+
+    census: ({ cutoffs, holds, bound }: CensusQuery): Promise<Census> =>
+      guarded('census', async ({ sql, shape }) => {
+        checkCutoffs(cutoffs, shape, location);
+        const cap = bound ?? CENSUS_EXACT_LIMIT;
+        const [scoped] = await query<{ count: string }>(sql, countInScopeStatement(shape, cap + 1));
+        const [eligible] = await query<{ count: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(shape, cutoffs, holds, cap + 1));
+        let total = Number(scoped!.count);
+        const eligibleCount = Math.min(Number(eligible!.count), cap);
+        const exact = total <= cap && Number(eligible!.count) <= cap;
+        // Past the cap: the bound itself when one was asked for, else the planner's estimate
+        // (reltuples, the whole table: filters and rows deleted since ANALYZE are not reflected).
+        if (total > cap) total = bound ?? Math.max(cap, await estimatedRows(sql, shape));
+        return { total, eligible: eligibleCount, oldestOverdueSeconds: eligible!.oldest_overdue_seconds, exact };
+      }),
+
+    delete: (items: EligibleItem[]): Promise<DeleteOutcome[]> =>
+      guarded('delete', async (table) => {
+        if (items.length === 0) return [];
+        await pace();
+        return deleteRows(deleteContext(table), items);
+      }),
+
+    present: (keys: string[]): Promise<Set<string>> =>
+      guarded('present', async ({ sql, shape }) => {
+        const { batch } = parseKeys(shape, keys);
+        if (batch.keys.length === 0) return new Set();
+        const rows = await query<{ ord: string }>(sql, presentStatement(shape, batch));
+        return new Set(rows.map((row) => batch.keys[Number(row.ord) - 1]!));
+      }),
+
+    ...(options.backups
+      ? {
+          /** `ref.to` names a table with the same columns (`CREATE TABLE … (LIKE …)`); rows are copied there. */
+          backup: (items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> =>
+            guarded('backup', async (table) => backupRows(table, await copyTableFor(table, ref.to), items)),
+          /** From `ref.to`: the backup table, or the archive table of an `archive` policy. */
+          restore: (ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> =>
+            guarded('restore', async (table) => restoreRows(table, await copyTableFor(table, ref.to), keys, deleteContext(table).audit)),
+        }
+      : {}),
+
+    sweepExpired: ({ cutoffs, holds, cursor, limit, detail }) =>
+      guarded('sweepExpired', async (table) => {
+        checkCutoffs(cutoffs, table.shape, location);
+        if (table.shape.blob || table.shape.children.length > 0) throw new StoreError(`${location}: linked files and children are deleted by scan + delete, not sweepExpired`, errorContext);
+        const position = cursor === undefined ? undefined : parseCursor(cursor, table.shape, location);
+        await pace();
+        const context = deleteContext(table);
+        const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, context);
+        const { cursor: after, ...swept } = result;
+        return { ...swept, ...(after ? { cursor: JSON.stringify(after) } : {}) };
+      }),
+
+    now: () => guarded('now', async ({ sql }) => (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now),
+
+    bindRun(context: RunContext) {
+      run = context;
+    },
+
+    dropExpiredPartitions: (cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions) =>
+      guarded('dropExpiredPartitions', async (table) => {
+        checkCutoffs(cutoffs, table.shape, location);
+        return table.partitionDropBlocked ? [] : dropExpiredPartitions(deleteContext(table), cutoffs, holds, options);
+      }),
+
+    async close() {
+      const table = await opening?.catch(() => undefined);
+      opening = undefined;
+      await table?.blobStore?.close?.();
+      if (table && !deps.sql) await table.sql.close();
+    },
+  };
+  return store;
+}
+
+async function openTable<BlobConfig>(
+  config: RowsStoreConfig<BlobConfig>,
+  deps: RowsStoreDeps<BlobConfig>,
+  path: (field: string) => string,
+  context: Record<string, unknown>,
+  warnings: RowsWarning[],
+): Promise<Opened> {
+  const sql = deps.sql ?? createClient(config.store, path);
+  try {
+    const request: RowsTableRequest = {
+      table: config.table,
+      timestamp: config.timestamp,
+      ...(config.timeZone !== undefined ? { timeZone: config.timeZone } : {}),
+      ...(config.key !== undefined ? { key: config.key } : {}),
+      ...(typeof config.retention === 'string' ? {} : { by: config.retention.by }),
+      filter: config.filter ?? [],
+      children: config.children ?? [],
+      ...(config.blob ? { blob: config.blob.column } : {}),
+      ...(config.size !== undefined ? { size: config.size } : {}),
+      ...(config.archive ? { archive: config.archive.table } : {}),
+      allowSeqScan: config.allowSeqScan,
+      audit: config.audit,
+    };
+    const inspected = await inspectRowsTable(sql, request, path, context);
+    if (config.audit) await ensureRowAuditTable(sql).catch((error: unknown) => rethrowAuditSetup(error, path, context));
+    let blobStore: Store | undefined;
+    if (config.blob) {
+      if (!deps.blobStoreFor) throw new StoreError('a blob column is configured but no blob store factory was given', context);
+      blobStore = await deps.blobStoreFor(config.blob.store);
+      await blobStore.open();
+    }
+    warnings.splice(0, warnings.length, ...inspected.warnings);
+    return { sql, shape: inspected.shape, source: inspected.source, copies: new Map(), ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}), ...(blobStore ? { blobStore } : {}) };
+  } catch (error) {
+    if (!deps.sql) await sql.close();
+    if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
+    throw new StoreError(`${String(context.store)}: cannot inspect ${config.table}: ${describeCause(error)}`, context, { cause: error });
+  }
+}
+
+function createClient(store: PostgresStoreConfig, path: (field: string) => string): SqlClient {
+  try {
+    return createSqlClient({ url: store.url, ...(store.driver ? { driver: store.driver } : {}) });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(error.issues.map((issue) => ({ ...issue, path: path('store.url') })), {}, { cause: error });
+    throw error;
+  }
+}
+
+function rethrowAuditSetup(error: unknown, path: (field: string) => string, context: Record<string, unknown>): never {
+  if (error instanceof SqlError && error.context.sqlState === '42501') {
+    throw new ConfigError([{ path: path('audit'), message: 'cannot create retention.row_audit (permission denied)', fix: 'create it once as an owner (see docs/architecture.md), or set "audit": false' }], context, { cause: error });
+  }
+  throw error;
+}
+
+/** Per-purpose SQL must mirror the engine's classification: the rule column is the configured one. */
+function checkCutoffs(cutoffs: Cutoffs, shape: RowsShape, location: string): void {
+  if (cutoffs.by !== undefined && cutoffs.by !== shape.by?.name) {
+    throw new StoreError(`${location}: cutoffs are per "${cutoffs.by}" but the store was opened for ${shape.by ? `"${shape.by.name}"` : 'a flat retention'}`, { store: location });
+  }
+}
+
+/** The cursor after a scanned row: its timestamp as the column holds it (microseconds included) and its key. */
+function cursorAfter(row: { key: string; ts: string; ts_raw?: string }, shape: RowsShape, location: string): string {
+  const key = keyParts(shape, row.key);
+  if (!key) throw new StoreError(`${location}: scanned key ${row.key} does not parse`, { store: location, key: row.key });
+  return JSON.stringify({ ts: row.ts_raw ?? row.ts, key } satisfies Cursor);
+}
+
+function parseCursor(cursor: string, shape: RowsShape, location: string): Cursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cursor);
+  } catch {
+    parsed = undefined;
+  }
+  const candidate = parsed as Partial<Cursor> | undefined;
+  if (typeof candidate?.ts !== 'string' || !Array.isArray(candidate.key) || candidate.key.length !== shape.key.length || !candidate.key.every((part) => typeof part === 'string')) {
+    throw new StoreError(`${location}: checkpoint cursor ${cursor} is not a position in (${shape.ts}, ${shape.key.join(', ')})`, { store: location, cursor });
+  }
+  return { ts: candidate.ts, key: candidate.key };
+}
+
+async function estimatedRows(sql: SqlClient, shape: RowsShape): Promise<number> {
+  const [row] = await sql.query<{ estimate: number }>(
+    `SELECT COALESCE(sum(c.reltuples) FILTER (WHERE c.reltuples > 0), 0)::float8 AS estimate
+       FROM pg_partition_tree($1::text::regclass) AS tree JOIN pg_class c ON c.oid = tree.relid WHERE tree.isleaf`,
+    [shape.table],
+  );
+  return Math.round(row?.estimate ?? 0);
+}
+
+function query<R>(sql: SqlClient, statement: Statement): Promise<R[]> {
+  return sql.query<R>(statement.text, statement.params);
+}
+
+/** `postgres://host:port/database`: where, without credentials. */
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `postgres://${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
+  } catch {
+    return 'postgres://(invalid url)';
+  }
+}
+

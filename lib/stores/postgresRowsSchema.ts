@@ -1,0 +1,116 @@
+import * as z from 'zod';
+import type { RetentionSpec } from '../config/schema.ts';
+import type { RowFilter } from './postgresRowsSql.ts';
+
+/**
+ * Configuration schemas of the PostgreSQL rows and tokens stores. Only zod here: validating a
+ * config must not load a database driver (see config/stores.ts), so config/schema.ts can import
+ * this module (or take its contents into config/stores.ts).
+ */
+/** The store of a `rows` policy: `{ kind: 'postgres', url, driver? }`; a `*.neon.tech` host uses the Neon driver. */
+export const PostgresStoreSchema = z.strictObject({
+  kind: z.literal('postgres'),
+  url: z.string().min(1),
+  driver: z.enum(['pg', 'neon']).optional(),
+});
+export type PostgresStoreConfig = z.output<typeof PostgresStoreSchema>;
+
+const Name = z.string().min(1);
+const FilterScalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** `{ column, op, value }`: the value is always a bound parameter, never SQL. */
+export const RowFilterSchema = z
+  .strictObject({
+    column: Name,
+    op: z.enum(['=', '<>', '<', '<=', '>', '>=', 'in', 'is_null', 'not_null']),
+    value: z.union([FilterScalar, z.array(FilterScalar).min(1)]).optional(),
+  })
+  .superRefine((filter, ctx) => {
+    const problem = (message: string, fix: string) => ctx.addIssue({ code: 'custom', message, path: ['value'], params: { fix } });
+    const unary = filter.op === 'is_null' || filter.op === 'not_null';
+    if (unary && filter.value !== undefined) problem(`"${filter.op}" takes no value`, 'remove value');
+    else if (!unary && filter.value === undefined) problem(`"${filter.op}" needs a value`, 'add value');
+    else if (filter.op === 'in' && !Array.isArray(filter.value)) problem('"in" takes a list', 'write value as a list, e.g. ["a", "b"]');
+    else if (filter.op !== 'in' && Array.isArray(filter.value)) problem(`"${filter.op}" takes one value`, 'use op "in" for a list');
+  });
+
+/**
+ * Fields shared by every store built on this machinery (rows, tokens). Durations come from the
+ * caller's schema: config/schema.ts owns `Duration` and imports this module, so importing it
+ * back here would be a cycle.
+ */
+export function sweepFields(duration: z.ZodString) {
+  return {
+    /** Key columns; default: the primary key. */
+    key: z.union([Name.transform((column) => [column]), z.array(Name).min(1)]).optional(),
+    filter: z.array(RowFilterSchema).optional(),
+    /** Column holding the row's size in bytes (e.g. of its linked file): reported as bytes freed. */
+    size: Name.optional(),
+    /** Also write `retention.row_audit` rows in the deleting statement (see postgresRowsAudit.ts). */
+    audit: z.boolean().default(true),
+    /** Run without an index that starts with the timestamp column (each batch scans the table). */
+    allowSeqScan: z.boolean().default(false),
+    pauseBetweenBatchesMs: z.number().int().min(0).max(60_000).default(0),
+    statementTimeout: duration.default('30s'),
+    lockTimeout: duration.default('5s'),
+  };
+}
+
+/**
+ * The rows-specific fields of a `rows` policy, to spread into its zod object next to the
+ * common policy fields. A function of the Duration and blob-store schemas for the reason above.
+ */
+export function rowsPolicyFields<B extends z.ZodType>(schemas: { duration: z.ZodString; blobStore: B }) {
+  return {
+    /** `schema.table` or `table` (search_path); names are case-sensitive, as in the catalog. */
+    table: Name,
+    /** timestamptz column, or timestamp read in `timeZone` (default UTC). */
+    timestamp: Name,
+    timeZone: Name.optional(),
+    ...sweepFields(schemas.duration),
+    /** Tables whose `column` holds this table's key: their rows go first, in the same transaction. */
+    children: z.array(z.strictObject({ table: Name, column: Name })).optional(),
+    /** A column naming a file in `store`: the file is deleted before its row. */
+    blob: z.strictObject({ column: Name, store: schemas.blobStore }).optional(),
+    /** Deleted rows are moved here (same columns), in the deleting statement. */
+    archive: z.strictObject({ table: Name }).optional(),
+  };
+}
+
+/** Everything the store reads of a `rows` policy (the parsed policy satisfies it). */
+export interface RowsStoreConfig<BlobConfig = unknown> {
+  name: string;
+  retention: RetentionSpec;
+  store: PostgresStoreConfig;
+  table: string;
+  timestamp: string;
+  timeZone?: string;
+  key?: string[];
+  filter?: RowFilter[];
+  children?: Array<{ table: string; column: string }>;
+  blob?: { column: string; store: BlobConfig };
+  size?: string;
+  archive?: { table: string };
+  audit: boolean;
+  allowSeqScan: boolean;
+  pauseBetweenBatchesMs: number;
+  statementTimeout: string;
+  lockTimeout: string;
+}
+
+/**
+ * The store of a `tokens` policy kept in PostgreSQL: the connection and the table of
+ * credentials, whose expiry column is the timestamp (the policy's retention is the grace after
+ * expiry). The table lives in the store config, next to the connection, as for other token stores.
+ */
+export function postgresTokensStoreSchema(schemas: { duration: z.ZodString }) {
+  return z.strictObject({
+    ...PostgresStoreSchema.shape,
+    table: Name,
+    /** timestamptz (or timestamp, read in UTC) expiry column; NULL = never expires. */
+    expiresAt: Name.default('expires_at'),
+    ...sweepFields(schemas.duration),
+  });
+}
+export type PostgresTokensStoreConfig = z.output<ReturnType<typeof postgresTokensStoreSchema>>;
+

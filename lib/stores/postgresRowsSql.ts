@@ -1,0 +1,310 @@
+import { latestCutoff } from '../engine/plan.ts';
+import type { Cutoffs, Hold } from '../engine/types.ts';
+
+/**
+ * Pure SQL builders of the rows store: shape + values in, `{ text, params }` out, no I/O.
+ * Every identifier in a RowsShape was validated against the catalog and quoted by
+ * `identifiers.ts` when the shape was built; every value travels as a bound parameter.
+ * Parameter types are either cast to fixed types named here (`timestamptz[]`, `text[]`) or left
+ * for PostgreSQL to infer from the column they are compared with (`t."id" = ANY($3)`), which is
+ * how keys and filter values reach the column's own type without ever naming a type from config.
+ */
+export type FilterOp = '=' | '<>' | '<' | '<=' | '>' | '>=' | 'in' | 'is_null' | 'not_null';
+export type FilterScalar = string | number | boolean;
+export interface RowFilter {
+  column: string;
+  op: FilterOp;
+  value?: FilterScalar | FilterScalar[];
+}
+
+export interface RowsShape {
+  /** `"schema"."table"`, schema resolved from the catalog. */
+  table: string;
+  /** Quoted timestamp column. */
+  ts: string;
+  /** `timestamptz`; false: `timestamp without time zone`, read in `timeZone`. */
+  zoned: boolean;
+  timeZone: string;
+  /** Quoted key columns; a unique index covers them. */
+  key: string[];
+  /** Per key column: timestamptz (its text is written in UTC, whatever the session's TimeZone). */
+  zonedKey: boolean[];
+  /** Quoted per-purpose column and its name as configured (the item attribute name). */
+  by?: { column: string; name: string };
+  filter: RowFilter[];
+  partitioned: boolean;
+  blob?: string;
+  /** Quoted column holding the row's size in bytes (reported as Item.size and bytes freed). */
+  size?: string;
+  children: Array<{ table: string; column: string }>;
+  /** Quoted archive table and its name for audit rows; same columns as the table (checked at open). */
+  archive?: { table: string; name: string };
+  /** Quoted columns a row copy carries (not generated): archive and restore insert these. */
+  columns: string[];
+  audit: boolean;
+}
+
+export interface Statement {
+  text: string;
+  params: unknown[];
+}
+
+/** Casts the builders may put on parameters: fixed type names only, never text from config. */
+type ParamCast = 'text' | 'text[]' | 'timestamptz' | 'timestamptz[]' | 'bigint' | 'bigint[]' | 'json';
+
+const COMPARISON: Record<Exclude<FilterOp, 'in' | 'is_null' | 'not_null'>, string> = { '=': '=', '<>': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
+
+/** Keys of one batch, parsed: `columns[c][i]` is the text of key column `c` of item `i`. */
+export interface KeyBatch {
+  keys: string[];
+  columns: string[][];
+}
+
+/** Per-item values a deletion re-checks in SQL (invariant 1): the item's cutoff and scanned purpose. */
+export interface DeleteBatch extends KeyBatch {
+  /** ISO instants. */
+  cutoffs: string[];
+  purposes: Array<string | null>;
+  rules: string[];
+}
+
+/** Who deletes, for `retention.row_audit`: written by the deleting statement itself. */
+export interface RowAuditValues {
+  policy: string;
+  store: string;
+  runId: string | null;
+  actor: string | null;
+  trigger: string | null;
+}
+
+/** One statement under construction: numbered parameters and the shape's SQL fragments. */
+export class RowsSql {
+  private readonly values: unknown[] = [];
+  private zone: string | undefined;
+
+  constructor(readonly shape: RowsShape) {}
+
+  param(value: unknown, cast?: ParamCast): string {
+    this.values.push(value);
+    return `$${this.values.length}${cast ? `::${cast}` : ''}`;
+  }
+
+  statement(text: string): Statement {
+    return { text, params: [...this.values] };
+  }
+
+  /** A timestamptz expression as a value of the column's own type, so the index can use it. */
+  columnTime(instant: string): string {
+    return this.inZone(instant);
+  }
+
+  /** A value of the column's type (or a `timestamp` literal) as timestamptz. */
+  instant(columnValue: string): string {
+    return this.inZone(columnValue);
+  }
+
+  /** The row's timestamp as timestamptz. */
+  rowTime(): string {
+    return this.instant(`t.${this.shape.ts}`);
+  }
+
+  /** `AT TIME ZONE` converts both ways: timestamptz → local timestamp, timestamp → timestamptz. */
+  private inZone(expression: string): string {
+    if (this.shape.zoned) return expression;
+    this.zone ??= this.param(this.shape.timeZone, 'text');
+    return `(${expression} AT TIME ZONE ${this.zone})`;
+  }
+
+  /** `t.ts < cutoff` where cutoff is a timestamptz expression; infinities are never eligible. */
+  olderThan(instant: string): string {
+    return `(t.${this.shape.ts} < ${this.columnTime(instant)} AND isfinite(t.${this.shape.ts}))`;
+  }
+
+  /**
+   * The cutoff that applies to row `t`, as timestamptz: the rule for its purpose, else the
+   * default; NULL (never eligible) when neither exists, exactly as `classify.cutoffFor`.
+   */
+  rowCutoff(cutoffs: Cutoffs, purpose = this.purpose(cutoffs)): string {
+    return this.perPurpose(cutoffs, purpose, cutoffs.rules.map((rule) => rule.cutoff), cutoffs.fallback?.cutoff ?? null, 'timestamptz');
+  }
+
+  /** The row's purpose as text (`t.by::text`) when these cutoffs are per purpose. */
+  purpose(cutoffs: Cutoffs): string | undefined {
+    const by = this.byColumn(cutoffs);
+    return by ? `t.${by}::text` : undefined;
+  }
+
+  /** `values[i]` for the rule whose value is `purpose`, else `fallback`: one lookup, any number of rules. */
+  perPurpose(cutoffs: Cutoffs, purpose: string | undefined, values: unknown[], fallback: unknown, cast: 'timestamptz' | 'text'): string {
+    const otherwise = this.param(fallback, cast);
+    if (purpose === undefined) return otherwise;
+    const purposes = this.param(cutoffs.rules.map((rule) => rule.value), 'text[]');
+    return `COALESCE((${this.param(values, `${cast}[]`)})[array_position(${purposes}, ${purpose})], ${otherwise})`;
+  }
+
+  /** Eligible under the run's cutoffs; the latest cutoff first, as the index range bound. */
+  eligible(cutoffs: Cutoffs): string {
+    const byRow = this.olderThan(this.rowCutoff(cutoffs));
+    if (!this.byColumn(cutoffs)) return byRow;
+    return `${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))} AND ${byRow}`;
+  }
+
+  /** The policy's scope; `TRUE` without a filter. */
+  filter(): string {
+    const terms = this.shape.filter.map((filter) => {
+      const column = `t.${filter.column}`;
+      if (filter.op === 'is_null') return `${column} IS NULL`;
+      if (filter.op === 'not_null') return `${column} IS NOT NULL`;
+      if (filter.op === 'in') return `${column} = ANY(${this.param(filter.value)})`;
+      return `${column} ${COMPARISON[filter.op]} ${this.param(filter.value)}`;
+    });
+    return terms.length === 0 ? 'TRUE' : terms.join(' AND ');
+  }
+
+  /** The row's key as reported in items and audit: the column's text, or a JSON array of texts. */
+  keyText(alias = 't', columns = this.shape.key): string {
+    const texts = columns.map((column, index) =>
+      // A timestamptz's ::text follows the session's TimeZone; a key must read the same everywhere.
+      this.shape.zonedKey[index] ? `to_char(${alias}.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `${alias}.${column}::text`,
+    );
+    return texts.length === 1 ? texts[0]! : `jsonb_build_array(${texts.join(', ')})::text`;
+  }
+
+  /** Rows not protected by a hold (exact key, or key prefix); `TRUE` without holds. */
+  notHeld(holds: Hold[]): string {
+    if (holds.length === 0) return 'TRUE';
+    const exact = this.param(holds.filter((hold) => !hold.prefix).map((hold) => hold.key), 'text[]');
+    const prefixes = this.param(holds.filter((hold) => hold.prefix).map((hold) => hold.key), 'text[]');
+    const key = this.keyText();
+    return `NOT (${key} = ANY(${exact}) OR EXISTS (SELECT 1 FROM unnest(${prefixes}) AS held(prefix) WHERE starts_with(${key}, held.prefix)))`;
+  }
+
+  /**
+   * `input`: the batch's items with their position (`ord`, 1-based); extra per-item arrays
+   * become extra columns. Items are joined to rows by key text, after a typed index lookup.
+   */
+  input(keys: KeyBatch, extra: Array<{ name: string; values: unknown[]; cast: ParamCast }> = []): string {
+    const columns = [this.param(keys.keys, 'text[]'), ...extra.map((column) => this.param(column.values, column.cast))];
+    return `input AS (SELECT * FROM unnest(${columns.join(', ')}) WITH ORDINALITY AS i(key, ${extra.map((column) => `${column.name}, `).join('')}ord))`;
+  }
+
+  /**
+   * FROM/WHERE joining `input AS i` to the rows `t` it names. One key column: `= ANY` of an
+   * untyped array (PostgreSQL types it as the column's array type) drives one index scan, and
+   * the key text pairs rows with items. Several: `json_populate_recordset(NULL::table, …)`
+   * turns the texts into a typed row per item, joined on the key columns.
+   */
+  lookup(keys: KeyBatch, table = this.shape.table): { from: string; where: string } {
+    const { key } = this.shape;
+    if (key.length === 1) {
+      // COLLATE "C": byte equality, and the merge join's sorts skip locale-aware comparisons.
+      return { from: `input AS i JOIN ${table} AS t ON ${this.keyText()} = i.key COLLATE "C"`, where: `t.${key[0]} = ANY(${this.param(keys.columns[0])})` };
+    }
+    const typed = keys.keys.map((_, item) => Object.fromEntries(this.shape.key.map((column, index) => [unquote(column), keys.columns[index]![item]])));
+    const keyColumns = (alias: string) => `(${key.map((column) => `${alias}.${column}`).join(', ')})`;
+    return {
+      from: `input AS i JOIN json_populate_recordset(NULL::${table}, ${this.param(JSON.stringify(typed), 'json')}) WITH ORDINALITY AS k ON k.ordinality = i.ord JOIN ${table} AS t ON ${keyColumns('t')} = ${keyColumns('k')}`,
+      where: 'TRUE',
+    };
+  }
+
+  /** The rule column when these cutoffs are per purpose (validated at open to be the configured one). */
+  private byColumn(cutoffs: Cutoffs): string | undefined {
+    return cutoffs.by === undefined ? undefined : this.shape.by?.column;
+  }
+}
+
+/** `"a""b"` → `a"b`: json_populate_recordset matches JSON keys to column names as stored. */
+export function unquote(quoted: string): string {
+  return quoted.slice(1, -1).replaceAll('""', '"');
+}
+
+/**
+ * Key texts as items carry them → per-column texts. One key column: the text itself. Several:
+ * the JSON array `keyText()` produces. A malformed key (by index) cannot name a row.
+ */
+export function parseKeys(shape: RowsShape, keys: string[]): { batch: KeyBatch; malformed: number[] } {
+  const batch: KeyBatch = { keys: [], columns: shape.key.map(() => []) };
+  const malformed: number[] = [];
+  keys.forEach((key, index) => {
+    const parts = keyParts(shape, key);
+    if (!parts) {
+      malformed.push(index);
+      return;
+    }
+    batch.keys.push(key);
+    parts.forEach((part, column) => batch.columns[column]!.push(part));
+  });
+  return { batch, malformed };
+}
+
+export function keyParts(shape: RowsShape, key: string): string[] | undefined {
+  if (shape.key.length === 1) return [key];
+  try {
+    const parsed: unknown = JSON.parse(key);
+    return Array.isArray(parsed) && parsed.length === shape.key.length && parsed.every((part) => typeof part === 'string') ? (parsed as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `, t.size::float8 AS size` when the shape has a size column (float8: a JS number, not a string). */
+export function sizeColumn(shape: RowsShape, alias = 't'): string {
+  return shape.size ? `, ${alias}.${shape.size}::float8 AS size` : '';
+}
+
+/** Key-ordered columns of the keyset: `(t.ts, t.k1, …)`. */
+export function keysetColumns(shape: RowsShape, alias = 't'): string {
+  return [shape.ts, ...shape.key].map((column) => `${alias}.${column}`).join(', ');
+}
+
+/** Position after a row: its timestamp exactly as the column holds it, and its key column texts. */
+export interface Cursor {
+  ts: string;
+  key: string[];
+}
+
+/**
+ * A page in keyset order from strictly after `cursor`, holding only rows eligible under
+ * `cutoffs` (the engine re-filters anyway). One row past the page tells "done" without a
+ * second round trip. The cursor values are untyped: PostgreSQL reads them as the columns' types.
+ */
+export function scanStatement(shape: RowsShape, cutoffs: Cutoffs, cursor: Cursor | undefined, limit: number): Statement {
+  const sql = new RowsSql(shape);
+  const after = cursor ? ` AND (${keysetColumns(shape)}) > (${[cursor.ts, ...cursor.key].map((value) => sql.param(value)).join(', ')})` : '';
+  const by = cutoffs.by === undefined || !shape.by ? '' : `, t.${shape.by.column}::text AS purpose`;
+  const raw = shape.zoned ? '' : `, to_jsonb(t.${shape.ts}) #>> '{}' AS ts_raw`;
+  return sql.statement(
+    `SELECT ${sql.keyText()} AS key, to_jsonb(${sql.rowTime()}) #>> '{}' AS ts${raw}${by}${sizeColumn(shape)}
+       FROM ${shape.table} AS t
+      WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()}${after}
+      ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(limit + 1)}`,
+  );
+}
+
+/** Rows in scope, counted up to `cap` (`LIMIT` bounds the work, not just the answer). */
+export function countInScopeStatement(shape: RowsShape, cap: number): Statement {
+  const sql = new RowsSql(shape);
+  return sql.statement(`SELECT count(*)::bigint AS count FROM (SELECT 1 FROM ${shape.table} AS t WHERE ${sql.filter()} LIMIT ${sql.param(cap)}) AS scoped`);
+}
+
+/**
+ * Eligible unheld rows counted up to `cap`, oldest first along the index, with the largest
+ * overdue time (`cutoff - timestamp`) among them.
+ */
+export function countEligibleStatement(shape: RowsShape, cutoffs: Cutoffs, holds: Hold[], cap: number): Statement {
+  const sql = new RowsSql(shape);
+  return sql.statement(
+    `SELECT count(*)::bigint AS count, COALESCE(max(extract(epoch FROM overdue.cutoff - overdue.ts)), 0)::float8 AS oldest_overdue_seconds
+       FROM (SELECT ${sql.rowTime()} AS ts, ${sql.rowCutoff(cutoffs)} AS cutoff FROM ${shape.table} AS t
+              WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(holds)}
+              ORDER BY t.${shape.ts} LIMIT ${sql.param(cap)}) AS overdue`,
+  );
+}
+
+/** Positions (`ord`) of the keys that name an existing row. */
+export function presentStatement(shape: RowsShape, keys: KeyBatch): Statement {
+  const sql = new RowsSql(shape);
+  const { from, where } = sql.lookup(keys);
+  return sql.statement(`WITH ${sql.input(keys)} SELECT i.ord FROM ${from} WHERE ${where}`);
+}

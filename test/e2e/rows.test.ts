@@ -1,0 +1,88 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/engine/types.ts';
+import { runCli } from '../support/cli.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
+
+/** The issue's `documents` policy, run through the CLI against a real table. */
+const shared = usePostgresAndScratch('retention-rows-e2e-');
+
+const documentsPolicy = (url: string, overrides: Record<string, unknown> = {}) => ({
+  name: 'documents',
+  class: 'rows',
+  schedule: '0 2 * * *',
+  store: { kind: 'postgres', url },
+  table: 'public.documents',
+  timestamp: 'created_at',
+  retention: { by: 'purpose_code', default: '30d', rules: { 'System Testing': '24h', General: '30d', Financial: '1y', Legal: '7y', Medical: '10y' } },
+  limits: { maxDeleteFraction: 1 },
+  ...overrides,
+});
+
+async function documentsDatabase(): Promise<string> {
+  const url = await shared.server.createDatabase('documents');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE TABLE documents (id bigserial PRIMARY KEY, purpose_code text, created_at timestamptz NOT NULL, title text)`);
+    await client.query(`CREATE INDEX documents_created_at ON documents (created_at, id)`);
+    // (purpose, age in days): which of them are past their purpose's retention.
+    await client.query(
+      `INSERT INTO documents (purpose_code, created_at, title)
+       SELECT purpose, now() - make_interval(days => age), purpose || ' ' || age
+       FROM (VALUES ('System Testing', 2), ('System Testing', 0), ('General', 40), ('General', 10),
+                    ('Financial', 400), ('Financial', 200), ('Legal', 3000), ('Legal', 2000),
+                    ('Medical', 4000), ('Medical', 3000), ('Unknown', 40), (NULL, 40)) AS seed(purpose, age)`,
+    );
+  } finally {
+    await client.end();
+  }
+  return url;
+}
+
+async function titles(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ title: string }>('SELECT title FROM documents ORDER BY title')).rows.map((row) => row.title);
+  } finally {
+    await client.end();
+  }
+}
+
+async function cli(policy: Record<string, unknown>, ...args: string[]) {
+  const configPath = path.join(shared.scratch, `rows-${Date.now()}-${Math.random()}.json`);
+  await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+  return runCli(['--config', configPath, ...args], { env: { RETENTION_DATABASE_URL: await shared.server.createDatabase('control') } });
+}
+
+describe('rows policy through the CLI', () => {
+  it('deletes per purpose code exactly what the dry run listed, with database-clock cutoffs', async () => {
+    const url = await documentsDatabase();
+    const plan = await cli(documentsPolicy(url), 'plan', '--list', '--json');
+    expect(plan.code, plan.stderr).toBe(0);
+    const planned = (JSON.parse(plan.stdout) as RunReport).items!.map((item) => item.key).sort();
+
+    const run = await cli(documentsPolicy(url), 'run', '--list', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as RunReport;
+    expect(report).toMatchObject({ status: 'completed', dataClass: 'rows', deleted: 7 });
+    expect(report.items!.map((item) => item.key).sort()).toEqual(planned);
+    // Unknown and NULL purposes fall back to the 30d default.
+    expect(await titles(url)).toEqual(['Financial 200', 'General 10', 'Legal 2000', 'Medical 3000', 'System Testing 0']);
+    expect(run.stderr).toContain('"clock_skew_ms"');
+  });
+
+  it('a missing table or column is a config error naming it (exit 2), and nothing is touched', async () => {
+    const url = await documentsDatabase();
+    const badTable = await cli(documentsPolicy(url, { table: 'public.documentz' }), 'run');
+    expect(badTable.code).toBe(2);
+    expect(badTable.stderr).toMatch(/table.*documentz/);
+    const badColumn = await cli(documentsPolicy(url, { timestamp: 'created' }), 'run');
+    expect(badColumn.code).toBe(2);
+    expect(badColumn.stderr).toMatch(/timestamp.*created/);
+    expect(await titles(url)).toHaveLength(12);
+  });
+});

@@ -1,0 +1,555 @@
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { BlobsPolicy, BlobStore, Duration, type PolicyConfig } from '../../lib/config/schema.ts';
+import { PostgresControlStore } from '../../lib/control/postgres.ts';
+import { computeCutoffs } from '../../lib/engine/plan.ts';
+import { runPolicy } from '../../lib/engine/run.ts';
+import { isEligible } from '../../lib/engine/classify.ts';
+import type { Cutoffs, EligibleItem, Hold } from '../../lib/engine/types.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { Logger } from '../../lib/observe/log.ts';
+import { createSqlClient, type SqlClient, type SqlDriver } from '../../lib/sql/client.ts';
+import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
+import { createPostgresRowsStore, type PostgresRowsStore } from '../../lib/stores/postgresRows.ts';
+import { PostgresStoreSchema, rowsPolicyFields, type RowsStoreConfig } from '../../lib/stores/postgresRowsSchema.ts';
+import { createPostgresTokensStore } from '../../lib/stores/postgresTokens.ts';
+import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
+import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+import { contractCutoffs, storeContract, type SeedItem, type StoreFixture } from './store-contract.ts';
+
+/**
+ * The rows store against a real PostgreSQL, through node-postgres and through the real Neon
+ * driver (WebSocket proxy): the Store contract, then what only rows have.
+ */
+let server: TestPostgres;
+let proxy: NeonProxy;
+const databases = new Map<SqlDriver, string>();
+let admin: pg.Pool;
+let tableCount = 0;
+
+beforeAll(async () => {
+  [server, proxy] = await Promise.all([startTestPostgres(), startNeonProxy()]);
+  routeNeonThroughProxy(proxy);
+  const url = await server.createDatabase('rows');
+  databases.set('pg', url).set('neon', url);
+  admin = new pg.Pool({ connectionString: url, max: 4 });
+  admin.on('error', () => undefined);
+});
+afterAll(async () => {
+  await admin?.end();
+  await proxy?.close();
+  await server?.stop();
+});
+
+const DAY = 86_400_000;
+const exec = (text: string, params: unknown[] = []) => admin.query(text, params);
+const rowsOf = async <R>(text: string, params: unknown[] = []): Promise<R[]> => (await admin.query(text, params)).rows as R[];
+function uniqueTable(prefix: string): string {
+  tableCount += 1;
+  return `${prefix}_${process.pid}_${tableCount}`;
+}
+
+/** A rows policy as the parsed config hands it to the store; tests override what they need. */
+function rowsConfig(table: string, overrides: Partial<RowsStoreConfig<FsStoreConfig>> = {}, driver: SqlDriver = 'pg'): RowsStoreConfig<FsStoreConfig> {
+  return {
+    name: 'rows-test',
+    retention: '30d',
+    store: { kind: 'postgres', url: databases.get(driver)!, driver },
+    table: `public.${table}`,
+    timestamp: 'created_at',
+    audit: true,
+    allowSeqScan: false,
+    pauseBetweenBatchesMs: 0,
+    statementTimeout: '30s',
+    lockTimeout: '5s',
+    ...overrides,
+  };
+}
+
+function rowsStore(table: string, overrides: Partial<RowsStoreConfig<FsStoreConfig>> = {}, driver: SqlDriver = 'pg'): PostgresRowsStore {
+  return createPostgresRowsStore(rowsConfig(table, overrides, driver), { blobStoreFor: (config) => createFsStore(config) });
+}
+
+/** A table keyed by text (the contract's keys), indexed for keyset scans. */
+async function keyedTable(prefix: string, timestampColumn = 'created_at', extraColumns = ''): Promise<string> {
+  const table = uniqueTable(prefix);
+  await exec(`CREATE TABLE public.${table} (key text PRIMARY KEY, ${timestampColumn} timestamptz, size bigint${extraColumns})`);
+  await exec(`CREATE INDEX ON public.${table} (${timestampColumn}, key)`);
+  return table;
+}
+
+async function tableFixture(table: string, timestampColumn: string, createStore: () => PostgresRowsStore): Promise<StoreFixture> {
+  await exec(`CREATE TABLE public.${table}_backup (LIKE public.${table})`);
+  return {
+    createStore,
+    async seed(items: SeedItem[]) {
+      for (const item of items) await exec(`INSERT INTO public.${table} (key, ${timestampColumn}, size) VALUES ($1, $2, $3)`, [item.key, item.timestamp, item.size ?? null]);
+    },
+    async exists(key: string) {
+      return (await rowsOf(`SELECT 1 FROM public.${table} WHERE key = $1`, [key])).length > 0;
+    },
+    async touch(key: string, timestamp: Date) {
+      await exec(`UPDATE public.${table} SET ${timestampColumn} = $2 WHERE key = $1`, [key, timestamp]);
+    },
+    backupTo: `public.${table}_backup`,
+    teardown: async () => {
+      await exec(`DROP TABLE public.${table}, public.${table}_backup`);
+    },
+  };
+}
+
+for (const driver of ['pg', 'neon'] as const) {
+  storeContract(`postgres rows via ${driver}`, async () => {
+    const table = await keyedTable('contract');
+    return tableFixture(table, 'created_at', () => rowsStore(table, { size: 'size' }, driver));
+  }, { scansCandidatesOnly: true });
+}
+
+storeContract('postgres tokens via pg', async () => {
+  const table = await keyedTable('tokens', 'expires_at');
+  const store = () =>
+    createPostgresTokensStore({
+      name: 'tokens-test',
+      retention: '30d',
+      store: { kind: 'postgres', url: databases.get('pg')!, table: `public.${table}`, expiresAt: 'expires_at', size: 'size', audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '30s', lockTimeout: '5s' },
+    });
+  return tableFixture(table, 'expires_at', store);
+}, { backup: false, scansCandidatesOnly: true });
+
+/** The `rows` policy class as config/schema.ts is to define it (see the wiring notes). */
+const RowsPolicy = BlobsPolicy.omit({ class: true, store: true }).extend({
+  class: z.literal('rows'),
+  store: PostgresStoreSchema,
+  ...rowsPolicyFields({ duration: Duration, blobStore: BlobStore }),
+});
+
+const quietLog = new Logger({ sink: { write: () => undefined } });
+const now = Date.now();
+const ago = (ms: number) => new Date(now - ms);
+
+/** Items as a scan hands them to the engine, made eligible under `cutoffs` (fails if one is not). */
+async function scanEligible(store: PostgresRowsStore, cutoffs: Cutoffs = contractCutoffs): Promise<Map<string, EligibleItem>> {
+  const items = new Map<string, EligibleItem>();
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await store.scan({ cutoffs, limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+    for (const item of page.items) {
+      const eligible = isEligible(item, cutoffs);
+      if (eligible) items.set(item.key, eligible);
+    }
+    if (page.done) return items;
+    cursor = page.cursor;
+  }
+}
+
+async function configError(store: PostgresRowsStore): Promise<ConfigError> {
+  const error = await store.open().then(() => undefined, (caught: unknown) => caught);
+  await store.close?.();
+  expect(error).toBeInstanceOf(ConfigError);
+  return error as ConfigError;
+}
+
+describe('rows policy', () => {
+  it('validates the documents policy of the issue exactly, and runs it per purpose code', async () => {
+    const documents = {
+      name: 'documents', class: 'rows', schedule: '0 2 * * *',
+      store: { kind: 'postgres', url: 'postgres://user:pass@127.0.0.1:5432/app' },
+      table: 'public.documents', timestamp: 'created_at',
+      retention: { by: 'purpose_code', default: '30d', rules: { 'System Testing': '24h', General: '30d', Financial: '1y', Legal: '7y', Medical: '10y' } },
+    };
+    const parsed = z.strictObject({ policies: z.array(RowsPolicy) }).parse({ policies: [documents] }).policies[0]!;
+    expect(parsed).toMatchObject({ table: 'public.documents', timestamp: 'created_at', audit: true, batchSize: 500, store: { kind: 'postgres' } });
+
+    const url = await server.createDatabase('documents');
+    const database = new pg.Pool({ connectionString: url });
+    database.on('error', () => undefined);
+    await database.query(`CREATE TABLE public.documents (id bigint PRIMARY KEY, purpose_code text, created_at timestamptz NOT NULL)`);
+    await database.query(`CREATE INDEX ON public.documents (created_at, id)`);
+    const HOUR = 3_600_000;
+    const YEAR = 365 * DAY;
+    const seeds: Array<[number, string | null, number, 'kept' | 'deleted']> = [
+      [1, 'System Testing', 2 * HOUR, 'kept'], [2, 'System Testing', 30 * HOUR, 'deleted'],
+      [3, 'General', 10 * DAY, 'kept'], [4, 'General', 40 * DAY, 'deleted'],
+      [5, 'Financial', 200 * DAY, 'kept'], [6, 'Financial', 400 * DAY, 'deleted'],
+      [7, 'Legal', 5 * YEAR, 'kept'], [8, 'Legal', 8 * YEAR, 'deleted'],
+      [9, 'Medical', 9 * YEAR, 'kept'], [10, 'Medical', 11 * YEAR, 'deleted'],
+      [11, 'Unknown purpose', 10 * DAY, 'kept'], [12, 'Unknown purpose', 40 * DAY, 'deleted'],
+      [13, null, 40 * DAY, 'deleted'], [14, null, 1 * DAY, 'kept'], [15, 'General', 1 * DAY, 'kept'], [16, 'Legal', 1 * DAY, 'kept'],
+    ];
+    for (const [id, purpose, age] of seeds) await database.query('INSERT INTO public.documents VALUES ($1, $2, $3)', [id, purpose, ago(age)]);
+
+    const policy = { ...parsed, store: { ...parsed.store, url } };
+    const store = createPostgresRowsStore(policy);
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control') }));
+    await control.migrate();
+    try {
+      // Cast: the engine's PolicyConfig gets the rows class when the lead wires it (see the report).
+      const report = await runPolicy(policy as unknown as PolicyConfig, { trigger: 'manual', dryRun: false, force: false, list: true }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:rows' });
+      const expected = seeds.filter(([, , , fate]) => fate === 'deleted').map(([id]) => String(id)).sort();
+      expect(report).toMatchObject({ status: 'completed', deleted: expected.length, failed: 0, backlog: 0 });
+      const left = (await database.query<{ id: string }>('SELECT id::text FROM public.documents')).rows.map((row) => row.id);
+      expect(left.sort()).toEqual(seeds.filter(([, , , fate]) => fate === 'kept').map(([id]) => String(id)).sort());
+      expect((await control.audit({ runId: report.runId, limit: 100 })).map((record) => [record.key, record.status]).sort()).toEqual(expected.map((key) => [key, 'deleted']));
+      const inDatabase = await database.query<{ key: string; rule: string }>(`SELECT key, rule FROM retention.row_audit_entries WHERE policy = 'documents' ORDER BY key::int`);
+      expect(inDatabase.rows.map((row) => row.key).sort()).toEqual(expected);
+      expect(inDatabase.rows.find((row) => row.key === '8')?.rule).toBe('purpose_code=Legal: 7y');
+      expect(inDatabase.rows.find((row) => row.key === '13')?.rule).toBe('default: 30d');
+    } finally {
+      await store.close?.();
+      await control.close();
+      await database.end();
+    }
+  });
+
+  it.each([
+    ['a missing table', { table: 'public.no_such_table' }, 'table', /does not exist/],
+    ['a missing schema', { table: 'nowhere.documents' }, 'table', /does not exist/],
+    ['a missing timestamp column', { timestamp: 'createdAt' }, 'timestamp', /column "createdAt" does not exist/],
+    ['a timestamp column that is not a timestamp', { timestamp: 'key' }, 'timestamp', /is text, not a timestamp/],
+    ['a missing filter column', { filter: [{ column: 'stauts', op: '=', value: 'x' }] }, 'filter[0].column', /"stauts" does not exist/],
+    ['a filter value of the wrong type', { filter: [{ column: 'size', op: '>', value: 'big' }] }, 'filter[0].value', /cannot be compared/],
+    ['a missing purpose column', { retention: { by: 'purpose', rules: { a: '1d' } } }, 'retention.by', /"purpose" does not exist/],
+    ['a missing key column', { key: ['nope'] }, 'key[0]', /does not exist/],
+    ['a key no unique index covers', { key: ['size'] }, 'key[0]', /nullable/],
+    ['a missing blob column', { blob: { column: 'path', store: { kind: 'fs', root: '/tmp', removeEmptyDirs: false } } }, 'blob.column', /"path" does not exist/],
+    ['a missing archive table', { archive: { table: 'public.nope' } }, 'archive.table', /does not exist/],
+    ['a time zone on a timestamptz column', { timeZone: 'UTC' }, 'timeZone', /carries its own zone/],
+  ] as const)('refuses %s with a ConfigError naming the field', async (_, overrides, field, message) => {
+    const table = await keyedTable('bad');
+    const error = await configError(rowsStore(table, overrides as Partial<RowsStoreConfig<FsStoreConfig>>));
+    expect(error.issues).toEqual([expect.objectContaining({ path: field, message: expect.stringMatching(message) })]);
+    expect(error.context).toMatchObject({ policy: 'rows-test', table: 'table' in overrides ? overrides.table : `public.${table}` });
+  });
+
+  it('refuses a table without an index on the timestamp unless allowSeqScan', async () => {
+    const table = uniqueTable('noindex');
+    await exec(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, created_at timestamptz NOT NULL)`);
+    const error = await configError(rowsStore(table));
+    expect(error.issues[0]).toMatchObject({ path: 'timestamp', message: expect.stringMatching(/no index .* starts with "created_at"/), fix: expect.stringContaining(`CREATE INDEX CONCURRENTLY ON "public"."${table}" ("created_at", "id")`) });
+    const allowed = rowsStore(table, { allowSeqScan: true });
+    await expect(allowed.open()).resolves.toBeUndefined();
+    await allowed.close?.();
+  });
+
+  it('names fields under store for a tokens table', async () => {
+    const table = uniqueTable('tokens_bad');
+    await exec(`CREATE TABLE public.${table} (token text PRIMARY KEY, expires timestamptz)`);
+    const store = createPostgresTokensStore({
+      name: 'sessions',
+      retention: '7d',
+      store: { kind: 'postgres', url: databases.get('pg')!, table: `public.${table}`, expiresAt: 'expires_at', audit: false, allowSeqScan: true, pauseBetweenBatchesMs: 0, statementTimeout: '30s', lockTimeout: '5s' },
+    });
+    expect((await configError(store)).issues[0]).toMatchObject({ path: 'store.expiresAt' });
+  });
+
+  it('reports ON DELETE CASCADE foreign keys whose referencing column has no index', async () => {
+    const table = await keyedTable('parent');
+    await exec(`CREATE TABLE public.${table}_pages (id serial PRIMARY KEY, document text REFERENCES public.${table} (key) ON DELETE CASCADE)`);
+    await exec(`CREATE TABLE public.${table}_notes (id serial PRIMARY KEY, document text REFERENCES public.${table} (key) ON DELETE CASCADE)`);
+    await exec(`CREATE INDEX ON public.${table}_notes (document)`);
+    const store = rowsStore(table);
+    await store.open();
+    await store.close?.();
+    expect(store.warnings).toEqual([
+      expect.objectContaining({ code: 'cascade_without_index', message: expect.stringContaining(`${table}_pages(document)`), fix: `CREATE INDEX CONCURRENTLY ON ${table}_pages ("document")` }),
+    ]);
+  });
+});
+
+describe('rows deletion', () => {
+  const cutoffs30d = (): Cutoffs => computeCutoffs('30d', new Date());
+
+  it('deletes explicit children first, in the same transaction as their rows', async () => {
+    const table = await keyedTable('parents');
+    // NO ACTION: deleting a parent before its pages would fail; a trigger fails the batch late.
+    await exec(`CREATE TABLE public.${table}_pages (id serial PRIMARY KEY, parent text NOT NULL REFERENCES public.${table} (key))`);
+    await exec(`CREATE INDEX ON public.${table}_pages (parent)`);
+    for (const key of ['a', 'b', 'boom']) {
+      await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [key, ago(40 * DAY)]);
+      await exec(`INSERT INTO public.${table}_pages (parent) VALUES ($1), ($1)`, [key]);
+    }
+    await exec(`CREATE FUNCTION public.${table}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF OLD.key = 'boom' THEN RAISE EXCEPTION 'refused' USING ERRCODE = 'serialization_failure'; END IF; RETURN OLD; END $$`);
+    await exec(`CREATE TRIGGER refuse BEFORE DELETE ON public.${table} FOR EACH ROW EXECUTE FUNCTION public.${table}_refuse()`);
+    const store = rowsStore(table, { children: [{ table: `public.${table}_pages`, column: 'parent' }] });
+    try {
+      const items = await scanEligible(store, cutoffs30d());
+      const failed = await store.delete([items.get('a')!, items.get('boom')!]);
+      expect(failed.map((outcome) => outcome.status)).toEqual(['failed', 'failed']);
+      expect(failed[0]?.error).toMatch(/serialization failure/);
+      // Rolled back together: the pages deleted before the failing parent are back.
+      expect((await rowsOf(`SELECT count(*)::int AS n FROM public.${table}_pages`))[0]).toEqual({ n: 6 });
+
+      const outcomes = await store.delete([items.get('a')!, items.get('b')!]);
+      expect(outcomes.map(({ key, status }) => ({ key, status }))).toEqual([{ key: 'a', status: 'deleted' }, { key: 'b', status: 'deleted' }]);
+      expect(await rowsOf(`SELECT parent FROM public.${table}_pages ORDER BY parent`)).toEqual([{ parent: 'boom' }, { parent: 'boom' }]);
+      expect(await rowsOf(`SELECT key FROM public.${table} ORDER BY key`)).toEqual([{ key: 'boom' }]);
+    } finally {
+      await store.close?.();
+    }
+  });
+
+  it('deletes the linked file before its row, and keeps the row when the file cannot go', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const table = await keyedTable('linked', 'created_at', ', file text');
+    const old = ago(40 * DAY);
+    await writeFile(path.join(root, 'a.pdf'), 'aaaa');
+    await utimes(path.join(root, 'a.pdf'), old, old);
+    await mkdir(path.join(root, 'not-a-file.pdf'));
+    const rows: Array<[string, string | null]> = [['with-file', 'a.pdf'], ['file-gone', 'gone.pdf'], ['undeletable', 'not-a-file.pdf'], ['no-file', null]];
+    for (const [key, file] of rows) await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ($1, $2, $3)`, [key, old, file]);
+    const store = rowsStore(table, { blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false } } });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      const outcomes = await store.delete(items);
+      const status = Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.status]));
+      expect(status).toEqual({ 'with-file': 'deleted', 'file-gone': 'deleted', undeletable: 'failed', 'no-file': 'deleted' });
+      expect(outcomes.find((outcome) => outcome.key === 'undeletable')?.error).toMatch(/linked file not-a-file.pdf could not be deleted, row kept: refused: not a regular file/);
+      await expect(stat(path.join(root, 'a.pdf'))).rejects.toThrow();
+      expect(await rowsOf(`SELECT key FROM public.${table}`)).toEqual([{ key: 'undeletable' }]);
+      expect(await rowsOf(`SELECT key, linked_file, linked_file_status FROM retention.row_audit_entries WHERE store = $1 ORDER BY key`, [store.location])).toEqual([
+        { key: 'file-gone', linked_file: 'gone.pdf', linked_file_status: 'missing' },
+        { key: 'no-file', linked_file: null, linked_file_status: null },
+        { key: 'with-file', linked_file: 'a.pdf', linked_file_status: 'deleted' },
+      ]);
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it.each(['pg', 'neon'] as const)('skips a row locked by another transaction and deletes it on a later call (%s)', async (driver) => {
+    const table = await keyedTable('locked');
+    for (const key of ['locked', 'free']) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [key, ago(40 * DAY)]);
+    const store = rowsStore(table, {}, driver);
+    const holder = await admin.connect();
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'locked' FOR UPDATE`);
+      const first = await store.delete(items);
+      expect(first).toEqual(expect.arrayContaining([{ key: 'free', status: 'deleted' }, { key: 'locked', status: 'kept', error: 'locked by another transaction; retried next run' }]));
+      await holder.query('COMMIT');
+      expect(await store.delete(items)).toEqual(expect.arrayContaining([{ key: 'free', status: 'missing' }, { key: 'locked', status: 'deleted' }]));
+    } finally {
+      holder.release();
+      await store.close?.();
+    }
+  });
+
+  it('keeps a row whose timestamp or purpose changed after the scan', async () => {
+    const table = await keyedTable('changed', 'created_at', ', purpose text');
+    for (const key of ['moved', 'repurposed', 'unchanged']) await exec(`INSERT INTO public.${table} (key, created_at, purpose) VALUES ($1, $2, 'General')`, [key, ago(40 * DAY)]);
+    const store = rowsStore(table, { retention: { by: 'purpose', rules: { General: '30d', Legal: '7y' } } });
+    try {
+      const cutoffs = computeCutoffs({ by: 'purpose', rules: { General: '30d', Legal: '7y' } }, new Date());
+      const items = [...(await scanEligible(store, cutoffs)).values()];
+      expect(items.map((item) => item.attributes)).toEqual([{ purpose: 'General' }, { purpose: 'General' }, { purpose: 'General' }]);
+      await exec(`UPDATE public.${table} SET created_at = now() WHERE key = 'moved'`);
+      await exec(`UPDATE public.${table} SET purpose = 'Legal' WHERE key = 'repurposed'`);
+      const status = Object.fromEntries((await store.delete(items)).map((outcome) => [outcome.key, outcome.status]));
+      expect(status).toEqual({ moved: 'kept', repurposed: 'kept', unchanged: 'deleted' });
+    } finally {
+      await store.close?.();
+    }
+  });
+
+  it('moves rows to the archive in the deleting statement, and restores them once', async () => {
+    const table = await keyedTable('archived', 'created_at', ', body text');
+    await exec(`CREATE TABLE public.${table}_archive (LIKE public.${table}, archived_at timestamptz NOT NULL DEFAULT now())`);
+    for (const key of ['x', 'y']) await exec(`INSERT INTO public.${table} (key, created_at, body) VALUES ($1, $2, $3)`, [key, ago(40 * DAY), `body of ${key}`]);
+    const store = rowsStore(table, { archive: { table: `public.${table}_archive` } });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      expect((await store.delete(items)).map((outcome) => outcome.status)).toEqual(['deleted', 'deleted']);
+      expect(await rowsOf(`SELECT key, body FROM public.${table}_archive ORDER BY key`)).toEqual([{ key: 'x', body: 'body of x' }, { key: 'y', body: 'body of y' }]);
+      expect(await rowsOf(`SELECT count(*)::int AS n FROM retention.row_audit_entries WHERE store = $1 AND archived_to = $2`, [store.location, `public.${table}_archive`])).toEqual([{ n: 2 }]);
+
+      const ref = { to: `public.${table}_archive`, policy: 'rows-test', runId: 'run-1' };
+      const restored = await store.restore!(ref, ['x', 'never']);
+      expect(restored).toEqual(expect.arrayContaining([{ key: 'x', status: 'restored' }, { key: 'never', status: 'no_backup' }]));
+      expect(await rowsOf(`SELECT key, body FROM public.${table}`)).toEqual([{ key: 'x', body: 'body of x' }]);
+      expect(await store.restore!(ref, ['x'])).toEqual([{ key: 'x', status: 'exists' }]);
+      expect(await rowsOf(`SELECT action, status FROM retention.row_audit_entries WHERE store = $1 AND key = 'x' ORDER BY batch_id`, [store.location])).toEqual([
+        { action: 'delete', status: 'deleted' },
+        { action: 'restore', status: 'restored' },
+      ]);
+    } finally {
+      await store.close?.();
+    }
+  });
+
+  it('reads a timestamp without time zone in the configured zone, and pages a composite key', async () => {
+    const table = uniqueTable('local');
+    await exec(`CREATE TABLE public.${table} (tenant text, id int, created_at timestamp NOT NULL, PRIMARY KEY (tenant, id))`);
+    await exec(`CREATE INDEX ON public.${table} (created_at, tenant, id)`);
+    // 2024-01-01 12:00 in Paris is 11:00 UTC.
+    for (const [tenant, id] of [['acme', 1], ['acme', 2], ['zeta', 1]] as const) await exec(`INSERT INTO public.${table} VALUES ($1, $2, '2024-01-01 12:00:00')`, [tenant, id]);
+    const store = rowsStore(table, { timeZone: 'Europe/Paris' });
+    try {
+      const cutoffs = computeCutoffs('30d', new Date('2024-02-15T00:00:00Z'));
+      const pages = [await store.scan({ cutoffs, limit: 2 })];
+      pages.push(await store.scan({ cutoffs, limit: 2, cursor: pages[0]!.cursor! }));
+      const items = pages.flatMap((page) => page.items);
+      expect(items.map((item) => [item.key, item.timestamp.toISOString()])).toEqual([
+        ['["acme", "1"]', '2024-01-01T11:00:00.000Z'],
+        ['["acme", "2"]', '2024-01-01T11:00:00.000Z'],
+        ['["zeta", "1"]', '2024-01-01T11:00:00.000Z'],
+      ]);
+      expect(pages.map((page) => page.done)).toEqual([false, true]);
+      expect(await store.present(['["acme", "2"]', '["acme", "3"]', 'not json'])).toEqual(new Set(['["acme", "2"]']));
+      const outcomes = await store.delete(items.slice(0, 2).map((item) => isEligible(item, cutoffs)!));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['deleted', 'deleted']);
+      expect(await rowsOf(`SELECT tenant, id FROM public.${table}`)).toEqual([{ tenant: 'zeta', id: 1 }]);
+    } finally {
+      await store.close?.();
+    }
+  });
+
+  it('deletes a batch in one statement inside its transaction, and reads the database clock', async () => {
+    const table = await keyedTable('counted');
+    for (let index = 0; index < 50; index += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`k${index}`, ago(40 * DAY)]);
+    const statements: string[] = [];
+    const sql = recordingClient(createSqlClient({ url: databases.get('pg')! }), statements);
+    const store = createPostgresRowsStore(rowsConfig(table), { sql });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      statements.length = 0;
+      expect((await store.delete(items)).every((outcome) => outcome.status === 'deleted')).toBe(true);
+      expect(statements.map((text) => text.replace(/\s+/g, ' ').slice(0, 20))).toEqual(['BEGIN', "SELECT set_config('s", 'WITH input AS (SELEC', 'COMMIT']);
+      const databaseNow = await store.now();
+      expect(Math.abs(databaseNow.getTime() - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await store.close?.();
+      await sql.close();
+    }
+  });
+});
+
+describe('fused sweep (sweepExpired)', () => {
+  it.each(['pg', 'neon'] as const)('deletes eligible, unheld rows per purpose in one statement per batch, resuming by cursor (%s)', async (driver) => {
+    const table = await keyedTable('swept', 'created_at', ', purpose text');
+    const seeds: Array<[string, string | null, number]> = [
+      ['general-old', 'General', 40], ['general-young', 'General', 10], ['legal-old', 'Legal', 400], ['held-old', 'General', 50],
+      ['unknown-old', 'Other', 41], ['null-old', null, 45], ['general-older', 'General', 60], ['locked-old', 'General', 70],
+    ];
+    for (const [key, purpose, days] of seeds) await exec(`INSERT INTO public.${table} (key, created_at, purpose) VALUES ($1, $2, $3)`, [key, ago(days * DAY), purpose]);
+    const retention = { by: 'purpose', rules: { General: '30d', Legal: '7y' }, default: '30d' };
+    const cutoffs = computeCutoffs(retention, new Date());
+    const holds: Hold[] = [{ id: 1, policy: null, key: 'held-', prefix: true, reason: 'litigation', createdBy: 'test', createdAt: new Date() }];
+    const store = rowsStore(table, { retention }, driver);
+    store.bindRun({ runId: 'run-swept', actor: 'test:rows', trigger: 'manual' });
+    const holder = await admin.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'locked-old' FOR UPDATE`);
+      const first = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows' });
+      expect(first).toMatchObject({ deleted: 2, done: false });
+      // Oldest first, the locked row skipped (left for a later run), its key and rule as the engine writes them.
+      expect(first.rows!.map((row) => [row.key, row.rule, row.attributes])).toEqual([
+        ['general-older', 'purpose=General: 30d', { purpose: 'General' }],
+        ['null-old', 'default: 30d', { purpose: null }],
+      ]);
+      const second = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: first.cursor! });
+      expect(second).toMatchObject({ deleted: 2, done: false });
+      const third = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: second.cursor! });
+      expect(third).toMatchObject({ deleted: 0, done: true, cursor: second.cursor });
+      await holder.query('ROLLBACK');
+      expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['general-young', 'held-old', 'legal-old', 'locked-old']);
+      expect(await rowsOf(`SELECT run_id, key, rule FROM retention.row_audit_entries WHERE store = $1 ORDER BY item_timestamp`, [store.location])).toEqual([
+        { run_id: 'run-swept', key: 'general-older', rule: 'purpose=General: 30d' },
+        { run_id: 'run-swept', key: 'null-old', rule: 'default: 30d' },
+        { run_id: 'run-swept', key: 'unknown-old', rule: 'default: 30d' },
+        { run_id: 'run-swept', key: 'general-old', rule: 'purpose=General: 30d' },
+      ]);
+    } finally {
+      holder.release();
+      await store.close?.();
+    }
+  });
+
+  it('counts the census per purpose rule, holds excluded', async () => {
+    const table = await keyedTable('census', 'created_at', ', purpose text');
+    for (const [key, purpose, days] of [['a', 'General', 40], ['b', 'Legal', 400], ['c', 'General', 100], ['d', null, 5]] as const) {
+      await exec(`INSERT INTO public.${table} (key, created_at, purpose) VALUES ($1, $2, $3)`, [key, ago(days * DAY), purpose]);
+    }
+    const retention = { by: 'purpose', rules: { General: '30d', Legal: '7y' } };
+    const store = rowsStore(table, { retention });
+    try {
+      const cutoffs = computeCutoffs(retention, new Date(now));
+      const census = await store.census({ cutoffs, holds: [{ id: 1, policy: null, key: 'a', prefix: false, reason: 'r', createdBy: 't', createdAt: new Date() }] });
+      expect(census).toMatchObject({ total: 4, eligible: 1, exact: true });
+      expect(census.oldestOverdueSeconds).toBeCloseTo(70 * 86_400, -2);
+    } finally {
+      await store.close?.();
+    }
+  });
+});
+
+describe('partition pushdown', () => {
+  it('drops partitions entirely past the cutoffs, skips those with kept rows, and returns their row counts', async () => {
+    const table = uniqueTable('events');
+    await exec(`CREATE TABLE public.${table} (id bigint, created_at timestamptz NOT NULL, purpose text, PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)`);
+    await exec(`CREATE INDEX ON public.${table} (created_at, id)`);
+    const day = (n: number) => new Date(Date.UTC(2024, 2, n));
+    for (let n = 1; n <= 10; n += 1) {
+      await exec(`CREATE TABLE public.${table}_d${n} PARTITION OF public.${table} FOR VALUES FROM ('${day(n).toISOString()}') TO ('${day(n + 1).toISOString()}')`);
+      for (let row = 0; row < 3; row += 1) await exec(`INSERT INTO public.${table} VALUES ($1, $2, 'General')`, [n * 10 + row, new Date(day(n).getTime() + row * 3_600_000)]);
+    }
+    await exec(`INSERT INTO public.${table} VALUES (39, $1, 'Legal')`, [day(3)]);
+    const retention = { by: 'purpose', rules: { General: '3d', Legal: '7y' }, default: '3d' };
+    const cutoffs = computeCutoffs(retention, day(11));
+    const holds: Hold[] = [{ id: 1, policy: null, key: '["51", ', prefix: true, reason: 'litigation', createdBy: 'test', createdAt: day(11) }];
+    const store = rowsStore(table, { retention });
+    try {
+      const planned = await store.dropExpiredPartitions(cutoffs, holds, { dryRun: true });
+      expect(planned.map((outcome) => [outcome.partition.replace(`public.${table}_`, ''), outcome.status, outcome.rows])).toEqual([
+        ['d1', 'would_drop', 3], ['d2', 'would_drop', 3], ['d3', 'skipped', 0], ['d4', 'would_drop', 3], ['d5', 'skipped', 0], ['d6', 'would_drop', 3], ['d7', 'would_drop', 3],
+      ]);
+      expect((await rowsOf(`SELECT count(*)::int AS n FROM public.${table}`))[0]).toEqual({ n: 31 });
+
+      // The engine's fence and budget are asked before each partition: false stops there.
+      let allowed = 1;
+      const stopped = await store.dropExpiredPartitions(cutoffs, holds, { beforeEach: async () => allowed-- > 0 });
+      expect(stopped.map((outcome) => [outcome.partition, outcome.status])).toEqual([[`public.${table}_d1`, 'dropped']]);
+
+      const dropped = [...stopped, ...(await store.dropExpiredPartitions(cutoffs, holds))];
+      expect(dropped.filter((outcome) => outcome.status === 'dropped').map((outcome) => [outcome.partition, outcome.rows, outcome.upperBound.toISOString()])).toEqual(
+        [1, 2, 4, 6, 7].map((n) => [`public.${table}_d${n}`, 3, day(n + 1).toISOString()]),
+      );
+      expect(await rowsOf(`SELECT to_regclass($1) AS gone`, [`public.${table}_d1`])).toEqual([{ gone: null }]);
+      expect(await rowsOf(`SELECT keys[1] AS key, row_count::int, action FROM retention.row_audit WHERE store = $1 ORDER BY id`, [store.location])).toEqual(
+        [1, 2, 4, 6, 7].map((n) => ({ key: `public.${table}_d${n}`, row_count: 3, action: 'partition_drop' })),
+      );
+
+      // The rest goes row by row: expired General rows of the kept partitions, not Legal, not held.
+      const items = [...(await scanEligible(store, cutoffs)).values()].filter((item) => !item.key.startsWith('["51", '));
+      const outcomes = await store.delete(items);
+      expect(outcomes.map((outcome) => outcome.key).sort()).toEqual(['["30", "2024-03-03T00:00:00.000000Z"]', '["31", "2024-03-03T01:00:00.000000Z"]', '["32", "2024-03-03T02:00:00.000000Z"]', '["50", "2024-03-05T00:00:00.000000Z"]', '["52", "2024-03-05T02:00:00.000000Z"]']);
+      expect(outcomes.every((outcome) => outcome.status === 'deleted')).toBe(true);
+    } finally {
+      await store.close?.();
+    }
+  });
+});
+
+/** Records every statement text sent, inside transactions too. */
+function recordingClient(inner: SqlClient, statements: string[]): SqlClient {
+  return {
+    driver: inner.driver,
+    query: (text, params) => {
+      statements.push(text);
+      return inner.query(text, params);
+    },
+    transaction: (fn) =>
+      inner.transaction((tx) => {
+        statements.push('BEGIN');
+        return fn({ query: (text, params) => (statements.push(text), tx.query(text, params)) }).then((result) => (statements.push('COMMIT'), result));
+      }),
+    close: () => inner.close(),
+  } as SqlClient;
+}
