@@ -1,12 +1,13 @@
 import { DeleteItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import type { Clock, Hold, RunReport } from '../engine/types.ts';
-import { ControlStoreError, describeCause, LeaseLostError, RetentionError, StoreError } from '../errors.ts';
+import { ControlStoreError, describeCause, RetentionError, StoreError } from '../errors.ts';
 import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../stores/dynamoShared.ts';
 import { DynamoAuditTrail } from './dynamoAudit.ts';
 import { holdItem, HOLDS_PK, keys, namesOf, num, pauseItem, PAUSES_PK, text, toCheckpoint, toHold, toLease, toPause } from './dynamoItems.ts';
 import { DynamoRunHistory } from './dynamoRuns.ts';
 import { allocateIds, getItem, migrateControlTable, partitionItems } from './dynamoTable.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from './types.ts';
+import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
 
 /**
  * The control store in one DynamoDB table, for deployments that must not depend on a database
@@ -308,22 +309,4 @@ export class DynamoControlStore implements ControlStore {
       throw new ControlStoreError(`control store (dynamodb:${this.table}): ${operation} failed: ${describeCause(error)}`, { operation, table: this.table, ...context }, { cause: error });
     }
   }
-}
-
-function leaseContext(lease: Lease): Record<string, unknown> {
-  return { policy: lease.policy, owner: lease.owner, token: lease.token };
-}
-
-function leaseLost(lease: Lease, operation: string): LeaseLostError {
-  return new LeaseLostError(`${operation}: the lease of "${lease.policy}" is no longer held with token ${lease.token}`, leaseContext(lease));
-}
-
-/** A zero or negative ttl would hand out leases that are already expired. */
-function positiveTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ControlStoreError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`, { ttlMs });
-  return ttlMs;
-}
-
-function batchContext(records: AuditIntent[]): Record<string, unknown> {
-  return { runId: records[0]?.runId, policy: records[0]?.policy, count: records.length };
 }

@@ -1,11 +1,12 @@
 import type { Hold, RunReport } from '../engine/types.ts';
-import { ControlStoreError, describeCause, LeaseLostError, RetentionError, SqlError } from '../errors.ts';
+import { ControlStoreError, describeCause, RetentionError, SqlError } from '../errors.ts';
 import type { SqlClient } from '../sql/client.ts';
 import { insertAuditEntries, resolveIntentsById, resolveRunIntents, selectAudit, selectPendingIntents } from './postgresAudit.ts';
 import { CHECKPOINT_COLUMNS, HOLD_COLUMNS, LEASE_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, toCheckpoint, toHold, toLease, toPause, toRun } from './postgresRows.ts';
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './postgresRows.ts';
 import { migrateControlSchema } from './postgresSchema.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from './types.ts';
+import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
 
 /**
  * The control store in PostgreSQL (embedded locally, Neon in the cloud), schema `retention`.
@@ -265,21 +266,3 @@ export class PostgresControlStore implements ControlStore {
 
 /** The lease row still carries this token; FOR SHARE makes a concurrent takeover wait for us (or us see it). */
 const FENCE = `fence AS (SELECT policy FROM retention.leases WHERE policy = $1 AND owner = $2 AND token = $3 FOR SHARE)`;
-
-function leaseContext(lease: Lease): Record<string, unknown> {
-  return { policy: lease.policy, owner: lease.owner, token: lease.token };
-}
-
-function leaseLost(lease: Lease, operation: string): LeaseLostError {
-  return new LeaseLostError(`${operation}: the lease of "${lease.policy}" is no longer held with token ${lease.token}`, leaseContext(lease));
-}
-
-/** A zero or negative ttl would hand out leases that are already expired. */
-function positiveTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ControlStoreError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`, { ttlMs });
-  return ttlMs;
-}
-
-function batchContext(records: AuditIntent[]): Record<string, unknown> {
-  return { runId: records[0]?.runId, policy: records[0]?.policy, count: records.length };
-}
