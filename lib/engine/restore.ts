@@ -30,7 +30,9 @@ export async function restoreRun(
   if (!run) throw ConfigError.single('--run', `no run with id "${request.runId}"`, 'list runs with: retention history');
   const policy = deps.policies.find((candidate) => candidate.name === run.policy);
   if (!policy) throw ConfigError.single('--run', `run ${request.runId} belongs to policy "${run.policy}", which is not in this config`, 'pass the config that defines it');
-  if (!policy.backup) {
+  // Rows moved to an archive table come back from it, like backups.
+  const copiesAt = policy.backup?.to ?? (policy.class === 'rows' ? policy.archive?.table : undefined);
+  if (copiesAt === undefined) {
     throw ConfigError.single('--run', `policy "${policy.name}" has no backup configured, so run ${request.runId} kept no copies`, 'nothing can be restored from the tool; use your own backups');
   }
   const store = await deps.storeFor(policy);
@@ -47,7 +49,7 @@ export async function restoreRun(
   }
 
   await store.open();
-  const outcomes = keys.length > 0 ? await store.restore({ to: policy.backup.to, policy: policy.name, runId: request.runId }, keys) : [];
+  const outcomes = keys.length > 0 ? await store.restore({ to: copiesAt, policy: policy.name, runId: request.runId }, keys) : [];
   const restoredKeys = outcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key);
   await deps.control.recordEvents(
     restoredKeys.map((key) => {

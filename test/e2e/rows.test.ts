@@ -53,9 +53,13 @@ async function titles(url: string): Promise<string[]> {
 }
 
 async function cli(policy: Record<string, unknown>, ...args: string[]) {
+  return cliWith(await shared.server.createDatabase('control'), policy, ...args);
+}
+
+async function cliWith(controlUrl: string, policy: Record<string, unknown>, ...args: string[]) {
   const configPath = path.join(shared.scratch, `rows-${Date.now()}-${Math.random()}.json`);
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
-  return runCli(['--config', configPath, ...args], { env: { RETENTION_DATABASE_URL: await shared.server.createDatabase('control') } });
+  return runCli(['--config', configPath, ...args], { env: { RETENTION_DATABASE_URL: controlUrl } });
 }
 
 describe('rows policy through the CLI', () => {
@@ -73,6 +77,28 @@ describe('rows policy through the CLI', () => {
     // Unknown and NULL purposes fall back to the 30d default.
     expect(await titles(url)).toEqual(['Financial 200', 'General 10', 'Legal 2000', 'Medical 3000', 'System Testing 0']);
     expect(run.stderr).toContain('"clock_skew_ms"');
+  });
+
+  it('archives deleted rows in the deleting statement and restores a run from the archive', async () => {
+    const url = await documentsDatabase();
+    const control = await shared.server.createDatabase('control');
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query('CREATE TABLE documents_archive (LIKE documents)');
+      const archived = documentsPolicy(url, { archive: { table: 'public.documents_archive' } });
+      const run = await cliWith(control, archived, 'run', '--json');
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as RunReport;
+      expect(report.deleted).toBe(7);
+      expect((await admin.query('SELECT count(*)::int AS n FROM documents_archive')).rows[0].n).toBe(7);
+
+      const restore = await cliWith(control, archived, 'restore', '--run', report.runId, '--json');
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(await titles(url)).toHaveLength(12);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('a missing table or column is a config error naming it (exit 2), and nothing is touched', async () => {
