@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { retentionHome } from '../control/embedded.ts';
-import { DEMO_HOLDS, seedDemo } from '../demo/seed.ts';
+import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
+import { DEMO_HOLDS, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
+import { createSqlClient } from '../sql/client.ts';
 import { withSession, type CliIO } from './context.ts';
 import { exitCodeFor, printReports, runPolicies } from './run.ts';
 
@@ -13,21 +14,36 @@ export async function demoCommand(io: CliIO, flags: { json?: boolean }): Promise
   const home = retentionHome(io.env, io.cwd);
   const dir = path.join(home, 'demo');
   await mkdir(dir, { recursive: true });
-  const { config, files } = await seedDemo(dir, new Date());
-  const configPath = path.join(dir, 'retention.demo.json');
-  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
   const say = (text: string): void => {
     if (!flags.json) io.stdout.write(`${text}\n`);
   };
-  say(`Seeded ${files} demo files under ${path.join(dir, 'data')} (config: ${configPath}).`);
+  // The demo documents table lives in the control database (embedded unless one is configured);
+  // holding the embedded server for the whole demo keeps its port, which the demo config names.
+  const embedded = io.env.RETENTION_DATABASE_URL ? undefined : await acquireEmbeddedPostgres(home);
+  try {
+    const databaseUrl = io.env.RETENTION_DATABASE_URL || embedded!.url;
+    const now = new Date();
+    const { config, files } = await seedDemo(dir, now, databaseUrl);
+    const sql = createSqlClient({ url: databaseUrl });
+    const rows = await seedDocumentsTable(sql, now).finally(() => sql.close());
+    const configPath = path.join(dir, 'retention.demo.json');
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    say(`Seeded ${files} demo files under ${path.join(dir, 'data')} and ${rows} rows in demo.documents (config: ${configPath}).`);
+    return await runDemo(io, configPath, flags, say);
+  } finally {
+    await embedded?.release();
+  }
+}
 
+async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean }, say: (text: string) => void): Promise<number> {
   return withSession(io, configPath, async (session) => {
     const existing = await session.control.listHolds('documents');
-    for (const hold of DEMO_HOLDS) {
+    const holds = demoDocumentHolds();
+    for (const hold of holds) {
       if (existing.some((current) => current.key === hold.key && current.policy === 'documents')) continue;
       await session.control.addHold({ policy: 'documents', ...hold, createdBy: session.actor });
     }
-    say(`Legal holds on: ${DEMO_HOLDS.map((hold) => hold.key).join(', ')}.\n`);
+    say(`Legal holds on ${holds.length} documents: ${DEMO_HOLDS.map((hold) => `${hold.key}${hold.prefix ? '*' : ''}`).join(', ')}.\n`);
 
     const base = { trigger: 'demo' as const, force: false, list: false };
     const planned = await runPolicies(session, { all: true, json: true }, { ...base, dryRun: true });

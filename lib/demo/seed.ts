@@ -1,6 +1,7 @@
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RetentionConfigInput } from '../config/schema.ts';
+import type { SqlExecutor } from '../sql/client.ts';
 
 /**
  * Demo data modelled on real deployments: call-recording temp audio, application logs, a
@@ -30,6 +31,24 @@ interface SeedFile {
   size: number;
 }
 
+/** A row of the demo `documents` table; its file lives under the documents folder. */
+export interface DemoDocument {
+  id: number;
+  purposeCode: string;
+  file: string;
+  ageMs: number;
+  size: number;
+}
+
+/** Folder name → the purpose code stored in the table. */
+const PURPOSE_CODES: Record<(typeof DEMO_PURPOSES)[number], string> = {
+  testing: 'System Testing',
+  general: 'General',
+  financial: 'Financial',
+  legal: 'Legal',
+  medical: 'Medical',
+};
+
 /** Deterministic pseudo-random numbers so every demo run seeds the same tree. */
 function random(seed: number): () => number {
   let state = seed;
@@ -57,20 +76,66 @@ function demoFiles(): Record<string, SeedFile[]> {
     ageMs: HOUR + next() * 90 * DAY,
     size: 4_000 + Math.floor(next() * 12_000),
   }));
-  const documents: SeedFile[] = [];
+  return { temp_audio: temp, logs, cache, documents: demoDocuments().map(({ file, ageMs, size }) => ({ key: file, ageMs, size })) };
+}
+
+/** Documents filed by purpose over twelve years; held ones are seeded past their retention. */
+export function demoDocuments(): DemoDocument[] {
+  const next = random(7);
+  const documents: DemoDocument[] = [];
   DEMO_PURPOSES.forEach((purpose) => {
     for (let i = 0; i < 24; i += 1) {
-      const key = `${purpose}/doc-${String(i).padStart(4, '0')}.pdf`;
-      const held = DEMO_HOLDS.some((hold) => (hold.prefix ? key.startsWith(hold.key) : key === hold.key));
+      const file = `${purpose}/doc-${String(i).padStart(4, '0')}.pdf`;
       const ageMs = HOUR + next() * 12 * YEAR;
-      documents.push({ key, ageMs: held ? Math.max(ageMs, HELD_AGE_MS) : ageMs, size: 20_000 + Math.floor(next() * 200_000) });
+      documents.push({
+        id: documents.length + 1,
+        purposeCode: PURPOSE_CODES[purpose],
+        file,
+        ageMs: heldBy(file) ? Math.max(ageMs, HELD_AGE_MS) : ageMs,
+        size: 20_000 + Math.floor(next() * 200_000),
+      });
     }
   });
-  return { temp_audio: temp, logs, cache, documents };
+  return documents;
+}
+
+function heldBy(file: string): (typeof DEMO_HOLDS)[number] | undefined {
+  return DEMO_HOLDS.find((hold) => (hold.prefix ? file.startsWith(hold.key) : file === hold.key));
+}
+
+/** Holds on the demo rows: row keys are their ids. */
+export function demoDocumentHolds(): Array<{ key: string; prefix: false; reason: string }> {
+  return demoDocuments().flatMap((document) => {
+    const hold = heldBy(document.file);
+    return hold ? [{ key: String(document.id), prefix: false as const, reason: `${hold.reason} (${document.file})` }] : [];
+  });
+}
+
+/** (Re)creates `demo.documents` with the demo rows; their files are written by seedDemo. */
+export async function seedDocumentsTable(sql: SqlExecutor, now: Date): Promise<number> {
+  const documents = demoDocuments();
+  await sql.query('CREATE SCHEMA IF NOT EXISTS demo');
+  await sql.query('DROP TABLE IF EXISTS demo.documents');
+  await sql.query(
+    `CREATE TABLE demo.documents (id bigint PRIMARY KEY, purpose_code text NOT NULL, file_path text NOT NULL,
+       size_bytes bigint NOT NULL, created_at timestamptz NOT NULL)`,
+  );
+  await sql.query('CREATE INDEX documents_created_at ON demo.documents (created_at, id)');
+  await sql.query(
+    `INSERT INTO demo.documents SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])`,
+    [
+      documents.map((document) => document.id),
+      documents.map((document) => document.purposeCode),
+      documents.map((document) => document.file),
+      documents.map((document) => document.size),
+      documents.map((document) => new Date(now.getTime() - document.ageMs)),
+    ],
+  );
+  return documents.length;
 }
 
 /** Writes the demo tree under `<dir>/data` (replacing any previous one) and returns the config. */
-export async function seedDemo(dir: string, now: Date): Promise<{ config: RetentionConfigInput; files: number }> {
+export async function seedDemo(dir: string, now: Date, databaseUrl: string): Promise<{ config: RetentionConfigInput; files: number }> {
   const data = path.join(dir, 'data');
   await rm(data, { recursive: true, force: true });
   let files = 0;
@@ -84,10 +149,10 @@ export async function seedDemo(dir: string, now: Date): Promise<{ config: Retent
       files += 1;
     }
   }
-  return { config: demoConfig(dir), files };
+  return { config: demoConfig(dir, databaseUrl), files };
 }
 
-export function demoConfig(dir: string): RetentionConfigInput {
+export function demoConfig(dir: string, databaseUrl: string): RetentionConfigInput {
   const root = (folder: string): string => path.join(dir, 'data', folder);
   return {
     policies: [
@@ -122,13 +187,17 @@ export function demoConfig(dir: string): RetentionConfigInput {
       },
       {
         name: 'documents',
-        description: 'Documents filed by purpose code, each with its legal retention.',
-        class: 'blobs',
-        store: { kind: 'fs', root: root('documents') },
+        description: 'Document rows by purpose code, each with its legal retention; their files go first.',
+        class: 'rows',
+        store: { kind: 'postgres', url: databaseUrl },
+        table: 'demo.documents',
+        timestamp: 'created_at',
+        size: 'size_bytes',
         retention: {
-          by: 'prefix',
-          rules: { 'testing/': '24h', 'general/': '30d', 'financial/': '1y', 'legal/': '7y', 'medical/': '10y' },
+          by: 'purpose_code',
+          rules: { 'System Testing': '24h', General: '30d', Financial: '1y', Legal: '7y', Medical: '10y' },
         },
+        blob: { column: 'file_path', store: { kind: 'fs', root: root('documents') } },
         schedule: '0 2 * * *',
         limits: { maxDeletesPerRun: 1_000, maxDeleteFraction: 0.75 },
       },
