@@ -9,6 +9,7 @@ import type { Census, Store } from '../stores/types.ts';
 import { Budget } from './budget.ts';
 import { oldestFirstSteps, pagedSteps } from './batches.ts';
 import { Fence } from './fence.ts';
+import { dropWholePartitions } from './partitions.ts';
 import { checkLimits, LIMIT_ADVICE } from './limits.ts';
 import { computeCutoffs, describeCutoffs } from './plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
@@ -183,6 +184,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
         : pagedSteps({ ...sourceInput, ...(checkpoint ? { cursor: checkpoint.cursor } : {}) });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
 
+    // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
+    if (options.limit === undefined) await dropWholePartitions({ policy, store, control, cutoffs, holds, dryRun: options.dryRun, runId, actor: deps.actor, trigger: options.trigger, fence, budget, tally, log });
     const sweep = new Sweep(policy, options, deps, { runId, tally, budget, log, fence });
     const status = await sweep.consume(steps);
     if (!options.dryRun && policy.backup && store.pruneBackups) {

@@ -6,6 +6,7 @@ import { quoteIdent } from '../sql/identifiers.ts';
 import { rowAuditCte } from './postgresRowsAudit.ts';
 import { batchFailureReason, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import { RowsSql, type RowsShape, type Statement } from './postgresRowsSql.ts';
+import type { PartitionDropOptions, PartitionOutcome } from './types.ts';
 
 /**
  * Partition pushdown: a partition of a table range-partitioned on the timestamp column whose
@@ -20,28 +21,6 @@ import { RowsSql, type RowsShape, type Statement } from './postgresRowsSql.ts';
  * lock on the parent, and a lock request queued behind a long transaction would block every
  * query on the table; with the timeout the partition is skipped and retried next run.
  */
-export interface PartitionOutcome {
-  /** `schema.partition`. */
-  partition: string;
-  /** Rows it held (what the audit records). */
-  rows: number;
-  /** Every row in it is older than this. */
-  upperBound: Date;
-  status: 'dropped' | 'would_drop' | 'skipped';
-  archivedTo?: string;
-  reason?: string;
-}
-
-export interface PartitionDropOptions {
-  /** Inspect and count only (a dry run reports `would_drop`). */
-  dryRun?: boolean;
-  /**
-   * Called before each partition: the engine's fence check (throws when the lease is lost) and
-   * budget (false stops here; the rest waits for the next run), as before every batch.
-   */
-  beforeEach?: () => Promise<boolean>;
-}
-
 interface Candidate {
   schema: string;
   name: string;

@@ -4,7 +4,7 @@ import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
 import { ConfigError, describeCause, RetentionError, SqlError, StoreError } from '../errors.ts';
 import { createSqlClient, type SqlClient } from '../sql/client.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
-import { dropExpiredPartitions, type PartitionDropOptions, type PartitionOutcome } from './postgresPartitions.ts';
+import { dropExpiredPartitions } from './postgresPartitions.ts';
 import { ensureRowAuditTable } from './postgresRowsAudit.ts';
 import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
@@ -12,7 +12,7 @@ import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, pre
 import { backupRows, restoreRows } from './postgresRowsCopies.ts';
 import { sweepRows, type SweepResult } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, RestoreOutcome, RunContext, ScanQuery, Store } from './types.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store } from './types.ts';
 
 export interface RowsStoreDeps<BlobConfig = unknown> {
   /** Injected client (tests, a shared pool); the store closes only a client it created. */

@@ -91,6 +91,29 @@ export interface RunContext {
   trigger: Trigger;
 }
 
+/** A partition (or any unit) dropped whole because every item in it is past retention. */
+export interface PartitionOutcome {
+  /** `schema.partition`. */
+  partition: string;
+  /** Rows it held (what the audit records). */
+  rows: number;
+  /** Every row in it is older than this. */
+  upperBound: Date;
+  status: 'dropped' | 'would_drop' | 'skipped';
+  archivedTo?: string;
+  reason?: string;
+}
+
+export interface PartitionDropOptions {
+  /** Inspect and count only (a dry run reports `would_drop`). */
+  dryRun?: boolean;
+  /**
+   * Called before each partition: the engine's fence check (throws when the lease is lost) and
+   * budget (false stops here; the rest waits for the next run), as before every batch.
+   */
+  beforeEach?: () => Promise<boolean>;
+}
+
 export interface Store {
   /** `fs`, `s3`, … */
   readonly kind: string;
@@ -118,4 +141,9 @@ export interface Store {
   /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */
   now?(): Promise<Date>;
   bindRun?(run: RunContext): void;
+  /**
+   * Drops whole partitions entirely past the cutoffs before the batched sweep (each one audited
+   * with its row count by the store, in its own transaction); the boundary is left to the sweep.
+   */
+  dropExpiredPartitions?(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
 }

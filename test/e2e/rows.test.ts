@@ -101,6 +101,44 @@ describe('rows policy through the CLI', () => {
     }
   });
 
+  it('drops whole expired partitions, audits each with its row count, and sweeps the boundary by rows', async () => {
+    const url = await shared.server.createDatabase('events');
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query('CREATE TABLE events (id bigint, created_at timestamptz NOT NULL, PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)');
+      await admin.query('CREATE INDEX ON events (created_at, id)');
+      // Monthly partitions from 6 months ago to next month; 4 rows each, spread over the month.
+      const month = (offset: number) => `date_trunc('month', now()) + interval '${offset} month'`;
+      for (let offset = -6; offset <= 0; offset += 1) {
+        const name = `events_m${offset + 6}`;
+        await admin.query(`DO $$ BEGIN EXECUTE format('CREATE TABLE ${name} PARTITION OF events FOR VALUES FROM (%L) TO (%L)', ${month(offset)}, ${month(offset + 1)}); END $$`);
+        await admin.query(`INSERT INTO events SELECT ${(offset + 6) * 10} + g, ${month(offset)} + g * interval '6 days' FROM generate_series(0, 3) g WHERE ${month(offset)} + g * interval '6 days' < now()`);
+      }
+      const total = (await admin.query('SELECT count(*)::int AS n FROM events')).rows[0].n as number;
+      const control = await shared.server.createDatabase('control');
+      const policy = { name: 'events', class: 'rows', schedule: '0 * * * *', store: { kind: 'postgres', url }, table: 'public.events', timestamp: 'created_at', retention: '90d', limits: { maxDeleteFraction: 1 } };
+      const expected = (await admin.query(`SELECT count(*)::int AS n FROM events WHERE created_at < now() - interval '90 days'`)).rows[0].n as number;
+
+      const run = await cliWith(control, policy, 'run', '--json');
+      expect(run.code, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as RunReport;
+      expect(report).toMatchObject({ status: 'completed', deleted: expected });
+      expect((await admin.query('SELECT count(*)::int AS n FROM events')).rows[0].n).toBe(total - expected);
+      expect((await admin.query(`SELECT count(*)::int AS n FROM events WHERE created_at < now() - interval '90 days'`)).rows[0].n).toBe(0);
+
+      const audit = await cliWith(control, policy, 'audit', '--run', report.runId, '--json');
+      const records = JSON.parse(audit.stdout) as Array<{ action: string; key: string; rule: string }>;
+      const partitions = records.filter((record) => record.action === 'partition_drop');
+      expect(partitions.length).toBeGreaterThanOrEqual(2);
+      expect(partitions.every((record) => /^public\.events_m\d$/.test(record.key) && /^partition of 4 rows/.test(record.rule))).toBe(true);
+      const rowRecords = records.filter((record) => record.action === 'delete').length;
+      expect(rowRecords + partitions.length * 4).toBe(expected);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('a missing table or column is a config error naming it (exit 2), and nothing is touched', async () => {
     const url = await documentsDatabase();
     const badTable = await cli(documentsPolicy(url, { table: 'public.documentz' }), 'run');
