@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, type BatchWriteItemCommandInput, type BatchWriteItemCommandOutput } from '@aws-sdk/client-dynamodb';
+import { readPort } from './childServer.ts';
 
 /**
  * A throwaway dynalite (in-memory DynamoDB emulator) for one test file, in a child process: each
@@ -33,7 +33,7 @@ process.stdin.on('end', () => process.exit(0));
 
 export async function startDynalite(): Promise<TestDynamo> {
   const child = spawn(process.execPath, ['-e', SERVER_SOURCE], { cwd: PROJECT_ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['pipe', 'pipe', 'inherit'] });
-  const endpoint = `http://127.0.0.1:${await readPort(child)}`;
+  const endpoint = `http://127.0.0.1:${await readPort(child, 'dynalite')}`;
   const clients: DynamoDBClient[] = [];
   return {
     client() {
@@ -53,14 +53,6 @@ export async function startDynalite(): Promise<TestDynamo> {
   };
 }
 
-async function readPort(child: ChildProcess): Promise<number> {
-  const lines = createInterface({ input: child.stdout! });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`dynalite exited early (code ${code})`))));
-  const first = new Promise<string>((resolve) => lines.once('line', resolve));
-  const line = await Promise.race([first, exited]);
-  lines.close();
-  return (JSON.parse(line) as { port: number }).port;
-}
 
 export interface Withheld {
   /** BatchWriteItem calls seen. */

@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mapConcurrent } from '../../lib/stores/shared.ts';
+import { readPort } from './childServer.ts';
 
 /**
  * A throwaway s3rver for one test file, in a child process: s3rver makes listing continuation
@@ -65,7 +65,7 @@ export async function startTestS3(): Promise<TestS3> {
     env: { ...process.env, NODE_OPTIONS: '', S3RVER_DIRECTORY: directory },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const port = await readPort(child);
+  const port = await readPort(child, 's3rver');
   const endpoint = `http://127.0.0.1:${port}`;
   const admin = s3TestClient(endpoint);
   const objectFile = (bucket: string, key: string): string => {
@@ -114,11 +114,3 @@ export async function startTestS3(): Promise<TestS3> {
   };
 }
 
-async function readPort(child: ChildProcess): Promise<number> {
-  const lines = createInterface({ input: child.stdout! });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`s3rver exited early (code ${code})`))));
-  const first = new Promise<string>((resolve) => lines.once('line', resolve));
-  const line = await Promise.race([first, exited]);
-  lines.close();
-  return (JSON.parse(line) as { port: number }).port;
-}
