@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { BlobsPolicy, BlobStore, Duration, type PolicyConfig } from '../../lib/config/schema.ts';
+import { parseConfig } from '../../lib/config/load.ts';
 import { PostgresControlStore } from '../../lib/control/postgres.ts';
 import { computeCutoffs } from '../../lib/engine/plan.ts';
 import { runPolicy } from '../../lib/engine/run.ts';
@@ -15,7 +14,7 @@ import { Logger } from '../../lib/observe/log.ts';
 import { createSqlClient, type SqlClient, type SqlDriver } from '../../lib/sql/client.ts';
 import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
 import { createPostgresRowsStore, type PostgresRowsStore } from '../../lib/stores/postgresRows.ts';
-import { PostgresStoreSchema, rowsPolicyFields, type RowsStoreConfig } from '../../lib/stores/postgresRowsSchema.ts';
+import type { RowsStoreConfig } from '../../lib/stores/postgresRowsSchema.ts';
 import { createPostgresTokensStore } from '../../lib/stores/postgresTokens.ts';
 import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -120,13 +119,6 @@ storeContract('postgres tokens via pg', async () => {
   return tableFixture(table, 'expires_at', store);
 }, { backup: false, scansCandidatesOnly: true });
 
-/** The `rows` policy class as config/schema.ts is to define it (see the wiring notes). */
-const RowsPolicy = BlobsPolicy.omit({ class: true, store: true }).extend({
-  class: z.literal('rows'),
-  store: PostgresStoreSchema,
-  ...rowsPolicyFields({ duration: Duration, blobStore: BlobStore }),
-});
-
 const quietLog = new Logger({ sink: { write: () => undefined } });
 const now = Date.now();
 const ago = (ms: number) => new Date(now - ms);
@@ -154,17 +146,19 @@ async function configError(store: PostgresRowsStore): Promise<ConfigError> {
 }
 
 describe('rows policy', () => {
-  it('validates the documents policy of the issue exactly, and runs it per purpose code', async () => {
+  it.each(['pg', 'neon'] as const)('validates the documents policy of the issue exactly, and runs it per purpose code through the engine via %s', async (driver) => {
     const documents = {
       name: 'documents', class: 'rows', schedule: '0 2 * * *',
       store: { kind: 'postgres', url: 'postgres://user:pass@127.0.0.1:5432/app' },
       table: 'public.documents', timestamp: 'created_at',
       retention: { by: 'purpose_code', default: '30d', rules: { 'System Testing': '24h', General: '30d', Financial: '1y', Legal: '7y', Medical: '10y' } },
     };
-    const parsed = z.strictObject({ policies: z.array(RowsPolicy) }).parse({ policies: [documents] }).policies[0]!;
+    const parsedPolicy = parseConfig({ policies: [documents] }).policies[0]!;
+    if (parsedPolicy.class !== 'rows') throw new Error('expected a rows policy');
+    const parsed = parsedPolicy;
     expect(parsed).toMatchObject({ table: 'public.documents', timestamp: 'created_at', audit: true, batchSize: 500, store: { kind: 'postgres' } });
 
-    const url = await server.createDatabase('documents');
+    const url = await server.createDatabase(`documents_${driver}`);
     const database = new pg.Pool({ connectionString: url });
     database.on('error', () => undefined);
     await database.query(`CREATE TABLE public.documents (id bigint PRIMARY KEY, purpose_code text, created_at timestamptz NOT NULL)`);
@@ -182,13 +176,12 @@ describe('rows policy', () => {
     ];
     for (const [id, purpose, age] of seeds) await database.query('INSERT INTO public.documents VALUES ($1, $2, $3)', [id, purpose, ago(age)]);
 
-    const policy = { ...parsed, store: { ...parsed.store, url } };
+    const policy = { ...parsed, store: { ...parsed.store, url, driver } };
     const store = createPostgresRowsStore(policy);
-    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control') }));
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase(`control_${driver}`), driver }));
     await control.migrate();
     try {
-      // Cast: the engine's PolicyConfig gets the rows class when the lead wires it (see the report).
-      const report = await runPolicy(policy as unknown as PolicyConfig, { trigger: 'manual', dryRun: false, force: false, list: true }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:rows' });
+      const report = await runPolicy(policy, { trigger: 'manual', dryRun: false, force: false, list: true }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:rows' });
       const expected = seeds.filter(([, , , fate]) => fate === 'deleted').map(([id]) => String(id)).sort();
       expect(report).toMatchObject({ status: 'completed', deleted: expected.length, failed: 0, backlog: 0 });
       const left = (await database.query<{ id: string }>('SELECT id::text FROM public.documents')).rows.map((row) => row.id);
