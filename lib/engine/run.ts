@@ -7,7 +7,7 @@ import type { Logger } from '../observe/log.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import type { Census, Store } from '../stores/types.ts';
 import { Budget } from './budget.ts';
-import { oldestFirstSteps, pagedSteps } from './batches.ts';
+import { oldestFirstSteps, pagedSteps, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { checkLimits, LIMIT_ADVICE } from './limits.ts';
@@ -178,10 +178,16 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
 
     const checkpoint = options.dryRun || options.limit !== undefined ? null : await control.getCheckpoint(policy.name);
     const sourceInput = { store, cutoffs, holds, batchSize: policy.batchSize };
+    const resume = checkpoint ? { cursor: checkpoint.cursor } : {};
+    // One statement per batch where the store can (rows without linked files or children) and the
+    // engine has nothing to do between selection and deletion (no backup copy, no --limit).
+    const oneStatement = fence !== null && options.limit === undefined && !policy.backup && store.sweepsInOneStatement === true && store.sweepExpired !== undefined;
     const steps =
       options.limit !== undefined
         ? oldestFirstSteps(sourceInput, options.limit)
-        : pagedSteps({ ...sourceInput, ...(checkpoint ? { cursor: checkpoint.cursor } : {}) });
+        : oneStatement
+          ? sweptSteps({ ...sourceInput, ...resume, fence })
+          : pagedSteps({ ...sourceInput, ...resume });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
 
     // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
@@ -193,7 +199,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
       if (pruned > 0) log.info('backups_pruned', { runs: pruned, keep_for: policy.backup.keepFor });
     }
-    census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined);
+    // A one-statement sweep skips rows locked by others without reporting them: count again.
+    census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !oneStatement);
     return await finish(status);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(describeCause(error));

@@ -46,6 +46,7 @@ export class Sweep {
         if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
+      if (step.swept && step.swept.length > 0) await this.recordSwept(step.swept);
       await this.checkpoint(step);
       budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
       this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
@@ -110,6 +111,19 @@ export class Sweep {
       kept: all.filter((outcome) => outcome.status === 'kept').length,
       ...(failed.length > 0 ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) } : {}),
     });
+  }
+
+  /**
+   * Rows the store deleted in one statement, with their audit rows written in that statement:
+   * mirrored into the control store's trail as resolved records (a crash right here leaves them
+   * only in the store's own audit table, never a deletion without a record).
+   */
+  private async recordSwept(swept: Array<EligibleItem & { bytes?: number }>): Promise<void> {
+    const { tally, log } = this.state;
+    await this.deps.control.recordEvents(swept.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
+    tally.eligible += swept.length;
+    tally.countOutcomes(swept, swept.map((item) => ({ key: item.key, status: 'deleted' as const, ...(item.bytes !== undefined ? { bytes: item.bytes } : {}) })));
+    log.info('batch_deleted', { batch_size: swept.length, deleted: swept.length, failed: 0, kept: 0, one_statement: true });
   }
 
   private intent(item: EligibleItem): AuditIntent {

@@ -122,6 +122,8 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     location,
     order: 'timestamp',
     warnings,
+    // Linked files must go before their row and children first: those batches need two steps.
+    sweepsInOneStatement: !config.blob && !config.children?.length,
 
     async open() {
       await opened();

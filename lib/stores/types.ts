@@ -146,4 +146,19 @@ export interface Store {
    * with its row count by the store, in its own transaction); the boundary is left to the sweep.
    */
   dropExpiredPartitions?(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
+  /**
+   * True when `sweepExpired` can do a whole batch (select, lock, delete, audit) in one statement
+   * for this policy (rows without linked files or children): the engine then uses it for live runs.
+   */
+  readonly sweepsInOneStatement?: boolean;
+  /** One batch in one statement; the store writes the audit rows in that statement. */
+  sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' }): Promise<SweptBatch>;
+}
+
+export interface SweptBatch {
+  /** The rows the statement deleted (already audited in it). */
+  rows?: Array<EligibleItem & { bytes?: number }>;
+  /** Position after the last row deleted. */
+  cursor?: string;
+  done: boolean;
 }

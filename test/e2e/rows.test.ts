@@ -65,11 +65,12 @@ async function cliWith(controlUrl: string, policy: Record<string, unknown>, ...a
 describe('rows policy through the CLI', () => {
   it('deletes per purpose code exactly what the dry run listed, with database-clock cutoffs', async () => {
     const url = await documentsDatabase();
-    const plan = await cli(documentsPolicy(url), 'plan', '--list', '--json');
+    const control = await shared.server.createDatabase('control');
+    const plan = await cliWith(control, documentsPolicy(url), 'plan', '--list', '--json');
     expect(plan.code, plan.stderr).toBe(0);
     const planned = (JSON.parse(plan.stdout) as RunReport).items!.map((item) => item.key).sort();
 
-    const run = await cli(documentsPolicy(url), 'run', '--list', '--json');
+    const run = await cliWith(control, documentsPolicy(url), 'run', '--list', '--json');
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunReport;
     expect(report).toMatchObject({ status: 'completed', dataClass: 'rows', deleted: 7 });
@@ -77,6 +78,10 @@ describe('rows policy through the CLI', () => {
     // Unknown and NULL purposes fall back to the 30d default.
     expect(await titles(url)).toEqual(['Financial 200', 'General 10', 'Legal 2000', 'Medical 3000', 'System Testing 0']);
     expect(run.stderr).toContain('"clock_skew_ms"');
+    // No linked files or children: each batch is one statement (select, lock, delete, audit).
+    expect(run.stderr).toContain('"one_statement":true');
+    const audit = await cliWith(control, documentsPolicy(url), 'audit', '--run', report.runId, '--json');
+    expect((JSON.parse(audit.stdout) as Array<{ key: string; status: string }>).map((record) => [record.key, record.status]).sort()).toEqual(planned.map((key) => [key, 'deleted']));
   });
 
   it('archives deleted rows in the deleting statement and restores a run from the archive', async () => {
