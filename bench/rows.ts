@@ -1,7 +1,13 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { parseConfig } from '../lib/config/load.ts';
+import { PostgresControlStore } from '../lib/control/postgres.ts';
 import { computeCutoffs, selectPage } from '../lib/engine/plan.ts';
-import type { Cutoffs } from '../lib/engine/types.ts';
+import { runPolicy } from '../lib/engine/run.ts';
+import { systemClock, type Cutoffs } from '../lib/engine/types.ts';
+import { Logger } from '../lib/observe/log.ts';
+import { createSqlClient } from '../lib/sql/client.ts';
+import { createStore } from '../lib/stores/index.ts';
 import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgresRows.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
@@ -179,7 +185,54 @@ async function statements(url: string, name: string, text: string, repeat: boole
   });
 }
 
+/**
+ * (e) What a scheduled run does: runPolicy end to end (lease, census and limits, one statement
+ * per batch with its row audit, the control store's mirror of every deleted row, checkpoints).
+ * Batch times are the gaps between `batch_deleted` log lines.
+ */
+async function engineRun(name: string): Promise<Measure> {
+  const controlName = `${name}_control`;
+  await withClient(database('postgres'), (client) => client.query(`CREATE DATABASE ${controlName}`));
+  const control = new PostgresControlStore(createSqlClient({ url: server.url(controlName) }));
+  await control.migrate();
+  const [policy] = parseConfig({
+    policies: [
+      {
+        name: 'bench-engine', class: 'rows', schedule: '0 * * * *', store: { kind: 'postgres', url: server.url(name), driver: 'pg' },
+        table: 'public.documents', timestamp: 'created_at', retention: '30d', batchSize: BATCH, budget: '1h',
+        limits: { maxDeletesPerRun: 100_000_000, maxDeleteFraction: 1 },
+      },
+    ],
+  }).policies;
+  const store = await createStore(policy!);
+  const rss = rssTracker();
+  const batches: number[] = [];
+  let last = performance.now();
+  const log = new Logger({
+    sink: {
+      write: (line) => {
+        if (!line.includes('"event":"batch_deleted"')) return;
+        const now = performance.now();
+        batches.push(now - last);
+        last = now;
+        rss.sample();
+      },
+    },
+  });
+  const started = performance.now();
+  last = started;
+  try {
+    const report = await runPolicy(policy!, { trigger: 'manual', dryRun: false, force: false, list: false }, { control, store, clock: systemClock, log, actor: 'bench' });
+    if (report.status !== 'completed') throw new Error(`engine run ended ${report.status}: ${report.error?.message}`);
+    return { name: '(e) engine run', deleted: report.deleted, seconds: (performance.now() - started) / 1000, batches, peakRssMb: rss.peakMb() };
+  } finally {
+    await store.close?.();
+    await control.close();
+  }
+}
+
 const SCENARIOS: Array<[string, (url: string) => Promise<Measure>]> = [
+  ['(e) engine run', (url) => engineRun(url)],
   ['(a) sweep, audit', (url) => fusedSweep(server.url(url), true, 'summary', '(a) sweep, audit')],
   ['(b) sweep, no audit', (url) => fusedSweep(server.url(url), false, 'summary', '(b) sweep, no audit')],
   ['(b2) no audit, rows', (url) => fusedSweep(server.url(url), false, 'rows', '(b2) no audit, rows')],
