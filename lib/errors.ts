@@ -43,6 +43,15 @@ export class ConfigError extends RetentionError {
     this.issues = issues;
   }
 
+  /** The same problems, with paths under `prefix` (e.g. a store's `store.root` under `policies[1]`). */
+  within(prefix: string): ConfigError {
+    return new ConfigError(
+      this.issues.map((issue) => ({ ...issue, path: issue.path.startsWith(prefix) ? issue.path : `${prefix}.${issue.path}` })),
+      this.context,
+      { cause: this },
+    );
+  }
+
   static single(path: string, message: string, fix?: string, context: ErrorContext = {}): ConfigError {
     return new ConfigError([{ path, message, ...(fix ? { fix } : {}) }], context);
   }

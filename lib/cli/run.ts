@@ -1,6 +1,8 @@
 import { runPolicy, type Progress, type RunOptions } from '../engine/run.ts';
 import type { RunReport, Trigger } from '../engine/types.ts';
+import { ConfigError } from '../errors.ts';
 import { createStore } from '../stores/index.ts';
+import type { Store } from '../stores/types.ts';
 import { selectPolicies, type CliIO, type Session } from './context.ts';
 import { parseDurationFlag, parseInstant, parsePositiveInt } from './flags.ts';
 import { bytes, seconds, table } from './format.ts';
@@ -34,30 +36,44 @@ export function parseRunFlags(flags: RunFlags, trigger: Trigger): Omit<RunOption
   };
 }
 
-/** Runs the selected policies one after another; returns the reports. */
+/**
+ * Runs the selected policies one after another; returns the reports. Every store is opened (and
+ * so checked: missing directory, table, column, bucket) before the first policy runs, so a bad
+ * second policy stops the command before the first one has deleted anything.
+ */
 export async function runPolicies(session: Session, flags: RunFlags, options: Omit<RunOptions, 'deadline'>): Promise<RunReport[]> {
   const policies = selectPolicies(session.config, flags.policy, flags.all);
-  const reports: RunReport[] = [];
-  for (const policy of policies) {
-    const store = await createStore(policy);
-    const progress = flags.json ? undefined : progressLine(session.io, policy.name);
-    try {
-      reports.push(
-        await runPolicy(policy, options, {
-          control: session.control,
-          store,
-          clock: session.clock,
-          log: session.log,
-          actor: session.actor,
-          ...(progress ? { onProgress: progress.update } : {}),
-        }),
-      );
-    } finally {
-      progress?.done();
-      await store.close?.();
+  const stores: Store[] = [];
+  try {
+    for (const policy of policies) {
+      const store = await createStore(policy);
+      stores.push(store);
+      await store.open().catch((error: unknown) => {
+        throw error instanceof ConfigError ? error.within(`policies[${session.config.policies.indexOf(policy)}]`) : error;
+      });
     }
+    const reports: RunReport[] = [];
+    for (const [index, policy] of policies.entries()) {
+      const progress = flags.json ? undefined : progressLine(session.io, policy.name);
+      try {
+        reports.push(
+          await runPolicy(policy, options, {
+            control: session.control,
+            store: stores[index]!,
+            clock: session.clock,
+            log: session.log,
+            actor: session.actor,
+            ...(progress ? { onProgress: progress.update } : {}),
+          }),
+        );
+      } finally {
+        progress?.done();
+      }
+    }
+    return reports;
+  } finally {
+    for (const store of stores) await store.close?.();
   }
-  return reports;
 }
 
 /** 0 done (also partial), 1 failed, or any SLA breach with --strict. */

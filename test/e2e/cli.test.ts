@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
@@ -219,7 +219,18 @@ describe('retention CLI end to end', () => {
     const missingRoot = await fixture({ store: { kind: 'fs', root: path.join(shared.scratch, 'does-not-exist') } });
     const missing = await missingRoot.cli('run', '--json');
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/store\.root: .*does-not-exist does not exist/);
+    expect(missing.stderr).toMatch(/^error: policies\[0\]\.store\.root: .*does-not-exist does not exist/);
+
+    // A bad second policy stops `run --all` before the first one deletes anything.
+    const pair = await fixture();
+    await seedFiles(pair.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
+    const config = JSON.parse(await readFile(pair.configPath, 'utf8')) as { policies: Array<Record<string, unknown>> };
+    config.policies.push({ ...config.policies[0], name: 'second', store: { kind: 'fs', root: path.join(shared.scratch, 'also-missing') } });
+    await writeFile(pair.configPath, JSON.stringify(config));
+    const both = await pair.cli('run', '--all');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^error: policies\[1\]\.store\.root: /);
+    expect(await keysUnder(pair.root)).toEqual(['old.bin']);
 
     const good = await fixture();
     await seedFiles(good.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
