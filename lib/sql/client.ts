@@ -51,6 +51,8 @@ const poolConstructors = {
   pg: (config) => new pg.Pool(config),
   neon: (config) => {
     useWsWhereWebSocketIsMissing();
+    const proxy = process.env.RETENTION_NEON_WSPROXY;
+    if (proxy) useLocalWsProxy(proxy);
     return new NeonPool(config);
   },
 } satisfies Record<SqlDriver, PoolConstructor>;
@@ -78,6 +80,19 @@ export function defaultDriver(url: string): SqlDriver {
     );
   }
   return hostname.toLowerCase().endsWith('.neon.tech') ? 'neon' : 'pg';
+}
+
+/**
+ * Sends the Neon driver through a self-hosted WebSocket proxy speaking Neon's wsproxy contract
+ * (`ws://<address>?address=<host>:<port>`), e.g. in front of a local PostgreSQL for development:
+ * `RETENTION_NEON_WSPROXY=127.0.0.1:4444/v1`. Plain ws:// to the proxy, TLS not pipelined, and no
+ * pipelined connect (with SCRAM, a pipelined password fails against a real server).
+ */
+export function useLocalWsProxy(address: string): void {
+  neonConfig.wsProxy = (host, port) => `${address}?address=${host}:${port}`;
+  neonConfig.useSecureWebSocket = false;
+  neonConfig.pipelineTLS = false;
+  neonConfig.pipelineConnect = false;
 }
 
 /** Node 20 has no global WebSocket (Node 22, Lambda's runtime, has one); `ws` fills the gap. */

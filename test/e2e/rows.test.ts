@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
 import { runCli } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
+import { proxyAddress, startNeonProxy } from '../support/neonProxy.ts';
 
 /** The issue's `documents` policy, run through the CLI against a real table. */
 const shared = usePostgresAndScratch('retention-rows-e2e-');
@@ -141,6 +142,23 @@ describe('rows policy through the CLI', () => {
       expect(rowRecords + partitions.length * 4).toBe(expected);
     } finally {
       await admin.end();
+    }
+  });
+
+  it('runs through the Neon serverless driver (via a local wsproxy) exactly as through node-postgres', async () => {
+    const proxy = await startNeonProxy();
+    try {
+      const url = await documentsDatabase();
+      const configPath = path.join(shared.scratch, `rows-neon-${Date.now()}.json`);
+      const policy = documentsPolicy(url);
+      await writeFile(configPath, JSON.stringify({ control: { kind: 'postgres', url: await shared.server.createDatabase('control'), driver: 'neon' }, policies: [{ ...policy, store: { ...policy.store, driver: 'neon' } }] }));
+      const run = await runCli(['--config', configPath, 'run', '--json'], { env: { RETENTION_NEON_WSPROXY: proxyAddress(proxy) } });
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout) as RunReport).toMatchObject({ status: 'completed', deleted: 7 });
+      expect(await titles(url)).toEqual(['Financial 200', 'General 10', 'Legal 2000', 'Medical 3000', 'System Testing 0']);
+      expect(proxy.connections).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { neonConfig } from '@neondatabase/serverless';
 import ws, { WebSocketServer } from 'ws';
+import { useLocalWsProxy } from '../../lib/sql/client.ts';
 
 /**
  * A local stand-in for Neon's WebSocket proxy, so the real Neon driver can reach a local
@@ -65,8 +66,10 @@ export async function startNeonProxy(): Promise<NeonProxy> {
  */
 export function routeNeonThroughProxy(proxy: NeonProxy): void {
   neonConfig.webSocketConstructor = ws;
-  neonConfig.wsProxy = (host, port) => `127.0.0.1:${proxy.port}/v1?address=${host}:${port}`;
-  neonConfig.useSecureWebSocket = false;
-  neonConfig.pipelineTLS = false;
-  neonConfig.pipelineConnect = false;
+  useLocalWsProxy(proxyAddress(proxy));
+}
+
+/** The value of RETENTION_NEON_WSPROXY for a CLI process that should reach the local server through the proxy. */
+export function proxyAddress(proxy: NeonProxy): string {
+  return `127.0.0.1:${proxy.port}/v1`;
 }
