@@ -30,7 +30,23 @@ export class Sweep {
     this.remaining = options.limit ?? Infinity;
   }
 
+  /** The control-store mirror of the previous one-statement batch, still in flight. */
+  private mirroring: Promise<void> = Promise.resolve();
+
   async consume(steps: AsyncGenerator<Step>): Promise<'completed' | 'partial'> {
+    let status: 'completed' | 'partial';
+    try {
+      status = await this.consumeSteps(steps);
+    } catch (error) {
+      // The run's own failure is the one to report; the mirror still gets to finish.
+      await this.mirroring.catch(() => undefined);
+      throw error;
+    }
+    await this.mirroring;
+    return status;
+  }
+
+  private async consumeSteps(steps: AsyncGenerator<Step>): Promise<'completed' | 'partial'> {
     const { tally, budget, log } = this.state;
     for await (const step of steps) {
       const batchStarted = this.deps.clock.now().getTime();
@@ -46,7 +62,12 @@ export class Sweep {
         if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
-      if (step.swept && step.swept.length > 0) await this.recordSwept(step.swept);
+      if (step.swept && step.swept.length > 0) {
+        // The batch is already deleted and audited in its own database; its mirror into the control
+        // store overlaps the next batch's statement (one in flight at a time; a failure ends the run).
+        await this.mirroring;
+        this.mirroring = this.recordSwept(step.swept);
+      }
       await this.checkpoint(step);
       budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
       this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
@@ -118,12 +139,12 @@ export class Sweep {
    * mirrored into the control store's trail as resolved records (a crash right here leaves them
    * only in the store's own audit table, never a deletion without a record).
    */
-  private async recordSwept(swept: Array<EligibleItem & { bytes?: number }>): Promise<void> {
+  private recordSwept(swept: Array<EligibleItem & { bytes?: number }>): Promise<void> {
     const { tally, log } = this.state;
-    await this.deps.control.recordEvents(swept.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
     tally.eligible += swept.length;
     tally.countOutcomes(swept, swept.map((item) => ({ key: item.key, status: 'deleted' as const, ...(item.bytes !== undefined ? { bytes: item.bytes } : {}) })));
     log.info('batch_deleted', { batch_size: swept.length, deleted: swept.length, failed: 0, kept: 0, one_statement: true });
+    return this.deps.control.recordEvents(swept.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
   }
 
   private intent(item: EligibleItem): AuditIntent {
