@@ -13,7 +13,7 @@ export interface RecoveryResult {
   abandoned: number;
 }
 
-export async function resolveByPresence(store: Store, control: ControlStore, records: AuditRecord[]): Promise<RecoveryResult> {
+async function resolveByPresence(store: Store, control: ControlStore, records: AuditRecord[]): Promise<RecoveryResult> {
   const result: RecoveryResult = { deleted: 0, abandoned: 0 };
   for (let start = 0; start < records.length; start += CHUNK) {
     const chunk = records.slice(start, start + CHUNK);

@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config/load.ts';
 import type { RunReport } from '../../lib/engine/types.ts';
+import { createStore } from '../../lib/stores/index.ts';
 import { runCli } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
@@ -62,6 +64,21 @@ describe('CLI against object stores', () => {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const left = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
     expect((left.Contents ?? []).map((object) => object.Key).sort()).toEqual(['other/old.pdf', 'pdfs/financial/2023 report%.pdf']);
+  });
+
+  it('a store from the registry checks its backend once, however often it is opened', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { VERCEL_BLOB_API_URL: blob.apiUrl, BLOB_READ_WRITE_TOKEN: blob.token, VERCEL_BLOB_RETRIES: '0' });
+    try {
+      const [policy] = parseConfig({ policies: [{ name: 'invoices', class: 'blobs', schedule: '0 4 * * *', retention: '1y', store: { kind: 'vercel-blob', prefix: 'invoices/' } }] }).policies;
+      const store = await createStore(policy!);
+      blob.resetCounters();
+      await store.open();
+      await store.open();
+      expect(blob.calls.list).toBe(1);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('sweeps Vercel Blob through the real SDK, with the token and API base from the environment', async () => {
