@@ -1,4 +1,7 @@
+import type { AuditRecord } from '../control/types.ts';
+import { readAuditTrail } from '../engine/auditTrail.ts';
 import { ConfigError } from '../errors.ts';
+import { createStore } from '../stores/index.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { parsePositiveInt } from './flags.ts';
@@ -41,12 +44,25 @@ export async function auditCommand(
   if (!flags.run && !flags.policy?.length && !flags.key) {
     throw ConfigError.single('--run', 'say which records', 'pass --run <id>, --policy <name> and/or --key <key>');
   }
-  const records = await session.control.audit({
+  const query = {
     ...(flags.run ? { runId: flags.run } : {}),
     ...(flags.policy?.[0] ? { policy: flags.policy[0] } : {}),
     ...(flags.key ? { key: flags.key } : {}),
     limit: parsePositiveInt('--limit', flags.limit) ?? 1000,
-  });
+  };
+  // Stores that keep their own trail (rows deleted in one statement) are read too: the run's
+  // policy, the one asked for, or every policy.
+  const runPolicy = flags.run ? (await session.control.getRun(flags.run))?.policy : undefined;
+  const policies = query.policy
+    ? selectPolicies(session.config, [query.policy], false)
+    : session.config.policies.filter((policy) => runPolicy === undefined || policy.name === runPolicy);
+  const stores = await Promise.all(policies.map((policy) => createStore(policy)));
+  let records: AuditRecord[];
+  try {
+    records = await readAuditTrail(session.control, stores, query);
+  } finally {
+    for (const store of stores) await store.close?.();
+  }
   if (flags.json) {
     session.io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
     return 0;

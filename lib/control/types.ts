@@ -60,12 +60,25 @@ export interface AuditRecord extends AuditIntent {
   createdAt: Date;
   resolvedAt: Date | null;
   error: string | null;
+  /**
+   * Where the record lives when it is not in the control store: the store's own trail, written
+   * in the deleting transaction (`retention.row_audit#<batch id>`). `id` is then the batch's id.
+   */
+  source?: string;
 }
 
 export interface AuditResolution {
   key: string;
   status: Exclude<AuditStatus, 'pending'>;
   error?: string;
+}
+
+/** Absent filters match everything; newest first, at most `limit`. */
+export interface AuditQuery {
+  runId?: string;
+  policy?: string;
+  key?: string;
+  limit: number;
 }
 
 export interface RunRecord {
@@ -133,6 +146,6 @@ export interface ControlStore {
   resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void>;
   /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
-  audit(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]>;
+  audit(query: AuditQuery): Promise<AuditRecord[]>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { Store } from '../stores/types.ts';
+import type { Store, SweptBatch } from '../stores/types.ts';
 import type { Fence } from './fence.ts';
 import { selectPage, type PageSelection } from './plan.ts';
 import type { Cutoffs, EligibleItem, Hold } from './types.ts';
@@ -10,8 +10,8 @@ import type { Cutoffs, EligibleItem, Hold } from './types.ts';
  */
 export interface Step extends PageSelection {
   scanned: number;
-  /** Items the store already deleted and audited in one statement (sweptSteps). */
-  swept?: Array<EligibleItem & { bytes?: number }>;
+  /** A batch the store already deleted in one statement (sweptSteps). */
+  swept?: SweptBatch;
   /** Scan position after this step, for the checkpoint (absent when the run must not checkpoint). */
   cursor?: string;
   done: boolean;
@@ -78,14 +78,13 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
  * Live runs of stores that delete a batch in one statement (select, lock, delete, audit): each
  * step IS the deletion, so the lease is checked before the statement, not after the step.
  */
-export async function* sweptSteps(input: StepSourceInput & { fence: Fence }): AsyncGenerator<Step> {
+export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detail: 'rows' | 'summary' }): AsyncGenerator<Step> {
   const sweep = input.store.sweepExpired!.bind(input.store);
   let cursor = input.cursor;
   for (;;) {
     await input.fence.check();
-    const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit: input.batchSize, detail: 'rows' });
-    const swept = batch.rows ?? [];
-    yield { ...emptyStep(), scanned: swept.length, swept, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
+    const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit: input.batchSize, detail: input.detail });
+    yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;
     cursor = batch.cursor;
   }

@@ -1,6 +1,7 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/types.ts';
 import { ConfigError } from '../errors.ts';
+import { readAuditTrail } from './auditTrail.ts';
 import type { Logger } from '../observe/log.ts';
 import type { RestoreOutcome, Store } from '../stores/types.ts';
 
@@ -38,7 +39,7 @@ export async function restoreRun(
   const store = await deps.storeFor(policy);
   if (!store.restore) throw ConfigError.single('--run', `the ${store.kind} store cannot restore`, 'restore from the backup location by hand');
 
-  const deleted = (await deps.control.audit({ runId: request.runId, limit: 1_000_000 })).filter(
+  const deleted = (await readAuditTrail(deps.control, [store], { runId: request.runId, limit: 1_000_000 })).filter(
     (record) => record.action === 'delete' && record.status === 'deleted',
   );
   const byKey = new Map(deleted.map((record) => [record.key, record]));

@@ -186,7 +186,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       options.limit !== undefined
         ? oldestFirstSteps(sourceInput, options.limit)
         : oneStatement
-          ? sweptSteps({ ...sourceInput, ...resume, fence })
+          ? // Rows come back only when something needs them: the list, or a trail the store does not keep.
+            sweptSteps({ ...sourceInput, ...resume, fence, detail: options.list || !store.auditsOwnDeletions ? 'rows' : 'summary' })
           : pagedSteps({ ...sourceInput, ...resume });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
 

@@ -1,7 +1,8 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { AuditIntent } from '../control/types.ts';
 import type { Logger } from '../observe/log.ts';
-import type { DeleteOutcome } from '../stores/types.ts';
+import { RetentionError } from '../errors.ts';
+import type { DeleteOutcome, SweptBatch } from '../stores/types.ts';
 import type { Step } from './batches.ts';
 import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
@@ -62,9 +63,9 @@ export class Sweep {
         if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
-      if (step.swept && step.swept.length > 0) {
-        // The batch is already deleted and audited in its own database; its mirror into the control
-        // store overlaps the next batch's statement (one in flight at a time; a failure ends the run).
+      if (step.swept && step.swept.deleted > 0) {
+        // Already deleted. Unless the store audited it in the same statement, it is recorded in the
+        // control store while the next batch runs (one in flight at a time; a failure ends the run).
         await this.mirroring;
         this.mirroring = this.recordSwept(step.swept);
       }
@@ -135,16 +136,23 @@ export class Sweep {
   }
 
   /**
-   * Rows the store deleted in one statement, with their audit rows written in that statement:
-   * mirrored into the control store's trail as resolved records (a crash right here leaves them
-   * only in the store's own audit table, never a deletion without a record).
+   * A batch the store deleted in one statement. Audited by that statement (`retention.row_audit`,
+   * read back by `retention audit`): counted only. Otherwise its rows are recorded here as
+   * resolved events (without `audit`, the control store is the only trail).
    */
-  private recordSwept(swept: Array<EligibleItem & { bytes?: number }>): Promise<void> {
+  private recordSwept(swept: SweptBatch): Promise<void> {
     const { tally, log } = this.state;
-    tally.eligible += swept.length;
-    tally.countOutcomes(swept, swept.map((item) => ({ key: item.key, status: 'deleted' as const, ...(item.bytes !== undefined ? { bytes: item.bytes } : {}) })));
-    log.info('batch_deleted', { batch_size: swept.length, deleted: swept.length, failed: 0, kept: 0, one_statement: true });
-    return this.deps.control.recordEvents(swept.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
+    const rows = swept.rows ?? [];
+    tally.eligible += swept.deleted;
+    tally.deleted += swept.deleted;
+    tally.bytesFreed += swept.bytes;
+    for (const item of rows) tally.listItem(item, 'deleted');
+    log.info('batch_deleted', { batch_size: swept.deleted, deleted: swept.deleted, failed: 0, kept: 0, one_statement: true, audited_in_store: swept.audited });
+    if (swept.audited) return Promise.resolve();
+    if (rows.length !== swept.deleted) {
+      return Promise.reject(new RetentionError(`${this.deps.store.location}: a batch of ${swept.deleted} rows was deleted without audit and without its rows to record`, { policy: this.policy.name, store: this.deps.store.location }));
+    }
+    return this.deps.control.recordEvents(rows.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
   }
 
   private intent(item: EligibleItem): AuditIntent {

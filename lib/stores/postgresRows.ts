@@ -1,18 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../config/durations.ts';
+import type { AuditQuery, AuditRecord } from '../control/types.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
 import { ConfigError, describeCause, RetentionError, SqlError, StoreError } from '../errors.ts';
 import { createSqlClient, type SqlClient } from '../sql/client.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
 import { dropExpiredPartitions } from './postgresPartitions.ts';
-import { ensureRowAuditTable } from './postgresRowsAudit.ts';
+import { ensureRowAuditTable, selectRowAudit } from './postgresRowsAudit.ts';
 import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
 import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { backupRows, restoreRows } from './postgresRowsCopies.ts';
-import { sweepRows, type SweepResult } from './postgresRowsSweep.ts';
+import { sweepRows } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store } from './types.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
 
 export interface RowsStoreDeps<BlobConfig = unknown> {
   /** Injected client (tests, a shared pool); the store closes only a client it created. */
@@ -21,8 +22,6 @@ export interface RowsStoreDeps<BlobConfig = unknown> {
   blobStoreFor?: (config: BlobConfig) => Store | Promise<Store>;
   sleep?: (ms: number) => Promise<void>;
 }
-
-/** The run a store instance works for, recorded in `retention.row_audit`. */
 
 export interface PostgresRowsStore extends Store {
   /** Found by open(): foreign keys without index, … (empty before open). */
@@ -34,7 +33,10 @@ export interface PostgresRowsStore extends Store {
    * One fused batch (select + lock + delete + audit in ONE statement; see postgresRowsSweep.ts).
    * Not for policies with `blob` or `children` (they need scan + delete).
    */
-  sweepExpired(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<Omit<SweepResult, 'cursor'> & { cursor?: string }>;
+  sweepExpired(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
+  readonly auditsOwnDeletions: boolean;
+  /** `retention.row_audit` of this policy (empty without `audit: true`). */
+  auditTrail(query: AuditQuery): Promise<AuditRecord[]>;
   /** Drops (or archives) partitions entirely past the cutoffs; see postgresPartitions.ts. */
   dropExpiredPartitions(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
 }
@@ -197,8 +199,13 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         const context = deleteContext(table);
         const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, context);
         const { cursor: after, ...swept } = result;
-        return { ...swept, ...(after ? { cursor: JSON.stringify(after) } : {}) };
+        return { ...swept, audited: context.audit !== undefined, ...(after ? { cursor: JSON.stringify(after) } : {}) };
       }),
+
+    auditsOwnDeletions: config.audit,
+
+    auditTrail: (query: AuditQuery) =>
+      guarded('auditTrail', async ({ sql }) => (config.audit && (query.policy === undefined || query.policy === config.name) ? selectRowAudit(sql, config.name, query) : [])),
 
     now: () => guarded('now', async ({ sql }) => (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now),
 

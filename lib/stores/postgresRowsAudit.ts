@@ -1,3 +1,4 @@
+import type { AuditQuery, AuditRecord } from '../control/types.ts';
 import type { SqlClient } from '../sql/client.ts';
 import type { RowAuditValues, RowsSql } from './postgresRowsSql.ts';
 
@@ -5,17 +6,20 @@ import type { RowAuditValues, RowsSql } from './postgresRowsSql.ts';
  * Audit of row deletions inside the target database (`retention.row_audit`).
  *
  * Guarantees (copied to docs/architecture.md):
- * - The engine writes a `pending` intent per row to the control store BEFORE `store.delete`, and
- *   resolves it after (invariant 2, as for every store). A crash in between leaves `pending`
- *   intents; the next run resolves them with `present()` (row gone: `deleted`; still there:
- *   `abandoned`).
- * - In addition, with `audit: true` (the default), the statement that deletes the rows also
- *   inserts their audit record (a data-modifying CTE of the same statement: one `row_audit` row
- *   per batch listing every row), so a row deletion commits if and only if its audit record
- *   commits, with the same transaction id (`txid`). This holds even when the control store is unreachable after the commit, when the
- *   control store is another database, or when the deleting transaction rolls back (then
- *   neither exists). Partition drops and restores are audited the same way, in their
- *   transaction.
+ * - With `audit: true` (the default), the statement that deletes rows also inserts their audit
+ *   record (a data-modifying CTE of the same statement: one `row_audit` row per batch listing
+ *   every row), so a row deletion commits if and only if its audit record commits, with the
+ *   same transaction id (`txid`). This holds when the control store is unreachable after the
+ *   commit, when the control store is another database, and when the deleting transaction rolls
+ *   back (then neither exists). Partition drops and restores are audited the same way.
+ * - Batches the engine deletes in one statement (rows without linked files or children) are
+ *   recorded HERE ONLY: copying 5,000 records per batch into the control store cost more than
+ *   the deletion itself. `retention audit` and `retention restore` read this trail through
+ *   `selectRowAudit` and merge it with the control store's (the run's report there has the counts).
+ * - Batches deleted by scan + delete (linked files, children) also get the engine's write-ahead
+ *   `pending` intent per row in the control store BEFORE the delete, resolved after; a crash in
+ *   between leaves `pending` intents that the next run resolves with `present()`. Readers see one
+ *   record per (run, action, key): the control store's, which carries errors and outcomes.
  * - What the in-database audit cannot cover: a linked file deleted before its row's
  *   transaction rolls back. The control-store intent of that row is then resolved `failed`
  *   with the error, the row stays, and the next run finds the file `missing` (done) and deletes
@@ -106,4 +110,54 @@ export function rowAuditCte(
            ${sql.param(entry.action, 'text')}, ${sql.param(entry.status, 'text')}, ${source.rowCount ?? 'count(*)'},
            array_agg(${source.key}), array_agg(${source.itemTimestamp}), array_agg(${source.rule}), array_agg(${source.cutoff}), ${sql.param(entry.archivedTo, 'text')}, ${files}
       FROM ${source.from} HAVING count(*) > 0)`;
+}
+
+interface RowAuditEntry {
+  batch_id: string;
+  run_id: string | null;
+  policy: string;
+  store: string;
+  actor: string;
+  trigger: AuditRecord['trigger'] | null;
+  action: AuditRecord['action'];
+  created_at: Date;
+  key: string;
+  item_timestamp: Date;
+  rule: string;
+  cutoff: Date;
+}
+
+/**
+ * One policy's entries of `retention.row_audit`, newest first, as audit records (`source` names
+ * the batch). A key filter tests the arrays before unnesting, so only batches holding it expand.
+ */
+export async function selectRowAudit(sql: SqlClient, policy: string, query: AuditQuery): Promise<AuditRecord[]> {
+  const rows = await sql.query<RowAuditEntry>(
+    `SELECT a.id AS batch_id, a.run_id, a.policy, a.store, a.actor, a.trigger, a.action, a.created_at,
+            entry.key, entry.item_timestamp, entry.rule, entry.cutoff
+       FROM retention.row_audit AS a
+      CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps, a.rules, a.cutoffs) AS entry (key, item_timestamp, rule, cutoff)
+      WHERE a.policy = $1 AND ($2::text IS NULL OR a.run_id = $2) AND ($3::text IS NULL OR ($3 = ANY(a.keys) AND entry.key = $3))
+      ORDER BY a.id DESC, entry.item_timestamp DESC, entry.key DESC LIMIT $4`,
+    [policy, query.runId ?? null, query.key ?? null, query.limit],
+  );
+  return rows.map((row) => ({
+    id: Number(row.batch_id),
+    runId: row.run_id ?? '',
+    policy: row.policy,
+    store: row.store,
+    key: row.key,
+    itemTimestamp: row.item_timestamp,
+    rule: row.rule,
+    cutoff: row.cutoff,
+    actor: row.actor,
+    trigger: row.trigger ?? 'manual',
+    action: row.action,
+    // Written only for what happened: deletions (rows and whole partitions) and restores.
+    status: row.action === 'restore' ? 'restored' : 'deleted',
+    createdAt: row.created_at,
+    resolvedAt: row.created_at,
+    error: null,
+    source: `retention.row_audit#${row.batch_id}`,
+  }));
 }

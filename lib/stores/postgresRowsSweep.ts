@@ -14,9 +14,9 @@ import { removeTargets } from './postgresRowsWriteSql.ts';
  * deletes, so nothing can change in between (invariant 1, without a separate re-check).
  *
  * For rows, invariant 2 is met by the audit rows this statement writes in the same transaction
- * (`retention.row_audit`, with the run id when bound); the engine records the returned rows in
- * its control-store audit afterwards, as resolved events. A crash between the commit and that
- * write leaves the rows in row_audit under the run id, from which the next run can backfill.
+ * (`retention.row_audit`, with the run id when bound): that is the batch's only record, read
+ * back by `retention audit`. Without `audit: true` the engine asks for the rows and records them
+ * in the control store after the commit (a crash in between loses records: keep audit on).
  * Batches with linked files or explicit children cannot be one statement: use scan + delete.
  */
 export interface SweepQuery {
@@ -25,10 +25,9 @@ export interface SweepQuery {
   cursor?: Cursor;
   limit: number;
   /**
-   * `rows`: every deleted row comes back (for `--list` and per-row control-store audit).
-   * `summary`: only count, bytes and position: sending 5,000 rows to the client costs more than
-   * deleting them, and `retention.row_audit` already holds each row. Only with `audit: true`:
-   * without it nothing else would record the rows (invariant 2), so the engine asks for `rows`.
+   * `rows`: every deleted row comes back (for `--list`, or a control-store record per row when
+   * audit is off). `summary`: only count, bytes and position: sending 5,000 rows to the client
+   * costs more than deleting them, and `retention.row_audit` already holds each row.
    */
   detail: 'rows' | 'summary';
 }

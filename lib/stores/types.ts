@@ -1,3 +1,4 @@
+import type { AuditQuery, AuditRecord } from '../control/types.ts';
 import type { Cutoffs, EligibleItem, Hold, Item, Trigger } from '../engine/types.ts';
 
 /**
@@ -151,13 +152,29 @@ export interface Store {
    * for this policy (rows without linked files or children): the engine then uses it for live runs.
    */
   readonly sweepsInOneStatement?: boolean;
-  /** One batch in one statement; the store writes the audit rows in that statement. */
-  sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' }): Promise<SweptBatch>;
+  /**
+   * One batch in one statement. `summary` returns counts only (no per-row data to the client);
+   * the engine asks for it only when the batch comes back `audited` and nothing needs the rows.
+   */
+  sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
+  /**
+   * True when the store records every deletion it makes in its own audit trail, in the deleting
+   * transaction (`retention.row_audit`): batches swept in one statement then need no copy in the
+   * control store, and `auditTrail` reads them back.
+   */
+  readonly auditsOwnDeletions?: boolean;
+  /** The store's own audit records of this policy, newest first (see `auditsOwnDeletions`). */
+  auditTrail?(query: AuditQuery): Promise<AuditRecord[]>;
 }
 
 export interface SweptBatch {
-  /** The rows the statement deleted (already audited in it). */
+  deleted: number;
+  /** Bytes freed (from a size column), 0 when unknown. */
+  bytes: number;
+  /** The rows the statement deleted, with `detail: 'rows'`. */
   rows?: Array<EligibleItem & { bytes?: number }>;
+  /** True when the statement also wrote the rows' audit records (the store's own trail). */
+  audited: boolean;
   /** Position after the last row deleted. */
   cursor?: string;
   done: boolean;

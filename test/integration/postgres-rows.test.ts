@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import { PostgresControlStore } from '../../lib/control/postgres.ts';
+import { readAuditTrail } from '../../lib/engine/auditTrail.ts';
 import { computeCutoffs } from '../../lib/engine/plan.ts';
 import { runPolicy } from '../../lib/engine/run.ts';
 import { isEligible } from '../../lib/engine/classify.ts';
@@ -186,7 +187,11 @@ describe('rows policy', () => {
       expect(report).toMatchObject({ status: 'completed', deleted: expected.length, failed: 0, backlog: 0 });
       const left = (await database.query<{ id: string }>('SELECT id::text FROM public.documents')).rows.map((row) => row.id);
       expect(left.sort()).toEqual(seeds.filter(([, , , fate]) => fate === 'kept').map(([id]) => String(id)).sort());
-      expect((await control.audit({ runId: report.runId, limit: 100 })).map((record) => [record.key, record.status]).sort()).toEqual(expected.map((key) => [key, 'deleted']));
+      // One-statement batches are recorded in the deleting transaction only; the trail reads them back.
+      expect(await control.audit({ runId: report.runId, limit: 100 })).toEqual([]);
+      const trail = await readAuditTrail(control, [store], { runId: report.runId, limit: 100 });
+      expect(trail.map((record) => [record.key, record.status, record.actor]).sort()).toEqual(expected.map((key) => [key, 'deleted', 'test:rows']));
+      expect(trail.find((record) => record.key === '6')).toMatchObject({ policy: 'documents', action: 'delete', rule: 'purpose_code=Financial: 1y', trigger: 'manual', source: expect.stringMatching(/^retention\.row_audit#\d+$/) });
       const inDatabase = await database.query<{ key: string; rule: string }>(`SELECT key, rule FROM retention.row_audit_entries WHERE policy = 'documents' ORDER BY key::int`);
       expect(inDatabase.rows.map((row) => row.key).sort()).toEqual(expected);
       expect(inDatabase.rows.find((row) => row.key === '8')?.rule).toBe('purpose_code=Legal: 7y');
@@ -435,7 +440,7 @@ describe('fused sweep (sweepExpired)', () => {
     const cutoffs = computeCutoffs(retention, new Date());
     const holds: Hold[] = [{ id: 1, policy: null, key: 'held-', prefix: true, reason: 'litigation', createdBy: 'test', createdAt: new Date() }];
     const store = rowsStore(table, { retention }, driver);
-    store.bindRun({ runId: 'run-swept', actor: 'test:rows', trigger: 'manual' });
+    store.bindRun({ runId: `run-swept-${driver}`, actor: 'test:rows', trigger: 'manual' });
     const holder = await admin.connect();
     try {
       await holder.query('BEGIN');
@@ -454,14 +459,48 @@ describe('fused sweep (sweepExpired)', () => {
       await holder.query('ROLLBACK');
       expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['general-young', 'held-old', 'legal-old', 'locked-old']);
       expect(await rowsOf(`SELECT run_id, key, rule FROM retention.row_audit_entries WHERE store = $1 ORDER BY item_timestamp`, [store.location])).toEqual([
-        { run_id: 'run-swept', key: 'general-older', rule: 'purpose=General: 30d' },
-        { run_id: 'run-swept', key: 'null-old', rule: 'default: 30d' },
-        { run_id: 'run-swept', key: 'unknown-old', rule: 'default: 30d' },
-        { run_id: 'run-swept', key: 'general-old', rule: 'purpose=General: 30d' },
+        { run_id: `run-swept-${driver}`, key: 'general-older', rule: 'purpose=General: 30d' },
+        { run_id: `run-swept-${driver}`, key: 'null-old', rule: 'default: 30d' },
+        { run_id: `run-swept-${driver}`, key: 'unknown-old', rule: 'default: 30d' },
+        { run_id: `run-swept-${driver}`, key: 'general-old', rule: 'purpose=General: 30d' },
       ]);
+      // Read back as audit records, newest first, by run, key or policy.
+      expect((await store.auditTrail({ runId: `run-swept-${driver}`, limit: 3 })).map((record) => record.key)).toEqual(['general-old', 'unknown-old', 'null-old']);
+      expect((await store.auditTrail({ runId: `run-swept-${driver}`, key: 'null-old', limit: 10 })).map((record) => [record.runId, record.action, record.status, record.actor, record.trigger, record.rule])).toEqual([
+        [`run-swept-${driver}`, 'delete', 'deleted', 'test:rows', 'manual', 'default: 30d'],
+      ]);
+      expect(await store.auditTrail({ runId: 'another-run', limit: 10 })).toEqual([]);
+      expect(await store.auditTrail({ policy: 'another-policy', limit: 10 })).toEqual([]);
     } finally {
       holder.release();
       await store.close?.();
+    }
+  });
+
+  it.each([true, false])('runs through the engine with audit %s: counts from a summary, or a control-store record per row', async (audit) => {
+    const table = await keyedTable(`engine_audit_${audit}`);
+    for (const [key, days, size] of [['old-1', 40, 100], ['old-2', 50, 20], ['young', 5, 7]] as const) {
+      await exec(`INSERT INTO public.${table} (key, created_at, size) VALUES ($1, $2, $3)`, [key, ago(days * DAY), size]);
+    }
+    const policy = parseConfig({
+      policies: [{ name: `engine-audit-${audit}`, class: 'rows', schedule: '0 2 * * *', store: { kind: 'postgres', url: databases.get('pg')! }, table: `public.${table}`, timestamp: 'created_at', size: 'size', retention: '30d', audit, limits: { maxDeleteFraction: 1 } }],
+    }).policies[0]!;
+    if (policy.class !== 'rows') throw new Error('expected a rows policy');
+    const store = createPostgresRowsStore(policy);
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase(`control_audit_${audit}`) }));
+    await control.migrate();
+    try {
+      const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
+      expect(report).toMatchObject({ status: 'completed', deleted: 2, eligible: 2, failed: 0, bytesFreed: 120, backlog: 0 });
+      expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table}`)).map((row) => row.key)).toEqual(['young']);
+      const inControl = await control.audit({ runId: report.runId, limit: 10 });
+      const trail = await readAuditTrail(control, [store], { runId: report.runId, limit: 10 });
+      expect(trail.map((record) => [record.key, record.status, record.actor]).sort()).toEqual([['old-1', 'deleted', 'test:engine'], ['old-2', 'deleted', 'test:engine']]);
+      expect(inControl).toHaveLength(audit ? 0 : 2);
+      expect(trail.every((record) => (record.source !== undefined) === audit)).toBe(true);
+    } finally {
+      await store.close?.();
+      await control.close();
     }
   });
 
