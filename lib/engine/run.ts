@@ -179,17 +179,23 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     const checkpoint = options.dryRun || options.limit !== undefined ? null : await control.getCheckpoint(policy.name);
     const sourceInput = { store, cutoffs, holds, batchSize: policy.batchSize };
     const resume = checkpoint ? { cursor: checkpoint.cursor } : {};
-    // One statement per batch where the store can (rows without linked files or children) and the
-    // engine has nothing to do between selection and deletion (no backup copy, no --limit).
-    const oneStatement = fence !== null && options.limit === undefined && !policy.backup && store.sweepsInOneStatement === true && store.sweepExpired !== undefined;
+    // One statement per batch where the store can (rows without linked files or children), records
+    // the deletions in that statement (otherwise only write-ahead intents make a crash safe), and
+    // the engine has nothing to do between selection and deletion (no backup copy, no --limit).
+    const oneStatement =
+      fence !== null && options.limit === undefined && !policy.backup && store.sweepsInOneStatement === true && store.auditsOwnDeletions === true && store.sweepExpired !== undefined;
     const steps =
       options.limit !== undefined
         ? oldestFirstSteps(sourceInput, options.limit)
         : oneStatement
-          ? // Rows come back only when something needs them: the list, or a trail the store does not keep.
-            sweptSteps({ ...sourceInput, ...resume, fence, detail: options.list || !store.auditsOwnDeletions ? 'rows' : 'summary' })
+          ? sweptSteps({ ...sourceInput, ...resume, fence, detail: options.list ? 'rows' : 'summary' })
           : pagedSteps({ ...sourceInput, ...resume });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
+    // One statement per batch never returns the held rows it passes over: the census counts them.
+    if (oneStatement && census.held !== undefined) {
+      tally.held += census.held;
+      tally.eligible += census.held;
+    }
 
     // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
     if (options.limit === undefined) await dropWholePartitions({ policy, store, control, cutoffs, holds, dryRun: options.dryRun, runId, actor: deps.actor, trigger: options.trigger, fence, budget, tally, log });

@@ -31,23 +31,7 @@ export class Sweep {
     this.remaining = options.limit ?? Infinity;
   }
 
-  /** The control-store mirror of the previous one-statement batch, still in flight. */
-  private mirroring: Promise<void> = Promise.resolve();
-
   async consume(steps: AsyncGenerator<Step>): Promise<'completed' | 'partial'> {
-    let status: 'completed' | 'partial';
-    try {
-      status = await this.consumeSteps(steps);
-    } catch (error) {
-      // The run's own failure is the one to report; the mirror still gets to finish.
-      await this.mirroring.catch(() => undefined);
-      throw error;
-    }
-    await this.mirroring;
-    return status;
-  }
-
-  private async consumeSteps(steps: AsyncGenerator<Step>): Promise<'completed' | 'partial'> {
     const { tally, budget, log } = this.state;
     for await (const step of steps) {
       const batchStarted = this.deps.clock.now().getTime();
@@ -63,12 +47,7 @@ export class Sweep {
         if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
-      if (step.swept && step.swept.deleted > 0) {
-        // Already deleted. Unless the store audited it in the same statement, it is recorded in the
-        // control store while the next batch runs (one in flight at a time; a failure ends the run).
-        await this.mirroring;
-        this.mirroring = this.recordSwept(step.swept);
-      }
+      if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);
       await this.checkpoint(step);
       budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
       this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
@@ -136,23 +115,17 @@ export class Sweep {
   }
 
   /**
-   * A batch the store deleted in one statement. Audited by that statement (`retention.row_audit`,
-   * read back by `retention audit`): counted only. Otherwise its rows are recorded here as
-   * resolved events (without `audit`, the control store is the only trail).
+   * A batch the store deleted in one statement and recorded in its own audit trail, in that
+   * statement (`retention.row_audit`, read back by `retention audit`): counted here.
    */
-  private recordSwept(swept: SweptBatch): Promise<void> {
+  private countSwept(swept: SweptBatch): void {
     const { tally, log } = this.state;
-    const rows = swept.rows ?? [];
+    if (!swept.audited) throw new RetentionError(`${this.deps.store.location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: this.policy.name, store: this.deps.store.location });
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
     tally.bytesFreed += swept.bytes;
-    for (const item of rows) tally.listItem(item, 'deleted');
-    log.info('batch_deleted', { batch_size: swept.deleted, deleted: swept.deleted, failed: 0, kept: 0, one_statement: true, audited_in_store: swept.audited });
-    if (swept.audited) return Promise.resolve();
-    if (rows.length !== swept.deleted) {
-      return Promise.reject(new RetentionError(`${this.deps.store.location}: a batch of ${swept.deleted} rows was deleted without audit and without its rows to record`, { policy: this.policy.name, store: this.deps.store.location }));
-    }
-    return this.deps.control.recordEvents(rows.map((item) => ({ ...this.intent(item), status: 'deleted' as const })));
+    for (const item of swept.rows ?? []) tally.listItem(item, 'deleted');
+    log.info('batch_deleted', { batch_size: swept.deleted, deleted: swept.deleted, failed: 0, kept: 0, one_statement: true, ...(swept.mode ? { mode: swept.mode } : {}) });
   }
 
   private intent(item: EligibleItem): AuditIntent {

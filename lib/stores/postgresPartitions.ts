@@ -102,8 +102,7 @@ async function auditDrop(tx: SqlExecutor, shape: RowsShape, context: RowsDeleteC
     // One entry: the partition, with the number of rows it held.
     key: sql.param(partition.partition, 'text'),
     itemTimestamp: sql.param(partition.upperBound, 'timestamptz'),
-    rule: sql.param('partition entirely past the cutoffs', 'text'),
-    cutoff: sql.param(latestCutoff(cutoffs), 'timestamptz'),
+    why: { rule: sql.param('partition entirely past the cutoffs', 'text'), cutoff: sql.param(latestCutoff(cutoffs), 'timestamptz') },
     rowCount: sql.param(rows, 'bigint'),
   });
   const statement = sql.statement(`WITH ${cte} SELECT 1`);

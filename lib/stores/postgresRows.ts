@@ -11,7 +11,7 @@ import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
 import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { backupRows, restoreRows } from './postgresRowsCopies.ts';
-import { sweepRows } from './postgresRowsSweep.ts';
+import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
 import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
 
@@ -72,6 +72,8 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
   const errorContext = { policy: config.name, store: location, table: config.table };
   const warnings: RowsWarning[] = [];
   let run: RunContext | undefined;
+  /** Once a run's range statement met a row in use, its later batches skip locked rows directly. */
+  let sweepMode: SweepMode = 'range';
   let opening: Promise<Opened> | undefined;
   let batches = 0;
 
@@ -154,14 +156,14 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         checkCutoffs(cutoffs, shape, location);
         const cap = bound ?? CENSUS_EXACT_LIMIT;
         const [scoped] = await query<{ count: string }>(sql, countInScopeStatement(shape, cap + 1));
-        const [eligible] = await query<{ count: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(shape, cutoffs, holds, cap + 1));
+        const [eligible] = await query<{ count: string; held: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(shape, cutoffs, holds, cap + 1));
         let total = Number(scoped!.count);
         const eligibleCount = Math.min(Number(eligible!.count), cap);
-        const exact = total <= cap && Number(eligible!.count) <= cap;
+        const exact = total <= cap && Number(eligible!.count) + Number(eligible!.held) <= cap;
         // Past the cap: the bound itself when one was asked for, else the planner's estimate
         // (reltuples, the whole table: filters and rows deleted since ANALYZE are not reflected).
         if (total > cap) total = bound ?? Math.max(cap, await estimatedRows(sql, shape));
-        return { total, eligible: eligibleCount, oldestOverdueSeconds: eligible!.oldest_overdue_seconds, exact };
+        return { total, eligible: eligibleCount, held: Number(eligible!.held), oldestOverdueSeconds: eligible!.oldest_overdue_seconds, exact };
       }),
 
     delete: (items: EligibleItem[]): Promise<DeleteOutcome[]> =>
@@ -197,7 +199,8 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         const position = cursor === undefined ? undefined : parseCursor(cursor, table.shape, location);
         await pace();
         const context = deleteContext(table);
-        const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, context);
+        const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, { ...context, mode: sweepMode });
+        sweepMode = result.mode;
         const { cursor: after, ...swept } = result;
         return { ...swept, audited: context.audit !== undefined, ...(after ? { cursor: JSON.stringify(after) } : {}) };
       }),
@@ -211,6 +214,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
 
     bindRun(context: RunContext) {
       run = context;
+      sweepMode = 'range';
     },
 
     dropExpiredPartitions: (cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions) =>

@@ -31,10 +31,15 @@ import type { RowAuditValues, RowsSql } from './postgresRowsSql.ts';
 /**
  * One audit row per batch (statement), the per-row values in aligned arrays: writing 5,000
  * rows of audit costs more than deleting 5,000 rows, and one row with arrays costs a fraction
- * of it (measured: ~25-40 ms vs ~6 ms per 5,000 on the bench machine). The columns are the
- * control store's `retention.audit`, with the per-row ones as arrays;
- * `retention.row_audit_entries` unnests them back to one row per deleted row.
+ * of it (measured: ~25-40 ms vs ~6 ms per 5,000 on the bench machine). Why each row went is
+ * either one rule and cutoff per row (`rules[i]`, `cutoffs[i]`), or, for a batch swept under
+ * the run's rules, the rule table once (`rules`, `cutoffs`) and each row's index into it
+ * (`rule_of[i]`; NULL when the table has one rule): 5,000 copies of the same rule text and
+ * cutoff were a third of the audit's cost. The key and timestamp arrays are stored
+ * uncompressed (`STORAGE EXTERNAL`): compressing them on the deleting path cost more than the
+ * bytes saved. `retention.row_audit_entries` unnests a batch back to one row per deleted row.
  */
+const ENTRY_RULE_INDEX = 'COALESCE(a.rule_of[entry.ord], CASE WHEN cardinality(a.rules) = a.row_count THEN entry.ord ELSE 1 END)';
 const ROW_AUDIT_DDL = [
   'CREATE SCHEMA IF NOT EXISTS retention',
   `CREATE TABLE IF NOT EXISTS retention.row_audit (
@@ -57,13 +62,16 @@ const ROW_AUDIT_DDL = [
     txid bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     created_at timestamptz NOT NULL DEFAULT now()
   )`,
+  'ALTER TABLE retention.row_audit ADD COLUMN IF NOT EXISTS rule_of smallint[]',
+  'ALTER TABLE retention.row_audit ALTER COLUMN keys SET STORAGE EXTERNAL, ALTER COLUMN item_timestamps SET STORAGE EXTERNAL',
   'CREATE INDEX IF NOT EXISTS row_audit_run ON retention.row_audit (run_id)',
   `CREATE OR REPLACE VIEW retention.row_audit_entries AS
     SELECT a.id AS batch_id, a.run_id, a.policy, a.store, a.actor, a.trigger, a.action, a.status, a.archived_to, a.txid, a.created_at,
-           entry.key, entry.item_timestamp, entry.rule, entry.cutoff, entry.linked_file, entry.linked_file_status
+           entry.key, entry.item_timestamp, a.rules[${ENTRY_RULE_INDEX}] AS rule, a.cutoffs[${ENTRY_RULE_INDEX}] AS cutoff,
+           entry.linked_file, entry.linked_file_status
       FROM retention.row_audit AS a
-     CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps, a.rules, a.cutoffs, COALESCE(a.linked_files, '{}'), COALESCE(a.linked_file_statuses, '{}'))
-           AS entry (key, item_timestamp, rule, cutoff, linked_file, linked_file_status)`,
+     CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps, COALESCE(a.linked_files, '{}'), COALESCE(a.linked_file_statuses, '{}'))
+           WITH ORDINALITY AS entry (key, item_timestamp, linked_file, linked_file_status, ord)`,
 ];
 
 /** Distinct from the control schema's migration lock: the two may share a database. */
@@ -84,8 +92,11 @@ export interface RowAuditSource {
   from: string;
   key: string;
   itemTimestamp: string;
-  rule: string;
-  cutoff: string;
+  /**
+   * Why: the row's rule text and cutoff, or the rule table of the batch (SQL arrays) with each
+   * row's 1-based index into it (`ruleOf`; absent when the table has one rule).
+   */
+  why: { rule: string; cutoff: string } | { rules: string; cutoffs: string; ruleOf?: string };
   /** Default: the number of rows aggregated. */
   rowCount?: string;
   linkedFile?: string;
@@ -105,10 +116,12 @@ export function rowAuditCte(
 ): string {
   const actor = `COALESCE(${sql.param(values.actor, 'text')}, 'db:' || current_user)`;
   const files = source.linkedFile ? `array_agg(${source.linkedFile}), array_agg(${source.linkedFileStatus ?? 'NULL::text'})` : 'NULL, NULL';
-  return `audited AS (INSERT INTO retention.row_audit (run_id, policy, store, actor, trigger, action, status, row_count, keys, item_timestamps, rules, cutoffs, archived_to, linked_files, linked_file_statuses)
+  const { why } = source;
+  const reasons = 'rule' in why ? `array_agg(${why.rule}), array_agg(${why.cutoff}), NULL` : `${why.rules}, ${why.cutoffs}, ${why.ruleOf ? `array_agg(${why.ruleOf})` : 'NULL'}`;
+  return `audited AS (INSERT INTO retention.row_audit (run_id, policy, store, actor, trigger, action, status, row_count, keys, item_timestamps, rules, cutoffs, rule_of, archived_to, linked_files, linked_file_statuses)
     SELECT ${sql.param(values.runId, 'text')}, ${sql.param(values.policy, 'text')}, ${sql.param(values.store, 'text')}, ${actor}, ${sql.param(values.trigger, 'text')},
            ${sql.param(entry.action, 'text')}, ${sql.param(entry.status, 'text')}, ${source.rowCount ?? 'count(*)'},
-           array_agg(${source.key}), array_agg(${source.itemTimestamp}), array_agg(${source.rule}), array_agg(${source.cutoff}), ${sql.param(entry.archivedTo, 'text')}, ${files}
+           array_agg(${source.key}), array_agg(${source.itemTimestamp}), ${reasons}, ${sql.param(entry.archivedTo, 'text')}, ${files}
       FROM ${source.from} HAVING count(*) > 0)`;
 }
 
@@ -134,9 +147,9 @@ interface RowAuditEntry {
 export async function selectRowAudit(sql: SqlClient, policy: string, query: AuditQuery): Promise<AuditRecord[]> {
   const rows = await sql.query<RowAuditEntry>(
     `SELECT a.id AS batch_id, a.run_id, a.policy, a.store, a.actor, a.trigger, a.action, a.created_at,
-            entry.key, entry.item_timestamp, entry.rule, entry.cutoff
+            entry.key, entry.item_timestamp, a.rules[${ENTRY_RULE_INDEX}] AS rule, a.cutoffs[${ENTRY_RULE_INDEX}] AS cutoff
        FROM retention.row_audit AS a
-      CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps, a.rules, a.cutoffs) AS entry (key, item_timestamp, rule, cutoff)
+      CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps) WITH ORDINALITY AS entry (key, item_timestamp, ord)
       WHERE a.policy = $1 AND ($2::text IS NULL OR a.run_id = $2) AND ($3::text IS NULL OR ($3 = ANY(a.keys) AND entry.key = $3))
       ORDER BY a.id DESC, entry.item_timestamp DESC, entry.key DESC LIMIT $4`,
     [policy, query.runId ?? null, query.key ?? null, query.limit],

@@ -50,7 +50,7 @@ export interface Statement {
 }
 
 /** Casts the builders may put on parameters: fixed type names only, never text from config. */
-type ParamCast = 'text' | 'text[]' | 'timestamptz' | 'timestamptz[]' | 'bigint' | 'bigint[]' | 'json';
+type ParamCast = 'text' | 'text[]' | 'timestamptz' | 'timestamptz[]' | 'smallint' | 'smallint[]' | 'bigint' | 'bigint[]' | 'json';
 
 const COMPARISON: Record<Exclude<FilterOp, 'in' | 'is_null' | 'not_null'>, string> = { '=': '=', '<>': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
 
@@ -135,7 +135,7 @@ export class RowsSql {
   }
 
   /** `values[i]` for the rule whose value is `purpose`, else `fallback`: one lookup, any number of rules. */
-  perPurpose(cutoffs: Cutoffs, purpose: string | undefined, values: unknown[], fallback: unknown, cast: 'timestamptz' | 'text'): string {
+  perPurpose(cutoffs: Cutoffs, purpose: string | undefined, values: unknown[], fallback: unknown, cast: 'timestamptz' | 'text' | 'smallint'): string {
     const otherwise = this.param(fallback, cast);
     if (purpose === undefined) return otherwise;
     const purposes = this.param(cutoffs.rules.map((rule) => rule.value), 'text[]');
@@ -289,15 +289,16 @@ export function countInScopeStatement(shape: RowsShape, cap: number): Statement 
 }
 
 /**
- * Eligible unheld rows counted up to `cap`, oldest first along the index, with the largest
- * overdue time (`cutoff - timestamp`) among them.
+ * Eligible rows counted up to `cap`, oldest first along the index: how many are unheld, how
+ * many a hold keeps, and the largest overdue time (`cutoff - timestamp`) among the unheld.
  */
 export function countEligibleStatement(shape: RowsShape, cutoffs: Cutoffs, holds: Hold[], cap: number): Statement {
   const sql = new RowsSql(shape);
   return sql.statement(
-    `SELECT count(*)::bigint AS count, COALESCE(max(extract(epoch FROM overdue.cutoff - overdue.ts)), 0)::float8 AS oldest_overdue_seconds
-       FROM (SELECT ${sql.rowTime()} AS ts, ${sql.rowCutoff(cutoffs)} AS cutoff FROM ${shape.table} AS t
-              WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(holds)}
+    `SELECT count(*) FILTER (WHERE NOT overdue.held)::bigint AS count, count(*) FILTER (WHERE overdue.held)::bigint AS held,
+            COALESCE(max(extract(epoch FROM overdue.cutoff - overdue.ts)) FILTER (WHERE NOT overdue.held), 0)::float8 AS oldest_overdue_seconds
+       FROM (SELECT ${sql.rowTime()} AS ts, ${sql.rowCutoff(cutoffs)} AS cutoff, NOT (${sql.notHeld(holds)}) AS held FROM ${shape.table} AS t
+              WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()}
               ORDER BY t.${shape.ts} LIMIT ${sql.param(cap)}) AS overdue`,
   );
 }

@@ -97,8 +97,7 @@ export function deleteStatement(shape: RowsShape, batch: DeleteBatch, options: D
         from: 'deleted AS r JOIN input AS i ON i.ord = r.ord',
         key: 'i.key',
         itemTimestamp: 'r.item_ts',
-        rule: 'i.rule',
-        cutoff: 'i.cutoff',
+        why: { rule: 'i.rule', cutoff: 'i.cutoff' },
         ...files,
       }),
     );
@@ -160,8 +159,7 @@ export function restoreStatement(shape: RowsShape, copy: CopyTable, keys: KeyBat
         from: 'found AS f JOIN restored AS r ON r.key = f.key',
         key: 'f.key',
         itemTimestamp: 'f.item_ts',
-        rule: sql.param(`restored from ${copy.name}`, 'text'),
-        cutoff: 'NULL::timestamptz',
+        why: { rule: sql.param(`restored from ${copy.name}`, 'text'), cutoff: 'NULL::timestamptz' },
       })},`
     : '';
   return sql.statement(`WITH ${sql.input(keys)},

@@ -35,6 +35,8 @@ export interface Census {
   total: number;
   /** Eligible and not held. */
   eligible: number;
+  /** Eligible but kept by a hold, from stores that count them (those that sweep in one statement). */
+  held?: number;
   /** Largest `cutoff - timestamp` among eligible unheld items, in seconds; 0 if none. */
   oldestOverdueSeconds: number;
   /** False when counting stopped at the bound. */
@@ -153,14 +155,14 @@ export interface Store {
    */
   readonly sweepsInOneStatement?: boolean;
   /**
-   * One batch in one statement. `summary` returns counts only (no per-row data to the client);
-   * the engine asks for it only when the batch comes back `audited` and nothing needs the rows.
+   * One batch in one statement, audited by it. `summary` returns counts only (no per-row data
+   * to the client); `rows` also returns the deleted rows (for `--list`).
    */
   sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
   /**
    * True when the store records every deletion it makes in its own audit trail, in the deleting
-   * transaction (`retention.row_audit`): batches swept in one statement then need no copy in the
-   * control store, and `auditTrail` reads them back.
+   * transaction (`retention.row_audit`): only then may the engine sweep in one statement (no
+   * write-ahead intents), and `auditTrail` reads those records back.
    */
   readonly auditsOwnDeletions?: boolean;
   /** The store's own audit records of this policy, newest first (see `auditsOwnDeletions`). */
@@ -175,6 +177,8 @@ export interface SweptBatch {
   rows?: Array<EligibleItem & { bytes?: number }>;
   /** True when the statement also wrote the rows' audit records (the store's own trail). */
   audited: boolean;
+  /** Which statement deleted the batch, for the logs (rows: `range`, or `skip_locked` once rows in use were met). */
+  mode?: string;
   /** Position after the last row deleted. */
   cursor?: string;
   done: boolean;

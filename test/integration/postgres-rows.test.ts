@@ -446,14 +446,15 @@ describe('fused sweep (sweepExpired)', () => {
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'locked-old' FOR UPDATE`);
       const first = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows' });
-      expect(first).toMatchObject({ deleted: 2, done: false });
+      // The key range up to the batch's last row holds the locked row: the batch is rolled back and redone skipping it.
+      expect(first).toMatchObject({ deleted: 2, done: false, mode: 'skip_locked' });
       // Oldest first, the locked row skipped (left for a later run), its key and rule as the engine writes them.
       expect(first.rows!.map((row) => [row.key, row.rule, row.attributes])).toEqual([
         ['general-older', 'purpose=General: 30d', { purpose: 'General' }],
         ['null-old', 'default: 30d', { purpose: null }],
       ]);
       const second = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: first.cursor! });
-      expect(second).toMatchObject({ deleted: 2, done: false });
+      expect(second).toMatchObject({ deleted: 2, done: false, mode: 'skip_locked' });
       const third = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: second.cursor! });
       expect(third).toMatchObject({ deleted: 0, done: true, cursor: second.cursor });
       await holder.query('ROLLBACK');
@@ -477,9 +478,71 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('deletes by key range while no row is in use, and keeps a row made young by a transaction committing meanwhile', async () => {
+    const table = await keyedTable('ranged');
+    for (let day = 31; day <= 40; day += 1) await exec(`INSERT INTO public.${table} (key, created_at, size) VALUES ($1, $2, 10)`, [`d${day}`, ago(day * DAY)]);
+    await exec(`INSERT INTO public.${table} (key, created_at) VALUES ('young', $1)`, [ago(DAY)]);
+    const cutoffs = computeCutoffs('30d', new Date());
+    const store = rowsStore(table, { size: 'size' });
+    store.bindRun({ runId: 'run-ranged', actor: 'test:rows', trigger: 'manual' });
+    const holder = await admin.connect();
+    try {
+      const first = await store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'rows' });
+      expect(first).toMatchObject({ deleted: 4, bytes: 40, done: false, mode: 'range' });
+      expect(first.rows!.map((row) => row.key)).toEqual(['d40', 'd39', 'd38', 'd37']);
+      // d36 is updated to now by a transaction that commits while the range statement waits for it.
+      await holder.query('BEGIN');
+      await holder.query(`UPDATE public.${table} SET created_at = now() WHERE key = 'd36'`);
+      const sweeping = store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'summary', cursor: first.cursor! });
+      // Commit once the batch waits for d36 (within its short lock wait, it then re-checks d36's new version).
+      for (let polls = 0; polls < 200; polls += 1) {
+        const waiting = await rowsOf(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE%${table}%'`);
+        if (waiting.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      await holder.query('COMMIT');
+      const second = await sweeping;
+      const third = await store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'summary', cursor: second.cursor! });
+      expect(third.done).toBe(true);
+      expect(first.deleted + second.deleted + third.deleted).toBe(9);
+      expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['d36', 'young']);
+      expect(await rowsOf(`SELECT count(*)::int AS n, count(DISTINCT key)::int AS keys FROM retention.row_audit_entries WHERE run_id = 'run-ranged'`)).toEqual([{ n: 9, keys: 9 }]);
+    } finally {
+      holder.release();
+      await store.close?.();
+    }
+  });
+
+  it('goes back to key ranges for the next run after a run met rows in use', async () => {
+    const table = await keyedTable('contended');
+    for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
+    const cutoffs = computeCutoffs('30d', new Date());
+    const store = rowsStore(table);
+    const holder = await admin.connect();
+    try {
+      store.bindRun({ runId: 'run-contended-1', actor: 'test:rows', trigger: 'manual' });
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'd36' FOR UPDATE`);
+      const first = await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'summary' });
+      const second = await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'summary', cursor: first.cursor! });
+      expect([first.mode, second.mode]).toEqual(['skip_locked', 'skip_locked']);
+      await holder.query('ROLLBACK');
+      store.bindRun({ runId: 'run-contended-2', actor: 'test:rows', trigger: 'manual' });
+      const next = await store.sweepExpired({ cutoffs, holds: [], limit: 10, detail: 'summary' });
+      expect(next).toMatchObject({ mode: 'range', deleted: 2, done: true });
+      expect(await rowsOf(`SELECT key, run_id FROM retention.row_audit_entries WHERE run_id LIKE 'run-contended-%' ORDER BY item_timestamp`)).toEqual([
+        { key: 'd36', run_id: 'run-contended-2' }, { key: 'd35', run_id: 'run-contended-1' }, { key: 'd34', run_id: 'run-contended-1' },
+        { key: 'd33', run_id: 'run-contended-1' }, { key: 'd32', run_id: 'run-contended-1' }, { key: 'd31', run_id: 'run-contended-2' },
+      ]);
+    } finally {
+      holder.release();
+      await store.close?.();
+    }
+  });
+
   it.each([true, false])('runs through the engine with audit %s: counts from a summary, or a control-store record per row', async (audit) => {
     const table = await keyedTable(`engine_audit_${audit}`);
-    for (const [key, days, size] of [['old-1', 40, 100], ['old-2', 50, 20], ['young', 5, 7]] as const) {
+    for (const [key, days, size] of [['old-1', 40, 100], ['old-2', 50, 20], ['held-old', 45, 5], ['young', 5, 7]] as const) {
       await exec(`INSERT INTO public.${table} (key, created_at, size) VALUES ($1, $2, $3)`, [key, ago(days * DAY), size]);
     }
     const policy = parseConfig({
@@ -490,9 +553,11 @@ describe('fused sweep (sweepExpired)', () => {
     const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase(`control_audit_${audit}`) }));
     await control.migrate();
     try {
+      await control.addHold({ policy: null, key: 'held-old', prefix: false, reason: 'litigation', createdBy: 'test' });
       const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
-      expect(report).toMatchObject({ status: 'completed', deleted: 2, eligible: 2, failed: 0, bytesFreed: 120, backlog: 0 });
-      expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table}`)).map((row) => row.key)).toEqual(['young']);
+      // Both paths report the same: held rows counted (by the census when swept in one statement).
+      expect(report).toMatchObject({ status: 'completed', deleted: 2, eligible: 3, held: 1, failed: 0, bytesFreed: 120, backlog: 0 });
+      expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['held-old', 'young']);
       const inControl = await control.audit({ runId: report.runId, limit: 10 });
       const trail = await readAuditTrail(control, [store], { runId: report.runId, limit: 10 });
       expect(trail.map((record) => [record.key, record.status, record.actor]).sort()).toEqual([['old-1', 'deleted', 'test:engine'], ['old-2', 'deleted', 'test:engine']]);
@@ -514,7 +579,7 @@ describe('fused sweep (sweepExpired)', () => {
     try {
       const cutoffs = computeCutoffs(retention, new Date(now));
       const census = await store.census({ cutoffs, holds: [{ id: 1, policy: null, key: 'a', prefix: false, reason: 'r', createdBy: 't', createdAt: new Date() }] });
-      expect(census).toMatchObject({ total: 4, eligible: 1, exact: true });
+      expect(census).toMatchObject({ total: 4, eligible: 1, held: 1, exact: true });
       expect(census.oldestOverdueSeconds).toBeCloseTo(70 * 86_400, -2);
     } finally {
       await store.close?.();
