@@ -204,7 +204,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     if (!options.dryRun && policy.backup && store.pruneBackups) {
       const olderThan = new Date(startedAt.getTime() - durationMs(policy.backup.keepFor));
       const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
-      if (pruned > 0) log.info('backups_pruned', { runs: pruned, keep_for: policy.backup.keepFor });
+      if (pruned > 0) log.info('backups_pruned', { pruned, keep_for: policy.backup.keepFor });
     }
     // A one-statement sweep skips rows locked by others without reporting them: count again.
     census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !oneStatement);

@@ -169,15 +169,27 @@ async function childTables(sql: SqlExecutor, request: RowsTableRequest, key: Col
   return children;
 }
 
+/** The column of a backup table saying when each copy was made (filled by its default). */
+export const COPIED_AT = 'retention_copied_at';
+
 /**
  * A table for copies of rows (archive, backup): it receives every column of a row, so each must
  * exist there with the same type; extra columns (e.g. `archived_at DEFAULT now()`) are fine.
  */
-export async function copyTable(sql: SqlExecutor, name: string, field: string, source: SourceTable): Promise<CopyTable | InputIssue> {
+export async function copyTable(sql: SqlExecutor, name: string, field: string, source: SourceTable, options: { prunable?: boolean } = {}): Promise<CopyTable | InputIssue> {
   const found = await lookupTable(sql, name, field);
   if (isIssue(found)) return found;
   if (found.oid === source.relation.oid) return { path: field, message: 'names the table itself', fix: 'name another table with the same columns' };
   const copied = await columnsOf(sql, found.oid);
+  // Backups are pruned after keepFor, by the time each copy was made.
+  const copiedAt = copied.get(COPIED_AT);
+  if (options.prunable && copiedAt?.type !== 'timestamp with time zone') {
+    return {
+      path: field,
+      message: `${found.name} has no ${COPIED_AT} timestamptz column, so copies older than keepFor cannot be pruned`,
+      fix: `ALTER TABLE ${found.quoted} ADD COLUMN ${COPIED_AT} timestamptz NOT NULL DEFAULT now()`,
+    };
+  }
   const problems = [...source.columns.values()]
     .filter((column) => !column.generated)
     .flatMap((column) => {

@@ -10,7 +10,7 @@ import { ensureRowAuditTable, selectRowAudit } from './postgresRowsAudit.ts';
 import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
 import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
-import { backupRows, restoreRows } from './postgresRowsCopies.ts';
+import { backupRows, pruneCopies, restoreRows } from './postgresRowsCopies.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
 import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
@@ -78,7 +78,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
   let batches = 0;
 
   function opened(): Promise<Opened> {
-    opening ??= openTable(config, deps, path, errorContext, warnings).catch((error: unknown) => {
+    opening ??= openTable(config, deps, options, errorContext, warnings).catch((error: unknown) => {
       opening = undefined;
       throw error;
     });
@@ -189,6 +189,9 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
           /** From `ref.to`: the backup table, or the archive table of an `archive` policy. */
           restore: (ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> =>
             guarded('restore', async (table) => restoreRows(table, await copyTableFor(table, ref.to), keys, deleteContext(table).audit)),
+          /** Copies made before `olderThan` (by their `retention_copied_at`); returns how many went. */
+          pruneBackups: (to: string, _policy: string, olderThan: Date): Promise<number> =>
+            guarded('pruneBackups', async (table) => pruneCopies(table.sql, await copyTableFor(table, to), olderThan)),
         }
       : {}),
 
@@ -236,10 +239,11 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
 async function openTable<BlobConfig>(
   config: RowsStoreConfig<BlobConfig>,
   deps: RowsStoreDeps<BlobConfig>,
-  path: (field: string) => string,
+  options: TableStoreOptions,
   context: Record<string, unknown>,
   warnings: RowsWarning[],
 ): Promise<Opened> {
+  const { path } = options;
   const sql = deps.sql ?? createClient(config.store, path);
   try {
     const request: RowsTableRequest = {
@@ -257,6 +261,13 @@ async function openTable<BlobConfig>(
       audit: config.audit,
     };
     const inspected = await inspectRowsTable(sql, request, path, context);
+    const copies = new Map<string, CopyTable>();
+    if (options.backups && config.backup) {
+      // Checked now, like every other table the policy names: never a runtime error mid-run.
+      const backup = await copyTable(sql, config.backup.to, path('backup.to'), inspected.source, { prunable: true });
+      if ('path' in backup) throw new ConfigError([backup], context);
+      copies.set(config.backup.to, backup);
+    }
     if (config.audit) await ensureRowAuditTable(sql).catch((error: unknown) => rethrowAuditSetup(error, path, context));
     let blobStore: Store | undefined;
     if (config.blob) {
@@ -265,7 +276,7 @@ async function openTable<BlobConfig>(
       await blobStore.open();
     }
     warnings.splice(0, warnings.length, ...inspected.warnings);
-    return { sql, shape: inspected.shape, source: inspected.source, copies: new Map(), ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}), ...(blobStore ? { blobStore } : {}) };
+    return { sql, shape: inspected.shape, source: inspected.source, copies, ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}), ...(blobStore ? { blobStore } : {}) };
   } catch (error) {
     if (!deps.sql) await sql.close();
     if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;

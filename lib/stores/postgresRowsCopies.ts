@@ -1,13 +1,16 @@
 import type { EligibleItem } from '../engine/types.ts';
 import { describeCause, SqlError } from '../errors.ts';
 import type { SqlClient } from '../sql/client.ts';
+import { quoteIdent } from '../sql/identifiers.ts';
+import { COPIED_AT } from './postgresCatalog.ts';
 import { parseKeys, type RowAuditValues, type RowsShape } from './postgresRowsSql.ts';
 import { backupStatement, restoreStatement, type CopyTable } from './postgresRowsWriteSql.ts';
 import type { BackupOutcome, RestoreOutcome } from './types.ts';
 
 /**
  * Backup and restore of rows through a copy table (`backup.to`, or the archive table of an
- * `archive` policy): a table with the same columns, e.g. `CREATE TABLE … (LIKE documents)`.
+ * `archive` policy): a table with the same columns, e.g. `CREATE TABLE … (LIKE documents)`;
+ * a backup table also says when each copy was made (`retention_copied_at`), for pruning.
  */
 /** A row that cannot be copied is not deleted (the engine drops it from the batch): `ok: false`. */
 export async function backupRows(table: { sql: SqlClient; shape: RowsShape }, copy: CopyTable, items: EligibleItem[]): Promise<BackupOutcome[]> {
@@ -37,3 +40,9 @@ export async function restoreRows(table: { sql: SqlClient; shape: RowsShape }, c
   return outcomes;
 }
 
+
+/** Deletes the copies made before `olderThan`, in one statement (backup tables are not in use by the application). */
+export async function pruneCopies(sql: SqlClient, copy: CopyTable, olderThan: Date): Promise<number> {
+  const [row] = await sql.query<{ pruned: number }>(`WITH gone AS (DELETE FROM ${copy.table} WHERE ${quoteIdent(COPIED_AT)} < $1 RETURNING 1) SELECT count(*)::int AS pruned FROM gone`, [olderThan]);
+  return row?.pruned ?? 0;
+}

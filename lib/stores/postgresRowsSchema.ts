@@ -91,6 +91,8 @@ export interface RowsStoreConfig<BlobConfig = unknown> {
   blob?: { column: string; store: BlobConfig };
   size?: string;
   archive?: { table: string };
+  /** A copy table (`to`), pruned of copies older than `keepFor`. */
+  backup?: { to: string; keepFor: string };
   audit: boolean;
   allowSeqScan: boolean;
   pauseBetweenBatchesMs: number;

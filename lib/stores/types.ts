@@ -136,7 +136,7 @@ export interface Store {
 
   backup?(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
   restore?(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
-  /** Removes backups of runs that started before `olderThan`; returns how many run backups went. */
+  /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
   pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
   close?(): Promise<void>;
   /** Found by open(); logged at run start. */

@@ -233,6 +233,30 @@ describe('rows policy', () => {
     await allowed.close?.();
   });
 
+  it('checks a backup table at open, and prunes its copies older than keepFor', async () => {
+    const table = await keyedTable('backed');
+    const copies = `public.${table}_copies`;
+    await exec(`CREATE TABLE ${copies} (LIKE public.${table})`);
+    const backup = { to: copies, keepFor: '7d' };
+    expect((await configError(rowsStore(table, { backup }))).issues[0]).toMatchObject({
+      path: 'backup.to',
+      message: expect.stringContaining('no retention_copied_at timestamptz column'),
+      fix: `ALTER TABLE "public"."${table}_copies" ADD COLUMN retention_copied_at timestamptz NOT NULL DEFAULT now()`,
+    });
+    await exec(`ALTER TABLE ${copies} ADD COLUMN retention_copied_at timestamptz NOT NULL DEFAULT now()`);
+    await exec(`INSERT INTO public.${table} (key, created_at) VALUES ('doc', $1)`, [ago(40 * DAY)]);
+    const store = rowsStore(table, { backup });
+    try {
+      const [doc] = [...(await scanEligible(store, computeCutoffs('30d', new Date()))).values()];
+      expect(await store.backup!([doc!], { to: copies, policy: 'rows-test', runId: 'run-now' })).toEqual([{ key: 'doc', ok: true }]);
+      await exec(`INSERT INTO ${copies} (key, created_at, retention_copied_at) VALUES ('old-copy', $1, $2)`, [ago(400 * DAY), ago(8 * DAY)]);
+      expect(await store.pruneBackups!(copies, 'rows-test', ago(7 * DAY))).toBe(1);
+      expect((await rowsOf<{ key: string }>(`SELECT key FROM ${copies}`)).map((row) => row.key)).toEqual(['doc']);
+    } finally {
+      await store.close?.();
+    }
+  });
+
   it('names fields under store for a tokens table', async () => {
     const table = uniqueTable('tokens_bad');
     await exec(`CREATE TABLE public.${table} (token text PRIMARY KEY, expires timestamptz)`);
