@@ -14,7 +14,7 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
 /**
  * The Performance section of issue 3, printed (not a timed test):
  *
- *   npx tsx bench/rows.ts [--rows 2000000] [--batch 5000]
+ *   npx tsx bench/rows.ts [--rows 2000000] [--batch 5000] [--repeat 3]
  *
  * A table of `rows` documents, half of them past a 30-day retention, deleted several ways, each
  * with and without a long transaction open in another session (it holds back the xmin horizon,
@@ -36,9 +36,11 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
  * Then 30 expired daily partitions holding half as many rows are dropped by the store.
  * Each scenario gets a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
  */
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' } } });
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' }, repeat: { type: 'string', default: '3' } } });
 const ROWS = Number(args.rows);
 const BATCH = Number(args.batch);
+/** Each scenario runs this many times (fresh copies); the run with the median time is reported. */
+const REPEAT = Number(args.repeat);
 const DAY_MS = 86_400_000;
 
 interface Measure {
@@ -47,11 +49,13 @@ interface Measure {
   seconds: number;
   batches: number[];
   peakRssMb: number;
+  /** Seconds of every repetition. */
+  spread?: number[];
 }
 
 let server: TestPostgres;
-/** Printed after each table. */
-const notes: string[] = [];
+/** (e)'s time before its first batch, per run; printed after each table. */
+const setupTimes: number[] = [];
 const database = (name: string) => server.url(name);
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -80,6 +84,10 @@ async function seed(): Promise<void> {
 }
 
 let copies = 0;
+async function dropCopy(name: string): Promise<void> {
+  await withClient(database('postgres'), (client) => client.query(`DROP DATABASE ${name}`));
+}
+
 async function freshCopy(): Promise<string> {
   copies += 1;
   const name = `bench_run_${copies}`;
@@ -251,7 +259,7 @@ async function engineRun(name: string): Promise<Measure> {
     const report = await runPolicy(policy!, { trigger: 'manual', dryRun: false, force: false, list: false }, { control, store, clock: systemClock, log, actor: 'bench' });
     if (report.status !== 'completed') throw new Error(`engine run ended ${report.status}: ${report.error?.message}`);
     const seconds = (performance.now() - started) / 1000;
-    notes.push(`(e) setup before the first batch (lease, recovery, census; included in its seconds, not in its batch times): ${Math.round(setupMs ?? 0)} ms`);
+    setupTimes.push(Math.round(setupMs ?? 0));
     return { name: '(e) engine run', deleted: report.deleted, seconds, batches, peakRssMb: rss.peakMb() };
   } finally {
     await store.close?.();
@@ -293,7 +301,7 @@ function report(title: string, measures: Measure[]): void {
   const baseline = measures.find((measure) => measure.name.startsWith('(c)'))!;
   const rate = (measure: Measure) => measure.deleted / measure.seconds;
   console.log(`\n${title}`);
-  console.log('scenario              deleted   seconds      rows/s  ×(c)  batches  p50 ms  p99 ms  last/first decile  peak RSS MB');
+  console.log('scenario              deleted   seconds      rows/s  ×(c)  batches  p50 ms  p99 ms  last/first decile  peak RSS MB  seconds of each run');
   for (const measure of measures) {
     const sorted = [...measure.batches].sort((a, b) => a - b);
     console.log(
@@ -308,6 +316,7 @@ function report(title: string, measures: Measure[]): void {
         quantile(sorted, 0.99).toFixed(1).padStart(7),
         decileRatio(measure.batches).toFixed(2).padStart(18),
         String(measure.peakRssMb).padStart(12),
+        ` ${(measure.spread ?? []).map((seconds) => seconds.toFixed(2)).join(' / ')}`,
       ].join(' '),
     );
   }
@@ -358,11 +367,18 @@ async function main(): Promise<void> {
     for (const longTransaction of [false, true]) {
       const measures: Measure[] = [];
       for (const [, scenario] of SCENARIOS) {
-        const name = await freshCopy();
-        measures.push(await maybeLongTransaction(server.url(name), longTransaction, () => scenario(name)));
+        const runs: Measure[] = [];
+        for (let round = 0; round < REPEAT; round += 1) {
+          const name = await freshCopy();
+          runs.push(await maybeLongTransaction(server.url(name), longTransaction, () => scenario(name)));
+          await dropCopy(name);
+        }
+        runs.sort((a, b) => a.seconds - b.seconds);
+        measures.push({ ...runs[Math.floor(runs.length / 2)]!, spread: runs.map((run) => run.seconds) });
       }
       report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
-      for (const note of notes.splice(0)) console.log(note);
+      console.log(`(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`);
+      console.log(`each scenario ran ${REPEAT} time(s) on a fresh copy; the median run is shown`);
     }
     await partitions();
   } finally {

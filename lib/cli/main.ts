@@ -8,6 +8,7 @@ import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
 import { invokeCommand, type InvokeFlags } from './invoke.ts';
 import { leaseBreakCommand } from './lease.ts';
 import { pauseCommand, resumeCommand } from './pause.ts';
+import { parseReportFlags, reportCommand, type ReportFlags } from './report.ts';
 import { restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, runPolicies, type RunFlags } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -129,6 +130,16 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--limit <n>', 'how many (default 1000)')
     .option('--json')
     .action(session(auditCommand));
+  cli
+    .command('report')
+    .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
+    .option('--since <duration>', 'the window: runs started this long ago or later, e.g. 7d, 24h (default 30d)')
+    .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
+    .option('--json', 'print the report as JSON (only JSON on stdout)')
+    .action(async (flags: ReportFlags) => {
+      const options = parseReportFlags(flags);
+      setExit(await withSession(io, configFile(), (s) => reportCommand(s, options)));
+    });
   cli
     .command('restore')
     .description('put back what a run deleted, from its backup')

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { describeCause } from '../errors.ts';
-import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from './health.ts';
+import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../engine/health.ts';
 import type { Runtime } from './runtime.ts';
 
 /**

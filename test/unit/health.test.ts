@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { RunRecord } from '../../lib/control/types.ts';
 import type { RunReport } from '../../lib/engine/types.ts';
-import { assessPolicy } from '../../lib/serverless/health.ts';
+import { assessPolicy } from '../../lib/engine/health.ts';
 
 const NOW = new Date('2025-03-10T12:20:00Z');
 const OPTIONS = { missedAfterMs: 15 * 60_000, runsRead: 10 };

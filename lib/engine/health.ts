@@ -2,7 +2,7 @@ import { durationMs } from '../config/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import { nextRun, previousRun } from '../config/schedule.ts';
 import type { RunRecord } from '../control/types.ts';
-import type { SlaStatus } from '../engine/types.ts';
+import type { SlaStatus } from './types.ts';
 
 /**
  * Health of each policy from its run history (pure). A retention system fails worst by silently
@@ -42,8 +42,7 @@ const EARLY_START_TOLERANCE_MS = 60_000;
 export function assessPolicy(policy: PolicyConfig, runs: RunRecord[], now: Date, options: HealthOptions): PolicyHealth {
   const live = runs.filter((run) => !run.dryRun);
   const last = live[0] ?? null;
-  // The verdict of the newest run that decided something (a skipped_locked run deferred to another).
-  const outcome = live.find((run) => run.status !== 'running' && run.status !== 'skipped_locked') ?? null;
+  const outcome = latestOutcome(live);
   const since = now.getTime() - DAY_MS;
   const lastDay = live.filter((run) => run.startedAt.getTime() >= since);
   const overdue = live.find((run) => run.report?.oldestOverdueSeconds != null)?.report?.oldestOverdueSeconds ?? null;
@@ -69,8 +68,18 @@ export function assessPolicy(policy: PolicyConfig, runs: RunRecord[], now: Date,
     failed_last_24h: lastDay.reduce((sum, run) => sum + (run.report?.failed ?? 0), 0),
     oldest_overdue_seconds: overdue,
     sla_status: outcome?.report?.sla.status ?? null,
-    window_complete: runs.length < options.runsRead || (runs.at(-1)?.startedAt.getTime() ?? 0) < since,
+    window_complete: windowComplete(runs, options.runsRead, since),
   };
+}
+
+/** The newest live run that decided something: one still running, or skipped_locked (deferring to another), did not. */
+export function latestOutcome(live: RunRecord[]): RunRecord | null {
+  return live.find((run) => run.status !== 'running' && run.status !== 'skipped_locked') ?? null;
+}
+
+/** Whether `runs` (newest first, at most `runsRead`) hold every run since `sinceMs`: false means counts are lower bounds. */
+export function windowComplete(runs: RunRecord[], runsRead: number, sinceMs: number): boolean {
+  return runs.length < runsRead || (runs.at(-1)?.startedAt.getTime() ?? 0) < sinceMs;
 }
 
 function findProblems(policy: PolicyConfig, last: RunRecord | null, outcome: RunRecord | null, now: Date, missedAfterMs: number): string[] {
