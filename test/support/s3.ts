@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mapConcurrent } from '../../lib/stores/shared.ts';
 import { readPort } from './childServer.ts';
 
@@ -86,7 +86,15 @@ export async function startTestS3(): Promise<TestS3> {
     async seed(bucket, objects) {
       await mapConcurrent(objects, 16, async (object) => {
         await admin.send(new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: object.body ?? 'x'.repeat(object.size ?? 1) }));
-        await utimes(objectFile(bucket, object.key), object.timestamp, object.timestamp);
+        // s3rver may still be finishing the object's files after answering the PUT (seen under
+        // load: a later write reset the mtime): set it until a HEAD reads it back.
+        for (let attempt = 0; ; attempt += 1) {
+          await utimes(objectFile(bucket, object.key), object.timestamp, object.timestamp);
+          const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }));
+          if (Math.abs((head.LastModified?.getTime() ?? 0) - object.timestamp.getTime()) < 1000) break;
+          if (attempt >= 50) throw new Error(`s3rver kept resetting the mtime of ${bucket}/${object.key}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
       });
     },
     async seedFiles(bucket, objects) {
