@@ -537,6 +537,33 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('sweeps a timestamp without time zone with a composite key by key ranges, to the last row', async () => {
+    const table = uniqueTable('local_swept');
+    await exec(`CREATE TABLE public.${table} (tenant text, id int, created_at timestamp NOT NULL, PRIMARY KEY (tenant, id))`);
+    await exec(`CREATE INDEX ON public.${table} (created_at, tenant, id)`);
+    // Equal timestamps (the key decides the order), microseconds, and one row young in Paris time.
+    const rows: Array<[string, number, string]> = [['acme', 1, '2024-01-01 12:00:00'], ['acme', 2, '2024-01-01 12:00:00'], ['zeta', 1, '2024-01-01 12:00:00'], ['beta', 7, '2024-01-02 08:30:00.123456'], ['acme', 3, '2024-01-03 00:00:00'], ['young', 1, '2024-02-14 23:30:00']];
+    for (const row of rows) await exec(`INSERT INTO public.${table} VALUES ($1, $2, $3)`, row);
+    const store = rowsStore(table, { timeZone: 'Europe/Paris' });
+    store.bindRun({ runId: 'run-local', actor: 'test:rows', trigger: 'manual' });
+    try {
+      // 2024-02-14 23:30 in Paris is 22:30 UTC: not yet 1 day old at 2024-02-15T00:00Z.
+      const cutoffs = computeCutoffs('1d', new Date('2024-02-15T00:00:00Z'));
+      const batches = [await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows' })];
+      while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+      expect(batches.map((batch) => [batch.mode, batch.rows!.map((row) => row.key)])).toEqual([
+        ['range', ['["acme", "1"]', '["acme", "2"]']],
+        ['range', ['["zeta", "1"]', '["beta", "7"]']],
+        ['range', ['["acme", "3"]']],
+      ]);
+      expect(batches[1]!.rows![1]!.timestamp.toISOString()).toBe('2024-01-02T07:30:00.123Z');
+      expect(await rowsOf(`SELECT tenant, id FROM public.${table}`)).toEqual([{ tenant: 'young', id: 1 }]);
+      expect(await rowsOf(`SELECT count(*)::int AS n FROM retention.row_audit_entries WHERE run_id = 'run-local' AND rule = 'retention: 1d'`)).toEqual([{ n: 5 }]);
+    } finally {
+      await store.close?.();
+    }
+  });
+
   it('goes back to key ranges for the next run after a run met rows in use', async () => {
     const table = await keyedTable('contended');
     for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
