@@ -5,9 +5,9 @@ import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '..
 import { DynamoAuditTrail } from './dynamoAudit.ts';
 import { holdItem, HOLDS_PK, keys, namesOf, num, pauseItem, PAUSES_PK, text, toCheckpoint, toHold, toLease, toPause } from './dynamoItems.ts';
 import { DynamoRunHistory } from './dynamoRuns.ts';
-import { allocateIds, getItem, migrateControlTable, partitionItems } from './dynamoTable.ts';
+import { allocateIds, getItem, migrateControlTable, partitionItems, writeAll } from './dynamoTable.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from './types.ts';
-import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
+import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
 
 /**
  * The control store in one DynamoDB table, for deployments that must not depend on a database
@@ -57,10 +57,10 @@ import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts'
  * themselves are read consistently); no SQL for ad-hoc questions (export the table to S3 for
  * Athena); audit records have no TTL (how long to keep them is the operator's decision).
  *
- * Audit ids: a counter item; each batch reserves a block of consecutive ids with one atomic ADD.
- * Ids are unique and increase in write order, like a PostgreSQL bigserial ("newest first" is id
- * order); a failed write leaves a gap. A time-based number was rejected: two writers in the same
- * millisecond collide, and clock skew between hosts would break the order.
+ * Audit and hold ids: a counter item each; each batch reserves a block of consecutive ids with
+ * one atomic ADD. Ids are unique and increase in write order, like a PostgreSQL bigserial
+ * ("newest first" is id order); a failed write leaves a gap. A time-based number was rejected:
+ * two writers in the same millisecond collide, and clock skew between hosts would break the order.
  *
  * Run history carries `expiresAt` (epoch seconds, runTtlDays after the run started), the
  * table's TTL attribute: DynamoDB removes old runs itself. The store owns the injected client:
@@ -68,8 +68,8 @@ import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts'
  */
 const DEFAULT_RUN_TTL_DAYS = 400;
 
-/** Audit batches: 8 BatchWriteItem calls in flight; unprocessed writes retried for up to ~10 s. */
-const AUDIT_WRITES: BatchOptions = { concurrency: 8, retry: { attempts: 8, baseDelayMs: 50, maxDelayMs: 5_000 } };
+/** Audit and hold batches: 8 BatchWriteItem calls in flight; unprocessed writes retried for up to ~10 s. */
+const BATCH_WRITES: BatchOptions = { concurrency: 8, retry: { attempts: 8, baseDelayMs: 50, maxDelayMs: 5_000 } };
 
 export class DynamoControlStore implements ControlStore {
   private readonly client: DynamoDBClient;
@@ -77,14 +77,16 @@ export class DynamoControlStore implements ControlStore {
   private readonly clock: Clock;
   private readonly runs: DynamoRunHistory;
   private readonly auditTrail: DynamoAuditTrail;
+  private readonly writes: BatchOptions;
 
-  /** `sleep`: the wait between retries of unprocessed audit writes (tests pass a fast one). */
+  /** `sleep`: the wait between retries of unprocessed audit and hold writes (tests pass a fast one). */
   constructor(opts: { client: DynamoDBClient; table: string; clock: Clock; runTtlDays?: number; sleep?: (ms: number) => Promise<void> }) {
     this.client = opts.client;
     this.table = opts.table;
     this.clock = opts.clock;
     this.runs = new DynamoRunHistory(opts.client, opts.table, opts.runTtlDays ?? DEFAULT_RUN_TTL_DAYS);
-    this.auditTrail = new DynamoAuditTrail(opts.client, opts.table, opts.clock, { ...AUDIT_WRITES, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+    this.writes = { ...BATCH_WRITES, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
+    this.auditTrail = new DynamoAuditTrail(opts.client, opts.table, opts.clock, this.writes);
   }
 
   migrate(): Promise<void> {
@@ -196,12 +198,11 @@ export class DynamoControlStore implements ControlStore {
   }
 
   addHold(hold: NewHold): Promise<Hold> {
-    return this.guard('addHold', { policy: hold.policy ?? '*', key: hold.key }, async () => {
-      const id = await allocateIds(this.client, this.table, 'hold', 1);
-      const created: Hold = { id, ...hold, createdAt: this.clock.now() };
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: holdItem(created) }));
-      return created;
-    });
+    return this.guard('addHold', holdsContext([hold]), async () => (await this.putHolds([hold]))[0]!);
+  }
+
+  addHolds(holds: NewHold[]): Promise<Hold[]> {
+    return this.guard('addHolds', holdsContext(holds), () => this.putHolds(holds));
   }
 
   listHolds(policy?: string): Promise<Hold[]> {
@@ -268,6 +269,20 @@ export class DynamoControlStore implements ControlStore {
     const items: DynamoItem[] = [];
     for await (const item of partitionItems(this.client, this.table, pk)) items.push(item);
     return items;
+  }
+
+  /**
+   * One atomic ADD reserves the block of ids (as for audit records), then BatchWriteItem writes
+   * the holds; it throws unless every one was written (some may have been: holds only protect).
+   */
+  private async putHolds(holds: NewHold[]): Promise<Hold[]> {
+    if (holds.length === 0) return [];
+    const firstId = await allocateIds(this.client, this.table, 'hold', holds.length);
+    const createdAt = this.clock.now();
+    const created: Hold[] = holds.map((hold, index) => ({ id: firstId + index, ...hold, createdAt }));
+    const requests = created.map((hold) => ({ PutRequest: { Item: holdItem(hold) } }));
+    await writeAll(this.client, this.table, requests, this.writes, 'hold', holdsContext(holds));
+    return created;
   }
 
   /** An update of the lease item that applies only while `lease` is current: same owner, same token. */

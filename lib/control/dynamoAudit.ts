@@ -1,10 +1,10 @@
 import { paginateScan, QueryCommand, UpdateItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { Clock } from '../engine/types.ts';
 import { ControlStoreError } from '../errors.ts';
-import { batchWriteAll, isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../stores/dynamoShared.ts';
+import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../stores/dynamoShared.ts';
 import { mapConcurrent } from '../stores/shared.ts';
 import { auditItem, auditPartition, indexPartition, instant, keys, namesOf, runPoliciesPartition, text, toAuditRecord, type AuditEntry } from './dynamoItems.ts';
-import { allocateIds, indexedItems, indexPartitionQuery, partitionItems } from './dynamoTable.ts';
+import { allocateIds, indexedItems, indexPartitionQuery, partitionItems, writeAll } from './dynamoTable.ts';
 import type { AuditRecord, AuditResolution, AuditStatus } from './types.ts';
 
 type ResolvedStatus = Exclude<AuditStatus, 'pending'>;
@@ -38,14 +38,7 @@ export class DynamoAuditTrail {
       ...entries.map((entry, index) => ({ PutRequest: { Item: auditItem(entry, firstId + index, at) } })),
       ...intentPolicies.map(([runId, policy]) => ({ PutRequest: { Item: keys.runPolicy(runId, policy) } })),
     ];
-    const failures = await batchWriteAll(this.client, this.table, requests, this.batch);
-    if (failures.length > 0) {
-      throw new ControlStoreError(`${failures.length} of ${requests.length} audit writes failed: ${failures[0]!.error}`, {
-        runId: entries[0]!.runId,
-        policy: entries[0]!.policy,
-        count: failures.length,
-      });
-    }
+    await writeAll(this.client, this.table, requests, this.batch, 'audit', { runId: entries[0]!.runId, policy: entries[0]!.policy });
   }
 
   /**

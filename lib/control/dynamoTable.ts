@@ -13,16 +13,18 @@ import {
   type DynamoDBClient,
   type QueryCommandInput,
   type TableDescription,
+  type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
-import { ConfigError } from '../errors.ts';
-import { batchGetAll, type BatchOptions, type DynamoItem } from '../stores/dynamoShared.ts';
+import { ConfigError, ControlStoreError } from '../errors.ts';
+import { batchGetAll, batchWriteAll, type BatchOptions, type DynamoItem } from '../stores/dynamoShared.ts';
 import { keys, namesOf, num, text, type CounterName } from './dynamoItems.ts';
 
 /**
- * The control table: its definition, its migration, and the reads and counters every part of
- * the control store uses (items, partitions, index queries, ids). Every key attribute is a string; the four
- * indexes are overloaded by item type (layout in dynamo.ts). Infrastructure code that declares
- * the table itself (sst.config.ts) must declare exactly this: `migrate()` checks it.
+ * The control table: its definition, its migration, and the reads, counters and writes every
+ * part of the control store uses (items, partitions, index queries, ids, batched writes). Every
+ * key attribute is a string; the four indexes are overloaded by item type (layout in dynamo.ts).
+ * Infrastructure code that declares the table itself (sst.config.ts) must declare exactly this:
+ * `migrate()` checks it.
  */
 export const CONTROL_TTL_ATTRIBUTE = 'expiresAt';
 
@@ -155,6 +157,25 @@ export async function allocateIds(client: DynamoDBClient, table: string, counter
     }),
   );
   return Number(response.Attributes?.last?.N) - count + 1;
+}
+
+/**
+ * Writes every request (BatchWriteItem calls of 25, unprocessed ones retried) or throws: the
+ * callers (audit records, holds) must not go on as if a write had happened. `what` names the
+ * records in the error; `context` is added to it.
+ */
+export async function writeAll(
+  client: DynamoDBClient,
+  table: string,
+  requests: WriteRequest[],
+  options: BatchOptions,
+  what: string,
+  context: Record<string, unknown>,
+): Promise<void> {
+  const failures = await batchWriteAll(client, table, requests, options);
+  if (failures.length > 0) {
+    throw new ControlStoreError(`${failures.length} of ${requests.length} ${what} writes failed: ${failures[0]!.error}`, { ...context, count: failures.length });
+  }
 }
 
 /** A whole partition of the table, in sort key order, read consistently. */

@@ -6,7 +6,7 @@ import { CHECKPOINT_COLUMNS, HOLD_COLUMNS, LEASE_COLUMNS, PAUSE_COLUMNS, RUN_COL
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './postgresRows.ts';
 import { migrateControlSchema } from './postgresSchema.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from './types.ts';
-import { batchContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
+import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from './shared.ts';
 
 /**
  * The control store in PostgreSQL (embedded locally, Neon in the cloud), schema `retention`.
@@ -155,14 +155,11 @@ export class PostgresControlStore implements ControlStore {
   }
 
   addHold(hold: NewHold): Promise<Hold> {
-    return this.guard('addHold', { policy: hold.policy ?? '*', key: hold.key }, async () => {
-      const rows = await this.sql.query<HoldRow>(
-        `INSERT INTO retention.holds (policy, key, prefix, reason, created_by) VALUES ($1, $2, $3, $4, $5)
-         RETURNING ${HOLD_COLUMNS}`,
-        [hold.policy, hold.key, hold.prefix, hold.reason, hold.createdBy],
-      );
-      return toHold(rows[0]!); // INSERT … RETURNING: exactly one row
-    });
+    return this.guard('addHold', holdsContext([hold]), async () => (await this.insertHolds([hold]))[0]!);
+  }
+
+  addHolds(holds: NewHold[]): Promise<Hold[]> {
+    return this.guard('addHolds', holdsContext(holds), () => this.insertHolds(holds));
   }
 
   listHolds(policy?: string): Promise<Hold[]> {
@@ -251,6 +248,26 @@ export class PostgresControlStore implements ControlStore {
 
   close(): Promise<void> {
     return this.sql.close();
+  }
+
+  /**
+   * One statement whatever the count. Ids come from the serial in the order rows are inserted,
+   * which is the input order (ORDER BY ordinality), so sorting the result by id keeps that order.
+   */
+  private async insertHolds(holds: NewHold[]): Promise<Hold[]> {
+    if (holds.length === 0) return [];
+    const rows = await this.sql.query<HoldRow>(
+      `WITH added AS (
+         INSERT INTO retention.holds (policy, key, prefix, reason, created_by)
+         SELECT policy, key, prefix, reason, created_by
+           FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[]) WITH ORDINALITY
+             AS batch (policy, key, prefix, reason, created_by, ord)
+          ORDER BY ord
+         RETURNING ${HOLD_COLUMNS})
+       SELECT ${HOLD_COLUMNS} FROM added ORDER BY id`,
+      [holds.map((h) => h.policy), holds.map((h) => h.key), holds.map((h) => h.prefix), holds.map((h) => h.reason), holds.map((h) => h.createdBy)],
+    );
+    return rows.map(toHold);
   }
 
   /** Adds the operation and its subject to any failure; our own errors (LeaseLostError, …) pass as they are. */

@@ -1,5 +1,5 @@
 import { ControlStoreError, LeaseLostError } from '../errors.ts';
-import type { AuditIntent, Lease } from './types.ts';
+import type { AuditIntent, Lease, NewHold } from './types.ts';
 
 /** Helpers every ControlStore implementation uses the same way. */
 export function leaseContext(lease: Lease): Record<string, unknown> {
@@ -18,4 +18,10 @@ export function positiveTtl(ttlMs: number): number {
 
 export function batchContext(records: AuditIntent[]): Record<string, unknown> {
   return { runId: records[0]?.runId, policy: records[0]?.policy, count: records.length };
+}
+
+/** The subject of a hold write: the hold's key when there is one, the count when there are many. */
+export function holdsContext(holds: NewHold[]): Record<string, unknown> {
+  const policy = holds[0]?.policy ?? '*';
+  return holds.length === 1 ? { policy, key: holds[0]!.key } : { policy, count: holds.length };
 }

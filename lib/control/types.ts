@@ -127,6 +127,8 @@ export interface ControlStore {
   listPauses(): Promise<PauseState[]>;
 
   addHold(hold: NewHold): Promise<Hold>;
+  /** Adds many holds in one round trip (PostgreSQL) or one id reservation plus batched writes (DynamoDB); in input order; [] for []. */
+  addHolds(holds: NewHold[]): Promise<Hold[]>;
   /** Holds that apply to `policy` (its own and global ones); all holds when omitted. */
   listHolds(policy?: string): Promise<Hold[]>;
   removeHold(id: number): Promise<boolean>;

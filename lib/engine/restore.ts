@@ -3,6 +3,7 @@ import type { ControlStore } from '../control/types.ts';
 import { ConfigError } from '../errors.ts';
 import { readAuditTrail } from './auditTrail.ts';
 import type { Logger } from '../observe/log.ts';
+import { chunks } from '../stores/shared.ts';
 import type { RestoreOutcome, Store } from '../stores/types.ts';
 
 /**
@@ -22,6 +23,9 @@ export interface RestoreSummary {
   policy: string;
   outcomes: RestoreOutcome[];
 }
+
+/** Keys per `store.restore` call (and per audit and hold write). */
+const RESTORE_CHUNK = 1_000;
 
 export async function restoreRun(
   request: RestoreRequest,
@@ -50,42 +54,48 @@ export async function restoreRun(
   }
 
   await store.open();
-  const outcomes = keys.length > 0 ? await store.restore({ to: copiesAt, policy: policy.name, runId: request.runId }, keys) : [];
-  const restoredKeys = outcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key);
-  await deps.control.recordEvents(
-    restoredKeys.map((key) => {
-      const record = byKey.get(key)!;
-      return {
-        runId: request.runId,
-        policy: policy.name,
-        store: store.location,
-        key,
-        itemTimestamp: record.itemTimestamp,
-        ...(record.size !== undefined && record.size !== null ? { size: record.size } : {}),
-        rule: record.rule,
-        cutoff: record.cutoff,
-        actor: deps.actor,
-        trigger: 'manual' as const,
-        action: 'restore' as const,
-        status: 'restored' as const,
-      };
-    }),
-  );
-  for (const key of restoredKeys) {
-    await deps.control.addHold({
-      policy: policy.name,
-      key,
-      prefix: false,
-      reason: `restored from run ${request.runId}; remove this hold to let retention apply again`,
-      createdBy: deps.actor,
-    });
+  const ref = { to: copiesAt, policy: policy.name, runId: request.runId };
+  const reason = `restored from run ${request.runId}; remove this hold to let retention apply again`;
+  const outcomes: RestoreOutcome[] = [];
+  try {
+    // Chunked so no call carries the keys of a whole run (a rows run can delete millions). Each
+    // chunk is held BEFORE it is restored: a failure after the restore (audit, network) must not
+    // leave items back without their hold, for the next run to delete again. Holds of keys that
+    // did not come back are removed.
+    for (const chunk of chunks(keys, RESTORE_CHUNK)) {
+      const holds = await deps.control.addHolds(chunk.map((key) => ({ policy: policy.name, key, prefix: false, reason, createdBy: deps.actor })));
+      const chunkOutcomes = await store.restore(ref, chunk);
+      outcomes.push(...chunkOutcomes);
+      const restoredKeys = new Set(chunkOutcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key));
+      await deps.control.recordEvents(
+        [...restoredKeys].map((key) => {
+          const record = byKey.get(key)!;
+          return {
+            runId: request.runId,
+            policy: policy.name,
+            store: store.location,
+            key,
+            itemTimestamp: record.itemTimestamp,
+            ...(record.size !== undefined && record.size !== null ? { size: record.size } : {}),
+            rule: record.rule,
+            cutoff: record.cutoff,
+            actor: deps.actor,
+            trigger: 'manual' as const,
+            action: 'restore' as const,
+            status: 'restored' as const,
+          };
+        }),
+      );
+      for (const hold of holds) if (!restoredKeys.has(hold.key)) await deps.control.removeHold(hold.id);
+    }
+  } finally {
+    await store.close?.();
   }
   deps.log.info('run_restored', {
     correlation_id: request.runId,
     policy: policy.name,
-    restored: restoredKeys.length,
+    restored: outcomes.filter((outcome) => outcome.status === 'restored').length,
     not_restored: outcomes.filter((outcome) => outcome.status !== 'restored').map((outcome) => ({ key: outcome.key, status: outcome.status, error: outcome.error })),
   });
-  await store.close?.();
   return { runId: request.runId, policy: policy.name, outcomes };
 }

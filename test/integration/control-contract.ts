@@ -148,6 +148,34 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
       expect((await store.listHolds(policy)).map((h) => h.id)).not.toContain(global.id);
     });
 
+    it('adds many holds at once, in order, with ids apart from those added one by one', async () => {
+      const policy = policyName('bulk-holds');
+      expect(await store.addHolds([])).toEqual([]);
+      const before = await store.addHold({ policy, key: 'before', prefix: false, reason: 'single', createdBy: 'alice' });
+      // 60: more than one DynamoDB BatchWriteItem call (25); a few global, a few prefixes.
+      const wanted = Array.from({ length: 60 }, (_, i) => ({
+        policy: i % 20 === 7 ? null : policy,
+        key: `bulk/${i}`,
+        prefix: i % 3 === 0,
+        reason: `reason ${i}`,
+        createdBy: 'bob',
+      }));
+      const added = await store.addHolds(wanted);
+      const after = await store.addHold({ policy, key: 'after', prefix: true, reason: 'single', createdBy: 'alice' });
+      const all = [before, ...added, after];
+      try {
+        expect(added.map(({ id: _id, createdAt: _at, ...hold }) => hold)).toEqual(wanted);
+        expect(added.every((hold) => hold.createdAt instanceof Date)).toBe(true);
+        const ids = all.map((hold) => hold.id);
+        expect(new Set(ids).size).toBe(all.length);
+        // Ids increase in write order, within the batch too.
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+        expect(await store.listHolds(policy)).toEqual(expect.arrayContaining(all));
+      } finally {
+        await Promise.all(all.map((hold) => store.removeHold(hold.id)));
+      }
+    });
+
     it('records runs and their reports, newest first', async () => {
       const policy = policyName('runs');
       const older = { runId: randomUUID(), policy, dryRun: false, startedAt: new Date('2025-01-01T00:00:00Z') };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoControlStore } from '../../lib/control/dynamo.ts';
 import { DynamoControlSchema } from '../../lib/control/dynamoSchema.ts';
@@ -21,6 +21,19 @@ controlStoreContract('DynamoDB (dynalite)', async () => {
   const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('control'), clock: systemClock });
   return { store, teardown: () => store.close() };
 });
+
+/** Counts `client`'s calls of one command. */
+function countCommands(client: DynamoDBClient, commandName: string): { count: number } {
+  const seen = { count: 0 };
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      if (context.commandName === commandName) seen.count += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: `count${commandName}` },
+  );
+  return seen;
+}
 
 /** A clock the test moves by hand: lease expiry is decided by the injected clock, not the server's. */
 function manualClock(start: Date): Clock & { advance(ms: number): void } {
@@ -123,6 +136,20 @@ describe('DynamoDB control store specifics', () => {
     expect(pending.map((record) => record.key).sort()).toEqual([...keys].sort());
     // Ids: unique, one block per batch, in input order.
     expect(pending.map((record) => record.id)).toEqual(Array.from({ length: 500 }, (_, i) => pending[0]!.id + i));
+    await store.close();
+  });
+
+  it('adds holds with one id reservation and retried UnprocessedItems, losing none', async () => {
+    const client = dynamo.client();
+    const store = new DynamoControlStore({ client, table: dynamo.tableName('bulk-holds'), clock: systemClock, sleep: async () => undefined });
+    await store.migrate();
+    const counterUpdates = countCommands(client, 'UpdateItemCommand');
+    const withheld = withholdBatchWrites(client, { keep: 10, times: 10 });
+    const added = await store.addHolds(Array.from({ length: 100 }, (_, i) => ({ policy: 'p', key: `k${i}`, prefix: false, reason: 'r', createdBy: 'test' })));
+    expect(counterUpdates.count).toBe(1);
+    expect(withheld.withheld).toBeGreaterThan(0);
+    expect(added.map((hold) => hold.id)).toEqual(Array.from({ length: 100 }, (_, i) => added[0]!.id + i));
+    expect(await store.listHolds('p')).toEqual(added);
     await store.close();
   });
 

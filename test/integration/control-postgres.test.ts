@@ -76,6 +76,23 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
     }
   });
 
+  it('adds 10,000 holds in one statement, ids in input order', async () => {
+    const counted = countingClient(createSqlClient({ url, driver }));
+    const store = new PostgresControlStore(counted.client);
+    try {
+      await store.migrate();
+      const holds = Array.from({ length: 10_000 }, (_, i) => ({ policy: i === 0 ? null : 'bulk-holds', key: `k${i}`, prefix: i % 2 === 0, reason: 'r', createdBy: 'test' }));
+      counted.statements = 0;
+      const added = await store.addHolds(holds);
+      expect(counted.statements).toBe(1);
+      expect(added.map((hold) => hold.key)).toEqual(holds.map((hold) => hold.key));
+      expect(added.map((hold) => hold.id)).toEqual(Array.from({ length: 10_000 }, (_, i) => added[0]!.id + i));
+      expect(added[0]).toMatchObject({ policy: null, prefix: true });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a zero lease ttl', async () => {
     const store = new PostgresControlStore(createSqlClient({ url, driver }));
     try {
