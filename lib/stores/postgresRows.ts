@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../config/durations.ts';
 import type { AuditQuery, AuditRecord } from '../control/types.ts';
-import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
+import type { Cutoffs, EligibleItem, Hold, Item } from '../engine/types.ts';
 import { ConfigError, describeCause, RetentionError, SqlError, StoreError } from '../errors.ts';
 import { createSqlClient, type SqlClient } from '../sql/client.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
@@ -136,18 +136,20 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
       guarded('scan', async ({ sql, shape }) => {
         checkCutoffs(cutoffs, shape, location);
-        const rows = await query<{ key: string; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(sql, scanStatement(shape, cutoffs, cursor === undefined ? undefined : parseCursor(cursor, shape, location), limit));
-        const page = rows.slice(0, limit);
+        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(
+          sql,
+          scanStatement(shape, cutoffs, cursor === undefined ? undefined : parseCursor(cursor, shape, location), limit),
+        );
+        const found = rows.filter((row): row is typeof row & { key: string } => row.key !== null);
+        const page = found.slice(0, limit);
         const last = page.at(-1);
+        // A short page before the end of the walk: the next page starts where the walk stopped.
+        const walkEnd = found.length <= limit ? rows[0]?.walk_end : null;
+        if (walkEnd) return { items: page.map((row) => toItem(row, shape)), cursor: cursorAfter({ ts: walkEnd.ts, key: walkEnd.key }, shape, location), done: false };
         return {
-          items: page.map((row) => ({
-            key: row.key,
-            timestamp: new Date(row.ts),
-            ...(row.size === undefined || row.size === null ? {} : { size: row.size }),
-            ...(row.purpose !== undefined && shape.by ? { attributes: { [shape.by.name]: row.purpose } } : {}),
-          })),
+          items: page.map((row) => toItem(row, shape)),
           ...(last ? { cursor: cursorAfter(last, shape, location) } : cursor === undefined ? {} : { cursor }),
-          done: rows.length <= limit,
+          done: found.length <= limit,
         };
       }),
 
@@ -305,6 +307,15 @@ function checkCutoffs(cutoffs: Cutoffs, shape: RowsShape, location: string): voi
   if (cutoffs.by !== undefined && cutoffs.by !== shape.by?.name) {
     throw new StoreError(`${location}: cutoffs are per "${cutoffs.by}" but the store was opened for ${shape.by ? `"${shape.by.name}"` : 'a flat retention'}`, { store: location });
   }
+}
+
+function toItem(row: { key: string; ts: string; purpose?: string | null; size?: number | null }, shape: RowsShape): Item {
+  return {
+    key: row.key,
+    timestamp: new Date(row.ts),
+    ...(row.size === undefined || row.size === null ? {} : { size: row.size }),
+    ...(row.purpose !== undefined && shape.by ? { attributes: { [shape.by.name]: row.purpose } } : {}),
+  };
 }
 
 /** The cursor after a scanned row: its timestamp as the column holds it (microseconds included) and its key. */

@@ -149,6 +149,31 @@ export class RowsSql {
     return `${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))} AND ${byRow}`;
   }
 
+  /** `AND (keyset) > (cursor)`, or nothing from the start. */
+  after(cursor: Cursor | undefined): string {
+    return cursor ? ` AND (${keysetColumns(this.shape)}) > (${[cursor.ts, ...cursor.key].map((value) => this.param(value)).join(', ')})` : '';
+  }
+
+  /**
+   * `walk_end`: the `walk`-th index entry after the cursor among rows older than the latest
+   * cutoff, whatever their purpose, scope or holds: the farthest one statement looks. Without it
+   * a statement looking for N eligible rows among few (most rows kept for years under another
+   * purpose, a selective filter) walks the whole table at once (measured: 5 s for 4M rows, past
+   * any statement timeout at a few tens of millions). None when fewer entries remain.
+   */
+  walkEndCte(cutoffs: Cutoffs, after: string, walk: number): string {
+    const keys = this.shape.key.map((column, index) => `t.${column} AS key_${index}`).join(', ');
+    return `walk_end AS (SELECT t.${this.shape.ts} AS ts_order, ${keys} FROM ${this.shape.table} AS t
+      WHERE ${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))}${after}
+      ORDER BY ${keysetColumns(this.shape)} OFFSET ${this.param(walk - 1)} LIMIT 1)`;
+  }
+
+  /** `(keyset) <= (the row of cte)`; open-ended when the CTE is empty (`'infinity'` decides before the NULL keys). */
+  upTo(cte: string): string {
+    const upper = [`COALESCE((SELECT b.ts_order FROM ${cte} AS b), 'infinity')`, ...this.shape.key.map((_, index) => `(SELECT b.key_${index} FROM ${cte} AS b)`)];
+    return `(${keysetColumns(this.shape)}) <= (${upper.join(', ')})`;
+  }
+
   /** The policy's scope; `TRUE` without a filter. */
   filter(): string {
     const terms = this.shape.filter.map((filter) => {
@@ -264,21 +289,34 @@ export interface Cursor {
   key: string[];
 }
 
+/** Index entries one statement may walk past (see `walkEndCte`): 10 batches' worth, at most 25,000 (≈ 40 ms). */
+export function walkLimit(limit: number): number {
+  return Math.min(WALK_MAX, Math.max(10 * limit, WALK_MIN));
+}
+const WALK_MIN = 1_000;
+const WALK_MAX = 25_000;
+
 /**
  * A page in keyset order from strictly after `cursor`, holding only rows eligible under
- * `cutoffs` (the engine re-filters anyway). One row past the page tells "done" without a
- * second round trip. The cursor values are untyped: PostgreSQL reads them as the columns' types.
+ * `cutoffs` (the engine re-filters anyway), within the walk (`walkEndCte`). One row past the
+ * page tells "done" without a second round trip; `walk_end` (JSON, on every row, or on the one
+ * row of NULLs an empty page returns) says where the walk stopped when it did. The cursor values
+ * are untyped: PostgreSQL reads them as the columns' types.
  */
 export function scanStatement(shape: RowsShape, cutoffs: Cutoffs, cursor: Cursor | undefined, limit: number): Statement {
   const sql = new RowsSql(shape);
-  const after = cursor ? ` AND (${keysetColumns(shape)}) > (${[cursor.ts, ...cursor.key].map((value) => sql.param(value)).join(', ')})` : '';
+  const after = sql.after(cursor);
   const by = cutoffs.by === undefined || !shape.by ? '' : `, t.${shape.by.column}::text AS purpose`;
   const raw = shape.zoned ? '' : `, to_jsonb(t.${shape.ts}) #>> '{}' AS ts_raw`;
+  const keyColumns = shape.key.map((_, index) => `key_${index}`);
   return sql.statement(
-    `SELECT ${sql.keyText()} AS key, to_jsonb(${sql.rowTime()}) #>> '{}' AS ts${raw}${by}${sizeColumn(shape)}
-       FROM ${shape.table} AS t
-      WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()}${after}
-      ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(limit + 1)}`,
+    `WITH ${sql.walkEndCte(cutoffs, after, walkLimit(limit))}
+     SELECT (SELECT jsonb_build_object('ts', to_jsonb(b.ts_order) #>> '{}', 'key', ${sql.keyText('b', keyColumns)}) FROM walk_end AS b) AS walk_end, page.*
+       FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+             SELECT ${sql.keyText()} AS key, to_jsonb(${sql.rowTime()}) #>> '{}' AS ts${raw}${by}${sizeColumn(shape)}
+               FROM ${shape.table} AS t
+              WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()}${after} AND ${sql.upTo('walk_end')}
+              ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(limit + 1)}) AS page ON TRUE`,
   );
 }
 

@@ -3,7 +3,8 @@ import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
 import { SqlError } from '../errors.ts';
 import type { SqlClient } from '../sql/client.ts';
 import { rowAuditCte } from './postgresRowsAudit.ts';
-import { keyParts, keysetColumns, RowsSql, type Cursor, type RowAuditValues, type RowsShape, type Statement } from './postgresRowsSql.ts';
+import { latestCutoff } from '../engine/plan.ts';
+import { keyParts, keysetColumns, RowsSql, walkLimit, type Cursor, type RowAuditValues, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { removeTargets } from './postgresRowsWriteSql.ts';
 
 /**
@@ -14,11 +15,15 @@ import { removeTargets } from './postgresRowsWriteSql.ts';
  * nothing can change in between (invariant 1, without a separate re-check).
  *
  * Two statements, chosen per batch:
- * - `range` (first choice): find the batch's last row (`OFFSET limit-1` along the index), then
- *   DELETE the key range up to it with the same predicate. One index range scan that deletes as
- *   it goes, like an unbatched DELETE restricted to a window; rows updated meanwhile are
- *   re-checked against the whole predicate (EvalPlanQual). It waits for rows another
- *   transaction holds, so it runs with a short lock wait (RANGE_LOCK_WAIT_MS).
+ * - `range` (first choice): find the batch's last row (the limit-th eligible one along the
+ *   index), then DELETE the key range up to it with the same predicate. One index range scan
+ *   that deletes as it goes, like an unbatched DELETE restricted to a window; rows updated
+ *   meanwhile are re-checked against the whole predicate (EvalPlanQual). It waits for rows
+ *   another transaction holds, so it runs with a short lock wait (RANGE_LOCK_WAIT_MS).
+ *
+ * Both look at most `walkLimit` index entries past the cursor (`walk_end`): when eligible rows
+ * are few among many kept ones (per-purpose retention with purposes kept for years), a batch
+ * ends short at the walk's end instead of walking the whole table in one statement.
  * - `skip_locked`: the issue's recipe (`ctid = ANY(ARRAY(SELECT … LIMIT n FOR UPDATE SKIP
  *   LOCKED))`): rows in use are skipped and left for the next run. Locking every row first
  *   costs a second write per row (measured: the range statement does the batch in ~60 % of the
@@ -101,34 +106,48 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
     ...(shape.size ? [`t.${shape.size}::float8 AS size`] : []),
     ...(shape.archive ? ['t AS row_value'] : []),
   ];
-  const after = query.cursor ? ` AND (${keysetColumns(shape)}) > (${[query.cursor.ts, ...query.cursor.key].map((value) => sql.param(value)).join(', ')})` : '';
+  const after = sql.after(query.cursor);
   const candidates = `FROM ${shape.table} AS t WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}${after}`;
   const key = sql.keyText('r', keyColumns);
   const position = (alias: string) => `jsonb_build_object('ts', to_jsonb(${alias}.ts_order) #>> '{}', 'key', ${sql.keyText(alias, keyColumns)})`;
   const order = ['r.ts_order', ...keyColumns.map((column) => `r.${column}`)];
+  const walk = walkLimit(query.limit);
+  const walkEnd = sql.walkEndCte(cutoffs, after, walk);
   let ctes: string[];
   let last: string;
   let more: string;
   if (mode === 'range') {
-    // The batch's last row; none when fewer than `limit` remain (then the range is open-ended:
-    // `ts < 'infinity'` decides the row comparison before the NULL keys are reached).
-    const upper = [`COALESCE((SELECT b.ts_order FROM bound AS b), 'infinity')`, ...keyColumns.map((column) => `(SELECT b.${column} FROM bound AS b)`)];
+    // The batch's last row: the limit-th eligible row within the walk, else the walk's end
+    // (few eligible rows there: the batch is smaller and the next one starts after it). The
+    // first branch stops reading once it has found it; the second runs only when it did not.
+    // None when the rest holds fewer than `limit` eligible rows and `walk` entries: the range is
+    // then open-ended (`upTo`).
+    const eligibleNow = `(${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}) IS TRUE`;
+    const walkColumns = ['w.ts_order', ...keyColumns.map((column) => `w.${column}`)].join(', ');
     ctes = [
-      `bound AS (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')} ${candidates}
-        ORDER BY ${keysetColumns(shape)} OFFSET ${sql.param(query.limit - 1)} LIMIT 1)`,
-      `deleted AS (DELETE ${candidates} AND (${keysetColumns(shape)}) <= (${upper.join(', ')}) RETURNING ${returning.join(', ')})`,
+      walkEnd,
+      `bound AS (SELECT * FROM (
+         (SELECT ${walkColumns} FROM (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')}, ${eligibleNow} AS ok
+                                        FROM ${shape.table} AS t WHERE ${sql.olderThan(sql.param(latestCutoff(cutoffs), 'timestamptz'))}${after}
+                                       ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(walk)}) AS w
+           WHERE w.ok ORDER BY ${walkColumns} OFFSET ${sql.param(query.limit - 1)} LIMIT 1)
+         UNION ALL (SELECT * FROM walk_end)) AS b LIMIT 1)`,
+      `deleted AS (DELETE ${candidates} AND ${sql.upTo('bound')} RETURNING ${returning.join(', ')})`,
     ];
     last = `(SELECT ${position('b')} FROM bound AS b)`;
     more = 'EXISTS (SELECT 1 FROM bound)';
   } else {
     ctes = [
-      `target AS (SELECT t.ctid AS row_ref${shape.partitioned ? `, ${keys.join(', ')}` : ''} ${candidates}
+      walkEnd,
+      `target AS (SELECT t.ctid AS row_ref${shape.partitioned ? `, ${keys.join(', ')}` : ''} ${candidates} AND ${sql.upTo('walk_end')}
         ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(query.limit)} FOR UPDATE OF t SKIP LOCKED)`,
       removeTargets(shape, 'deleted', returning),
     ];
-    // The last row deleted: ordering by the raw columns keeps the texts off the other rows.
-    last = `(SELECT ${position('r')} FROM (SELECT * FROM deleted AS r ORDER BY ${order.map((column) => `${column} DESC`).join(', ')} LIMIT 1) AS r)`;
-    more = `count(*) = ${sql.param(query.limit)}`;
+    // A full batch ends at its last row; a short one at the walk's end, if the walk stopped short.
+    const limit = sql.param(query.limit);
+    const lastDeleted = `(SELECT ${position('r')} FROM (SELECT * FROM deleted AS r ORDER BY ${order.map((column) => `${column} DESC`).join(', ')} LIMIT 1) AS r)`;
+    last = `CASE WHEN count(*) = ${limit} THEN ${lastDeleted} ELSE COALESCE((SELECT ${position('b')} FROM walk_end AS b), ${lastDeleted}) END`;
+    more = `count(*) = ${limit} OR EXISTS (SELECT 1 FROM walk_end)`;
   }
   if (shape.archive) {
     ctes.push(`archived AS (INSERT INTO ${shape.archive.table} (${shape.columns.join(', ')}) OVERRIDING SYSTEM VALUE

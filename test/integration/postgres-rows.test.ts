@@ -564,6 +564,56 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('walks at most a bounded stretch of the index per statement when few rows are eligible', async () => {
+    const table = await keyedTable('sparse', 'created_at', ', purpose text');
+    // 3,000 old rows, all Legal (kept 7 years) but two, which are General (30 days).
+    await exec(`INSERT INTO public.${table} (key, created_at, purpose)
+                SELECT lpad(g::text, 5, '0'), now() - interval '400 days' + g * interval '1 minute', CASE WHEN g IN (300, 2800) THEN 'General' ELSE 'Legal' END
+                  FROM generate_series(1, 3000) AS g`);
+    const retention = { by: 'purpose', rules: { General: '30d', Legal: '7y' } };
+    const cutoffs = computeCutoffs(retention, new Date());
+    const store = rowsStore(table, { retention });
+    store.bindRun({ runId: 'run-sparse', actor: 'test:rows', trigger: 'manual' });
+    try {
+      // Batches of 2 look at most 1,000 entries each (the minimum walk): a stretch without eligible rows ends a short batch, not the run.
+      const expected = ['00300', '02800'];
+      const pages = [await store.scan({ cutoffs, limit: 2 })];
+      while (!pages.at(-1)!.done) pages.push(await store.scan({ cutoffs, limit: 2, cursor: pages.at(-1)!.cursor! }));
+      expect(pages.flatMap((page) => page.items.map((item) => item.key))).toEqual(expected);
+      expect(pages.length).toBeGreaterThanOrEqual(3);
+      expect(pages.every((page) => page.items.length <= 2)).toBe(true);
+
+      for (const mode of ['range', 'skip_locked'] as const) {
+        const holder = await admin.connect();
+        try {
+          // An eligible row in use makes the range statement fall back; the walk bounds both statements.
+          if (mode === 'skip_locked') {
+            await holder.query('BEGIN');
+            await holder.query(`SELECT 1 FROM public.${table} WHERE key = '00750b' FOR UPDATE`);
+          }
+          const batches = [await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows' })];
+          while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+          if (mode === 'range') {
+            expect(batches.flatMap((batch) => batch.rows!.map((row) => row.key))).toEqual(expected);
+            expect(batches.some((batch) => batch.deleted === 0 && !batch.done)).toBe(true);
+            expect(batches.every((batch) => batch.mode === 'range')).toBe(true);
+            await exec(`INSERT INTO public.${table} (key, created_at, purpose) VALUES ('00750b', now() - interval '100 days', 'General'), ('02750b', now() - interval '50 days', 'General')`);
+          } else {
+            expect(batches.flatMap((batch) => batch.rows!.map((row) => row.key))).toEqual(['02750b']);
+            expect(batches.at(-1)!.mode).toBe('skip_locked');
+          }
+          store.bindRun({ runId: 'run-sparse-2', actor: 'test:rows', trigger: 'manual' });
+        } finally {
+          if (mode === 'skip_locked') await holder.query('ROLLBACK');
+          holder.release();
+        }
+      }
+      expect(await rowsOf(`SELECT key FROM public.${table} WHERE purpose = 'General'`)).toEqual([{ key: '00750b' }]);
+    } finally {
+      await store.close?.();
+    }
+  });
+
   it('goes back to key ranges for the next run after a run met rows in use', async () => {
     const table = await keyedTable('contended');
     for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
