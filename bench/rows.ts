@@ -14,7 +14,7 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
 /**
  * The Performance section of issue 3, printed (not a timed test):
  *
- *   npx tsx bench/rows.ts [--rows 2000000] [--batch 5000] [--repeat 3]
+ *   npx tsx bench/rows.ts [--rows 2000000] [--batch 5000] [--repeat 3] [--only sweeps,partitions,sparse]
  *
  * A table of `rows` documents, half of them past a 30-day retention, deleted several ways, each
  * with and without a long transaction open in another session (it holds back the xmin horizon,
@@ -33,14 +33,17 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
  *   (d) the naive loop `DELETE … WHERE id IN (SELECT id … LIMIT n)`,
  *   (r) reference: the bare recipe with the SKIP LOCKED the issue requires and nothing else
  *       (no keyset cursor, audit, results or timeouts).
- * Then 30 expired daily partitions holding half as many rows are dropped by the store.
+ * Then 30 expired daily partitions holding half as many rows are dropped by the store, and
+ * (p) a per-purpose table where few rows are due is swept twice (bounded statements).
  * Each scenario gets a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
  */
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' }, repeat: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' }, repeat: { type: 'string', default: '3' }, only: { type: 'string', default: 'sweeps,partitions,sparse' } } });
 const ROWS = Number(args.rows);
 const BATCH = Number(args.batch);
 /** Each scenario runs this many times (fresh copies); the run with the median time is reported. */
 const REPEAT = Number(args.repeat);
+/** Which parts run: `sweeps` (the tables), `partitions`, `sparse` ((p)). */
+const ONLY = new Set(args.only.split(','));
 const DAY_MS = 86_400_000;
 
 interface Measure {
@@ -358,31 +361,84 @@ async function partitions(): Promise<void> {
   }
 }
 
+/**
+ * (p) Per-purpose retention with sparse eligibility: `rows` documents over 10 years, 1 in 40
+ * General (30 days), the rest Legal (7 years) or Medical (10 years). Swept twice: the first pass
+ * deletes what is due, the second finds nothing. What matters is that no statement walks far:
+ * the batch times, not the totals (every row older than the shortest cutoff is read either way).
+ */
+async function sparsePurposes(): Promise<void> {
+  const url = server.url('bench_sparse');
+  await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_sparse'));
+  await withClient(url, async (client) => {
+    await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
+    await client.query(
+      `INSERT INTO documents SELECT g, now() - interval '3650 days' + (g::float8 / $1) * interval '3650 days',
+              CASE WHEN g % 40 = 0 THEN 'General' WHEN g % 2 = 0 THEN 'Legal' ELSE 'Medical' END, repeat('x', 60) FROM generate_series(1, $1) AS g`,
+      [ROWS],
+    );
+    await client.query('CREATE INDEX documents_created_at ON documents (created_at, id)');
+    await client.query('VACUUM ANALYZE documents');
+  });
+  const retention = { by: 'purpose_code', default: '30d', rules: { General: '30d', Legal: '7y', Medical: '10y' } };
+  const store = createPostgresRowsStore({
+    name: 'bench-sparse', retention, store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.documents', timestamp: 'created_at',
+    audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
+  });
+  await store.open();
+  try {
+    const cutoffs = computeCutoffs(retention, await store.now());
+    console.log(`\n(p) per-purpose, sparse: ${ROWS} rows over 10 years, 1 in 40 General (30d), the rest Legal (7y) / Medical (10y)`);
+    for (const pass of ['first pass (deletes what is due)', 'second pass (nothing due)']) {
+      const measure = await timed(pass, async (batch) => {
+        let cursor: string | undefined;
+        for (let done = false; !done; ) {
+          await batch(async () => {
+            const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
+            ({ cursor, done } = result);
+            return result.deleted;
+          });
+        }
+      });
+      const sorted = [...measure.batches].sort((a, b) => a - b);
+      console.log(`${pass.padEnd(34)} deleted ${measure.deleted}, ${measure.seconds.toFixed(2)} s, ${measure.batches.length} statements, p99 ${quantile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`);
+    }
+  } finally {
+    await store.close?.();
+  }
+}
+
 async function main(): Promise<void> {
   server = await startTestPostgres();
   try {
-    const seedStarted = performance.now();
-    await seed();
-    console.log(`seeded ${ROWS} rows (${ROWS / 2} expired) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s; batch ${BATCH}; node ${process.version}`);
-    for (const longTransaction of [false, true]) {
-      const measures: Measure[] = [];
-      for (const [, scenario] of SCENARIOS) {
-        const runs: Measure[] = [];
-        for (let round = 0; round < REPEAT; round += 1) {
-          const name = await freshCopy();
-          runs.push(await maybeLongTransaction(server.url(name), longTransaction, () => scenario(name)));
-          await dropCopy(name);
-        }
-        runs.sort((a, b) => a.seconds - b.seconds);
-        measures.push({ ...runs[Math.floor(runs.length / 2)]!, spread: runs.map((run) => run.seconds) });
-      }
-      report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
-      console.log(`(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`);
-      console.log(`each scenario ran ${REPEAT} time(s) on a fresh copy; the median run is shown`);
-    }
-    await partitions();
+    console.log(`batch ${BATCH}; node ${process.version}`);
+    if (ONLY.has('sweeps')) await sweeps();
+    if (ONLY.has('partitions')) await partitions();
+    if (ONLY.has('sparse')) await sparsePurposes();
   } finally {
     await server.stop();
+  }
+}
+
+async function sweeps(): Promise<void> {
+  const seedStarted = performance.now();
+  await seed();
+  console.log(`seeded ${ROWS} rows (${ROWS / 2} expired) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+  for (const longTransaction of [false, true]) {
+    const measures: Measure[] = [];
+    for (const [, scenario] of SCENARIOS) {
+      const runs: Measure[] = [];
+      for (let round = 0; round < REPEAT; round += 1) {
+        const name = await freshCopy();
+        runs.push(await maybeLongTransaction(server.url(name), longTransaction, () => scenario(name)));
+        await dropCopy(name);
+      }
+      runs.sort((a, b) => a.seconds - b.seconds);
+      measures.push({ ...runs[Math.floor(runs.length / 2)]!, spread: runs.map((run) => run.seconds) });
+    }
+    report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
+    console.log(`(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`);
+    console.log(`each scenario ran ${REPEAT} time(s) on a fresh copy; the median run is shown`);
   }
 }
 

@@ -206,8 +206,9 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
       if (pruned > 0) log.info('backups_pruned', { pruned, keep_for: policy.backup.keepFor });
     }
-    // A one-statement sweep skips rows locked by others without reporting them: count again.
-    census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !oneStatement);
+    // A pass from the start leaves exactly its failures, unless a statement skipped rows in use
+    // without reporting them (SKIP LOCKED): then count again.
+    census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !sweep.skippedRows);
     return await finish(status);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(describeCause(error));

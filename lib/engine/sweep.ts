@@ -21,6 +21,8 @@ export interface SweepState {
 /** The batch loop: budget and lease between steps; write-ahead audit around every deletion. */
 export class Sweep {
   private remaining: number;
+  /** A one-statement batch passed over eligible rows in use (they stay, uncounted, for the next run). */
+  skippedRows = false;
 
   constructor(
     private readonly policy: PolicyConfig,
@@ -124,6 +126,7 @@ export class Sweep {
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
     tally.bytesFreed += swept.bytes;
+    this.skippedRows ||= swept.mayHaveSkipped;
     for (const item of swept.rows ?? []) tally.listItem(item, 'deleted');
     log.info('batch_deleted', { batch_size: swept.deleted, deleted: swept.deleted, failed: 0, kept: 0, one_statement: true, ...(swept.mode ? { mode: swept.mode } : {}) });
   }

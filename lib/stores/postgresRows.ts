@@ -207,7 +207,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, { ...context, mode: sweepMode });
         sweepMode = result.mode;
         const { cursor: after, ...swept } = result;
-        return { ...swept, audited: context.audit !== undefined, ...(after ? { cursor: JSON.stringify(after) } : {}) };
+        return { ...swept, audited: context.audit !== undefined, mayHaveSkipped: result.mode === 'skip_locked', ...(after ? { cursor: JSON.stringify(after) } : {}) };
       }),
 
     auditsOwnDeletions: config.audit,

@@ -179,6 +179,8 @@ export interface SweptBatch {
   audited: boolean;
   /** Which statement deleted the batch, for the logs (rows: `range`, or `skip_locked` once rows in use were met). */
   mode?: string;
+  /** True when the statement passes over eligible rows in use (SKIP LOCKED): they are left for the next run. */
+  mayHaveSkipped: boolean;
   /** Position after the last row deleted. */
   cursor?: string;
   done: boolean;

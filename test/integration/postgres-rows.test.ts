@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import { PostgresControlStore } from '../../lib/control/postgres.ts';
 import { readAuditTrail } from '../../lib/engine/auditTrail.ts';
@@ -638,6 +638,42 @@ describe('fused sweep (sweepExpired)', () => {
     } finally {
       holder.release();
       await store.close?.();
+    }
+  });
+
+  it('reports rows left in use as backlog, measured by a second census only when a batch skipped rows', async () => {
+    const table = await keyedTable('engine_backlog');
+    for (let day = 31; day <= 35; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
+    const policy = parseConfig({
+      policies: [{ name: 'engine-backlog', class: 'rows', schedule: '0 2 * * *', store: { kind: 'postgres', url: databases.get('pg')! }, table: `public.${table}`, timestamp: 'created_at', retention: '30d', limits: { maxDeleteFraction: 1 } }],
+    }).policies[0]!;
+    if (policy.class !== 'rows') throw new Error('expected a rows policy');
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control_backlog') }));
+    await control.migrate();
+    const holder = await admin.connect();
+    const run = async () => {
+      const store = createPostgresRowsStore(policy);
+      const census = vi.spyOn(store, 'census');
+      try {
+        const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
+        return { report, censuses: census.mock.calls.length };
+      } finally {
+        await store.close?.();
+      }
+    };
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'd33' FOR UPDATE`);
+      const contended = await run();
+      expect(contended.report).toMatchObject({ status: 'completed', deleted: 4, backlog: 1 });
+      expect(contended.censuses).toBe(2);
+      await holder.query('ROLLBACK');
+      const clean = await run();
+      expect(clean.report).toMatchObject({ status: 'completed', deleted: 1, backlog: 0, oldestOverdueSeconds: 0 });
+      expect(clean.censuses).toBe(1);
+    } finally {
+      holder.release();
+      await control.close();
     }
   });
 
