@@ -107,7 +107,8 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
     ...(shape.archive ? ['t AS row_value'] : []),
   ];
   const after = sql.after(query.cursor);
-  const candidates = `FROM ${shape.table} AS t WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}${after}`;
+  const eligible = `${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}`;
+  const candidates = `FROM ${shape.table} AS t WHERE ${eligible}${after}`;
   const key = sql.keyText('r', keyColumns);
   const position = (alias: string) => `jsonb_build_object('ts', to_jsonb(${alias}.ts_order) #>> '{}', 'key', ${sql.keyText(alias, keyColumns)})`;
   const order = ['r.ts_order', ...keyColumns.map((column) => `r.${column}`)];
@@ -122,12 +123,11 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
     // first branch stops reading once it has found it; the second runs only when it did not.
     // None when the rest holds fewer than `limit` eligible rows and `walk` entries: the range is
     // then open-ended (`upTo`).
-    const eligibleNow = `(${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}) IS TRUE`;
     const walkColumns = ['w.ts_order', ...keyColumns.map((column) => `w.${column}`)].join(', ');
     ctes = [
       walkEnd,
       `bound AS (SELECT * FROM (
-         (SELECT ${walkColumns} FROM (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')}, ${eligibleNow} AS ok
+         (SELECT ${walkColumns} FROM (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')}, (${eligible}) IS TRUE AS ok
                                         FROM ${shape.table} AS t WHERE ${sql.olderThan(sql.param(latestCutoff(cutoffs), 'timestamptz'))}${after}
                                        ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(walk)}) AS w
            WHERE w.ok ORDER BY ${walkColumns} OFFSET ${sql.param(query.limit - 1)} LIMIT 1)
