@@ -34,7 +34,8 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
  *   (r) reference: the bare recipe with the SKIP LOCKED the issue requires and nothing else
  *       (no keyset cursor, audit, results or timeouts).
  * Then 30 expired daily partitions holding half as many rows are dropped by the store, and
- * (p) a per-purpose table where few rows are due is swept twice (bounded statements).
+ * (p) a per-purpose table where few rows are due is counted and swept twice, without and with
+ * an index on (purpose, timestamp).
  * Each scenario gets a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
  */
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' }, repeat: { type: 'string', default: '3' }, only: { type: 'string', default: 'sweeps,partitions,sparse' } } });
@@ -364,47 +365,58 @@ async function partitions(): Promise<void> {
 /**
  * (p) Per-purpose retention with sparse eligibility: `rows` documents over 10 years, 1 in 40
  * General (30 days), the rest Legal (7 years) or Medical (10 years). Swept twice: the first pass
- * deletes what is due, the second finds nothing. What matters is that no statement walks far:
- * the batch times, not the totals (every row older than the shortest cutoff is read either way).
+ * deletes what is due, the second finds nothing. Without an index on (purpose, timestamp) every
+ * row older than the shortest cutoff is read by bounded statements; with one, each purpose is
+ * one index range of what is due. The baseline is the same table without that index.
  */
 async function sparsePurposes(): Promise<void> {
-  const url = server.url('bench_sparse');
-  await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_sparse'));
-  await withClient(url, async (client) => {
-    await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
-    await client.query(
-      `INSERT INTO documents SELECT g, now() - interval '3650 days' + (g::float8 / $1) * interval '3650 days',
-              CASE WHEN g % 40 = 0 THEN 'General' WHEN g % 2 = 0 THEN 'Legal' ELSE 'Medical' END, repeat('x', 60) FROM generate_series(1, $1) AS g`,
-      [ROWS],
-    );
-    await client.query('CREATE INDEX documents_created_at ON documents (created_at, id)');
-    await client.query('VACUUM ANALYZE documents');
-  });
-  const retention = { by: 'purpose_code', default: '30d', rules: { General: '30d', Legal: '7y', Medical: '10y' } };
-  const store = createPostgresRowsStore({
-    name: 'bench-sparse', retention, store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.documents', timestamp: 'created_at',
-    audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
-  });
-  await store.open();
-  try {
-    const cutoffs = computeCutoffs(retention, await store.now());
-    console.log(`\n(p) per-purpose, sparse: ${ROWS} rows over 10 years, 1 in 40 General (30d), the rest Legal (7y) / Medical (10y)`);
-    for (const pass of ['first pass (deletes what is due)', 'second pass (nothing due)']) {
-      const measure = await timed(pass, async (batch) => {
-        let cursor: string | undefined;
-        for (let done = false; !done; ) {
-          await batch(async () => {
-            const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
-            ({ cursor, done } = result);
-            return result.deleted;
-          });
-        }
-      });
-      const sorted = [...measure.batches].sort((a, b) => a - b);
-      console.log(`${pass.padEnd(34)} deleted ${measure.deleted}, ${measure.seconds.toFixed(2)} s, ${measure.batches.length} statements, p99 ${quantile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`);
+  console.log(`\n(p) per-purpose, sparse: ${ROWS} rows over 10 years, 1 in 40 General (30d), the rest Legal (7y) / Medical (10y)`);
+  for (const byPurpose of [false, true]) {
+    const name = `bench_sparse_${byPurpose ? 'by_purpose' : 'by_time'}`;
+    const url = server.url(name);
+    await withClient(database('postgres'), (client) => client.query(`CREATE DATABASE ${name}`));
+    await withClient(url, async (client) => {
+      await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
+      await client.query(
+        `INSERT INTO documents SELECT g, now() - interval '3650 days' + (g::float8 / $1) * interval '3650 days',
+                CASE WHEN g % 40 = 0 THEN 'General' WHEN g % 2 = 0 THEN 'Legal' ELSE 'Medical' END, repeat('x', 60) FROM generate_series(1, $1) AS g`,
+        [ROWS],
+      );
+      await client.query('CREATE INDEX documents_created_at ON documents (created_at, id)');
+      if (byPurpose) await client.query('CREATE INDEX documents_purpose ON documents (purpose_code, created_at, id)');
+      await client.query('VACUUM ANALYZE documents');
+    });
+    const retention = { by: 'purpose_code', default: '30d', rules: { General: '30d', Legal: '7y', Medical: '10y' } };
+    const store = createPostgresRowsStore({
+      name: 'bench-sparse', retention, store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.documents', timestamp: 'created_at',
+      audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
+    });
+    await store.open();
+    try {
+      const cutoffs = computeCutoffs(retention, await store.now());
+      for (const pass of ['first pass (deletes what is due)', 'second pass (nothing due)']) {
+        const started = performance.now();
+        const census = await store.census({ cutoffs, holds: [] });
+        const censusSeconds = (performance.now() - started) / 1000;
+        const measure = await timed(pass, async (batch) => {
+          let cursor: string | undefined;
+          for (let done = false; !done; ) {
+            await batch(async () => {
+              const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
+              ({ cursor, done } = result);
+              return result.deleted;
+            });
+          }
+        });
+        const sorted = [...measure.batches].sort((a, b) => a - b);
+        console.log(
+          `${byPurpose ? 'index (purpose, created_at, id)' : 'index (created_at, id) only   '}  ${pass.padEnd(34)} census ${census.eligible} due in ${censusSeconds.toFixed(2)} s; ` +
+            `sweep deleted ${measure.deleted} in ${measure.seconds.toFixed(2)} s, ${measure.batches.length} statements, p99 ${quantile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`,
+        );
+      }
+    } finally {
+      await store.close?.();
     }
-  } finally {
-    await store.close?.();
   }
 }
 

@@ -29,7 +29,7 @@ export interface RowsTableRequest {
 
 /** Found at start, not fatal: for the operator (`log.warn(code, …)`). */
 export interface RowsWarning {
-  code: 'cascade_without_index' | 'foreign_key_blocks_delete' | 'child_without_index' | 'not_archived' | 'partition_drop_disabled';
+  code: 'cascade_without_index' | 'foreign_key_blocks_delete' | 'child_without_index' | 'not_archived' | 'partition_drop_disabled' | 'purpose_without_index';
   message: string;
   fix?: string;
 }
@@ -98,6 +98,7 @@ export async function inspectRowsTable(sql: SqlExecutor, request: RowsTableReque
     key: key.map((c) => quoteIdent(c.name)),
     zonedKey: key.map((c) => TIMESTAMP_ZONED[c.type] === true),
     ...(request.by !== undefined ? { by: { column: quoteIdent(request.by), name: request.by } } : {}),
+    bySegments: request.by !== undefined && byIndex(indexes, columns.get(request.by)?.attnum, ts.attnum),
     filter: request.filter.map((filter) => ({ ...filter, column: quoteIdent(filter.column) })),
     partitioned: table.kind === 'p',
     ...(request.blob !== undefined ? { blob: quoteIdent(request.blob) } : {}),
@@ -112,6 +113,13 @@ export async function inspectRowsTable(sql: SqlExecutor, request: RowsTableReque
 
   const referencing = await referencingKeys(sql, table.oid);
   const warnings = foreignKeyWarnings(table, referencing, request, children);
+  if (shape.by && !shape.bySegments) {
+    warnings.push({
+      code: 'purpose_without_index',
+      message: `${table.name}: per-purpose retention reads every row older than the shortest retention on each run (no index starts with "${request.by}", "${ts.name}")`,
+      fix: `CREATE INDEX CONCURRENTLY ON ${table.quoted} (${[request.by!, ts.name, ...key.map((c) => c.name)].map(quoteIdent).join(', ')}): each purpose is then swept over its own due rows`,
+    });
+  }
   const partitionDropBlocked = await partitionDropBlocker(sql, table, ts, request, referencing);
   if (partitionDropBlocked && table.kind === 'p') {
     warnings.push({ code: 'partition_drop_disabled', message: `${table.name}: expired partitions are deleted row by row because ${partitionDropBlocked}` });
@@ -167,6 +175,11 @@ async function childTables(sql: SqlExecutor, request: RowsTableRequest, key: Col
     else children.push({ ...found, column: child.column, indexed: leadingIndex(await indexesOf(sql, found.oid), column.attnum) });
   }
   return children;
+}
+
+/** A btree index on (purpose, timestamp, …): one index range per purpose. */
+function byIndex(indexes: IndexInfo[], by: number | undefined, ts: number): boolean {
+  return by !== undefined && indexes.some((index) => index.valid && !index.partial && index.method === 'btree' && index.columns[0] === by && index.columns[1] === ts);
 }
 
 /** The column of a backup table saying when each copy was made (filled by its default). */

@@ -11,6 +11,7 @@ import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
 import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { backupRows, pruneCopies, restoreRows } from './postgresRowsCopies.ts';
+import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './postgresRowsSegments.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
 import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
@@ -74,6 +75,12 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
   let run: RunContext | undefined;
   /** Once a run's range statement met a row in use, its later batches skip locked rows directly. */
   let sweepMode: SweepMode = 'range';
+  /** The purposes present are looked up once per run (per cutoffs). */
+  let segments: { cutoffs: Cutoffs; found: Promise<Segment[] | undefined> } | undefined;
+  function segmentsFor(sql: SqlClient, shape: RowsShape, cutoffs: Cutoffs): Promise<Segment[] | undefined> {
+    if (segments?.cutoffs !== cutoffs) segments = { cutoffs, found: purposeSegments(sql, shape, cutoffs) };
+    return segments.found;
+  }
   let opening: Promise<Opened> | undefined;
   let batches = 0;
 
@@ -138,7 +145,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         checkCutoffs(cutoffs, shape, location);
         const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(
           sql,
-          scanStatement(shape, cutoffs, cursor === undefined ? undefined : parseCursor(cursor, shape, location), limit),
+          scanStatement(shape, cutoffs, timestampPosition(cursor === undefined ? undefined : parseCursor(cursor, shape, location)), limit),
         );
         const found = rows.filter((row): row is typeof row & { key: string } => row.key !== null);
         const page = found.slice(0, limit);
@@ -158,14 +165,21 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         checkCutoffs(cutoffs, shape, location);
         const cap = bound ?? CENSUS_EXACT_LIMIT;
         const [scoped] = await query<{ count: string }>(sql, countInScopeStatement(shape, cap + 1));
-        const [eligible] = await query<{ count: string; held: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(shape, cutoffs, holds, cap + 1));
+        // One count per purpose when the table is swept by purpose (each an index range of what is due).
+        const parts = (await segmentsFor(sql, shape, cutoffs)) ?? [{ shape, cutoffs }];
+        const counted = await Promise.all(parts.map(async (part) => (await query<{ count: string; held: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(part.shape, part.cutoffs, holds, cap + 1)))[0]!));
+        const eligible = {
+          count: counted.reduce((sum, part) => sum + Number(part.count), 0),
+          held: counted.reduce((sum, part) => sum + Number(part.held), 0),
+          oldest_overdue_seconds: Math.max(0, ...counted.map((part) => part.oldest_overdue_seconds)),
+        };
         let total = Number(scoped!.count);
-        const eligibleCount = Math.min(Number(eligible!.count), cap);
-        const exact = total <= cap && Number(eligible!.count) + Number(eligible!.held) <= cap;
+        const eligibleCount = Math.min(eligible.count, cap);
+        const exact = total <= cap && eligible.count + eligible.held <= cap;
         // Past the cap: the bound itself when one was asked for, else the planner's estimate
         // (reltuples, the whole table: filters and rows deleted since ANALYZE are not reflected).
         if (total > cap) total = bound ?? Math.max(cap, await estimatedRows(sql, shape));
-        return { total, eligible: eligibleCount, held: Number(eligible!.held), oldestOverdueSeconds: eligible!.oldest_overdue_seconds, exact };
+        return { total, eligible: eligibleCount, held: eligible.held, oldestOverdueSeconds: eligible.oldest_overdue_seconds, exact };
       }),
 
     delete: (items: EligibleItem[]): Promise<DeleteOutcome[]> =>
@@ -203,11 +217,16 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         if (table.shape.blob || table.shape.children.length > 0) throw new StoreError(`${location}: linked files and children are deleted by scan + delete, not sweepExpired`, errorContext);
         const position = cursor === undefined ? undefined : parseCursor(cursor, table.shape, location);
         await pace();
-        const context = deleteContext(table);
-        const result = await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(position ? { cursor: position } : {}) }, { ...context, mode: sweepMode });
-        sweepMode = result.mode;
-        const { cursor: after, ...swept } = result;
-        return { ...swept, audited: context.audit !== undefined, mayHaveSkipped: result.mode === 'skip_locked', ...(after ? { cursor: JSON.stringify(after) } : {}) };
+        const context = { ...deleteContext(table), mode: sweepMode };
+        const segments = await segmentsFor(table.sql, table.shape, cutoffs);
+        // A position of the other kind (the index was added or dropped since the checkpoint): from the start.
+        const along = timestampPosition(position);
+        const within = position && 'purpose' in position ? position : undefined;
+        const { cursor: after, ...swept } = segments
+          ? await sweepSegments(table.sql, segments, { holds, limit, detail, ...(within ? { cursor: within } : {}) }, context)
+          : await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(along ? { cursor: along } : {}) }, context);
+        sweepMode = swept.mode;
+        return { ...swept, audited: context.audit !== undefined, mayHaveSkipped: swept.mode === 'skip_locked', ...(after ? { cursor: JSON.stringify(after) } : {}) };
       }),
 
     auditsOwnDeletions: config.audit,
@@ -325,18 +344,32 @@ function cursorAfter(row: { key: string; ts: string; ts_raw?: string }, shape: R
   return JSON.stringify({ ts: row.ts_raw ?? row.ts, key } satisfies Cursor);
 }
 
-function parseCursor(cursor: string, shape: RowsShape, location: string): Cursor {
+/** Scans go along the timestamp index: a position within a purpose (from a segmented sweep) restarts them. */
+function timestampPosition(position: Cursor | SegmentCursor | undefined): Cursor | undefined {
+  return position && !('purpose' in position) ? position : undefined;
+}
+
+/** A checkpoint position: along the timestamp index (`{ts, key}`), or within a purpose (`{purpose, position?}`). */
+function parseCursor(cursor: string, shape: RowsShape, location: string): Cursor | SegmentCursor {
   let parsed: unknown;
   try {
     parsed = JSON.parse(cursor);
   } catch {
     parsed = undefined;
   }
-  const candidate = parsed as Partial<Cursor> | undefined;
-  if (typeof candidate?.ts !== 'string' || !Array.isArray(candidate.key) || candidate.key.length !== shape.key.length || !candidate.key.every((part) => typeof part === 'string')) {
-    throw new StoreError(`${location}: checkpoint cursor ${cursor} is not a position in (${shape.ts}, ${shape.key.join(', ')})`, { store: location, cursor });
+  const asPosition = (value: unknown): Cursor | undefined => {
+    const candidate = value as Partial<Cursor> | undefined;
+    if (typeof candidate?.ts !== 'string' || !Array.isArray(candidate.key) || candidate.key.length !== shape.key.length || !candidate.key.every((part) => typeof part === 'string')) return undefined;
+    return { ts: candidate.ts, key: candidate.key };
+  };
+  const segmented = parsed as { purpose?: unknown; position?: unknown } | undefined;
+  if (segmented && typeof segmented === 'object' && 'purpose' in segmented && (segmented.purpose === null || typeof segmented.purpose === 'string')) {
+    const position = segmented.position === undefined ? undefined : asPosition(segmented.position);
+    if (segmented.position === undefined || position) return { purpose: segmented.purpose, ...(position ? { position } : {}) };
   }
-  return { ts: candidate.ts, key: candidate.key };
+  const position = asPosition(parsed);
+  if (!position) throw new StoreError(`${location}: checkpoint cursor ${cursor} is not a position in (${shape.ts}, ${shape.key.join(', ')})`, { store: location, cursor });
+  return position;
 }
 
 async function estimatedRows(sql: SqlClient, shape: RowsShape): Promise<number> {

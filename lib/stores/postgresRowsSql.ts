@@ -31,6 +31,10 @@ export interface RowsShape {
   zonedKey: boolean[];
   /** Quoted per-purpose column and its name as configured (the item attribute name). */
   by?: { column: string; name: string };
+  /** An index on (by, timestamp, …) exists: sweeps and census go one purpose at a time (postgresRowsSegments.ts). */
+  bySegments?: boolean;
+  /** The one purpose value (or NULL) a segmented sweep's statements are restricted to: part of the scope and of the walk. */
+  segment?: { value: string | null };
   filter: RowFilter[];
   partitioned: boolean;
   blob?: string;
@@ -164,7 +168,7 @@ export class RowsSql {
   walkEndCte(cutoffs: Cutoffs, after: string, walk: number): string {
     const keys = this.shape.key.map((column, index) => `t.${column} AS key_${index}`).join(', ');
     return `walk_end AS (SELECT t.${this.shape.ts} AS ts_order, ${keys} FROM ${this.shape.table} AS t
-      WHERE ${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))}${after}
+      WHERE ${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))}${this.inSegment()}${after}
       ORDER BY ${keysetColumns(this.shape)} OFFSET ${this.param(walk - 1)} LIMIT 1)`;
   }
 
@@ -172,6 +176,13 @@ export class RowsSql {
   upTo(cte: string): string {
     const upper = [`COALESCE((SELECT b.ts_order FROM ${cte} AS b), 'infinity')`, ...this.shape.key.map((_, index) => `(SELECT b.key_${index} FROM ${cte} AS b)`)];
     return `(${keysetColumns(this.shape)}) <= (${upper.join(', ')})`;
+  }
+
+  /** `AND t.by = v` (or `IS NULL`) in a segmented sweep; nothing otherwise. An index range, unlike a filter. */
+  inSegment(): string {
+    const { segment, by } = this.shape;
+    if (!segment || !by) return '';
+    return segment.value === null ? ` AND t.${by.column} IS NULL` : ` AND t.${by.column} = ${this.param(segment.value)}`;
   }
 
   /** The policy's scope; `TRUE` without a filter. */
@@ -183,7 +194,7 @@ export class RowsSql {
       if (filter.op === 'in') return `${column} = ANY(${this.param(filter.value)})`;
       return `${column} ${COMPARISON[filter.op]} ${this.param(filter.value)}`;
     });
-    return terms.length === 0 ? 'TRUE' : terms.join(' AND ');
+    return `${terms.length === 0 ? 'TRUE' : terms.join(' AND ')}${this.inSegment()}`;
   }
 
   /** The row's key as reported in items and audit: the column's text, or a JSON array of texts. */

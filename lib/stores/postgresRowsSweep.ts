@@ -128,7 +128,7 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
       walkEnd,
       `bound AS (SELECT * FROM (
          (SELECT ${walkColumns} FROM (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')}, (${eligible}) IS TRUE AS ok
-                                        FROM ${shape.table} AS t WHERE ${sql.olderThan(sql.param(latestCutoff(cutoffs), 'timestamptz'))}${after}
+                                        FROM ${shape.table} AS t WHERE ${sql.olderThan(sql.param(latestCutoff(cutoffs), 'timestamptz'))}${sql.inSegment()}${after}
                                        ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(walk)}) AS w
            WHERE w.ok ORDER BY ${walkColumns} OFFSET ${sql.param(query.limit - 1)} LIMIT 1)
          UNION ALL (SELECT * FROM walk_end)) AS b LIMIT 1)`,

@@ -614,6 +614,51 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('sweeps and counts one purpose at a time when an index starts with (purpose, timestamp)', async () => {
+    const table = await keyedTable('segmented', 'created_at', ', purpose text');
+    await exec(`CREATE INDEX ON public.${table} (purpose, created_at, key)`);
+    const seeds: Array<[string, string | null, number]> = [
+      ['null-old', null, 90], ['other-old', 'Other', 80], ['legal-ancient', 'Legal', 3000], ['general-old-1', 'General', 70],
+      ['general-old-2', 'General', 60], ['general-old-3', 'General', 50], ['general-young', 'General', 5], ['other-young', 'Other', 5], ['held-old', 'General', 65],
+    ];
+    for (const [key, purpose, days] of seeds) await exec(`INSERT INTO public.${table} (key, created_at, purpose) VALUES ($1, $2, $3)`, [key, ago(days * DAY), purpose]);
+    // 2,000 Legal rows kept for years: the timestamp walk would read them all, the purpose ranges never do.
+    await exec(`INSERT INTO public.${table} (key, created_at, purpose) SELECT 'legal-' || g, now() - interval '400 days' + g * interval '1 minute', 'Legal' FROM generate_series(1, 2000) AS g`);
+    const retention = { by: 'purpose', default: '30d', rules: { General: '30d', Legal: '7y' } };
+    const cutoffs = computeCutoffs(retention, new Date());
+    const holds: Hold[] = [{ id: 1, policy: null, key: 'held-old', prefix: false, reason: 'litigation', createdBy: 'test', createdAt: new Date() }];
+    const store = rowsStore(table, { retention });
+    store.bindRun({ runId: 'run-segmented', actor: 'test:rows', trigger: 'manual' });
+    try {
+      await store.open();
+      expect(store.warnings.map((warning) => warning.code)).not.toContain('purpose_without_index');
+      expect(await store.census({ cutoffs, holds })).toMatchObject({ eligible: 6, held: 1, exact: true });
+
+      const batches = [await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows' })];
+      while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+      // Purpose by purpose (NULL last), oldest first within each: not the timestamp order of the table.
+      expect(batches.map((batch) => batch.rows!.map((row) => row.key))).toEqual([['general-old-1', 'general-old-2'], ['general-old-3'], ['legal-ancient'], ['other-old'], ['null-old']]);
+      expect(JSON.parse(batches[0]!.cursor!)).toMatchObject({ purpose: 'General' });
+      expect(await rowsOf(`SELECT key, rule FROM retention.row_audit_entries WHERE run_id = 'run-segmented' ORDER BY key`)).toEqual([
+        { key: 'general-old-1', rule: 'purpose=General: 30d' }, { key: 'general-old-2', rule: 'purpose=General: 30d' }, { key: 'general-old-3', rule: 'purpose=General: 30d' },
+        { key: 'legal-ancient', rule: 'purpose=Legal: 7y' }, { key: 'null-old', rule: 'default: 30d' }, { key: 'other-old', rule: 'default: 30d' },
+      ]);
+      expect(await store.census({ cutoffs, holds })).toMatchObject({ eligible: 0, held: 1 });
+      // A checkpoint along the timestamp index (taken before the index existed) starts the purposes over.
+      const resumed = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: JSON.stringify({ ts: ago(DAY).toISOString(), key: ['x'] }) });
+      expect(resumed).toMatchObject({ deleted: 0, done: false });
+      expect(JSON.parse(resumed.cursor!)).toEqual({ purpose: 'Legal' });
+    } finally {
+      await store.close?.();
+    }
+    // Without that index the store says what it costs and how to fix it.
+    const unindexed = await keyedTable('unsegmented', 'created_at', ', purpose text');
+    const plain = rowsStore(unindexed, { retention });
+    await plain.open();
+    await plain.close?.();
+    expect(plain.warnings).toContainEqual(expect.objectContaining({ code: 'purpose_without_index', fix: `CREATE INDEX CONCURRENTLY ON "public"."${unindexed}" ("purpose", "created_at", "key"): each purpose is then swept over its own due rows` }));
+  });
+
   it('goes back to key ranges for the next run after a run met rows in use', async () => {
     const table = await keyedTable('contended');
     for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
