@@ -121,6 +121,8 @@ export async function seedDocumentsTable(sql: SqlExecutor, now: Date): Promise<n
        size_bytes bigint NOT NULL, created_at timestamptz NOT NULL)`,
   );
   await sql.query('CREATE INDEX documents_created_at ON demo.documents (created_at, id)');
+  // Per purpose code: each purpose's due rows are one index range (see the rows store's README entry).
+  await sql.query('CREATE INDEX documents_purpose ON demo.documents (purpose_code, created_at, id)');
   await sql.query(
     `INSERT INTO demo.documents SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])`,
     [
