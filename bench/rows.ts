@@ -104,12 +104,10 @@ async function freshCopy(): Promise<string> {
   return name;
 }
 
-/** Holds a snapshot (REPEATABLE READ + an xid) for the duration of `run`. */
-async function maybeLongTransaction<T>(url: string, open: boolean, run: () => Promise<T>): Promise<T> {
-  if (!open) return run();
+/** Runs `run` while another session holds a transaction opened with `statements`. */
+async function whileAnotherSession<T>(url: string, statements: string[], run: () => Promise<T>): Promise<T> {
   return withClient(url, async (holder) => {
-    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await holder.query('SELECT pg_current_xact_id(), count(*) FROM documents WHERE id = 1');
+    for (const statement of statements) await holder.query(statement);
     try {
       return await run();
     } finally {
@@ -118,17 +116,14 @@ async function maybeLongTransaction<T>(url: string, open: boolean, run: () => Pr
   });
 }
 
+/** Holds a snapshot (REPEATABLE READ + an xid) for the duration of `run`. */
+function maybeLongTransaction<T>(url: string, open: boolean, run: () => Promise<T>): Promise<T> {
+  return open ? whileAnotherSession(url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT pg_current_xact_id(), count(*) FROM documents WHERE id = 1'], run) : run();
+}
+
 /** Locks the oldest expired row in another session for the duration of `run`. */
-async function withRowInUse<T>(url: string, run: () => Promise<T>): Promise<T> {
-  return withClient(url, async (holder) => {
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM documents WHERE id = 1 FOR UPDATE');
-    try {
-      return await run();
-    } finally {
-      await holder.query('ROLLBACK');
-    }
-  });
+function withRowInUse<T>(url: string, run: () => Promise<T>): Promise<T> {
+  return whileAnotherSession(url, ['BEGIN', 'SELECT 1 FROM documents WHERE id = 1 FOR UPDATE'], run);
 }
 
 function rssTracker(): { sample(): void; peakMb(): number } {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config/load.ts';
 import type { PauseState, RunRecord } from '../../lib/control/types.ts';
 import { assessCompliance, complianceReport, type PolicyRecords } from '../../lib/engine/compliance.ts';
 import type { RunReport } from '../../lib/engine/types.ts';
+import { hourlyFilesPolicy, runRecord } from '../support/runs.ts';
 
 // Hourly schedule: the 12:00 run is due; 20 minutes later it is past the 15-minute allowance.
 const NOW = new Date('2025-03-10T12:20:00Z');
@@ -10,25 +10,9 @@ const DAY_MINUTES = 24 * 60;
 const WINDOW = { since: new Date(NOW.getTime() - 30 * DAY_MINUTES * 60_000), until: NOW, runsRead: 100 };
 const minutesAgo = (minutes: number) => new Date(NOW.getTime() - minutes * 60_000);
 
-function policy(overrides: Record<string, unknown> = {}) {
-  return parseConfig({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root: '/data' }, retention: '30d', schedule: '0 * * * *', ...overrides }] }).policies[0]!;
-}
-
-function run(startedMinutesAgo: number, status: RunRecord['status'], report: Partial<RunReport> = {}, dryRun = false): RunRecord {
-  const startedAt = minutesAgo(startedMinutesAgo);
-  const finished = status === 'running' ? null : new Date(startedAt.getTime() + 60_000);
-  return {
-    runId: `run-${startedMinutesAgo}`,
-    policy: 'files',
-    status,
-    dryRun,
-    startedAt,
-    finishedAt: finished,
-    report: finished
-      ? ({ status, deleted: 5, failed: 0, held: 1, bytesFreed: 100, backlog: 0, oldestOverdueSeconds: 0, sla: { status: 'ok', reasons: [] }, ...report } as RunReport)
-      : null,
-  };
-}
+const policy = hourlyFilesPolicy;
+const run = (startedMinutesAgo: number, status: RunRecord['status'], report: Partial<RunReport> = {}, dryRun = false): RunRecord =>
+  runRecord(NOW, startedMinutesAgo, status, { status: status as RunReport['status'], deleted: 5, failed: 0, held: 1, bytesFreed: 100, backlog: 0, oldestOverdueSeconds: 0, ...report }, dryRun);
 
 function records(runs: RunRecord[], extra: Partial<PolicyRecords> = {}): PolicyRecords {
   return { runs, holds: 0, pause: null, pendingIntents: 0, ...extra };

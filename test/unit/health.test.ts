@@ -1,30 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config/load.ts';
 import type { RunRecord } from '../../lib/control/types.ts';
 import type { RunReport } from '../../lib/engine/types.ts';
 import { assessPolicy } from '../../lib/engine/health.ts';
+import { hourlyFilesPolicy, runRecord } from '../support/runs.ts';
 
 const NOW = new Date('2025-03-10T12:20:00Z');
 const OPTIONS = { missedAfterMs: 15 * 60_000, runsRead: 10 };
-const minutesAgo = (minutes: number) => new Date(NOW.getTime() - minutes * 60_000);
 
-function policy(overrides: Record<string, unknown> = {}) {
-  return parseConfig({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root: '/data' }, retention: '30d', schedule: '0 * * * *', budget: '10m', ...overrides }] }).policies[0]!;
-}
-
-function run(startedMinutesAgo: number, status: RunRecord['status'], report: Partial<RunReport> = {}, dryRun = false): RunRecord {
-  const startedAt = minutesAgo(startedMinutesAgo);
-  const finished = status === 'running' ? null : new Date(startedAt.getTime() + 60_000);
-  return {
-    runId: `run-${startedMinutesAgo}`,
-    policy: 'files',
-    status,
-    dryRun,
-    startedAt,
-    finishedAt: finished,
-    report: finished ? ({ trigger: 'scheduled', deleted: 5, failed: 1, oldestOverdueSeconds: 30, sla: { status: 'ok', reasons: [] }, ...report } as RunReport) : null,
-  };
-}
+const policy = (overrides: Record<string, unknown> = {}) => hourlyFilesPolicy({ budget: '10m', ...overrides });
+const run = (startedMinutesAgo: number, status: RunRecord['status'], report: Partial<RunReport> = {}, dryRun = false): RunRecord =>
+  runRecord(NOW, startedMinutesAgo, status, { trigger: 'scheduled', deleted: 5, failed: 1, oldestOverdueSeconds: 30, ...report }, dryRun);
 
 describe('assessPolicy', () => {
   it.each([
