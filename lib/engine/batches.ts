@@ -82,7 +82,8 @@ export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detai
   const sweep = input.store.sweepExpired!.bind(input.store);
   let cursor = input.cursor;
   for (;;) {
-    await input.fence.check();
+    // The previous step's checkpoint (a fenced write, just before this) counts as the check.
+    await input.fence.checkBeforeNext();
     const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit: input.batchSize, detail: input.detail });
     yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;

@@ -70,7 +70,10 @@ export class Sweep {
     const { fence, runId } = this.state;
     if (!fence || this.options.limit !== undefined) return;
     if (step.done) await this.deps.control.clearCheckpoint(fence.current);
-    else if (step.cursor !== undefined) await this.deps.control.saveCheckpoint(fence.current, runId, step.cursor);
+    else if (step.cursor !== undefined) {
+      await this.deps.control.saveCheckpoint(fence.current, runId, step.cursor);
+      fence.confirmedByFencedWrite();
+    }
   }
 
   private async deleteBatch(batch: EligibleItem[]): Promise<void> {

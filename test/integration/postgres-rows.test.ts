@@ -686,6 +686,46 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('fences one-statement batches with the previous checkpoint write, and stops right after a lease takeover', async () => {
+    const table = await keyedTable('engine_fenced');
+    for (let day = 31; day <= 39; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
+    const policy = parseConfig({
+      policies: [{ name: 'engine-fenced', class: 'rows', schedule: '0 2 * * *', store: { kind: 'postgres', url: databases.get('pg')! }, table: `public.${table}`, timestamp: 'created_at', retention: '30d', batchSize: 3, limits: { maxDeleteFraction: 1 } }],
+    }).policies[0]!;
+    if (policy.class !== 'rows') throw new Error('expected a rows policy');
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control_fenced') }));
+    await control.migrate();
+    const renewals = vi.spyOn(control, 'renewLease');
+    const run = async (breakOnCall?: number) => {
+      const store = createPostgresRowsStore(policy);
+      let calls = 0;
+      const sweepExpired = store.sweepExpired.bind(store);
+      store.sweepExpired = async (query) => {
+        calls += 1;
+        // Another holder takes over while this batch runs: its checkpoint write fails, and no batch follows.
+        if (calls === breakOnCall) await control.breakLease('engine-fenced');
+        return sweepExpired(query);
+      };
+      try {
+        return { report: await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' }), calls };
+      } finally {
+        await store.close?.();
+      }
+    };
+    try {
+      const broken = await run(2);
+      expect(broken.report).toMatchObject({ status: 'failed', deleted: 6, error: { code: 'lease_lost' } });
+      expect(broken.calls).toBe(2);
+      renewals.mockClear();
+      const clean = await run();
+      expect(clean.report).toMatchObject({ status: 'completed', deleted: 3 });
+      // One lease round trip before the first statement; each later one follows a fenced checkpoint write.
+      expect(renewals).toHaveBeenCalledTimes(1);
+    } finally {
+      await control.close();
+    }
+  });
+
   it('reports rows left in use as backlog, measured by a second census only when a batch skipped rows', async () => {
     const table = await keyedTable('engine_backlog');
     for (let day = 31; day <= 35; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
