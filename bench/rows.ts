@@ -173,19 +173,22 @@ async function withStore(url: string, audit: boolean, use: (store: PostgresRowsS
   }
 }
 
+/** One pass of the store's one-statement batches from the start, each batch timed. */
+function sweepToEnd(store: PostgresRowsStore, cutoffs: Cutoffs, name: string): Promise<Measure> {
+  return timed(name, async (batch) => {
+    let cursor: string | undefined;
+    for (let done = false; !done; ) {
+      await batch(async () => {
+        const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
+        ({ cursor, done } = result);
+        return result.deleted;
+      });
+    }
+  });
+}
+
 function fusedSweep(url: string, audit: boolean, name: string): Promise<Measure> {
-  return withStore(url, audit, (store, cutoffs) =>
-    timed(name, async (batch) => {
-      let cursor: string | undefined;
-      for (let done = false; !done; ) {
-        await batch(async () => {
-          const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
-          ({ cursor, done } = result);
-          return result.deleted;
-        });
-      }
-    }),
-  );
+  return withStore(url, audit, (store, cutoffs) => sweepToEnd(store, cutoffs, name));
 }
 
 function scanAndDelete(url: string, name: string): Promise<Measure> {
@@ -393,16 +396,7 @@ async function sparsePurposes(): Promise<void> {
         const started = performance.now();
         const census = await store.census({ cutoffs, holds: [] });
         const censusSeconds = (performance.now() - started) / 1000;
-        const measure = await timed(pass, async (batch) => {
-          let cursor: string | undefined;
-          for (let done = false; !done; ) {
-            await batch(async () => {
-              const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
-              ({ cursor, done } = result);
-              return result.deleted;
-            });
-          }
-        });
+        const measure = await sweepToEnd(store, cutoffs, pass);
         const sorted = [...measure.batches].sort((a, b) => a - b);
         console.log(
           `${byPurpose ? 'index (purpose, created_at, id)' : 'index (created_at, id) only   '}  ${pass.padEnd(34)} census ${census.eligible} due in ${censusSeconds.toFixed(2)} s; ` +

@@ -167,9 +167,13 @@ export class RowsSql {
    */
   walkEndCte(cutoffs: Cutoffs, after: string, walk: number): string {
     const keys = this.shape.key.map((column, index) => `t.${column} AS key_${index}`).join(', ');
-    return `walk_end AS (SELECT t.${this.shape.ts} AS ts_order, ${keys} FROM ${this.shape.table} AS t
-      WHERE ${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))}${this.inSegment()}${after}
+    return `walk_end AS (SELECT t.${this.shape.ts} AS ts_order, ${keys} ${this.walkRange(cutoffs, after)}
       ORDER BY ${keysetColumns(this.shape)} OFFSET ${this.param(walk - 1)} LIMIT 1)`;
+  }
+
+  /** `FROM … WHERE …`: the index entries a walk passes, eligible or not (older than the latest cutoff, in the segment, after the cursor). */
+  walkRange(cutoffs: Cutoffs, after: string): string {
+    return `FROM ${this.shape.table} AS t WHERE ${this.olderThan(this.param(latestCutoff(cutoffs), 'timestamptz'))}${this.inSegment()}${after}`;
   }
 
   /** `(keyset) <= (the row of cte)`; open-ended when the CTE is empty (`'infinity'` decides before the NULL keys). */

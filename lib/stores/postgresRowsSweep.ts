@@ -3,7 +3,6 @@ import type { Cutoffs, EligibleItem, Hold } from '../engine/types.ts';
 import { SqlError } from '../errors.ts';
 import type { SqlClient } from '../sql/client.ts';
 import { rowAuditCte } from './postgresRowsAudit.ts';
-import { latestCutoff } from '../engine/plan.ts';
 import { keyParts, keysetColumns, RowsSql, walkLimit, type Cursor, type RowAuditValues, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { removeTargets } from './postgresRowsWriteSql.ts';
 
@@ -128,7 +127,7 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
       walkEnd,
       `bound AS (SELECT * FROM (
          (SELECT ${walkColumns} FROM (SELECT t.${shape.ts} AS ts_order, ${keys.join(', ')}, (${eligible}) IS TRUE AS ok
-                                        FROM ${shape.table} AS t WHERE ${sql.olderThan(sql.param(latestCutoff(cutoffs), 'timestamptz'))}${sql.inSegment()}${after}
+                                        ${sql.walkRange(cutoffs, after)}
                                        ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(walk)}) AS w
            WHERE w.ok ORDER BY ${walkColumns} OFFSET ${sql.param(query.limit - 1)} LIMIT 1)
          UNION ALL (SELECT * FROM walk_end)) AS b LIMIT 1)`,
