@@ -7,6 +7,7 @@ import { openControlStore, type FallbackDatabase } from '../deps.ts';
 import { systemClock, type Clock } from '../engine/types.ts';
 import { ConfigError } from '../errors.ts';
 import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
+import { parseDurationFlag } from './flags.ts';
 
 /** What every command gets: streams, the clock, and lazily the config and control store. */
 export interface CliIO {
@@ -26,6 +27,21 @@ export interface Session {
   /** Where the control store lives, for messages (`embedded:/path` or the URL's host). */
   controlLocation: string;
   actor: string;
+  /** How long a run's lease lasts without renewal (`RETENTION_LEASE_TTL`, default 60s). */
+  leaseTtlMs?: number;
+}
+
+/** Shortest lease: renewals go every third of it, and a stalled holder stops after three quarters. */
+const MIN_LEASE_TTL_MS = 3_000;
+
+/**
+ * `RETENTION_LEASE_TTL`: how soon another run may take over from a holder that died or stalled.
+ * Shorter means faster takeover, but more renewals; a holder stalled for 3/4 of it stops itself.
+ */
+export function leaseTtlFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const ms = parseDurationFlag('RETENTION_LEASE_TTL', env.RETENTION_LEASE_TTL);
+  if (ms !== undefined && ms < MIN_LEASE_TTL_MS) throw ConfigError.single('RETENTION_LEASE_TTL', `${env.RETENTION_LEASE_TTL} is shorter than 3s`, 'use at least 3s (the default is 60s)');
+  return ms;
 }
 
 export function cliActor(env: NodeJS.ProcessEnv): string {
@@ -46,10 +62,11 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
  */
 export async function withSession<T>(io: CliIO, configFile: string | undefined, use: (session: Session) => Promise<T>): Promise<T> {
   const clock = systemClock;
+  const leaseTtlMs = leaseTtlFromEnv(io.env);
   const { config, source } = await loadConfig(configFile, io.cwd);
   const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });
   try {
-    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control: opened.control, controlLocation: opened.location, actor: cliActor(io.env) });
+    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control: opened.control, controlLocation: opened.location, actor: cliActor(io.env), ...(leaseTtlMs ? { leaseTtlMs } : {}) });
   } finally {
     await opened.close();
   }

@@ -71,7 +71,7 @@ export async function invokeCommand(io: CliIO, configFile: string | undefined, p
   }
   const report: RunReport = result;
   printReports(io, [report], flags);
-  if (flags.continue && report.status === 'partial') {
+  if (flags.continue && report.status === 'partial' && report.stopReason === 'budget') {
     io.stderr.write(`${report.policy}: continuing in the background; follow with: retention history --policy ${report.policy}\n`);
   }
   return exitCodeFor([report], flags.strict ?? false);

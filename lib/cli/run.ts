@@ -54,6 +54,8 @@ export async function runPolicies(session: Session, flags: RunFlags, options: Om
     }
     const reports: RunReport[] = [];
     for (const [index, policy] of policies.entries()) {
+      // A signal stops the run in flight after its batch; the policies after it do not start.
+      if (options.signal?.aborted) break;
       const progress = flags.json ? undefined : progressLine(session.io, policy.name);
       try {
         reports.push(
@@ -63,6 +65,7 @@ export async function runPolicies(session: Session, flags: RunFlags, options: Om
             clock: session.clock,
             log: session.log,
             actor: session.actor,
+            ...(session.leaseTtlMs ? { leaseTtlMs: session.leaseTtlMs } : {}),
             ...(progress ? { onProgress: progress.update } : {}),
           }),
         );
@@ -76,11 +79,20 @@ export async function runPolicies(session: Session, flags: RunFlags, options: Om
   }
 }
 
-/** 0 done (also partial), 1 failed, or any SLA breach with --strict. */
+/**
+ * What a cron wrapper can act on (README "Exit codes"): the most serious outcome of the reports.
+ * 0 completed, or partial because the budget ran out (the next run goes on); 1 failed (or an SLA
+ * breach with --strict); 2 bad input (thrown before any run); 3 stopped by the safety limits;
+ * 4 stopped by a pause, a lost or broken lease, or a signal.
+ */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, limits: 3, stopped: 4 } as const;
+
 export function exitCodeFor(reports: RunReport[], strict: boolean): number {
-  if (reports.some((report) => report.status === 'failed')) return 1;
-  if (strict && reports.some((report) => report.sla.status === 'breach')) return 1;
-  return 0;
+  if (reports.some((report) => report.status === 'failed')) return EXIT.failed;
+  if (reports.some((report) => report.stopReason === 'signal' || report.stopReason === 'paused' || report.stopReason === 'lease_lost')) return EXIT.stopped;
+  if (reports.some((report) => report.status === 'aborted_limit' || report.stopReason === 'limit')) return EXIT.limits;
+  if (strict && reports.some((report) => report.sla.status === 'breach')) return EXIT.failed;
+  return EXIT.ok;
 }
 
 export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): void {
@@ -90,23 +102,25 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
   }
   const rows = reports.map((report) => [
     report.policy,
-    report.dryRun ? `${report.status} (dry run)` : report.status,
+    `${report.status}${report.stopReason && report.stopReason !== 'budget' ? ` (${report.stopReason.replace('_', ' ')})` : ''}${report.dryRun ? ' (dry run)' : ''}`,
     report.scanned,
     report.eligible,
     report.dryRun ? `(${report.eligible - report.held})` : report.deleted,
     report.held,
+    report.kept,
     report.failed,
     bytes(report.bytesFreed),
     seconds(report.durationSeconds),
     report.sla.status,
   ]);
-  io.stdout.write(`${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'failed', 'freed', 'duration', 'sla'], rows)}\n`);
+  io.stdout.write(`${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'kept', 'failed', 'freed', 'duration', 'sla'], rows)}\n`);
   for (const report of reports) {
     for (const reason of report.sla.reasons) io.stdout.write(`  ${report.policy}: ${reason}\n`);
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
+    for (const entry of report.notDeleted) io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
     if (report.items && report.items.length > 0) {
       io.stdout.write(`\n${report.policy} (run ${report.runId}):\n`);
-      io.stdout.write(`${table(['key', 'timestamp', 'outcome', 'rule'], report.items.map((item) => [item.key, item.timestamp, item.outcome, item.rule ?? '']))}\n`);
+      io.stdout.write(`${table(['key', 'timestamp', 'outcome', 'rule', 'why'], report.items.map((item) => [item.key, item.timestamp, item.outcome, item.rule ?? '', item.error ?? '']))}\n`);
     }
   }
 }

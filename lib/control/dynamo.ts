@@ -111,7 +111,7 @@ export class DynamoControlStore implements ControlStore {
   renewLease(lease: Lease, ttlMs: number): Promise<Lease | null> {
     return this.guard('renewLease', leaseContext(lease), async () => {
       // The token alone decides (as in PostgreSQL): unchanged means nobody else held it since.
-      const item = await this.fenced(lease, { update: 'SET #leaseUntil = :until', names: ['leaseUntil'], values: { ':until': num(this.clock.now().getTime() + positiveTtl(ttlMs)) } });
+      const item = await this.fencedUnlessPaused(lease, { update: 'SET #leaseUntil = :until', names: ['leaseUntil'], values: { ':until': num(this.clock.now().getTime() + positiveTtl(ttlMs)) } });
       return item ? toLease(item) : null;
     });
   }
@@ -155,7 +155,7 @@ export class DynamoControlStore implements ControlStore {
 
   saveCheckpoint(lease: Lease, runId: string, cursor: string): Promise<void> {
     return this.guard('saveCheckpoint', { ...leaseContext(lease), runId }, async () => {
-      const saved = await this.fenced(lease, {
+      const saved = await this.fencedUnlessPaused(lease, {
         update: 'SET #cursor = :cursor, #checkpointRunId = :runId, #checkpointAt = :now',
         names: ['cursor', 'checkpointRunId', 'checkpointAt'],
         values: { ':cursor': text(cursor), ':runId': text(runId), ':now': num(this.clock.now().getTime()) },
@@ -166,7 +166,7 @@ export class DynamoControlStore implements ControlStore {
 
   clearCheckpoint(lease: Lease): Promise<void> {
     return this.guard('clearCheckpoint', leaseContext(lease), async () => {
-      const cleared = await this.fenced(lease, { update: 'REMOVE #cursor, #checkpointRunId, #checkpointAt', names: ['cursor', 'checkpointRunId', 'checkpointAt'] });
+      const cleared = await this.fencedUnlessPaused(lease, { update: 'REMOVE #cursor, #checkpointRunId, #checkpointAt', names: ['cursor', 'checkpointRunId', 'checkpointAt'] });
       if (!cleared) throw leaseLost(lease, 'clearCheckpoint');
     });
   }
@@ -183,11 +183,15 @@ export class DynamoControlStore implements ControlStore {
 
   pausedBy(policy: string): Promise<PauseState | null> {
     return this.guard('pausedBy', { policy }, async () => {
-      // The global pause wins when both exist: resuming the policy alone would not unpause it.
-      const [global, own] = await Promise.all([this.get(keys.pause('*')), this.get(keys.pause(policy))]);
-      const pause = global ?? own;
+      const pause = await this.pauseOf(policy);
       return pause ? toPause(pause) : null;
     });
+  }
+
+  /** The pause item that applies: the global one wins when both exist (resuming the policy alone would not unpause it). */
+  private async pauseOf(policy: string): Promise<DynamoItem | undefined> {
+    const [global, own] = await Promise.all([this.get(keys.pause('*')), this.get(keys.pause(policy))]);
+    return global ?? own;
   }
 
   listPauses(): Promise<PauseState[]> {
@@ -283,6 +287,16 @@ export class DynamoControlStore implements ControlStore {
     const requests = created.map((hold) => ({ PutRequest: { Item: holdItem(hold) } }));
     await writeAll(this.client, this.table, requests, this.writes, 'hold', holdsContext(holds));
     return created;
+  }
+
+  /**
+   * A fenced update that also reports failure when the policy is paused (how a pause reaches a
+   * run in flight, as in PostgreSQL). A condition cannot read the pause items, so they are read
+   * alongside the update: a pause written before this call started is seen.
+   */
+  private async fencedUnlessPaused(lease: Lease, change: { update: string; names: string[]; values?: DynamoItem }): Promise<DynamoItem | undefined> {
+    const [item, paused] = await Promise.all([this.fenced(lease, change), this.pauseOf(lease.policy)]);
+    return paused ? undefined : item;
   }
 
   /** An update of the lease item that applies only while `lease` is current: same owner, same token. */

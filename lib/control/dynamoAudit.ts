@@ -52,7 +52,7 @@ export class DynamoAuditTrail {
     const at = this.clock.now();
     const updates = policies.flatMap((policy) => resolutions.map((resolution) => ({ policy, resolution })));
     await mapConcurrent(updates, RESOLVE_CONCURRENCY, ({ policy, resolution }) =>
-      this.resolve(keys.intent(runId, policy, resolution.key), resolution.status, at, resolution.error),
+      this.resolve(keys.intent(runId, policy, resolution.key), resolution.status, at, resolution.error, OWN_RUN),
     );
   }
 
@@ -70,7 +70,7 @@ export class DynamoAuditTrail {
         }),
       );
       const record = located.Items?.[0];
-      if (record?.pk && record.sk) await this.resolve({ pk: record.pk, sk: record.sk }, status, at);
+      if (record?.pk && record.sk) await this.resolve({ pk: record.pk, sk: record.sk }, status, at, undefined, RECOVERY);
     });
   }
 
@@ -130,8 +130,8 @@ export class DynamoAuditTrail {
     }
   }
 
-  /** Only a `pending` record changes; resolving takes it out of the pending index (gsi3). */
-  private async resolve(key: DynamoItem, status: ResolvedStatus, at: Date, error?: string): Promise<void> {
+  /** Only a record in one of the `from` statuses changes; resolving takes it out of the pending index (gsi3). */
+  private async resolve(key: DynamoItem, status: ResolvedStatus, at: Date, error: string | undefined, from: Condition): Promise<void> {
     const withError = error !== undefined;
     try {
       await this.client.send(
@@ -139,9 +139,9 @@ export class DynamoAuditTrail {
           TableName: this.table,
           Key: key,
           UpdateExpression: `SET #status = :status, #resolvedAt = :at${withError ? ', #error = :error' : ''} REMOVE #gsi3pk, #gsi3sk`,
-          ConditionExpression: '#status = :pending',
+          ConditionExpression: from.expression,
           ExpressionAttributeNames: namesOf('status', 'resolvedAt', 'gsi3pk', 'gsi3sk', ...(withError ? ['error'] : [])),
-          ExpressionAttributeValues: { ':status': text(status), ':pending': text('pending'), ':at': instant(at), ...(withError ? { ':error': text(error) } : {}) },
+          ExpressionAttributeValues: { ':status': text(status), ...from.values, ':at': instant(at), ...(withError ? { ':error': text(error) } : {}) },
         }),
       );
     } catch (failure) {
@@ -150,6 +150,20 @@ export class DynamoAuditTrail {
     }
   }
 }
+
+interface Condition {
+  expression: string;
+  values: DynamoItem;
+}
+
+/**
+ * A run resolving its own intents also overwrites `abandoned`: a run that took over after this
+ * one stalled found the item present and said so, then this one deleted it. The record must say
+ * what happened (the deletion), not what a recovery guessed.
+ */
+const OWN_RUN: Condition = { expression: '#status IN (:pending, :abandoned)', values: { ':pending': text('pending'), ':abandoned': text('abandoned') } };
+/** A recovery never overwrites a resolution. */
+const RECOVERY: Condition = { expression: '#status = :pending', values: { ':pending': text('pending') } };
 
 /**
  * The (run, policy) pairs of the intents in `entries`. An intent is addressed by (run, policy,

@@ -43,10 +43,11 @@ export class PostgresControlStore implements ControlStore {
     return this.guard('renewLease', leaseContext(lease), async () => {
       // The token alone decides: it changes whenever someone else takes or breaks the lease, so
       // an unchanged token means nobody else has held it since, even if it has expired meanwhile.
+      // A paused policy's lease is not renewed: that is how a pause reaches a run in flight.
       const rows = await this.sql.query<LeaseRow>(
         `UPDATE retention.leases
             SET expires_at = now() + $4::double precision * interval '1 millisecond'
-          WHERE policy = $1 AND owner = $2 AND token = $3
+          WHERE policy = $1 AND owner = $2 AND token = $3 AND ${NOT_PAUSED}
          RETURNING ${LEASE_COLUMNS}`,
         [lease.policy, lease.owner, lease.token, positiveTtl(ttlMs)],
       );
@@ -281,5 +282,11 @@ export class PostgresControlStore implements ControlStore {
   }
 }
 
-/** The lease row still carries this token; FOR SHARE makes a concurrent takeover wait for us (or us see it). */
-const FENCE = `fence AS (SELECT policy FROM retention.leases WHERE policy = $1 AND owner = $2 AND token = $3 FOR SHARE)`;
+/** Neither the policy ($1) nor everything is paused. */
+const NOT_PAUSED = `NOT EXISTS (SELECT 1 FROM retention.pauses WHERE scope IN ($1, '*'))`;
+
+/**
+ * The lease row still carries this token and the policy is not paused; FOR SHARE makes a
+ * concurrent takeover wait for us (or us see it).
+ */
+const FENCE = `fence AS (SELECT policy FROM retention.leases WHERE policy = $1 AND owner = $2 AND token = $3 AND ${NOT_PAUSED} FOR SHARE)`;

@@ -37,14 +37,18 @@ export async function insertAuditEntries(sql: SqlExecutor, entries: AuditEntry[]
   );
 }
 
-/** Only `pending` rows change: a resolution never overwrites an earlier one. */
+/**
+ * A run resolves its own `pending` intents, and its `abandoned` ones: a run that took over while
+ * this one stalled found the item still present and said so, then this one deleted it. The
+ * record must say what happened. Any other resolution is never overwritten.
+ */
 export async function resolveRunIntents(sql: SqlExecutor, runId: string, resolutions: AuditResolution[]): Promise<void> {
   if (resolutions.length === 0) return;
   await sql.query(
     `UPDATE retention.audit
         SET status = resolution.status, error = resolution.error, resolved_at = now()
        FROM unnest($2::text[], $3::text[], $4::text[]) AS resolution (key, status, error)
-      WHERE audit.run_id = $1 AND audit.key = resolution.key AND audit.status = 'pending'`,
+      WHERE audit.run_id = $1 AND audit.key = resolution.key AND audit.status IN ('pending', 'abandoned')`,
     [runId, resolutions.map((r) => r.key), resolutions.map((r) => r.status), resolutions.map((r) => r.error ?? null)],
   );
 }

@@ -105,7 +105,10 @@ export interface ControlStore {
 
   /** Takes the lease if free or expired (by the backend's clock); null if someone else holds it. */
   acquireLease(policy: string, owner: string, ttlMs: number): Promise<Lease | null>;
-  /** Extends the lease if it still carries our token; null means it was lost (stop at once). */
+  /**
+   * Extends the lease if it still carries our token and the policy is not paused (nor everything);
+   * null means stop at once: the lease was lost, or a pause applies (`pausedBy` tells which).
+   */
   renewLease(lease: Lease, ttlMs: number): Promise<Lease | null>;
   /** Expires the lease; the record (and its token) stays, so fencing tokens never go back. */
   releaseLease(lease: Lease): Promise<void>;
@@ -115,7 +118,7 @@ export interface ControlStore {
   breakLease(policy: string): Promise<boolean>;
 
   getCheckpoint(policy: string): Promise<Checkpoint | null>;
-  /** Fenced: throws LeaseLostError if `lease` is no longer current. */
+  /** Fenced: throws LeaseLostError if `lease` is no longer current or the policy is paused. */
   saveCheckpoint(lease: Lease, runId: string, cursor: string): Promise<void>;
   clearCheckpoint(lease: Lease): Promise<void>;
 

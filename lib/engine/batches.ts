@@ -78,13 +78,15 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
  * Live runs of stores that delete a batch in one statement (select, lock, delete, audit): each
  * step IS the deletion, so the lease is checked before the statement, not after the step.
  */
-export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detail: 'rows' | 'summary' }): AsyncGenerator<Step> {
+export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detail: 'rows' | 'summary'; allowance: () => number }): AsyncGenerator<Step> {
   const sweep = input.store.sweepExpired!.bind(input.store);
   let cursor = input.cursor;
   for (;;) {
+    const limit = Math.min(input.batchSize, input.allowance());
+    if (limit <= 0) return;
     // The previous step's checkpoint (a fenced write, just before this) counts as the check.
     await input.fence.checkBeforeNext();
-    const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit: input.batchSize, detail: input.detail });
+    const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
     yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;
     cursor = batch.cursor;

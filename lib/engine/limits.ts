@@ -5,8 +5,10 @@
  * retention of "1d" typed for "1y", or a wrong root.
  */
 export interface LimitInput {
-  /** Eligible unheld items, capped by --limit. */
+  /** Eligible unheld items, capped by --limit: what this run would delete. */
   planned: number;
+  /** Eligible unheld items, uncapped: what the policy means to delete (--limit never lowers it). */
+  eligible: number;
   /** All items in the policy's scope. */
   total: number;
   maxDeletesPerRun: number;
@@ -16,18 +18,18 @@ export interface LimitInput {
 export type LimitVerdict = { ok: true } | { ok: false; reason: string };
 
 export function checkLimits(input: LimitInput): LimitVerdict {
-  const { planned, total, maxDeletesPerRun, maxDeleteFraction } = input;
+  const { planned, eligible, total, maxDeletesPerRun, maxDeleteFraction } = input;
   if (planned > maxDeletesPerRun) {
     return {
       ok: false,
       reason: `${planned} planned deletions exceed limits.maxDeletesPerRun ${maxDeletesPerRun}`,
     };
   }
-  const fraction = total === 0 ? 0 : planned / total;
+  const fraction = total === 0 ? 0 : eligible / total;
   if (fraction > maxDeleteFraction) {
     return {
       ok: false,
-      reason: `${planned} of ${total} items (${percent(fraction)}) exceed limits.maxDeleteFraction ${percent(maxDeleteFraction)}`,
+      reason: `${eligible} of ${total} items (${percent(fraction)}) are eligible, over limits.maxDeleteFraction ${percent(maxDeleteFraction)}`,
     };
   }
   return { ok: true };
@@ -39,4 +41,4 @@ function percent(fraction: number): string {
 
 /** How to get past an abort, for logs and CLI output. */
 export const LIMIT_ADVICE =
-  'check the dry-run list (retention plan --list); then run in slices with --limit N, raise the policy limits, or pass --force';
+  'check the dry-run list (retention plan --list); then raise the policy limits, run in slices with --limit N (under maxDeletesPerRun only), or pass --force';

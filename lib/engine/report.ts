@@ -3,13 +3,17 @@ import type { PolicyConfig } from '../config/schema.ts';
 import type { DeleteOutcome } from '../stores/types.ts';
 import { overdueSeconds } from './classify.ts';
 import { classifySla } from './sla.ts';
-import type { DataClass, EligibleItem, ListedItem, RunReport, RunStatus, Trigger } from './types.ts';
+import type { DataClass, EligibleItem, Hold, ListedItem, NotDeleted, RunReport, RunStatus, StopReason, Trigger } from './types.ts';
+
+/** Distinct causes kept per report; the rest are summed under one line (a report stays small). */
+const MAX_CAUSES = 20;
 
 /** Running counts of one run; turned into the RunReport of DESIGN.md at the end. */
 export class Tally {
   scanned = 0;
   eligible = 0;
   deleted = 0;
+  missing = 0;
   failed = 0;
   held = 0;
   kept = 0;
@@ -18,6 +22,7 @@ export class Tally {
   /** Largest overdue time among items that failed to delete (what a full pass leaves behind). */
   failedOldestOverdueSeconds = 0;
   readonly items: ListedItem[] | undefined;
+  private readonly causes = new Map<string, NotDeleted>();
 
   constructor(list: boolean) {
     this.items = list ? [] : undefined;
@@ -33,26 +38,75 @@ export class Tally {
     });
   }
 
-  /** `missing` counts as deleted: the item is gone, which is what was asked (invariant 7). */
+  /** An eligible item a hold protects: counted, listed and explained by its hold. */
+  countHeld(item: EligibleItem & { hold: Hold }): void {
+    this.held += 1;
+    this.eligible += 1;
+    const cause = describeHold(item.hold);
+    this.notDeleted('held', cause);
+    this.listItem(item, 'held', cause);
+  }
+
+  /** Held items a store counted without returning them (one-statement sweeps skip them in SQL). */
+  countHeldInStore(count: number): void {
+    if (count === 0) return;
+    this.held += count;
+    this.eligible += count;
+    this.notDeleted('held', 'a legal hold (see retention hold list)', count);
+  }
+
+  /**
+   * `missing` is done (the item is gone, which is what was asked: invariant 7) but is not a
+   * deletion of this run: summing `deleted` over runs gives what the tool removed, exactly.
+   */
   countOutcomes(batch: EligibleItem[], outcomes: DeleteOutcome[]): void {
     const byKey = new Map(batch.map((item) => [item.key, item]));
     for (const outcome of outcomes) {
       const item = byKey.get(outcome.key);
       if (!item) continue;
-      if (outcome.status === 'deleted' || outcome.status === 'missing') {
+      if (outcome.status === 'deleted') {
         this.deleted += 1;
         this.bytesFreed += outcome.bytes ?? 0;
         this.listItem(item, 'deleted');
+      } else if (outcome.status === 'missing') {
+        this.missing += 1;
+        this.listItem(item, 'missing');
       } else if (outcome.status === 'kept') {
         this.kept += 1;
-        this.listItem(item, 'kept');
+        const cause = outcome.error ?? 'no longer eligible when deleted (modified since the scan)';
+        this.notDeleted('kept', cause);
+        this.listItem(item, 'kept', cause);
       } else {
         this.failed += 1;
         this.failedOldestOverdueSeconds = Math.max(this.failedOldestOverdueSeconds, overdueSeconds(item));
-        this.listItem(item, 'failed', outcome.error);
+        const cause = outcome.error ?? 'unknown error';
+        this.notDeleted('failed', cause);
+        this.listItem(item, 'failed', cause);
       }
     }
   }
+
+  notDeletedSummary(): NotDeleted[] {
+    return [...this.causes.values()].sort((a, b) => b.count - a.count);
+  }
+
+  private notDeleted(outcome: NotDeleted['outcome'], cause: string, count = 1): void {
+    const known = this.causes.get(`${outcome}\0${cause}`);
+    if (known) {
+      known.count += count;
+      return;
+    }
+    const distinct = [...this.causes.values()].filter((entry) => entry.outcome === outcome).length;
+    // Past MAX_CAUSES distinct causes of one outcome (per-item errors), the rest share a line.
+    const key = distinct < MAX_CAUSES ? cause : 'other causes (see retention audit --run <id>, or --list)';
+    const entry = this.causes.get(`${outcome}\0${key}`) ?? { outcome, cause: key, count: 0 };
+    entry.count += count;
+    this.causes.set(`${outcome}\0${key}`, entry);
+  }
+}
+
+function describeHold(hold: Hold): string {
+  return `hold #${hold.id}${hold.prefix ? ` on prefix "${hold.key}"` : ''}${hold.reason ? ` (${hold.reason})` : ''}`;
 }
 
 export interface ReportInput {
@@ -72,6 +126,7 @@ export interface ReportInput {
   oldestOverdueSeconds: number | null;
   cutoffs: RunReport['cutoffs'];
   limits?: RunReport['limits'];
+  stopReason?: StopReason;
   error?: RunReport['error'];
 }
 
@@ -104,8 +159,11 @@ export function buildReport(input: ReportInput): RunReport {
     scanned: tally.scanned,
     eligible: tally.eligible,
     deleted: tally.deleted,
+    missing: tally.missing,
     failed: tally.failed,
     held: tally.held,
+    kept: tally.kept,
+    notDeleted: tally.notDeletedSummary(),
     unclassified: tally.unclassified,
     bytesFreed: tally.bytesFreed,
     startedAt: input.startedAt.toISOString(),
@@ -117,6 +175,7 @@ export function buildReport(input: ReportInput): RunReport {
     budgetUsedPercent: input.budgetUsedPercent,
     sla,
     ...(input.limits ? { limits: input.limits } : {}),
+    ...(input.stopReason ? { stopReason: input.stopReason } : {}),
     ...(input.error ? { error: input.error } : {}),
     cutoffs: input.cutoffs,
     ...(tally.items ? { items: tally.items } : {}),

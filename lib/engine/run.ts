@@ -15,7 +15,7 @@ import { computeCutoffs, describeCutoffs } from './plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
 import { buildReport, Tally } from './report.ts';
 import { Sweep } from './sweep.ts';
-import type { Clock, Hold, RunReport, RunStatus, Trigger } from './types.ts';
+import type { Clock, Hold, RunReport, RunStatus, StopReason, Trigger } from './types.ts';
 
 export interface RunOptions {
   trigger: Trigger;
@@ -102,7 +102,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     return store.census({ cutoffs, holds });
   };
   let limits: RunReport['limits'];
-  const finish = async (status: RunStatus, error?: RetentionError | Error): Promise<RunReport> => {
+  const finish = async (status: RunStatus, error?: RetentionError | Error, stopReason?: StopReason): Promise<RunReport> => {
     const report = buildReport({
       runId,
       policy,
@@ -120,11 +120,13 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       oldestOverdueSeconds: census?.oldestOverdueSeconds ?? null,
       cutoffs: describeCutoffs(cutoffs),
       ...(limits ? { limits } : {}),
+      ...(stopReason ? { stopReason } : {}),
       ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error.message } } : {}),
     });
     await control.finishRun(report);
     log.info('run_completed', {
       status: report.status,
+      ...(report.stopReason ? { stop_reason: report.stopReason } : {}),
       sla_status: report.sla.status,
       sla_reasons: report.sla.reasons,
       scanned: report.scanned,
@@ -140,6 +142,22 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     });
     if (!report.dryRun) log.raw(emfDocument(report));
     return report;
+  };
+
+  /**
+   * The run lost its right to delete (invariant 8): a pause (control stores refuse a paused
+   * policy's fenced writes), a lease break, a takeover or a stall past the lease. What it did is
+   * recorded; the run ends `partial` with the reason, and the checkpoint stays for the next run.
+   */
+  const stopped = async (error: LeaseLostError): Promise<RunReport> => {
+    const pause = await control.pausedBy(policy.name).catch(() => null);
+    const reason: StopReason = pause ? 'paused' : 'lease_lost';
+    const message = pause
+      ? `stopped: policy paused by ${pause.by} (${pause.reason}); resume with: retention resume ${pause.scope === '*' ? '--all' : pause.scope}`
+      : `stopped: ${error.message}`;
+    log.warn(pause ? 'run_paused' : 'lease_lost', { error: error.message, ...(pause ? { paused_by: pause.by, pause_reason: pause.reason, scope: pause.scope } : {}), deleted: tally.deleted });
+    census = census ? { ...census, eligible: census.eligible - tally.deleted, exact: false } : census;
+    return finish('partial', new RetentionError(message, { policy: policy.name }), reason);
   };
 
   const pause = await control.pausedBy(policy.name);
@@ -166,7 +184,9 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     const holds = await control.listHolds(policy.name);
     census = await store.census({ cutoffs, holds });
     const planned = Math.min(census.eligible, options.limit ?? Infinity);
-    const verdict = checkLimits({ planned, total: census.total, ...policy.limits });
+    // --limit caps what this run deletes, never what the policy means to delete: the fraction guard
+    // (a wrong root, "1d" typed for "1y") looks at everything eligible.
+    const verdict = checkLimits({ planned, eligible: census.eligible, total: census.total, ...policy.limits });
     if (!verdict.ok) {
       limits = { planned, total: census.total, ...policy.limits, forced: options.force };
       if (!options.force) {
@@ -184,23 +204,21 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // the engine has nothing to do between selection and deletion (no backup copy, no --limit).
     const oneStatement =
       fence !== null && options.limit === undefined && !policy.backup && store.sweepsInOneStatement === true && store.auditsOwnDeletions === true && store.sweepExpired !== undefined;
+    const sweep = new Sweep(policy, options, deps, { runId, tally, budget, log, fence });
     const steps =
       options.limit !== undefined
         ? oldestFirstSteps(sourceInput, options.limit)
         : oneStatement
-          ? sweptSteps({ ...sourceInput, ...resume, fence, detail: options.list ? 'rows' : 'summary' })
+          ? sweptSteps({ ...sourceInput, ...resume, fence, detail: options.list ? 'rows' : 'summary', allowance: sweep.batchAllowance })
           : pagedSteps({ ...sourceInput, ...resume });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
     // One statement per batch never returns the held rows it passes over: the census counts them.
-    if (oneStatement && census.held !== undefined) {
-      tally.held += census.held;
-      tally.eligible += census.held;
-    }
+    if (oneStatement && census.held !== undefined) tally.countHeldInStore(census.held);
 
     // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
     if (options.limit === undefined) await dropWholePartitions({ policy, store, control, cutoffs, holds, dryRun: options.dryRun, runId, actor: deps.actor, trigger: options.trigger, fence, budget, tally, log });
-    const sweep = new Sweep(policy, options, deps, { runId, tally, budget, log, fence });
-    const status = await sweep.consume(steps);
+    const end = await sweep.consume(steps);
+    const status = end.status;
     if (!options.dryRun && policy.backup && store.pruneBackups) {
       const olderThan = new Date(startedAt.getTime() - durationMs(policy.backup.keepFor));
       const pruned = await store.pruneBackups(policy.backup.to, policy.name, olderThan);
@@ -209,8 +227,9 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // A pass from the start leaves exactly its failures, unless a statement skipped rows in use
     // without reporting them (SKIP LOCKED): then count again.
     census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !sweep.skippedRows);
-    return await finish(status);
+    return await finish(status, end.status === 'partial' && end.detail ? new RetentionError(end.detail) : undefined, end.status === 'partial' ? end.stopReason : undefined);
   } catch (error) {
+    if (error instanceof LeaseLostError) return await stopped(error);
     const failure = error instanceof Error ? error : new Error(describeCause(error));
     log.error(failure instanceof LeaseLostError ? 'lease_lost' : 'error', {
       error: failure.message,

@@ -1,14 +1,14 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { AuditIntent } from '../control/types.ts';
+import type { AuditIntent, AuditResolution } from '../control/types.ts';
 import type { Logger } from '../observe/log.ts';
-import { RetentionError } from '../errors.ts';
+import { describeCause, RetentionError } from '../errors.ts';
 import type { DeleteOutcome, SweptBatch } from '../stores/types.ts';
 import type { Step } from './batches.ts';
 import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
 import type { Tally } from './report.ts';
 import type { RunDeps, RunOptions } from './run.ts';
-import type { EligibleItem } from './types.ts';
+import type { EligibleItem, StopReason } from './types.ts';
 
 export interface SweepState {
   runId: string;
@@ -18,9 +18,18 @@ export interface SweepState {
   fence: Fence | null;
 }
 
-/** The batch loop: budget and lease between steps; write-ahead audit around every deletion. */
+/** How a sweep ended: its whole pass done, or stopped early, and why. */
+export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; detail?: string };
+
+/**
+ * The batch loop: budget, stop requests and lease between steps; write-ahead audit around every
+ * deletion, resolved truthfully whatever happened to the lease meanwhile.
+ */
 export class Sweep {
+  /** Items still allowed by `--limit`. */
   private remaining: number;
+  /** Deletions still allowed by `limits.maxDeletesPerRun` (enforced on what is deleted, not only on the census). */
+  private allowance: number;
   /** A one-statement batch passed over eligible rows in use (they stay, uncounted, for the next run). */
   skippedRows = false;
 
@@ -31,92 +40,134 @@ export class Sweep {
     private readonly state: SweepState,
   ) {
     this.remaining = options.limit ?? Infinity;
+    this.allowance = options.force || options.dryRun ? Infinity : policy.limits.maxDeletesPerRun;
   }
 
-  async consume(steps: AsyncGenerator<Step>): Promise<'completed' | 'partial'> {
+  /**
+   * How many items the next batch may delete (one-statement sweeps ask before each statement):
+   * none once a signal asked to stop, so a signal takes effect before the next deletion.
+   */
+  readonly batchAllowance = (): number => (this.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance));
+
+  async consume(steps: AsyncGenerator<Step>): Promise<SweepEnd> {
     const { tally, budget, log } = this.state;
     for await (const step of steps) {
       const batchStarted = this.deps.clock.now().getTime();
       tally.scanned += step.scanned;
       tally.unclassified += step.unclassified;
-      tally.held += step.held.length;
-      tally.eligible += step.held.length;
-      for (const item of step.held) tally.listItem(item, 'held');
-      const batch = step.deletable.slice(0, this.remaining);
+      for (const item of step.held) tally.countHeld(item);
+      const batch = step.deletable.slice(0, this.batchAllowance());
       tally.eligible += batch.length;
       this.remaining -= batch.length;
+      if (!this.options.dryRun) this.allowance -= batch.length;
       if (batch.length > 0) {
         if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
       if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);
-      await this.checkpoint(step);
+      await this.checkpoint(step, batch.length < step.deletable.length);
       budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
       this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
-      if (step.done || this.remaining <= 0) return 'completed';
-      if (this.options.signal?.aborted) {
-        log.warn('run_interrupted', { reason: String(this.options.signal.reason ?? 'aborted'), deleted: tally.deleted });
-        return 'partial';
-      }
+      if (step.done && batch.length === step.deletable.length) return { status: 'completed' };
+      if (this.remaining <= 0) return { status: 'completed' };
+      const stop = this.stopRequested();
+      if (stop) return stop;
       if (!budget.allowsNextBatch()) {
         log.warn('budget_exhausted', { elapsed_seconds: budget.elapsedMs() / 1000, budget_seconds: budget.totalMs / 1000, deleted: tally.deleted });
-        return 'partial';
+        return { status: 'partial', stopReason: 'budget' };
       }
     }
-    return 'completed';
+    // Steps end without a `done` step only when the allowance stopped a one-statement sweep.
+    return this.stopRequested() ?? { status: 'completed' };
   }
 
-  private async checkpoint(step: Step): Promise<void> {
+  /** A signal, or the per-run deletion limit reached: the run stops here, `partial`. */
+  private stopRequested(): SweepEnd | undefined {
+    const { tally, log } = this.state;
+    if (this.options.signal?.aborted) {
+      const reason = String(this.options.signal.reason ?? 'a signal');
+      log.warn('run_interrupted', { reason, deleted: tally.deleted });
+      return { status: 'partial', stopReason: 'signal', detail: `stopped by ${reason}; what was deleted is recorded, the rest waits for the next run` };
+    }
+    if (this.allowance <= 0) {
+      const max = this.policy.limits.maxDeletesPerRun;
+      log.warn('limit_reached', { deleted: tally.deleted, max_deletes_per_run: max });
+      return { status: 'partial', stopReason: 'limit', detail: `limits.maxDeletesPerRun (${max}) reached after ${tally.deleted} deletions; the rest waits for the next run (or pass --force)` };
+    }
+    return undefined;
+  }
+
+  /** `truncated`: the allowance cut this step's batch short, so its cursor would skip items: keep the last checkpoint. */
+  private async checkpoint(step: Step, truncated: boolean): Promise<void> {
     const { fence, runId } = this.state;
-    if (!fence || this.options.limit !== undefined) return;
+    if (!fence || this.options.limit !== undefined || truncated) return;
     if (step.done) await this.deps.control.clearCheckpoint(fence.current);
     else if (step.cursor !== undefined) {
+      const startedAt = fence.timestamp();
       await this.deps.control.saveCheckpoint(fence.current, runId, step.cursor);
-      fence.confirmedByFencedWrite();
+      fence.confirmedByFencedWrite(startedAt);
     }
   }
 
   private async deleteBatch(batch: EligibleItem[]): Promise<void> {
     const { control, store } = this.deps;
     const { fence, runId, tally, log } = this.state;
-    await fence!.check();
     await control.recordIntents(batch.map((item) => this.intent(item)));
+    const settle = (resolutions: AuditResolution[]) => control.resolveIntents(runId, resolutions);
 
     let deletable = batch;
     const backupFailures: DeleteOutcome[] = [];
-    if (this.policy.backup && store.backup) {
-      const backedUp = await store.backup(batch, { to: this.policy.backup.to, policy: this.policy.name, runId });
-      const failedKeys = new Map(backedUp.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error]));
-      for (const [key, error] of failedKeys) backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
-      deletable = batch.filter((item) => !failedKeys.has(item.key));
+    try {
+      if (this.policy.backup && store.backup) {
+        const backedUp = await store.backup(batch, { to: this.policy.backup.to, policy: this.policy.name, runId });
+        const failedKeys = new Map(backedUp.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error]));
+        for (const [key, error] of failedKeys) backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
+        deletable = batch.filter((item) => !failedKeys.has(item.key));
+      }
+      // Right before the destructive call (after the backup, which may take long): a pause, a
+      // takeover or a lease break since the last step stops the run here, nothing deleted.
+      await fence!.check();
+    } catch (error) {
+      await settle(batch.map((item) => ({ key: item.key, status: 'abandoned' as const, error: `not deleted: ${describeCause(error)}` })));
+      throw error;
     }
 
     let outcomes: DeleteOutcome[];
     try {
-      outcomes = deletable.length > 0 ? await store.delete(deletable) : [];
+      outcomes = deletable.length > 0 ? await store.delete(deletable, { beforeRequest: fence!.assertHeld }) : [];
     } catch (error) {
-      // Unknown which items went: settle the batch's intents from the store itself.
+      // Unknown which items went: ask the store. Resolving overwrites an `abandoned` written
+      // meanwhile by a run that took over, so the record says what this run really did.
       const present = await store.present(deletable.map((item) => item.key));
-      await control.resolveIntents(runId, [
+      await settle([
         ...deletable.map((item) => ({ key: item.key, status: present.has(item.key) ? ('abandoned' as const) : ('deleted' as const) })),
         ...backupFailures.map((outcome) => ({ key: outcome.key, status: 'failed' as const, ...(outcome.error ? { error: outcome.error } : {}) })),
       ]);
+      const gone = deletable.filter((item) => !present.has(item.key));
+      tally.countOutcomes(gone, gone.map((item) => ({ key: item.key, status: 'deleted' })));
       throw error;
     }
+    // A store stopped by `beforeRequest` (the lease can no longer be trusted) returns the outcomes
+    // of what it sent; the rest was never attempted.
+    const answered = new Set(outcomes.map((outcome) => outcome.key));
+    const unattempted = deletable.filter((item) => !answered.has(item.key));
     const all = [...outcomes, ...backupFailures];
-    await control.resolveIntents(
-      runId,
-      all.map((outcome) => ({ key: outcome.key, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) })),
-    );
+    await settle([
+      ...all.map((outcome) => ({ key: outcome.key, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) })),
+      ...unattempted.map((item) => ({ key: item.key, status: 'abandoned' as const, error: 'not attempted: the run stopped (lease)' })),
+    ]);
     tally.countOutcomes(batch, all);
     const failed = all.filter((outcome) => outcome.status === 'failed');
     log.info('batch_deleted', {
       batch_size: batch.length,
-      deleted: all.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing').length,
+      deleted: all.filter((outcome) => outcome.status === 'deleted').length,
+      missing: all.filter((outcome) => outcome.status === 'missing').length,
       failed: failed.length,
       kept: all.filter((outcome) => outcome.status === 'kept').length,
       ...(failed.length > 0 ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) } : {}),
+      ...(unattempted.length > 0 ? { not_attempted: unattempted.length } : {}),
     });
+    if (unattempted.length > 0) fence!.assertHeld();
   }
 
   /**
@@ -128,6 +179,7 @@ export class Sweep {
     if (!swept.audited) throw new RetentionError(`${this.deps.store.location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: this.policy.name, store: this.deps.store.location });
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
+    this.allowance -= swept.deleted;
     tally.bytesFreed += swept.bytes;
     this.skippedRows ||= swept.mayHaveSkipped;
     for (const item of swept.rows ?? []) tally.listItem(item, 'deleted');

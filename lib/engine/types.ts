@@ -72,6 +72,21 @@ export type RunStatus =
   | 'aborted_limit'
   | 'failed';
 
+/**
+ * Why a run ended before its pass was done. `budget` is the normal end of a long backlog (exit 0);
+ * the others are stops an operator or a fault asked for (`retention` exits 4) or the safety limit
+ * on what one run may delete (exit 3).
+ */
+export type StopReason = 'budget' | 'signal' | 'paused' | 'lease_lost' | 'limit';
+
+/** Eligible items a run did not delete, grouped by outcome and cause (invariant 12). */
+export interface NotDeleted {
+  outcome: 'held' | 'kept' | 'failed';
+  /** `hold #12 (litigation 2024-17)`, `linked file … modified after the cutoff`, the error. */
+  cause: string;
+  count: number;
+}
+
 export type SlaStatus = 'ok' | 'warning' | 'breach';
 
 export interface SlaResult {
@@ -79,8 +94,11 @@ export interface SlaResult {
   reasons: string[];
 }
 
-/** `kept`: found no longer eligible when re-checked at delete time (e.g. modified since the scan). */
-export type ItemOutcome = 'deleted' | 'would_delete' | 'held' | 'failed' | 'kept';
+/**
+ * `kept`: found no longer eligible (or in use) when re-checked at delete time; `missing`: already
+ * gone when deleted. `error` says why for held (the hold), kept (the cause) and failed (the error).
+ */
+export type ItemOutcome = 'deleted' | 'missing' | 'would_delete' | 'held' | 'failed' | 'kept';
 
 export interface ListedItem {
   key: string;
@@ -100,9 +118,16 @@ export interface RunReport {
   status: RunStatus;
   scanned: number;
   eligible: number;
+  /** Items this run removed. */
   deleted: number;
+  /** Eligible items found already gone when deleted (done, not deleted by this run: invariant 7). */
+  missing: number;
   failed: number;
   held: number;
+  /** Eligible at the scan, found no longer eligible (or in use) at delete time: left in place. */
+  kept: number;
+  /** Why each eligible item that is still there was not deleted (held, kept, failed), by cause. */
+  notDeleted: NotDeleted[];
   /** Items whose attribute matched no rule and no default: kept. */
   unclassified: number;
   bytesFreed: number;
@@ -117,6 +142,8 @@ export interface RunReport {
   sla: SlaResult;
   /** Planned deletions vs limits when the run was aborted or forced. */
   limits?: { planned: number; total: number; maxDeletesPerRun: number; maxDeleteFraction: number; forced: boolean };
+  /** Why a `partial` run stopped before its pass was done. */
+  stopReason?: StopReason;
   /** Why the run stopped early or failed. */
   error?: { code: string; message: string };
   cutoffs: Array<{ rule: string; cutoff: string }>;

@@ -16,6 +16,8 @@ export type ContinueDecision =
 /** Pure: whether this run's report calls for another hop. */
 export function decideContinuation(report: RunReport, continuation: Invocation['continuation'], maxHops = MAX_HOPS): ContinueDecision {
   if (!continuation || report.status !== 'partial') return { next: 'none' };
+  // Only a run that ran out of budget goes on: a pause, a lost lease or a limit is a stop.
+  if (report.stopReason !== 'budget') return { next: 'stop', reason: `the run was stopped (${report.stopReason ?? 'unknown'})` };
   // A hop that neither scanned nor deleted had no budget left for one batch: another would not either.
   if (report.scanned === 0 && report.deleted === 0) return { next: 'stop', reason: 'the run made no progress' };
   const hop = continuation.hop + 1;

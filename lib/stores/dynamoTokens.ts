@@ -5,8 +5,8 @@ import { batchGetAll, batchWriteAll, dynamoClientFor, isConditionalCheckFailed, 
 import { decodeCursor, encodeCursor, NAME, ReadPacer, readPage, type TableLayout } from './dynamoTokensRead.ts';
 import type { DynamoTokensStoreConfig } from './dynamoTokensSchema.ts';
 import { checkTable, type KeyCodec, type OpenedTable } from './dynamoTokensTable.ts';
-import { CensusTally, mapConcurrent, sleep as realSleep } from './shared.ts';
-import type { Census, CensusQuery, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
+import { CensusTally, chunks, sendGuarded, sleep as realSleep } from './shared.ts';
+import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
 
 export interface DynamoTokensStoreDeps {
   /** Injected client (tests, custom credentials); default: built from the config, destroyed by close(). */
@@ -127,7 +127,7 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
         return tally.census;
       }),
 
-    async delete(items: EligibleItem[]): Promise<DeleteOutcome[]> {
+    async delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> {
       const { codec } = await opened();
       const outcomes: DeleteOutcome[] = [];
       const addressed: Array<{ item: EligibleItem; key: DynamoItem }> = [];
@@ -136,7 +136,12 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
         if (key) addressed.push({ item, key });
         else outcomes.push({ key: item.key, status: 'failed', error: `refused: "${item.key}" is not a key of ${location}` });
       }
-      outcomes.push(...(config.conditional ? await mapConcurrent(addressed, config.deleteConcurrency, deleteIfStillExpired) : await deleteInBatches(addressed, codec)));
+      // Conditional deletes are one request per token; batch writes go in rounds of
+      // `deleteConcurrency` BatchWriteItem calls of 25 (its cap), the lease checked before each round.
+      const sent = config.conditional
+        ? await sendGuarded(addressed, config.deleteConcurrency, options?.beforeRequest, async (one) => [await deleteIfStillExpired(one)])
+        : await sendGuarded(chunks(addressed, 25 * config.deleteConcurrency), 1, options?.beforeRequest, (round) => deleteInBatches(round, codec));
+      outcomes.push(...sent);
       return outcomes;
     },
 

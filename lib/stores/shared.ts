@@ -43,6 +43,28 @@ export async function mapConcurrent<T, R>(items: readonly T[], concurrency: numb
 }
 
 /**
+ * Destructive requests over `groups` (each group one request: a DeleteObjects, a chunk of
+ * unlinks), at most `concurrency` in flight, each preceded by `beforeRequest` (the engine's
+ * lease check, `DeleteOptions`). Once it throws, no further request starts; those in flight
+ * finish. Returns the outcomes of the requests sent: items of groups never sent have none, and
+ * the engine records them as not attempted.
+ */
+export async function sendGuarded<T, R>(groups: readonly T[], concurrency: number, beforeRequest: (() => void) | undefined, send: (group: T) => Promise<R[]>): Promise<R[]> {
+  let stopped = false;
+  const results = await mapConcurrent(groups, concurrency, async (group) => {
+    if (stopped) return [];
+    try {
+      beforeRequest?.();
+    } catch {
+      stopped = true;
+      return [];
+    }
+    return send(group);
+  });
+  return results.flat();
+}
+
+/**
  * Counts a census as items stream in; safe to feed from several concurrent listings (shards).
  * `add` returns false once the bound is reached: the caller stops listing.
  */

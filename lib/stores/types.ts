@@ -59,6 +59,11 @@ export interface DeleteOutcome {
   error?: string;
 }
 
+export interface DeleteOptions {
+  /** The engine's local lease check (`Fence.assertHeld`): throws when the run may no longer delete. */
+  beforeRequest?: () => void;
+}
+
 export interface BackupRef {
   /** Backup location as configured (`backup.to`). */
   to: string;
@@ -129,8 +134,12 @@ export interface Store {
   open(): Promise<void>;
   scan(query: ScanQuery): Promise<Page>;
   census(query: CensusQuery): Promise<Census>;
-  /** Deletes the batch; one outcome per item, in any order. Must not throw for per-item failures. */
-  delete(items: EligibleItem[]): Promise<DeleteOutcome[]>;
+  /**
+   * Deletes the batch; one outcome per item, in any order. Must not throw for per-item failures.
+   * Calls `options.beforeRequest` before each destructive request (each DeleteObjects, each chunk
+   * of unlinks, each transaction) and stops by throwing what it throws (the run lost its lease).
+   */
+  delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]>;
   /** Which of these keys still exist (resolves write-ahead intents left by a crashed run). */
   present(keys: string[]): Promise<Set<string>>;
 

@@ -3,8 +3,8 @@ import type { z } from 'zod';
 import type { VercelBlobStoreSchema } from '../config/stores.ts';
 import type { EligibleItem, Item } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
-import { chunks, countCensus, locateByListing, scopeMatcher, withRetry, type KeyLocator, type RetryDeps, type RetryPolicy } from './shared.ts';
-import type { Census, CensusQuery, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
+import { chunks, countCensus, locateByListing, scopeMatcher, sendGuarded, withRetry, type KeyLocator, type RetryDeps, type RetryPolicy } from './shared.ts';
+import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
 import { createVercelBlobBackups } from './vercelBlobBackup.ts';
 
 export type VercelBlobStoreConfig = z.output<typeof VercelBlobStoreSchema>;
@@ -130,7 +130,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       return countCensus(allBlobs(), query);
     },
 
-    async delete(items: EligibleItem[]): Promise<DeleteOutcome[]> {
+    async delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> {
       const outcomes: DeleteOutcome[] = [];
       const inStore = items.filter((item) => {
         if (inScope(item.key)) return true;
@@ -152,15 +152,15 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
         else deletable.push(blob);
       }
       // del() is all or nothing per request, and free: chunks of ≤1000 URLs, one at a time (rate limits).
-      for (const chunk of chunks(deletable, 1000)) {
+      const sent = await sendGuarded(chunks(deletable, 1000), 1, options?.beforeRequest, async (chunk): Promise<DeleteOutcome[]> => {
         try {
           await call(() => del(chunk.map((blob) => blob.url), { token: token() }));
-          outcomes.push(...chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size })));
+          return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
         } catch (error) {
-          outcomes.push(...chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` })));
+          return chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` }));
         }
-      }
-      return outcomes;
+      });
+      return [...outcomes, ...sent];
     },
 
     async present(keys: string[]): Promise<Set<string>> {

@@ -198,14 +198,33 @@ describe('retention CLI end to end', () => {
     expect(records.every((record) => record.status === 'deleted')).toBe(true);
   });
 
-  it('aborts before the first deletion when over the safety limits, unless --force', async () => {
+  it('aborts before the first deletion when over the safety limits (exit 3), unless --force', async () => {
     const f = await fixture({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } });
     await seedFiles(f.root, Array.from({ length: 5 }, (_, i) => ({ key: `x${i}`, mtime: ago(60 * DAY) })));
-    const aborted = await f.json('run');
+    const abortedRun = await f.cli('run', '--json');
+    expect(abortedRun.code, abortedRun.stderr).toBe(3);
+    const aborted = JSON.parse(abortedRun.stdout) as RunReport;
     expect(aborted).toMatchObject({ status: 'aborted_limit', deleted: 0, limits: { planned: 5, maxDeletesPerRun: 3 }, sla: { status: 'breach' } });
     expect(await keysUnder(f.root)).toHaveLength(5);
     expect((await f.json('run', '--limit', '3')).deleted).toBe(3);
     expect((await f.json('run', '--force')).deleted).toBe(2);
+  });
+
+  it('--limit never walks around the fraction guard: a slice of a mostly-eligible root is refused', async () => {
+    const f = await fixture({ limits: { maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 } });
+    await seedFiles(f.root, [
+      ...Array.from({ length: 9 }, (_, i) => ({ key: `old${i}`, mtime: ago(60 * DAY) })),
+      { key: 'young', mtime: ago(DAY) },
+    ]);
+    for (const command of ['plan', 'run']) {
+      const limited = await f.cli(command, '--limit', '2', '--json', '--list');
+      expect(limited.code, limited.stderr).toBe(3);
+      const report = JSON.parse(limited.stdout) as RunReport;
+      expect(report).toMatchObject({ status: 'aborted_limit', deleted: 0 });
+      expect(report.error?.message).toContain('9 of 10 items (90%) are eligible');
+      expect(report.items ?? []).toEqual([]);
+    }
+    expect(await keysUnder(f.root)).toHaveLength(10);
   });
 
   it('bad input exits 2 naming the field and the fix, and changes nothing', async () => {

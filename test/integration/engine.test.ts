@@ -142,12 +142,15 @@ describe('engine', () => {
       },
     };
     const report = await runPolicy(policy, live, deps(racing));
-    expect(report.status).toBe('failed');
-    expect(report.error?.code).toBe('lease_lost');
-    expect(report.deleted).toBe(3);
+    expect(report).toMatchObject({ status: 'partial', stopReason: 'lease_lost', deleted: 3 });
+    expect(report.error?.message).toContain('stopped');
     expect(await files()).toHaveLength(6);
     expect(logLines.some((line) => line.event === 'lease_lost')).toBe(true);
     expect(await control.pendingIntents('files')).toEqual([]);
+    // The second batch's intents were written, then the check before deleting refused: recorded as not done.
+    const trail = await control.audit({ runId: report.runId, limit: 100 });
+    expect(trail.filter((record) => record.status === 'deleted')).toHaveLength(3);
+    expect(trail.filter((record) => record.status === 'abandoned')).toHaveLength(3);
   });
 
   it('a dry run needs no lease and lists exactly what the live run then deletes', async () => {

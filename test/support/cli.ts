@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +42,54 @@ export async function seedFiles(root: string, files: Array<{ key: string; mtime:
     await writeFile(target, file.content ?? `content of ${file.key}`);
     await utimes(target, file.mtime, file.mtime);
   }
+}
+
+export interface LiveRun {
+  /** Resolves once the run has logged `batches` `batch_deleted` lines (or has exited). */
+  afterBatches(batches: number): Promise<void>;
+  readonly pid: number;
+  /** Exit code and stdout (the JSON report with `--json`). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** Starts the real CLI in the background (e.g. a long `run --json`) and follows its log lines. */
+export function startCli(args: string[], env: Record<string, string>): LiveRun {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let batches = 0;
+  const waiters: Array<{ batches: number; resolve: () => void }> = [];
+  const wake = (): void => {
+    for (const waiter of [...waiters]) {
+      if (batches >= waiter.batches || child.exitCode !== null) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderr += text;
+    batches += (text.match(/"event":"batch_deleted"/g) ?? []).length;
+    wake();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // Let the pipes drain before handing out what the process printed.
+      setImmediate(() => {
+        wake();
+        for (const waiter of waiters.splice(0)) waiter.resolve();
+        resolve({ code, signal, stdout, stderr });
+      });
+    }),
+  );
+  return {
+    pid: child.pid!,
+    exited,
+    afterBatches: (count) => new Promise((resolve) => {
+      waiters.push({ batches: count, resolve });
+      wake();
+    }),
+  };
 }

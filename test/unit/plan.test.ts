@@ -70,10 +70,14 @@ describe('selectPage', () => {
 
 describe('checkLimits', () => {
   it.each([
-    [{ planned: 10, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.1 }, true, ''],
-    [{ planned: 11, total: 1000, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, false, 'exceed limits.maxDeletesPerRun 10'],
-    [{ planned: 51, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '51 of 100 items (51%) exceed limits.maxDeleteFraction 50%'],
-    [{ planned: 0, total: 0, maxDeletesPerRun: 1, maxDeleteFraction: 0.1 }, true, ''],
+    [{ planned: 10, eligible: 10, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.1 }, true, ''],
+    [{ planned: 11, eligible: 11, total: 1000, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, false, 'exceed limits.maxDeletesPerRun 10'],
+    [{ planned: 51, eligible: 51, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '51 of 100 items (51%) are eligible, over limits.maxDeleteFraction 50%'],
+    [{ planned: 0, eligible: 0, total: 0, maxDeletesPerRun: 1, maxDeleteFraction: 0.1 }, true, ''],
+    // --limit 5 on a root where 90 % is eligible: the slice is small, the policy is still wrong.
+    [{ planned: 5, eligible: 90, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '90 of 100 items (90%) are eligible'],
+    // --limit is how a large but intended backlog passes maxDeletesPerRun in slices.
+    [{ planned: 10, eligible: 40, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, true, ''],
   ])('%j → ok=%s', (input, ok, reason) => {
     const verdict = checkLimits(input);
     expect(verdict.ok).toBe(ok);
