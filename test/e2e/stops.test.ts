@@ -1,4 +1,5 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import pg from 'pg';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -137,5 +138,42 @@ describe('a stop stops', () => {
       expect(restored.code, restored.stderr).toBe(0);
     }
     expect(await bulk.remaining()).toBe(count);
+  });
+
+  it('a pause stops a rows run between one-statement batches (the check rides on the fenced checkpoint)', async () => {
+    const count = 20_000;
+    const url = await shared.server.createDatabase('events');
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const rowsLeft = async () => Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+    try {
+      await client.query('CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL)');
+      await client.query('CREATE INDEX events_created_at ON events (created_at, id)');
+      await client.query(`INSERT INTO events (created_at) SELECT now() - interval '90 days' FROM generate_series(1, ${count})`);
+      const dir = path.join(shared.scratch, 'rows-paused');
+      await mkdir(dir, { recursive: true });
+      const configPath = path.join(dir, 'retention.json');
+      const policy = { name: 'events', class: 'rows', store: { kind: 'postgres', url }, table: 'events', timestamp: 'created_at', retention: '30d', schedule: '0 * * * *', batchSize: 20, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 } };
+      await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+      const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('events-control') };
+      const run = startCli(['--config', configPath, 'run', '--json'], env);
+      await run.afterBatches(5);
+      const paused = await runCli(['--config', configPath, 'pause', '--policy', 'events'], { env });
+      expect(paused.code, paused.stderr).toBe(0);
+      const leftWhenPauseReturned = await rowsLeft();
+      const ended = await run.exited;
+      expect(ended.code, ended.stderr).toBe(4);
+      const report = reportOf(ended.stdout);
+      expect(report).toMatchObject({ status: 'partial', stopReason: 'paused' });
+      const left = await rowsLeft();
+      expect(leftWhenPauseReturned).toBeGreaterThan(0);
+      expect(leftWhenPauseReturned - left).toBeLessThanOrEqual(20);
+      expect(left).toBe(count - report.deleted);
+      const audit = await runCli(['--config', configPath, 'audit', '--policy', 'events', '--limit', '1000000', '--json'], { env });
+      const deleted = (JSON.parse(audit.stdout) as AuditEntry[]).filter((record) => record.status === 'deleted');
+      expect(deleted).toHaveLength(report.deleted);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -95,6 +95,25 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
       });
     });
 
+    it('a pause (of the policy, or global) refuses the holder its renewals and fenced writes until resumed', async () => {
+      const policy = policyName('paused-holder');
+      const lease = (await store.acquireLease(policy, 'run-a', 60_000))!;
+      for (const scope of [policy, '*']) {
+        await store.pause(scope, 'alice', 'incident');
+        try {
+          expect(await store.renewLease(lease, 60_000)).toBeNull();
+          await expect(store.saveCheckpoint(lease, 'run-a', 'c')).rejects.toBeInstanceOf(LeaseLostError);
+          await expect(store.clearCheckpoint(lease)).rejects.toBeInstanceOf(LeaseLostError);
+        } finally {
+          await store.resume(scope);
+        }
+        // Nobody else took it: after the resume the same holder may go on.
+        expect(await store.renewLease(lease, 60_000)).toMatchObject({ token: lease.token });
+      }
+      await store.saveCheckpoint(lease, 'run-a', 'c');
+      await store.releaseLease(lease);
+    });
+
     it('saves, overwrites and clears checkpoints under the lease', async () => {
       const policy = policyName('checkpoint');
       const lease = (await store.acquireLease(policy, 'run-a', 60_000))!;
@@ -237,6 +256,23 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
         await store.resolveStaleIntents([{ id: stale[0]!.id, status: 'abandoned' }]);
         expect(await store.pendingIntents(policy, current)).toEqual([]);
         expect((await store.audit({ runId: crashed, key: 'x', limit: 1 }))[0]).toMatchObject({ status: 'abandoned', resolvedAt: expect.any(Date) });
+      });
+
+      it("a run's own resolution overwrites a recovery's abandoned, never any other resolution", async () => {
+        const policy = policyName('overwrite');
+        const stalled = randomUUID();
+        await store.recordIntents([intent(policy, stalled, 'gone-later'), intent(policy, stalled, 'kept')]);
+        // A run that took over found both present.
+        const stale = await store.pendingIntents(policy);
+        await store.resolveStaleIntents(stale.map((record) => ({ id: record.id, status: 'abandoned' as const })));
+        await store.resolveIntents(stalled, [{ key: 'gone-later', status: 'deleted' }]);
+        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({ status: 'deleted' });
+        await store.resolveIntents(stalled, [{ key: 'gone-later', status: 'failed', error: 'late' }]);
+        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({ status: 'deleted' });
+        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({ status: 'abandoned' });
+        // A recovery never overwrites a resolution.
+        await store.resolveStaleIntents(stale.map((record) => ({ id: record.id, status: 'deleted' as const })));
+        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({ status: 'abandoned' });
       });
 
       it('records already-resolved events', async () => {

@@ -153,6 +153,42 @@ describe('engine', () => {
     expect(trail.filter((record) => record.status === 'abandoned')).toHaveLength(3);
   });
 
+  it('maxDeletesPerRun bounds what a run deletes even when the census counted fewer (an estimate)', async () => {
+    const policy = policyWith({ batchSize: 4, limits: { maxDeletesPerRun: 6, maxDeleteFraction: 1 } });
+    await seedFiles(root, Array.from({ length: 20 }, (_, i) => ({ key: `f${String(i).padStart(2, '0')}.bin`, mtime: ago(60 * DAY) })));
+    const real = fsStoreOf(policy);
+    // Like a rows census past its exact bound: it says 5 eligible, there are 20.
+    const underCounting: Store = { ...real, census: async (query) => ({ ...(await real.census(query)), eligible: 5, exact: false }) };
+    const report = await runPolicy(policy, live, deps(underCounting));
+    expect(report).toMatchObject({ status: 'partial', stopReason: 'limit', deleted: 6 });
+    expect(await files()).toHaveLength(14);
+    expect(logLines.some((line) => line.event === 'limit_reached')).toBe(true);
+    // The next run resumes where this one stopped and takes the next 6, never skipping any.
+    const next = await runPolicy(policy, live, deps(underCounting));
+    expect(next).toMatchObject({ status: 'partial', stopReason: 'limit', deleted: 6 });
+    expect(await files()).toEqual(Array.from({ length: 8 }, (_, i) => `f${String(i + 12).padStart(2, '0')}.bin`));
+    expect((await runPolicy(policy, { ...live, force: true }, deps(underCounting))).deleted).toBe(8);
+  });
+
+  it('a run that took over resolves the stalled run: the stalled one overwrites abandoned with what it did', async () => {
+    const policy = policyWith({ batchSize: 5 });
+    await seedFiles(root, Array.from({ length: 5 }, (_, i) => ({ key: `s${i}.bin`, mtime: ago(60 * DAY) })));
+    const real = fsStoreOf(policy);
+    // While this run is inside its delete call, a takeover's recovery finds the files present.
+    const stalling: Store = {
+      ...real,
+      delete: async (items, options) => {
+        const pending = await control.pendingIntents('files');
+        await control.resolveStaleIntents(pending.map((record) => ({ id: record.id, status: 'abandoned' as const })));
+        return real.delete(items, options);
+      },
+    };
+    const report = await runPolicy(policy, live, deps(stalling));
+    expect(report.deleted).toBe(5);
+    const trail = await control.audit({ runId: report.runId, limit: 100 });
+    expect(trail.map((record) => record.status)).toEqual(Array(5).fill('deleted'));
+  });
+
   it('a dry run needs no lease and lists exactly what the live run then deletes', async () => {
     const policy = policyWith();
     await seedFiles(root, [
