@@ -28,15 +28,17 @@ export interface PauseState {
   at: Date;
 }
 
-export type AuditAction = 'delete' | 'restore' | 'partition_drop';
+/** `hold`: one record per hold per live run that kept eligible items (the count is in `error`). */
+export type AuditAction = 'delete' | 'restore' | 'partition_drop' | 'hold';
 
 /**
  * pending: intent written before a deletion (write-ahead);
  * deleted / missing / kept / failed: resolved delete outcomes;
  * abandoned: a crashed run's intent whose item was found still present (nothing was deleted);
- * restored: a restore of a previously deleted item.
+ * restored: a restore of a previously deleted item;
+ * held: eligible items a hold kept in a run (action `hold`, one record per hold and run).
  */
-export type AuditStatus = 'pending' | 'deleted' | 'missing' | 'kept' | 'failed' | 'abandoned' | 'restored';
+export type AuditStatus = 'pending' | 'deleted' | 'missing' | 'kept' | 'failed' | 'abandoned' | 'restored' | 'held';
 
 export interface AuditIntent {
   runId: string;

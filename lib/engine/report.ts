@@ -22,6 +22,8 @@ export class Tally {
   /** Largest overdue time among items that failed to delete (what a full pass leaves behind). */
   failedOldestOverdueSeconds = 0;
   readonly items: ListedItem[] | undefined;
+  /** Eligible items each hold kept, for the run's `hold` audit records. */
+  readonly heldByHold = new Map<number, { hold: Hold; count: number }>();
   private readonly causes = new Map<string, NotDeleted>();
 
   constructor(list: boolean) {
@@ -42,6 +44,9 @@ export class Tally {
   countHeld(item: EligibleItem & { hold: Hold }): void {
     this.held += 1;
     this.eligible += 1;
+    const byHold = this.heldByHold.get(item.hold.id) ?? { hold: item.hold, count: 0 };
+    byHold.count += 1;
+    this.heldByHold.set(item.hold.id, byHold);
     const cause = describeHold(item.hold);
     this.notDeleted('held', cause);
     this.listItem(item, 'held', cause);
@@ -105,7 +110,7 @@ export class Tally {
   }
 }
 
-function describeHold(hold: Hold): string {
+export function describeHold(hold: Hold): string {
   return `hold #${hold.id}${hold.prefix ? ` on prefix "${hold.key}"` : ''}${hold.reason ? ` (${hold.reason})` : ''}`;
 }
 

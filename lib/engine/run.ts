@@ -11,9 +11,9 @@ import { oldestFirstSteps, pagedSteps, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { checkLimits, LIMIT_ADVICE } from './limits.ts';
-import { computeCutoffs, describeCutoffs } from './plan.ts';
+import { computeCutoffs, describeCutoffs, latestCutoff } from './plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
-import { buildReport, Tally } from './report.ts';
+import { buildReport, describeHold, Tally } from './report.ts';
 import { Sweep } from './sweep.ts';
 import type { Clock, Hold, RunReport, RunStatus, StopReason, Trigger } from './types.ts';
 
@@ -123,6 +123,16 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       ...(stopReason ? { stopReason } : {}),
       ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error.message } } : {}),
     });
+    // Held items are part of the record (invariant 12): one audit record per hold that kept any.
+    if (!options.dryRun && tally.heldByHold.size > 0) {
+      const latest = latestCutoff(cutoffs);
+      await control.recordEvents(
+        [...tally.heldByHold.values()].map(({ hold, count }) => ({
+          runId, policy: policy.name, store: store.location, key: hold.key, itemTimestamp: hold.createdAt, rule: describeHold(hold), cutoff: latest,
+          actor: deps.actor, trigger: options.trigger, action: 'hold' as const, status: 'held' as const, error: `${count} eligible item${count === 1 ? '' : 's'} kept by hold #${hold.id}`,
+        })),
+      );
+    }
     await control.finishRun(report);
     log.info('run_completed', {
       status: report.status,

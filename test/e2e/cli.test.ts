@@ -161,8 +161,21 @@ describe('retention CLI end to end', () => {
     expect(run).toMatchObject({ deleted: 1, held: 3, eligible: 4 });
     expect(run.items!.filter((item) => item.outcome === 'held').map((item) => item.key).sort()).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
     expect(await keysUnder(f.root)).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
-
     const holds = JSON.parse((await f.cli('hold', 'list', '--json')).stdout) as Array<{ id: number; key: string }>;
+    const prefixHold = holds.find((hold) => hold.key === 'case-7/')!.id;
+    // Every eligible item not deleted has a reason: the hold, in the report, --list and the audit trail.
+    expect(run.notDeleted).toEqual(
+      expect.arrayContaining([
+        { outcome: 'held', cause: `hold #${prefixHold} on prefix "case-7/" (litigation 7)`, count: 2 },
+        { outcome: 'held', cause: expect.stringMatching(/^hold #\d+ \(audit\)$/), count: 1 },
+      ]),
+    );
+    expect(run.items!.find((item) => item.key === 'case-7/a.pdf')!.error).toContain(`hold #${prefixHold}`);
+    const trail = JSON.parse((await f.cli('audit', '--run', run.runId, '--json')).stdout) as Array<{ action: string; status: string; key: string; error: string }>;
+    expect(trail.filter((record) => record.action === 'hold')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'case-7/', status: 'held', error: `2 eligible items kept by hold #${prefixHold}` })]),
+    );
+
     await f.cli('hold', 'remove', String(holds.find((hold) => hold.key === 'single.pdf')!.id));
     expect(await f.json('run')).toMatchObject({ deleted: 1, held: 2 });
   });
