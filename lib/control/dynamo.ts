@@ -229,6 +229,10 @@ export class DynamoControlStore implements ControlStore {
     return this.guard('finishRun', { runId: report.runId, policy: report.policy }, () => this.runs.finish(report));
   }
 
+  closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]> {
+    return this.guard('closeCrashedRuns', { policy }, () => this.runs.closeCrashed(policy, exceptRunId, this.clock.now()));
+  }
+
   listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]> {
     return this.guard('listRuns', query.policy === undefined ? {} : { policy: query.policy }, () => this.runs.list(query));
   }

@@ -6,6 +6,9 @@ import { indexPartition, keys, namesOf, num, runIdentity, storedReport, text, to
 import { getItem, indexedItems, indexPartitionQuery } from './dynamoTable.ts';
 import type { RunRecord } from './types.ts';
 
+/** How many of a policy's latest runs the next live run looks through for crashed ones. */
+const CRASH_LOOKBACK = 50;
+
 /** Run history: one item per run, listed newest first through gsi1 (per policy) and gsi2 (all). */
 export class DynamoRunHistory {
   constructor(
@@ -49,6 +52,30 @@ export class DynamoRunHistory {
         },
       }),
     );
+  }
+
+  /** Among the policy's latest runs (a crashed one is found by the next live run, so it is recent). */
+  async closeCrashed(policy: string, exceptRunId: string, now: Date): Promise<string[]> {
+    const crashed = (await this.list({ policy, limit: CRASH_LOOKBACK })).filter((run) => run.status === 'running' && !run.dryRun && run.runId !== exceptRunId);
+    const closed: string[] = [];
+    for (const run of crashed) {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: keys.run(run.runId),
+            UpdateExpression: 'SET #status = :crashed, #finishedAt = :now',
+            ConditionExpression: '#status = :running',
+            ExpressionAttributeNames: namesOf('status', 'finishedAt'),
+            ExpressionAttributeValues: { ':crashed': text('crashed'), ':running': text('running'), ':now': num(now.getTime()) },
+          }),
+        );
+        closed.push(run.runId);
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+      }
+    }
+    return closed;
   }
 
   async list(query: { policy?: string; limit: number }): Promise<RunRecord[]> {

@@ -204,6 +204,17 @@ export class PostgresControlStore implements ControlStore {
     });
   }
 
+  closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]> {
+    return this.guard('closeCrashedRuns', { policy }, async () => {
+      const rows = await this.sql.query<{ run_id: string }>(
+        `UPDATE retention.runs SET status = 'crashed', finished_at = now()
+          WHERE policy = $1 AND status = 'running' AND NOT dry_run AND run_id <> $2 RETURNING run_id`,
+        [policy, exceptRunId],
+      );
+      return rows.map((row) => row.run_id);
+    });
+  }
+
   listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]> {
     return this.guard('listRuns', query.policy === undefined ? {} : { policy: query.policy }, async () => {
       const rows = await this.sql.query<RunRow>(

@@ -86,7 +86,8 @@ export interface AuditQuery {
 export interface RunRecord {
   runId: string;
   policy: string;
-  status: RunReport['status'] | 'running';
+  /** `crashed`: a live run that never finished (its process died); closed by the next live run of its policy. */
+  status: RunReport['status'] | 'running' | 'crashed';
   dryRun: boolean;
   startedAt: Date;
   finishedAt: Date | null;
@@ -140,6 +141,11 @@ export interface ControlStore {
 
   startRun(run: { runId: string; policy: string; dryRun: boolean; startedAt: Date }): Promise<void>;
   finishRun(report: RunReport): Promise<void>;
+  /**
+   * Marks the policy's other live runs still `running` as `crashed`. Only the lease holder calls
+   * it: while it holds the lease no other live run of the policy can be going on. Returns their ids.
+   */
+  closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]>;
   listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]>;
   getRun(runId: string): Promise<RunRecord | null>;
 

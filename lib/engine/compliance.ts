@@ -84,7 +84,7 @@ export function assessCompliance(policy: PolicyConfig, records: PolicyRecords, w
   const health = assessPolicy(policy, records.runs, window.until, { missedAfterMs: DEFAULT_MISSED_AFTER_MS, runsRead: window.runsRead });
   const reasons = policy.enabled ? attentionReasons(policy, records, health, { latest, anyLive: live.length > 0, inWindow }) : [];
 
-  const runs: PolicyCompliance['runs'] = { total: inWindow.length, completed: 0, partial: 0, failed: 0, skipped_paused: 0, skipped_locked: 0, aborted_limit: 0, running: 0 };
+  const runs: PolicyCompliance['runs'] = { total: inWindow.length, completed: 0, partial: 0, failed: 0, skipped_paused: 0, skipped_locked: 0, aborted_limit: 0, running: 0, crashed: 0 };
   const totals = { deleted: 0, failed: 0, bytes_freed: 0 };
   const sla: Record<SlaStatus, number> = { ok: 0, warning: 0, breach: 0 };
   for (const run of inWindow) {

@@ -25,14 +25,20 @@ export class Fence {
   /** Until when (monotonic ms) the lease is certainly ours, from the start of the last successful renewal. */
   private heldUntil: number;
 
+  /** Monotonic ms after which the lease is no longer renewed: a run hung past its budget lets go. */
+  private readonly renewUntil: number;
+
+  /** `maxHoldMs`: how long, from now, this run may keep the lease at most (its budget plus a grace). */
   constructor(
     private readonly control: ControlStore,
     private lease: Lease,
     private readonly ttlMs: number,
+    maxHoldMs = Infinity,
     private readonly now: MonotonicClock = monotonic,
   ) {
     // Acquired moments ago: measured from now, with the same margin as a renewal.
     this.heldUntil = this.now() + this.trustedMs();
+    this.renewUntil = this.now() + maxHoldMs;
     this.heartbeat = setInterval(() => void this.renew().catch(() => undefined), Math.max(1000, ttlMs / 3));
     this.heartbeat.unref();
   }
@@ -98,6 +104,11 @@ export class Fence {
   private async renew(): Promise<boolean> {
     if (this.lost) return false;
     const startedAt = this.now();
+    // A run stuck past its budget (a frozen dependency) must not keep every other run out.
+    if (startedAt > this.renewUntil) {
+      this.lost = true;
+      return false;
+    }
     const renewed = await this.control.renewLease(this.lease, this.ttlMs);
     if (renewed) {
       this.lease = renewed;

@@ -95,6 +95,9 @@ function findProblems(policy: PolicyConfig, last: RunRecord | null, outcome: Run
   if (outcome?.status === 'failed') {
     problems.push(`failed: run ${outcome.runId}${outcome.report?.error ? `: ${outcome.report.error.message}` : ''}`);
   }
+  if (outcome?.status === 'crashed') {
+    problems.push(`crashed: run ${outcome.runId} started ${outcome.startedAt.toISOString()} and its process died (closed by the next run; see its log)`);
+  }
   if (outcome?.report?.sla.status === 'breach') {
     problems.push(`sla breach: run ${outcome.runId}: ${outcome.report.sla.reasons.join('; ')}`);
   }

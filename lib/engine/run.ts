@@ -184,10 +184,13 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     log.info('run_skipped', { reason: 'locked', lease_owner: holder?.owner, lease_expires_at: holder?.expiresAt.toISOString() });
     return finish('skipped_locked');
   }
-  const fence = lease ? new Fence(control, lease, leaseTtlMs) : null;
+  // Held at most for the budget plus one lease: a run hung on a frozen dependency lets others in.
+  const fence = lease ? new Fence(control, lease, leaseTtlMs, budget.totalMs + leaseTtlMs) : null;
 
   try {
     if (!options.dryRun) {
+      const crashed = await control.closeCrashedRuns(policy.name, runId);
+      if (crashed.length > 0) log.warn('crashed_runs_closed', { runs: crashed });
       const recovered = await recoverCrashedIntents(store, control, policy.name, runId);
       if (recovered.deleted + recovered.abandoned > 0) log.warn('intents_recovered', { ...recovered });
     }

@@ -30,7 +30,17 @@ export interface SqlClientOptions {
   driver?: SqlDriver;
   /** Pool size (driver default: 10). */
   max?: number;
+  /**
+   * Client-side bound on every statement, for a server that stops answering (a statement
+   * timeout cannot fire on a frozen server or a dropped network). Default 60 s; keep it above
+   * any server-side statement_timeout the caller sets.
+   */
+  queryTimeoutMs?: number;
 }
+
+const DEFAULT_QUERY_TIMEOUT_MS = 60_000;
+/** A server that does not accept a connection within this is reported, not waited for. */
+const CONNECT_TIMEOUT_MS = 15_000;
 
 /** The slice of a pg-compatible pool this module relies on. */
 interface PgCompatibleQueryable {
@@ -39,13 +49,15 @@ interface PgCompatibleQueryable {
 interface PgCompatibleConnection extends PgCompatibleQueryable {
   /** `true` (or an Error) destroys the connection instead of returning it to the pool. */
   release(destroy?: Error | boolean): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 interface PgCompatiblePool extends PgCompatibleQueryable {
   connect(): Promise<PgCompatibleConnection>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
-type PoolConstructor = (config: { connectionString: string; max?: number }) => PgCompatiblePool;
+type PoolConstructor = (config: { connectionString: string; max?: number; query_timeout: number; connectionTimeoutMillis: number }) => PgCompatiblePool;
 
 const poolConstructors = {
   pg: (config) => new pg.Pool(config),
@@ -62,6 +74,8 @@ export function createSqlClient(options: SqlClientOptions): SqlClient {
   const pool = poolConstructors[driver]({
     connectionString: options.url,
     ...(options.max !== undefined ? { max: options.max } : {}),
+    query_timeout: options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   });
   return new PooledSqlClient(driver, pool);
 }
@@ -126,6 +140,14 @@ class PooledSqlClient implements SqlClient {
     } catch (error) {
       throw wrapSqlError(this.driver, 'connect', error);
     }
+    // A checked-out connection that dies (the server restarted, the network dropped) emits
+    // 'error' on itself, which crashes the process without a listener. The pending query
+    // rejects with the cause as well; the listener only keeps the process alive to report it.
+    let dropped: Error | undefined;
+    const onError = (error: Error): void => {
+      dropped = error;
+    };
+    connection.on('error', onError);
     const tx: SqlExecutor = {
       query: <R = Record<string, unknown>>(text: string, params?: unknown[]) => runStatement<R>(connection, this.driver, text, params),
     };
@@ -133,15 +155,19 @@ class PooledSqlClient implements SqlClient {
       await tx.query('BEGIN');
       const result = await fn(tx);
       await tx.query('COMMIT');
+      connection.off('error', onError);
       connection.release();
       return result;
     } catch (error) {
       // A connection that cannot even roll back is broken: destroy it rather than pool it.
-      const rolledBack = await connection.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      );
-      connection.release(!rolledBack);
+      const rolledBack =
+        dropped === undefined &&
+        (await connection.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
+      connection.off('error', onError);
+      connection.release(rolledBack ? undefined : (dropped ?? true));
       throw error;
     }
   }

@@ -265,7 +265,7 @@ async function openTable<BlobConfig>(
   warnings: RowsWarning[],
 ): Promise<Opened> {
   const { path } = options;
-  const sql = deps.sql ?? createClient(config.store, path);
+  const sql = deps.sql ?? createClient(config.store, config.statementTimeout, path);
   try {
     const request: RowsTableRequest = {
       table: config.table,
@@ -305,9 +305,10 @@ async function openTable<BlobConfig>(
   }
 }
 
-function createClient(store: PostgresStoreConfig, path: (field: string) => string): SqlClient {
+function createClient(store: PostgresStoreConfig, statementTimeout: string, path: (field: string) => string): SqlClient {
   try {
-    return createSqlClient({ url: store.url, ...(store.driver ? { driver: store.driver } : {}) });
+    // The client-side bound sits above the server's statement timeout, so the server's fires first.
+    return createSqlClient({ url: store.url, ...(store.driver ? { driver: store.driver } : {}), queryTimeoutMs: durationMs(statementTimeout) + 5_000 });
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(error.issues.map((issue) => ({ ...issue, path: path('store.url') })), {}, { cause: error });
     throw error;

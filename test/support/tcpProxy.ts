@@ -1,0 +1,61 @@
+import net from 'node:net';
+
+/**
+ * A TCP proxy in front of a real server, for faults a server will not produce on its own:
+ * `cut` drops every connection and refuses new ones (the database was killed, the network
+ * dropped); `freeze` keeps connections open but forwards nothing (a frozen server or VM).
+ */
+export interface TcpProxy {
+  port: number;
+  /** Destroys every open connection; new ones are refused until `restore`. */
+  cut(): void;
+  /** Stops forwarding in both directions; connections stay open. */
+  freeze(): void;
+  restore(): void;
+  stop(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  let mode: 'open' | 'cut' | 'frozen' = 'open';
+  const server = net.createServer((client) => {
+    if (mode === 'cut') {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    const forward = (from: net.Socket, to: net.Socket) =>
+      from.on('data', (chunk) => {
+        if (mode === 'open') to.write(chunk);
+      });
+    forward(client, upstream);
+    forward(upstream, client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    cut() {
+      mode = 'cut';
+      for (const socket of sockets) socket.destroy();
+    },
+    freeze() {
+      mode = 'frozen';
+    },
+    restore() {
+      mode = 'open';
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
