@@ -57,6 +57,14 @@ export class ConfigError extends RetentionError {
   }
 }
 
+/** Longest piece of user input echoed into a message or a log line. */
+export const MAX_ECHOED_CHARS = 200;
+
+/** User input as it may be echoed: a megabyte of policy name must not be copied into every log line. */
+export function clip(text: string, max = MAX_ECHOED_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 export function formatIssue(issue: InputIssue): string {
   return `error: ${issue.path}: ${issue.message}${issue.fix ? ` (${issue.fix})` : ''}`;
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError, type InputIssue } from '../errors.ts';
+import { clip, ConfigError, type InputIssue } from '../errors.ts';
 
 /** `['policies', 0, 'store', 'root']` → `policies[0].store.root`. */
 export function formatPath(path: readonly PropertyKey[], root = ''): string {
@@ -32,12 +32,13 @@ export function toInputIssues(error: z.ZodError, root = ''): InputIssue[] {
     const path = formatPath(issue.path, root);
     const message =
       issue.code === 'unrecognized_keys'
-        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${clip(key)}"`).join(', ')}`
         : issue.code === 'invalid_type' && issue.input === undefined
           ? 'missing'
           : issue.message;
     const fix = fixFor(issue);
-    return { path, message, ...(fix ? { fix } : {}) };
+    // A path can hold a record key of any length; messages clip what they echo themselves.
+    return { path: clip(path), message, ...(fix ? { fix } : {}) };
   });
 }
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import * as z from 'zod';
-import { parseDuration } from './durations.ts';
+import { DATABASE_TIMEOUT, parseDuration, POLICY_DURATION, type DurationBounds } from './durations.ts';
 import { checkSchedule } from './schedule.ts';
 import { DynamoControlSchema } from '../control/dynamoSchema.ts';
 import { PostgresStoreSchema, postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgresRowsSchema.ts';
@@ -15,10 +15,17 @@ function issue(ctx: z.RefinementCtx, message: string, fix: string, path: Propert
   ctx.addIssue({ code: 'custom', message, path, params: { fix } });
 }
 
-export const Duration = z.string().superRefine((value, ctx) => {
-  const parsed = parseDuration(value);
-  if (!parsed.ok) issue(ctx, parsed.message, parsed.fix);
-});
+const boundedDuration = (bounds: DurationBounds) =>
+  z.string().superRefine((value, ctx) => {
+    const parsed = parseDuration(value, bounds);
+    if (!parsed.ok) issue(ctx, parsed.message, parsed.fix);
+  });
+
+/** Every duration of a policy: at least 1s, at most 1000y, whole milliseconds. */
+export const Duration = boundedDuration(POLICY_DURATION);
+
+/** PostgreSQL statement and lock timeouts of the rows/tokens stores: from 1ms. */
+export const DatabaseTimeout = boundedDuration(DATABASE_TIMEOUT);
 
 const Schedule = z.string().superRefine((value, ctx) => {
   const result = checkSchedule(value);
@@ -87,7 +94,7 @@ const PolicyCommon = {
   allowShortRetention: z.boolean().default(false),
 };
 
-export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema, postgresTokensStoreSchema({ duration: Duration })], {
+export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema, postgresTokensStoreSchema({ timeout: DatabaseTimeout })], {
   error: 'unknown store kind (known for class "tokens": dynamodb, postgres)',
 });
 
@@ -101,7 +108,7 @@ export const RowsPolicy = z.strictObject({
   ...PolicyCommon,
   class: z.literal('rows'),
   store: PostgresStoreSchema,
-  ...rowsPolicyFields({ duration: Duration, blobStore: BlobStore }),
+  ...rowsPolicyFields({ timeout: DatabaseTimeout, blobStore: BlobStore }),
 });
 
 export const Policy = z.discriminatedUnion('class', [BlobsPolicy, TokensPolicy, RowsPolicy], {

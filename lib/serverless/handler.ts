@@ -2,7 +2,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { PolicyConfig } from '../config/schema.ts';
 import { runPolicy, type RunOptions } from '../engine/run.ts';
 import type { DataClass, RunReport } from '../engine/types.ts';
-import { ConfigError, describeCause, formatIssue, type InputIssue } from '../errors.ts';
+import { clip, ConfigError, describeCause, formatIssue, type InputIssue } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { checkInStatus, type RunMonitor } from '../observe/sentry.ts';
 import { createStore } from '../stores/index.ts';
@@ -85,7 +85,7 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     const policy = environment.config.policies.find((candidate) => candidate.name === name);
     if (!policy) {
       const known = environment.config.policies.filter((candidate) => candidate.class === dataClass).map((candidate) => candidate.name);
-      return refuse(log, 'unknown_policy', [{ path: 'payload.policy', message: `no policy named "${name}"`, fix: `known in class ${dataClass}: ${known.join(', ') || 'none'}` }]);
+      return refuse(log, 'unknown_policy', [{ path: 'payload.policy', message: `no policy named ${JSON.stringify(clip(name))}`, fix: `known in class ${dataClass}: ${known.join(', ') || 'none'}` }]);
     }
     if (policy.class !== dataClass) {
       return refuse(log, 'wrong_data_class', [

@@ -37,6 +37,10 @@ export function createHealthHandler(runtime: Runtime, options: HealthHandlerOpti
 
   return async function handler(event: FunctionUrlEvent): Promise<HttpResponse> {
     try {
+      // Not an HTTP event at all (null, an array, a string): refused as such, without reading it.
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+        return respond(400, { error: 'bad_payload', message: 'error: event: must be a Function URL request object (invoke the function through its URL)' });
+      }
       if (!bearerMatches(header(event, 'authorization'), options.token)) {
         return respond(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
       }
@@ -63,7 +67,7 @@ export function createHealthHandler(runtime: Runtime, options: HealthHandlerOpti
 function header(event: FunctionUrlEvent, name: string): string | undefined {
   // Function URLs lower-case header names; direct invocations may not.
   const entry = Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === name);
-  return entry?.[1];
+  return typeof entry?.[1] === 'string' ? entry[1] : undefined;
 }
 
 /** Constant-time: both sides are hashed first, so neither length nor content leaks through timing. */

@@ -1,16 +1,19 @@
 import * as z from 'zod';
+import { parseInstantText } from '../config/instants.ts';
 import { toInputIssues } from '../config/issues.ts';
 import type { Trigger } from '../engine/types.ts';
 import type { InputIssue } from '../errors.ts';
 
 /**
- * What a data-class function accepts (pure). Three shapes:
- * - a manual payload `{ policy, dryRun?, limit?, before?, force?, continue?, hop? }` (strict: an
- *   unknown or misspelt field is an error, never ignored: `{ "dryrun": true }` must not delete);
- * - what the deployed schedules send, `{ policy, trigger: "scheduled" }` (SST's Cron passes its
+ * What a data-class function accepts (pure). Three shapes, one set of fields:
+ * - a manual payload `{ policy, dryRun?, limit?, before?, force?, continue?, hop? }`;
+ * - what the deployed schedules send, `{ policy, trigger: "scheduled", ... }` (SST's Cron passes its
  *   `event` as the whole input, so the EventBridge envelope never arrives; the marker says it);
- * - a raw EventBridge "Scheduled Event" envelope with the policy in `detail`, for rules created by
- *   hand.
+ * - a raw EventBridge / Scheduler "Scheduled Event" envelope with the payload in `detail`, for
+ *   rules created by hand.
+ * Every shape is strict and carries the same optional fields with the same conflict rules: a field
+ * is honoured or the event is refused, never ignored (`{ "dryrun": true }`, or a `dryRun` in an
+ * envelope's `detail` that a loose parse dropped, would otherwise delete for real).
  */
 
 /** Upper bound of self re-invocations of one `continue: true` backfill. */
@@ -18,42 +21,59 @@ export const MAX_HOPS = 20;
 
 const PolicyName = z.string().min(1, { error: 'must name a policy' });
 
-const Instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
-  error: 'must be an ISO date such as "2024-01-31" or "2024-01-31T00:00:00Z"',
+/** A real calendar date (2024-02-30 is refused, not read as March 1st); a time needs its zone. */
+const Instant = z.string({ error: 'must be an ISO date such as "2024-01-31" or "2024-01-31T00:00:00Z"' }).superRefine((value, ctx) => {
+  const parsed = parseInstantText(value, { requireZone: true, example: (text) => `"before": "${text}"` });
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message, params: { fix: parsed.fix } });
 });
 
-export const ManualPayload = z
-  .strictObject({
-    policy: PolicyName,
-    /** Report what would be deleted; delete nothing. */
-    dryRun: z.boolean().optional(),
-    /** Delete at most this many items, oldest first. */
-    limit: z.number().int().positive().optional(),
-    /** Tighten the cutoff to this instant (never loosens it). */
-    before: Instant.optional(),
-    /** Proceed past the safety limits (logged). */
-    force: z.boolean().optional(),
-    /** Re-invoke asynchronously while the run ends `partial` (a backfill that finishes itself). */
-    continue: z.boolean().optional(),
-    /** How many times this backfill has re-invoked itself; set by the function, not by callers. */
-    hop: z.number().int().min(0).max(MAX_HOPS).optional(),
-  })
-  .superRefine((payload, ctx) => {
-    const conflict = (field: 'dryRun' | 'limit', why: string): void =>
-      ctx.addIssue({ code: 'custom', path: ['continue'], message: `cannot be combined with ${field}: ${why}`, params: { fix: `drop "continue" or "${field}"` } });
-    // A dry run keeps no checkpoint, and a limit applies per run: continuing would repeat or exceed them.
-    if (payload.continue && payload.dryRun) conflict('dryRun', 'a dry run keeps no checkpoint, so every hop would redo the same plan');
-    if (payload.continue && payload.limit !== undefined) conflict('limit', 'each hop would delete up to the limit again');
-  });
+const Flag = z.boolean({ error: 'must be true or false' });
+const COUNT = 'must be a whole number above 0, e.g. 100';
+const HOPS = `must be a whole number from 0 to ${MAX_HOPS}: the function counts its own re-invocations (leave it out)`;
+
+const payloadFields = {
+  policy: PolicyName,
+  /** Report what would be deleted; delete nothing. */
+  dryRun: Flag.optional(),
+  /** Delete at most this many items, oldest first. */
+  limit: z.number({ error: COUNT }).int({ error: COUNT }).positive({ error: COUNT }).optional(),
+  /** Tighten the cutoff to this instant (never loosens it). */
+  before: Instant.optional(),
+  /** Proceed past the safety limits (logged). */
+  force: Flag.optional(),
+  /** Re-invoke asynchronously while the run ends `partial` (a backfill that finishes itself). */
+  continue: Flag.optional(),
+  /** How many times this backfill has re-invoked itself; set by the function, not by callers. */
+  hop: z.number({ error: HOPS }).int({ error: HOPS }).min(0, { error: HOPS }).max(MAX_HOPS, { error: HOPS }).optional(),
+};
+
+type PayloadFields = z.output<z.ZodObject<typeof payloadFields>>;
+
+function conflictRules(payload: PayloadFields, ctx: z.RefinementCtx): void {
+  const conflict = (field: 'dryRun' | 'limit', why: string): void =>
+    ctx.addIssue({ code: 'custom', path: ['continue'], message: `cannot be combined with ${field}: ${why}`, params: { fix: `drop "continue" or "${field}"` } });
+  // A dry run keeps no checkpoint, and a limit applies per run: continuing would repeat or exceed them.
+  if (payload.continue && payload.dryRun) conflict('dryRun', 'a dry run keeps no checkpoint, so every hop would redo the same plan');
+  if (payload.continue && payload.limit !== undefined) conflict('limit', 'each hop would delete up to the limit again');
+}
+
+export const ManualPayload = z.strictObject(payloadFields).superRefine(conflictRules);
 
 export type ManualPayloadInput = z.input<typeof ManualPayload>;
 
-const ScheduledInput = z.strictObject({ policy: PolicyName, trigger: z.literal('scheduled') });
+const ScheduledInput = z.strictObject({ ...payloadFields, trigger: z.literal('scheduled') }).superRefine(conflictRules);
 
-const EventBridgeEnvelope = z.looseObject({
+/** The envelope's own fields are AWS's; any other field (a `dryRun` beside `detail`) is refused. */
+const EventBridgeEnvelope = z.strictObject({
+  version: z.string().optional(),
+  id: z.string().optional(),
   'detail-type': z.literal('Scheduled Event'),
   source: z.enum(['aws.events', 'aws.scheduler']),
-  detail: z.looseObject({ policy: PolicyName }),
+  account: z.string().optional(),
+  time: z.string().optional(),
+  region: z.string().optional(),
+  resources: z.array(z.string()).optional(),
+  detail: ManualPayload,
 });
 
 export interface Invocation {
@@ -69,33 +89,48 @@ export interface Invocation {
 
 export type ParsedInvocation = { ok: true; invocation: Invocation } | { ok: false; issues: InputIssue[] };
 
-const scheduled = (policy: string): Invocation => ({ policy, trigger: 'scheduled', dryRun: false, force: false, continuation: null });
+/** With the input in each issue, a wrong type (`"limit": "5"`) is not reported as a missing field. */
+const REPORT_INPUT = { reportInput: true };
 
 export function parseInvocation(event: unknown): ParsedInvocation {
-  const fields = typeof event === 'object' && event !== null ? (event as Record<string, unknown>) : {};
-  if ('detail-type' in fields) {
-    const envelope = EventBridgeEnvelope.safeParse(event);
-    return envelope.success ? { ok: true, invocation: scheduled(envelope.data.detail.policy) } : failed(envelope.error);
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    const got = event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event;
+    return { ok: false, issues: [{ path: 'payload', message: `must be a JSON object, got ${got}`, fix: 'send e.g. {"policy": "temp-files"}' }] };
   }
-  if ('trigger' in fields) {
-    const input = ScheduledInput.safeParse(event);
-    return input.success ? { ok: true, invocation: scheduled(input.data.policy) } : failed(input.error);
+  if ('detail-type' in event) {
+    const envelope = EventBridgeEnvelope.safeParse(event, REPORT_INPUT);
+    return envelope.success ? invocationOf(envelope.data.detail, 'scheduled') : failed(envelope.error);
   }
-  const manual = ManualPayload.safeParse(event);
-  if (!manual.success) return failed(manual.error);
-  const payload = manual.data;
+  if ('trigger' in event) {
+    const input = ScheduledInput.safeParse(event, REPORT_INPUT);
+    if (!input.success) return failed(input.error);
+    const { trigger: _scheduled, ...payload } = input.data;
+    return invocationOf(payload, 'scheduled');
+  }
+  const manual = ManualPayload.safeParse(event, REPORT_INPUT);
+  return manual.success ? invocationOf(manual.data, manual.data.continue ? 'backfill' : 'manual') : failed(manual.error);
+}
+
+function invocationOf(payload: PayloadFields, trigger: Invocation['trigger']): ParsedInvocation {
   return {
     ok: true,
     invocation: {
       policy: payload.policy,
-      trigger: payload.continue ? 'backfill' : 'manual',
+      trigger,
       dryRun: payload.dryRun ?? false,
       force: payload.force ?? false,
       ...(payload.limit !== undefined ? { limit: payload.limit } : {}),
-      ...(payload.before !== undefined ? { before: new Date(payload.before) } : {}),
+      ...(payload.before !== undefined ? { before: instantOf(payload.before) } : {}),
       continuation: payload.continue ? { payload, hop: payload.hop ?? 0 } : null,
     },
   };
+}
+
+/** Already checked by the schema; parsed again here rather than by `new Date`, which rolls dates over. */
+function instantOf(text: string): Date {
+  const parsed = parseInstantText(text, { requireZone: true, example: (example) => example });
+  if (!parsed.ok) throw new Error(`unchecked instant ${text}`);
+  return parsed.instant;
 }
 
 function failed(error: z.ZodError): ParsedInvocation {

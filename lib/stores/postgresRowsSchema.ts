@@ -35,11 +35,11 @@ export const RowFilterSchema = z
   });
 
 /**
- * Fields shared by every store built on this machinery (rows, tokens). Durations come from the
- * caller's schema: config/schema.ts owns `Duration` and imports this module, so importing it
- * back here would be a cycle.
+ * Fields shared by every store built on this machinery (rows, tokens). The timeout schema comes
+ * from the caller: config/schema.ts owns `DatabaseTimeout` (whole ms from 1ms, unlike the 1s
+ * minimum of policy durations) and imports this module, so importing it back here would be a cycle.
  */
-export function sweepFields(duration: z.ZodString) {
+export function sweepFields(timeout: z.ZodString) {
   return {
     /** Key columns; default: the primary key. */
     key: z.union([Name.transform((column) => [column]), z.array(Name).min(1)]).optional(),
@@ -51,23 +51,23 @@ export function sweepFields(duration: z.ZodString) {
     /** Run without an index that starts with the timestamp column (each batch scans the table). */
     allowSeqScan: z.boolean().default(false),
     pauseBetweenBatchesMs: z.number().int().min(0).max(60_000).default(0),
-    statementTimeout: duration.default('30s'),
-    lockTimeout: duration.default('5s'),
+    statementTimeout: timeout.default('30s'),
+    lockTimeout: timeout.default('5s'),
   };
 }
 
 /**
  * The rows-specific fields of a `rows` policy, to spread into its zod object next to the
- * common policy fields. A function of the Duration and blob-store schemas for the reason above.
+ * common policy fields. A function of the timeout and blob-store schemas for the reason above.
  */
-export function rowsPolicyFields<B extends z.ZodType>(schemas: { duration: z.ZodString; blobStore: B }) {
+export function rowsPolicyFields<B extends z.ZodType>(schemas: { timeout: z.ZodString; blobStore: B }) {
   return {
     /** `schema.table` or `table` (search_path); names are case-sensitive, as in the catalog. */
     table: Name,
     /** timestamptz column, or timestamp read in `timeZone` (default UTC). */
     timestamp: Name,
     timeZone: Name.optional(),
-    ...sweepFields(schemas.duration),
+    ...sweepFields(schemas.timeout),
     /** Tables whose `column` holds this table's key: their rows go first, in the same transaction. */
     children: z.array(z.strictObject({ table: Name, column: Name })).optional(),
     /** A column naming a file in `store`: the file is deleted before its row. */
@@ -105,13 +105,13 @@ export interface RowsStoreConfig<BlobConfig = unknown> {
  * credentials, whose expiry column is the timestamp (the policy's retention is the grace after
  * expiry). The table lives in the store config, next to the connection, as for other token stores.
  */
-export function postgresTokensStoreSchema(schemas: { duration: z.ZodString }) {
+export function postgresTokensStoreSchema(schemas: { timeout: z.ZodString }) {
   return z.strictObject({
     ...PostgresStoreSchema.shape,
     table: Name,
     /** timestamptz (or timestamp, read in UTC) expiry column; NULL = never expires. */
     expiresAt: Name.default('expires_at'),
-    ...sweepFields(schemas.duration),
+    ...sweepFields(schemas.timeout),
   });
 }
 export type PostgresTokensStoreConfig = z.output<ReturnType<typeof postgresTokensStoreSchema>>;

@@ -1,7 +1,7 @@
 import { HeadBucketCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import type { S3StoreSchema } from '../config/stores.ts';
-import type { EligibleItem, Item } from '../engine/types.ts';
+import { systemClock, type Clock, type EligibleItem, type Item } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import { createS3Backups } from './s3Backup.ts';
 import { deleteTargets, objectLocator, resultFor, type CurrentObject, type ObjectSource } from './s3Objects.ts';
@@ -17,6 +17,8 @@ export interface S3StoreDeps {
   /** Injected client (tests, custom credentials); default: built from the config by s3ClientFor. */
   client?: S3Client;
   sleep?: (ms: number) => Promise<void>;
+  /** Tells whether an Object Lock retention period is over; default: the system clock. */
+  clock?: Clock;
 }
 
 /** The client the store builds for itself; tests add endpoint credentials on top. */
@@ -183,7 +185,8 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
   };
 
   function deleteOptions() {
-    return { concurrency: config.deleteConcurrency, retry: OBJECT_RETRY, ...(deps.sleep ? { sleep: deps.sleep } : {}) };
+    const clock = deps.clock ?? systemClock;
+    return { concurrency: config.deleteConcurrency, retry: OBJECT_RETRY, now: () => clock.now(), ...(deps.sleep ? { sleep: deps.sleep } : {}) };
   }
 
   /**
@@ -196,24 +199,23 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     const ready: CurrentObject[] = [];
     const outcomes: DeleteOutcome[] = [];
     for (const object of objects) {
-      const failure = firstFailure(object.noncurrent.map((target) => resultFor(noncurrent, target)));
-      if (failure) outcomes.push({ key: object.key, status: 'failed', error: `noncurrent version: ${failure}` });
+      // A failure is retried next run; a locked noncurrent version holds its whole key (its current version stays too).
+      const results = object.noncurrent.map((target) => resultFor(noncurrent, target));
+      const stuck = results.find((result) => result.status === 'failed') ?? results.find((result) => result.status === 'held');
+      if (stuck?.status === 'failed') outcomes.push({ key: object.key, status: 'failed', error: `noncurrent version: ${stuck.error}` });
+      else if (stuck?.status === 'held') outcomes.push({ key: object.key, status: 'held', error: `${stuck.error} (a noncurrent version)` });
       else ready.push(object);
     }
     const current = await deleteTargets(client, config.bucket, ready.map((object) => object.current), deleteOptions());
     for (const object of ready) {
       const result = resultFor(current, object.current);
-      if (result.status === 'failed') outcomes.push({ key: object.key, status: 'failed', error: result.error });
+      if (result.status === 'failed' || result.status === 'held') outcomes.push({ key: object.key, status: result.status, error: result.error });
       // Conditional delete refused: the object changed after the pre-delete listing.
       else if (result.status === 'changed') outcomes.push({ key: object.key, status: 'kept' });
       else outcomes.push({ key: object.key, status: 'deleted', bytes: object.size });
     }
     return outcomes;
   }
-}
-
-function firstFailure(results: Array<{ status: string; error?: string }>): string | undefined {
-  return results.find((result) => result.status === 'failed')?.error;
 }
 
 /**

@@ -108,7 +108,8 @@ export function createS3Backups(context: S3BackupContext): S3Backups {
           const results = await context.deleteObjects(backup.bucket, objects.map((object) => ({ key: object.key })));
           const failure = [...results.values()].find((result) => result.status === 'failed');
           if (failure) failWith(`${runFolder}: ${failure.status === 'failed' ? failure.error : ''}`, undefined);
-          pruned += 1;
+          // Copies under Object Lock stay until their lock ends; the folder is pruned by a later run.
+          if (![...results.values()].some((result) => result.status === 'held')) pruned += 1;
         }
       } catch (error) {
         if (error instanceof StoreError) throw error;

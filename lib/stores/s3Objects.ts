@@ -1,5 +1,6 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, type ObjectIdentifier, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { describeCause } from '../errors.ts';
+import { objectLockOf } from './s3ObjectLock.ts';
 import { backoffMs, chunks, compareUtf8, mapConcurrent, sleep, type KeyLocator, type RetryPolicy, type WindowPage } from './shared.ts';
 
 /**
@@ -171,11 +172,14 @@ function lastKeyOf(keys: string[]): { lastKey?: string } {
   return last === undefined ? {} : { lastKey: last };
 }
 
-export type TargetResult = { status: 'deleted' } | { status: 'changed' } | { status: 'failed'; error: string };
+/** `held`: S3 Object Lock keeps the object (see s3ObjectLock.ts); `error` says which lock. */
+export type TargetResult = { status: 'deleted' } | { status: 'changed' } | { status: 'failed' | 'held'; error: string };
 
 export interface DeleteOptions {
   concurrency: number;
   retry: RetryPolicy;
+  /** For Object Lock retention periods: is the period over? */
+  now: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -184,17 +188,20 @@ const targetId = (target: DeleteTarget): string => `${target.key}\u0000${target.
 /**
  * DeleteObjects over `targets`: ≤1000 per request, `concurrency` requests in flight, `Quiet: false`
  * so every object gets a Deleted or Errors entry. Objects in Errors[] (or in a request that failed
- * as a whole after the SDK's own retries) are retried up to `retry.attempts` times in total.
+ * as a whole after the SDK's own retries) are retried up to `retry.attempts` times in total;
+ * AccessDenied is not retried but explained (Object Lock or permissions, see s3ObjectLock.ts).
  * Never throws: every target gets a result.
  */
 export async function deleteTargets(client: S3Client, bucket: string, targets: DeleteTarget[], options: DeleteOptions): Promise<Map<string, TargetResult>> {
   const results = new Map<string, TargetResult>();
+  const denied: Array<[DeleteTarget, string]> = [];
   let pending = targets;
   for (let attempt = 1; pending.length > 0; attempt += 1) {
     const retryable: Array<[DeleteTarget, string]> = [];
     await mapConcurrent(chunks(pending, MAX_OBJECTS_PER_DELETE), options.concurrency, async (chunk) => {
       for (const [target, result] of await deleteChunk(client, bucket, chunk)) {
         if (result.status === 'retry') retryable.push([target, result.error]);
+        else if (result.status === 'denied') denied.push([target, result.error]);
         else results.set(targetId(target), result);
       }
     });
@@ -205,14 +212,29 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
     pending = retryable.map(([target]) => target);
     await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
   }
+  await mapConcurrent(denied, options.concurrency, async ([target, error]) => {
+    results.set(targetId(target), await explainDenial(client, bucket, target, error, options.now()));
+  });
   return results;
+}
+
+async function explainDenial(client: S3Client, bucket: string, target: DeleteTarget, error: string, now: Date): Promise<TargetResult> {
+  const lock = await objectLockOf(client, bucket, target, now);
+  if (lock.locked) return { status: 'held', error: lock.reason };
+  if (lock.unknown !== undefined) {
+    return {
+      status: 'failed',
+      error: `${error} (not deleted; whether an Object Lock holds it is unknown: ${lock.unknown}; grant s3:GetObjectLegalHold and s3:GetObjectRetention so locked objects count as held)`,
+    };
+  }
+  return { status: 'failed', error: `${error} (not deleted, and no Object Lock holds it: grant s3:DeleteObject${target.versionId ? ' and s3:DeleteObjectVersion' : ''})` };
 }
 
 export function resultFor(results: Map<string, TargetResult>, target: DeleteTarget): TargetResult {
   return results.get(targetId(target)) ?? { status: 'failed', error: 'no result for this object' };
 }
 
-type ChunkResult = TargetResult | { status: 'retry'; error: string };
+type ChunkResult = TargetResult | { status: 'retry'; error: string } | { status: 'denied'; error: string };
 
 async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget[]): Promise<Array<[DeleteTarget, ChunkResult]>> {
   const objects: ObjectIdentifier[] = chunk.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}), ...(target.etag ? { ETag: target.etag } : {}) }));
@@ -231,9 +253,8 @@ async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget
 
 function classifyObjectError(code: string | undefined, message: string | undefined): ChunkResult {
   const detail = `${code ?? 'UnknownError'}: ${message ?? 'no message'}`;
-  // S3 says AccessDenied both for missing permissions and for Object Lock (legal hold or retention)
-  // and does not tell which, so it cannot be reported `held` reliably; retrying will not help.
-  if (code === 'AccessDenied') return { status: 'failed', error: `${detail} (not deleted: missing s3:DeleteObject permission, or the object is under an Object Lock legal hold or retention period)` };
+  // Retrying will not help: a lock or a missing permission stays. Which one is asked afterwards.
+  if (code === 'AccessDenied') return { status: 'denied', error: detail };
   if (code === 'PreconditionFailed') return { status: 'changed' };
   return { status: 'retry', error: detail };
 }

@@ -48,8 +48,10 @@ export interface Census {
  * - missing: already gone (counts as done: invariant 7).
  * - kept: re-checked at delete time and found no longer eligible (e.g. modified since the scan).
  * - failed: could not be removed; retried next run.
+ * - held: protected by the storage itself, e.g. S3 Object Lock (legal hold or retention period);
+ *   not retried as a failure. `error` says what holds it (`object_lock: legal hold`).
  */
-export type DeleteStatus = 'deleted' | 'missing' | 'kept' | 'failed';
+export type DeleteStatus = 'deleted' | 'missing' | 'kept' | 'failed' | 'held';
 
 export interface DeleteOutcome {
   key: string;

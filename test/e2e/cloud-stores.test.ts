@@ -5,6 +5,7 @@ import { parseConfig } from '../../lib/config/load.ts';
 import type { RunReport } from '../../lib/engine/types.ts';
 import { createStore } from '../../lib/stores/index.ts';
 import { runCli } from '../support/cli.ts';
+import { startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/vercelBlob.ts';
@@ -13,13 +14,16 @@ import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/verce
 const shared = usePostgresAndScratch('retention-cloud-e2e-');
 let s3: TestS3;
 let blob: VercelBlobStandIn;
+let proxy: FaultProxy;
 const DAY = 86_400_000;
 const ago = (ms: number) => new Date(Date.now() - ms);
 
 beforeAll(async () => {
   [s3, blob] = await Promise.all([startTestS3(), startVercelBlobStandIn()]);
+  proxy = await startFaultProxy(s3.endpoint);
 });
 afterAll(async () => {
+  await proxy?.stop();
   await s3?.stop();
   await blob?.stop();
 });
@@ -98,5 +102,42 @@ describe('CLI against object stores', () => {
     expect(blob.get('invoices/2026.pdf')).toBeDefined();
     expect(blob.get('avatars/a.png')).toBeDefined();
     expect(blob.calls.head).toBe(0);
+  });
+
+  it('a short budget ends partial; repeated runs resume and delete every eligible object exactly once', async () => {
+    // Budgets start at 1s: each DeleteObjects held 0.6 s by the proxy leaves room for one batch (of 5) per run.
+    const bucket = await s3.createBucket();
+    await s3.seed(bucket, [
+      ...Array.from({ length: 8 }, (_, i) => ({ key: `old/${String(i).padStart(2, '0')}.tmp`, timestamp: ago(60 * DAY) })),
+      { key: 'young.tmp', timestamp: ago(DAY) },
+    ]);
+    proxy.reset();
+    proxy.delayDeletes(600);
+    const policy = { name: 'tmp', class: 'blobs', schedule: '0 * * * *', retention: '30d', batchSize: 5, limits: { maxDeleteFraction: 1 }, store: { kind: 's3', bucket, region: 'us-east-1', endpoint: proxy.endpoint, forcePathStyle: true } };
+    const configPath = path.join(shared.scratch, `budget-${Date.now()}.json`);
+    await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+    const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('cloud'), AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+    const cli = async (...args: string[]) => {
+      const result = await runCli(['--config', configPath, ...args, '--json'], { env });
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as unknown;
+    };
+
+    const statuses: string[] = [];
+    for (let attempt = 0; attempt < 6; attempt += 1) {
+      const report = (await cli('run', '--budget', '1s')) as RunReport;
+      statuses.push(report.status);
+      if (report.status === 'completed') break;
+    }
+    expect(statuses[0]).toBe('partial');
+    expect(statuses.at(-1)).toBe('completed');
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const left = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect((left.Contents ?? []).map((object) => object.Key)).toEqual(['young.tmp']);
+    const records = (await cli('audit', '--policy', 'tmp')) as Array<{ key: string; status: string }>;
+    const deletedKeys = records.filter((record) => record.status === 'deleted').map((record) => record.key);
+    expect(deletedKeys).toHaveLength(8);
+    expect(new Set(deletedKeys).size).toBe(8);
+    expect(records.every((record) => record.status === 'deleted')).toBe(true);
   });
 });

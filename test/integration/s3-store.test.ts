@@ -146,17 +146,6 @@ describe('s3 store', () => {
     expect(await exists(bucket, 'broken.pdf')).toBe(true);
   });
 
-  it('reports AccessDenied (Object Lock legal hold or retention) as failed, without retrying', async () => {
-    await s3.seed(bucket, [{ key: 'locked.pdf', timestamp: daysAgo(40) }]);
-    const store = proxiedStore(configFor(bucket));
-    proxy.failKeys(['locked.pdf'], { code: 'AccessDenied', message: 'Access Denied because object protected by object lock.' });
-
-    const [outcome] = await store.delete([...(await eligibleItems(store)).values()]);
-
-    expect(outcome).toMatchObject({ key: 'locked.pdf', status: 'failed', error: expect.stringMatching(/legal hold/) });
-    expect(proxy.requests.filter((request) => request.deleteKeys)).toHaveLength(1);
-  });
-
   it('lists disjoint shard prefixes concurrently: every key once, resumable from the cursor', async () => {
     const keys = ['logs/a/1', 'logs/a/2', 'logs/a/3', 'logs/b/1', 'logs/b/2', 'logs/c/1', 'other/x'];
     await s3.seed(bucket, keys.map((key) => ({ key, timestamp: daysAgo(40) })));

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
  * - answer the next N requests with 503 SlowDown (the SDK's adaptive retry must absorb them);
  * - report chosen keys as Errors[] in a 200 DeleteObjects response (those keys are removed from
  *   the forwarded request, so they really stay on the server, as with real S3);
- * - answer requests itself (`route`), e.g. ListObjectVersions, which s3rver lacks.
+ * - answer requests itself (`route`), e.g. ListObjectVersions, which s3rver lacks;
+ * - hold every DeleteObjects for a while before forwarding it (a slow backend).
  * s3rver checks no V4 signature, so rewriting a body only needs its length and checksums dropped.
  */
 export interface RecordedRequest {
@@ -35,6 +36,8 @@ export interface FaultProxy {
   slowDown(count: number): void;
   failKeys(keys: string[], fault: KeyFault): void;
   route(handler: RouteHandler): void;
+  /** Every DeleteObjects waits `ms` before it is forwarded. */
+  delayDeletes(ms: number): void;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -47,6 +50,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let slowDowns = 0;
   let keyFaults = new Map<string, KeyFault & { remaining: number }>();
   let routes: RouteHandler[] = [];
+  let deleteDelayMs = 0;
 
   const server = http.createServer((request, response) => {
     const parts: Buffer[] = [];
@@ -78,6 +82,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       if (routed) return reply(routed.status, routed.body, routed.headers);
     }
 
+    if (isDelete && deleteDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, deleteDelayMs));
     let forwardBody = body;
     const injected: string[] = [];
     if (isDelete && record.deleteKeys) {
@@ -116,11 +121,15 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     route(handler) {
       routes.push(handler);
     },
+    delayDeletes(ms) {
+      deleteDelayMs = ms;
+    },
     reset() {
       requests.length = 0;
       slowDowns = 0;
       keyFaults = new Map();
       routes = [];
+      deleteDelayMs = 0;
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

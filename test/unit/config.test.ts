@@ -60,6 +60,47 @@ describe('config validation', () => {
     expect(issuesOf({ policies: [policy] }).some((line) => line.startsWith(expected))).toBe(true);
   });
 
+  const rowsPolicy = { name: 'documents', class: 'rows', store: { kind: 'postgres', url: 'postgres://localhost/app' }, table: 'documents', timestamp: 'created_at', retention: '30d', schedule: '0 2 * * *' };
+  const pgTokens = { name: 'pg-tokens', class: 'tokens', store: { kind: 'postgres', url: 'postgres://localhost/app', table: 'sessions' }, retention: '7d', schedule: '0 * * * *' };
+  const short = { ...tempFiles, allowShortRetention: true };
+
+  // Every duration field of a policy, as written in a config file: the message names the field,
+  // says what is wrong and how to fix it.
+  it.each([
+    [{ ...short, retention: '0.0001ms' }, 'policies[0].retention: "0.0001ms" is shorter than 1s, the shortest duration this field takes (use at least "1s")'],
+    [{ ...short, retention: '999999999999999y' }, 'policies[0].retention: "999999999999999y" is longer than 1000y, the longest duration the tool takes (use at most "1000y")'],
+    [{ ...tempFiles, retention: '10000y' }, 'policies[0].retention: "10000y" is longer than 1000y'],
+    [{ ...short, retention: '1.0005s' }, 'policies[0].retention: "1.0005s" is not a whole number of milliseconds (write "1000ms" or "1001ms")'],
+    [{ ...short, retention: { by: 'purpose', rules: { Test: '0.5s' } } }, 'policies[0].retention.rules.Test: "0.5s" is shorter than 1s'],
+    [{ ...short, retention: { by: 'purpose', rules: { 'System Testing': '1d' }, default: '10000y' } }, 'policies[0].retention.default: "10000y" is longer than 1000y'],
+    [{ ...short, retention: { by: 'purpose', rules: { 'System Testing': '1001y' } } }, 'policies[0].retention.rules["System Testing"]: "1001y" is longer than 1000y'],
+    [{ ...tempFiles, budget: '0.0001ms' }, 'policies[0].budget: "0.0001ms" is shorter than 1s, the shortest duration this field takes (use at least "1s")'],
+    [{ ...tempFiles, budget: '500ms' }, 'policies[0].budget: "500ms" is shorter than 1s'],
+    [{ ...tempFiles, budget: '10000y' }, 'policies[0].budget: "10000y" is longer than 1000y'],
+    [{ ...tempFiles, sla: { maxDuration: '0.1s' } }, 'policies[0].sla.maxDuration: "0.1s" is shorter than 1s'],
+    [{ ...tempFiles, sla: { maxOverdue: '999999999999999y' } }, 'policies[0].sla.maxOverdue: "999999999999999y" is longer than 1000y'],
+    [{ ...tempFiles, backup: { to: '/tmp/backups', keepFor: '0.001s' } }, 'policies[0].backup.keepFor: "0.001s" is shorter than 1s'],
+    [{ ...tempFiles, backup: { to: '/tmp/backups', keepFor: '10000y' } }, 'policies[0].backup.keepFor: "10000y" is longer than 1000y'],
+    [{ ...rowsPolicy, statementTimeout: '0.5ms' }, 'policies[0].statementTimeout: "0.5ms" is shorter than 1ms, the shortest duration this field takes (use at least "1ms")'],
+    [{ ...rowsPolicy, lockTimeout: '1.5ms' }, 'policies[0].lockTimeout: "1.5ms" is not a whole number of milliseconds (write "1ms" or "2ms")'],
+    [{ ...rowsPolicy, statementTimeout: '30d' }, 'policies[0].statementTimeout: "30d" is longer than 2147483647ms, PostgreSQL\'s limit for a timeout (use at most "2147483647ms")'],
+    [{ ...pgTokens, store: { ...pgTokens.store, lockTimeout: '0.1ms' } }, 'policies[0].store.lockTimeout: "0.1ms" is shorter than 1ms'],
+  ])('refuses a duration it cannot represent: %j', (policy, expected) => {
+    const issues = issuesOf({ policies: [policy] });
+    expect(issues.some((line) => line.startsWith(`error: ${expected}`)), issues.join('\n')).toBe(true);
+  });
+
+  it('accepts every duration field at its bounds, as exact milliseconds', () => {
+    const [files, rows] = parseConfig({
+      policies: [
+        { ...short, retention: { by: 'purpose', rules: { Test: '1s', Legal: '1000y' }, default: '1.001s' }, budget: '1s', sla: { maxDuration: '1000y', maxOverdue: '1s' }, backup: { to: '/tmp/backups', keepFor: '1000y' } },
+        { ...rowsPolicy, statementTimeout: '1ms', lockTimeout: '2147483647ms' },
+      ],
+    }).policies;
+    expect(files).toMatchObject({ retention: { rules: { Test: '1s', Legal: '1000y' }, default: '1.001s' }, budget: '1s', sla: { maxDuration: '1000y', maxOverdue: '1s' } });
+    expect(rows).toMatchObject({ statementTimeout: '1ms', lockTimeout: '2147483647ms' });
+  });
+
   it('accepts a DynamoDB control store and a tokens policy over a DynamoDB table', () => {
     const config = parseConfig({
       control: { kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' },
