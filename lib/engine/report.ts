@@ -76,6 +76,12 @@ export class Tally {
       } else if (outcome.status === 'missing') {
         this.missing += 1;
         this.listItem(item, 'missing');
+      } else if (outcome.status === 'held') {
+        // Held by the storage itself (S3 Object Lock): never a failure, never retried as one.
+        this.held += 1;
+        const cause = outcome.error ?? 'held by the storage';
+        this.notDeleted('held', cause);
+        this.listItem(item, 'held', cause);
       } else if (outcome.status === 'kept') {
         this.kept += 1;
         const cause = outcome.error ?? 'no longer eligible when deleted (modified since the scan)';

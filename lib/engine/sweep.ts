@@ -164,6 +164,7 @@ export class Sweep {
       missing: all.filter((outcome) => outcome.status === 'missing').length,
       failed: failed.length,
       kept: all.filter((outcome) => outcome.status === 'kept').length,
+      held: all.filter((outcome) => outcome.status === 'held').length,
       ...(failed.length > 0 ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) } : {}),
       ...(unattempted.length > 0 ? { not_attempted: unattempted.length } : {}),
     });

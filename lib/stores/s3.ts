@@ -6,7 +6,7 @@ import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import { createS3Backups } from './s3Backup.ts';
 import { deleteTargets, objectLocator, resultFor, type CurrentObject, type ObjectSource } from './s3Objects.ts';
 import { CensusTally, compareUtf8, locateByListing, scopeMatcher, type RetryPolicy } from './shared.ts';
-import type { Census, CensusQuery, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
+import type { Census, CensusQuery, DeleteOptions as StoreDeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from './types.ts';
 
 export type S3StoreConfig = z.output<typeof S3StoreSchema>;
 
@@ -146,7 +146,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       return tally.census;
     },
 
-    async delete(items: EligibleItem[]): Promise<DeleteOutcome[]> {
+    async delete(items: EligibleItem[], options?: StoreDeleteOptions): Promise<DeleteOutcome[]> {
       const outcomes: DeleteOutcome[] = [];
       const inStore = items.filter((item) => {
         if (source.shardOf(item.key) !== undefined && inScope(item.key)) return true;
@@ -167,7 +167,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
         else if (object.lastModified.getTime() >= item.cutoff.getTime()) outcomes.push({ key: item.key, status: 'kept' });
         else deletable.push({ item, object });
       }
-      outcomes.push(...(await deleteObjects(deletable.map((entry) => entry.object))));
+      outcomes.push(...(await deleteObjects(deletable.map((entry) => entry.object), options?.beforeRequest)));
       return outcomes;
     },
 
@@ -194,21 +194,25 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
    * version only once they are all gone. A key that failed midway keeps its current version, so
    * the next scan still sees it and retries; the other order would orphan invisible versions.
    */
-  async function deleteObjects(objects: CurrentObject[]): Promise<DeleteOutcome[]> {
-    const noncurrent = await deleteTargets(client, config.bucket, objects.flatMap((object) => object.noncurrent), deleteOptions());
+  async function deleteObjects(objects: CurrentObject[], beforeRequest?: () => void): Promise<DeleteOutcome[]> {
+    const guarded = { ...deleteOptions(), ...(beforeRequest ? { beforeRequest } : {}) };
+    const noncurrent = await deleteTargets(client, config.bucket, objects.flatMap((object) => object.noncurrent), guarded);
     const ready: CurrentObject[] = [];
     const outcomes: DeleteOutcome[] = [];
     for (const object of objects) {
       // A failure is retried next run; a locked noncurrent version holds its whole key (its current version stays too).
       const results = object.noncurrent.map((target) => resultFor(noncurrent, target));
       const stuck = results.find((result) => result.status === 'failed') ?? results.find((result) => result.status === 'held');
+      // Not attempted (the run stopped): no outcome, the engine records the item as not attempted.
+      if (results.some((result) => result.status === 'unsent')) continue;
       if (stuck?.status === 'failed') outcomes.push({ key: object.key, status: 'failed', error: `noncurrent version: ${stuck.error}` });
       else if (stuck?.status === 'held') outcomes.push({ key: object.key, status: 'held', error: `${stuck.error} (a noncurrent version)` });
       else ready.push(object);
     }
-    const current = await deleteTargets(client, config.bucket, ready.map((object) => object.current), deleteOptions());
+    const current = await deleteTargets(client, config.bucket, ready.map((object) => object.current), guarded);
     for (const object of ready) {
       const result = resultFor(current, object.current);
+      if (result.status === 'unsent') continue;
       if (result.status === 'failed' || result.status === 'held') outcomes.push({ key: object.key, status: result.status, error: result.error });
       // Conditional delete refused: the object changed after the pre-delete listing.
       else if (result.status === 'changed') outcomes.push({ key: object.key, status: 'kept' });

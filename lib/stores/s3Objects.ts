@@ -173,7 +173,8 @@ function lastKeyOf(keys: string[]): { lastKey?: string } {
 }
 
 /** `held`: S3 Object Lock keeps the object (see s3ObjectLock.ts); `error` says which lock. */
-export type TargetResult = { status: 'deleted' } | { status: 'changed' } | { status: 'failed' | 'held'; error: string };
+/** `unsent`: never sent, because `beforeRequest` stopped the deletion first (the run lost its lease). */
+export type TargetResult = { status: 'deleted' } | { status: 'changed' } | { status: 'unsent' } | { status: 'failed' | 'held'; error: string };
 
 export interface DeleteOptions {
   concurrency: number;
@@ -181,6 +182,8 @@ export interface DeleteOptions {
   /** For Object Lock retention periods: is the period over? */
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** The engine's lease check before each DeleteObjects request (see the Store's DeleteOptions). */
+  beforeRequest?: () => void;
 }
 
 const targetId = (target: DeleteTarget): string => `${target.key}\u0000${target.versionId ?? ''}`;
@@ -199,6 +202,10 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
   for (let attempt = 1; pending.length > 0; attempt += 1) {
     const retryable: Array<[DeleteTarget, string]> = [];
     await mapConcurrent(chunks(pending, MAX_OBJECTS_PER_DELETE), options.concurrency, async (chunk) => {
+      if (!mayContinue(options)) {
+        for (const target of chunk) results.set(targetId(target), { status: 'unsent' });
+        return;
+      }
       for (const [target, result] of await deleteChunk(client, bucket, chunk)) {
         if (result.status === 'retry') retryable.push([target, result.error]);
         else if (result.status === 'denied') denied.push([target, result.error]);
@@ -228,6 +235,16 @@ async function explainDenial(client: S3Client, bucket: string, target: DeleteTar
     };
   }
   return { status: 'failed', error: `${error} (not deleted, and no Object Lock holds it: grant s3:DeleteObject${target.versionId ? ' and s3:DeleteObjectVersion' : ''})` };
+}
+
+/** False once `beforeRequest` refuses (it stays refused: a lost lease does not come back). */
+function mayContinue(options: DeleteOptions): boolean {
+  try {
+    options.beforeRequest?.();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function resultFor(results: Map<string, TargetResult>, target: DeleteTarget): TargetResult {
