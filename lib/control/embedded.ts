@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { ConfigError, ControlStoreError, describeCause } from '../errors.ts';
-import { countLiveClients, isProcessAlive, registerClient, withDirectoryLock } from './processCoordination.ts';
+import { countLiveClients, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
 
 /**
  * The embedded default control database: one PostgreSQL server per $RETENTION_HOME, shared by
@@ -60,7 +60,7 @@ export async function acquireEmbeddedPostgres(home: string): Promise<EmbeddedCon
   // The server user must reach the data directory through here (0700 under a umask of 077 would not do).
   await chmod(layout.root, 0o755);
 
-  return withDirectoryLock(layout.lock, async () => {
+  return withProcessLock(layout.lock, async () => {
     await countLiveClients(layout.clients);
     let port = await runningServerPort(layout);
     if (port === null) {
@@ -78,7 +78,7 @@ export async function acquireEmbeddedPostgres(home: string): Promise<EmbeddedCon
 }
 
 async function releaseClient(layout: Layout, client: string, asRoot: boolean): Promise<void> {
-  await withDirectoryLock(layout.lock, async () => {
+  await withProcessLock(layout.lock, async () => {
     await rm(client, { force: true });
     if ((await countLiveClients(layout.clients)) > 0) return;
     if ((await postmasterOf(layout)) === null) return;

@@ -117,16 +117,20 @@ describe('embedded PostgreSQL', () => {
     await expectStopped(after.url);
   });
 
-  it('breaks a lock left by a dead process', async () => {
+  it('takes over a lock whose owner died holding it', async () => {
     const home = await newHome();
     const exited = spawn(process.execPath, ['-e', '']);
     await once(exited, 'exit');
-    await mkdir(path.join(home, 'pg', 'lock'), { recursive: true });
-    await writeFile(path.join(home, 'pg', 'lock', 'owner'), `${exited.pid}:`);
+    const lockDir = path.join(home, 'pg', 'lock');
+    await mkdir(lockDir, { recursive: true });
+    await writeFile(path.join(lockDir, '7'), JSON.stringify({ owner: `${exited.pid}:`, token: 'dead', released: false }));
 
     const db = await acquireEmbeddedPostgres(home);
     await db.release();
     await expectStopped(db.url);
+    // Our acquire took generation 8 and our release generation 9; each removed the ones before.
+    expect(await readdir(lockDir)).toEqual(['9']);
+    expect(JSON.parse(await readFile(path.join(lockDir, '9'), 'utf8'))).toMatchObject({ owner: expect.stringMatching(`^${process.pid}:`), released: true });
   });
 
   it.runIf(asRoot)('explains a home that the postgres user cannot traverse', async () => {
