@@ -15,7 +15,7 @@ import {
   writeDurably,
   type RunAs,
 } from './embeddedCluster.ts';
-import { countLiveClients, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
+import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
 
 /**
  * The embedded default control database: one PostgreSQL server per $RETENTION_HOME, shared by
@@ -80,26 +80,33 @@ export async function acquireEmbeddedPostgres(home: string, env: NodeJS.ProcessE
   await chmod(layout.root, 0o755);
   const runAs = (): Promise<RunAs> => (asRoot ? ensurePostgresUser(layout.home) : Promise.resolve(null));
 
-  return withProcessLock(layout.lock, async () => {
-    await countLiveClients(layout.clients);
-    let port = await runningServerPort(layout);
-    if (port === null) {
+  // Only file operations and, for the first process, the start happen under the lock: with a
+  // hundred CLIs starting at once, every millisecond in it is paid a hundred times.
+  const { port, client } = await withProcessLock(layout.lock, async () => {
+    let running = (await postmasterOf(layout))?.port ?? null;
+    if (running === null) {
       await initialiseOnce(layout, await runAs(), durable);
-      port = await startServer(layout, await runAs(), durable);
-      await createDatabaseIfMissing(layout, port);
+      running = await startServer(layout, await runAs(), durable);
+      await createDatabaseIfMissing(layout, running);
     }
-    const client = await registerClient(layout.clients);
-    const url = `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`;
-    let released: Promise<void> | undefined;
-    const release = () => (released ??= releaseClient(layout, client, runAs));
-    return { url, release };
+    return { port: running, client: await registerClient(layout.clients) };
   });
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= releaseClient(layout, client, runAs));
+  try {
+    // Registered, so nobody stops it meanwhile; a server recovering from a crash takes a while.
+    await waitUntilAccepting(layout, port);
+    return { url: `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }
 
 async function releaseClient(layout: Layout, client: string, runAs: () => Promise<RunAs>): Promise<void> {
   await withProcessLock(layout.lock, async () => {
     await rm(client, { force: true });
-    if ((await countLiveClients(layout.clients)) > 0) return;
+    if (await anyLiveClient(layout.clients)) return;
     if ((await postmasterOf(layout)) === null) return;
     await pgCtl(layout, ['stop', '-w', '-t', '60', '-D', layout.data, '-m', 'fast'], await runAs());
   });
@@ -116,14 +123,6 @@ async function initialiseOnce(layout: Layout, runAs: RunAs, durable: boolean): P
     throw new ControlStoreError(`could not initialise the embedded PostgreSQL in ${layout.data}: ${describeCause(error)}`, { home: layout.home }, { cause: error });
   }
   await writeDurably(layout.initialised, `${new Date().toISOString()}\n`);
-}
-
-/** The port of a live server of this data directory, once it accepts connections; null if none runs. */
-async function runningServerPort(layout: Layout): Promise<number | null> {
-  const postmaster = await postmasterOf(layout);
-  if (postmaster === null) return null;
-  await waitUntilAccepting(layout, postmaster.port);
-  return postmaster.port;
 }
 
 /**

@@ -45,7 +45,10 @@ function procStat(pid: number): { state: string; startTime: string } | null {
   }
 }
 
-const LOCK_POLL_MS = 25;
+// Waiters poll with a growing, jittered pause: a hundred waiters polling every few ms would
+// burn the CPU the holder needs; with many waiters, one of them still looks soon after a release.
+const LOCK_POLL_FIRST_MS = 5;
+const LOCK_POLL_MAX_MS = 100;
 const GENERATION_NAME = /^\d{1,15}$/;
 const DRAFT_PREFIX = 'draft-';
 
@@ -89,6 +92,7 @@ async function acquireLock(lockDir: string, timeoutMs: number): Promise<HeldLock
   await writeFile(draft, JSON.stringify({ owner: processIdentity(), token, released: false } satisfies Generation));
   try {
     let awaited = { generation: -1, since: Date.now() };
+    let pause = LOCK_POLL_FIRST_MS;
     for (;;) {
       const top = await highestGeneration(lockDir);
       const state = top === 0 ? null : await readGeneration(lockDir, top);
@@ -113,7 +117,8 @@ async function acquireLock(lockDir: string, timeoutMs: number): Promise<HeldLock
           owner: state.owner,
         });
       }
-      await sleep(LOCK_POLL_MS);
+      await sleep(pause * (0.5 + Math.random()));
+      pause = Math.min(pause * 2, LOCK_POLL_MAX_MS);
     }
   } finally {
     await rm(draft, { force: true });
@@ -190,15 +195,16 @@ export async function registerClient(clientsDir: string): Promise<string> {
   return entry;
 }
 
-/** Removes the entries of dead processes and returns how many live ones remain. */
-export async function countLiveClients(clientsDir: string): Promise<number> {
-  const names = await readdir(clientsDir).catch(() => []);
-  let live = 0;
-  for (const name of names) {
+/**
+ * Whether a live process is registered. Entries of dead processes met on the way are removed;
+ * the scan stops at the first live one, as only the last client out needs the whole list.
+ */
+export async function anyLiveClient(clientsDir: string): Promise<boolean> {
+  for (const name of await readdir(clientsDir).catch(() => [])) {
     const entry = path.join(clientsDir, name);
     const owner = await readFile(entry, 'utf8').catch(() => '');
-    if (isProcessAlive(owner.trim())) live += 1;
-    else await rm(entry, { force: true });
+    if (isProcessAlive(owner.trim())) return true;
+    await rm(entry, { force: true });
   }
-  return live;
+  return false;
 }
