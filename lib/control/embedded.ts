@@ -64,13 +64,19 @@ function durableFrom(env: NodeJS.ProcessEnv): boolean {
   const value = env[FSYNC_VARIABLE];
   if (value === undefined || value === '' || value === 'on') return true;
   if (value === 'off') return false;
-  throw ConfigError.single(FSYNC_VARIABLE, `"${value.slice(0, 40)}" is neither on nor off`, 'unset it: off is for the test suite only');
+  const fix = 'unset it: off is for the test suite only';
+  throw ConfigError.single(FSYNC_VARIABLE, `"${value.slice(0, 40)}" is neither on nor off`, fix);
 }
 
-const durabilityOptions = (durable: boolean): string =>
-  `-c synchronous_commit=on ${['fsync', 'full_page_writes'].map((setting) => `-c ${setting}=${durable ? 'on' : 'off'}`).join(' ')}`;
+function durabilityOptions(durable: boolean): string {
+  const onlyInTests = ['fsync', 'full_page_writes'].map((setting) => `-c ${setting}=${durable ? 'on' : 'off'}`);
+  return ['-c synchronous_commit=on', ...onlyInTests].join(' ');
+}
 
-export async function acquireEmbeddedPostgres(home: string, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedControlDatabase> {
+export async function acquireEmbeddedPostgres(
+  home: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<EmbeddedControlDatabase> {
   const layout = layoutOf(path.resolve(home));
   const durable = durableFrom(env);
   const asRoot = process.getuid?.() === 0;
@@ -160,7 +166,8 @@ async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Prom
     await writeFile(layout.log, '');
     if (runAs) await chown(layout.log, runAs.uid, runAs.gid);
     // No Unix socket: clients use TCP, and a socket path under a deep home can exceed 107 bytes.
-    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' ${durabilityOptions(durable)}`;
+    const listen = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
+    const serverOptions = `${listen} ${durabilityOptions(durable)}`;
     try {
       await pgCtl(layout, ['start', '-w', '-t', '60', '-D', layout.data, '-l', layout.log, '-o', serverOptions], runAs);
       return port;

@@ -82,9 +82,12 @@ async function runTool(paths: ClusterPaths, tool: 'initdb' | 'pg_ctl', args: str
     child.once('close', resolve);
   });
   if (exitCode === 0) return;
-  const logTail = tool === 'pg_ctl' ? (await readFile(paths.log, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n') : '';
+  // pg_ctl's own output says little when the server fails to start: its log says why.
+  const log = tool === 'pg_ctl' ? await readFile(paths.log, 'utf8').catch(() => '') : '';
+  const logTail = log.trim().split('\n').slice(-5).join('\n');
+  const said = Buffer.concat(output).toString().trim();
   throw new ControlStoreError(
-    `${tool} ${args[0]} failed for the embedded PostgreSQL of ${paths.home} (exit ${exitCode}): ${Buffer.concat(output).toString().trim()}\n${logTail}`.trim(),
+    `${tool} ${args[0]} failed for the embedded PostgreSQL of ${paths.home} (exit ${exitCode}): ${said}\n${logTail}`.trim(),
     { home: paths.home, command: `${tool} ${args[0]}` },
   );
 }
@@ -95,7 +98,8 @@ async function binaryPath(tool: 'initdb' | 'pg_ctl'): Promise<string> {
   try {
     return ((await import(binaries)) as Record<typeof tool, string>)[tool];
   } catch (error) {
-    throw new ControlStoreError(`no PostgreSQL binaries for ${process.platform}-${process.arch} (${binaries}): ${describeCause(error)}`, {}, { cause: error });
+    const platform = `${process.platform}-${process.arch}`;
+    throw new ControlStoreError(`no PostgreSQL binaries for ${platform} (${binaries}): ${describeCause(error)}`, {}, { cause: error });
   }
 }
 
@@ -152,7 +156,11 @@ export async function ensurePostgresUser(home: string): Promise<ServerUser> {
     await execFileAsync('groupadd', ['-f', SUPERUSER]);
     await execFileAsync('useradd', ['-g', SUPERUSER, SUPERUSER]);
   } catch (error) {
-    throw new ControlStoreError(`could not create the "${SUPERUSER}" OS user that runs the embedded PostgreSQL as root: ${describeCause(error)}`, { home }, { cause: error });
+    throw new ControlStoreError(
+      `could not create the "${SUPERUSER}" OS user that runs the embedded PostgreSQL as root: ${describeCause(error)}`,
+      { home },
+      { cause: error },
+    );
   }
   const created = await lookupPostgresUser();
   if (!created) throw new ControlStoreError(`the "${SUPERUSER}" OS user was created but cannot be found`, { home });

@@ -112,10 +112,10 @@ async function acquireLock(lockDir: string, timeoutMs: number): Promise<HeldLock
       }
       if (top !== awaited.generation) awaited = { generation: top, since: Date.now() };
       else if (Date.now() - awaited.since > timeoutMs) {
-        throw new ControlStoreError(`timed out after ${timeoutMs} ms waiting for the lock ${lockDir} held by process ${state.owner}`, {
-          lock: lockDir,
-          owner: state.owner,
-        });
+        throw new ControlStoreError(
+          `timed out after ${timeoutMs} ms waiting for the lock ${lockDir} held by process ${state.owner}`,
+          { lock: lockDir, owner: state.owner },
+        );
       }
       await sleep(pause * (0.5 + Math.random()));
       pause = Math.min(pause * 2, LOCK_POLL_MAX_MS);
@@ -132,7 +132,8 @@ async function releaseLock(lockDir: string, held: HeldLock): Promise<void> {
   if (current?.token !== held.token) {
     // Only a holder of a newer generation removes ours, and only once ours is free: the lock
     // was taken from us (our process was seen dead), so mutual exclusion did not hold.
-    throw new ControlStoreError(`the lock ${lockDir} (generation ${held.generation}) is no longer ours`, { lock: lockDir });
+    const message = `the lock ${lockDir} (generation ${held.generation}) is no longer ours`;
+    throw new ControlStoreError(message, { lock: lockDir });
   }
   const draft = path.join(lockDir, `${DRAFT_PREFIX}${process.pid}-${held.token}-released`);
   await writeFile(draft, JSON.stringify({ ...current, released: true } satisfies Generation));
@@ -182,7 +183,8 @@ async function linkIfAbsent(source: string, target: string): Promise<boolean> {
 async function removeSuperseded(lockDir: string, current: number): Promise<void> {
   for (const name of await readdir(lockDir)) {
     const draftOwner = name.startsWith(DRAFT_PREFIX) ? name.slice(DRAFT_PREFIX.length).split('-')[0] : undefined;
-    const stale = GENERATION_NAME.test(name) ? Number(name) < current : draftOwner !== undefined && !isProcessAlive(`${draftOwner}:`);
+    const deadDraft = draftOwner !== undefined && !isProcessAlive(`${draftOwner}:`);
+    const stale = GENERATION_NAME.test(name) ? Number(name) < current : deadDraft;
     if (stale) await rm(path.join(lockDir, name), { force: true });
   }
 }

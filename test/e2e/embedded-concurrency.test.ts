@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 describe('concurrent CLIs on one RETENTION_HOME', () => {
-  it(`${PROCESSES} processes start, share and stop the embedded server: each prints its report and exits with its code`, async () => {
+  it(`${PROCESSES} processes share the embedded server: each prints its report and exits with its code`, async () => {
     scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-concurrent-scratch-'));
     const figures = await runConcurrentClis(await newHome(), scratch, PROCESSES);
     expect(figures.broken).toEqual([]);

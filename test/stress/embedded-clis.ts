@@ -21,7 +21,10 @@ if (!Number.isSafeInteger(processes) || processes < 2) {
 }
 
 /** MemAvailable in MiB, sampled while the CLIs run: how close the machine came to running out. */
-const availableMiB = (): number => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
+function availableMiB(): number {
+  const kib = /MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+  return Number(kib ?? 0) / 1024;
+}
 
 const home = await createHome('retention-stress-');
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-stress-scratch-'));
@@ -31,8 +34,10 @@ const sampler = setInterval(() => (lowest = Math.min(lowest, availableMiB())), 2
 try {
   const figures = await runConcurrentClis(home, scratch, processes);
   const memory = { availableBeforeMiB: Math.round(before), lowestAvailableMiB: Math.round(lowest), peakUseMiB: Math.round(before - lowest) };
-  console.log(JSON.stringify({ ...figures, wallSeconds: Math.round(figures.wallSeconds * 10) / 10, memory, fsync: process.env.RETENTION_EMBEDDED_FSYNC ?? 'on' }, null, 2));
-  const failed = figures.broken.length > 0 || figures.serverStillRunning || figures.clientsLeft > 0 || figures.deletedByRuns !== figures.deletedOnDisk;
+  const wallSeconds = Math.round(figures.wallSeconds * 10) / 10;
+  console.log(JSON.stringify({ ...figures, wallSeconds, memory, fsync: process.env.RETENTION_EMBEDDED_FSYNC ?? 'on' }, null, 2));
+  const leftovers = figures.serverStillRunning || figures.clientsLeft > 0;
+  const failed = figures.broken.length > 0 || leftovers || figures.deletedByRuns !== figures.deletedOnDisk;
   process.exitCode = failed ? 1 : 0;
 } finally {
   clearInterval(sampler);

@@ -37,13 +37,14 @@ export async function runConcurrentClis(home: string, scratch: string, processes
   const old = new Date(Date.now() - 90 * 86_400_000);
   await seedFiles(root, Array.from({ length: FILES }, (_, i) => ({ key: `f${String(i).padStart(4, '0')}.tmp`, mtime: old })));
   const configPath = path.join(scratch, 'retention.json');
-  const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 50, limits: { maxDeleteFraction: 1 } };
-  await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+  const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *' };
+  await writeFile(configPath, JSON.stringify({ policies: [{ ...policy, batchSize: 50, limits: { maxDeleteFraction: 1 } }] }));
 
   const env = { ...process.env, RETENTION_HOME: home, RETENTION_DATABASE_URL: '', RETENTION_LOG_LEVEL: 'warn' };
   const started = performance.now();
+  const commandOf = (index: number): 'run' | 'plan' => (index % 2 === 0 ? 'run' : 'plan');
   const results = await Promise.all(
-    Array.from({ length: processes }, (_, index) => runOne(['--config', configPath, index % 2 === 0 ? 'run' : 'plan', '--json'], env)),
+    Array.from({ length: processes }, (_, index) => runOne(['--config', configPath, commandOf(index), '--json'], env)),
   );
   const wallSeconds = (performance.now() - started) / 1000;
 
@@ -60,24 +61,34 @@ export async function runConcurrentClis(home: string, scratch: string, processes
     clientsLeft: (await readdir(path.join(home, 'pg', 'clients'))).length,
   };
   results.forEach((result, index) => {
-    const command = index % 2 === 0 ? 'run' : 'plan';
+    const command = commandOf(index);
+    const stderrTail = `stderr: ${result.stderr.trim().slice(-400)}`;
     count(figures.exitCodes, String(result.code));
     const report = parseReport(result.stdout);
     if (!report) {
-      figures.broken.push(`#${index} ${command}: exit ${result.code}, no report; stderr: ${result.stderr.trim().slice(-400)}`);
+      figures.broken.push(`#${index} ${command}: exit ${result.code}, no report; ${stderrTail}`);
       return;
     }
     count(figures.outcomes, `${command} ${report.status}`);
     if (!report.dryRun) figures.deletedByRuns += report.deleted;
     const expected = exitCodeFor([report], false);
-    if (result.code !== expected) figures.broken.push(`#${index} ${command}: ${report.status} but exit ${result.code}, not ${expected}; stderr: ${result.stderr.trim().slice(-400)}`);
+    if (result.code !== expected) {
+      figures.broken.push(`#${index} ${command}: ${report.status} but exit ${result.code}, not ${expected}; ${stderrTail}`);
+    }
   });
   const pid = await postmasterPid(home);
   figures.serverStillRunning = pid !== null && isProcessAlive(`${pid}:`);
   return figures;
 }
 
-function runOne(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
+interface Finished {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+function runOne(args: string[], env: NodeJS.ProcessEnv): Promise<Finished> {
   const started = performance.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
@@ -101,5 +112,6 @@ const count = (tally: Record<string, number>, key: string): void => void (tally[
 function spread(values: number[]): { min: number; median: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
-  return { min: round(sorted[0] ?? 0), median: round(sorted[Math.floor(sorted.length / 2)] ?? 0), max: round(sorted.at(-1) ?? 0) };
+  const at = (index: number) => round(sorted[index] ?? 0);
+  return { min: at(0), median: at(Math.floor(sorted.length / 2)), max: at(sorted.length - 1) };
 }

@@ -16,7 +16,8 @@ export async function signalCliAfter(
   env: NodeJS.ProcessEnv,
   options: { signal: NodeJS.Signals; event: string; count: number },
 ): Promise<SignalledCli> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, RETENTION_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const childEnv = { ...env, RETENTION_LOG_LEVEL: 'info' };
+  const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const marker = `"event":"${options.event}"`;
   let [stdout, stderr, seen] = ['', '', 0];
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -24,7 +25,8 @@ export async function signalCliAfter(
     const text = chunk.toString();
     stderr += text;
     seen += text.split(marker).length - 1;
-    if (seen >= options.count && child.exitCode === null && child.signalCode === null && !child.killed) child.kill(options.signal);
+    const running = child.exitCode === null && child.signalCode === null && !child.killed;
+    if (seen >= options.count && running) child.kill(options.signal);
   });
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   return { code, signal, stdout, stderr };
