@@ -57,7 +57,7 @@ describe('a fresh RETENTION_HOME', () => {
     const home = await newHome();
     const root = path.join(scratch, 'bulk');
     await mkdir(root);
-    const count = 400;
+    const count = 200;
     const old = new Date(Date.now() - 90 * 86_400_000);
     await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: old })));
     const policy = { name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', batchSize: 10 };
