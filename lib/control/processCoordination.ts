@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlStoreError } from '../errors.ts';
@@ -45,81 +45,147 @@ function procStat(pid: number): { state: string; startTime: string } | null {
   }
 }
 
-const OWNER_FILE = 'owner';
-const LOCK_POLL_MS = 25;
+// Waiters poll with a growing, jittered pause: a hundred waiters polling every few ms would
+// burn the CPU the holder needs; with many waiters, one of them still looks soon after a release.
+const LOCK_POLL_FIRST_MS = 5;
+const LOCK_POLL_MAX_MS = 100;
+const GENERATION_NAME = /^\d{1,15}$/;
+const DRAFT_PREFIX = 'draft-';
+
+/** One generation file of a lock: who took it, and whether they are done with it. */
+interface Generation {
+  owner: string;
+  token: string;
+  released: boolean;
+}
 
 /**
- * Runs `fn` while holding the lock `lockDir`, across processes. A lock whose owner is dead is
- * stale and is broken; a live owner is waited for, up to `timeoutMs`.
+ * Runs `fn` while holding the lock `lockDir`, across processes. The lock is a directory of
+ * numbered generation files; the highest one is the lock's state. Generation n+1 may be taken
+ * only once generation n is free (released by its owner, or its owner is dead), and it is taken
+ * by link()ing a complete draft to its name, which fails when the name exists: of all the
+ * processes that saw n free, exactly one creates n+1. Freedom is permanent (a released
+ * generation stays released, a dead owner stays dead) and no process ever removes, renames or
+ * rewrites a generation that someone could still hold, so there is no window in which a slow
+ * process undoes a faster one's lock: the race of a lock that is removed and re-created, where
+ * a rename or a breaker lands on the fresh lock of another process. Waiting ends after
+ * `timeoutMs` without progress (the same live holder all along).
  */
-export async function withDirectoryLock<T>(lockDir: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await tryCreateOwnedDir(lockDir))) {
-    const owner = await readOwner(lockDir);
-    if (owner !== null && !isProcessAlive(owner)) {
-      await breakStaleLock(lockDir, owner);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new ControlStoreError(`timed out after ${timeoutMs} ms waiting for the lock ${lockDir} held by process ${owner ?? 'unknown'}`, {
-        lock: lockDir,
-        owner,
-      });
-    }
-    await sleep(LOCK_POLL_MS);
-  }
+export async function withProcessLock<T>(lockDir: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const held = await acquireLock(lockDir, timeoutMs);
   try {
     return await fn();
   } finally {
-    await rm(lockDir, { recursive: true, force: true });
+    await releaseLock(lockDir, held);
   }
+}
+
+interface HeldLock {
+  generation: number;
+  token: string;
+}
+
+async function acquireLock(lockDir: string, timeoutMs: number): Promise<HeldLock> {
+  await mkdir(lockDir, { recursive: true });
+  const token = randomBytes(8).toString('hex');
+  const draft = path.join(lockDir, `${DRAFT_PREFIX}${process.pid}-${token}`);
+  await writeFile(draft, JSON.stringify({ owner: processIdentity(), token, released: false } satisfies Generation));
+  try {
+    let awaited = { generation: -1, since: Date.now() };
+    let pause = LOCK_POLL_FIRST_MS;
+    for (;;) {
+      const top = await highestGeneration(lockDir);
+      const state = top === 0 ? null : await readGeneration(lockDir, top);
+      if (state === undefined) continue; // removed between listing and reading: a newer one exists
+      if (state === null || state.released || !isProcessAlive(state.owner)) {
+        const mine = top + 1;
+        if (await linkIfAbsent(draft, generationFile(lockDir, mine))) {
+          if ((await highestGeneration(lockDir)) === mine) {
+            await removeSuperseded(lockDir, mine);
+            return { generation: mine, token };
+          }
+          // We saw `top` free long ago, and generations up to a newer holder's were cleaned
+          // up since: we re-created an old number. It is not the lock; the newer one is.
+          await rm(generationFile(lockDir, mine), { force: true });
+        }
+        continue;
+      }
+      if (top !== awaited.generation) awaited = { generation: top, since: Date.now() };
+      else if (Date.now() - awaited.since > timeoutMs) {
+        throw new ControlStoreError(
+          `timed out after ${timeoutMs} ms waiting for the lock ${lockDir} held by process ${state.owner}`,
+          { lock: lockDir, owner: state.owner },
+        );
+      }
+      await sleep(pause * (0.5 + Math.random()));
+      pause = Math.min(pause * 2, LOCK_POLL_MAX_MS);
+    }
+  } finally {
+    await rm(draft, { force: true });
+  }
+}
+
+/** Marks our generation released, atomically (rename of a complete file over it). */
+async function releaseLock(lockDir: string, held: HeldLock): Promise<void> {
+  const file = generationFile(lockDir, held.generation);
+  const current = await readGeneration(lockDir, held.generation);
+  if (current?.token !== held.token) {
+    // Only a holder of a newer generation removes ours, and only once ours is free: the lock
+    // was taken from us (our process was seen dead), so mutual exclusion did not hold.
+    const message = `the lock ${lockDir} (generation ${held.generation}) is no longer ours`;
+    throw new ControlStoreError(message, { lock: lockDir });
+  }
+  const draft = path.join(lockDir, `${DRAFT_PREFIX}${process.pid}-${held.token}-released`);
+  await writeFile(draft, JSON.stringify({ ...current, released: true } satisfies Generation));
+  await rename(draft, file);
+}
+
+const generationFile = (lockDir: string, generation: number): string => path.join(lockDir, String(generation));
+
+async function highestGeneration(lockDir: string): Promise<number> {
+  const names = await readdir(lockDir);
+  return Math.max(0, ...names.filter((name) => GENERATION_NAME.test(name)).map(Number));
 }
 
 /**
- * Creates `dir` holding our owner file, atomically: the directory is built under a unique name
- * and renamed into place, so a lock never exists without its owner (no window in which a
- * crash leaves an ownerless lock). rename() fails when `dir` already exists with an owner.
+ * undefined: the file is gone; null: it holds no owner. Files appear whole, by link() or
+ * rename(), so only an OS crash (after which nobody holds anything) leaves one unreadable.
  */
-async function tryCreateOwnedDir(dir: string): Promise<boolean> {
-  const draft = `${dir}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await mkdir(draft, { recursive: true });
-  await writeFile(path.join(draft, OWNER_FILE), processIdentity());
+async function readGeneration(lockDir: string, generation: number): Promise<Generation | null | undefined> {
+  let text: string;
   try {
-    await rename(draft, dir);
-    return true;
+    text = await readFile(generationFile(lockDir, generation), 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
-  } finally {
-    await rm(draft, { recursive: true, force: true });
   }
-}
-
-async function readOwner(dir: string): Promise<string | null> {
   try {
-    return (await readFile(path.join(dir, OWNER_FILE), 'utf8')).trim();
+    return JSON.parse(text) as Generation;
   } catch {
     return null;
   }
 }
 
-/**
- * Two waiters may find the same stale lock; without care, the slower one would delete the
- * fresh lock the faster one has just taken. So breaking takes a second lock (`.break`, itself
- * owner-stamped), and the stale lock is removed only if it still has the dead owner.
- */
-async function breakStaleLock(lockDir: string, staleOwner: string): Promise<void> {
-  const breaker = `${lockDir}.break`;
-  if (!(await tryCreateOwnedDir(breaker))) {
-    const breakerOwner = await readOwner(breaker);
-    if (breakerOwner !== null && !isProcessAlive(breakerOwner)) await rm(breaker, { recursive: true, force: true });
-    return;
-  }
+async function linkIfAbsent(source: string, target: string): Promise<boolean> {
   try {
-    if ((await readOwner(lockDir)) === staleOwner) await rm(lockDir, { recursive: true, force: true });
-  } finally {
-    await rm(breaker, { recursive: true, force: true });
+    await link(source, target);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/**
+ * Run by the holder of `current`: older generations are all free (each was free before the next
+ * was taken), and drafts of dead processes were left by a kill -9 mid-acquire.
+ */
+async function removeSuperseded(lockDir: string, current: number): Promise<void> {
+  for (const name of await readdir(lockDir)) {
+    const draftOwner = name.startsWith(DRAFT_PREFIX) ? name.slice(DRAFT_PREFIX.length).split('-')[0] : undefined;
+    const deadDraft = draftOwner !== undefined && !isProcessAlive(`${draftOwner}:`);
+    const stale = GENERATION_NAME.test(name) ? Number(name) < current : deadDraft;
+    if (stale) await rm(path.join(lockDir, name), { force: true });
   }
 }
 
@@ -131,15 +197,16 @@ export async function registerClient(clientsDir: string): Promise<string> {
   return entry;
 }
 
-/** Removes the entries of dead processes and returns how many live ones remain. */
-export async function countLiveClients(clientsDir: string): Promise<number> {
-  const names = await readdir(clientsDir).catch(() => []);
-  let live = 0;
-  for (const name of names) {
+/**
+ * Whether a live process is registered. Entries of dead processes met on the way are removed;
+ * the scan stops at the first live one, as only the last client out needs the whole list.
+ */
+export async function anyLiveClient(clientsDir: string): Promise<boolean> {
+  for (const name of await readdir(clientsDir).catch(() => [])) {
     const entry = path.join(clientsDir, name);
     const owner = await readFile(entry, 'utf8').catch(() => '');
-    if (isProcessAlive(owner.trim())) live += 1;
-    else await rm(entry, { force: true });
+    if (isProcessAlive(owner.trim())) return true;
+    await rm(entry, { force: true });
   }
-  return live;
+  return false;
 }

