@@ -44,7 +44,8 @@ export function toInputIssues(error: z.ZodError, root = ''): InputIssue[] {
 
 /** Parses `input` with `schema` or throws a ConfigError naming every bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, root = ''): z.output<S> {
-  const result = schema.safeParse(input);
+  // reportInput: tells a wrong value (`batchSize: 1.5`) from a missing one; the value itself is never printed.
+  const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) throw new ConfigError(toInputIssues(result.error, root));
   return result.data;
 }
