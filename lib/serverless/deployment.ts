@@ -5,7 +5,8 @@ import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../control/dynamo
 import type { DataClass } from '../engine/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
 import { componentName, functionName, SECRETS, type FunctionRole, type SecretKey } from './naming.ts';
-import { controlPermissions, s3Location, storePermissions, type AwsScope, type Grant, type Statement } from './permissions.ts';
+import { controlPermissions, s3Location, storePermissions } from './permissions.ts';
+import type { AwsScope, Grant, Statement } from './permissions.ts';
 import { toEventBridgeCron } from './schedule.ts';
 
 /**
@@ -91,7 +92,11 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
   const policyGrants = config.policies.map((policy, index) => policyGrant(policy, index, aws, issues));
   const control = config.control;
   if (control?.kind === 'dynamodb' && control.region !== undefined && control.region !== context.region) {
-    issues.push({ path: 'control.region', message: `the control table is declared in the deploy region ${context.region}, not ${control.region}`, fix: `remove control.region or deploy to ${control.region}` });
+    issues.push({
+      path: 'control.region',
+      message: `the control table is declared in the deploy region ${context.region}, not ${control.region}`,
+      fix: `remove control.region or deploy to ${control.region}`,
+    });
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -102,11 +107,12 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     if (policies.length === 0) continue;
     const name = functionName(context.app, context.stage, dataClass);
     const longestBudget = Math.max(...policies.map((policy) => durationMs(policy.budget) / 1000));
+    // `continue: true` backfills re-invoke the function itself, and nothing else.
+    const itself = `arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`;
     const grant = merge([
       controlPermissions(control, 'read-write', aws),
       ...config.policies.flatMap((policy, index) => (policy.class === dataClass ? [policyGrants[index]!] : [])),
-      // `continue: true` backfills re-invoke the function itself, and nothing else.
-      { statements: [{ actions: ['lambda:InvokeFunction'], resources: [`arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`] }], secrets: ['sentryDsn'] },
+      { statements: [{ actions: ['lambda:InvokeFunction'], resources: [itself] }], secrets: ['sentryDsn'] },
     ]);
     functions.push({
       role: dataClass,
@@ -122,7 +128,10 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     });
   }
   // Health reads run history and nothing else: no store, no write.
-  const health = merge([controlPermissions(control, 'read-only', aws), { statements: [], secrets: ['healthToken'] }]);
+  const health = merge([
+    controlPermissions(control, 'read-only', aws),
+    { statements: [], secrets: ['healthToken'] },
+  ]);
   functions.push({
     role: 'health',
     component: 'RetentionHealth',
@@ -157,7 +166,13 @@ function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[
       issues.push({ path: `policies[${index}].schedule`, message: converted.message, fix: converted.fix });
       return;
     }
-    crons.push({ component: componentName('Schedule', policy.name), policy: policy.name, role: policy.class, schedule: converted.expression, event: { policy: policy.name, trigger: 'scheduled' } });
+    crons.push({
+      component: componentName('Schedule', policy.name),
+      policy: policy.name,
+      role: policy.class,
+      schedule: converted.expression,
+      event: { policy: policy.name, trigger: 'scheduled' },
+    });
   });
   return crons;
 }
@@ -168,22 +183,35 @@ function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[
  * hand. A store a Lambda cannot serve is an issue under the policy's path.
  */
 function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): Grant {
-  const at = `policies[${index}]`;
-  const uses: Array<{ at: string; store: StoreConfig; backupTo?: string }> = [{ at, store: policy.store, ...(policy.backup ? { backupTo: policy.backup.to } : {}) }];
-  if (policy.class === 'rows' && policy.blob) uses.push({ at: `${at}.blob`, store: policy.blob.store });
   const grants: Grant[] = [];
-  for (const use of uses) {
-    const result = storePermissions(use.store, { aws, policy: policy.name, ...(use.backupTo !== undefined ? { backupTo: use.backupTo } : {}) });
+  for (const use of reachedStores(policy, `policies[${index}]`)) {
+    const result = storePermissions(use.store, { aws, policy: policy.name, backupTo: use.backupTo });
     if ('refused' in result) issues.push({ ...result.refused, path: `${use.at}.${result.refused.path}` });
     else grants.push(result);
   }
   return merge(grants);
 }
 
+interface ReachedStore {
+  /** Config path of the store's parent: `policies[0]`, or `policies[0].blob` for linked files. */
+  at: string;
+  store: StoreConfig;
+  backupTo: string | undefined;
+}
+
+/** The stores a policy reaches: its own (with its backup location) and a rows policy's linked files. */
+function reachedStores(policy: PolicyConfig, at: string): ReachedStore[] {
+  const own = { at, store: policy.store, backupTo: policy.backup?.to };
+  if (policy.class !== 'rows' || !policy.blob) return [own];
+  return [own, { at: `${at}.blob`, store: policy.blob.store, backupTo: undefined }];
+}
+
 /** Statements and secrets of several grants, each once, in first-seen order (secrets in SECRETS order). */
 function merge(grants: Grant[]): Grant {
   const statements = new Map<string, Statement>();
-  for (const statement of grants.flatMap((grant) => grant.statements)) statements.set(JSON.stringify(statement), statement);
+  for (const statement of grants.flatMap((grant) => grant.statements)) {
+    statements.set(JSON.stringify(statement), statement);
+  }
   const secrets = new Set(grants.flatMap((grant) => grant.secrets));
   return { statements: [...statements.values()], secrets: SECRET_ORDER.filter((key) => secrets.has(key)) };
 }
@@ -194,7 +222,11 @@ function merge(grants: Grant[]): Grant {
  * data: it is left alone (the backups then live under their own prefix, pruned by the tool).
  */
 function backupBuckets(config: RetentionConfig): BackupBucketPlan[] {
-  const swept = new Set(config.policies.flatMap((policy) => [policy.store, ...(policy.class === 'rows' && policy.blob ? [policy.blob.store] : [])]).flatMap((store) => (store.kind === 's3' ? [store.bucket] : [])));
+  const swept = new Set(
+    config.policies
+      .flatMap((policy) => reachedStores(policy, ''))
+      .flatMap(({ store }) => (store.kind === 's3' ? [store.bucket] : [])),
+  );
   const longest = new Map<string, number>();
   for (const policy of config.policies) {
     const location = policy.store.kind === 's3' && policy.backup ? s3Location(policy.backup.to) : null;

@@ -40,7 +40,7 @@ export interface StoreUse {
   aws: AwsScope;
   policy: string;
   /** Where the policy copies what it deletes, when it backs up through this store. */
-  backupTo?: string;
+  backupTo?: string | undefined;
 }
 
 /** The store cannot be served by a Lambda function; `path` is relative to the store's parent (`store.kind`). */
@@ -84,12 +84,18 @@ export function storePermissions(store: StoreConfig, use: StoreUse): Grant | Ref
 function s3Permissions(store: StoreOf<'s3'>, use: StoreUse): Grant | Refusal {
   const shards = store.prefixes ?? [store.prefix];
   const allVersions = store.versions === 'all';
-  const listing = listStatement(store.bucket, shards, allVersions ? ['s3:ListBucket', 's3:ListBucketVersions'] : ['s3:ListBucket']);
+  const lists = allVersions ? ['s3:ListBucket', 's3:ListBucketVersions'] : ['s3:ListBucket'];
   const deletes = allVersions ? ['s3:DeleteObject', 's3:DeleteObjectVersion'] : ['s3:DeleteObject'];
-  if (use.backupTo === undefined) return { statements: [listing, { actions: deletes, resources: objectArns(store.bucket, shards) }], secrets: [] };
+  const listing = listStatement(store.bucket, shards, lists);
+  if (use.backupTo === undefined) {
+    return { statements: [listing, { actions: deletes, resources: objectArns(store.bucket, shards) }], secrets: [] };
+  }
 
   const location = s3Location(use.backupTo);
-  if (!location) return { refused: { path: 'backup.to', message: `"${use.backupTo}" is not an S3 location`, fix: 'use s3://<bucket>/<prefix>' } };
+  if (!location) {
+    const message = `"${use.backupTo}" is not an S3 location`;
+    return { refused: { path: 'backup.to', message, fix: 'use s3://<bucket>/<prefix>' } };
+  }
   // The store writes copies under `<prefix><policy>/<runId>/` and prunes whole run folders there.
   const copies = `${location.prefix}${use.policy}/`;
   return {
@@ -107,7 +113,8 @@ function listStatement(bucket: string, prefixes: string[], actions: string[]): S
   const statement: Statement = { actions, resources: [`arn:aws:s3:::${bucket}`] };
   // An empty prefix is the whole bucket: no condition to add.
   if (prefixes.some((prefix) => prefix === '')) return statement;
-  return { ...statement, conditions: [{ test: 'StringLike', variable: 's3:prefix', values: prefixes.map((prefix) => `${prefix}*`) }] };
+  const values = prefixes.map((prefix) => `${prefix}*`);
+  return { ...statement, conditions: [{ test: 'StringLike', variable: 's3:prefix', values }] };
 }
 
 function objectArns(bucket: string, prefixes: string[]): string[] {
@@ -129,9 +136,16 @@ export function s3Location(to: string): { bucket: string; prefix: string } | nul
  */
 function dynamoTokensPermissions(store: StoreOf<'dynamodb'>, use: StoreUse): Grant {
   const table = tableArn(use.aws, store.region, store.table);
-  const tableActions = ['dynamodb:DescribeTable', 'dynamodb:BatchGetItem', ...(store.index ? [] : ['dynamodb:Scan']), store.conditional ? 'dynamodb:DeleteItem' : 'dynamodb:BatchWriteItem'];
+  const tableActions = [
+    'dynamodb:DescribeTable',
+    'dynamodb:BatchGetItem',
+    ...(store.index ? [] : ['dynamodb:Scan']),
+    store.conditional ? 'dynamodb:DeleteItem' : 'dynamodb:BatchWriteItem',
+  ];
   const statements: Statement[] = [{ actions: tableActions, resources: [table] }];
-  if (store.index) statements.push({ actions: ['dynamodb:Query'], resources: [`${table}/index/${store.index.name}`] });
+  if (store.index) {
+    statements.push({ actions: ['dynamodb:Query'], resources: [`${table}/index/${store.index.name}`] });
+  }
   return { statements, secrets: [] };
 }
 
@@ -144,14 +158,24 @@ export type ControlKind = ControlConfig['kind'];
 type ControlOf<K extends ControlKind> = Extract<ControlConfig, { kind: K }>;
 /** Data-class functions run policies; health only reads run history. */
 export type ControlAccess = 'read-write' | 'read-only';
-type ControlPermissions<K extends ControlKind> = (control: ControlOf<K>, access: ControlAccess, aws: AwsScope) => Grant;
+type ControlPermissions<K extends ControlKind> = (
+  control: ControlOf<K>,
+  access: ControlAccess,
+  aws: AwsScope,
+) => Grant;
 
 /**
  * Both kinds open the store as every caller does: `migrate()` first, which on DynamoDB only
  * describes the table and its TTL when the table exists as declared (sst.config.ts declares it;
  * creating it or enabling TTL is not granted). Index reads fetch their records with BatchGetItem.
  */
-const CONTROL_READS = ['dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+const CONTROL_READS = [
+  'dynamodb:DescribeTable',
+  'dynamodb:DescribeTimeToLive',
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+];
 const CONTROL_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 
 export const CONTROL_PERMISSIONS = {
@@ -160,10 +184,13 @@ export const CONTROL_PERMISSIONS = {
   postgres: () => NOTHING,
   dynamodb: (control, access, aws) => {
     const table = tableArn(aws, control.region, control.table);
-    const indexes = (controlTableDefinition(control.table).GlobalSecondaryIndexes ?? []).map((index) => `${table}/index/${index.IndexName}`);
+    const indexes = (controlTableDefinition(control.table).GlobalSecondaryIndexes ?? []).map(
+      (index) => `${table}/index/${index.IndexName}`,
+    );
+    const actions = access === 'read-only' ? CONTROL_READS : [...CONTROL_READS, ...CONTROL_WRITES];
     return {
       statements: [
-        { actions: access === 'read-only' ? CONTROL_READS : [...CONTROL_READS, ...CONTROL_WRITES], resources: [table] },
+        { actions, resources: [table] },
         { actions: ['dynamodb:Query'], resources: indexes },
       ],
       secrets: [],
@@ -171,8 +198,12 @@ export const CONTROL_PERMISSIONS = {
   },
 } satisfies { [K in ControlKind]: ControlPermissions<K> };
 
-/** The control store with the access the function needs; none configured: PostgreSQL at the RetentionDatabaseUrl secret. */
-export function controlPermissions(control: ControlConfig | undefined, access: ControlAccess, aws: AwsScope): Grant {
+/** The control store, with the access the function needs; none configured: PostgreSQL at the URL secret. */
+export function controlPermissions(
+  control: ControlConfig | undefined,
+  access: ControlAccess,
+  aws: AwsScope,
+): Grant {
   if (!control) return { statements: [], secrets: ['databaseUrl'] };
   return (CONTROL_PERMISSIONS[control.kind] as ControlPermissions<ControlKind>)(control, access, aws);
 }

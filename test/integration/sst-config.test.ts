@@ -50,10 +50,43 @@ function component(type: string) {
 }
 
 const policies: RetentionConfigInput['policies'] = [
-  { name: 'pdfs', class: 'blobs', store: { kind: 's3', bucket: 'docs', prefix: 'pdfs/', region: REGION }, retention: '7d', schedule: '0 3 * * *', budget: '10m', backup: { to: 's3://backups-bucket/retention/', keepFor: '30d' } },
-  { name: 'uploads', class: 'blobs', store: { kind: 'vercel-blob', prefix: 'uploads/' }, retention: '30d', schedule: '*/30 * * * 1-5', budget: '14m', backup: { to: 'backups/', keepFor: '90d' } },
-  { name: 'sessions', class: 'tokens', store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, index: { name: 'byExpiry', partition: 'shard', values: ['a'] } }, retention: '1d', schedule: '0 * * * *', budget: '5m' },
-  { name: 'documents', class: 'rows', store: { kind: 'postgres', url: 'postgres://app@db/app' }, table: 'public.documents', timestamp: 'created_at', retention: '1y', schedule: '0 2 * * *', budget: '20m', enabled: false },
+  {
+    name: 'pdfs',
+    class: 'blobs',
+    store: { kind: 's3', bucket: 'docs', prefix: 'pdfs/', region: REGION },
+    retention: '7d',
+    schedule: '0 3 * * *',
+    budget: '10m',
+    backup: { to: 's3://backups-bucket/retention/', keepFor: '30d' },
+  },
+  {
+    name: 'uploads',
+    class: 'blobs',
+    store: { kind: 'vercel-blob', prefix: 'uploads/' },
+    retention: '30d',
+    schedule: '*/30 * * * 1-5',
+    budget: '14m',
+    backup: { to: 'backups/', keepFor: '90d' },
+  },
+  {
+    name: 'sessions',
+    class: 'tokens',
+    store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, index: { name: 'byExpiry', partition: 'shard', values: ['a'] } },
+    retention: '1d',
+    schedule: '0 * * * *',
+    budget: '5m',
+  },
+  {
+    name: 'documents',
+    class: 'rows',
+    store: { kind: 'postgres', url: 'postgres://app@db/app' },
+    table: 'public.documents',
+    timestamp: 'created_at',
+    retention: '1y',
+    schedule: '0 2 * * *',
+    budget: '20m',
+    enabled: false,
+  },
 ];
 
 beforeAll(async () => {
@@ -66,9 +99,10 @@ beforeAll(async () => {
   globals.aws = { getRegion: async () => ({ name: REGION }), getCallerIdentity: async () => ({ accountId: ACCOUNT }) };
   globals.sst = {
     Secret: component('sst.Secret'),
-    aws: { Function: component('sst.aws.Function'), CronV2: component('sst.aws.CronV2'), Cron: component('sst.aws.Cron'), Dynamo: component('sst.aws.Dynamo'), Bucket: component('sst.aws.Bucket') },
+    aws: Object.fromEntries(['Function', 'CronV2', 'Cron', 'Dynamo', 'Bucket'].map((type) => [type, component(`sst.aws.${type}`)])),
   };
-  const definition = (await import(new URL('sst.config.ts', `file://${ROOT}/`).href)).default as { app(input: { stage: string }): Evaluation['app']; run(): Promise<Record<string, unknown>> };
+  type Definition = { app(input: { stage: string }): Evaluation['app']; run(): Promise<Record<string, unknown>> };
+  const definition = (await import(new URL('sst.config.ts', `file://${ROOT}/`).href)).default as Definition;
   const evaluate = async (): Promise<Evaluation> => {
     recording = [];
     const outputs = await definition.run();

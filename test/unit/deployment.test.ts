@@ -57,9 +57,13 @@ describe('the shipped retention.config.ts', () => {
 });
 
 const s3 = (fields: Record<string, unknown> = {}) => ({ kind: 's3' as const, bucket: 'docs', region: 'eu-west-1', ...fields });
-const rows = (fields: Record<string, unknown>) => ({ ...COMMON, name: 'documents', class: 'rows', store: { kind: 'postgres', url: 'postgres://app@db/app' }, table: 'public.documents', timestamp: 'created_at', ...fields }) as PolicyInput;
-const tokens = (store: Record<string, unknown>) => ({ ...COMMON, name: 'sessions', class: 'tokens', store, retention: '1d' }) as PolicyInput;
-const blobs = (store: Record<string, unknown>, fields: Record<string, unknown> = {}) => ({ ...COMMON, name: 'files', class: 'blobs', store, ...fields }) as PolicyInput;
+// Shorthands for policy inputs; parseConfig checks each against the schema.
+type Fields = Record<string, unknown>;
+const database = { kind: 'postgres', url: 'postgres://app@db/app' };
+const rows = (fields: Fields) =>
+  ({ ...COMMON, name: 'documents', class: 'rows', store: database, table: 'public.documents', timestamp: 'created_at', ...fields }) as PolicyInput;
+const tokens = (store: Fields) => ({ ...COMMON, name: 'sessions', class: 'tokens', store, retention: '1d' }) as PolicyInput;
+const blobs = (store: Fields, fields: Fields = {}) => ({ ...COMMON, name: 'files', class: 'blobs', store, ...fields }) as PolicyInput;
 const sessionsTable = { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' } };
 
 interface Case {
@@ -227,7 +231,9 @@ describe('planDeployment per store kind', () => {
     expect(refused([blobs({ kind: 'fs', root: '/srv/scratch' }, { enabled: false })])).toEqual(['policies[0].store.kind']);
     expect(refused([rows({ blob: { column: 'path', store: { kind: 'fs', root: '/srv/files' } } })])).toEqual(['policies[0].blob.store.kind']);
     expect(refused([blobs(s3(), { backup: { to: '/var/backups', keepFor: '7d' } })])).toEqual(['policies[0].backup.to']);
-    expect(() => plan([blobs({ kind: 'fs', root: '/srv/scratch' })])).toThrow(/policies\[0\]\.store\.kind: "fs" is a directory .* \(run local policies with the CLI/);
+    expect(() => plan([blobs({ kind: 'fs', root: '/srv/scratch' })])).toThrow(
+      /policies\[0\]\.store\.kind: "fs" is a directory .* \(run local policies with the CLI/,
+    );
   });
 });
 
@@ -263,7 +269,9 @@ describe('the control store', () => {
   });
 
   it('refuses a DynamoDB control table in another region than the one it is declared in', () => {
-    expect(() => plan([blobs(s3())], { ...dynamoControl, region: 'us-east-1' })).toThrow(/control\.region: the control table is declared in the deploy region eu-west-1/);
+    expect(() => plan([blobs(s3())], { ...dynamoControl, region: 'us-east-1' })).toThrow(
+      /control\.region: the control table is declared in the deploy region eu-west-1/,
+    );
   });
 });
 
