@@ -2,9 +2,10 @@
 
 /**
  * Deploys data-retention: one function per data class in use, one EventBridge schedule per enabled
- * policy of retention.config.ts, the health endpoint, the DynamoDB control table, the S3 backup
- * buckets and the secrets. Everything is derived by `planDeployment` (lib/serverless/deployment.ts,
- * pure and unit-tested); this file only turns the plan into SST components.
+ * policy of retention.config.ts, the health endpoint, the DynamoDB control table (when the config
+ * uses one), the S3 backup buckets and the secrets. Everything, IAM statements included, is derived
+ * by `planDeployment` (lib/serverless/deployment.ts, pure and unit-tested); this file only turns
+ * the plan into SST components.
  *
  *   npx sst secret set RetentionSentryDsn "https://…" --stage production   (and the other secrets)
  *   npx sst deploy --stage production
@@ -31,14 +32,17 @@ export default $config({
 
     const secrets = Object.fromEntries(plan.secrets.map((key) => [key, new sst.Secret(SECRETS[key])]));
 
-    const control = new sst.aws.Dynamo(plan.controlTable.component, {
-      fields: plan.controlTable.fields,
-      primaryIndex: plan.controlTable.primaryIndex,
-      globalIndexes: plan.controlTable.globalIndexes,
-      ttl: plan.controlTable.ttl,
-      // A fixed name, so IAM statements and the control config can name it.
-      transform: { table: (args) => void (args.name = plan.controlTable.name) },
-    });
+    const table = plan.controlTable;
+    if (table) {
+      new sst.aws.Dynamo(table.component, {
+        fields: table.fields,
+        primaryIndex: table.primaryIndex,
+        globalIndexes: table.globalIndexes,
+        ttl: table.ttl,
+        // The name the config's control.table gives, which the IAM statements name too.
+        transform: { table: (args) => void (args.name = table.name) },
+      });
+    }
 
     for (const backup of plan.backupBuckets) {
       new sst.aws.Bucket(backup.component, {
@@ -58,6 +62,7 @@ export default $config({
           timeout: `${fn.timeoutSeconds} seconds`,
           memory: `${fn.memoryMb} MB`,
           link: fn.secrets.map((key) => secrets[key]),
+          // The planned statements, s3:prefix conditions included.
           permissions: fn.permissions,
           environment: fn.environment,
           logging: { retention: '3 months' },
@@ -79,7 +84,7 @@ export default $config({
 
     return {
       health: functions.health.url,
-      controlTable: control.name,
+      ...(table ? { controlTable: table.name } : {}),
       ...Object.fromEntries(plan.functions.map((fn) => [`function_${fn.role}`, fn.name])),
     };
   },

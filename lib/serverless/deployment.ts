@@ -1,31 +1,26 @@
 import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
 import { durationMs } from '../config/durations.ts';
-import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import type { PolicyConfig, RetentionConfig, StoreConfig } from '../config/schema.ts';
 import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../control/dynamoTable.ts';
 import type { DataClass } from '../engine/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
-import { componentName, functionName, type FunctionRole, type SecretKey } from './naming.ts';
+import { componentName, functionName, SECRETS, type FunctionRole, type SecretKey } from './naming.ts';
+import { controlPermissions, s3Location, storePermissions } from './permissions.ts';
+import type { AwsScope, Grant, Statement } from './permissions.ts';
 import { toEventBridgeCron } from './schedule.ts';
 
 /**
- * What `sst.config.ts` declares, computed from the retention config (pure, so it is tested without
- * SST): one function per data class in use, one schedule per enabled policy, the control table,
- * backup buckets, and per function exactly the IAM permissions its policies need — every resource
- * a named bucket, prefix, table or function, never `*`.
- *
- * Store and control kinds are read by their `kind` string, so kinds added to the config schema
- * later are planned without this module importing their code.
+ * What `sst.config.ts` declares, computed from the parsed retention config (pure, so it is tested
+ * without SST): one function per data class in use, one schedule per enabled policy, the DynamoDB
+ * control table when the config uses one, backup buckets, and per function exactly the IAM
+ * statements and secrets its policies need. What each store and control kind needs is one
+ * function per kind in permissions.ts; this module only gathers them per function.
  */
 export interface DeploymentContext {
   app: string;
   stage: string;
   region: string;
   accountId: string;
-}
-
-export interface Permission {
-  actions: string[];
-  resources: string[];
 }
 
 export interface FunctionPlan {
@@ -37,7 +32,7 @@ export interface FunctionPlan {
   timeoutSeconds: number;
   /** Lambda's CPU share grows with memory: the data classes get room for concurrent deletes. */
   memoryMb: number;
-  permissions: Permission[];
+  permissions: Statement[];
   secrets: SecretKey[];
   environment: Record<string, string>;
   /** A Function URL (health only); auth is the bearer token checked in code. */
@@ -76,7 +71,8 @@ export interface DeploymentPlan {
   functions: FunctionPlan[];
   crons: CronPlan[];
   controlKind: string;
-  controlTable: ControlTablePlan;
+  /** Only with `control.kind: "dynamodb"`: the functions get no right to create it. */
+  controlTable: ControlTablePlan | null;
   backupBuckets: BackupBucketPlan[];
   secrets: SecretKey[];
 }
@@ -87,12 +83,81 @@ export const TIMEOUT_MARGIN_SECONDS = 60;
 export const MAX_TIMEOUT_SECONDS = 900;
 const HEALTH_TIMEOUT_SECONDS = 30;
 const DATA_CLASSES: DataClass[] = ['blobs', 'rows', 'tokens'];
-
-const CONTROL_TABLE_ACTIONS = ['dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:TransactWriteItems'];
-const TOKEN_TABLE_ACTIONS = ['dynamodb:DescribeTable', 'dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const SECRET_ORDER = Object.keys(SECRETS) as SecretKey[];
 
 export function planDeployment(config: RetentionConfig, context: DeploymentContext): DeploymentPlan {
   const issues: InputIssue[] = [];
+  const crons = scheduleCrons(config, issues);
+  const aws: AwsScope = { region: context.region, accountId: context.accountId };
+  const policyGrants = config.policies.map((policy, index) => policyGrant(policy, index, aws, issues));
+  const control = config.control;
+  if (control?.kind === 'dynamodb' && control.region !== undefined && control.region !== context.region) {
+    issues.push({
+      path: 'control.region',
+      message: `the control table is declared in the deploy region ${context.region}, not ${control.region}`,
+      fix: `remove control.region or deploy to ${control.region}`,
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const environment = { RETENTION_STAGE: context.stage };
+  const functions: FunctionPlan[] = [];
+  for (const dataClass of DATA_CLASSES) {
+    const policies = config.policies.filter((policy) => policy.class === dataClass);
+    if (policies.length === 0) continue;
+    const name = functionName(context.app, context.stage, dataClass);
+    const longestBudget = Math.max(...policies.map((policy) => durationMs(policy.budget) / 1000));
+    // `continue: true` backfills re-invoke the function itself, and nothing else.
+    const itself = `arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`;
+    const grant = merge([
+      controlPermissions(control, 'read-write', aws),
+      ...config.policies.flatMap((policy, index) => (policy.class === dataClass ? [policyGrants[index]!] : [])),
+      { statements: [{ actions: ['lambda:InvokeFunction'], resources: [itself] }], secrets: ['sentryDsn'] },
+    ]);
+    functions.push({
+      role: dataClass,
+      component: componentName('Retention', dataClass),
+      name,
+      handler: `functions/${dataClass}.handler`,
+      timeoutSeconds: Math.min(MAX_TIMEOUT_SECONDS, Math.ceil(longestBudget) + TIMEOUT_MARGIN_SECONDS),
+      memoryMb: 1024,
+      permissions: grant.statements,
+      secrets: grant.secrets,
+      environment,
+      url: false,
+    });
+  }
+  // Health reads run history and nothing else: no store, no write.
+  const health = merge([
+    controlPermissions(control, 'read-only', aws),
+    { statements: [], secrets: ['healthToken'] },
+  ]);
+  functions.push({
+    role: 'health',
+    component: 'RetentionHealth',
+    name: functionName(context.app, context.stage, 'health'),
+    handler: 'functions/health.handler',
+    timeoutSeconds: HEALTH_TIMEOUT_SECONDS,
+    memoryMb: 256,
+    permissions: health.statements,
+    secrets: health.secrets,
+    environment,
+    url: true,
+  });
+
+  const secrets = SECRET_ORDER.filter((key) => functions.some((plan) => plan.secrets.includes(key)));
+  return {
+    functions,
+    crons,
+    controlKind: control?.kind ?? 'postgres',
+    controlTable: control?.kind === 'dynamodb' ? controlTablePlan(control.table) : null,
+    backupBuckets: backupBuckets(config),
+    secrets,
+  };
+}
+
+/** One schedule per enabled policy; a schedule EventBridge cannot express is an issue. */
+function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[] {
   const crons: CronPlan[] = [];
   config.policies.forEach((policy, index) => {
     if (!policy.enabled) return;
@@ -101,109 +166,71 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
       issues.push({ path: `policies[${index}].schedule`, message: converted.message, fix: converted.fix });
       return;
     }
-    crons.push({ component: componentName('Schedule', policy.name), policy: policy.name, role: policy.class, schedule: converted.expression, event: { policy: policy.name, trigger: 'scheduled' } });
-  });
-  if (issues.length > 0) throw new ConfigError(issues);
-
-  const controlKind: string = config.control?.kind ?? 'postgres';
-  const controlTable = controlTablePlan(config, context);
-  const controlAccess = controlKind === 'dynamodb' ? [{ actions: CONTROL_TABLE_ACTIONS, resources: tableArns(context, context.region, controlTable.name, Object.keys(controlTable.globalIndexes)) }] : [];
-  const controlSecrets: SecretKey[] = controlKind === 'postgres' ? ['databaseUrl'] : [];
-  const environment = { RETENTION_STAGE: context.stage, RETENTION_CONTROL_TABLE: controlTable.name };
-
-  const functions: FunctionPlan[] = [];
-  for (const dataClass of DATA_CLASSES) {
-    const policies = config.policies.filter((policy) => policy.class === dataClass);
-    if (policies.length === 0) continue;
-    const name = functionName(context.app, context.stage, dataClass);
-    const longestBudget = Math.max(...policies.map((policy) => durationMs(policy.budget) / 1000));
-    functions.push({
-      role: dataClass,
-      component: componentName('Retention', dataClass),
-      name,
-      handler: `functions/${dataClass}.handler`,
-      timeoutSeconds: Math.min(MAX_TIMEOUT_SECONDS, Math.ceil(longestBudget) + TIMEOUT_MARGIN_SECONDS),
-      memoryMb: 1024,
-      permissions: [
-        ...controlAccess,
-        ...policies.flatMap((policy) => storePermissions(policy, context)),
-        // `continue: true` backfills re-invoke the function itself, and nothing else.
-        { actions: ['lambda:InvokeFunction'], resources: [`arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`] },
-      ],
-      secrets: [...controlSecrets, 'sentryDsn', ...(policies.some((policy) => policy.store.kind === 'vercel-blob') ? ['blobToken' as const] : [])],
-      environment,
-      url: false,
+    crons.push({
+      component: componentName('Schedule', policy.name),
+      policy: policy.name,
+      role: policy.class,
+      schedule: converted.expression,
+      event: { policy: policy.name, trigger: 'scheduled' },
     });
-  }
-  functions.push({
-    role: 'health',
-    component: 'RetentionHealth',
-    name: functionName(context.app, context.stage, 'health'),
-    handler: 'functions/health.handler',
-    timeoutSeconds: HEALTH_TIMEOUT_SECONDS,
-    memoryMb: 256,
-    permissions: controlAccess,
-    secrets: [...controlSecrets, 'healthToken'],
-    environment,
-    url: true,
   });
-
-  const secrets = [...new Set(functions.flatMap((plan) => plan.secrets))];
-  return { functions, crons, controlKind, controlTable, backupBuckets: backupBuckets(config), secrets };
+  return crons;
 }
 
-type LooseStore = { kind: string } & Record<string, unknown>;
-
-/** The IAM statements one policy's store (and its backup) needs; none for stores reached without IAM. */
-function storePermissions(policy: PolicyConfig, context: DeploymentContext): Permission[] {
-  const store = policy.store as LooseStore;
-  const permissions: Permission[] = [];
-  if (store.kind === 's3') {
-    const bucket = String(store.bucket);
-    const prefixes = Array.isArray(store.prefixes) ? store.prefixes.map(String) : [typeof store.prefix === 'string' ? store.prefix : ''];
-    const allVersions = store.versions === 'all';
-    permissions.push(
-      { actions: ['s3:ListBucket', ...(allVersions ? ['s3:ListBucketVersions'] : [])], resources: [`arn:aws:s3:::${bucket}`] },
-      {
-        // GetObject also covers HeadObject and reading the source of a backup copy.
-        actions: ['s3:GetObject', 's3:DeleteObject', ...(allVersions ? ['s3:DeleteObjectVersion'] : [])],
-        resources: prefixes.map((prefix) => `arn:aws:s3:::${bucket}/${prefix}*`),
-      },
-    );
+/**
+ * What one policy needs: its store (with its backup location) and, for rows with linked files,
+ * the blob store holding them. Disabled policies are granted too: they can still be invoked by
+ * hand. A store a Lambda cannot serve is an issue under the policy's path.
+ */
+function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): Grant {
+  const grants: Grant[] = [];
+  for (const use of reachedStores(policy, `policies[${index}]`)) {
+    const result = storePermissions(use.store, { aws, policy: policy.name, backupTo: use.backupTo });
+    if ('refused' in result) issues.push({ ...result.refused, path: `${use.at}.${result.refused.path}` });
+    else grants.push(result);
   }
-  if (store.kind === 'dynamodb') {
-    const region = typeof store.region === 'string' ? store.region : context.region;
-    const indexes = typeof store.index === 'string' ? [store.index] : [];
-    permissions.push({ actions: TOKEN_TABLE_ACTIONS, resources: tableArns(context, region, String(store.table), indexes) });
+  return merge(grants);
+}
+
+interface ReachedStore {
+  /** Config path of the store's parent: `policies[0]`, or `policies[0].blob` for linked files. */
+  at: string;
+  store: StoreConfig;
+  backupTo: string | undefined;
+}
+
+/** The stores a policy reaches: its own (with its backup location) and a rows policy's linked files. */
+function reachedStores(policy: PolicyConfig, at: string): ReachedStore[] {
+  const own = { at, store: policy.store, backupTo: policy.backup?.to };
+  if (policy.class !== 'rows' || !policy.blob) return [own];
+  return [own, { at: `${at}.blob`, store: policy.blob.store, backupTo: undefined }];
+}
+
+/** Statements and secrets of several grants, each once, in first-seen order (secrets in SECRETS order). */
+function merge(grants: Grant[]): Grant {
+  const statements = new Map<string, Statement>();
+  for (const statement of grants.flatMap((grant) => grant.statements)) {
+    statements.set(JSON.stringify(statement), statement);
   }
-  const backup = policy.backup ? s3Location(policy.backup.to) : null;
-  if (backup) {
-    permissions.push(
-      { actions: ['s3:ListBucket'], resources: [`arn:aws:s3:::${backup.bucket}`] },
-      { actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], resources: [`arn:aws:s3:::${backup.bucket}/${backup.prefix}${policy.name}/*`] },
-    );
-  }
-  return permissions;
+  const secrets = new Set(grants.flatMap((grant) => grant.secrets));
+  return { statements: [...statements.values()], secrets: SECRET_ORDER.filter((key) => secrets.has(key)) };
 }
 
-function tableArns(context: DeploymentContext, region: string, table: string, indexes: string[]): string[] {
-  const arn = `arn:aws:dynamodb:${region}:${context.accountId}:table/${table}`;
-  return [arn, ...indexes.map((index) => `${arn}/index/${index}`)];
-}
-
-function s3Location(to: string): { bucket: string; prefix: string } | null {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(to);
-  if (!match) return null;
-  const prefix = match[2] ?? '';
-  return { bucket: match[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/` };
-}
-
-/** One bucket per distinct S3 backup bucket the policies name, expiring after their longest keepFor. */
+/**
+ * One bucket per distinct S3 backup bucket the policies name, expiring after their longest keepFor.
+ * A bucket that a policy also sweeps exists already, and an expiry rule there would delete live
+ * data: it is left alone (the backups then live under their own prefix, pruned by the tool).
+ */
 function backupBuckets(config: RetentionConfig): BackupBucketPlan[] {
+  const swept = new Set(
+    config.policies
+      .flatMap((policy) => reachedStores(policy, ''))
+      .flatMap(({ store }) => (store.kind === 's3' ? [store.bucket] : [])),
+  );
   const longest = new Map<string, number>();
   for (const policy of config.policies) {
-    const location = policy.backup ? s3Location(policy.backup.to) : null;
-    if (!location || !policy.backup) continue;
+    const location = policy.store.kind === 's3' && policy.backup ? s3Location(policy.backup.to) : null;
+    if (!location || !policy.backup || swept.has(location.bucket)) continue;
     const days = Math.ceil(durationMs(policy.backup.keepFor) / 86_400_000);
     longest.set(location.bucket, Math.max(longest.get(location.bucket) ?? 0, days));
   }
@@ -214,9 +241,7 @@ function backupBuckets(config: RetentionConfig): BackupBucketPlan[] {
  * The DynamoDB control table as the DynamoDB control store's `migrate()` checks it: translated from
  * that store's own CreateTable definition, so the two cannot drift apart.
  */
-function controlTablePlan(config: RetentionConfig, context: DeploymentContext): ControlTablePlan {
-  const configured = (config.control as { table?: unknown } | undefined)?.table;
-  const name = typeof configured === 'string' ? configured : `${context.app}-${context.stage}-control`;
+function controlTablePlan(name: string): ControlTablePlan {
   const definition = controlTableDefinition(name);
   const fields = Object.fromEntries((definition.AttributeDefinitions ?? []).map((attribute) => [attribute.AttributeName!, ATTRIBUTE_TYPES[attribute.AttributeType!]]));
   const keysOf = (schema: KeySchemaElement[] | undefined) => ({

@@ -4,13 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RetentionConfig } from '../../lib/config/schema.ts';
+import { loadConfig } from '../../lib/config/load.ts';
+import type { RetentionConfigInput } from '../../lib/config/schema.ts';
 import { planDeployment } from '../../lib/serverless/deployment.ts';
 
 /**
  * `sst.config.ts` evaluated with stubbed SST globals that record what it declares (the SST CLI
- * cannot run here), against a test config. The module path is computed so that tsc does not pull
- * sst.config.ts (which relies on SST's global types) into the program.
+ * cannot run here): once with the shipped retention.config.ts it bundles, once with a test config
+ * named by RETENTION_CONFIG. The module path is computed so that tsc does not pull sst.config.ts
+ * (which relies on SST's global types) into the program.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REGION = 'eu-west-1';
@@ -22,10 +24,16 @@ interface Declared {
   args: Record<string, any>;
 }
 
-const declared: Declared[] = [];
-let app: { removal: string; protect: boolean };
-let outputs: Record<string, unknown>;
+interface Evaluation {
+  app: { removal: string; protect: boolean };
+  outputs: Record<string, unknown>;
+  declared: Declared[];
+}
+
+let recording: Declared[] = [];
 let scratch: string;
+let shipped: Evaluation;
+let custom: Evaluation;
 
 function component(type: string) {
   return class {
@@ -33,7 +41,7 @@ function component(type: string) {
     readonly url: string;
     readonly name: string;
     constructor(name: string, args: Record<string, any> = {}) {
-      declared.push({ type, name, args });
+      recording.push({ type, name, args });
       this.name = args.name ?? name;
       this.arn = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${this.name}`;
       this.url = `https://${name.toLowerCase()}.lambda-url.${REGION}.on.aws/`;
@@ -41,30 +49,70 @@ function component(type: string) {
   };
 }
 
-const policies = [
-  { name: 'pdfs', class: 'blobs', store: { kind: 's3', bucket: 'docs', prefix: 'pdfs/', region: REGION }, retention: '7d', schedule: '0 3 * * *', budget: '10m', backup: { to: 's3://backups-bucket/retention/', keepFor: '30d' } },
-  { name: 'uploads', class: 'blobs', store: { kind: 'vercel-blob', prefix: 'uploads/' }, retention: '30d', schedule: '*/30 * * * 1-5', budget: '14m', backup: { to: 's3://backups-bucket/retention/', keepFor: '90d' } },
-  { name: 'scratch', class: 'blobs', store: { kind: 'fs', root: '/tmp/scratch' }, retention: '1d', schedule: '0 * * * *', enabled: false },
+const policies: RetentionConfigInput['policies'] = [
+  {
+    name: 'pdfs',
+    class: 'blobs',
+    store: { kind: 's3', bucket: 'docs', prefix: 'pdfs/', region: REGION },
+    retention: '7d',
+    schedule: '0 3 * * *',
+    budget: '10m',
+    backup: { to: 's3://backups-bucket/retention/', keepFor: '30d' },
+  },
+  {
+    name: 'uploads',
+    class: 'blobs',
+    store: { kind: 'vercel-blob', prefix: 'uploads/' },
+    retention: '30d',
+    schedule: '*/30 * * * 1-5',
+    budget: '14m',
+    backup: { to: 'backups/', keepFor: '90d' },
+  },
+  {
+    name: 'sessions',
+    class: 'tokens',
+    store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, index: { name: 'byExpiry', partition: 'shard', values: ['a'] } },
+    retention: '1d',
+    schedule: '0 * * * *',
+    budget: '5m',
+  },
+  {
+    name: 'documents',
+    class: 'rows',
+    store: { kind: 'postgres', url: 'postgres://app@db/app' },
+    table: 'public.documents',
+    timestamp: 'created_at',
+    retention: '1y',
+    schedule: '0 2 * * *',
+    budget: '20m',
+    enabled: false,
+  },
 ];
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'retention-sst-'));
   const configPath = path.join(scratch, 'retention.json');
-  await writeFile(configPath, JSON.stringify({ policies }));
+  await writeFile(configPath, JSON.stringify({ control: { kind: 'dynamodb', table: 'retention-control' }, policies }));
   const globals = globalThis as Record<string, unknown>;
   globals.$config = (definition: unknown) => definition;
   globals.$app = { name: 'data-retention', stage: 'production' };
   globals.aws = { getRegion: async () => ({ name: REGION }), getCallerIdentity: async () => ({ accountId: ACCOUNT }) };
   globals.sst = {
     Secret: component('sst.Secret'),
-    aws: { Function: component('sst.aws.Function'), CronV2: component('sst.aws.CronV2'), Cron: component('sst.aws.Cron'), Dynamo: component('sst.aws.Dynamo'), Bucket: component('sst.aws.Bucket') },
+    aws: Object.fromEntries(['Function', 'CronV2', 'Cron', 'Dynamo', 'Bucket'].map((type) => [type, component(`sst.aws.${type}`)])),
   };
+  type Definition = { app(input: { stage: string }): Evaluation['app']; run(): Promise<Record<string, unknown>> };
+  const definition = (await import(new URL('sst.config.ts', `file://${ROOT}/`).href)).default as Definition;
+  const evaluate = async (): Promise<Evaluation> => {
+    recording = [];
+    const outputs = await definition.run();
+    return { app: definition.app({ stage: 'production' }), outputs, declared: recording };
+  };
+  delete process.env.RETENTION_CONFIG;
+  shipped = await evaluate();
   process.env.RETENTION_CONFIG = configPath;
   try {
-    const modulePath = pathToModule('sst.config.ts');
-    const definition = (await import(modulePath)).default as { app(input: { stage: string }): typeof app; run(): Promise<Record<string, unknown>> };
-    app = definition.app({ stage: 'production' });
-    outputs = await definition.run();
+    custom = await evaluate();
   } finally {
     delete process.env.RETENTION_CONFIG;
   }
@@ -73,35 +121,61 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-function pathToModule(file: string): string {
-  return new URL(file, `file://${ROOT}/`).href;
-}
-
-const ofType = (type: string) => declared.filter((entry) => entry.type === type);
-const fn = (role: string) => ofType('sst.aws.Function').find((entry) => entry.args.name === `data-retention-production-${role}`)!;
+const ofType = (evaluation: Evaluation, type: string) => evaluation.declared.filter((entry) => entry.type === type);
+const fn = (evaluation: Evaluation, role: string) => ofType(evaluation, 'sst.aws.Function').find((entry) => entry.args.name === `data-retention-production-${role}`)!;
 const seconds = (timeout: string) => Number(/^(\d+) seconds$/.exec(timeout)![1]);
+const linked = (evaluation: Evaluation, role: string) => (fn(evaluation, role).args.link as Array<{ name: string }>).map((secret) => secret.name).sort();
 
-describe('sst.config.ts', () => {
+describe('sst.config.ts with the shipped retention.config.ts', () => {
   it('keeps production state when the app is removed', () => {
-    expect(app).toMatchObject({ removal: 'retain', protect: true });
+    expect(shipped.app).toMatchObject({ removal: 'retain', protect: true });
   });
 
+  it('gives each function exactly the planned statements, s3:prefix conditions included', async () => {
+    const { config } = await loadConfig('retention.config.ts', ROOT);
+    const plan = planDeployment(config, { app: 'data-retention', stage: 'production', region: REGION, accountId: ACCOUNT });
+    for (const planned of plan.functions) expect(fn(shipped, planned.role).args.permissions).toEqual(planned.permissions);
+    expect(fn(shipped, 'blobs').args.permissions[0]).toEqual({
+      actions: ['s3:ListBucket'],
+      resources: ['arn:aws:s3:::acme-docs'],
+      conditions: [{ test: 'StringLike', variable: 's3:prefix', values: ['pdfs/*'] }],
+    });
+    expect(fn(shipped, 'health').args.permissions).toEqual([]);
+  });
+
+  it('declares the secrets the config needs and links each function to the ones it reads', () => {
+    expect(ofType(shipped, 'sst.Secret').map((secret) => secret.name).sort()).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    expect(linked(shipped, 'blobs')).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionSentryDsn']);
+    expect(linked(shipped, 'health')).toEqual(['RetentionDatabaseUrl', 'RetentionHealthToken']);
+  });
+
+  it('declares no DynamoDB table for a PostgreSQL control store, and the backup bucket', () => {
+    expect(ofType(shipped, 'sst.aws.Dynamo')).toEqual([]);
+    expect(shipped.outputs).not.toHaveProperty('controlTable');
+    const [bucket, ...others] = ofType(shipped, 'sst.aws.Bucket');
+    expect(others).toEqual([]);
+    expect(bucket!.args.lifecycle).toEqual([{ id: 'expire-backups', expiresIn: '30 days' }]);
+    const bucketArgs: Record<string, unknown> = {};
+    bucket!.args.transform.bucket(bucketArgs);
+    expect(bucketArgs.bucket).toBe('acme-retention-backups');
+  });
+});
+
+describe('sst.config.ts with RETENTION_CONFIG', () => {
   it('declares one EventBridge schedule per enabled policy, converted to EventBridge syntax, targeting its class function', () => {
-    const crons = ofType('sst.aws.CronV2');
-    expect(crons.map((cron) => [cron.args.event, cron.args.schedule])).toEqual([
-      [{ policy: 'pdfs', trigger: 'scheduled' }, 'cron(0 3 * * ? *)'],
-      [{ policy: 'uploads', trigger: 'scheduled' }, 'cron(0,30 * ? * 2-6 *)'],
+    const crons = ofType(custom, 'sst.aws.CronV2');
+    expect(crons.map((cron) => [cron.args.event, cron.args.schedule, cron.args.function])).toEqual([
+      [{ policy: 'pdfs', trigger: 'scheduled' }, 'cron(0 3 * * ? *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`],
+      [{ policy: 'uploads', trigger: 'scheduled' }, 'cron(0,30 * ? * 2-6 *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`],
+      [{ policy: 'sessions', trigger: 'scheduled' }, 'cron(0 * * * ? *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-tokens`],
     ]);
-    for (const cron of crons) {
-      expect(cron.args.function).toBe(`arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`);
-      expect(cron.args.timezone).toBe('UTC');
-    }
-    expect(ofType('sst.aws.Cron')).toEqual([]);
+    for (const cron of crons) expect(cron.args.timezone).toBe('UTC');
+    expect(ofType(custom, 'sst.aws.Cron')).toEqual([]);
   });
 
   it('declares functions whose handlers exist, on nodejs22.x, with timeouts above their policies\' budgets', () => {
-    const functions = ofType('sst.aws.Function');
-    expect(functions.map((entry) => entry.args.name).sort()).toEqual(['data-retention-production-blobs', 'data-retention-production-health']);
+    const functions = ofType(custom, 'sst.aws.Function');
+    expect(functions.map((entry) => entry.args.name).sort()).toEqual(['blobs', 'health', 'rows', 'tokens'].map((role) => `data-retention-production-${role}`));
     for (const entry of functions) {
       const [file, exported] = (entry.args.handler as string).split('.');
       expect(existsSync(path.join(ROOT, `${file}.ts`)), entry.args.handler).toBe(true);
@@ -109,76 +183,30 @@ describe('sst.config.ts', () => {
       expect(entry.args.runtime).toBe('nodejs22.x');
     }
     // The longest blobs budget is 14m (uploads); the timeout leaves room for the final census and flush.
-    expect(seconds(fn('blobs').args.timeout)).toBeGreaterThan(14 * 60);
-    expect(seconds(fn('blobs').args.timeout)).toBeLessThanOrEqual(900);
-    expect(fn('health').args.url).toEqual({ authorization: 'none' });
-    expect(fn('blobs').args.url).toBeUndefined();
+    expect(seconds(fn(custom, 'blobs').args.timeout)).toBe(14 * 60 + 60);
+    // A budget beyond Lambda's 15 minutes is capped at 900 s (the deadline then ends the run partial).
+    expect(seconds(fn(custom, 'rows').args.timeout)).toBe(900);
+    expect(fn(custom, 'health').args.url).toEqual({ authorization: 'none' });
+    expect(fn(custom, 'blobs').args.url).toBeUndefined();
   });
 
-  it('grants each function only the named buckets, prefixes and itself: no * resource', () => {
-    const blobs = fn('blobs').args.permissions as Array<{ actions: string[]; resources: string[] }>;
-    const resources = new Set(blobs.flatMap((permission) => permission.resources));
-    expect([...resources].sort()).toEqual([
-      'arn:aws:lambda:eu-west-1:123456789012:function:data-retention-production-blobs',
-      'arn:aws:s3:::backups-bucket',
-      'arn:aws:s3:::backups-bucket/retention/pdfs/*',
-      'arn:aws:s3:::backups-bucket/retention/uploads/*',
-      'arn:aws:s3:::docs',
-      'arn:aws:s3:::docs/pdfs/*',
-    ]);
-    for (const permission of blobs) {
-      expect(permission.actions.every((action) => !action.includes('*'))).toBe(true);
-      expect(permission.resources.every((resource) => resource !== '*' && !/:\*|^\*/.test(resource))).toBe(true);
-    }
-    expect(fn('health').args.permissions).toEqual([]);
-  });
-
-  it('declares the secrets and links each function to the ones it reads', () => {
-    expect(ofType('sst.Secret').map((secret) => secret.name).sort()).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionHealthToken', 'RetentionSentryDsn']);
-    const linked = (role: string) => (fn(role).args.link as Array<{ name: string }>).map((secret) => secret.name).sort();
-    expect(linked('blobs')).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionSentryDsn']);
-    expect(linked('health')).toEqual(['RetentionDatabaseUrl', 'RetentionHealthToken']);
-  });
-
-  it('declares the control table and the backup bucket, expiring after the longest keepFor', () => {
-    const [table] = ofType('sst.aws.Dynamo');
+  it('declares the DynamoDB control table under its configured name, and no database secret', () => {
+    const [table, ...others] = ofType(custom, 'sst.aws.Dynamo');
+    expect(others).toEqual([]);
     expect(table!.args).toMatchObject({ primaryIndex: { hashKey: 'pk', rangeKey: 'sk' }, ttl: 'expiresAt', globalIndexes: { gsi1: { hashKey: 'gsi1pk' } } });
     const tableArgs: Record<string, unknown> = {};
     table!.args.transform.table(tableArgs);
-    expect(tableArgs.name).toBe('data-retention-production-control');
-
-    const [bucket, ...others] = ofType('sst.aws.Bucket');
-    expect(others).toEqual([]);
-    expect(bucket!.args.lifecycle).toEqual([{ id: 'expire-backups', expiresIn: '90 days' }]);
-    const bucketArgs: Record<string, unknown> = {};
-    bucket!.args.transform.bucket(bucketArgs);
-    expect(bucketArgs.bucket).toBe('backups-bucket');
-    expect(outputs).toMatchObject({ health: expect.stringContaining('lambda-url'), function_blobs: 'data-retention-production-blobs' });
-  });
-});
-
-describe('planDeployment for kinds the schema is still gaining', () => {
-  // DynamoDB tokens and a DynamoDB control store are read by kind string: a config shaped as they will be.
-  const config = {
-    control: { kind: 'dynamodb', table: 'retention-control' },
-    policies: [
-      { name: 'sessions', class: 'tokens', enabled: true, schedule: '0 * * * *', budget: '5m', store: { kind: 'dynamodb', table: 'sessions', region: 'us-east-1', index: 'byExpiry' } },
-      { name: 'rows', class: 'rows', enabled: true, schedule: '0 2 * * *', budget: '20m', store: { kind: 'postgres', table: 'public.documents' } },
-    ],
-  } as unknown as RetentionConfig;
-  const plan = planDeployment(config, { app: 'app', stage: 'dev', region: REGION, accountId: ACCOUNT });
-  const resourcesOf = (role: string) => plan.functions.find((entry) => entry.role === role)!.permissions.flatMap((permission) => permission.resources);
-
-  it('scopes a tokens table to the table and its configured index, and the control table to its own indexes', () => {
-    expect(resourcesOf('tokens')).toEqual(
-      expect.arrayContaining(['arn:aws:dynamodb:us-east-1:123456789012:table/sessions', 'arn:aws:dynamodb:us-east-1:123456789012:table/sessions/index/byExpiry', `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/retention-control`]),
-    );
-    for (const role of ['tokens', 'rows', 'health']) expect(resourcesOf(role).some((resource) => resource.includes('*'))).toBe(false);
-    expect(plan.controlTable.name).toBe('retention-control');
-    expect(plan.secrets).not.toContain('databaseUrl');
+    expect(tableArgs.name).toBe('retention-control');
+    expect(custom.outputs).toMatchObject({ controlTable: 'retention-control', health: expect.stringContaining('lambda-url'), function_tokens: 'data-retention-production-tokens' });
+    expect(ofType(custom, 'sst.Secret').map((secret) => secret.name).sort()).toEqual(['RetentionBlobToken', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    expect(linked(custom, 'tokens')).toEqual(['RetentionSentryDsn']);
   });
 
-  it('caps a budget beyond Lambda\'s 15 minutes at 900 s (the deadline then ends the run partial)', () => {
-    expect(plan.functions.find((entry) => entry.role === 'rows')!.timeoutSeconds).toBe(900);
+  it('grants the tokens function its table and GSI, and health only reads the control table', () => {
+    const resources = (role: string) => (fn(custom, role).args.permissions as Array<{ resources: string[] }>).flatMap((statement) => statement.resources);
+    expect(resources('tokens')).toContain(`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/sessions/index/byExpiry`);
+    expect(resources('health').every((resource) => resource.startsWith(`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/retention-control`))).toBe(true);
+    const healthActions = (fn(custom, 'health').args.permissions as Array<{ actions: string[] }>).flatMap((statement) => statement.actions);
+    expect([...new Set(healthActions)].sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem', 'dynamodb:Query']);
   });
 });
