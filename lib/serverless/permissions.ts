@@ -85,7 +85,9 @@ function s3Permissions(store: StoreOf<'s3'>, use: StoreUse): Grant | Refusal {
   const shards = store.prefixes ?? [store.prefix];
   const allVersions = store.versions === 'all';
   const lists = allVersions ? ['s3:ListBucket', 's3:ListBucketVersions'] : ['s3:ListBucket'];
-  const deletes = allVersions ? ['s3:DeleteObject', 's3:DeleteObjectVersion'] : ['s3:DeleteObject'];
+  // An AccessDenied delete is explained by reading the object's Object Lock (held, not failed).
+  const lockReads = ['s3:GetObjectLegalHold', 's3:GetObjectRetention'];
+  const deletes = [...(allVersions ? ['s3:DeleteObject', 's3:DeleteObjectVersion'] : ['s3:DeleteObject']), ...lockReads];
   const listing = listStatement(store.bucket, shards, lists);
   if (use.backupTo === undefined) {
     return { statements: [listing, { actions: deletes, resources: objectArns(store.bucket, shards) }], secrets: [] };

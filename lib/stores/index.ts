@@ -39,7 +39,7 @@ const loaders = {
 
 /**
  * The CLI opens every store before running any policy and the engine opens it again at run start:
- * a store from here checks its backend once (S3 HeadBucket; a billed Vercel Blob list call).
+ * a store from here checks its backend once (S3: one listing under its prefix; a billed Vercel Blob list call).
  * A failed open is not remembered, so the next call checks again.
  */
 export async function createStore(policy: PolicyConfig): Promise<Store> {

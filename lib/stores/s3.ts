@@ -1,4 +1,4 @@
-import { HeadBucketCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import type { S3StoreSchema } from '../config/stores.ts';
 import { systemClock, type Clock, type EligibleItem, type Item } from '../engine/types.ts';
@@ -107,7 +107,9 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
 
     async open() {
       try {
-        await client.send(new HeadBucketCommand({ Bucket: config.bucket }));
+        // A listing under the store's prefix, not HeadBucket: IAM authorizes HeadBucket as a
+        // ListBucket without s3:prefix, which a prefix-conditioned grant (the deployment plan) denies.
+        await client.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shards[0], MaxKeys: 1 }));
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         if (status === 404) throw ConfigError.single('store.bucket', `bucket ${config.bucket} does not exist`, 'create it or fix the name', context());

@@ -43,7 +43,7 @@ describe('the shipped retention.config.ts', () => {
     expect(deployment.functions.map((entry) => entry.role)).toEqual(['blobs', 'health']);
     expect(fn(deployment, 'blobs').permissions).toEqual([
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::acme-docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:GetObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::acme-docs/pdfs/*'] },
+      { actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::acme-docs/pdfs/*'] },
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::acme-retention-backups'], conditions: onPrefix('pdfs/*') },
       { actions: ['s3:PutObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::acme-retention-backups/pdfs/*'] },
       { actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-blobs`] },
@@ -84,7 +84,7 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:DeleteObject'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
+      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -95,7 +95,7 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'] },
-      { actions: ['s3:DeleteObject'], resources: ['arn:aws:s3:::docs/*'] },
+      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/*'] },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -106,7 +106,7 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('logs/a/*', 'logs/b/*') },
-      { actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'], resources: ['arn:aws:s3:::docs/logs/a/*', 'arn:aws:s3:::docs/logs/b/*'] },
+      { actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/logs/a/*', 'arn:aws:s3:::docs/logs/b/*'] },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -117,7 +117,7 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:GetObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
+      { actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::vault'], conditions: onPrefix('retention/files/*') },
       { actions: ['s3:PutObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::vault/retention/files/*'] },
     ],
@@ -186,7 +186,7 @@ const CASES: Case[] = [
     role: 'rows',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::uploads'], conditions: onPrefix('files/*') },
-      { actions: ['s3:DeleteObject'], resources: ['arn:aws:s3:::uploads/files/*'] },
+      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::uploads/files/*'] },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
