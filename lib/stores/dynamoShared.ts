@@ -22,6 +22,8 @@ export function dynamoClientFor(config: { region?: string | undefined; endpoint?
     // Throttled calls are retried by the SDK; adaptive mode also slows the client down meanwhile.
     retryMode: 'adaptive',
     maxAttempts: 5,
+    // Per attempt: a frozen endpoint costs a bounded wait, never the whole budget and more.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
   });
 }
 

@@ -21,6 +21,9 @@ export interface S3StoreDeps {
   clock?: Clock;
 }
 
+/** Per attempt: connecting, and waiting for a response (a page of 1000 keys takes well under a second). */
+export const REQUEST_TIMEOUTS = { connectionTimeout: 5_000, requestTimeout: 15_000 };
+
 /** The client the store builds for itself; tests add endpoint credentials on top. */
 export function s3ClientFor(config: S3StoreConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
   return new S3Client({
@@ -29,6 +32,8 @@ export function s3ClientFor(config: S3StoreConfig, overrides: Partial<S3ClientCo
     ...(config.forcePathStyle !== undefined ? { forcePathStyle: config.forcePathStyle } : {}),
     retryMode: 'adaptive',
     maxAttempts: config.maxAttempts,
+    // A frozen endpoint costs one bounded wait per attempt, never the whole budget and more.
+    requestHandler: REQUEST_TIMEOUTS,
     // Default checksums on every request add CPU and break on S3-compatible servers; DeleteObjects,
     // which requires one, still gets it.
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -35,6 +35,9 @@ export type BlobCall = <T>(call: () => Promise<T>) => Promise<T>;
  * already gone `missing` (del() itself cannot tell). A write in the moment between that listing
  * and del() is not caught: del's ifMatch works for a single URL only.
  */
+/** Per request (a list page or a del of ≤1000 URLs answers in well under a second). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
 export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: VercelBlobStoreDeps = {}): Store {
   const location = `vercel-blob:${config.prefix}`;
   const matchesGlobs = scopeMatcher(config.include, config.exclude);
@@ -46,6 +49,8 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     if (!value) throw ConfigError.single('store.token', 'no Vercel Blob token', 'set BLOB_READ_WRITE_TOKEN (or store.token)', { store: location });
     return value;
   };
+  /** Each request's credentials and its bound: a frozen API costs one wait, never the budget. */
+  const authorized = () => ({ token: token(), abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const call: BlobCall = (operation) => {
     process.env.VERCEL_BLOB_RETRIES ??= DEFAULT_SDK_RETRIES;
     return withRetry(
@@ -57,7 +62,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
   };
   const listPage = async (options: { prefix: string; cursor?: string; limit?: number }): Promise<ListBlobResult> => {
     try {
-      return await call(() => list({ token: token(), prefix: options.prefix, limit: options.limit ?? LIST_LIMIT, ...(options.cursor ? { cursor: options.cursor } : {}) }));
+      return await call(() => list({ ...authorized(), prefix: options.prefix, limit: options.limit ?? LIST_LIMIT, ...(options.cursor ? { cursor: options.cursor } : {}) }));
     } catch (error) {
       if (error instanceof ConfigError) throw error;
       throw new StoreError(`cannot list Vercel Blob prefix "${options.prefix}": ${describeCause(error)}`, { store: location }, { cause: error });
@@ -100,7 +105,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
 
     async open() {
       try {
-        await call(() => list({ token: token(), prefix: config.prefix, limit: 1 }));
+        await call(() => list({ ...authorized(), prefix: config.prefix, limit: 1 }));
       } catch (error) {
         if (error instanceof ConfigError) throw error;
         if (error instanceof BlobAccessError || error instanceof BlobStoreNotFoundError) {
@@ -154,7 +159,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       // del() is all or nothing per request, and free: chunks of ≤1000 URLs, one at a time (rate limits).
       const sent = await sendGuarded(chunks(deletable, 1000), 1, options?.beforeRequest, async (chunk): Promise<DeleteOutcome[]> => {
         try {
-          await call(() => del(chunk.map((blob) => blob.url), { token: token() }));
+          await call(() => del(chunk.map((blob) => blob.url), authorized()));
           return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
         } catch (error) {
           return chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` }));
