@@ -49,7 +49,9 @@ function layoutOf(home: string) {
   const root = path.join(home, 'pg');
   const at = (name: string) => path.join(root, name);
   // `initialised` is written after initdb succeeded: a data directory without it is a failed init, redone.
-  return { home, root, data: at('data'), password: at('password'), log: at('postgres.log'), clients: at('clients'), lock: at('lock'), initialised: at('initialised') };
+  // `port`: where the server listened last; reused while free, so URLs printed earlier (the demo
+  // config, an operator's notes) keep working after the server stopped and started again.
+  return { home, root, data: at('data'), password: at('password'), log: at('postgres.log'), clients: at('clients'), lock: at('lock'), initialised: at('initialised'), port: at('port') };
 }
 
 /**
@@ -160,7 +162,8 @@ async function isServerOf(pid: number, dataDir: string): Promise<boolean> {
 
 async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Promise<number> {
   for (let attempt = 1; ; attempt += 1) {
-    const port = await freePort();
+    const previous = attempt === 1 ? await previousPort(layout) : undefined;
+    const port = previous !== undefined && (await isFree(previous)) ? previous : await freePort();
     // Keep the previous server's log (a crash is diagnosed from it), and only that one.
     await rename(layout.log, `${layout.log}.1`).catch(() => undefined);
     await writeFile(layout.log, '');
@@ -170,6 +173,7 @@ async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Prom
     const serverOptions = `${listen} ${durabilityOptions(durable)}`;
     try {
       await pgCtl(layout, ['start', '-w', '-t', '60', '-D', layout.data, '-l', layout.log, '-o', serverOptions], runAs);
+      if (port !== previous) await writeFile(layout.port, `${port}\n`);
       return port;
     } catch (error) {
       // The port may have been taken meanwhile, or a killed server's last backends may still
@@ -227,6 +231,19 @@ async function readPassword(layout: Layout): Promise<string> {
 }
 
 const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+
+async function previousPort(layout: Layout): Promise<number | undefined> {
+  const saved = Number((await readFile(layout.port, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(saved) && saved > 0 && saved < 65_536 ? saved : undefined;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
