@@ -7,9 +7,9 @@ import { createSqlClient, type SqlClient } from '../sql/client.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
 import { dropExpiredPartitions } from './postgresPartitions.ts';
 import { ensureRowAuditTable, selectRowAudit } from './postgresRowsAudit.ts';
-import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
+import { batchFailureReason, deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
-import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
+import { countEligibleStatement, countInScopeStatement, holdMatchStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
 import { backupRows, pruneCopies, restoreRows } from './postgresRowsCopies.ts';
 import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './postgresRowsSegments.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
@@ -52,6 +52,9 @@ export interface TableStoreOptions {
   /** Offer backup/restore through copy tables (not for credentials: a copy would defeat deleting them). */
   backups: boolean;
 }
+
+/** How long `holdMatches` may search a table (by text, unindexed) before it says it cannot tell. */
+const HOLD_CHECK_TIMEOUT_MS = 5_000;
 
 /** Counted exactly up to here; beyond it the census is an estimate (`exact: false`). */
 const CENSUS_EXACT_LIMIT = 1_000_000;
@@ -143,7 +146,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
       guarded('scan', async ({ sql, shape }) => {
         checkCutoffs(cutoffs, shape, location);
-        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(
+        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string } & ScannedColumns>(
           sql,
           scanStatement(shape, cutoffs, timestampPosition(cursor === undefined ? undefined : parseCursor(cursor, shape, location)), limit),
         );
@@ -195,6 +198,22 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         if (batch.keys.length === 0) return new Set();
         const rows = await query<{ ord: string }>(sql, presentStatement(shape, batch));
         return new Set(rows.map((row) => batch.keys[Number(row.ord) - 1]!));
+      }),
+
+    holdMatches: (hold) =>
+      guarded('holdMatches', async ({ sql, shape }) => {
+        const statement = holdMatchStatement(shape, hold);
+        try {
+          const [row] = await sql.transaction(async (tx) => {
+            await tx.query(`SELECT set_config('statement_timeout', $1, true)`, [String(HOLD_CHECK_TIMEOUT_MS)]);
+            return tx.query<{ matched: boolean; example: { key: string; linked: string | null } | null }>(statement.text, statement.params);
+          });
+          const example = row?.example;
+          return { matched: row?.matched ?? false, ...(example ? { example: { key: example.key, ...(example.linked === null ? {} : { linkedKey: example.linked }) } } : {}) };
+        } catch (error) {
+          if (batchFailureReason(error) !== 'statement timeout') throw error;
+          return { matched: undefined, note: `${shape.table} was not searched through within ${HOLD_CHECK_TIMEOUT_MS / 1000} s` };
+        }
       }),
 
     ...(options.backups
@@ -329,12 +348,21 @@ function checkCutoffs(cutoffs: Cutoffs, shape: RowsShape, location: string): voi
   }
 }
 
-function toItem(row: { key: string; ts: string; purpose?: string | null; size?: number | null }, shape: RowsShape): Item {
+/** What a scanned row carries besides its key and timestamp, each when the shape has it. */
+interface ScannedColumns {
+  purpose?: string | null;
+  linked?: string | null;
+  size?: number | null;
+}
+
+function toItem(row: { key: string; ts: string } & ScannedColumns, shape: RowsShape): Item {
   return {
     key: row.key,
     timestamp: new Date(row.ts),
     ...(row.size === undefined || row.size === null ? {} : { size: row.size }),
     ...(row.purpose !== undefined && shape.by ? { attributes: { [shape.by.name]: row.purpose } } : {}),
+    // The linked file's key, so a hold on the file path holds the row (and the file with it).
+    ...(row.linked === undefined || row.linked === null ? {} : { linkedKey: row.linked }),
   };
 }
 

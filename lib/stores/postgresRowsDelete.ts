@@ -111,7 +111,15 @@ async function lockFirst(
   deletedFiles: Map<number, string>,
 ): Promise<DeletedRow[]> {
   const { shape } = context;
-  const locked = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(tx, lockStatement(shape, batch));
+  const lockedRows = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(tx, lockStatement(shape, batch));
+  // Holds were matched against the file the scan saw: a row pointing at another file since then
+  // is kept (its new file may be held), and the next run decides on what it points at now.
+  const locked = lockedRows.filter((row) => {
+    const scanned = items[Number(row.ord) - 1]!.linkedKey ?? null;
+    if (scanned === row.blob_key) return true;
+    settle(Number(row.ord), { status: 'kept', error: `linked file changed since the scan (${scanned ?? 'none'} → ${row.blob_key ?? 'none'}); retried next run` });
+    return false;
+  });
   const files = await deleteLinkedFiles(context, locked.map((row) => ({ ...row, item: items[Number(row.ord) - 1]! })));
   const proceed: number[] = [];
   const fileStatus: Array<string | null> = items.map(() => null);
@@ -123,7 +131,7 @@ async function lockFirst(
       fileStatus[ord - 1] = file?.status ?? null;
       if (file?.status === 'deleted') deletedFiles.set(ord, row.blob_key!);
     } else if (file.status === 'kept') {
-      settle(ord, { status: 'kept', error: `linked file ${row.blob_key} is newer than the cutoff; row kept with it` });
+      settle(ord, { status: 'kept', error: youngFile(row.blob_key!, items[ord - 1]!.cutoff, file.error) });
     } else {
       settle(ord, { status: 'failed', error: `linked file ${row.blob_key} could not be deleted, row kept: ${file.error ?? 'unknown error'}` });
     }
@@ -133,13 +141,23 @@ async function lockFirst(
   return run(tx, deleteStatement(shape, batch, { lock: false, only: proceed, fileStatus, ...auditOption(context) }));
 }
 
+/**
+ * Why a row stays with its file: the file's own store found it modified at or after the row's
+ * cutoff. That is young data under invariant 1, whatever the row's age: the row and the file are
+ * both kept, and stay eligible (backlog) until the file is older than the cutoff.
+ */
+function youngFile(file: string, cutoff: Date, detail: string | undefined): string {
+  return `linked file ${file} modified after the cutoff ${cutoff.toISOString()}${detail ? ` (${detail})` : ''}; row and file kept`;
+}
+
 /** One blob-store call for the batch's distinct files; a throw fails every file of the batch. */
 async function deleteLinkedFiles(context: RowsDeleteContext, rows: Array<{ blob_key: string | null; item_ts: Date; item: EligibleItem }>): Promise<Map<string, DeleteOutcome>> {
   const byFile = new Map<string, EligibleItem>();
   for (const row of rows) {
     // The file goes under its row's retention: the row's timestamp and cutoff, so a blob store
     // that re-checks (fs: mtime ≥ cutoff → kept) never deletes a file newer than the cutoff.
-    if (row.blob_key !== null && !byFile.has(row.blob_key)) byFile.set(row.blob_key, { ...row.item, key: row.blob_key, timestamp: row.item_ts });
+    const { linkedKey: _row, ...item } = row.item;
+    if (row.blob_key !== null && !byFile.has(row.blob_key)) byFile.set(row.blob_key, { ...item, key: row.blob_key, timestamp: row.item_ts });
   }
   if (byFile.size === 0 || !context.blobStore) return new Map();
   try {

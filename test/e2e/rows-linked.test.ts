@@ -1,0 +1,127 @@
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/engine/types.ts';
+import { runCli, seedFiles } from '../support/cli.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
+
+/**
+ * Rows with linked files (`blob`), through the CLI as an operator drives them: holds on the file
+ * path an operator sees, restores that bring rows and files back together, and a reason for
+ * every row not deleted.
+ */
+const shared = usePostgresAndScratch('retention-rows-linked-');
+const DAY = 86_400_000;
+
+interface Documents {
+  url: string;
+  control: string;
+  root: string;
+  scratch: string;
+  /** Writes the config with the documents policy (plus overrides) and runs the CLI on it. */
+  cli(overrides: Record<string, unknown>, ...args: string[]): ReturnType<typeof runCli>;
+  query<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<R[]>;
+}
+
+/** Rows 1..n of `documents`, each with its file `docs/d<id>.pdf`, both `ageDays` old (default 40 days). */
+async function documents(count: number, ages: { rowDays?: number; fileDays?: Record<number, number> } = {}): Promise<Documents> {
+  const url = await shared.server.createDatabase('documents');
+  const control = await shared.server.createDatabase('control');
+  const scratch = path.join(shared.scratch, path.basename(new URL(url).pathname));
+  const root = path.join(scratch, 'files');
+  const query = async <R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<R>(text, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  await query('CREATE TABLE documents (id bigint PRIMARY KEY, file_path text, created_at timestamptz NOT NULL)');
+  await query('CREATE INDEX documents_created_at ON documents (created_at, id)');
+  const ids = Array.from({ length: count }, (_, index) => index + 1);
+  const rowAge = (ages.rowDays ?? 40) * DAY;
+  await query(`INSERT INTO documents SELECT id, 'docs/d' || id || '.pdf', now() - make_interval(secs => $2::float8 / 1000) FROM unnest($1::bigint[]) AS id`, [ids, rowAge]);
+  const now = Date.now();
+  await seedFiles(root, ids.map((id) => ({ key: `docs/d${id}.pdf`, mtime: new Date(now - (ages.fileDays?.[id] ?? ages.rowDays ?? 40) * DAY), content: `document ${id}` })));
+  const cli = async (overrides: Record<string, unknown>, ...args: string[]) => {
+    const policy = {
+      name: 'documents',
+      class: 'rows',
+      schedule: '0 2 * * *',
+      store: { kind: 'postgres', url },
+      table: 'public.documents',
+      timestamp: 'created_at',
+      retention: '30d',
+      blob: { column: 'file_path', store: { kind: 'fs', root } },
+      limits: { maxDeleteFraction: 1 },
+      ...overrides,
+    };
+    const configPath = path.join(scratch, `config-${Math.random().toString(36).slice(2)}.json`);
+    await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+    return runCli(['--config', configPath, ...args], { env: { RETENTION_DATABASE_URL: control } });
+  };
+  return { url, control, root, scratch, cli, query };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function rowIds(docs: Documents): Promise<number[]> {
+  return (await docs.query<{ id: string }>('SELECT id FROM documents ORDER BY id')).map((row) => Number(row.id));
+}
+
+describe('holds on rows with linked files', () => {
+  it('a hold on the file path, a file prefix or the row key keeps the row and its file, counted held everywhere', async () => {
+    const docs = await documents(6);
+    for (const hold of [['--key', 'docs/d3.pdf'], ['--prefix', 'docs/d4'], ['--key', '5']]) {
+      const added = await docs.cli({}, 'hold', 'add', ...hold, '--reason', 'case 7');
+      expect(added.code, added.stderr).toBe(0);
+      expect(added.stderr).not.toContain('warning:');
+    }
+
+    const plan = await docs.cli({}, 'plan', '--list', '--json');
+    expect(plan.code, plan.stderr).toBe(0);
+    const planned = JSON.parse(plan.stdout) as RunReport;
+    expect(planned).toMatchObject({ eligible: 6, held: 3 });
+    const outcomes = (report: RunReport) => Object.fromEntries(report.items!.map((item) => [item.key, item.outcome]));
+    expect(outcomes(planned)).toEqual({ 1: 'would_delete', 2: 'would_delete', 3: 'held', 4: 'held', 5: 'held', 6: 'would_delete' });
+
+    // The census counts held rows apart: with them counted eligible, 6 planned deletions would exceed 3.
+    const run = await docs.cli({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }, 'run', '--list', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as RunReport;
+    expect(report).toMatchObject({ status: 'completed', deleted: 3, held: 3, failed: 0 });
+    expect(outcomes(report)).toEqual({ 1: 'deleted', 2: 'deleted', 3: 'held', 4: 'held', 5: 'held', 6: 'deleted' });
+    expect(await rowIds(docs)).toEqual([3, 4, 5]);
+    const present = await Promise.all([1, 2, 3, 4, 5, 6].map((id) => exists(path.join(docs.root, `docs/d${id}.pdf`))));
+    expect(present).toEqual([false, false, true, true, true, false]);
+  });
+
+  it('hold add keeps a hold that matches nothing, and says so per policy (exit 0, also in --json)', async () => {
+    const docs = await documents(2);
+    const typo = await docs.cli({}, 'hold', 'add', '--policy', 'documents', '--key', 'docs/d9.pdf', '--reason', 'case 8');
+    expect(typo.code, typo.stderr).toBe(0);
+    expect(typo.stdout).toMatch(/^hold (\d+) added on key "docs\/d9.pdf" \(documents\)/);
+    const id = /^hold (\d+)/.exec(typo.stdout)![1];
+    expect(typo.stderr).toContain(
+      `warning: hold #${id} matches nothing in policy documents (yet): check the key (rows: the row key, e.g. "1", or the linked file, e.g. "docs/d1.pdf")`,
+    );
+
+    const prefixes = await docs.cli({}, 'hold', 'add', '--prefix', 'docs/', '--reason', 'case 9', '--json');
+    expect(prefixes.code, prefixes.stderr).toBe(0);
+    expect((JSON.parse(prefixes.stdout) as Array<{ checks: unknown[] }>)[0]!.checks).toEqual([{ policy: 'documents', matched: true }]);
+    const nothing = await docs.cli({}, 'hold', 'add', '--prefix', 'scans/', '--reason', 'case 9', '--json');
+    const [added] = JSON.parse(nothing.stdout) as Array<{ id: number; checks: Array<{ matched: boolean; warning: string }> }>;
+    expect(added!.checks).toEqual([{ policy: 'documents', matched: false, warning: expect.stringContaining(`hold #${added!.id} matches nothing in policy documents (yet): check the prefix`) }]);
+
+    const list = await docs.cli({}, 'hold', 'list', '--json');
+    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key)).toEqual(expect.arrayContaining(['docs/d9.pdf', 'docs/', 'scans/']));
+  });
+});
