@@ -10,7 +10,7 @@ import { ensureRowAuditTable, selectRowAudit } from './postgresRowsAudit.ts';
 import { batchFailureReason, deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
 import { countEligibleStatement, countInScopeStatement, holdMatchStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
-import { backupRows, pruneCopies, restoreRows } from './postgresRowsCopies.ts';
+import { backupRows, backupRowsWithFiles, pruneCopies, restoreRows, restoreRowsWithFiles, type LinkedFiles } from './postgresRowsCopies.ts';
 import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './postgresRowsSegments.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
@@ -67,6 +67,8 @@ interface Opened {
   copies: Map<string, CopyTable>;
   partitionDropBlocked?: string;
   blobStore?: Store;
+  /** With `backup`: the linked files' store and where it copies them. */
+  linkedFiles?: LinkedFiles;
 }
 
 /** The rows machinery over one table (rows policies, and tokens kept in PostgreSQL). */
@@ -218,15 +220,28 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
 
     ...(options.backups
       ? {
-          /** `ref.to` names a table with the same columns (`CREATE TABLE … (LIKE …)`); rows are copied there. */
+          /**
+           * `ref.to` names a table with the same columns (`CREATE TABLE … (LIKE …)`); rows are
+           * copied there, and their linked files to `blob.backupTo` (checked at open).
+           */
           backup: (items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> =>
-            guarded('backup', async (table) => backupRows(table, await copyTableFor(table, ref.to), items)),
-          /** From `ref.to`: the backup table, or the archive table of an `archive` policy. */
+            guarded('backup', async (table) => {
+              const copy = await copyTableFor(table, ref.to);
+              return table.linkedFiles ? backupRowsWithFiles(table, copy, items, table.linkedFiles, ref) : backupRows(table, copy, items);
+            }),
+          /** From `ref.to`: the backup table (with the linked files' backup), or the archive table of an `archive` policy. */
           restore: (ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> =>
-            guarded('restore', async (table) => restoreRows(table, await copyTableFor(table, ref.to), keys, deleteContext(table).audit)),
-          /** Copies made before `olderThan` (by their `retention_copied_at`); returns how many went. */
-          pruneBackups: (to: string, _policy: string, olderThan: Date): Promise<number> =>
-            guarded('pruneBackups', async (table) => pruneCopies(table.sql, await copyTableFor(table, to), olderThan)),
+            guarded('restore', async (table) => {
+              const copy = await copyTableFor(table, ref.to);
+              const { audit } = deleteContext(table);
+              return table.linkedFiles ? restoreRowsWithFiles(table, copy, keys, audit, table.linkedFiles, ref) : restoreRows(table, copy, keys, audit);
+            }),
+          /** Copies made before `olderThan` (rows by their `retention_copied_at`, files by run); returns how many went. */
+          pruneBackups: (to: string, policy: string, olderThan: Date): Promise<number> =>
+            guarded('pruneBackups', async (table) => {
+              const rows = await pruneCopies(table.sql, await copyTableFor(table, to), olderThan);
+              return rows + ((await table.linkedFiles?.store.pruneBackups?.(table.linkedFiles.backupTo, policy, olderThan)) ?? 0);
+            }),
         }
       : {}),
 
@@ -310,18 +325,43 @@ async function openTable<BlobConfig>(
     }
     if (config.audit) await ensureRowAuditTable(sql).catch((error: unknown) => rethrowAuditSetup(error, path, context));
     let blobStore: Store | undefined;
+    let linkedFiles: LinkedFiles | undefined;
     if (config.blob) {
       if (!deps.blobStoreFor) throw new StoreError('a blob column is configured but no blob store factory was given', context);
       blobStore = await deps.blobStoreFor(config.blob.store);
+      if (options.backups && config.backup) linkedFiles = linkedFilesBackup(config.blob, blobStore, path, context);
       await blobStore.open();
     }
     warnings.splice(0, warnings.length, ...inspected.warnings);
-    return { sql, shape: inspected.shape, source: inspected.source, copies, ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}), ...(blobStore ? { blobStore } : {}) };
+    return {
+      sql,
+      shape: inspected.shape,
+      source: inspected.source,
+      copies,
+      ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}),
+      ...(blobStore ? { blobStore } : {}),
+      ...(linkedFiles ? { linkedFiles } : {}),
+    };
   } catch (error) {
     if (!deps.sql) await sql.close();
     if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
     throw new StoreError(`${String(context.store)}: cannot inspect ${config.table}: ${describeCause(error)}`, context, { cause: error });
   }
+}
+
+/**
+ * Rows backed up without their files would come back pointing at nothing (invariant 11): a
+ * policy with `backup` and a linked blob needs `blob.backupTo` and a blob store that can back up.
+ * The config schema refuses the first; this also covers configs built in code.
+ */
+function linkedFilesBackup(blob: { backupTo?: string }, store: Store, path: (field: string) => string, context: Record<string, unknown>): LinkedFiles {
+  if (blob.backupTo === undefined) {
+    throw ConfigError.single(path('blob.backupTo'), 'backup copies the rows but not their linked files', `add blob.backupTo: where the ${store.kind} store copies the files`, context);
+  }
+  if (!store.backup || !store.restore) {
+    throw ConfigError.single(path('blob.store.kind'), `the ${store.kind} store cannot back up files, so rows and files could not be restored together`, 'remove backup, or keep the files in a store that backs up (fs, s3, vercel-blob)', context);
+  }
+  return { store, backupTo: blob.backupTo };
 }
 
 function createClient(store: PostgresStoreConfig, statementTimeout: string, path: (field: string) => string): SqlClient {

@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -114,14 +114,113 @@ describe('holds on rows with linked files', () => {
       `warning: hold #${id} matches nothing in policy documents (yet): check the key (rows: the row key, e.g. "1", or the linked file, e.g. "docs/d1.pdf")`,
     );
 
-    const prefixes = await docs.cli({}, 'hold', 'add', '--prefix', 'docs/', '--reason', 'case 9', '--json');
-    expect(prefixes.code, prefixes.stderr).toBe(0);
-    expect((JSON.parse(prefixes.stdout) as Array<{ checks: unknown[] }>)[0]!.checks).toEqual([{ policy: 'documents', matched: true }]);
     const nothing = await docs.cli({}, 'hold', 'add', '--prefix', 'scans/', '--reason', 'case 9', '--json');
+    expect(nothing.code, nothing.stderr).toBe(0);
     const [added] = JSON.parse(nothing.stdout) as Array<{ id: number; checks: Array<{ matched: boolean; warning: string }> }>;
     expect(added!.checks).toEqual([{ policy: 'documents', matched: false, warning: expect.stringContaining(`hold #${added!.id} matches nothing in policy documents (yet): check the prefix`) }]);
 
     const list = await docs.cli({}, 'hold', 'list', '--json');
-    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key)).toEqual(expect.arrayContaining(['docs/d9.pdf', 'docs/', 'scans/']));
+    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key)).toEqual(expect.arrayContaining(['docs/d9.pdf', 'scans/']));
+  });
+});
+
+/** The documents policy backed up whole: rows to a copy table, files to a directory. */
+async function backedUp(docs: Documents): Promise<{ policy: Record<string, unknown>; files: string }> {
+  await docs.query('CREATE TABLE documents_backup (LIKE documents, retention_copied_at timestamptz NOT NULL DEFAULT now())');
+  const files = path.join(docs.scratch, 'file-backups');
+  const policy = {
+    backup: { to: 'public.documents_backup', keepFor: '30d' },
+    blob: { column: 'file_path', store: { kind: 'fs', root: docs.root }, backupTo: files },
+  };
+  return { policy, files };
+}
+
+async function fileState(docs: Documents, ids: number[]): Promise<Array<{ id: number; content: string; mtimeMs: number } | null>> {
+  return Promise.all(
+    ids.map(async (id) => {
+      const file = path.join(docs.root, `docs/d${id}.pdf`);
+      if (!(await exists(file))) return null;
+      return { id, content: await readFile(file, 'utf8'), mtimeMs: (await stat(file)).mtimeMs };
+    }),
+  );
+}
+
+describe('restores of rows with linked files', () => {
+  it('brings rows and their files back together (contents and mtimes), exit 0', async () => {
+    // Row 5 is past retention but its file was modified yesterday: both are kept, with the cause.
+    const docs = await documents(5, { fileDays: { 5: 1 } });
+    const { policy } = await backedUp(docs);
+    const before = await fileState(docs, [1, 2, 3, 4]);
+    const run = await docs.cli(policy, 'run', '--list', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as RunReport;
+    expect(report).toMatchObject({ status: 'completed', deleted: 4, failed: 0 });
+    expect(report.items!.find((item) => item.key === '5')).toMatchObject({ outcome: 'kept' });
+    expect(await rowIds(docs)).toEqual([5]);
+    expect(await fileState(docs, [1, 2, 3, 4])).toEqual([null, null, null, null]);
+    expect(await exists(path.join(docs.root, 'docs/d5.pdf'))).toBe(true);
+    const audit = await docs.cli(policy, 'audit', '--run', report.runId, '--key', '5', '--json');
+    expect(JSON.parse(audit.stdout)).toEqual([
+      expect.objectContaining({ key: '5', status: 'kept', error: expect.stringMatching(/^linked file docs\/d5\.pdf modified after the cutoff \S+Z; row and file kept$/) }),
+    ]);
+
+    const restore = await docs.cli(policy, 'restore', '--run', report.runId, '--json');
+    expect(restore.code, restore.stderr).toBe(0);
+    const summary = JSON.parse(restore.stdout) as { outcomes: Array<{ key: string; status: string }> };
+    expect(summary.outcomes.map((outcome) => [outcome.key, outcome.status]).sort()).toEqual([['1', 'restored'], ['2', 'restored'], ['3', 'restored'], ['4', 'restored']]);
+    expect(await rowIds(docs)).toEqual([1, 2, 3, 4, 5]);
+    expect(await fileState(docs, [1, 2, 3, 4])).toEqual(before);
+  });
+
+  it('lists a row whose file is missing from the backup, leaves it deleted, and exits non-zero', async () => {
+    const docs = await documents(3);
+    const { policy, files } = await backedUp(docs);
+    const run = await docs.cli(policy, 'run', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const { runId } = JSON.parse(run.stdout) as RunReport;
+    await rm(path.join(files, 'documents', runId, 'docs/d2.pdf'));
+
+    const restore = await docs.cli(policy, 'restore', '--run', runId);
+    expect(restore.code).toBe(1);
+    expect(restore.stdout).toMatch(/2\s+failed\s+linked file docs\/d2\.pdf could not be restored from .* \(no_backup\); row not restored/);
+    expect(restore.stdout).toContain('restored 2 of 3 item(s)');
+    expect(await rowIds(docs)).toEqual([1, 3]);
+    expect((await fileState(docs, [1, 2, 3])).map((file) => file !== null)).toEqual([true, false, true]);
+  });
+});
+
+describe('rows with linked files that cannot be restored whole are refused at config time', () => {
+  it('exit 2, each field named with its fix', async () => {
+    const policy = (name: string, overrides: Record<string, unknown>) => ({
+      name,
+      class: 'rows',
+      schedule: '0 2 * * *',
+      store: { kind: 'postgres', url: 'postgres://localhost/none' },
+      table: 'documents',
+      timestamp: 'created_at',
+      retention: '30d',
+      blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' } },
+      ...overrides,
+    });
+    const backup = { to: 'public.documents_backup', keepFor: '7d' };
+    const configPath = path.join(shared.scratch, 'refused.json');
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        policies: [
+          policy('archived', { archive: { table: 'public.documents_archive' } }),
+          policy('rows-only-backup', { backup }),
+          policy('files-only-backup', { blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/backups' } }),
+          policy('backup-in-root', { backup, blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/docs/.backups' } }),
+        ],
+      }),
+    );
+    const result = await runCli(['--config', configPath, 'config']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/error: policies\[0\]\.archive: archive keeps the rows, but their linked files are deleted.*\(use backup \(rows\) with blob\.backupTo/);
+    expect(result.stderr).toMatch(/error: policies\[1\]\.blob\.backupTo: backup copies the rows but not their linked files.*\(add blob\.backupTo: where the fs store copies the files \(a directory outside the store root\)\)/);
+    expect(result.stderr).toMatch(/error: policies\[2\]\.blob\.backupTo: blob\.backupTo is only used with backup.*\(add backup for the rows, or remove blob\.backupTo\)/);
+    expect(result.stderr).toMatch(/error: policies\[3\]\.blob\.backupTo: \/srv\/docs\/\.backups is inside the linked files' root \/srv\/docs/);
   });
 });

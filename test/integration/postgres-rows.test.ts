@@ -344,6 +344,62 @@ describe('rows deletion', () => {
     }
   });
 
+  it('backs up linked files with their rows and restores both; a file already gone at deletion is not looked for', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const backupTo = `${root}-backups`;
+    const table = await keyedTable('linked_backup', 'created_at', ', file text');
+    await exec(`CREATE TABLE public.${table}_backup (LIKE public.${table}, retention_copied_at timestamptz NOT NULL DEFAULT now())`);
+    const old = ago(40 * DAY);
+    await writeFile(path.join(root, 'a.pdf'), 'aaaa');
+    await utimes(path.join(root, 'a.pdf'), old, old);
+    for (const [key, file] of [['with-file', 'a.pdf'], ['file-gone', 'gone.pdf'], ['no-file', null]] as const) {
+      await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ($1, $2, $3)`, [key, old, file]);
+    }
+    const backup = { to: `public.${table}_backup`, keepFor: '7d' };
+    const store = rowsStore(table, { backup, blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false }, backupTo } });
+    store.bindRun({ runId: 'run-1', actor: 'test', trigger: 'manual' });
+    const ref = { to: backup.to, policy: 'rows-test', runId: 'run-1' };
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      expect(items.find((item) => item.key === 'with-file')?.linkedKey).toBe('a.pdf');
+      expect((await store.backup!(items, ref)).every((outcome) => outcome.ok)).toBe(true);
+      expect((await stat(path.join(backupTo, 'rows-test', 'run-1', 'a.pdf'))).mtime).toEqual(old);
+      expect((await store.delete(items)).map((outcome) => outcome.status).sort()).toEqual(['deleted', 'deleted', 'deleted']);
+
+      const restored = await store.restore!(ref, ['with-file', 'file-gone', 'no-file']);
+      expect(restored.map(({ key, status }) => [key, status]).sort()).toEqual([['file-gone', 'restored'], ['no-file', 'restored'], ['with-file', 'restored']]);
+      expect((await stat(path.join(root, 'a.pdf'))).mtime).toEqual(old);
+      expect(await rowsOf(`SELECT key FROM public.${table} ORDER BY key`)).toEqual([{ key: 'file-gone' }, { key: 'no-file' }, { key: 'with-file' }]);
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+      await rm(backupTo, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a row whose linked file changed since the scan (holds were matched against the file the scan saw)', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const table = await keyedTable('relinked', 'created_at', ', file text');
+    const old = ago(40 * DAY);
+    for (const name of ['a.pdf', 'held.pdf']) {
+      await writeFile(path.join(root, name), name);
+      await utimes(path.join(root, name), old, old);
+    }
+    await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ('r', $1, 'a.pdf')`, [old]);
+    const store = rowsStore(table, { blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false } } });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      await exec(`UPDATE public.${table} SET file = 'held.pdf'`);
+      expect(await store.delete(items)).toEqual([{ key: 'r', status: 'kept', error: 'linked file changed since the scan (a.pdf → held.pdf); retried next run' }]);
+      expect(await rowsOf(`SELECT key FROM public.${table}`)).toEqual([{ key: 'r' }]);
+      await expect(stat(path.join(root, 'held.pdf'))).resolves.toBeDefined();
+      await expect(stat(path.join(root, 'a.pdf'))).resolves.toBeDefined();
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it.each(['pg', 'neon'] as const)('skips a row locked by another transaction and deletes it on a later call (%s)', async (driver) => {
     const table = await keyedTable('locked');
     for (const key of ['locked', 'free']) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [key, ago(40 * DAY)]);
