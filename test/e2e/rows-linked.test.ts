@@ -19,7 +19,11 @@ interface Documents {
   control: string;
   root: string;
   scratch: string;
-  /** Writes the config with the documents policy (plus overrides) and runs the CLI on it. */
+  /** The documents policy, with overrides. */
+  policy(overrides?: Record<string, unknown>): Record<string, unknown>;
+  /** Writes a config with these policies and runs the CLI on it. */
+  cliWith(policies: Array<Record<string, unknown>>, ...args: string[]): ReturnType<typeof runCli>;
+  /** The CLI on a config of the documents policy (plus overrides). */
   cli(overrides: Record<string, unknown>, ...args: string[]): ReturnType<typeof runCli>;
   query<R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<R[]>;
 }
@@ -46,24 +50,25 @@ async function documents(count: number, ages: { rowDays?: number; fileDays?: Rec
   await query(`INSERT INTO documents SELECT id, 'docs/d' || id || '.pdf', now() - make_interval(secs => $2::float8 / 1000) FROM unnest($1::bigint[]) AS id`, [ids, rowAge]);
   const now = Date.now();
   await seedFiles(root, ids.map((id) => ({ key: `docs/d${id}.pdf`, mtime: new Date(now - (ages.fileDays?.[id] ?? ages.rowDays ?? 40) * DAY), content: `document ${id}` })));
-  const cli = async (overrides: Record<string, unknown>, ...args: string[]) => {
-    const policy = {
-      name: 'documents',
-      class: 'rows',
-      schedule: '0 2 * * *',
-      store: { kind: 'postgres', url },
-      table: 'public.documents',
-      timestamp: 'created_at',
-      retention: '30d',
-      blob: { column: 'file_path', store: { kind: 'fs', root } },
-      limits: { maxDeleteFraction: 1 },
-      ...overrides,
-    };
+  const policy = (overrides: Record<string, unknown> = {}) => ({
+    name: 'documents',
+    class: 'rows',
+    schedule: '0 2 * * *',
+    store: { kind: 'postgres', url },
+    table: 'public.documents',
+    timestamp: 'created_at',
+    retention: '30d',
+    blob: { column: 'file_path', store: { kind: 'fs', root } },
+    limits: { maxDeleteFraction: 1 },
+    ...overrides,
+  });
+  const cliWith = async (policies: Array<Record<string, unknown>>, ...args: string[]) => {
     const configPath = path.join(scratch, `config-${Math.random().toString(36).slice(2)}.json`);
-    await writeFile(configPath, JSON.stringify({ policies: [policy] }));
+    await writeFile(configPath, JSON.stringify({ policies }));
     return runCli(['--config', configPath, ...args], { env: { RETENTION_DATABASE_URL: control } });
   };
-  return { url, control, root, scratch, cli, query };
+  const cli = (overrides: Record<string, unknown>, ...args: string[]) => cliWith([policy(overrides)], ...args);
+  return { url, control, root, scratch, policy, cliWith, cli, query };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -104,9 +109,11 @@ describe('holds on rows with linked files', () => {
     expect(present).toEqual([false, false, true, true, true, false]);
   });
 
-  it('hold add keeps a hold that matches nothing, and says so per policy (exit 0, also in --json)', async () => {
+  it('hold add keeps a hold that matches nothing, and says so per policy in its scope (exit 0, also in --json)', async () => {
     const docs = await documents(2);
-    const typo = await docs.cli({}, 'hold', 'add', '--policy', 'documents', '--key', 'docs/d9.pdf', '--reason', 'case 8');
+    // The same files governed twice: as rows with linked files, and as an fs policy of their own.
+    const policies = [docs.policy(), { name: 'files', class: 'blobs', schedule: '0 3 * * *', retention: '30d', store: { kind: 'fs', root: docs.root } }];
+    const typo = await docs.cliWith(policies, 'hold', 'add', '--policy', 'documents', '--key', 'docs/d9.pdf', '--reason', 'case 8');
     expect(typo.code, typo.stderr).toBe(0);
     expect(typo.stdout).toMatch(/^hold (\d+) added on key "docs\/d9.pdf" \(documents\)/);
     const id = /^hold (\d+)/.exec(typo.stdout)![1];
@@ -114,13 +121,22 @@ describe('holds on rows with linked files', () => {
       `warning: hold #${id} matches nothing in policy documents (yet): check the key (rows: the row key, e.g. "1", or the linked file, e.g. "docs/d1.pdf")`,
     );
 
-    const nothing = await docs.cli({}, 'hold', 'add', '--prefix', 'scans/', '--reason', 'case 9', '--json');
+    type Added = { id: number; policy: string | null; checks: Array<{ policy: string; matched: boolean; warning?: string }> };
+    const everywhere = await docs.cliWith(policies, 'hold', 'add', '--prefix', 'docs/d1', '--reason', 'case 9', '--json');
+    expect(everywhere.code, everywhere.stderr).toBe(0);
+    expect((JSON.parse(everywhere.stdout) as Added[]).map((hold) => [hold.policy, hold.checks])).toEqual([
+      [null, [{ policy: 'documents', matched: true }, { policy: 'files', matched: true }]],
+    ]);
+    const nothing = await docs.cliWith(policies, 'hold', 'add', '--prefix', 'scans/', '--reason', 'case 9', '--json');
     expect(nothing.code, nothing.stderr).toBe(0);
-    const [added] = JSON.parse(nothing.stdout) as Array<{ id: number; checks: Array<{ matched: boolean; warning: string }> }>;
-    expect(added!.checks).toEqual([{ policy: 'documents', matched: false, warning: expect.stringContaining(`hold #${added!.id} matches nothing in policy documents (yet): check the prefix`) }]);
+    const [added] = JSON.parse(nothing.stdout) as Added[];
+    expect(added!.checks).toEqual([
+      { policy: 'documents', matched: false, warning: expect.stringContaining(`hold #${added!.id} matches nothing in policy documents (yet): check the prefix (rows:`) },
+      { policy: 'files', matched: false, warning: `hold #${added!.id} matches nothing in policy files (yet): check the prefix (fs: a path relative to the root, e.g. "docs/d1.pdf")` },
+    ]);
 
     const list = await docs.cli({}, 'hold', 'list', '--json');
-    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key)).toEqual(expect.arrayContaining(['docs/d9.pdf', 'scans/']));
+    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key).sort()).toEqual(['docs/d1', 'docs/d9.pdf', 'scans/']);
   });
 });
 
