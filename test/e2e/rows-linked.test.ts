@@ -200,6 +200,7 @@ describe('restores of rows with linked files', () => {
     expect(restore.code).toBe(1);
     expect(restore.stdout).toMatch(/2\s+failed\s+linked file docs\/d2\.pdf could not be restored from .* \(no_backup\); row not restored/);
     expect(restore.stdout).toContain('restored 2 of 3 item(s)');
+    expect(restore.stderr).toContain(`error: restore --run ${runId}: 1 item(s) could not be restored: 2 (linked file docs/d2.pdf could not be restored from`);
     expect(await rowIds(docs)).toEqual([1, 3]);
     expect((await fileState(docs, [1, 2, 3])).map((file) => file !== null)).toEqual([true, false, true]);
   });
