@@ -14,7 +14,7 @@ import { backupRows, backupRowsWithFiles, pruneCopies, restoreRows, restoreRowsW
 import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './postgresRowsSegments.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
 
 export interface RowsStoreDeps<BlobConfig = unknown> {
   /** Injected client (tests, a shared pool); the store closes only a client it created. */
@@ -187,11 +187,12 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         return { total, eligible: eligibleCount, held: eligible.held, oldestOverdueSeconds: eligible.oldest_overdue_seconds, exact };
       }),
 
-    delete: (items: EligibleItem[]): Promise<DeleteOutcome[]> =>
+    delete: (items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> =>
       guarded('delete', async (table) => {
         if (items.length === 0) return [];
+        // The pause comes first, so the lease check in deleteRows follows it (not the other way round).
         await pace();
-        return deleteRows(deleteContext(table), items);
+        return deleteRows(deleteContext(table), items, options);
       }),
 
     present: (keys: string[]): Promise<Set<string>> =>

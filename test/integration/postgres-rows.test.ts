@@ -16,6 +16,8 @@ import { createSqlClient, type SqlClient, type SqlDriver } from '../../lib/sql/c
 import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
 import { createPostgresRowsStore, type PostgresRowsStore } from '../../lib/stores/postgresRows.ts';
 import type { RowsStoreConfig } from '../../lib/stores/postgresRowsSchema.ts';
+import { sendGuarded } from '../../lib/stores/shared.ts';
+import type { Store } from '../../lib/stores/types.ts';
 import { createPostgresTokensStore } from '../../lib/stores/postgresTokens.ts';
 import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -374,6 +376,44 @@ describe('rows deletion', () => {
       await store.close?.();
       await rm(root, { recursive: true, force: true });
       await rm(backupTo, { recursive: true, force: true });
+    }
+  });
+
+  it('stops between linked-file requests when the lease check throws: rows whose file was not sent stay, with no outcome', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const table = await keyedTable('stopped', 'created_at', ', file text');
+    const old = ago(40 * DAY);
+    for (const key of ['a', 'b', 'c']) {
+      await writeFile(path.join(root, `${key}.pdf`), key);
+      await utimes(path.join(root, `${key}.pdf`), old, old);
+      await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ($1, $2, $3)`, [key, old, `${key}.pdf`]);
+    }
+    // One request per file, each behind the lease check, as the blob stores send them.
+    const oneFileAtATime = (config: FsStoreConfig): Store => {
+      const files = createFsStore(config);
+      return { ...files, delete: (items, options) => sendGuarded(items.map((item) => [item]), 1, options?.beforeRequest, (group) => files.delete(group)) };
+    };
+    const store = createPostgresRowsStore(rowsConfig(table, { blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false } } }), { blobStoreFor: oneFileAtATime });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      const leaseLost = () => {
+        throw new Error('lease lost');
+      };
+      expect(await store.delete(items, { beforeRequest: leaseLost })).toEqual([]);
+      expect(await rowsOf(`SELECT count(*)::int AS n FROM public.${table}`)).toEqual([{ n: 3 }]);
+
+      let checks = 0;
+      // The transaction's check and the first file's pass; the second file's throws.
+      const outcomes = await store.delete(items, { beforeRequest: () => (++checks > 2 ? leaseLost() : undefined) });
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]!.status).toBe('deleted');
+      const left = await rowsOf<{ key: string; file: string }>(`SELECT key, file FROM public.${table} ORDER BY key`);
+      expect(left).toHaveLength(2);
+      for (const row of left) await expect(stat(path.join(root, row.file))).resolves.toBeDefined();
+      await expect(stat(path.join(root, `${outcomes[0]!.key}.pdf`))).rejects.toThrow();
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
     }
   });
 
