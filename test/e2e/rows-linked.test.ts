@@ -103,6 +103,7 @@ describe('holds on rows with linked files', () => {
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunReport;
     expect(report).toMatchObject({ status: 'completed', deleted: 3, held: 3, failed: 0 });
+    expect(report.notDeleted.filter((entry) => entry.outcome === 'held').map((entry) => entry.count)).toEqual([1, 1, 1]);
     expect(outcomes(report)).toEqual({ 1: 'deleted', 2: 'deleted', 3: 'held', 4: 'held', 5: 'held', 6: 'deleted' });
     expect(await rowIds(docs)).toEqual([3, 4, 5]);
     const present = await Promise.all([1, 2, 3, 4, 5, 6].map((id) => exists(path.join(docs.root, `docs/d${id}.pdf`))));
@@ -170,15 +171,15 @@ describe('restores of rows with linked files', () => {
     const run = await docs.cli(policy, 'run', '--list', '--json');
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunReport;
-    expect(report).toMatchObject({ status: 'completed', deleted: 4, failed: 0 });
-    expect(report.items!.find((item) => item.key === '5')).toMatchObject({ outcome: 'kept' });
+    expect(report).toMatchObject({ status: 'completed', deleted: 4, failed: 0, kept: 1 });
+    const cause = expect.stringMatching(/^linked file docs\/d5\.pdf modified after the cutoff \S+Z; row and file kept$/);
+    expect(report.notDeleted).toEqual([{ outcome: 'kept', cause, count: 1 }]);
+    expect(report.items!.find((item) => item.key === '5')).toMatchObject({ outcome: 'kept', error: cause });
     expect(await rowIds(docs)).toEqual([5]);
     expect(await fileState(docs, [1, 2, 3, 4])).toEqual([null, null, null, null]);
     expect(await exists(path.join(docs.root, 'docs/d5.pdf'))).toBe(true);
     const audit = await docs.cli(policy, 'audit', '--run', report.runId, '--key', '5', '--json');
-    expect(JSON.parse(audit.stdout)).toEqual([
-      expect.objectContaining({ key: '5', status: 'kept', error: expect.stringMatching(/^linked file docs\/d5\.pdf modified after the cutoff \S+Z; row and file kept$/) }),
-    ]);
+    expect(JSON.parse(audit.stdout)).toEqual([expect.objectContaining({ key: '5', status: 'kept', error: cause })]);
 
     const restore = await docs.cli(policy, 'restore', '--run', report.runId, '--json');
     expect(restore.code, restore.stderr).toBe(0);
