@@ -108,6 +108,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--key <key>', 'exact item key')
     .option('--prefix <prefix>', 'every key starting with this')
     .option('--reason <text>', 'why (required)')
+    .option('--json', 'the holds added, with what each matches per policy')
     .action(session(holdAddCommand));
   hold.command('list').option('-p, --policy <name>', 'holds that apply to this policy', collect).option('--json').action(session(holdListCommand));
   hold
