@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../config/durations.ts';
 import type { AuditQuery, AuditRecord } from '../control/types.ts';
 import type { Cutoffs, EligibleItem, Hold, Item } from '../engine/types.ts';
@@ -21,7 +20,6 @@ export interface RowsStoreDeps<BlobConfig = unknown> {
   sql?: SqlClient;
   /** Builds the blob store of `blob.store` (the stores registry, which loads stores lazily). */
   blobStoreFor?: (config: BlobConfig) => Store | Promise<Store>;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface PostgresRowsStore extends Store {
@@ -87,7 +85,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     return segments.found;
   }
   let opening: Promise<Opened> | undefined;
-  let batches = 0;
 
   function opened(): Promise<Opened> {
     opening ??= openTable(config, deps, options, errorContext, warnings).catch((error: unknown) => {
@@ -116,11 +113,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     return found;
   }
 
-  /** `pauseBetweenBatchesMs` before every batch but the first: room for replicas and other writers. */
-  async function pace(): Promise<void> {
-    if (batches++ > 0 && config.pauseBetweenBatchesMs > 0) await (deps.sleep ?? sleep)(config.pauseBetweenBatchesMs);
-  }
-
   function deleteContext(table: Opened): RowsDeleteContext {
     return {
       sql: table.sql,
@@ -138,6 +130,8 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     location,
     order: 'timestamp',
     warnings,
+    // The engine waits between batches, before its lease check (never after it).
+    pacingMs: config.pauseBetweenBatchesMs,
     // Linked files must go before their row and children first: those batches need two steps.
     sweepsInOneStatement: !config.blob && !config.children?.length,
 
@@ -190,8 +184,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     delete: (items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> =>
       guarded('delete', async (table) => {
         if (items.length === 0) return [];
-        // The pause comes first, so the lease check in deleteRows follows it (not the other way round).
-        await pace();
         return deleteRows(deleteContext(table), items, options);
       }),
 
@@ -251,7 +243,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         checkCutoffs(cutoffs, table.shape, location);
         if (table.shape.blob || table.shape.children.length > 0) throw new StoreError(`${location}: linked files and children are deleted by scan + delete, not sweepExpired`, errorContext);
         const position = cursor === undefined ? undefined : parseCursor(cursor, table.shape, location);
-        await pace();
         const context = { ...deleteContext(table), mode: sweepMode };
         const segments = await segmentsFor(table.sql, table.shape, cutoffs);
         // A position of the other kind (the index was added or dropped since the checkpoint): from the start.

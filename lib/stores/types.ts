@@ -163,6 +163,12 @@ export interface Store {
   /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
   pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
   close?(): Promise<void>;
+  /**
+   * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
+   * other writers). The engine waits, then checks its lease: a pause never sits between the
+   * lease check and the deletion.
+   */
+  readonly pacingMs?: number;
   /** Found by open(); logged at run start. */
   readonly warnings?: readonly StoreWarning[];
   /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */

@@ -822,6 +822,46 @@ describe('fused sweep (sweepExpired)', () => {
     }
   });
 
+  it('waits pauseBetweenBatchesMs before its lease check, never between the check and the statement', async () => {
+    const table = await keyedTable('engine_paced');
+    for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`p${day}`, ago(day * DAY)]);
+    const policy = parseConfig({
+      policies: [{ name: 'engine-paced', class: 'rows', schedule: '0 2 * * *', store: { kind: 'postgres', url: databases.get('pg')! }, table: `public.${table}`, timestamp: 'created_at', retention: '30d', batchSize: 2, pauseBetweenBatchesMs: 300, limits: { maxDeleteFraction: 1 } }],
+    }).policies[0]!;
+    if (policy.class !== 'rows') throw new Error('expected a rows policy');
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control_paced') }));
+    await control.migrate();
+    const events: Array<{ event: 'renew' | 'sweep'; at: number }> = [];
+    const renewLease = control.renewLease.bind(control);
+    control.renewLease = async (lease, ttl) => {
+      events.push({ event: 'renew', at: performance.now() });
+      return renewLease(lease, ttl);
+    };
+    const store = createPostgresRowsStore(policy);
+    const sweepExpired = store.sweepExpired.bind(store);
+    store.sweepExpired = async (query) => {
+      events.push({ event: 'sweep', at: performance.now() });
+      return sweepExpired(query);
+    };
+    try {
+      const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
+      expect(report).toMatchObject({ status: 'completed', deleted: 6 });
+      const sweeps = events.flatMap((entry, index) => (entry.event === 'sweep' ? [index] : []));
+      expect(sweeps.length).toBeGreaterThanOrEqual(3);
+      for (const index of sweeps) {
+        // Every statement directly follows a lease round trip, made after the pause.
+        expect(events[index - 1]?.event).toBe('renew');
+        expect(events[index]!.at - events[index - 1]!.at).toBeLessThan(250);
+      }
+      for (const [previous, next] of sweeps.slice(0, -1).map((index, position) => [index, sweeps[position + 1]!])) {
+        expect(events[next!]!.at - events[previous!]!.at).toBeGreaterThanOrEqual(300);
+      }
+    } finally {
+      await store.close?.();
+      await control.close();
+    }
+  });
+
   it('reports rows left in use as backlog, measured by a second census only when a batch skipped rows', async () => {
     const table = await keyedTable('engine_backlog');
     for (let day = 31; day <= 35; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`d${day}`, ago(day * DAY)]);
