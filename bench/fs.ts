@@ -39,7 +39,21 @@ async function seed(root: string): Promise<void> {
   }
 }
 
-async function round(): Promise<{ scanSeconds: number; sweepSeconds: number }> {
+interface Timed {
+  seconds: number;
+  /** user + system CPU of the whole process (thread pool included): steadier than wall time on a shared machine. */
+  cpuSeconds: number;
+}
+
+async function timed(work: () => Promise<void>): Promise<Timed> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await work();
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
+}
+
+async function round(): Promise<{ scan: Timed; sweep: Timed }> {
   const root = await mkdtemp(path.join(tmpdir(), 'retention-bench-fs-'));
   try {
     await seed(root);
@@ -48,27 +62,26 @@ async function round(): Promise<{ scanSeconds: number; sweepSeconds: number }> {
     const store = createFsStore({ kind: 'fs', root, removeEmptyDirs: false });
     await store.open();
 
-    let started = performance.now();
     let scanned = 0;
-    for (let cursor: string | undefined, done = false; !done; ) {
-      const page = await store.scan({ cutoffs, limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-      scanned += page.items.length;
-      ({ cursor, done } = page);
-    }
-    const scanSeconds = (performance.now() - started) / 1000;
-
-    started = performance.now();
+    const scan = await timed(async () => {
+      for (let cursor: string | undefined, done = false; !done; ) {
+        const page = await store.scan({ cutoffs, limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
+        scanned += page.items.length;
+        ({ cursor, done } = page);
+      }
+    });
     let deleted = 0;
-    for (let cursor: string | undefined, done = false; !done; ) {
-      const page = await store.scan({ cutoffs, limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-      const items: EligibleItem[] = page.items.map((item) => ({ ...item, cutoff, rule: 'retention: 30d' }));
-      deleted += (await store.delete(items)).filter((outcome) => outcome.status === 'deleted').length;
-      ({ cursor, done } = page);
-    }
-    const sweepSeconds = (performance.now() - started) / 1000;
+    const sweep = await timed(async () => {
+      for (let cursor: string | undefined, done = false; !done; ) {
+        const page = await store.scan({ cutoffs, limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
+        const items: EligibleItem[] = page.items.map((item) => ({ ...item, cutoff, rule: 'retention: 30d' }));
+        deleted += (await store.delete(items)).filter((outcome) => outcome.status === 'deleted').length;
+        ({ cursor, done } = page);
+      }
+    });
     await store.close?.();
     if (scanned !== files || deleted !== files) throw new Error(`scanned ${scanned}, deleted ${deleted} of ${files}`);
-    return { scanSeconds, sweepSeconds };
+    return { scan, sweep };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -78,8 +91,10 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 
 const results = [];
 for (let index = 0; index < rounds; index += 1) results.push(await round());
-const scan = median(results.map((result) => result.scanSeconds));
-const sweep = median(results.map((result) => result.sweepSeconds));
 console.log(`fs store, ${files} files in directories of ${FILES_PER_DIRECTORY}, pages of ${PAGE}, median of ${rounds} rounds; node ${process.version}`);
-console.log(`full scan:      ${scan.toFixed(3)} s  ${(files / scan).toFixed(0)} files/s`);
-console.log(`scan + delete:  ${sweep.toFixed(3)} s  ${(files / sweep).toFixed(0)} files/s`);
+for (const phase of ['scan', 'sweep'] as const) {
+  const seconds = median(results.map((result) => result[phase].seconds));
+  const cpuSeconds = median(results.map((result) => result[phase].cpuSeconds));
+  const label = phase === 'scan' ? 'full scan' : 'scan + delete';
+  console.log(`${label.padEnd(14)} ${seconds.toFixed(3)} s wall (${(files / seconds).toFixed(0)} files/s)  ${cpuSeconds.toFixed(3)} s CPU`);
+}

@@ -97,6 +97,7 @@ export function createFsStore(config: FsStoreConfig): Store {
         for (let start = 0; start < items.length; start += DELETE_CONCURRENCY) {
           const chunk = items.slice(start, start + DELETE_CONCURRENCY);
           outcomes.push(...(await Promise.all(chunk.map((item) => deleteFile(directories, item)))));
+          await directories.trim();
         }
         if (config.removeEmptyDirs) {
           await removeEmptyParents(directories, outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing').map((outcome) => outcome.key));
@@ -110,6 +111,7 @@ export function createFsStore(config: FsStoreConfig): Store {
         const found = new Set<string>();
         for (const key of keys) {
           try {
+            await directories.trim();
             if ((await containedFile(directories, key)).ok) found.add(key);
           } catch (error) {
             throw new StoreError(`cannot tell whether ${key} exists`, { store: location, key }, { cause: error });
@@ -135,6 +137,7 @@ export function createFsStore(config: FsStoreConfig): Store {
         const outcomes: RestoreOutcome[] = [];
         for (const key of keys) {
           try {
+            await directories.trim();
             outcomes.push(await restoreFile(directories, runDirectory, key));
           } catch (error) {
             outcomes.push({ key, status: 'failed', error: describeCause(error) });

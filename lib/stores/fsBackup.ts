@@ -24,6 +24,7 @@ export async function backupFiles(directories: PinnedDirectories, items: Eligibl
   const outcomes: BackupOutcome[] = [];
   for (const item of items) {
     try {
+      await directories.trim();
       const error = await backupFile(directories, item.key, runDirectory);
       outcomes.push(error ? { key: item.key, ok: false, error } : { key: item.key, ok: true });
     } catch (error) {

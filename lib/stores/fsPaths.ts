@@ -56,8 +56,16 @@ export async function openDirectoryAt(parentFd: number, name: string, relative: 
 }
 
 /**
+ * Open directories a batch keeps at most, past which `trim()` releases them: a 10,000-key batch
+ * spread over as many directories must not run out of file descriptors.
+ */
+const MAX_OPEN_DIRECTORIES = 256;
+
+/**
  * The directories of one batch (a delete, a backup, a restore), each opened once from its pinned
- * parent and shared by every key below it; `close()` releases them all.
+ * parent and shared by every key below it; `close()` releases them all. A handle's number must
+ * not be closed under a call still naming it (another open could reuse it): callers close or trim
+ * only when none of their calls is in flight.
  */
 export class PinnedDirectories {
   private readonly opened = new Map<string, Promise<Directory>>();
@@ -103,6 +111,11 @@ export class PinnedDirectories {
       parent = current;
     }
     return parent;
+  }
+
+  /** Releases every directory once more than MAX_OPEN_DIRECTORIES are open; later keys open theirs again. */
+  async trim(): Promise<void> {
+    if (this.opened.size > MAX_OPEN_DIRECTORIES) await this.close();
   }
 
   async close(): Promise<void> {
@@ -218,6 +231,7 @@ export async function removeEmptyParents(directories: PinnedDirectories, keys: s
     for (const directory of byDepth.get(depth) ?? []) {
       const segments = directory.split('/');
       try {
+        await directories.trim();
         const parent = await directories.lookup(segments.slice(0, -1));
         if (!parent.ok) continue;
         await rmdir(within(parent.fd, segments.at(-1)!));

@@ -273,6 +273,16 @@ describe('fs store', () => {
     // A closed store opens its root again on the next call.
     expect((await scanAll(store)).items.map((item) => item.key)).toEqual(['a/b/d/3', 'e/4', 'e/5']);
     await store.close!();
+
+    // A batch spread over many directories releases them past a bound instead of running out of descriptors.
+    await fixture.seed(Array.from({ length: 300 }, (_, index) => ({ key: `many/d${index}/f`, timestamp: daysAgo(40) })));
+    const root = await openRoot(fixture.root, 'fs:test');
+    const directories = new PinnedDirectories(root.fd);
+    for (let index = 0; index < 300; index += 1) await directories.lookup(['many', `d${index}`]);
+    expect(await heldUnderBase()).toBe(302);
+    await directories.trim();
+    expect(await heldUnderBase()).toBe(1);
+    await root.close();
   });
 
   it('prunes run backups older than the given instant', async () => {
