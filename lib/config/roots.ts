@@ -20,7 +20,10 @@ export interface RootProblem {
 }
 
 /** Top-level system directories; a root equal to one, or containing one (only `/`), is refused. */
-const SYSTEM_DIRECTORIES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc', '/sys', '/var', '/run', '/root', '/home', '/opt', '/srv', '/tmp'];
+const SYSTEM_DIRECTORIES = [
+  '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc',
+  '/sys', '/var', '/run', '/root', '/home', '/opt', '/srv', '/tmp',
+];
 
 const NARROW = 'point root at the directory that holds only the files this policy governs';
 
@@ -28,15 +31,18 @@ const NARROW = 'point root at the directory that holds only the files this polic
 export function rootProblem(root: string): RootProblem | undefined {
   if (root.includes('\0')) return { message: 'contains a NUL byte', fix: 'remove it' };
   if (!path.posix.isAbsolute(root)) {
-    return { message: `"${root}" is a relative path`, fix: 'use an absolute path: a relative one depends on where the tool is started' };
+    const fix = 'use an absolute path: a relative one depends on where the tool is started';
+    return { message: `"${root}" is a relative path`, fix };
   }
   if (root === '/') return { message: '/ is the whole file system', fix: NARROW };
   const segments = root.split('/').slice(1);
   if (segments.some((segment) => segment === '.' || segment === '..')) {
-    return { message: `"${root}" has a "." or ".." segment`, fix: `write the path it means without them: ${path.posix.resolve(root)}` };
+    const fix = `write the path it means without them: ${path.posix.resolve(root)}`;
+    return { message: `"${root}" has a "." or ".." segment`, fix };
   }
   if (segments.some((segment) => segment === '')) {
-    return { message: `"${root}" has an empty segment or a trailing "/"`, fix: `write it as ${path.posix.resolve(root)}` };
+    const fix = `write it as ${path.posix.resolve(root)}`;
+    return { message: `"${root}" has an empty segment or a trailing "/"`, fix };
   }
   const system = SYSTEM_DIRECTORIES.find((directory) => contains(root, directory));
   if (system === root) return { message: `${root} is a system directory`, fix: NARROW };
@@ -46,8 +52,14 @@ export function rootProblem(root: string): RootProblem | undefined {
 
 /** Why an include/exclude glob is refused: keys are relative to the root, so it could only mislead. */
 export function globProblem(glob: string): RootProblem | undefined {
-  if (glob.startsWith('/')) return { message: `"${glob}" is an absolute path`, fix: 'globs match keys relative to root: drop the leading "/" (and the root part)' };
-  if (glob.split('/').includes('..')) return { message: `"${glob}" has a ".." segment`, fix: 'globs match keys inside root only: remove the ".." segments' };
+  if (glob.startsWith('/')) {
+    const fix = 'globs match keys relative to root: drop the leading "/" (and the root part)';
+    return { message: `"${glob}" is an absolute path`, fix };
+  }
+  if (glob.split('/').includes('..')) {
+    const fix = 'globs match keys inside root only: remove the ".." segments';
+    return { message: `"${glob}" has a ".." segment`, fix };
+  }
   return undefined;
 }
 
@@ -69,11 +81,17 @@ export async function fsRootProblems(root: string, guarded: readonly GuardedPath
   const real = await realpathOfExisting(root);
   const problems: RootProblem[] = [];
   if (real !== root) {
-    problems.push({ message: `${root} is a symlink or is reached through one (it resolves to ${real})`, fix: 'name the real directory: the tool never follows a symlink to a root' });
+    problems.push({
+      message: `${root} is a symlink or is reached through one (it resolves to ${real})`,
+      fix: 'name the real directory: the tool never follows a symlink to a root',
+    });
   }
   for (const item of guarded) {
     if (contains(real, await realpathOfExisting(path.resolve(item.path)))) {
-      problems.push({ message: `${root} contains ${item.what}`, fix: 'choose a root that holds only the files this policy governs, and keep the tool\'s own files outside every root' });
+      problems.push({
+        message: `${root} contains ${item.what}`,
+        fix: "choose a root holding only this policy's files; keep the tool's own files outside every root",
+      });
     }
   }
   return problems;
@@ -93,7 +111,10 @@ export interface RootContext {
  */
 export async function checkFsRoots(config: RetentionConfig, context: RootContext): Promise<void> {
   const guarded: GuardedPath[] = [];
-  if (context.retentionHome) guarded.push({ path: context.retentionHome, what: `$RETENTION_HOME ${context.retentionHome} (the embedded control store)` });
+  if (context.retentionHome) {
+    const what = `$RETENTION_HOME ${context.retentionHome} (the embedded control store)`;
+    guarded.push({ path: context.retentionHome, what });
+  }
   if (context.configFile) guarded.push({ path: context.configFile, what: `the config file ${context.configFile}` });
   config.policies.forEach((policy, index) => {
     // fs backups are directories; other stores' `backup.to` (a table, s3://…) is one only if absolute.
@@ -112,7 +133,9 @@ function fsRoots(config: RetentionConfig): Array<{ field: string; root: string }
   return config.policies.flatMap((policy, index) => {
     const roots: Array<{ field: string; root: string }> = [];
     if (policy.store.kind === 'fs') roots.push({ field: `policies[${index}].store.root`, root: policy.store.root });
-    if (policy.class === 'rows' && policy.blob?.store.kind === 'fs') roots.push({ field: `policies[${index}].blob.store.root`, root: policy.blob.store.root });
+    if (policy.class === 'rows' && policy.blob?.store.kind === 'fs') {
+      roots.push({ field: `policies[${index}].blob.store.root`, root: policy.blob.store.root });
+    }
     return roots;
   });
 }

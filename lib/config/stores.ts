@@ -23,7 +23,10 @@ const FsGlobs = z.array(checked(globProblem));
 
 export const FsStoreSchema = z.strictObject({
   kind: z.literal('fs'),
-  /** Directory whose files the policy governs (absolute, canonical, not a system directory); keys are POSIX paths relative to it. */
+  /**
+   * Directory whose files the policy governs (absolute, canonical, not a system directory: see
+   * roots.ts); keys are POSIX paths relative to it.
+   */
   root: checked(rootProblem),
   /** Globs (relative to root) a file must match; default: every file. */
   include: FsGlobs.optional(),

@@ -6,7 +6,15 @@ import type { FsStoreSchema } from '../config/stores.ts';
 import type { EligibleItem, Item } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import { backupFiles, restoreFile } from './fsBackup.ts';
-import { containedFile, isErrnoCode, lstatOrUndefined, openRoot, PinnedDirectories, removeEmptyParents, within } from './fsPaths.ts';
+import {
+  containedFile,
+  isErrnoCode,
+  lstatOrUndefined,
+  openRoot,
+  PinnedDirectories,
+  removeEmptyParents,
+  within,
+} from './fsPaths.ts';
 import { walkFiles, type WalkedFile } from './fsWalk.ts';
 import { backupSegment, countCensus, scopeMatcher } from './shared.ts';
 import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, RestoreOutcome, ScanQuery, Store } from './types.ts';
@@ -100,7 +108,8 @@ export function createFsStore(config: FsStoreConfig): Store {
           await directories.trim();
         }
         if (config.removeEmptyDirs) {
-          await removeEmptyParents(directories, outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing').map((outcome) => outcome.key));
+          const gone = outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing');
+          await removeEmptyParents(directories, gone.map((outcome) => outcome.key));
         }
         return outcomes;
       });

@@ -20,7 +20,11 @@ const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 const CHUNK_BYTES = 1 << 20;
 
 /** Copies each item's file into `runDirectory` (the backup location's own directory, outside the root). */
-export async function backupFiles(directories: PinnedDirectories, items: EligibleItem[], runDirectory: string): Promise<BackupOutcome[]> {
+export async function backupFiles(
+  directories: PinnedDirectories,
+  items: EligibleItem[],
+  runDirectory: string,
+): Promise<BackupOutcome[]> {
   const outcomes: BackupOutcome[] = [];
   for (const item of items) {
     try {
@@ -35,7 +39,11 @@ export async function backupFiles(directories: PinnedDirectories, items: Eligibl
 }
 
 /** Returns why the file was not copied, or undefined once it was. */
-async function backupFile(directories: PinnedDirectories, key: string, runDirectory: string): Promise<string | undefined> {
+async function backupFile(
+  directories: PinnedDirectories,
+  key: string,
+  runDirectory: string,
+): Promise<string | undefined> {
   const file = await containedFile(directories, key);
   if (!file.ok) return file.reason;
   const source = await openRegularFile(within(file.parentFd, file.name));
@@ -59,7 +67,11 @@ async function backupFile(directories: PinnedDirectories, key: string, runDirect
 }
 
 /** Restores `key` from `runDirectory` into the root; never overwrites, never leaves the root. */
-export async function restoreFile(directories: PinnedDirectories, runDirectory: string, key: string): Promise<RestoreOutcome> {
+export async function restoreFile(
+  directories: PinnedDirectories,
+  runDirectory: string,
+  key: string,
+): Promise<RestoreOutcome> {
   const resolved = resolveKey(key);
   if (!resolved.ok) return { key, status: 'failed', error: `refused: ${resolved.reason}` };
   const parentSegments = resolved.segments.slice(0, -1);

@@ -81,7 +81,9 @@ export class PinnedDirectories {
     const relative = segments.join('/');
     let directory = this.opened.get(relative);
     if (!directory) {
-      const opening = this.lookup(segments.slice(0, -1)).then((parent) => (parent.ok ? openDirectoryAt(parent.fd, segments.at(-1)!, relative) : parent));
+      const opening = this.lookup(segments.slice(0, -1)).then((parent) =>
+        parent.ok ? openDirectoryAt(parent.fd, segments.at(-1)!, relative) : parent,
+      );
       const forget = () => {
         if (this.opened.get(relative) === opening) this.opened.delete(relative);
       };
@@ -119,9 +121,10 @@ export class PinnedDirectories {
   }
 
   async close(): Promise<void> {
-    const directories = await Promise.allSettled(this.opened.values());
+    const entries = await Promise.allSettled(this.opened.values());
     this.opened.clear();
-    await Promise.allSettled(directories.map((settled) => (settled.status === 'fulfilled' && settled.value.ok ? settled.value.handle?.close() : undefined)));
+    const open = entries.flatMap((entry) => (entry.status === 'fulfilled' && entry.value.ok ? [entry.value] : []));
+    await Promise.allSettled(open.map((directory) => directory.handle?.close()));
   }
 }
 
@@ -133,10 +136,13 @@ export class PinnedDirectories {
 export async function openRoot(root: string, location: string): Promise<FileHandle> {
   const context = { store: location };
   if (process.platform !== 'linux') {
-    throw ConfigError.single('store.kind', `the fs store needs Linux (/proc/self/fd); this is ${process.platform}`, 'run it on Linux, or use another store kind', context);
+    const message = `the fs store needs Linux (/proc/self/fd); this is ${process.platform}`;
+    throw ConfigError.single('store.kind', message, 'run it on Linux, or use another store kind', context);
   }
   const problems = await fsRootProblems(root, []);
-  if (problems.length > 0) throw new ConfigError(problems.map((problem) => ({ path: 'store.root', ...problem })), context);
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((problem) => ({ path: 'store.root', ...problem })), context);
+  }
   const handle = await openRootHandle(root, context);
   try {
     await verifyPinned(handle, root, context);
@@ -148,22 +154,28 @@ export async function openRoot(root: string, location: string): Promise<FileHand
 }
 
 async function openRootHandle(root: string, context: { store: string }): Promise<FileHandle> {
-  const fix = 'create it or fix the path';
+  const refused = (message: string, fix: string, cause?: unknown) =>
+    new ConfigError([{ path: 'store.root', message, fix }], context, cause === undefined ? {} : { cause });
   try {
     return await open(root, DIRECTORY_FLAGS);
   } catch (error) {
-    if (isErrnoCode(error, 'ENOENT')) throw ConfigError.single('store.root', `${root} does not exist`, fix, context);
+    if (isErrnoCode(error, 'ENOENT')) throw refused(`${root} does not exist`, 'create it or fix the path');
     if (isErrnoCode(error, 'ENOTDIR', 'ELOOP')) {
       const symlink = (await lstat(root).catch(() => undefined))?.isSymbolicLink();
-      throw ConfigError.single('store.root', `${root} is ${symlink ? 'a symlink' : 'not a directory'}`, symlink ? 'name the real directory' : fix, context);
+      if (symlink) throw refused(`${root} is a symlink`, 'name the real directory');
+      throw refused(`${root} is not a directory`, 'create it or fix the path');
     }
-    throw new ConfigError([{ path: 'store.root', message: `${root} cannot be read: ${describeCause(error)}`, fix: 'check its permissions' }], context, { cause: error });
+    throw refused(`${root} cannot be read: ${describeCause(error)}`, 'check its permissions', error);
   }
 }
 
 async function verifyPinned(handle: FileHandle, root: string, context: { store: string }): Promise<void> {
-  const noProc = (cause?: unknown) =>
-    new ConfigError([{ path: 'store.kind', message: `the fs store needs /proc/self/fd to reach files through pinned directories${cause ? ` (${describeCause(cause)})` : ''}`, fix: 'mount /proc (procfs)' }], context, cause ? { cause } : {});
+  const noProc = (cause?: unknown) => {
+    const why = cause ? ` (${describeCause(cause)})` : '';
+    const message = `the fs store needs /proc/self/fd to reach files through pinned directories${why}`;
+    const issue = { path: 'store.kind', message, fix: 'mount /proc (procfs)' };
+    return new ConfigError([issue], context, cause ? { cause } : {});
+  };
   let linked: string;
   let viaProc;
   try {
@@ -174,7 +186,10 @@ async function verifyPinned(handle: FileHandle, root: string, context: { store: 
   const opened = await handle.stat();
   if (viaProc.dev !== opened.dev || viaProc.ino !== opened.ino) throw noProc();
   // Moved, or reached through a symlink swapped in since the checks above.
-  if (linked !== root) throw ConfigError.single('store.root', `${root} resolves to ${linked}`, 'name the real directory: the tool never follows a symlink to a root', context);
+  if (linked !== root) {
+    const fix = 'name the real directory: the tool never follows a symlink to a root';
+    throw ConfigError.single('store.root', `${root} resolves to ${linked}`, fix, context);
+  }
 }
 
 export type ResolvedKey = { ok: true; segments: string[] } | { ok: false; reason: string };
@@ -200,7 +215,8 @@ export async function containedFile(directories: PinnedDirectories, key: string)
   const resolved = resolveKey(key);
   if (!resolved.ok) return { ok: false, missing: false, reason: `refused: ${resolved.reason}` };
   const parent = await directories.lookup(resolved.segments.slice(0, -1));
-  if (!parent.ok) return parent.missing ? { ok: false, missing: true, reason: 'no such file' } : { ok: false, missing: false, reason: `refused: ${parent.reason}` };
+  if (!parent.ok && parent.missing) return { ok: false, missing: true, reason: 'no such file' };
+  if (!parent.ok) return { ok: false, missing: false, reason: `refused: ${parent.reason}` };
   const name = resolved.segments.at(-1)!;
   const stats = await lstatOrUndefined(within(parent.fd, name));
   if (!stats) return { ok: false, missing: true, reason: 'no such file' };

@@ -51,7 +51,12 @@ export async function* walkFiles(root: WalkRoot, after?: string): AsyncGenerator
   yield* walkDirectory(root, root.fd, '', after === undefined ? undefined : Buffer.from(after, 'utf8'));
 }
 
-async function* walkDirectory(root: WalkRoot, fd: number, prefix: string, after: Buffer | undefined): AsyncGenerator<WalkedFile> {
+async function* walkDirectory(
+  root: WalkRoot,
+  fd: number,
+  prefix: string,
+  after: Buffer | undefined,
+): AsyncGenerator<WalkedFile> {
   let files: DirEntry[] = [];
   for (const entry of await sortedEntries(root, fd, prefix)) {
     if (entry.isDirectory) {
@@ -62,7 +67,7 @@ async function* walkDirectory(root: WalkRoot, fd: number, prefix: string, after:
       // the cursor and the cursor is not inside it.
       if (after && Buffer.compare(entry.sortKey, after) < 0 && !startsWith(after, entry.sortKey)) continue;
       const child = await openDirectoryAt(fd, entry.name, entry.relative).catch((error: unknown) => {
-        throw new StoreError(`cannot open directory ${entry.relative} under ${root.location}`, { store: root.location, key: entry.relative }, { cause: error });
+        throw walkError(root, `cannot open directory ${entry.relative}`, entry.relative, error);
       });
       // Removed, or replaced by a file or a symlink since readdir: nothing below it to list.
       if (!child.ok) continue;
@@ -89,7 +94,7 @@ async function* statFiles(root: WalkRoot, fd: number, entries: DirEntry[]): Asyn
       try {
         return await lstatOrUndefined(within(fd, entry.name));
       } catch (error) {
-        throw new StoreError(`cannot stat ${entry.relative} under ${root.location}`, { store: root.location, key: entry.relative }, { cause: error });
+        throw walkError(root, `cannot stat ${entry.relative}`, entry.relative, error);
       }
     }),
   );
@@ -113,16 +118,21 @@ async function sortedEntries(root: WalkRoot, fd: number, prefix: string): Promis
   } catch (error) {
     // Removed while we walked: nothing below it to list.
     if (isErrnoCode(error, 'ENOENT')) return [];
-    throw new StoreError(`cannot list directory ${prefix || '.'} under ${root.location}`, { store: root.location, key: prefix }, { cause: error });
+    throw walkError(root, `cannot list directory ${prefix || '.'}`, prefix, error);
   }
   const entries: DirEntry[] = [];
   for (const dirent of dirents) {
     if (!dirent.isFile() && !dirent.isDirectory()) continue;
     const isDirectory = dirent.isDirectory();
     const relative = `${prefix}${dirent.name}`;
-    entries.push({ name: dirent.name, relative, isDirectory, sortKey: Buffer.from(isDirectory ? `${relative}/` : relative, 'utf8') });
+    const sortKey = Buffer.from(isDirectory ? `${relative}/` : relative, 'utf8');
+    entries.push({ name: dirent.name, relative, isDirectory, sortKey });
   }
   return entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+}
+
+function walkError(root: WalkRoot, what: string, key: string, cause: unknown): StoreError {
+  return new StoreError(`${what} under ${root.location}`, { store: root.location, key }, { cause });
 }
 
 function startsWith(value: Buffer, prefix: Buffer): boolean {
