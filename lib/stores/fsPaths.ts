@@ -17,6 +17,10 @@ import { ConfigError, describeCause } from '../errors.ts';
  * jumps from the magic link to the open directory itself (no path is walked again) and looks up
  * `<name>` in it, and, as for any path, lstat/unlink/rmdir/mkdir do not follow a final symlink.
  * `openRoot` verifies this works and refuses the store where it does not (no Linux /proc).
+ *
+ * A handle follows its directory if it is renamed: within the root that changes nothing; moving
+ * it out needs write access outside the root, and even then only what was inside goes. Handles
+ * last one call (a batch), so the next call starts from the root again.
  */
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
