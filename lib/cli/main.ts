@@ -1,7 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig } from '../config/load.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
-import { withSession, type CliIO } from './context.ts';
+import { loadCliConfig, withSession, type CliIO } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { auditCommand, historyCommand } from './history.ts';
 import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
@@ -169,7 +168,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .command('config')
     .description('validate the config and print it with defaults filled in')
     .action(async () => {
-      const { config, source } = await loadConfig(configFile(), io.cwd);
+      const { config, source } = await loadCliConfig(io, configFile());
       io.stdout.write(`${JSON.stringify({ source, ...config }, null, 2)}\n`);
       setExit(0);
     });
