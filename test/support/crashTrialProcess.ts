@@ -11,11 +11,8 @@ import { BIN, runCli, type CliResult } from './cli.ts';
  */
 export type Phase = 'startup' | 'before first batch' | 'sweep' | 'after sweep' | 'exited';
 
-/** When to kill: `delayMs` after spawn, or `delayMs` after the `afterBatches`-th `batch_deleted` line. */
-export interface KillPoint {
-  afterBatches: number;
-  delayMs: number;
-}
+/** When to kill: `delayMs` after spawn, after the `run_started` line, or after the `count`-th `batch_deleted` line. */
+export type KillPoint = { after: 'spawn' | 'run_started'; delayMs: number } | { after: 'batch_deleted'; count: number; delayMs: number };
 
 export interface KilledRun {
   /** Where the run was when the kill was sent (`exited`: it finished first). */
@@ -25,7 +22,8 @@ export interface KilledRun {
   spawnedAt: number;
   /** When SIGKILL was sent, or when the run exited on its own. */
   endedAt: number;
-  /** Spawn → first `batch_deleted`, and the mean time between batches: what calibrates kill points. */
+  /** Spawn → `run_started`, → first `batch_deleted`, and the mean time between batches: what calibrates kill points. */
+  runStartedMs: number | undefined;
   firstBatchMs: number | undefined;
   meanBatchMs: number | undefined;
   stderr: string;
@@ -33,6 +31,7 @@ export interface KilledRun {
 
 interface RunWatch {
   runId: string | undefined;
+  runStartedMs: number | undefined;
   batches: number;
   batchTimes: number[];
   completed: boolean;
@@ -56,7 +55,7 @@ export function runAndKill(args: string[], env: Record<string, string>, appName:
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const watch: RunWatch = { runId: undefined, batches: 0, batchTimes: [], completed: false };
+  const watch: RunWatch = { runId: undefined, runStartedMs: undefined, batches: 0, batchTimes: [], completed: false };
   let stderr = '';
   let partial = '';
   let killed: { phase: Phase; batches: number; at: number } | undefined;
@@ -71,7 +70,7 @@ export function runAndKill(args: string[], env: Record<string, string>, appName:
     }
   };
   const arm = (delayMs: number): void => void (timer = setTimeout(killGroup, delayMs));
-  if (kill && kill.afterBatches === 0) arm(kill.delayMs);
+  if (kill?.after === 'spawn') arm(kill.delayMs);
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
     const lines = (partial + chunk.toString()).split('\n');
@@ -79,12 +78,15 @@ export function runAndKill(args: string[], env: Record<string, string>, appName:
     for (const line of lines) {
       if (!line.startsWith('{')) continue;
       const entry = JSON.parse(line) as { event?: string; correlation_id?: string };
-      if (entry.event === 'run_started') watch.runId = entry.correlation_id;
-      else if (entry.event === 'run_completed') watch.completed = true;
+      if (entry.event === 'run_started') {
+        watch.runId = entry.correlation_id;
+        watch.runStartedMs = Date.now() - spawnedAt;
+        if (kill?.after === 'run_started') arm(kill.delayMs);
+      } else if (entry.event === 'run_completed') watch.completed = true;
       else if (entry.event === 'batch_deleted') {
         watch.batches += 1;
         watch.batchTimes.push(Date.now() - spawnedAt);
-        if (kill && watch.batches === kill.afterBatches) arm(kill.delayMs);
+        if (kill?.after === 'batch_deleted' && watch.batches === kill.count) arm(kill.delayMs);
       }
     }
   });
@@ -98,6 +100,7 @@ export function runAndKill(args: string[], env: Record<string, string>, appName:
         runId: watch.runId,
         spawnedAt,
         endedAt: killed?.at ?? Date.now(),
+        runStartedMs: watch.runStartedMs,
         firstBatchMs: times[0],
         meanBatchMs: times.length > 1 ? (times.at(-1)! - times[0]!) / (times.length - 1) : undefined,
         stderr,

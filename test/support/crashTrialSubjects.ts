@@ -1,7 +1,7 @@
-import { lstat, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { mapConcurrent } from '../../lib/stores/shared.ts';
 
 /**
  * What a crash trial deletes from: an `fs` blobs policy, or a `rows` policy whose rows link fs
@@ -72,14 +72,18 @@ function nestedKey(random: () => number, index: number, extension: string): stri
   return [...dirs, `item-${String(index).padStart(5, '0')}.${extension}`].join('/');
 }
 
-async function writeAged(root: string, key: string, mtimeMs: number): Promise<bigint> {
+/**
+ * Synchronous: a few hundred tiny files are written faster without a thread-pool round trip per
+ * call, and nothing else of the trial runs meanwhile.
+ */
+function writeAged(root: string, key: string, mtimeMs: number): bigint {
   const target = path.join(root, key);
-  await mkdir(path.dirname(target), { recursive: true });
-  await writeFile(target, `retained ${key}\n`);
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, `retained ${key}\n`);
   const when = new Date(mtimeMs);
-  await utimes(target, when, when);
+  utimesSync(target, when, when);
   // The stored mtime, not the one asked for: utimes goes through floating-point seconds.
-  return (await lstat(target, { bigint: true })).mtimeNs;
+  return lstatSync(target, { bigint: true }).mtimeNs;
 }
 
 async function filesUnder(root: string): Promise<Set<string>> {
@@ -106,7 +110,7 @@ export async function seedFsSubject(input: SeedInput): Promise<Subject> {
   await mkdir(root, { recursive: true });
   const planned = itemTimes(random, input.count, input.reference, input.exactCutoff).map((time, index) => ({ ...time, key: nestedKey(random, index, 'bin') }));
   const items = new Map<string, ItemTruth>();
-  await mapConcurrent(planned, 32, async (item) => items.set(item.key, { timeNs: await writeAged(root, item.key, item.ms), class: item.class }));
+  for (const item of planned) items.set(item.key, { timeNs: writeAged(root, item.key, item.ms), class: item.class });
   const policy = {
     name: input.name,
     class: 'blobs',
@@ -133,7 +137,7 @@ export async function seedRowsSubject(input: SeedInput & { databaseUrl: string }
     id: index + 1,
     file: random() < 0.9 ? nestedKey(random, index, 'pdf') : undefined,
   }));
-  await mapConcurrent(planned, 32, async (row) => (row.file ? writeAged(root, row.file, row.ms - 1_000) : undefined));
+  for (const row of planned) if (row.file) writeAged(root, row.file, row.ms - 1_000);
   const client = new pg.Client({ connectionString: input.databaseUrl });
   await client.connect();
   try {

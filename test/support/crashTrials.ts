@@ -22,10 +22,12 @@ export interface TrialPlan {
   batchSize: number;
   /** Runs pass `--before` at a whole second: the cutoff is known to the ms, with items exactly at it. */
   exactCutoff: boolean;
-  /** `time`: uniformly between spawn and the expected end; `batches`: inside a random batch. */
-  killMode: 'time' | 'batches';
+  /** See killPoint(). */
+  killMode: 'startup' | 'time' | 'batches';
   /** Where in the run, as a fraction of its expected duration (or of its batches). */
   killFraction: number;
+  /** `batches`: how far into the next batch, as a fraction of the mean batch time. */
+  killJitter: number;
   operator: 'child process' | 'in process';
 }
 
@@ -40,10 +42,17 @@ export interface TrialResult extends TrialCounts {
   ms: number;
 }
 
-/** Spawn → first batch, and time per batch, per kind: measured by one run that is not killed. */
+/** Spawn → `run_started` → first batch, and time per batch, per kind: measured by one run that is not killed. */
 interface Calibration {
+  runStartedMs: number;
   firstBatchMs: number;
   meanBatchMs: number;
+}
+
+function pick<T>(random: () => number, choices: Array<[weight: number, value: T]>): T {
+  let roll = random();
+  for (const [weight, value] of choices) if ((roll -= weight) < 0) return value;
+  return choices.at(-1)![1];
 }
 
 /** Everything about a trial but the kill's exact landing follows from its seed; one in three is a rows trial. */
@@ -55,9 +64,10 @@ export function planTrial(seed: number, kind: TrialKind = seed % 3 === 2 ? 'rows
     count: kind === 'fs' ? between(random, 200, 800) : between(random, 150, 450),
     batchSize: between(random, 5, 20),
     exactCutoff: random() < 0.4,
-    killMode: random() < 0.5 ? 'time' : 'batches',
+    killMode: pick(random, [[0.1, 'startup'], [0.45, 'time'], [0.45, 'batches']]),
     killFraction: random(),
-    operator: random() < 1 / 6 ? 'child process' : 'in process',
+    killJitter: random(),
+    operator: random() < 0.1 ? 'child process' : 'in process',
   };
 }
 
@@ -121,18 +131,8 @@ export class CrashTrials {
     const afterKill = { items: await subject.present(), files: await subject.presentFiles() };
 
     const operator: Operator = plan.operator === 'child process' ? childProcessOperator : inProcessOperator;
-    const violations: string[] = [];
-    let report = await runReport(operator, runArgs, env);
-    const lockedByDeadRun = report.status === 'skipped_locked';
-    if (killed.batchesSeen > 0 && killed.phase !== 'exited' && !lockedByDeadRun) {
-      violations.push(`the run after the kill was ${report.status}, not skipped_locked, while the dead run's lease had not expired`);
-    }
-    if (lockedByDeadRun) {
-      const broken = await operator(['--config', configPath, 'lease', 'break', subject.policy.name], env);
-      if (broken.code !== 0) throw new Error(`lease break failed (${broken.code}): ${broken.stderr}`);
-      report = await runReport(operator, runArgs, env);
-    }
-    if (report.status !== 'completed') violations.push(`the recovery run ended ${report.status}: ${JSON.stringify(report.error ?? null)}`);
+    const deadRunUnfinished = await unfinished(inProcessOperator, configPath, subject.policy.name, killed.runId, env);
+    const { firstStatus, violations } = await recover(operator, configPath, runArgs, subject.policy.name, env);
     const end = Date.now();
 
     const observed: Observed = {
@@ -145,19 +145,47 @@ export class CrashTrials {
       bounds: cutoffBounds(exact, killed, end),
     };
     violations.push(...findViolations(observed));
+    // A run that wrote intents had the lease; one that never reported never released it.
+    const leaseHeld = deadRunUnfinished && observed.records.some((record) => record.runId === killed.runId);
+    if (leaseHeld && firstStatus !== 'skipped_locked') violations.push(`the first run after the kill was ${firstStatus}, not skipped_locked, while the dead run held the lease`);
     return {
       plan,
       phase: killed.phase,
       batchesSeen: killed.batchesSeen,
       expectedBatches,
       killAfterMs: killed.endedAt - killed.spawnedAt,
-      lockedByDeadRun,
+      lockedByDeadRun: firstStatus === 'skipped_locked',
       violations,
       ...countTrial(observed),
       ms: Date.now() - started,
-      ...(killed.firstBatchMs !== undefined && killed.meanBatchMs !== undefined ? { calibration: { firstBatchMs: killed.firstBatchMs, meanBatchMs: killed.meanBatchMs } } : {}),
+      ...calibrationOf(killed),
     };
   }
+}
+
+/**
+ * What an operator does after a crash: `run`, which the dead run's lease refuses (it expires on
+ * its own after 60 s); `lease break`; `run`, which resolves the dead run's intents and resumes.
+ */
+async function recover(operator: Operator, configPath: string, runArgs: string[], policy: string, env: Record<string, string>): Promise<{ firstStatus: string; violations: string[] }> {
+  const violations: string[] = [];
+  let report = await runReport(operator, runArgs, env);
+  const firstStatus = report.status;
+  if (firstStatus === 'skipped_locked') {
+    const broken = await operator(['--config', configPath, 'lease', 'break', policy], env);
+    if (broken.code !== 0) throw new Error(`lease break failed (${broken.code}): ${broken.stderr}`);
+    report = await runReport(operator, runArgs, env);
+  }
+  if (report.status !== 'completed') violations.push(`the recovery run ended ${report.status}: ${JSON.stringify(report.error ?? null)}`);
+  return { firstStatus, violations };
+}
+
+/** Whether `runId` is still `running` in the run history: it released no lease (that happens after its report). */
+async function unfinished(operator: Operator, configPath: string, policy: string, runId: string | undefined, env: Record<string, string>): Promise<boolean> {
+  if (runId === undefined) return false;
+  const history = await operator(['--config', configPath, 'history', '--policy', policy, '--json', '--limit', '10'], env);
+  const runs = JSON.parse(history.stdout) as Array<{ runId: string; status: string }>;
+  return runs.find((run) => run.runId === runId)?.status === 'running';
 }
 
 function failedTrial(plan: TrialPlan, error: unknown): TrialResult {
@@ -176,19 +204,28 @@ function failedTrial(plan: TrialPlan, error: unknown): TrialResult {
   };
 }
 
+function calibrationOf(run: KilledRun): { calibration?: Calibration } {
+  const { runStartedMs, firstBatchMs, meanBatchMs } = run;
+  return runStartedMs !== undefined && firstBatchMs !== undefined && meanBatchMs !== undefined ? { calibration: { runStartedMs, firstBatchMs, meanBatchMs } } : {};
+}
+
 /**
- * `time`: uniform over [0, expected end] since spawn, so startup, recovery of old intents and the
- * sweep are hit in proportion to their length. `batches`: after a random batch's log line, plus
- * up to one batch time, which lands inside the next batch (intents written, files half deleted, …).
+ * `startup`: uniform from spawn to the first batch (loading, config, control store, lease, the
+ * census). `time`: uniform from `run_started` to the expected end, so recovery of old intents,
+ * the census and the sweep are hit in proportion to their length; the process start before it
+ * (~0.7 s of loading code that touches nothing) would otherwise take most kills. `batches`:
+ * after a random batch's log line, plus up to one batch time: inside the next batch (intents
+ * written, files half deleted, the row statement in flight, …).
  */
 function killPoint(plan: TrialPlan, calibration: Calibration, expectedBatches: number): KillPoint {
+  const { runStartedMs, firstBatchMs, meanBatchMs } = calibration;
+  if (plan.killMode === 'startup') return { after: 'spawn', delayMs: Math.round(plan.killFraction * firstBatchMs) };
   if (plan.killMode === 'time') {
-    const expectedMs = calibration.firstBatchMs + expectedBatches * calibration.meanBatchMs;
-    return { afterBatches: 0, delayMs: Math.round(plan.killFraction * expectedMs) };
+    const expectedMs = firstBatchMs - runStartedMs + expectedBatches * meanBatchMs;
+    return { after: 'run_started', delayMs: Math.round(plan.killFraction * expectedMs) };
   }
-  const afterBatches = 1 + Math.floor(plan.killFraction * Math.max(1, expectedBatches - 1));
-  const jitter = prng(plan.seed ^ 0x51f15eed)();
-  return { afterBatches, delayMs: Math.round(jitter * calibration.meanBatchMs) };
+  const count = 1 + Math.floor(plan.killFraction * Math.max(1, expectedBatches - 1));
+  return { after: 'batch_deleted', count, delayMs: Math.round(plan.killJitter * meanBatchMs) };
 }
 
 function cutoffBounds(exact: number | undefined, killed: KilledRun, end: number): CutoffBounds {
@@ -249,7 +286,7 @@ export function describeTrials(results: TrialResult[], seconds: number): string 
     `kill moment       ${countBy(results, (result) => result.phase)}`,
     `                  after ${percentile(kills, 0)}–${percentile(kills, 1)} ms (median ${percentile(kills, 0.5)}); by ${countBy(results, (result) => result.plan.killMode)}`,
     `kills mid-sweep   by batches done: ${sweepQuarters(results)}`,
-    `items seeded      ${sum(results, (r) => r.items)}: expired ${sum(results, (r) => r.byClass.expired)}, young ${sum(results, (r) => r.byClass.young)}, at the cutoff ±4 s ${sum(results, (r) => r.byClass.boundary)}`,
+    `items seeded      ${sum(results, (r) => r.items)}: expired ${sum(results, (r) => r.byClass.expired)}, young ${sum(results, (r) => r.byClass.young)}, near the cutoff (−1.5 s … +4 s) ${sum(results, (r) => r.byClass.boundary)}`,
     `deleted           ${sum(results, (r) => r.deletedInTotal)} (${sum(results, (r) => r.deletedByKilledRun)} by killed runs); kept ${sum(results, (r) => r.keptAtEnd)}; at the cutoff: ${sum(results, (r) => r.boundaryDeleted)} deleted, ${sum(results, (r) => r.boundaryKept)} kept`,
     `linked files      ${sum(results, (r) => r.filesAheadOfRows)} deleted by a killed run ahead of their row (the row went in the recovery run)`,
     `audit records     ${sum(results, (r) => r.records)} (${sum(results, (r) => r.abandoned)} abandoned intents of killed runs)`,
