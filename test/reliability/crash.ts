@@ -1,5 +1,5 @@
 /**
- * Crash trials at scale (issue 10): `npm run test:crash -- --trials 100 [--seed N]`.
+ * Crash trials at scale (issue 10): `npm run test:crash -- --trials 100 [--seed N] [--concurrency 2]`.
  * Each trial kills `retention run` with SIGKILL at a random moment and checks, after an
  * operator's recovery, that nothing young was deleted and every deleted item is audited exactly
  * once (test/support/crashTrials.ts). Prints the figures; exits 1 on any violation, naming the seed.
@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { mapConcurrent } from '../../lib/stores/shared.ts';
 import { CrashTrials, describeTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
 import { startTestPostgres } from '../support/postgres.ts';
 
@@ -23,6 +24,8 @@ function flag(name: string, fallback: number): number {
 
 const trials = flag('trials', 100);
 const seed = flag('seed', Math.floor(Math.random() * 1_000_000));
+// Two at a time, as in npm test: one killed process and one recovery overlap on two cores.
+const concurrency = Math.max(1, flag('concurrency', 2));
 console.log(`crash trials: ${trials}, seeds ${seed}..${seed + trials - 1} (reproduce one: --seed <seed> --trials 1)`);
 
 const started = performance.now();
@@ -30,13 +33,13 @@ const [server, scratch] = await Promise.all([startTestPostgres(), mkdtemp(path.j
 const results: TrialResult[] = [];
 try {
   const runner = await CrashTrials.open(server, scratch);
-  for (const plan of trialPlans(seed, trials)) {
+  await mapConcurrent(trialPlans(seed, trials), concurrency, async (plan) => {
     const result = await runner.run(plan);
     results.push(result);
     const mark = result.violations.length === 0 ? 'ok  ' : 'FAIL';
     console.log(`${mark} seed ${plan.seed} ${plan.kind.padEnd(4)} ${String(result.items).padStart(5)} items, batch ${String(plan.batchSize).padStart(2)}, killed ${result.phase} at ${result.killAfterMs} ms (${result.batchesSeen}/${result.expectedBatches} batches): deleted ${result.deletedByKilledRun} + ${result.deletedInTotal - result.deletedByKilledRun}, kept ${result.keptAtEnd}; ${(result.ms / 1000).toFixed(1)} s`);
     for (const violation of result.violations.slice(0, 20)) console.log(`       ${violation}`);
-  }
+  });
   for (const calibration of runner.calibrationResults) {
     if (calibration.violations.length > 0) console.log(`FAIL calibration run (not killed) seed ${calibration.plan.seed}:\n       ${calibration.violations.slice(0, 20).join('\n       ')}`);
   }
