@@ -61,7 +61,7 @@ export function planTrial(seed: number, kind: TrialKind = seed % 3 === 2 ? 'rows
   return {
     seed,
     kind,
-    count: kind === 'fs' ? between(random, 200, 800) : between(random, 150, 450),
+    count: kind === 'fs' ? between(random, 200, 600) : between(random, 150, 400),
     batchSize: between(random, 5, 20),
     exactCutoff: random() < 0.4,
     killMode: pick(random, [[0.1, 'startup'], [0.45, 'time'], [0.45, 'batches']]),
