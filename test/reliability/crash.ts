@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mapConcurrent } from '../../lib/stores/shared.ts';
-import { CrashTrials, describeTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
+import { describeTrials } from '../support/crashTrialFigures.ts';
+import { CrashTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
 import { startTestPostgres } from '../support/postgres.ts';
 
 function flag(name: string, fallback: number): number {
@@ -28,21 +29,32 @@ const seed = flag('seed', Math.floor(Math.random() * 1_000_000));
 const concurrency = Math.max(1, flag('concurrency', 2));
 console.log(`crash trials: ${trials}, seeds ${seed}..${seed + trials - 1} (reproduce one: --seed <seed> --trials 1)`);
 
+/** One line per trial, then its violations (the first 20). */
+function printTrial(result: TrialResult, label = ''): void {
+  const { plan, items, batchesSeen, expectedBatches, deletedByKilledRun, deletedInTotal, keptAtEnd } = result;
+  const mark = result.violations.length === 0 ? 'ok  ' : 'FAIL';
+  const size = `${String(items).padStart(5)} items, batch ${String(plan.batchSize).padStart(2)}`;
+  const killed = `killed ${result.phase} at ${result.killAfterMs} ms (${batchesSeen}/${expectedBatches} batches)`;
+  const outcome = `deleted ${deletedByKilledRun} + ${deletedInTotal - deletedByKilledRun}, kept ${keptAtEnd}`;
+  const seconds = (result.ms / 1000).toFixed(1);
+  console.log(`${mark} ${label}seed ${plan.seed} ${plan.kind.padEnd(4)} ${size}, ${killed}: ${outcome}; ${seconds} s`);
+  for (const violation of result.violations.slice(0, 20)) console.log(`       ${violation}`);
+}
+
 const started = performance.now();
-const [server, scratch] = await Promise.all([startTestPostgres(), mkdtemp(path.join(os.tmpdir(), 'retention-crash-trials-'))]);
+const [server, scratch] = await Promise.all([
+  startTestPostgres(),
+  mkdtemp(path.join(os.tmpdir(), 'retention-crash-trials-')),
+]);
 const results: TrialResult[] = [];
 try {
   const runner = await CrashTrials.open(server, scratch);
   await mapConcurrent(trialPlans(seed, trials), concurrency, async (plan) => {
     const result = await runner.run(plan);
     results.push(result);
-    const mark = result.violations.length === 0 ? 'ok  ' : 'FAIL';
-    console.log(`${mark} seed ${plan.seed} ${plan.kind.padEnd(4)} ${String(result.items).padStart(5)} items, batch ${String(plan.batchSize).padStart(2)}, killed ${result.phase} at ${result.killAfterMs} ms (${result.batchesSeen}/${result.expectedBatches} batches): deleted ${result.deletedByKilledRun} + ${result.deletedInTotal - result.deletedByKilledRun}, kept ${result.keptAtEnd}; ${(result.ms / 1000).toFixed(1)} s`);
-    for (const violation of result.violations.slice(0, 20)) console.log(`       ${violation}`);
+    printTrial(result);
   });
-  for (const calibration of runner.calibrationResults) {
-    if (calibration.violations.length > 0) console.log(`FAIL calibration run (not killed) seed ${calibration.plan.seed}:\n       ${calibration.violations.slice(0, 20).join('\n       ')}`);
-  }
+  for (const calibration of runner.calibrationResults) printTrial(calibration, 'calibration run (not killed) ');
   console.log(`\n${describeTrials(results, (performance.now() - started) / 1000)}`);
   const failed = [...results, ...runner.calibrationResults].filter((result) => result.violations.length > 0);
   if (failed.length > 0) {

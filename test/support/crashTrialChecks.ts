@@ -47,19 +47,27 @@ export function findViolations(observed: Observed): string[] {
   const problems: string[] = [];
   const deletedRecords = new Map<string, AuditEntry[]>();
   for (const record of records) {
-    if (record.status === 'pending') problems.push(`${record.key}: intent of run ${record.runId} still pending after recovery`);
-    if (!subject.items.has(record.key)) problems.push(`${record.key}: audit record (${record.status}, run ${record.runId}) for an item never seeded`);
-    if (record.action === 'delete' && record.status === 'deleted') deletedRecords.set(record.key, [...(deletedRecords.get(record.key) ?? []), record]);
+    if (record.status === 'pending')
+      problems.push(`${record.key}: intent of run ${record.runId} still pending after recovery`);
+    if (!subject.items.has(record.key))
+      problems.push(`${record.key}: audit record (${record.status}, run ${record.runId}) for an item never seeded`);
+    if (record.action === 'delete' && record.status === 'deleted')
+      deletedRecords.set(record.key, [...(deletedRecords.get(record.key) ?? []), record]);
   }
   for (const [key, truth] of subject.items) {
     const audited = deletedRecords.get(key) ?? [];
     const at = `${key} (${truth.class}, ${new Date(floorMs(truth.timeNs)).toISOString()})`;
     if (final.items.has(key)) {
       if (audited.length > 0) problems.push(`${at}: still present but audited deleted by run ${audited[0]!.runId}`);
-      if (truth.timeNs < ns(bounds.dueForBoth)) problems.push(`${at}: expired and still present after the recovery run`);
+      if (truth.timeNs < ns(bounds.dueForBoth))
+        problems.push(`${at}: expired and still present after the recovery run`);
     } else {
-      if (truth.timeNs >= ns(bounds.anyRunMax)) problems.push(`${at}: younger than every cutoff of the trial, yet deleted`);
-      if (audited.length !== 1) problems.push(`${at}: gone with ${audited.length} deleted records (${audited.map((record) => record.runId).join(', ') || 'none'})`);
+      if (truth.timeNs >= ns(bounds.anyRunMax))
+        problems.push(`${at}: younger than every cutoff of the trial, yet deleted`);
+      if (audited.length !== 1) {
+        const runs = audited.map((record) => record.runId).join(', ') || 'none';
+        problems.push(`${at}: gone with ${audited.length} deleted records (${runs})`);
+      }
       for (const record of audited) problems.push(...recordProblems(at, truth.timeNs, record, observed));
     }
     if (truth.file) problems.push(...linkedFileProblems(at, key, truth.file, truth.timeNs, observed));
@@ -73,12 +81,20 @@ function recordProblems(at: string, timeNs: bigint, record: AuditEntry, observed
   const cutoff = new Date(record.cutoff).getTime();
   const killed = record.runId === observed.killedRunId;
   const latest = killed ? observed.bounds.killedRunMax : observed.bounds.anyRunMax;
-  if (!(timeNs < ns(cutoff))) problems.push(`${at}: deleted by run ${record.runId} under cutoff ${record.cutoff}, which it was not older than`);
-  if (cutoff > latest) problems.push(`${at}: run ${record.runId} recorded cutoff ${record.cutoff}, later than it can have been (${new Date(latest).toISOString()})`);
+  if (!(timeNs < ns(cutoff)))
+    problems.push(`${at}: deleted by run ${record.runId} under cutoff ${record.cutoff}, which it was not older than`);
+  if (cutoff > latest) {
+    const bound = new Date(latest).toISOString();
+    problems.push(
+      `${at}: run ${record.runId} recorded cutoff ${record.cutoff}, later than it can have been (${bound})`,
+    );
+  }
   // Within the ms: the store may round the stored time (ns) either way; a cutoff is a whole ms.
   const recordedNs = ns(new Date(record.itemTimestamp).getTime());
-  if (recordedNs - timeNs >= 1_000_000n || timeNs - recordedNs >= 1_000_000n) problems.push(`${at}: record gives its time as ${record.itemTimestamp}`);
-  if (killed && observed.afterKill.items.has(record.key)) problems.push(`${at}: the killed run's record says deleted, but it was there after the kill`);
+  if (recordedNs - timeNs >= 1_000_000n || timeNs - recordedNs >= 1_000_000n)
+    problems.push(`${at}: record gives its time as ${record.itemTimestamp}`);
+  if (killed && observed.afterKill.items.has(record.key))
+    problems.push(`${at}: the killed run's record says deleted, but it was there after the kill`);
   return problems;
 }
 
@@ -90,12 +106,16 @@ function recordProblems(at: string, timeNs: bigint, record: AuditEntry, observed
 function linkedFileProblems(at: string, key: string, file: string, timeNs: bigint, observed: Observed): string[] {
   const { afterKill, final, linked, killedRunId, bounds } = observed;
   const problems: string[] = [];
-  if (!afterKill.items.has(key) && afterKill.files.has(file)) problems.push(`${at}: row deleted by the killed run while its file ${file} stayed`);
+  if (!afterKill.items.has(key) && afterKill.files.has(file))
+    problems.push(`${at}: row deleted by the killed run while its file ${file} stayed`);
   if (!afterKill.files.has(file) && afterKill.items.has(key) && timeNs >= ns(bounds.killedRunMax)) {
     problems.push(`${at}: linked file ${file} of a row younger than the killed run's cutoff was deleted`);
   }
+  const state = (present: boolean): string => (present ? 'present' : 'gone');
   if (final.items.has(key) !== final.files.has(file)) {
-    problems.push(`${at}: after recovery the row is ${final.items.has(key) ? 'present' : 'gone'} but its file ${file} is ${final.files.has(file) ? 'present' : 'gone'}`);
+    problems.push(
+      `${at}: after recovery the row is ${state(final.items.has(key))}, its file ${file} ${state(final.files.has(file))}`,
+    );
   }
   if (final.items.has(key)) return problems;
   const entries = linked.get(key) ?? [];
@@ -122,6 +142,20 @@ export interface TrialCounts {
   /** Rows: files the killed run deleted whose row it did not (deleted by the recovery run). */
   filesAheadOfRows: number;
 }
+
+/** The counts of a trial that failed before it could count anything. */
+export const NO_COUNTS: TrialCounts = {
+  items: 0,
+  byClass: { expired: 0, young: 0, boundary: 0 },
+  deletedByKilledRun: 0,
+  deletedInTotal: 0,
+  keptAtEnd: 0,
+  boundaryDeleted: 0,
+  boundaryKept: 0,
+  records: 0,
+  abandoned: 0,
+  filesAheadOfRows: 0,
+};
 
 export function countTrial(observed: Observed): TrialCounts {
   const { subject, afterKill, final, records } = observed;

@@ -1,18 +1,16 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
-import { main } from '../../lib/cli/main.ts';
-import { BIN, runCli, type CliResult } from './cli.ts';
+import { BIN } from './cli.ts';
 
 /**
- * The process side of a crash trial: `retention run` as a real child process in its own process
- * group, killed with SIGKILL as a whole at a chosen moment; and the operator's commands that
- * follow, either as child processes too or through the CLI's `main` in this process (the same
- * code path without the ~0.7 s start of a process).
+ * The killing side of a crash trial: `retention run` as a real child process in its own process
+ * group, killed with SIGKILL as a whole at a chosen moment.
  */
 export type Phase = 'startup' | 'before first batch' | 'sweep' | 'after sweep' | 'exited';
 
 /** When to kill: `delayMs` after spawn, after the `run_started` line, or after the `count`-th `batch_deleted` line. */
-export type KillPoint = { after: 'spawn' | 'run_started'; delayMs: number } | { after: 'batch_deleted'; count: number; delayMs: number };
+export type KillPoint =
+  { after: 'spawn' | 'run_started'; delayMs: number } | { after: 'batch_deleted'; count: number; delayMs: number };
 
 export interface KilledRun {
   /** Where the run was when the kill was sent (`exited`: it finished first). */
@@ -22,7 +20,7 @@ export interface KilledRun {
   spawnedAt: number;
   /** When SIGKILL was sent, or when the run exited on its own. */
   endedAt: number;
-  /** Spawn → `run_started`, → first `batch_deleted`, and the mean time between batches: what calibrates kill points. */
+  /** Spawn → `run_started` → first `batch_deleted`, and the mean time between batches (calibrate kill points). */
   runStartedMs: number | undefined;
   firstBatchMs: number | undefined;
   meanBatchMs: number | undefined;
@@ -48,7 +46,12 @@ function phaseOf(watch: RunWatch): Phase {
  * would start it) and kills the whole group with SIGKILL at `kill` (never, if undefined). `appName`
  * tags its database sessions (PGAPPNAME) so the trial can wait until the server has noticed the death.
  */
-export function runAndKill(args: string[], env: Record<string, string>, appName: string, kill: KillPoint | undefined): Promise<KilledRun> {
+export function runAndKill(
+  args: string[],
+  env: Record<string, string>,
+  appName: string,
+  kill: KillPoint | undefined,
+): Promise<KilledRun> {
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env, PGAPPNAME: appName },
@@ -119,7 +122,10 @@ export async function waitForSessionsToEnd(adminUrl: string, appName: string): P
   await admin.connect();
   try {
     for (let attempt = 0; attempt < 200; attempt += 1) {
-      const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [appName]);
+      const { rows } = await admin.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [appName],
+      );
       if (rows[0]!.n === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -128,20 +134,3 @@ export async function waitForSessionsToEnd(adminUrl: string, appName: string): P
     await admin.end();
   }
 }
-
-/** How the operator's commands after the kill are run. */
-export type Operator = (args: string[], env: Record<string, string>) => Promise<CliResult>;
-
-export const childProcessOperator: Operator = (args, env) => runCli(args, { env });
-
-export const inProcessOperator: Operator = async (args, env) => {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: { write: (text) => void (stdout += text) },
-    stderr: { write: (text) => void (stderr += text) },
-    env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env },
-    cwd: process.cwd(),
-  });
-  return { code, stdout, stderr };
-};

@@ -23,7 +23,8 @@ export function prng(seed: number): () => number {
   };
 }
 
-export const between = (random: () => number, low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
+export const between = (random: () => number, low: number, high: number): number =>
+  low + Math.floor(random() * (high - low + 1));
 
 export type ItemClass = 'expired' | 'young' | 'boundary';
 
@@ -53,7 +54,12 @@ export interface Subject {
  * boundary band at ms precision. With an exact cutoff (`--before`), the band has items exactly
  * at it and 1 ms either side: the strict `<` of invariant 1.
  */
-function itemTimes(random: () => number, count: number, reference: number, exactCutoff: boolean): Array<{ ms: number; class: ItemClass }> {
+function itemTimes(
+  random: () => number,
+  count: number,
+  reference: number,
+  exactCutoff: boolean,
+): Array<{ ms: number; class: ItemClass }> {
   const times: Array<{ ms: number; class: ItemClass }> = [];
   if (exactCutoff) for (const offset of [-1, 0, 0, 1]) times.push({ ms: reference + offset, class: 'boundary' });
   while (times.length < count) {
@@ -88,7 +94,11 @@ function writeAged(root: string, key: string, mtimeMs: number): bigint {
 
 async function filesUnder(root: string): Promise<Set<string>> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return new Set(entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/')));
+  return new Set(
+    entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/')),
+  );
 }
 
 const noFiles = async (): Promise<Set<string>> => new Set();
@@ -108,7 +118,10 @@ export interface SeedInput {
 export async function seedFsSubject(input: SeedInput): Promise<Subject> {
   const { random, root } = input;
   await mkdir(root, { recursive: true });
-  const planned = itemTimes(random, input.count, input.reference, input.exactCutoff).map((time, index) => ({ ...time, key: nestedKey(random, index, 'bin') }));
+  const planned = itemTimes(random, input.count, input.reference, input.exactCutoff).map((time, index) => ({
+    ...time,
+    key: nestedKey(random, index, 'bin'),
+  }));
   const items = new Map<string, ItemTruth>();
   for (const item of planned) items.set(item.key, { timeNs: writeAged(root, item.key, item.ms), class: item.class });
   const policy = {
@@ -120,7 +133,14 @@ export async function seedFsSubject(input: SeedInput): Promise<Subject> {
     batchSize: input.batchSize,
     limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
   };
-  return { kind: 'fs', policy, items, present: () => filesUnder(root), presentFiles: noFiles, linkedFileAudit: noLinkedAudit };
+  return {
+    kind: 'fs',
+    policy,
+    items,
+    present: () => filesUnder(root),
+    presentFiles: noFiles,
+    linkedFileAudit: noLinkedAudit,
+  };
 }
 
 /**
@@ -141,17 +161,23 @@ export async function seedRowsSubject(input: SeedInput & { databaseUrl: string }
   const client = new pg.Client({ connectionString: input.databaseUrl });
   await client.connect();
   try {
-    await client.query(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, file text)`);
+    await client.query(
+      `CREATE TABLE public.${table} (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, file text)`,
+    );
     await client.query(`CREATE INDEX ON public.${table} (created_at, id)`);
-    await client.query(`INSERT INTO public.${table} SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[])`, [
-      planned.map((row) => row.id),
-      planned.map((row) => new Date(row.ms)),
-      planned.map((row) => row.file ?? null),
-    ]);
+    await client.query(
+      `INSERT INTO public.${table} SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[])`,
+      [planned.map((row) => row.id), planned.map((row) => new Date(row.ms)), planned.map((row) => row.file ?? null)],
+    );
   } finally {
     await client.end();
   }
-  const items = new Map(planned.map((row) => [String(row.id), { timeNs: BigInt(row.ms) * 1_000_000n, class: row.class, ...(row.file ? { file: row.file } : {}) }]));
+  const items = new Map(
+    planned.map((row) => [
+      String(row.id),
+      { timeNs: BigInt(row.ms) * 1_000_000n, class: row.class, ...(row.file ? { file: row.file } : {}) },
+    ]),
+  );
   const policy = {
     name: input.name,
     class: 'rows',
@@ -177,15 +203,26 @@ export async function seedRowsSubject(input: SeedInput & { databaseUrl: string }
     kind: 'rows',
     policy,
     items,
-    present: async () => new Set((await query<{ id: string }>(`SELECT id::text AS id FROM public.${table}`)).map((row) => row.id)),
+    present: async () =>
+      new Set((await query<{ id: string }>(`SELECT id::text AS id FROM public.${table}`)).map((row) => row.id)),
     presentFiles: () => filesUnder(root),
     async linkedFileAudit() {
-      const entries = await query<{ key: string; linked_file: string | null; linked_file_status: string | null; run_id: string }>(
-        `SELECT key, linked_file, linked_file_status, run_id FROM retention.row_audit_entries WHERE policy = $1 AND action = 'delete'`,
+      const entries = await query<{
+        key: string;
+        linked_file: string | null;
+        linked_file_status: string | null;
+        run_id: string;
+      }>(
+        `SELECT key, linked_file, linked_file_status, run_id
+           FROM retention.row_audit_entries WHERE policy = $1 AND action = 'delete'`,
         [input.name],
       );
       const byKey = new Map<string, Array<{ file: string | null; status: string | null; runId: string }>>();
-      for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), { file: entry.linked_file, status: entry.linked_file_status, runId: entry.run_id }]);
+      for (const entry of entries)
+        byKey.set(entry.key, [
+          ...(byKey.get(entry.key) ?? []),
+          { file: entry.linked_file, status: entry.linked_file_status, runId: entry.run_id },
+        ]);
       return byKey;
     },
   };
