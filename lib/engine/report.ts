@@ -24,6 +24,8 @@ export class Tally {
   readonly items: ListedItem[] | undefined;
   /** Eligible items each hold kept, for the run's `hold` audit records. */
   readonly heldByHold = new Map<number, { hold: Hold; count: number }>();
+  /** Held items a store counted without saying which hold kept each (one-statement sweeps). */
+  heldInStore: { count: number; holds: Hold[] } | undefined;
   private readonly causes = new Map<string, NotDeleted>();
 
   constructor(list: boolean) {
@@ -53,11 +55,17 @@ export class Tally {
   }
 
   /** Held items a store counted without returning them (one-statement sweeps skip them in SQL). */
-  countHeldInStore(count: number): void {
+  countHeldInStore(count: number, holds: Hold[]): void {
     if (count === 0) return;
     this.held += count;
     this.eligible += count;
-    this.notDeleted('held', 'a legal hold (see retention hold list)', count);
+    this.heldInStore = { count, holds };
+    this.notDeleted('held', `one of holds ${holds.map((hold) => `#${hold.id}`).join(', ')} (see retention hold list)`, count);
+  }
+
+  /** Rows a one-statement batch passed over because another transaction held them (SKIP LOCKED). */
+  countSkippedInUse(count: number): void {
+    if (count > 0) this.notDeleted('kept', 'in use by another transaction (skipped, SKIP LOCKED); the next run retries them', count);
   }
 
   /**

@@ -123,15 +123,18 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       ...(stopReason ? { stopReason } : {}),
       ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error.message } } : {}),
     });
-    // Held items are part of the record (invariant 12): one audit record per hold that kept any.
-    if (!options.dryRun && tally.heldByHold.size > 0) {
+    // Held items are part of the record (invariant 12): one audit record per hold that kept any
+    // (a store that counts held rows in SQL cannot say which hold: one record naming them all).
+    if (!options.dryRun && (tally.heldByHold.size > 0 || tally.heldInStore)) {
       const latest = latestCutoff(cutoffs);
-      await control.recordEvents(
-        [...tally.heldByHold.values()].map(({ hold, count }) => ({
-          runId, policy: policy.name, store: store.location, key: hold.key, itemTimestamp: hold.createdAt, rule: describeHold(hold), cutoff: latest,
-          actor: deps.actor, trigger: options.trigger, action: 'hold' as const, status: 'held' as const, error: `${count} eligible item${count === 1 ? '' : 's'} kept by hold #${hold.id}`,
-        })),
-      );
+      const record = (key: string, itemTimestamp: Date, rule: string, error: string) => ({
+        runId, policy: policy.name, store: store.location, key, itemTimestamp, rule, cutoff: latest, actor: deps.actor, trigger: options.trigger, action: 'hold' as const, status: 'held' as const, error,
+      });
+      const plural = (count: number) => `${count} eligible item${count === 1 ? '' : 's'}`;
+      await control.recordEvents([
+        ...[...tally.heldByHold.values()].map(({ hold, count }) => record(hold.key, hold.createdAt, describeHold(hold), `${plural(count)} kept by hold #${hold.id}`)),
+        ...(tally.heldInStore ? [record('*', startedAt, 'holds', `${plural(tally.heldInStore.count)} kept by holds ${tally.heldInStore.holds.map((hold) => `#${hold.id}`).join(', ')}`)] : []),
+      ]);
     }
     await control.finishRun(report);
     log.info('run_completed', {
@@ -226,7 +229,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
           : pagedSteps({ ...sourceInput, ...resume });
     if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
     // One statement per batch never returns the held rows it passes over: the census counts them.
-    if (oneStatement && census.held !== undefined) tally.countHeldInStore(census.held);
+    if (oneStatement && census.held !== undefined) tally.countHeldInStore(census.held, holds);
 
     // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
     if (options.limit === undefined) await dropWholePartitions({ policy, store, control, cutoffs, holds, dryRun: options.dryRun, runId, actor: deps.actor, trigger: options.trigger, fence, budget, tally, log });
@@ -240,6 +243,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // A pass from the start leaves exactly its failures, unless a statement skipped rows in use
     // without reporting them (SKIP LOCKED): then count again.
     census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !sweep.skippedRows);
+    // What is still due after a pass that skipped rows in use is, at least partly, those rows.
+    if (sweep.skippedRows && status === 'completed') tally.countSkippedInUse(census.eligible);
     return await finish(status, end.status === 'partial' && end.detail ? new RetentionError(end.detail) : undefined, end.status === 'partial' ? end.stopReason : undefined);
   } catch (error) {
     if (error instanceof LeaseLostError) return await stopped(error);
