@@ -75,6 +75,7 @@ export async function withSession<T>(io: CliIO, configFile: string | undefined, 
 async function embeddedDatabase(io: CliIO): Promise<FallbackDatabase> {
   const home = retentionHome(io.env, io.cwd);
   const embedded = await acquireEmbeddedPostgres(home);
+  if (embedded.notice) io.stderr.write(`notice: ${embedded.notice}\n`);
   return { url: embedded.url, location: `embedded PostgreSQL in ${home}`, release: embedded.release };
 }
 
