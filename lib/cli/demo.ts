@@ -1,7 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
-import { DEMO_HOLDS, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
+import { DEMO_HOLDS, DEMO_LOG_TO_RESTORE, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
 import { createSqlClient } from '../sql/client.ts';
 import { withSession, type CliIO } from './context.ts';
 import { exitCodeFor, printReports, runPolicies } from './run.ts';
@@ -62,6 +62,7 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
     say('\nRun:');
     printReports(io, ran, {});
     const cli = `npx retention --config ${path.relative(io.cwd, configPath) || configPath}`;
+    const runOf = (policy: string): string => ran.find((report) => report.policy === policy)?.runId ?? '<run id>';
     say(
       [
         '',
@@ -69,7 +70,7 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
         `History:       ${cli} history`,
         `Audit trail:   ${cli} audit --run ${ran.find((report) => report.deleted > 0)?.runId ?? '<run id>'}`,
         `Status:        ${cli} status`,
-        `Restore logs:  ${cli} restore --run ${ran.find((report) => report.policy === 'app-logs')?.runId ?? '<run id>'}`,
+        `Restore a log: ${cli} restore --run ${runOf('app-logs')} --key ${DEMO_LOG_TO_RESTORE}`,
       ].join('\n'),
     );
     return exitCodeFor(ran, false);

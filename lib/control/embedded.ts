@@ -55,8 +55,8 @@ function layoutOf(home: string, serverDir = path.join(home, 'pg')) {
   // `initialised` is written after initdb succeeded: a data directory without it is a failed init, redone.
   // `port`: where the server listened last; reused while free, so URLs printed earlier (the demo
   // config, an operator's notes) keep working after the server stopped and started again.
-  const own = { password: at('password'), clients: at('clients'), lock: at('lock'), initialised: at('initialised'), port: at('port') };
-  return { home, root, ...server, ...own, serverDirRecord: at('server-dir') };
+  const own = { password: at('password'), clients: at('clients'), lock: at('lock'), initialised: at('initialised') };
+  return { home, root, ...server, ...own, port: at('port'), serverDirRecord: at('server-dir') };
 }
 
 /**
@@ -123,7 +123,11 @@ export async function acquireEmbeddedPostgres(
  * directory of their own it can reach, recorded in the home so every later process finds it. The
  * operator's directories are never made more permissive.
  */
-async function placeServerFiles(home: Layout, asRoot: boolean, runAs: () => Promise<RunAs>): Promise<{ layout: Layout; notice?: string }> {
+async function placeServerFiles(
+  home: Layout,
+  asRoot: boolean,
+  runAs: () => Promise<RunAs>,
+): Promise<{ layout: Layout; notice?: string }> {
   const recorded = (await readFile(home.serverDirRecord, 'utf8').catch(absentAs(''))).trim();
   if (recorded !== '') return { layout: layoutOf(home.home, recorded) };
   const user = asRoot && !(await exists(home.initialised)) ? await runAs() : null;
@@ -133,7 +137,8 @@ async function placeServerFiles(home: Layout, asRoot: boolean, runAs: () => Prom
     const serverDir = await serverDirectoryOutsideHome(home.home, user);
     await writeDurably(home.serverDirRecord, `${serverDir}\n`);
     const why = `it runs as user "${SERVER_USER}", which cannot traverse ${blocked}`;
-    return { layout: layoutOf(home.home, serverDir), notice: `the embedded PostgreSQL keeps its data in ${serverDir}: ${why} (recorded in ${home.serverDirRecord})` };
+    const notice = `the embedded PostgreSQL keeps its data in ${serverDir}: ${why} (recorded in ${home.serverDirRecord})`;
+    return { layout: layoutOf(home.home, serverDir), notice };
   }
   // Our own directory: the server user must reach the data directory through here (0700 under a
   // umask of 077 would not do).

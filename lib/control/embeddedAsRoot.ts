@@ -48,11 +48,8 @@ export async function ensurePostgresUser(home: string): Promise<ServerUser> {
     await execFileAsync('groupadd', ['-f', SERVER_USER]);
     await execFileAsync('useradd', ['-g', SERVER_USER, SERVER_USER]);
   } catch (error) {
-    throw new ControlStoreError(
-      `could not create the "${SERVER_USER}" OS user that runs the embedded PostgreSQL as root: ${describeCause(error)}`,
-      { home },
-      { cause: error },
-    );
+    const what = `could not create the "${SERVER_USER}" OS user that runs the embedded PostgreSQL as root`;
+    throw new ControlStoreError(`${what}: ${describeCause(error)}`, { home }, { cause: error });
   }
   const created = await lookupPostgresUser();
   if (!created) throw new ControlStoreError(`the "${SERVER_USER}" OS user was created but cannot be found`, { home });
@@ -77,9 +74,10 @@ export async function blockedDirectory(target: string, user: ServerUser): Promis
 export async function assertServerCanReach(home: string, dataDir: string, user: ServerUser): Promise<void> {
   const blocked = await blockedDirectory(dataDir, user);
   if (blocked === null) return;
+  const runsAs = `the embedded PostgreSQL of ${home} runs as user "${SERVER_USER}"`;
   throw ConfigError.single(
     'RETENTION_HOME',
-    `the embedded PostgreSQL of ${home} runs as user "${SERVER_USER}", which cannot traverse ${blocked} to reach its data directory ${dataDir}`,
+    `${runsAs}, which cannot traverse ${blocked} to reach its data directory ${dataDir}`,
     `let it traverse ${blocked} (o+x), or use another RETENTION_HOME (a new home starts an empty control store)`,
     { home, directory: blocked },
   );
@@ -111,7 +109,8 @@ export async function serverDirectoryOutsideHome(home: string, user: ServerUser)
  */
 export async function reachableBinaries(packaged: string, user: ServerUser): Promise<string> {
   if ((await blockedDirectory(path.join(packaged, 'bin'), user)) === null) return packaged;
-  const { version } = JSON.parse(await readFile(path.join(packaged, '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = await readFile(path.join(packaged, '..', 'package.json'), 'utf8');
+  const { version } = JSON.parse(manifest) as { version: string };
   const base = await sharedDirectory(user);
   const copy = path.join(base, `postgres-${version}-${process.platform}-${process.arch}`);
   const complete = (): Promise<boolean> => stat(path.join(copy, 'bin', 'postgres')).then(() => true, () => false);
@@ -123,7 +122,8 @@ export async function reachableBinaries(packaged: string, user: ServerUser): Pro
       if (!(await complete())) throw error; // else a concurrent process renamed its copy first
     });
   } catch (error) {
-    throw new ControlStoreError(`could not copy the PostgreSQL binaries from ${packaged} to ${copy}: ${describeCause(error)}`, { directory: copy }, { cause: error });
+    const what = `could not copy the PostgreSQL binaries from ${packaged} to ${copy}`;
+    throw new ControlStoreError(`${what}: ${describeCause(error)}`, { directory: copy }, { cause: error });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -136,18 +136,20 @@ export async function reachableBinaries(packaged: string, user: ServerUser): Pro
  * symlink, so it must be a real directory, owned by root and writable by no one else.
  */
 async function sharedDirectory(user: ServerUser): Promise<string> {
+  const context = { directory: SHARED_DIRECTORY };
   const fix = `make ${SHARED_DIRECTORY} a directory owned by root, mode 755, or set RETENTION_HOME to a directory user "${SERVER_USER}" can traverse`;
   try {
     const created = await mkdir(SHARED_DIRECTORY, { recursive: true, mode: 0o755 });
     if (created !== undefined) await chmod(SHARED_DIRECTORY, 0o755); // the umask may have narrowed it
   } catch (error) {
-    throw new ControlStoreError(`could not create ${SHARED_DIRECTORY} for the embedded PostgreSQL: ${describeCause(error)} (${fix})`, { directory: SHARED_DIRECTORY }, { cause: error });
+    const what = `could not create ${SHARED_DIRECTORY} for the embedded PostgreSQL`;
+    throw new ControlStoreError(`${what}: ${describeCause(error)} (${fix})`, context, { cause: error });
   }
   const info = await lstat(SHARED_DIRECTORY);
   const blocked = await blockedDirectory(SHARED_DIRECTORY, user);
   if (!info.isDirectory() || info.uid !== 0 || (info.mode & 0o022) !== 0 || blocked !== null) {
-    const what = blocked !== null ? `user "${SERVER_USER}" cannot traverse ${blocked}` : 'it is not a directory owned by root and writable by root only';
-    throw ConfigError.single('RETENTION_HOME', `${SHARED_DIRECTORY} cannot hold the embedded PostgreSQL's files: ${what}`, fix, { directory: SHARED_DIRECTORY });
+    const why = blocked !== null ? `user "${SERVER_USER}" cannot traverse ${blocked}` : 'it is not a directory owned by root and writable by root only';
+    throw ConfigError.single('RETENTION_HOME', `${SHARED_DIRECTORY} cannot hold the embedded PostgreSQL's files: ${why}`, fix, context);
   }
   return SHARED_DIRECTORY;
 }
