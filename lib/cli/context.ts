@@ -55,6 +55,11 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
   return new Logger({ sink: io.stderr, level: levelFromEnv(io.env.RETENTION_LOG_LEVEL ?? fallback), clock });
 }
 
+/** The config as every CLI command loads it: fs roots are checked against this CLI's $RETENTION_HOME too. */
+export function loadCliConfig(io: CliIO, configFile: string | undefined): ReturnType<typeof loadConfig> {
+  return loadConfig(configFile, io.cwd, { retentionHome: retentionHome(io.env, io.cwd) });
+}
+
 /**
  * Loads and validates the config, then opens the control store: the configured database,
  * `RETENTION_DATABASE_URL`, or the embedded PostgreSQL under $RETENTION_HOME. The config is
@@ -63,7 +68,7 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
 export async function withSession<T>(io: CliIO, configFile: string | undefined, use: (session: Session) => Promise<T>): Promise<T> {
   const clock = systemClock;
   const leaseTtlMs = leaseTtlFromEnv(io.env);
-  const { config, source } = await loadConfig(configFile, io.cwd);
+  const { config, source } = await loadCliConfig(io, configFile);
   const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });
   try {
     return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control: opened.control, controlLocation: opened.location, actor: cliActor(io.env), ...(leaseTtlMs ? { leaseTtlMs } : {}) });

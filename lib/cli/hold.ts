@@ -1,19 +1,38 @@
-import { ConfigError } from '../errors.ts';
+import type { PolicyConfig } from '../config/schema.ts';
+import { itemHold } from '../engine/classify.ts';
+import { computeCutoffs } from '../engine/plan.ts';
+import type { Hold } from '../engine/types.ts';
+import { ConfigError, describeCause } from '../errors.ts';
+import { createStore } from '../stores/index.ts';
+import type { HoldMatch, Store } from '../stores/types.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { table, when } from './format.ts';
 
-/** Legal holds: held items are never deleted while the hold exists; they count as `held`. */
+/** What `hold add` found for one policy in the hold's scope; `warning` when nothing (surely) matched. */
+interface HoldCheck {
+  policy: string;
+  matched: boolean | null;
+  warning?: string;
+}
+
+/**
+ * Legal holds: held items are never deleted while the hold exists; they count as `held`. A hold
+ * that matches nothing is kept (an operator may hold what does not exist yet), but a typo in a
+ * key must not pass for protection: the command says, per policy, when nothing matches.
+ */
 export async function holdAddCommand(
   session: Session,
-  flags: { policy?: string[]; key?: string; prefix?: string; reason?: string },
+  flags: { policy?: string[]; key?: string; prefix?: string; reason?: string; json?: boolean },
 ): Promise<number> {
   if ((flags.key === undefined) === (flags.prefix === undefined)) {
     throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
   }
   if (!flags.reason) throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
-  const policies = flags.policy && flags.policy.length > 0 ? selectPolicies(session.config, flags.policy, false).map((p) => p.name) : [null];
-  for (const policy of policies) {
+  const targets: Array<PolicyConfig | null> = flags.policy && flags.policy.length > 0 ? selectPolicies(session.config, flags.policy, false) : [null];
+  const added: Array<Hold & { checks: HoldCheck[] }> = [];
+  for (const target of targets) {
+    const policy = target?.name ?? null;
     const hold = await session.control.addHold({
       policy,
       key: (flags.key ?? flags.prefix)!,
@@ -22,9 +41,72 @@ export async function holdAddCommand(
       createdBy: session.actor,
     });
     session.log.info('hold_added', { hold_id: hold.id, policy, key: hold.key, prefix: hold.prefix, reason: hold.reason, by: session.actor });
+    const checks: HoldCheck[] = [];
+    for (const governed of target ? [target] : session.config.policies) checks.push(await checkHold(session, hold, governed));
+    added.push({ ...hold, checks });
+    if (flags.json) continue;
     session.io.stdout.write(`hold ${hold.id} added on ${hold.prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`);
+    for (const check of checks) if (check.warning) session.io.stderr.write(`warning: ${check.warning}\n`);
   }
+  if (flags.json) session.io.stdout.write(`${JSON.stringify(added, null, 2)}\n`);
   return 0;
+}
+
+/** Items a prefix check lists in stores it cannot query (fs, S3, Vercel Blob, DynamoDB) before it gives up. */
+const PREFIX_CHECK_ITEMS = 10_000;
+const PAGE = 1_000;
+/** Cutoffs this far ahead make every item in scope listable: some stores list only what is past their cutoffs. */
+const EVERYTHING_AHEAD_MS = 100 * 365 * 86_400_000;
+
+async function checkHold(session: Session, hold: Hold, policy: PolicyConfig): Promise<HoldCheck> {
+  const what = `hold #${hold.id} ${hold.prefix ? 'prefix' : 'key'} "${hold.key}"`;
+  let found: HoldMatch;
+  let store: Store | undefined;
+  try {
+    store = await createStore(policy);
+    await store.open();
+    found = store.holdMatches ? await store.holdMatches(hold) : await listedMatch(store, policy, hold, session.clock.now());
+  } catch (error) {
+    return { policy: policy.name, matched: null, warning: `${what}: could not check policy ${policy.name}: ${describeCause(error)}` };
+  } finally {
+    await store?.close?.().catch(() => undefined);
+  }
+  session.log.info('hold_checked', { hold_id: hold.id, policy: policy.name, matched: found.matched ?? null });
+  if (found.matched === true) return { policy: policy.name, matched: true };
+  if (found.matched === undefined) {
+    return { policy: policy.name, matched: null, warning: `${what}: could not tell whether anything in policy ${policy.name} matches (${found.note ?? 'bounded check'})` };
+  }
+  return { policy: policy.name, matched: false, warning: `hold #${hold.id} matches nothing in policy ${policy.name} (yet): check the ${hold.prefix ? 'prefix' : 'key'} (${keyHint(policy, found.example)})` };
+}
+
+/** Exact keys: `present`. Prefixes: the first PREFIX_CHECK_ITEMS items listed, key by key. */
+async function listedMatch(store: Store, policy: PolicyConfig, hold: Hold, now: Date): Promise<HoldMatch> {
+  const cutoffs = computeCutoffs(policy.retention, new Date(now.getTime() + EVERYTHING_AHEAD_MS));
+  if (!hold.prefix && (await store.present([hold.key])).has(hold.key)) return { matched: true };
+  let cursor: string | undefined;
+  let listed = 0;
+  let example: HoldMatch['example'];
+  for (;;) {
+    const page = await store.scan({ cutoffs, ...(cursor !== undefined ? { cursor } : {}), limit: hold.prefix ? PAGE : 1 });
+    example ??= page.items[0];
+    if (!hold.prefix) return { matched: false, ...(example ? { example } : {}) };
+    if (page.items.some((item) => itemHold(item, [hold]))) return { matched: true };
+    listed += page.items.length;
+    if (page.done) return { matched: false, ...(example ? { example } : {}) };
+    if (listed >= PREFIX_CHECK_ITEMS) return { matched: undefined, note: `none of the first ${listed} items listed match` };
+    cursor = page.cursor;
+  }
+}
+
+/** What keys look like in this policy, from an item that exists, so a wrong kind of key shows. */
+function keyHint(policy: PolicyConfig, example: HoldMatch['example']): string {
+  const quoted = (key: string | undefined) => (key === undefined ? '' : `, e.g. "${key}"`);
+  if (policy.class === 'rows') {
+    const row = `rows: the row key${quoted(example?.key)}`;
+    return policy.blob ? `${row}, or the linked file${quoted(example?.linkedKey)}` : row;
+  }
+  const kinds: Record<string, string> = { fs: 'a path relative to the root', s3: 'the full object key', 'vercel-blob': 'the pathname' };
+  return `${policy.store.kind}: ${kinds[policy.store.kind] ?? 'the item key'}${quoted(example?.key)}`;
 }
 
 export async function holdListCommand(session: Session, flags: { policy?: string[]; json?: boolean }): Promise<number> {

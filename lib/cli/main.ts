@@ -1,7 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig } from '../config/load.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
-import { withSession, type CliIO } from './context.ts';
+import { loadCliConfig, withSession, type CliIO } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { auditCommand, historyCommand } from './history.ts';
 import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
@@ -108,6 +107,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--key <key>', 'exact item key')
     .option('--prefix <prefix>', 'every key starting with this')
     .option('--reason <text>', 'why (required)')
+    .option('--json', 'the holds added, with what each matches per policy')
     .action(session(holdAddCommand));
   hold.command('list').option('-p, --policy <name>', 'holds that apply to this policy', collect).option('--json').action(session(holdListCommand));
   hold
@@ -168,7 +168,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .command('config')
     .description('validate the config and print it with defaults filled in')
     .action(async () => {
-      const { config, source } = await loadConfig(configFile(), io.cwd);
+      const { config, source } = await loadCliConfig(io, configFile());
       io.stdout.write(`${JSON.stringify({ source, ...config }, null, 2)}\n`);
       setExit(0);
     });

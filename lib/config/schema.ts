@@ -141,6 +141,7 @@ export const Config = z
       if (policy.backup && policy.class === 'tokens') {
         issue(ctx, 'tokens are never backed up (a copy of a credential defeats deleting it)', 'remove backup from this policy', ['policies', index, 'backup']);
       }
+      if (policy.class === 'rows' && policy.blob) checkLinkedFiles(ctx, policy, ['policies', index]);
       if (policy.backup && policy.store.kind === 'fs' && isInsideDirectory(policy.store.root, policy.backup.to)) {
         // Copies keep their old mtime: inside the root they would be swept as expired items.
         issue(ctx, `${policy.backup.to} is inside the store root ${policy.store.root}`, 'choose a backup directory outside the root', ['policies', index, 'backup', 'to']);
@@ -158,6 +159,34 @@ export const Config = z
       }
     });
   });
+
+/** Where each blob store kind backs up, for the fix of a missing `blob.backupTo`. */
+const BLOB_BACKUP_LOCATION: Record<z.output<typeof BlobStore>['kind'], string> = {
+  fs: 'a directory outside the store root',
+  s3: 's3://<bucket>/<prefix>, outside the store prefix',
+  'vercel-blob': 'a pathname prefix outside the store prefix',
+};
+
+/**
+ * A row and its linked file are deleted together, so they must be restorable together
+ * (invariant 11): copies of the rows need copies of their files, and an archive (rows only,
+ * while the files are deleted) cannot be restored whole.
+ */
+function checkLinkedFiles(ctx: z.RefinementCtx, policy: Extract<z.output<typeof Policy>, { class: 'rows' }>, at: PropertyKey[]): void {
+  const blob = policy.blob!;
+  if (policy.archive) {
+    issue(ctx, 'archive keeps the rows, but their linked files are deleted: a restore could not bring a row back with its file', 'use backup (rows) with blob.backupTo (files) instead of archive', [...at, 'archive']);
+  }
+  if (policy.backup && blob.backupTo === undefined) {
+    issue(ctx, 'backup copies the rows but not their linked files: a restore would bring rows back without their files', `add blob.backupTo: where the ${blob.store.kind} store copies the files (${BLOB_BACKUP_LOCATION[blob.store.kind]})`, [...at, 'blob', 'backupTo']);
+  }
+  if (!policy.backup && blob.backupTo !== undefined) {
+    issue(ctx, 'blob.backupTo is only used with backup (files are copied with their rows)', 'add backup for the rows, or remove blob.backupTo', [...at, 'blob', 'backupTo']);
+  }
+  if (blob.backupTo !== undefined && blob.store.kind === 'fs' && isInsideDirectory(blob.store.root, blob.backupTo)) {
+    issue(ctx, `${blob.backupTo} is inside the linked files' root ${blob.store.root}`, 'choose a backup directory outside the root', [...at, 'blob', 'backupTo']);
+  }
+}
 
 function isInsideDirectory(root: string, candidate: string): boolean {
   const relative = path.relative(path.resolve(root), path.resolve(candidate));

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { globProblem, rootProblem, type RootProblem } from './roots.ts';
 
 export { DynamoTokensStoreSchema } from '../stores/dynamoTokensSchema.ts';
 
@@ -9,14 +10,28 @@ export { DynamoTokensStoreSchema } from '../stores/dynamoTokensSchema.ts';
  */
 const Globs = z.array(z.string().min(1));
 
+/** A string refined by one of the lexical checks of roots.ts (the fix goes where issues.ts finds it). */
+function checked(check: (value: string) => RootProblem | undefined) {
+  return z.string().min(1).superRefine((value, ctx) => {
+    const problem = check(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
+  });
+}
+
+/** Globs over keys relative to an fs root: never absolute, never climbing out with `..`. */
+const FsGlobs = z.array(checked(globProblem));
+
 export const FsStoreSchema = z.strictObject({
   kind: z.literal('fs'),
-  /** Directory whose files the policy governs; keys are POSIX paths relative to it. */
-  root: z.string().min(1),
+  /**
+   * Directory whose files the policy governs (absolute, canonical, not a system directory: see
+   * roots.ts); keys are POSIX paths relative to it.
+   */
+  root: checked(rootProblem),
   /** Globs (relative to root) a file must match; default: every file. */
-  include: Globs.optional(),
+  include: FsGlobs.optional(),
   /** Globs that exclude files even if included. */
-  exclude: Globs.optional(),
+  exclude: FsGlobs.optional(),
   /** Remove directories that a run left empty (never the root itself). */
   removeEmptyDirs: z.boolean().default(false),
 });

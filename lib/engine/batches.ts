@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store, SweptBatch } from '../stores/types.ts';
 import type { Fence } from './fence.ts';
 import { selectPage, type PageSelection } from './plan.ts';
@@ -80,12 +81,17 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
  */
 export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detail: 'rows' | 'summary'; allowance: () => number }): AsyncGenerator<Step> {
   const sweep = input.store.sweepExpired!.bind(input.store);
+  const pacingMs = input.store.pacingMs ?? 0;
   let cursor = input.cursor;
-  for (;;) {
+  for (let first = true; ; first = false) {
     const limit = Math.min(input.batchSize, input.allowance());
     if (limit <= 0) return;
-    // The previous step's checkpoint (a fenced write, just before this) counts as the check.
-    await input.fence.checkBeforeNext();
+    if (!first && pacingMs > 0) {
+      // After a pause, a round trip: the checkpoint written before it is no longer fresh.
+      await sleep(pacingMs);
+      await input.fence.check();
+      // The previous step's checkpoint (a fenced write, just before this) counts as the check.
+    } else await input.fence.checkBeforeNext();
     const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
     yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;

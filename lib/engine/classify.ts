@@ -48,6 +48,14 @@ export function holdFor(key: string, holds: Hold[]): Hold | undefined {
   return holds.find((hold) => (hold.prefix ? key.startsWith(hold.key) : key === hold.key));
 }
 
+/**
+ * The hold protecting an item: one on its own key, else one on its linked file's key. An
+ * operator sees a document row as its file path as often as its id; either must hold it.
+ */
+export function itemHold(item: Pick<Item, 'key' | 'linkedKey'>, holds: Hold[]): Hold | undefined {
+  return holdFor(item.key, holds) ?? (item.linkedKey === undefined ? undefined : holdFor(item.linkedKey, holds));
+}
+
 /** How long an eligible item has been past its cutoff, in seconds (its compliance lag). */
 export function overdueSeconds(item: EligibleItem): number {
   return (item.cutoff.getTime() - item.timestamp.getTime()) / 1000;

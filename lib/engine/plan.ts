@@ -1,7 +1,7 @@
 import { durationMs, formatDuration } from '../config/durations.ts';
 import type { RetentionSpec } from '../config/schema.ts';
 import type { Cutoffs, CutoffRule, EligibleItem, Hold, Item } from './types.ts';
-import { cutoffFor, holdFor, isEligible } from './classify.ts';
+import { cutoffFor, isEligible, itemHold } from './classify.ts';
 
 /**
  * Pure planning: cutoffs fixed once at run start, and the selection of what a page may delete.
@@ -68,7 +68,7 @@ export function selectPage(items: Item[], cutoffs: Cutoffs, holds: Hold[]): Page
     }
     const eligible = isEligible(item, cutoffs);
     if (eligible === undefined) continue;
-    const hold = holdFor(item.key, holds);
+    const hold = itemHold(item, holds);
     if (hold) selection.held.push({ ...eligible, hold });
     else selection.deletable.push(eligible);
   }

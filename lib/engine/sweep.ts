@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { AuditIntent, AuditResolution } from '../control/types.ts';
 import type { Logger } from '../observe/log.ts';
@@ -32,6 +33,7 @@ export class Sweep {
   private allowance: number;
   /** A one-statement batch passed over eligible rows in use (they stay, uncounted, for the next run). */
   skippedRows = false;
+  private deletedBatches = 0;
 
   constructor(
     private readonly policy: PolicyConfig,
@@ -124,6 +126,8 @@ export class Sweep {
         for (const [key, error] of failedKeys) backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
         deletable = batch.filter((item) => !failedKeys.has(item.key));
       }
+      // Room for replicas and other writers between batches, before the lease check, never after.
+      if (this.deletedBatches++ > 0 && store.pacingMs) await sleep(store.pacingMs);
       // Right before the destructive call (after the backup, which may take long): a pause, a
       // takeover or a lease break since the last step stops the run here, nothing deleted.
       await fence!.check();

@@ -20,6 +20,11 @@ export interface Item {
   size?: number;
   /** Attribute values for per-purpose retention (`by` column → value). */
   attributes?: Record<string, string | null>;
+  /**
+   * The key of the file this item links to in another store (a rows policy's `blob` column):
+   * the file is deleted with the item, so a hold on either key holds both (invariant 9).
+   */
+  linkedKey?: string;
 }
 
 /** One per-purpose rule with its cutoff fixed at run start. */

@@ -203,7 +203,7 @@ interface ReachedStore {
 function reachedStores(policy: PolicyConfig, at: string): ReachedStore[] {
   const own = { at, store: policy.store, backupTo: policy.backup?.to };
   if (policy.class !== 'rows' || !policy.blob) return [own];
-  return [own, { at: `${at}.blob`, store: policy.blob.store, backupTo: undefined }];
+  return [own, { at: `${at}.blob`, store: policy.blob.store, backupTo: policy.blob.backupTo }];
 }
 
 /** Statements and secrets of several grants, each once, in first-seen order (secrets in SECRETS order). */

@@ -1,40 +1,62 @@
-import { constants, type Stats } from 'node:fs';
-import { copyFile, mkdir, readdir, realpath, rm, stat, unlink, utimes } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { FsStoreSchema } from '../config/stores.ts';
 import type { EligibleItem, Item } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
-import { checkParent, ensureDirectoryInside, removeEmptyParents, resolveKey } from './fsPaths.ts';
-import { isErrnoCode, lstatOrUndefined, walkFiles, type WalkedFile } from './fsWalk.ts';
-import { backupSegment, countCensus, scopeMatcher } from './shared.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, RestoreOutcome, ScanQuery, Store } from './types.ts';
+import { backupFiles, restoreFile } from './fsBackup.ts';
+import {
+  containedFile,
+  isErrnoCode,
+  lstatOrUndefined,
+  openRoot,
+  PinnedDirectories,
+  removeEmptyParents,
+  within,
+} from './fsPaths.ts';
+import { walkFiles, type WalkedFile } from './fsWalk.ts';
+import { backupSegment, chunks, countCensus, scopeMatcher, sendGuarded } from './shared.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, RestoreOutcome, ScanQuery, Store } from './types.ts';
 
-/** Each delete is three thread-pool round trips (realpath, lstat, unlink); overlap a few files. */
+/** Each delete is two thread-pool round trips (lstat, unlink) after its directory is open; overlap a few files. */
 const DELETE_CONCURRENCY = 16;
 
 export type FsStoreConfig = z.output<typeof FsStoreSchema>;
 
 /**
  * A local directory (data class `blobs`): keys are POSIX paths relative to the root, timestamps
- * are mtimes. Symlinks are never followed, so nothing outside the root is listed or deleted.
+ * are mtimes. Every directory is reached from the root's open handle one level at a time without
+ * following a symlink (fsPaths.ts), so nothing outside the root is listed, deleted, copied or
+ * written, whatever is swapped for what inside it meanwhile. Needs Linux (/proc/self/fd).
  */
 export function createFsStore(config: FsStoreConfig): Store {
   const location = `fs:${config.root}`;
   const inScope = scopeMatcher(config.include, config.exclude);
-  let opening: Promise<string> | undefined;
+  let pinning: Promise<FileHandle> | undefined;
 
-  /** The root's realpath, resolved once; a failed open is retried on the next call. */
-  function realRoot(): Promise<string> {
-    opening ??= resolveRoot(config.root, location).catch((error: unknown) => {
-      opening = undefined;
+  /** The root's handle, opened and verified once; a failed open is retried on the next call. */
+  function pinnedRoot(): Promise<FileHandle> {
+    pinning ??= openRoot(config.root, location).catch((error: unknown) => {
+      pinning = undefined;
       throw error;
     });
-    return opening;
+    return pinning;
+  }
+
+  /** The directories one call opens below the root, closed when it is done. */
+  async function withDirectories<T>(use: (directories: PinnedDirectories) => Promise<T>): Promise<T> {
+    const directories = new PinnedDirectories((await pinnedRoot()).fd);
+    try {
+      return await use(directories);
+    } finally {
+      await directories.close();
+    }
   }
 
   async function* filesInScope(after?: string): AsyncGenerator<WalkedFile> {
-    for await (const file of walkFiles(await realRoot(), after)) {
+    const root = await pinnedRoot();
+    for await (const file of walkFiles({ fd: root.fd, location }, after)) {
       if (inScope(file.key)) yield file;
     }
   }
@@ -49,7 +71,13 @@ export function createFsStore(config: FsStoreConfig): Store {
     order: 'key',
 
     async open() {
-      await realRoot();
+      await pinnedRoot();
+    },
+
+    async close() {
+      const pinned = pinning;
+      pinning = undefined;
+      await (await pinned?.catch(() => undefined))?.close();
     },
 
     async scan({ cursor, limit }: ScanQuery): Promise<Page> {
@@ -71,73 +99,61 @@ export function createFsStore(config: FsStoreConfig): Store {
       return countCensus(itemsInScope(), query);
     },
 
-    async delete(items: EligibleItem[]): Promise<DeleteOutcome[]> {
-      const root = await realRoot();
-      const outcomes: DeleteOutcome[] = [];
-      for (let start = 0; start < items.length; start += DELETE_CONCURRENCY) {
-        const chunk = items.slice(start, start + DELETE_CONCURRENCY);
-        outcomes.push(...(await Promise.all(chunk.map((item) => deleteFile(root, item)))));
-      }
-      if (config.removeEmptyDirs) {
-        await removeEmptyParents(root, outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing').map((outcome) => outcome.key));
-      }
-      return outcomes;
+    delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> {
+      return withDirectories(async (directories) => {
+        // One group of unlinks at a time, the lease checked before each (a stalled run stops on waking).
+        const outcomes = await sendGuarded(chunks(items, DELETE_CONCURRENCY), 1, options?.beforeRequest, async (chunk) => {
+          const done = await Promise.all(chunk.map((item) => deleteFile(directories, item)));
+          await directories.trim();
+          return done;
+        });
+        if (config.removeEmptyDirs) {
+          const gone = outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing');
+          await removeEmptyParents(directories, gone.map((outcome) => outcome.key));
+        }
+        return outcomes;
+      });
     },
 
-    async present(keys: string[]): Promise<Set<string>> {
-      const root = await realRoot();
-      const found = new Set<string>();
-      for (const key of keys) {
-        const resolved = resolveKey(root, key);
-        if (!resolved.ok) continue;
-        try {
-          if ((await lstatOrUndefined(resolved.path))?.isFile()) found.add(key);
-        } catch (error) {
-          throw new StoreError(`cannot tell whether ${key} exists`, { store: location, key }, { cause: error });
+    present(keys: string[]): Promise<Set<string>> {
+      return withDirectories(async (directories) => {
+        const found = new Set<string>();
+        for (const key of keys) {
+          try {
+            await directories.trim();
+            if ((await containedFile(directories, key)).ok) found.add(key);
+          } catch (error) {
+            throw new StoreError(`cannot tell whether ${key} exists`, { store: location, key }, { cause: error });
+          }
         }
-      }
-      return found;
+        return found;
+      });
     },
 
     async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
-      const root = await realRoot();
+      await pinnedRoot();
       const realRunDirectory = await createBackupRunDirectory(ref, location);
       // Copies keep their old mtime: inside the root they would be scanned and deleted as expired.
-      if (isInside(root, realRunDirectory)) {
+      if (isInside(config.root, realRunDirectory)) {
         throw ConfigError.single('backup.to', `${ref.to} is inside the store root ${config.root}`, 'choose a directory outside the root', { store: location, policy: ref.policy });
       }
-      const outcomes: BackupOutcome[] = [];
-      for (const item of items) {
-        try {
-          const source = await containedFile(root, item.key);
-          if (!source.ok) {
-            outcomes.push({ key: item.key, ok: false, error: source.reason });
-            continue;
-          }
-          const target = path.join(realRunDirectory, ...source.segments);
-          await mkdir(path.dirname(target), { recursive: true });
-          await copyFile(source.path, target);
-          await utimes(target, source.stats.atime, source.stats.mtime);
-          outcomes.push({ key: item.key, ok: true });
-        } catch (error) {
-          outcomes.push({ key: item.key, ok: false, error: describeCause(error) });
-        }
-      }
-      return outcomes;
+      return withDirectories((directories) => backupFiles(directories, items, realRunDirectory));
     },
 
-    async restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
-      const root = await realRoot();
+    restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
       const runDirectory = backupRunDirectory(ref, location);
-      const outcomes: RestoreOutcome[] = [];
-      for (const key of keys) {
-        try {
-          outcomes.push(await restoreFile(root, runDirectory, key));
-        } catch (error) {
-          outcomes.push({ key, status: 'failed', error: describeCause(error) });
+      return withDirectories(async (directories) => {
+        const outcomes: RestoreOutcome[] = [];
+        for (const key of keys) {
+          try {
+            await directories.trim();
+            outcomes.push(await restoreFile(directories, runDirectory, key));
+          } catch (error) {
+            outcomes.push({ key, status: 'failed', error: describeCause(error) });
+          }
         }
-      }
-      return outcomes;
+        return outcomes;
+      });
     },
 
     async pruneBackups(to: string, policy: string, olderThan: Date): Promise<number> {
@@ -168,81 +184,25 @@ export function createFsStore(config: FsStoreConfig): Store {
   };
 }
 
-async function resolveRoot(root: string, location: string): Promise<string> {
-  const fix = 'create it or fix the path';
-  try {
-    if (!(await stat(root)).isDirectory()) throw ConfigError.single('store.root', `${root} is not a directory`, fix, { store: location });
-    return await realpath(root);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    if (isErrnoCode(error, 'ENOENT', 'ENOTDIR')) throw ConfigError.single('store.root', `${root} does not exist`, fix, { store: location });
-    throw new ConfigError([{ path: 'store.root', message: `${root} cannot be read: ${describeCause(error)}`, fix: 'check its permissions' }], { store: location }, { cause: error });
-  }
-}
-
 function toItem(file: WalkedFile): Item {
   return { key: file.key, timestamp: file.mtime, size: file.size };
 }
 
-type ContainedFile =
-  | { ok: true; path: string; segments: string[]; stats: Stats }
-  | { ok: false; missing: boolean; reason: string };
-
-/** The regular file `key` names inside the root, reached without any symlink; else why not. */
-async function containedFile(root: string, key: string): Promise<ContainedFile> {
-  const resolved = resolveKey(root, key);
-  if (!resolved.ok) return { ok: false, missing: false, reason: `refused: ${resolved.reason}` };
-  const parent = await checkParent(resolved.path);
-  if (parent.status === 'missing') return { ok: false, missing: true, reason: 'no such file' };
-  if (parent.status === 'refused') return { ok: false, missing: false, reason: `refused: ${parent.reason}` };
-  const stats = await lstatOrUndefined(resolved.path);
-  if (!stats) return { ok: false, missing: true, reason: 'no such file' };
-  if (stats.isSymbolicLink()) return { ok: false, missing: false, reason: 'refused: is a symlink' };
-  if (!stats.isFile()) return { ok: false, missing: false, reason: 'refused: not a regular file' };
-  return { ok: true, path: resolved.path, segments: resolved.segments, stats };
-}
-
-async function deleteFile(root: string, item: EligibleItem): Promise<DeleteOutcome> {
+async function deleteFile(directories: PinnedDirectories, item: EligibleItem): Promise<DeleteOutcome> {
   const { key } = item;
   try {
-    const file = await containedFile(root, key);
+    const file = await containedFile(directories, key);
     if (!file.ok) return file.missing ? { key, status: 'missing' } : { key, status: 'failed', error: file.reason };
     // Invariant 1: the file may have been rewritten since the scan; its current mtime decides.
     if (file.stats.mtimeMs >= item.cutoff.getTime()) return { key, status: 'kept' };
-    await unlink(file.path);
+    // Named within the pinned parent: a symlink swapped in at that name is itself removed, never its target.
+    await unlink(within(file.parentFd, file.name));
     return { key, status: 'deleted', bytes: file.stats.size };
   } catch (error) {
     // Gone between the check and the unlink (another run, an operator): done, not failed.
     if (isErrnoCode(error, 'ENOENT')) return { key, status: 'missing' };
     return { key, status: 'failed', error: describeCause(error) };
   }
-}
-
-async function restoreFile(root: string, runDirectory: string, key: string): Promise<RestoreOutcome> {
-  const resolved = resolveKey(root, key);
-  if (!resolved.ok) return { key, status: 'failed', error: `refused: ${resolved.reason}` };
-  if (await lstatOrUndefined(resolved.path)) return { key, status: 'exists' };
-  const source = path.join(runDirectory, ...resolved.segments);
-  const backup = await lstatOrUndefined(source);
-  if (!backup) return { key, status: 'no_backup' };
-  if (!backup.isFile()) return { key, status: 'failed', error: `backup ${source} is not a regular file` };
-  const refused = await ensureDirectoryInside(root, resolved.segments.slice(0, -1));
-  if (refused) return { key, status: 'failed', error: `refused: ${refused}` };
-  try {
-    // EXCL: a file that appeared since the check above is never overwritten.
-    await copyFile(source, resolved.path, constants.COPYFILE_EXCL);
-  } catch (error) {
-    if (isErrnoCode(error, 'EEXIST')) return { key, status: 'exists' };
-    throw error;
-  }
-  try {
-    await utimes(resolved.path, backup.atime, backup.mtime);
-  } catch (error) {
-    // A restored copy with the wrong mtime would carry the wrong age: take it back out.
-    await unlink(resolved.path);
-    throw error;
-  }
-  return { key, status: 'restored' };
 }
 
 async function createBackupRunDirectory(ref: BackupRef, location: string): Promise<string> {

@@ -1,7 +1,7 @@
-import type { Dirent, Stats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
+import type { Dirent } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { StoreError } from '../errors.ts';
+import { isErrnoCode, lstatOrUndefined, openDirectoryAt, within } from './fsPaths.ts';
 
 /**
  * A lazy, deterministic walk of a directory tree: regular files only, in byte order of their
@@ -16,13 +16,20 @@ export interface WalkedFile {
   size: number;
 }
 
-
 interface DirEntry {
+  /** The entry's name in its directory. */
+  name: string;
   /** Path relative to the root, without a trailing `/`. */
   relative: string;
   isDirectory: boolean;
   /** `relative`, with a trailing `/` for directories (see sortedEntries). */
   sortKey: Buffer;
+}
+
+/** The pinned root a walk starts from (see fsPaths.ts), and the store's location for errors. */
+export interface WalkRoot {
+  fd: number;
+  location: string;
 }
 
 /**
@@ -32,44 +39,62 @@ interface DirEntry {
 const LSTAT_BATCH = 64;
 
 /**
- * Yields every regular file under `root` whose key sorts strictly after `after` (all when absent).
- * Directories whose whole subtree sorts before `after` are not read at all, so resuming deep into
- * a large tree costs one directory listing per level instead of a walk of everything before it.
+ * Yields every regular file under the root whose key sorts strictly after `after` (all when
+ * absent). Directories whose whole subtree sorts before `after` are not read at all, so resuming
+ * deep into a large tree costs one directory listing per level instead of a walk of everything
+ * before it. Each directory is opened from its parent's handle without following a symlink and
+ * read and lstat'ed through that handle, so the walk holds one handle per level of the current
+ * path and cannot be steered out of the root; a handle is closed as soon as its directory is done
+ * (or the consumer stops early: `return()` runs the `finally`).
  */
-export async function* walkFiles(root: string, after?: string): AsyncGenerator<WalkedFile> {
-  yield* walkDirectory(root, '', after === undefined ? undefined : Buffer.from(after, 'utf8'));
+export async function* walkFiles(root: WalkRoot, after?: string): AsyncGenerator<WalkedFile> {
+  yield* walkDirectory(root, root.fd, '', after === undefined ? undefined : Buffer.from(after, 'utf8'));
 }
 
-async function* walkDirectory(root: string, prefix: string, after: Buffer | undefined): AsyncGenerator<WalkedFile> {
+async function* walkDirectory(
+  root: WalkRoot,
+  fd: number,
+  prefix: string,
+  after: Buffer | undefined,
+): AsyncGenerator<WalkedFile> {
   let files: DirEntry[] = [];
-  for (const entry of await sortedEntries(root, prefix)) {
+  for (const entry of await sortedEntries(root, fd, prefix)) {
     if (entry.isDirectory) {
       // Files sorted before this directory are yielded before anything inside it.
-      yield* statFiles(root, files);
+      yield* statFiles(root, fd, files);
       files = [];
       // Every key below starts with `relative/`: skip the subtree when that prefix sorts before
       // the cursor and the cursor is not inside it.
       if (after && Buffer.compare(entry.sortKey, after) < 0 && !startsWith(after, entry.sortKey)) continue;
-      yield* walkDirectory(root, `${entry.relative}/`, after);
+      const child = await openDirectoryAt(fd, entry.name, entry.relative).catch((error: unknown) => {
+        throw walkError(root, `cannot open directory ${entry.relative}`, entry.relative, error);
+      });
+      // Removed, or replaced by a file or a symlink since readdir: nothing below it to list.
+      if (!child.ok) continue;
+      try {
+        yield* walkDirectory(root, child.fd, `${entry.relative}/`, after);
+      } finally {
+        await child.handle?.close();
+      }
       continue;
     }
     if (after && Buffer.compare(entry.sortKey, after) <= 0) continue;
     files.push(entry);
     if (files.length === LSTAT_BATCH) {
-      yield* statFiles(root, files);
+      yield* statFiles(root, fd, files);
       files = [];
     }
   }
-  yield* statFiles(root, files);
+  yield* statFiles(root, fd, files);
 }
 
-async function* statFiles(root: string, entries: DirEntry[]): AsyncGenerator<WalkedFile> {
+async function* statFiles(root: WalkRoot, fd: number, entries: DirEntry[]): AsyncGenerator<WalkedFile> {
   const stats = await Promise.all(
     entries.map(async (entry) => {
       try {
-        return await lstatOrUndefined(path.join(root, entry.relative));
+        return await lstatOrUndefined(within(fd, entry.name));
       } catch (error) {
-        throw new StoreError(`cannot stat ${entry.relative} under ${root}`, { store: `fs:${root}`, key: entry.relative }, { cause: error });
+        throw walkError(root, `cannot stat ${entry.relative}`, entry.relative, error);
       }
     }),
   );
@@ -86,39 +111,30 @@ async function* statFiles(root: string, entries: DirEntry[]): AsyncGenerator<Wal
  * byte order: `a-c` (0x2D) comes before `a/b` (0x2F), which sorting bare names would invert.
  * Symlinks, sockets, FIFOs and devices are dropped here: only real files and directories remain.
  */
-async function sortedEntries(root: string, prefix: string): Promise<DirEntry[]> {
+async function sortedEntries(root: WalkRoot, fd: number, prefix: string): Promise<DirEntry[]> {
   let dirents: Dirent[];
   try {
-    dirents = await readdir(path.join(root, prefix), { withFileTypes: true });
+    dirents = await readdir(within(fd, '.'), { withFileTypes: true });
   } catch (error) {
-    // Removed (or replaced by a file) while we walked: nothing below it to list.
-    if (isErrnoCode(error, 'ENOENT', 'ENOTDIR')) return [];
-    throw new StoreError(`cannot list directory ${prefix || '.'} under ${root}`, { store: `fs:${root}`, key: prefix }, { cause: error });
+    // Removed while we walked: nothing below it to list.
+    if (isErrnoCode(error, 'ENOENT')) return [];
+    throw walkError(root, `cannot list directory ${prefix || '.'}`, prefix, error);
   }
   const entries: DirEntry[] = [];
   for (const dirent of dirents) {
     if (!dirent.isFile() && !dirent.isDirectory()) continue;
     const isDirectory = dirent.isDirectory();
     const relative = `${prefix}${dirent.name}`;
-    entries.push({ relative, isDirectory, sortKey: Buffer.from(isDirectory ? `${relative}/` : relative, 'utf8') });
+    const sortKey = Buffer.from(isDirectory ? `${relative}/` : relative, 'utf8');
+    entries.push({ name: dirent.name, relative, isDirectory, sortKey });
   }
   return entries.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
 }
 
+function walkError(root: WalkRoot, what: string, key: string, cause: unknown): StoreError {
+  return new StoreError(`${what} under ${root.location}`, { store: root.location, key }, { cause });
+}
+
 function startsWith(value: Buffer, prefix: Buffer): boolean {
   return value.length >= prefix.length && value.subarray(0, prefix.length).equals(prefix);
-}
-
-/** lstat that treats "gone" as undefined (files may vanish mid-walk); other errors propagate. */
-export async function lstatOrUndefined(target: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(target);
-  } catch (error) {
-    if (isErrnoCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
-    throw error;
-  }
-}
-
-export function isErrnoCode(error: unknown, ...codes: string[]): boolean {
-  return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '');
 }

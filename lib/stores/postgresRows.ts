@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../config/durations.ts';
 import type { AuditQuery, AuditRecord } from '../control/types.ts';
 import type { Cutoffs, EligibleItem, Hold, Item } from '../engine/types.ts';
@@ -7,21 +6,20 @@ import { createSqlClient, type SqlClient } from '../sql/client.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './postgresCatalog.ts';
 import { dropExpiredPartitions } from './postgresPartitions.ts';
 import { ensureRowAuditTable, selectRowAudit } from './postgresRowsAudit.ts';
-import { deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
+import { batchFailureReason, deleteRows, type RowsDeleteContext } from './postgresRowsDelete.ts';
 import type { PostgresStoreConfig, RowsStoreConfig } from './postgresRowsSchema.ts';
-import { countEligibleStatement, countInScopeStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
-import { backupRows, pruneCopies, restoreRows } from './postgresRowsCopies.ts';
+import { countEligibleStatement, countInScopeStatement, holdMatchStatement, keyParts, parseKeys, presentStatement, scanStatement, type Cursor, type RowsShape, type Statement } from './postgresRowsSql.ts';
+import { backupRows, backupRowsWithFiles, pruneCopies, restoreRows, restoreRowsWithFiles, type LinkedFiles } from './postgresRowsCopies.ts';
 import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './postgresRowsSegments.ts';
 import { sweepRows, type SweepMode } from './postgresRowsSweep.ts';
 import type { CopyTable } from './postgresRowsWriteSql.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from './types.ts';
 
 export interface RowsStoreDeps<BlobConfig = unknown> {
   /** Injected client (tests, a shared pool); the store closes only a client it created. */
   sql?: SqlClient;
   /** Builds the blob store of `blob.store` (the stores registry, which loads stores lazily). */
   blobStoreFor?: (config: BlobConfig) => Store | Promise<Store>;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface PostgresRowsStore extends Store {
@@ -53,6 +51,9 @@ export interface TableStoreOptions {
   backups: boolean;
 }
 
+/** How long `holdMatches` may search a table (by text, unindexed) before it says it cannot tell. */
+const HOLD_CHECK_TIMEOUT_MS = 5_000;
+
 /** Counted exactly up to here; beyond it the census is an estimate (`exact: false`). */
 const CENSUS_EXACT_LIMIT = 1_000_000;
 
@@ -64,6 +65,8 @@ interface Opened {
   copies: Map<string, CopyTable>;
   partitionDropBlocked?: string;
   blobStore?: Store;
+  /** With `backup`: the linked files' store and where it copies them. */
+  linkedFiles?: LinkedFiles;
 }
 
 /** The rows machinery over one table (rows policies, and tokens kept in PostgreSQL). */
@@ -82,7 +85,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     return segments.found;
   }
   let opening: Promise<Opened> | undefined;
-  let batches = 0;
 
   function opened(): Promise<Opened> {
     opening ??= openTable(config, deps, options, errorContext, warnings).catch((error: unknown) => {
@@ -111,11 +113,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     return found;
   }
 
-  /** `pauseBetweenBatchesMs` before every batch but the first: room for replicas and other writers. */
-  async function pace(): Promise<void> {
-    if (batches++ > 0 && config.pauseBetweenBatchesMs > 0) await (deps.sleep ?? sleep)(config.pauseBetweenBatchesMs);
-  }
-
   function deleteContext(table: Opened): RowsDeleteContext {
     return {
       sql: table.sql,
@@ -133,6 +130,8 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     location,
     order: 'timestamp',
     warnings,
+    // The engine waits between batches, before its lease check (never after it).
+    pacingMs: config.pauseBetweenBatchesMs,
     // Linked files must go before their row and children first: those batches need two steps.
     sweepsInOneStatement: !config.blob && !config.children?.length,
 
@@ -143,7 +142,7 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
       guarded('scan', async ({ sql, shape }) => {
         checkCutoffs(cutoffs, shape, location);
-        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string; purpose?: string | null; size?: number | null }>(
+        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string } & ScannedColumns>(
           sql,
           scanStatement(shape, cutoffs, timestampPosition(cursor === undefined ? undefined : parseCursor(cursor, shape, location)), limit),
         );
@@ -182,11 +181,10 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         return { total, eligible: eligibleCount, held: eligible.held, oldestOverdueSeconds: eligible.oldest_overdue_seconds, exact };
       }),
 
-    delete: (items: EligibleItem[]): Promise<DeleteOutcome[]> =>
+    delete: (items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> =>
       guarded('delete', async (table) => {
         if (items.length === 0) return [];
-        await pace();
-        return deleteRows(deleteContext(table), items);
+        return deleteRows(deleteContext(table), items, options);
       }),
 
     present: (keys: string[]): Promise<Set<string>> =>
@@ -197,17 +195,46 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         return new Set(rows.map((row) => batch.keys[Number(row.ord) - 1]!));
       }),
 
+    holdMatches: (hold) =>
+      guarded('holdMatches', async ({ sql, shape }) => {
+        const statement = holdMatchStatement(shape, hold);
+        try {
+          const [row] = await sql.transaction(async (tx) => {
+            await tx.query(`SELECT set_config('statement_timeout', $1, true)`, [String(HOLD_CHECK_TIMEOUT_MS)]);
+            return tx.query<{ matched: boolean; example: { key: string; linked: string | null } | null }>(statement.text, statement.params);
+          });
+          const example = row?.example;
+          return { matched: row?.matched ?? false, ...(example ? { example: { key: example.key, ...(example.linked === null ? {} : { linkedKey: example.linked }) } } : {}) };
+        } catch (error) {
+          if (batchFailureReason(error) !== 'statement timeout') throw error;
+          return { matched: undefined, note: `${shape.table} was not searched through within ${HOLD_CHECK_TIMEOUT_MS / 1000} s` };
+        }
+      }),
+
     ...(options.backups
       ? {
-          /** `ref.to` names a table with the same columns (`CREATE TABLE … (LIKE …)`); rows are copied there. */
+          /**
+           * `ref.to` names a table with the same columns (`CREATE TABLE … (LIKE …)`); rows are
+           * copied there, and their linked files to `blob.backupTo` (checked at open).
+           */
           backup: (items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> =>
-            guarded('backup', async (table) => backupRows(table, await copyTableFor(table, ref.to), items)),
-          /** From `ref.to`: the backup table, or the archive table of an `archive` policy. */
+            guarded('backup', async (table) => {
+              const copy = await copyTableFor(table, ref.to);
+              return table.linkedFiles ? backupRowsWithFiles(table, copy, items, table.linkedFiles, ref) : backupRows(table, copy, items);
+            }),
+          /** From `ref.to`: the backup table (with the linked files' backup), or the archive table of an `archive` policy. */
           restore: (ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> =>
-            guarded('restore', async (table) => restoreRows(table, await copyTableFor(table, ref.to), keys, deleteContext(table).audit)),
-          /** Copies made before `olderThan` (by their `retention_copied_at`); returns how many went. */
-          pruneBackups: (to: string, _policy: string, olderThan: Date): Promise<number> =>
-            guarded('pruneBackups', async (table) => pruneCopies(table.sql, await copyTableFor(table, to), olderThan)),
+            guarded('restore', async (table) => {
+              const copy = await copyTableFor(table, ref.to);
+              const { audit } = deleteContext(table);
+              return table.linkedFiles ? restoreRowsWithFiles(table, copy, keys, audit, table.linkedFiles, ref) : restoreRows(table, copy, keys, audit);
+            }),
+          /** Copies made before `olderThan` (rows by their `retention_copied_at`, files by run); returns how many went. */
+          pruneBackups: (to: string, policy: string, olderThan: Date): Promise<number> =>
+            guarded('pruneBackups', async (table) => {
+              const rows = await pruneCopies(table.sql, await copyTableFor(table, to), olderThan);
+              return rows + ((await table.linkedFiles?.store.pruneBackups?.(table.linkedFiles.backupTo, policy, olderThan)) ?? 0);
+            }),
         }
       : {}),
 
@@ -216,7 +243,6 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         checkCutoffs(cutoffs, table.shape, location);
         if (table.shape.blob || table.shape.children.length > 0) throw new StoreError(`${location}: linked files and children are deleted by scan + delete, not sweepExpired`, errorContext);
         const position = cursor === undefined ? undefined : parseCursor(cursor, table.shape, location);
-        await pace();
         const context = { ...deleteContext(table), mode: sweepMode };
         const segments = await segmentsFor(table.sql, table.shape, cutoffs);
         // A position of the other kind (the index was added or dropped since the checkpoint): from the start.
@@ -291,18 +317,43 @@ async function openTable<BlobConfig>(
     }
     if (config.audit) await ensureRowAuditTable(sql).catch((error: unknown) => rethrowAuditSetup(error, path, context));
     let blobStore: Store | undefined;
+    let linkedFiles: LinkedFiles | undefined;
     if (config.blob) {
       if (!deps.blobStoreFor) throw new StoreError('a blob column is configured but no blob store factory was given', context);
       blobStore = await deps.blobStoreFor(config.blob.store);
+      if (options.backups && config.backup) linkedFiles = linkedFilesBackup(config.blob, blobStore, path, context);
       await blobStore.open();
     }
     warnings.splice(0, warnings.length, ...inspected.warnings);
-    return { sql, shape: inspected.shape, source: inspected.source, copies, ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}), ...(blobStore ? { blobStore } : {}) };
+    return {
+      sql,
+      shape: inspected.shape,
+      source: inspected.source,
+      copies,
+      ...(inspected.partitionDropBlocked ? { partitionDropBlocked: inspected.partitionDropBlocked } : {}),
+      ...(blobStore ? { blobStore } : {}),
+      ...(linkedFiles ? { linkedFiles } : {}),
+    };
   } catch (error) {
     if (!deps.sql) await sql.close();
     if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
     throw new StoreError(`${String(context.store)}: cannot inspect ${config.table}: ${describeCause(error)}`, context, { cause: error });
   }
+}
+
+/**
+ * Rows backed up without their files would come back pointing at nothing (invariant 11): a
+ * policy with `backup` and a linked blob needs `blob.backupTo` and a blob store that can back up.
+ * The config schema refuses the first; this also covers configs built in code.
+ */
+function linkedFilesBackup(blob: { backupTo?: string }, store: Store, path: (field: string) => string, context: Record<string, unknown>): LinkedFiles {
+  if (blob.backupTo === undefined) {
+    throw ConfigError.single(path('blob.backupTo'), 'backup copies the rows but not their linked files', `add blob.backupTo: where the ${store.kind} store copies the files`, context);
+  }
+  if (!store.backup || !store.restore) {
+    throw ConfigError.single(path('blob.store.kind'), `the ${store.kind} store cannot back up files, so rows and files could not be restored together`, 'remove backup, or keep the files in a store that backs up (fs, s3, vercel-blob)', context);
+  }
+  return { store, backupTo: blob.backupTo };
 }
 
 function createClient(store: PostgresStoreConfig, statementTimeout: string, path: (field: string) => string): SqlClient {
@@ -329,12 +380,21 @@ function checkCutoffs(cutoffs: Cutoffs, shape: RowsShape, location: string): voi
   }
 }
 
-function toItem(row: { key: string; ts: string; purpose?: string | null; size?: number | null }, shape: RowsShape): Item {
+/** What a scanned row carries besides its key and timestamp, each when the shape has it. */
+interface ScannedColumns {
+  purpose?: string | null;
+  linked?: string | null;
+  size?: number | null;
+}
+
+function toItem(row: { key: string; ts: string } & ScannedColumns, shape: RowsShape): Item {
   return {
     key: row.key,
     timestamp: new Date(row.ts),
     ...(row.size === undefined || row.size === null ? {} : { size: row.size }),
     ...(row.purpose !== undefined && shape.by ? { attributes: { [shape.by.name]: row.purpose } } : {}),
+    // The linked file's key, so a hold on the file path holds the row (and the file with it).
+    ...(row.linked === undefined || row.linked === null ? {} : { linkedKey: row.linked }),
   };
 }
 

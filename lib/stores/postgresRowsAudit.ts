@@ -174,3 +174,15 @@ export async function selectRowAudit(sql: SqlClient, policy: string, query: Audi
     source: `retention.row_audit#${row.batch_id}`,
   }));
 }
+
+/**
+ * What one run recorded of the linked files of `keys` when it deleted their rows (`deleted`,
+ * or `missing`: already gone, so the run deleted no file), by key. Empty without `audit: true`.
+ */
+export async function linkedFileStatuses(sql: SqlClient, policy: string, runId: string, keys: string[]): Promise<Map<string, string | null>> {
+  const rows = await sql.query<{ key: string; linked_file_status: string | null }>(
+    `SELECT key, linked_file_status FROM retention.row_audit_entries WHERE policy = $1 AND run_id = $2 AND action = 'delete' AND key = ANY($3::text[])`,
+    [policy, runId, keys],
+  );
+  return new Map(rows.map((row) => [row.key, row.linked_file_status]));
+}

@@ -3,7 +3,7 @@ import { describeCause, SqlError, StoreError } from '../errors.ts';
 import type { SqlClient, SqlExecutor } from '../sql/client.ts';
 import { parseKeys, type DeleteBatch, type RowAuditValues, type RowsShape } from './postgresRowsSql.ts';
 import { childDeleteStatement, deleteStatement, lockStatement, remainingStatement } from './postgresRowsWriteSql.ts';
-import type { DeleteOutcome, Store } from './types.ts';
+import type { DeleteOptions, DeleteOutcome, Store } from './types.ts';
 
 /**
  * One batch of row deletions = one transaction with `SET LOCAL statement_timeout/lock_timeout`.
@@ -44,13 +44,24 @@ export function batchFailureReason(error: unknown): string | undefined {
 }
 
 const LOCKED = 'locked by another transaction; retried next run';
+const NO_LONGER_ELIGIBLE = 'changed since the scan (timestamp, purpose or scope): no longer eligible';
 
-export async function deleteRows(context: RowsDeleteContext, items: EligibleItem[]): Promise<DeleteOutcome[]> {
+/**
+ * `options.beforeRequest` (the engine's lease check) runs before the transaction and before each
+ * request for linked files: once it throws, nothing more is sent, and the rows not attempted (all
+ * of them, or those whose file was not sent) get no outcome, which the engine records as such.
+ */
+export async function deleteRows(context: RowsDeleteContext, items: EligibleItem[], options: DeleteOptions = {}): Promise<DeleteOutcome[]> {
   const { shape } = context;
   const { batch: keys, malformed } = parseKeys(shape, items.map((item) => item.key));
   const outcomes: DeleteOutcome[] = malformed.map((index) => ({ key: items[index]!.key, status: 'failed', error: `not a key of ${shape.table}` }));
   const valid = items.filter((_, index) => !malformed.includes(index));
   if (valid.length === 0) return outcomes;
+  try {
+    options.beforeRequest?.();
+  } catch {
+    return outcomes;
+  }
   const batch: DeleteBatch = {
     ...keys,
     // ISO strings: cheaper for the driver to send than Dates, and the parameter is cast to timestamptz[].
@@ -61,16 +72,18 @@ export async function deleteRows(context: RowsDeleteContext, items: EligibleItem
   const decided = new Map<number, DeleteOutcome>();
   /** Files deleted for rows not yet deleted: said in the error if the transaction then fails. */
   const deletedFiles = new Map<number, string>();
+  /** Rows whose file was never sent for deletion (the lease check stopped the blob store): no outcome. */
+  const unattempted = new Set<number>();
   const settle = (ord: number, outcome: Omit<DeleteOutcome, 'key'>) => decided.set(ord, { key: valid[ord - 1]!.key, ...outcome });
   try {
     await context.sql.transaction(async (tx) => {
       await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [String(context.statementTimeoutMs), String(context.lockTimeoutMs)]);
-      const deleted = shape.blob || shape.children.length > 0 ? await lockFirst(context, tx, batch, valid, settle, deletedFiles) : await run(tx, deleteStatement(shape, batch, { lock: true, ...auditOption(context) }));
+      const deleted = shape.blob || shape.children.length > 0 ? await lockFirst(context, tx, batch, valid, { settle, deletedFiles, unattempted, options }) : await run(tx, deleteStatement(shape, batch, { lock: true, ...auditOption(context) }));
       for (const row of deleted) settle(Number(row.ord), { status: 'deleted', ...(row.size === undefined || row.size === null ? {} : { bytes: row.size }) });
-      const rest = valid.map((_, index) => index + 1).filter((ord) => !decided.has(ord));
+      const rest = valid.map((_, index) => index + 1).filter((ord) => !decided.has(ord) && !unattempted.has(ord));
       if (rest.length === 0) return;
       const remaining = await run<{ ord: string; eligible: boolean }>(tx, remainingStatement(shape, batch, rest));
-      for (const row of remaining) settle(Number(row.ord), row.eligible ? { status: 'kept', error: LOCKED } : { status: 'kept' });
+      for (const row of remaining) settle(Number(row.ord), { status: 'kept', error: row.eligible ? LOCKED : NO_LONGER_ELIGIBLE });
       for (const ord of rest) if (!decided.has(ord)) settle(ord, { status: 'missing' });
     });
   } catch (error) {
@@ -79,7 +92,8 @@ export async function deleteRows(context: RowsDeleteContext, items: EligibleItem
       throw new StoreError(`deleting ${valid.length} rows from ${shape.table} failed: ${describeCause(error)}`, { ...context.errorContext, key: valid[0]?.key }, { cause: error });
     }
     // Rolled back: no row went. Files deleted before the failure stay deleted (see the audit notes).
-    return [...outcomes, ...valid.map((item, index) => ({ key: item.key, status: 'failed' as const, error: `${reason}: ${describeCause(error)}${fileNote(deletedFiles.get(index + 1))}` }))];
+    const attempted = valid.flatMap((item, index) => (unattempted.has(index + 1) ? [] : [{ item, ord: index + 1 }]));
+    return [...outcomes, ...attempted.map(({ item, ord }) => ({ key: item.key, status: 'failed' as const, error: `${reason}: ${describeCause(error)}${fileNote(deletedFiles.get(ord))}` }))];
   }
   return [...outcomes, ...decided.values()];
 }
@@ -107,23 +121,39 @@ async function lockFirst(
   tx: SqlExecutor,
   batch: DeleteBatch,
   items: EligibleItem[],
-  settle: (ord: number, outcome: Omit<DeleteOutcome, 'key'>) => void,
-  deletedFiles: Map<number, string>,
+  track: {
+    settle: (ord: number, outcome: Omit<DeleteOutcome, 'key'>) => void;
+    deletedFiles: Map<number, string>;
+    unattempted: Set<number>;
+    options: DeleteOptions;
+  },
 ): Promise<DeletedRow[]> {
+  const { settle, deletedFiles, unattempted } = track;
   const { shape } = context;
-  const locked = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(tx, lockStatement(shape, batch));
-  const files = await deleteLinkedFiles(context, locked.map((row) => ({ ...row, item: items[Number(row.ord) - 1]! })));
+  const lockedRows = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(tx, lockStatement(shape, batch));
+  // Holds were matched against the file the scan saw: a row pointing at another file since then
+  // is kept (its new file may be held), and the next run decides on what it points at now.
+  const locked = lockedRows.filter((row) => {
+    const scanned = items[Number(row.ord) - 1]!.linkedKey ?? null;
+    if (scanned === row.blob_key) return true;
+    settle(Number(row.ord), { status: 'kept', error: `linked file changed since the scan (${scanned ?? 'none'} → ${row.blob_key ?? 'none'}); retried next run` });
+    return false;
+  });
+  const files = await deleteLinkedFiles(context, locked.map((row) => ({ ...row, item: items[Number(row.ord) - 1]! })), track.options);
   const proceed: number[] = [];
   const fileStatus: Array<string | null> = items.map(() => null);
   for (const row of locked) {
     const ord = Number(row.ord);
     const file = row.blob_key === null ? undefined : files.get(row.blob_key);
-    if (file === undefined || file.status === 'deleted' || file.status === 'missing') {
+    if (row.blob_key !== null && file === undefined) {
+      // Never sent: the row stays, with its file.
+      unattempted.add(ord);
+    } else if (file === undefined || file.status === 'deleted' || file.status === 'missing') {
       proceed.push(ord);
       fileStatus[ord - 1] = file?.status ?? null;
       if (file?.status === 'deleted') deletedFiles.set(ord, row.blob_key!);
     } else if (file.status === 'kept') {
-      settle(ord, { status: 'kept', error: `linked file ${row.blob_key} is newer than the cutoff; row kept with it` });
+      settle(ord, { status: 'kept', error: youngFile(row.blob_key!, items[ord - 1]!.cutoff, file.error) });
     } else {
       settle(ord, { status: 'failed', error: `linked file ${row.blob_key} could not be deleted, row kept: ${file.error ?? 'unknown error'}` });
     }
@@ -133,17 +163,27 @@ async function lockFirst(
   return run(tx, deleteStatement(shape, batch, { lock: false, only: proceed, fileStatus, ...auditOption(context) }));
 }
 
+/**
+ * Why a row stays with its file: the file's own store found it modified at or after the row's
+ * cutoff. That is young data under invariant 1, whatever the row's age: the row and the file are
+ * both kept, and stay eligible (backlog) until the file is older than the cutoff.
+ */
+function youngFile(file: string, cutoff: Date, detail: string | undefined): string {
+  return `linked file ${file} modified after the cutoff ${cutoff.toISOString()}${detail ? ` (${detail})` : ''}; row and file kept`;
+}
+
 /** One blob-store call for the batch's distinct files; a throw fails every file of the batch. */
-async function deleteLinkedFiles(context: RowsDeleteContext, rows: Array<{ blob_key: string | null; item_ts: Date; item: EligibleItem }>): Promise<Map<string, DeleteOutcome>> {
+async function deleteLinkedFiles(context: RowsDeleteContext, rows: Array<{ blob_key: string | null; item_ts: Date; item: EligibleItem }>, options: DeleteOptions): Promise<Map<string, DeleteOutcome>> {
   const byFile = new Map<string, EligibleItem>();
   for (const row of rows) {
     // The file goes under its row's retention: the row's timestamp and cutoff, so a blob store
     // that re-checks (fs: mtime ≥ cutoff → kept) never deletes a file newer than the cutoff.
-    if (row.blob_key !== null && !byFile.has(row.blob_key)) byFile.set(row.blob_key, { ...row.item, key: row.blob_key, timestamp: row.item_ts });
+    const { linkedKey: _row, ...item } = row.item;
+    if (row.blob_key !== null && !byFile.has(row.blob_key)) byFile.set(row.blob_key, { ...item, key: row.blob_key, timestamp: row.item_ts });
   }
   if (byFile.size === 0 || !context.blobStore) return new Map();
   try {
-    const outcomes = await context.blobStore.delete([...byFile.values()]);
+    const outcomes = await context.blobStore.delete([...byFile.values()], options);
     return new Map(outcomes.map((outcome) => [outcome.key, outcome]));
   } catch (error) {
     return new Map([...byFile.keys()].map((key) => [key, { key, status: 'failed', error: describeCause(error) }]));

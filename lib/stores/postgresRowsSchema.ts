@@ -70,8 +70,13 @@ export function rowsPolicyFields<B extends z.ZodType>(schemas: { timeout: z.ZodS
     ...sweepFields(schemas.timeout),
     /** Tables whose `column` holds this table's key: their rows go first, in the same transaction. */
     children: z.array(z.strictObject({ table: Name, column: Name })).optional(),
-    /** A column naming a file in `store`: the file is deleted before its row. */
-    blob: z.strictObject({ column: Name, store: schemas.blobStore }).optional(),
+    /**
+     * A column naming a file in `store`: the file is deleted before its row. With `backup`, the
+     * files are copied to `backupTo` (a location of `store`'s kind: a directory for fs,
+     * `s3://bucket/prefix` for S3, a pathname prefix for Vercel Blob) with their rows, so a
+     * restore brings both back.
+     */
+    blob: z.strictObject({ column: Name, store: schemas.blobStore, backupTo: Name.optional() }).optional(),
     /** Deleted rows are moved here (same columns), in the deleting statement. */
     archive: z.strictObject({ table: Name }).optional(),
   };
@@ -88,7 +93,7 @@ export interface RowsStoreConfig<BlobConfig = unknown> {
   key?: string[];
   filter?: RowFilter[];
   children?: Array<{ table: string; column: string }>;
-  blob?: { column: string; store: BlobConfig };
+  blob?: { column: string; store: BlobConfig; backupTo?: string };
   size?: string;
   archive?: { table: string };
   /** A copy table (`to`), pruned of copies older than `keepFor`. */

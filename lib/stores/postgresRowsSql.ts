@@ -210,13 +210,18 @@ export class RowsSql {
     return texts.length === 1 ? texts[0]! : `jsonb_build_array(${texts.join(', ')})::text`;
   }
 
-  /** Rows not protected by a hold (exact key, or key prefix); `TRUE` without holds. */
-  notHeld(holds: Hold[]): string {
+  /**
+   * Rows not protected by a hold (exact key, or key prefix) on their key or on their linked
+   * file's key, as `classify.itemHold` decides; `TRUE` without holds.
+   */
+  notHeld(holds: Array<Pick<Hold, 'key' | 'prefix'>>): string {
     if (holds.length === 0) return 'TRUE';
     const exact = this.param(holds.filter((hold) => !hold.prefix).map((hold) => hold.key), 'text[]');
     const prefixes = this.param(holds.filter((hold) => hold.prefix).map((hold) => hold.key), 'text[]');
-    const key = this.keyText();
-    return `NOT (${key} = ANY(${exact}) OR EXISTS (SELECT 1 FROM unnest(${prefixes}) AS held(prefix) WHERE starts_with(${key}, held.prefix)))`;
+    const matches = (key: string) => `${key} = ANY(${exact}) OR EXISTS (SELECT 1 FROM unnest(${prefixes}) AS held(prefix) WHERE starts_with(${key}, held.prefix))`;
+    // A NULL file matches nothing: `IS TRUE` keeps the row's own match deciding.
+    const linked = this.shape.blob ? ` OR (${matches(`t.${this.shape.blob}::text`)}) IS TRUE` : '';
+    return `NOT (${matches(this.keyText())}${linked})`;
   }
 
   /**
@@ -322,13 +327,14 @@ export function scanStatement(shape: RowsShape, cutoffs: Cutoffs, cursor: Cursor
   const sql = new RowsSql(shape);
   const after = sql.after(cursor);
   const by = cutoffs.by === undefined || !shape.by ? '' : `, t.${shape.by.column}::text AS purpose`;
+  const linked = shape.blob ? `, t.${shape.blob}::text AS linked` : '';
   const raw = shape.zoned ? '' : `, to_jsonb(t.${shape.ts}) #>> '{}' AS ts_raw`;
   const keyColumns = shape.key.map((_, index) => `key_${index}`);
   return sql.statement(
     `WITH ${sql.walkEndCte(cutoffs, after, walkLimit(limit))}
      SELECT (SELECT jsonb_build_object('ts', to_jsonb(b.ts_order) #>> '{}', 'key', ${sql.keyText('b', keyColumns)}) FROM walk_end AS b) AS walk_end, page.*
        FROM (SELECT 1) AS one LEFT JOIN LATERAL (
-             SELECT ${sql.keyText()} AS key, to_jsonb(${sql.rowTime()}) #>> '{}' AS ts${raw}${by}${sizeColumn(shape)}
+             SELECT ${sql.keyText()} AS key, to_jsonb(${sql.rowTime()}) #>> '{}' AS ts${raw}${by}${linked}${sizeColumn(shape)}
                FROM ${shape.table} AS t
               WHERE ${sql.eligible(cutoffs)} AND ${sql.filter()}${after} AND ${sql.upTo('walk_end')}
               ORDER BY ${keysetColumns(shape)} LIMIT ${sql.param(limit + 1)}) AS page ON TRUE`,
@@ -361,4 +367,18 @@ export function presentStatement(shape: RowsShape, keys: KeyBatch): Statement {
   const sql = new RowsSql(shape);
   const { from, where } = sql.lookup(keys);
   return sql.statement(`WITH ${sql.input(keys)} SELECT i.ord FROM ${from} WHERE ${where}`);
+}
+
+/**
+ * Whether a row in scope matches `hold` on its key or its linked file (the very test `notHeld`
+ * applies when deleting), and one row's keys as an example for the operator. Neither column is
+ * indexed for this: the caller bounds it with a statement timeout.
+ */
+export function holdMatchStatement(shape: RowsShape, hold: Pick<Hold, 'key' | 'prefix'>): Statement {
+  const sql = new RowsSql(shape);
+  const linked = shape.blob ? `t.${shape.blob}::text` : 'NULL::text';
+  return sql.statement(
+    `SELECT EXISTS (SELECT 1 FROM ${shape.table} AS t WHERE ${sql.filter()} AND NOT (${sql.notHeld([hold])})) AS matched,
+            (SELECT jsonb_build_object('key', ${sql.keyText()}, 'linked', ${linked}) FROM ${shape.table} AS t WHERE ${sql.filter()} LIMIT 1) AS example`,
+  );
 }

@@ -138,6 +138,21 @@ export function backupStatement(shape: RowsShape, copy: CopyTable, keys: KeyBatc
     SELECT key FROM copied`);
 }
 
+/**
+ * Per key, what a restore from `copy` would do with linked files: whether the row exists now
+ * (then nothing is restored), and the linked file of the copy `restoreStatement` would insert
+ * (the newest). Only for shapes with a blob column.
+ */
+export function linkedCopiesStatement(shape: RowsShape, copy: CopyTable, keys: KeyBatch): Statement {
+  const sql = new RowsSql(shape);
+  const current = sql.lookup(keys);
+  const copied = sql.lookup(keys, copy.table);
+  return sql.statement(`WITH ${sql.input(keys)},
+    present AS (SELECT i.ord FROM ${current.from} WHERE ${current.where}),
+    found AS (SELECT DISTINCT ON (i.ord) i.ord, t.${shape.blob}::text AS file FROM ${copied.from} WHERE ${copied.where} ORDER BY i.ord, t.${shape.ts} DESC)
+    SELECT i.ord, p.ord IS NOT NULL AS present, f.file FROM input AS i LEFT JOIN present AS p ON p.ord = i.ord LEFT JOIN found AS f ON f.ord = i.ord`);
+}
+
 /** A table holding copies of rows (backup or archive), checked at open to have the table's columns. */
 export interface CopyTable {
   table: string;

@@ -15,7 +15,7 @@ export interface PostgresTokensConfig {
   store: PostgresTokensStoreConfig;
 }
 
-export function createPostgresTokensStore(config: PostgresTokensConfig, deps: Pick<RowsStoreDeps, 'sql' | 'sleep'> = {}): PostgresRowsStore {
+export function createPostgresTokensStore(config: PostgresTokensConfig, deps: Pick<RowsStoreDeps, 'sql'> = {}): PostgresRowsStore {
   const { kind, url, driver, table, expiresAt, ...sweep } = config.store;
   return createTableStore(
     { name: config.name, retention: config.retention, store: { kind, url, ...(driver ? { driver } : {}) }, table, timestamp: expiresAt, ...sweep },

@@ -87,6 +87,14 @@ export interface RestoreOutcome {
   error?: string;
 }
 
+/** `matched: undefined` when a bounded check could not tell; `example`: an item's keys, for the operator. */
+export interface HoldMatch {
+  matched: boolean | undefined;
+  example?: { key: string; linkedKey?: string };
+  /** Why the check could not tell. */
+  note?: string;
+}
+
 /** Something the operator should fix that does not stop the run (e.g. a cascade without index). */
 export interface StoreWarning {
   code: string;
@@ -144,12 +152,23 @@ export interface Store {
   delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]>;
   /** Which of these keys still exist (resolves write-ahead intents left by a crashed run). */
   present(keys: string[]): Promise<Set<string>>;
+  /**
+   * Whether anything in scope matches a hold now, for stores whose items have keys `present` and
+   * `scan` cannot answer for (rows: every row, and the linked file's key); see HoldMatch.
+   */
+  holdMatches?(hold: Pick<Hold, 'key' | 'prefix'>): Promise<HoldMatch>;
 
   backup?(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
   restore?(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
   /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
   pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
   close?(): Promise<void>;
+  /**
+   * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
+   * other writers). The engine waits, then checks its lease: a pause never sits between the
+   * lease check and the deletion.
+   */
+  readonly pacingMs?: number;
   /** Found by open(); logged at run start. */
   readonly warnings?: readonly StoreWarning[];
   /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */

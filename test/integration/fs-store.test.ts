@@ -1,10 +1,11 @@
-import { lstat, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EligibleItem } from '../../lib/engine/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
+import { containedFile, openRoot, PinnedDirectories, within } from '../../lib/stores/fsPaths.ts';
 import type { Store } from '../../lib/stores/types.ts';
 import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type SeedItem, type StoreFixture } from './store-contract.ts';
 
@@ -133,6 +134,47 @@ describe('fs store', () => {
       expect(await fixture.exists('real.txt')).toBe(true);
     });
 
+    it('deletes within the directory it opened, even once that directory is swapped for a symlink', async () => {
+      // The race of issue 10 made deterministic: the parent is pinned, then replaced by a symlink
+      // to a directory holding a file of the same name, then the file is deleted.
+      await fixture.seed([{ key: 'd/secret.txt', timestamp: daysAgo(365) }]);
+      const root = await openRoot(fixture.root, 'fs:test');
+      const directories = new PinnedDirectories(root.fd);
+      try {
+        expect(await directories.lookup(['d'])).toMatchObject({ ok: true });
+        await rename(path.join(fixture.root, 'd'), path.join(fixture.root, 'moved'));
+        await symlink(outside, path.join(fixture.root, 'd'));
+
+        const file = await containedFile(directories, 'd/secret.txt');
+        expect(file.ok).toBe(true);
+        if (file.ok) await rm(within(file.parentFd, file.name));
+
+        expect(await readFile(path.join(outside, 'secret.txt'), 'utf8')).toBe('secret');
+        expect(await readdir(path.join(fixture.root, 'moved'))).toEqual([]);
+        // A batch that opens `d` now meets the symlink and refuses it.
+        const fresh = new PinnedDirectories(root.fd);
+        expect(await containedFile(fresh, 'd/secret.txt')).toEqual({ ok: false, missing: false, reason: 'refused: d is a symlink' });
+        await fresh.close();
+      } finally {
+        await directories.close();
+        await root.close();
+      }
+    });
+
+    it.each([
+      { name: 'a symlink', root: ['link'] },
+      { name: 'reached through a symlink', root: ['link', 'sub'] },
+    ])('refuses to open a root that is $name (the backstop of the config checks)', async ({ root }) => {
+      await mkdir(path.join(outside, 'sub'));
+      await symlink(outside, path.join(fixture.base, 'link'));
+      const store = createFsStore({ kind: 'fs', root: path.join(fixture.base, ...root), removeEmptyDirs: false });
+
+      const error = await store.open().catch((caught: unknown) => caught);
+
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).issues[0]).toMatchObject({ path: 'store.root', message: expect.stringMatching(/is a symlink or is reached through one/) });
+    });
+
     it('refuses to restore through a symlinked directory', async () => {
       const store = fixture.store();
       const ref = { to: fixture.backupTo, policy: 'p', runId: 'r' };
@@ -199,6 +241,48 @@ describe('fs store', () => {
     const store = fixture.store();
     const items = [...(await eligibleItems(store)).values()];
     await expect(store.backup!(items, { to: path.join(fixture.root, 'backups'), policy: 'p', runId: 'r' })).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('holds no directory handle after a call, an early-stopped scan, or close()', async () => {
+    await fixture.seed(['a/b/c/1', 'a/b/c/2', 'a/b/d/3', 'e/4', 'e/5'].map((key) => ({ key, timestamp: daysAgo(40) })));
+    const heldUnderBase = async (): Promise<number> => {
+      const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return targets.filter((target) => target.startsWith(fixture.base)).length;
+    };
+    const store = fixture.store({ removeEmptyDirs: true });
+    await store.open();
+    expect(await heldUnderBase()).toBe(1);
+
+    expect((await store.scan({ cutoffs: contractCutoffs, limit: 1 })).items).toHaveLength(1);
+    expect(await heldUnderBase()).toBe(1);
+    const items = [...(await eligibleItems(store)).values()];
+    const ref = { to: fixture.backupTo, policy: 'p', runId: 'r' };
+    await store.backup!(items, ref);
+    await store.delete(items.slice(0, 3));
+    expect(await heldUnderBase()).toBe(1);
+    // Restoring a/b/d/3 recreates a/, a/b/ and a/b/d/ (removed as emptied) one level at a time.
+    expect(await store.restore!(ref, ['a/b/d/3', 'e/4'])).toEqual([
+      { key: 'a/b/d/3', status: 'restored' },
+      { key: 'e/4', status: 'exists' },
+    ]);
+    expect(await store.present(['a/b/c/1', 'a/b/d/3'])).toEqual(new Set(['a/b/d/3']));
+    expect(await heldUnderBase()).toBe(1);
+
+    await store.close!();
+    expect(await heldUnderBase()).toBe(0);
+    // A closed store opens its root again on the next call.
+    expect((await scanAll(store)).items.map((item) => item.key)).toEqual(['a/b/d/3', 'e/4', 'e/5']);
+    await store.close!();
+
+    // A batch spread over many directories releases them past a bound instead of running out of descriptors.
+    await fixture.seed(Array.from({ length: 300 }, (_, index) => ({ key: `many/d${index}/f`, timestamp: daysAgo(40) })));
+    const root = await openRoot(fixture.root, 'fs:test');
+    const directories = new PinnedDirectories(root.fd);
+    for (let index = 0; index < 300; index += 1) await directories.lookup(['many', `d${index}`]);
+    expect(await heldUnderBase()).toBe(302);
+    await directories.trim();
+    expect(await heldUnderBase()).toBe(1);
+    await root.close();
   });
 
   it('prunes run backups older than the given instant', async () => {

@@ -16,6 +16,8 @@ import { createSqlClient, type SqlClient, type SqlDriver } from '../../lib/sql/c
 import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
 import { createPostgresRowsStore, type PostgresRowsStore } from '../../lib/stores/postgresRows.ts';
 import type { RowsStoreConfig } from '../../lib/stores/postgresRowsSchema.ts';
+import { sendGuarded } from '../../lib/stores/shared.ts';
+import type { Store } from '../../lib/stores/types.ts';
 import { createPostgresTokensStore } from '../../lib/stores/postgresTokens.ts';
 import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -338,6 +340,100 @@ describe('rows deletion', () => {
         { key: 'no-file', linked_file: null, linked_file_status: null },
         { key: 'with-file', linked_file: 'a.pdf', linked_file_status: 'deleted' },
       ]);
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('backs up linked files with their rows and restores both; a file already gone at deletion is not looked for', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const backupTo = `${root}-backups`;
+    const table = await keyedTable('linked_backup', 'created_at', ', file text');
+    await exec(`CREATE TABLE public.${table}_backup (LIKE public.${table}, retention_copied_at timestamptz NOT NULL DEFAULT now())`);
+    const old = ago(40 * DAY);
+    await writeFile(path.join(root, 'a.pdf'), 'aaaa');
+    await utimes(path.join(root, 'a.pdf'), old, old);
+    for (const [key, file] of [['with-file', 'a.pdf'], ['file-gone', 'gone.pdf'], ['no-file', null]] as const) {
+      await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ($1, $2, $3)`, [key, old, file]);
+    }
+    const backup = { to: `public.${table}_backup`, keepFor: '7d' };
+    const store = rowsStore(table, { backup, blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false }, backupTo } });
+    store.bindRun({ runId: 'run-1', actor: 'test', trigger: 'manual' });
+    const ref = { to: backup.to, policy: 'rows-test', runId: 'run-1' };
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      expect(items.find((item) => item.key === 'with-file')?.linkedKey).toBe('a.pdf');
+      expect((await store.backup!(items, ref)).every((outcome) => outcome.ok)).toBe(true);
+      expect((await stat(path.join(backupTo, 'rows-test', 'run-1', 'a.pdf'))).mtime).toEqual(old);
+      expect((await store.delete(items)).map((outcome) => outcome.status).sort()).toEqual(['deleted', 'deleted', 'deleted']);
+
+      const restored = await store.restore!(ref, ['with-file', 'file-gone', 'no-file']);
+      expect(restored.map(({ key, status }) => [key, status]).sort()).toEqual([['file-gone', 'restored'], ['no-file', 'restored'], ['with-file', 'restored']]);
+      expect((await stat(path.join(root, 'a.pdf'))).mtime).toEqual(old);
+      expect(await rowsOf(`SELECT key FROM public.${table} ORDER BY key`)).toEqual([{ key: 'file-gone' }, { key: 'no-file' }, { key: 'with-file' }]);
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+      await rm(backupTo, { recursive: true, force: true });
+    }
+  });
+
+  it('stops between linked-file requests when the lease check throws: rows whose file was not sent stay, with no outcome', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const table = await keyedTable('stopped', 'created_at', ', file text');
+    const old = ago(40 * DAY);
+    for (const key of ['a', 'b', 'c']) {
+      await writeFile(path.join(root, `${key}.pdf`), key);
+      await utimes(path.join(root, `${key}.pdf`), old, old);
+      await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ($1, $2, $3)`, [key, old, `${key}.pdf`]);
+    }
+    // One request per file, each behind the lease check, as the blob stores send them.
+    const oneFileAtATime = (config: FsStoreConfig): Store => {
+      const files = createFsStore(config);
+      return { ...files, delete: (items, options) => sendGuarded(items.map((item) => [item]), 1, options?.beforeRequest, (group) => files.delete(group)) };
+    };
+    const store = createPostgresRowsStore(rowsConfig(table, { blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false } } }), { blobStoreFor: oneFileAtATime });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      const leaseLost = () => {
+        throw new Error('lease lost');
+      };
+      expect(await store.delete(items, { beforeRequest: leaseLost })).toEqual([]);
+      expect(await rowsOf(`SELECT count(*)::int AS n FROM public.${table}`)).toEqual([{ n: 3 }]);
+
+      let checks = 0;
+      // The transaction's check and the first file's pass; the second file's throws.
+      const outcomes = await store.delete(items, { beforeRequest: () => (++checks > 2 ? leaseLost() : undefined) });
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]!.status).toBe('deleted');
+      const left = await rowsOf<{ key: string; file: string }>(`SELECT key, file FROM public.${table} ORDER BY key`);
+      expect(left).toHaveLength(2);
+      for (const row of left) await expect(stat(path.join(root, row.file))).resolves.toBeDefined();
+      await expect(stat(path.join(root, `${outcomes[0]!.key}.pdf`))).rejects.toThrow();
+    } finally {
+      await store.close?.();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a row whose linked file changed since the scan (holds were matched against the file the scan saw)', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'rows-blob-'));
+    const table = await keyedTable('relinked', 'created_at', ', file text');
+    const old = ago(40 * DAY);
+    for (const name of ['a.pdf', 'held.pdf']) {
+      await writeFile(path.join(root, name), name);
+      await utimes(path.join(root, name), old, old);
+    }
+    await exec(`INSERT INTO public.${table} (key, created_at, file) VALUES ('r', $1, 'a.pdf')`, [old]);
+    const store = rowsStore(table, { blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false } } });
+    try {
+      const items = [...(await scanEligible(store, cutoffs30d())).values()];
+      await exec(`UPDATE public.${table} SET file = 'held.pdf'`);
+      expect(await store.delete(items)).toEqual([{ key: 'r', status: 'kept', error: 'linked file changed since the scan (a.pdf → held.pdf); retried next run' }]);
+      expect(await rowsOf(`SELECT key FROM public.${table}`)).toEqual([{ key: 'r' }]);
+      await expect(stat(path.join(root, 'held.pdf'))).resolves.toBeDefined();
+      await expect(stat(path.join(root, 'a.pdf'))).resolves.toBeDefined();
     } finally {
       await store.close?.();
       await rm(root, { recursive: true, force: true });
@@ -722,6 +818,46 @@ describe('fused sweep (sweepExpired)', () => {
       // One lease round trip before the first statement; each later one follows a fenced checkpoint write.
       expect(renewals).toHaveBeenCalledTimes(1);
     } finally {
+      await control.close();
+    }
+  });
+
+  it('waits pauseBetweenBatchesMs before its lease check, never between the check and the statement', async () => {
+    const table = await keyedTable('engine_paced');
+    for (let day = 31; day <= 36; day += 1) await exec(`INSERT INTO public.${table} (key, created_at) VALUES ($1, $2)`, [`p${day}`, ago(day * DAY)]);
+    const policy = parseConfig({
+      policies: [{ name: 'engine-paced', class: 'rows', schedule: '0 2 * * *', store: { kind: 'postgres', url: databases.get('pg')! }, table: `public.${table}`, timestamp: 'created_at', retention: '30d', batchSize: 2, pauseBetweenBatchesMs: 300, limits: { maxDeleteFraction: 1 } }],
+    }).policies[0]!;
+    if (policy.class !== 'rows') throw new Error('expected a rows policy');
+    const control = new PostgresControlStore(createSqlClient({ url: await server.createDatabase('control_paced') }));
+    await control.migrate();
+    const events: Array<{ event: 'renew' | 'sweep'; at: number }> = [];
+    const renewLease = control.renewLease.bind(control);
+    control.renewLease = async (lease, ttl) => {
+      events.push({ event: 'renew', at: performance.now() });
+      return renewLease(lease, ttl);
+    };
+    const store = createPostgresRowsStore(policy);
+    const sweepExpired = store.sweepExpired.bind(store);
+    store.sweepExpired = async (query) => {
+      events.push({ event: 'sweep', at: performance.now() });
+      return sweepExpired(query);
+    };
+    try {
+      const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
+      expect(report).toMatchObject({ status: 'completed', deleted: 6 });
+      const sweeps = events.flatMap((entry, index) => (entry.event === 'sweep' ? [index] : []));
+      expect(sweeps.length).toBeGreaterThanOrEqual(3);
+      for (const index of sweeps) {
+        // Every statement directly follows a lease round trip, made after the pause.
+        expect(events[index - 1]?.event).toBe('renew');
+        expect(events[index]!.at - events[index - 1]!.at).toBeLessThan(250);
+      }
+      for (const [previous, next] of sweeps.slice(0, -1).map((index, position) => [index, sweeps[position + 1]!])) {
+        expect(events[next!]!.at - events[previous!]!.at).toBeGreaterThanOrEqual(300);
+      }
+    } finally {
+      await store.close?.();
       await control.close();
     }
   });

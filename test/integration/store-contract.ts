@@ -219,6 +219,20 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       expect(await fixture.exists('untouched')).toBe(true);
     });
 
+    it('sends no deletion once the lease check refuses: what was never sent has no outcome and stays (invariant 8)', async () => {
+      await fixture.seed(['x1', 'x2'].map((key) => ({ key, timestamp: daysAgo(45), size: 1 })));
+      const eligible = await eligibleItems(store);
+      const outcomes = await store.delete(pick(eligible, ['x1', 'x2']), {
+        beforeRequest: () => {
+          throw new Error('lease lost');
+        },
+      });
+      // A rows store with linked files answers per row: nothing here may say deleted.
+      expect(outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing')).toEqual([]);
+      expect(await fixture.exists('x1')).toBe(true);
+      expect(await fixture.exists('x2')).toBe(true);
+    });
+
     it('keeps an item rewritten at or after its cutoff between scan and delete (invariant 1)', async () => {
       await fixture.seed(['rewritten-now', 'rewritten-at-cutoff', 'unchanged'].map((key) => ({ key, timestamp: daysAgo(60), size: 2 })));
       const eligible = await eligibleItems(store);

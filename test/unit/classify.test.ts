@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cutoffFor, holdFor, isEligible, overdueSeconds } from '../../lib/engine/classify.ts';
+import { cutoffFor, holdFor, isEligible, itemHold, overdueSeconds } from '../../lib/engine/classify.ts';
 import type { Cutoffs, CutoffRule, Hold, Item } from '../../lib/engine/types.ts';
 
 const NOW = new Date('2024-06-01T00:00:00.000Z');
@@ -119,5 +119,21 @@ describe('holdFor', () => {
 
   it('no holds → undefined', () => {
     expect(holdFor('anything', [])).toBeUndefined();
+  });
+});
+
+describe('itemHold: a row is held by a hold on its key or on its linked file', () => {
+  const hold = (id: number, key: string, prefix: boolean): Hold => ({ id, policy: null, key, prefix, reason: 'litigation', createdBy: 'alice', createdAt: NOW });
+  const holds = [hold(1, 'docs/d3.pdf', false), hold(2, 'legal/', true), hold(3, '7', false)];
+
+  it.each([
+    { item: { key: '3', linkedKey: 'docs/d3.pdf' }, id: 1 },
+    { item: { key: '4', linkedKey: 'legal/2019/case.pdf' }, id: 2 },
+    { item: { key: '7', linkedKey: 'legal/x.pdf' }, id: 3 },
+    { item: { key: '5', linkedKey: 'docs/d3.pdf.bak' }, id: undefined },
+    { item: { key: '6' }, id: undefined },
+    { item: { key: 'docs/d3.pdf' }, id: 1 },
+  ])('$item.key with file $item.linkedKey → hold $id', ({ item, id }) => {
+    expect(itemHold(item, holds)?.id).toBe(id);
   });
 });

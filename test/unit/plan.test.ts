@@ -66,6 +66,14 @@ describe('selectPage', () => {
     expect(selection.held.map((candidate) => [candidate.key, candidate.hold.id])).toEqual([['held/old', 1]]);
     expect(selection.unclassified).toBe(2);
   });
+
+  it('holds a row by its linked file key, exact or prefix', () => {
+    const fileHold: Hold = { ...hold, id: 2, key: 'docs/d3.pdf', prefix: false };
+    const row = (key: string, file: string): Item => ({ ...item(key, 40 * DAY, 'General'), linkedKey: file });
+    const selection = selectPage([row('3', 'docs/d3.pdf'), row('4', 'held/d4.pdf'), row('5', 'docs/d5.pdf')], cutoffs, [hold, fileHold]);
+    expect(selection.held.map((candidate) => [candidate.key, candidate.hold.id])).toEqual([['3', 2], ['4', 1]]);
+    expect(selection.deletable.map((candidate) => candidate.key)).toEqual(['5']);
+  });
 });
 
 describe('checkLimits', () => {
