@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,10 @@ import { createHome, removeHome, serverDirOf } from '../support/embeddedHome.ts'
  */
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const execFileAsync = promisify(execFile);
+// Run in order: a home is removed before its parent, as its server files are found through it.
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 const DEMO_POLICIES = ['temp-audio', 'app-logs', 'thumbnail-cache', 'documents'];
@@ -168,6 +169,15 @@ describe('quick start', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toContain('notice: ');
     expect((await stat(rootHome)).mode & 0o777).toBe(0o700);
+
+    // The control store's files are now outside the home; no policy may govern them either.
+    const config = path.join(checkout, 'var-lib.json');
+    const policy = { name: 'var-lib', class: 'blobs', retention: '1d', schedule: '0 * * * *', store: { kind: 'fs', root: '/var/lib' } };
+    await writeFile(config, JSON.stringify({ policies: [policy] }));
+    const refused = await runAsPrinted(`npx retention --config ${config} plan --all`, checkout, checkout);
+    expect(refused.code).toBe(2);
+    const guard = "contains /var/lib/retention (the embedded PostgreSQL's files when run as root)";
+    expect(refused.stderr).toContain(`error: policies[0].store.root: /var/lib ${guard}`);
   });
 });
 
