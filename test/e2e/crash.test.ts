@@ -35,33 +35,8 @@ async function signalAfterBatches(configPath: string, env: NodeJS.ProcessEnv, si
   return { code, stdout };
 }
 
+// kill -9 at random moments: crash-trials.test.ts.
 describe('interrupted runs', () => {
-  it('kill -9 loses no audit record: the next run resolves the pending intents and finishes the job', async () => {
-    const count = 3000;
-    const { configPath, env, remaining } = await bulkPolicy('killed', count);
-    await signalAfterBatches(configPath, env, 'SIGKILL', 5);
-    const left = await remaining();
-    expect(left).toBeGreaterThan(0);
-    expect(left).toBeLessThan(count);
-
-    // The dead run still holds its lease (it expires within a minute); an operator breaks it.
-    const locked = await runCli(['--config', configPath, 'run', '--json'], { env });
-    expect((JSON.parse(locked.stdout) as RunReport).status).toBe('skipped_locked');
-    expect((await runCli(['--config', configPath, 'lease', 'break', 'bulk'], { env })).code).toBe(0);
-
-    const resumed = await runCli(['--config', configPath, 'run', '--json'], { env });
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect((JSON.parse(resumed.stdout) as RunReport).status).toBe('completed');
-    expect(await remaining()).toBe(0);
-
-    const audit = await runCli(['--config', configPath, 'audit', '--policy', 'bulk', '--limit', '100000', '--json'], { env });
-    const records = JSON.parse(audit.stdout) as Array<{ key: string; status: string }>;
-    expect(records.filter((record) => record.status === 'pending')).toEqual([]);
-    const deleted = records.filter((record) => record.status === 'deleted').map((record) => record.key);
-    expect(deleted).toHaveLength(count);
-    expect(new Set(deleted).size).toBe(count);
-  });
-
   it('SIGTERM stops after the current batch: partial, lease released, the next run finishes', async () => {
     const count = 2000;
     const { configPath, env, remaining } = await bulkPolicy('terminated', count);
