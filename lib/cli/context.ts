@@ -2,6 +2,7 @@ import os from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
+import { SHARED_DIRECTORY } from '../control/embeddedAsRoot.ts';
 import type { ControlStore } from '../control/types.ts';
 import { openControlStore, type FallbackDatabase } from '../deps.ts';
 import { systemClock, type Clock } from '../engine/types.ts';
@@ -57,7 +58,8 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
 
 /** The config as every CLI command loads it: fs roots are checked against this CLI's $RETENTION_HOME too. */
 export function loadCliConfig(io: CliIO, configFile: string | undefined): ReturnType<typeof loadConfig> {
-  return loadConfig(configFile, io.cwd, { retentionHome: retentionHome(io.env, io.cwd) });
+  const embeddedAsRoot = { path: SHARED_DIRECTORY, what: `${SHARED_DIRECTORY} (the embedded PostgreSQL's files when run as root)` };
+  return loadConfig(configFile, io.cwd, { retentionHome: retentionHome(io.env, io.cwd), ownDirectories: [embeddedAsRoot] });
 }
 
 /**
@@ -80,6 +82,7 @@ export async function withSession<T>(io: CliIO, configFile: string | undefined, 
 async function embeddedDatabase(io: CliIO): Promise<FallbackDatabase> {
   const home = retentionHome(io.env, io.cwd);
   const embedded = await acquireEmbeddedPostgres(home);
+  if (embedded.notice) io.stderr.write(`notice: ${embedded.notice}\n`);
   return { url: embedded.url, location: `embedded PostgreSQL in ${home}`, release: embedded.release };
 }
 

@@ -1,7 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
-import { DEMO_HOLDS, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
+import { DEMO_HOLDS, DEMO_LOG_TO_RESTORE, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
 import { createSqlClient } from '../sql/client.ts';
 import { withSession, type CliIO } from './context.ts';
 import { exitCodeFor, printReports, runPolicies } from './run.ts';
@@ -17,9 +17,12 @@ export async function demoCommand(io: CliIO, flags: { json?: boolean }): Promise
   const say = (text: string): void => {
     if (!flags.json) io.stdout.write(`${text}\n`);
   };
-  // The demo documents table lives in the control database (embedded unless one is configured);
-  // holding the embedded server for the whole demo keeps its port, which the demo config names.
+  // The demo documents table lives in the control database (embedded unless one is configured),
+  // and the demo config names that database's URL: the embedded server keeps its port while it
+  // runs (held for the whole demo) and takes the same port again at its next start while free,
+  // so the commands the demo suggests find it.
   const embedded = io.env.RETENTION_DATABASE_URL ? undefined : await acquireEmbeddedPostgres(home);
+  if (embedded?.notice) io.stderr.write(`notice: ${embedded.notice}\n`);
   try {
     const databaseUrl = io.env.RETENTION_DATABASE_URL || embedded!.url;
     const now = new Date();
@@ -27,7 +30,9 @@ export async function demoCommand(io: CliIO, flags: { json?: boolean }): Promise
     const sql = createSqlClient({ url: databaseUrl });
     const rows = await seedDocumentsTable(sql, now).finally(() => sql.close());
     const configPath = path.join(dir, 'retention.demo.json');
-    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    // It names the database with its password: readable by its owner only.
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    await chmod(configPath, 0o600); // an existing file keeps its mode through writeFile
     say(`Seeded ${files} demo files under ${path.join(dir, 'data')} and ${rows} rows in demo.documents (config: ${configPath}).`);
     return await runDemo(io, configPath, flags, say);
   } finally {
@@ -57,6 +62,7 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
     say('\nRun:');
     printReports(io, ran, {});
     const cli = `npx retention --config ${path.relative(io.cwd, configPath) || configPath}`;
+    const runOf = (policy: string): string => ran.find((report) => report.policy === policy)?.runId ?? '<run id>';
     say(
       [
         '',
@@ -64,7 +70,7 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
         `History:       ${cli} history`,
         `Audit trail:   ${cli} audit --run ${ran.find((report) => report.deleted > 0)?.runId ?? '<run id>'}`,
         `Status:        ${cli} status`,
-        `Restore logs:  ${cli} restore --run ${ran.find((report) => report.policy === 'app-logs')?.runId ?? '<run id>'}`,
+        `Restore a log: ${cli} restore --run ${runOf('app-logs')} --key ${DEMO_LOG_TO_RESTORE}`,
       ].join('\n'),
     );
     return exitCodeFor(ran, false);

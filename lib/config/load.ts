@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, describeCause } from '../errors.ts';
 import { parseOrThrow } from './issues.ts';
-import { checkFsRoots } from './roots.ts';
+import { checkFsRoots, type RootContext } from './roots.ts';
 import { Config, type RetentionConfig, type RetentionConfigInput } from './schema.ts';
 
 /** Typed helper for `retention.config.ts`: `export default defineConfig({ policies: [...] })`. */
@@ -21,10 +21,10 @@ export function parseConfig(document: unknown): RetentionConfig {
 /**
  * Loads `file` (JSON, or a TS/JS module whose default export is the config), or the first
  * default file in `cwd`, and checks its fs roots on disk against the config file, the backup
- * directories and `retentionHome` when given (lib/config/roots.ts). Nothing is touched before
- * this returns.
+ * directories and the tool's own directories when given (lib/config/roots.ts). Nothing is
+ * touched before this returns.
  */
-export async function loadConfig(file: string | undefined, cwd = process.cwd(), guards: { retentionHome?: string } = {}): Promise<{ config: RetentionConfig; source: string }> {
+export async function loadConfig(file: string | undefined, cwd = process.cwd(), guards: Omit<RootContext, 'configFile'> = {}): Promise<{ config: RetentionConfig; source: string }> {
   const source = file ? path.resolve(cwd, file) : await findDefault(cwd);
   const config = parseConfig(await readDocument(source));
   await checkFsRoots(config, { configFile: source, ...guards });

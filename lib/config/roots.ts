@@ -102,6 +102,8 @@ export interface RootContext {
   configFile?: string;
   /** $RETENTION_HOME as the CLI resolves it (lib/control/embedded.ts); absent where none is used (Lambda). */
   retentionHome?: string;
+  /** More of the tool's own state outside the home: the embedded server's files as root (lib/control/embeddedAsRoot.ts). */
+  ownDirectories?: GuardedPath[];
 }
 
 /**
@@ -115,6 +117,7 @@ export async function checkFsRoots(config: RetentionConfig, context: RootContext
     const what = `$RETENTION_HOME ${context.retentionHome} (the embedded control store)`;
     guarded.push({ path: context.retentionHome, what });
   }
+  guarded.push(...(context.ownDirectories ?? []));
   if (context.configFile) guarded.push({ path: context.configFile, what: `the config file ${context.configFile}` });
   config.policies.forEach((policy, index) => {
     // fs backups are directories; other stores' `backup.to` (a table, s3://…) is one only if absolute.

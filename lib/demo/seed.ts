@@ -22,6 +22,13 @@ export const DEMO_HOLDS = [
   { key: 'medical/doc-001', prefix: true, reason: 'patient records request #5521' },
 ];
 
+/**
+ * A log past its 30 days in every demo tree (`app/app-NNN.log` is NNN days and an hour old): the
+ * file the demo suggests restoring. One file, not the whole run: a restore holds what it brings
+ * back, so the next demo still shows deletions, and this one file held by its restore.
+ */
+export const DEMO_LOG_TO_RESTORE = 'app/app-030.log';
+
 /** Held documents are seeded past their retention, so the demo shows holds doing their job. */
 const HELD_AGE_MS = 11 * 365 * 24 * 3_600_000;
 

@@ -1,18 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireEmbeddedPostgres, FSYNC_VARIABLE, retentionHome } from '../../lib/control/embedded.ts';
 import { isProcessAlive } from '../../lib/control/processCoordination.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { postmasterPid, useFreshHomes } from '../support/embeddedHome.ts';
+import { postmasterPid, removeHome, serverDirOf, useFreshHomes } from '../support/embeddedHome.ts';
 
-const asRoot = process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
 // Registered before the children's hook, so it runs after it: children are killed before their home goes.
 const newHome = useFreshHomes('retention-embedded-');
 const children: ChildProcess[] = [];
@@ -151,16 +152,52 @@ describe('embedded PostgreSQL', () => {
     expect(listenerCounts()).toEqual(before);
   });
 
-  it.runIf(asRoot)('explains a home that the postgres user cannot traverse', async () => {
-    const privateDir = await mkdtemp(path.join(os.tmpdir(), 'retention-private-'));
-    try {
-      const failure = await acquireEmbeddedPostgres(path.join(privateDir, 'home')).catch((error: unknown) => error);
+  describe('as root, with a home the postgres user cannot traverse (a home under /root)', () => {
+    const mustBeRoot = 'these tests run as root, as CI does: they check what PostgreSQL (run as user "postgres") can reach';
+
+    it('keeps the server files where postgres can reach them, decided once and recorded, loosening nothing', async () => {
+      expect(process.getuid?.(), mustBeRoot).toBe(0);
+      const privateDir = await mkdtemp(path.join(os.tmpdir(), 'retention-private-')); // 0700, like /root
+      const home = path.join(privateDir, 'home');
+      try {
+        const first = await acquireEmbeddedPostgres(home);
+        const serverDir = await serverDirOf(home);
+        expect(serverDir).toMatch(/^\/var\/lib\/retention\/home-[0-9a-f]{16}$/);
+        expect(first.notice).toMatch(new RegExp(`^the embedded PostgreSQL keeps its data in ${serverDir}: .*cannot traverse ${privateDir} `));
+        await query(first.url, 'CREATE TABLE kept (id int)');
+        const second = await acquireEmbeddedPostgres(home);
+        expect([second.url, second.notice]).toEqual([first.url, undefined]);
+        await Promise.all([first.release(), second.release()]);
+        await expectStopped(first.url);
+
+        const again = await acquireEmbeddedPostgres(home); // a later command: same place, same port, no notice
+        expect([again.url, again.notice]).toEqual([first.url, undefined]);
+        expect(await query(again.url, "SELECT to_regclass('kept') IS NOT NULL AS kept")).toEqual([{ kept: true }]);
+        await again.release();
+
+        const postgresUid = Number((await execFileAsync('id', ['-u', 'postgres'])).stdout);
+        const server = await stat(serverDir);
+        expect([server.mode & 0o777, server.uid]).toEqual([0o700, postgresUid]);
+        expect((await stat(privateDir)).mode & 0o777).toBe(0o700);
+      } finally {
+        await removeHome(home);
+        await rm(privateDir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses to start a cluster initialised in a home that postgres can no longer traverse', async () => {
+      expect(process.getuid?.(), mustBeRoot).toBe(0);
+      const parent = await newHome();
+      const home = path.join(parent, 'home');
+      await (await acquireEmbeddedPostgres(home)).release();
+      await chmod(parent, 0o700);
+      // Not a fresh cluster elsewhere: the control store (the audit trail) is the one in the home.
+      const failure = await acquireEmbeddedPostgres(home).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(ConfigError);
-      expect((failure as ConfigError).message).toMatch(/^error: RETENTION_HOME: .*cannot traverse .*Permission denied.*\/tmp\/retention/s);
-      expect(await readdir(privateDir)).toEqual([]);
-    } finally {
-      await rm(privateDir, { recursive: true, force: true });
-    }
+      const cause = `cannot traverse ${parent} to reach its data directory ${home}/pg/data`;
+      expect((failure as ConfigError).message).toMatch(new RegExp(`^error: RETENTION_HOME: .*${cause}`));
+      expect(await serverDirOf(home)).toBe(path.join(home, 'pg'));
+    });
   });
 
   it('places the home from RETENTION_HOME, relative to the working directory', () => {
