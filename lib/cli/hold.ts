@@ -1,36 +1,64 @@
-import { ConfigError } from '../errors.ts';
+import type { RetentionConfig } from '../config/schema.ts';
+import { clip, ConfigError } from '../errors.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { table, when } from './format.ts';
 
-/** Legal holds: held items are never deleted while the hold exists; they count as `held`. */
-export async function holdAddCommand(
-  session: Session,
-  flags: { policy?: string[]; key?: string; prefix?: string; reason?: string },
-): Promise<number> {
+export interface HoldAddFlags {
+  policy?: string[];
+  key?: string;
+  prefix?: string;
+  reason?: string;
+}
+
+/** A hold to add, checked before the control store opens; `null` policy: every policy. */
+export interface NewHold {
+  policies: Array<string | null>;
+  key: string;
+  prefix: boolean;
+  reason: string;
+}
+
+export function parseHoldAdd(config: RetentionConfig, flags: HoldAddFlags): NewHold {
   if ((flags.key === undefined) === (flags.prefix === undefined)) {
     throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
   }
+  const [flag, key] = flags.key !== undefined ? ['--key', flags.key] : ['--prefix', flags.prefix!];
+  // An empty prefix holds every item: that is a pause, and says so in status and the audit trail.
+  if (key === '') {
+    throw ConfigError.single(flag, 'must not be empty', 'name the item or prefix to hold; to stop every deletion use: retention pause --all');
+  }
   if (!flags.reason) throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
-  const policies = flags.policy && flags.policy.length > 0 ? selectPolicies(session.config, flags.policy, false).map((p) => p.name) : [null];
-  for (const policy of policies) {
-    const hold = await session.control.addHold({
-      policy,
-      key: (flags.key ?? flags.prefix)!,
-      prefix: flags.prefix !== undefined,
-      reason: flags.reason,
-      createdBy: session.actor,
-    });
-    session.log.info('hold_added', { hold_id: hold.id, policy, key: hold.key, prefix: hold.prefix, reason: hold.reason, by: session.actor });
-    session.io.stdout.write(`hold ${hold.id} added on ${hold.prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`);
+  const named = flags.policy && flags.policy.length > 0;
+  const policies = named ? selectPolicies(config, flags.policy, false).map((policy) => policy.name) : [null];
+  return { policies, key, prefix: flags.prefix !== undefined, reason: flags.reason };
+}
+
+/** Legal holds: held items are never deleted while the hold exists; they count as `held`. */
+export async function holdAddCommand(session: Session, hold: NewHold): Promise<number> {
+  for (const policy of hold.policies) {
+    const { key, prefix, reason } = hold;
+    const added = await session.control.addHold({ policy, key, prefix, reason, createdBy: session.actor });
+    session.log.info('hold_added', { hold_id: added.id, policy, key, prefix, reason, by: session.actor });
+    session.io.stdout.write(`hold ${added.id} added on ${prefix ? 'prefix' : 'key'} "${added.key}" (${policy ?? 'every policy'})\n`);
   }
   return 0;
 }
 
-export async function holdListCommand(session: Session, flags: { policy?: string[]; json?: boolean }): Promise<number> {
+export interface HoldListOptions {
+  policy?: string;
+  json: boolean;
+}
+
+/** `hold list --policy p`: the first name, checked against the config. */
+export function parseHoldList(config: RetentionConfig, flags: { policy?: string[]; json?: boolean }): HoldListOptions {
   const policy = flags.policy?.[0];
-  if (policy) selectPolicies(session.config, [policy], false);
-  const holds = await session.control.listHolds(policy);
+  if (policy) selectPolicies(config, [policy], false);
+  return { ...(policy ? { policy } : {}), json: flags.json ?? false };
+}
+
+export async function holdListCommand(session: Session, flags: HoldListOptions): Promise<number> {
+  const holds = await session.control.listHolds(flags.policy);
   if (flags.json) {
     session.io.stdout.write(`${JSON.stringify(holds, null, 2)}\n`);
     return 0;
@@ -44,11 +72,18 @@ export async function holdListCommand(session: Session, flags: { policy?: string
   return 0;
 }
 
-export async function holdRemoveCommand(session: Session, id: string): Promise<number> {
-  if (!/^\d+$/.test(id)) throw ConfigError.single('<id>', `"${id}" is not a hold id`, 'see ids with: retention hold list');
-  const removed = await session.control.removeHold(Number(id));
+/** A hold id as `hold list` shows it. */
+export function parseHoldId(id: string): number {
+  if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id))) {
+    throw ConfigError.single('<id>', `${JSON.stringify(clip(id))} is not a hold id`, 'see ids with: retention hold list');
+  }
+  return Number(id);
+}
+
+export async function holdRemoveCommand(session: Session, id: number): Promise<number> {
+  const removed = await session.control.removeHold(id);
   if (!removed) throw ConfigError.single('<id>', `no hold with id ${id}`, 'see ids with: retention hold list');
-  session.log.warn('hold_removed', { hold_id: Number(id), by: session.actor });
+  session.log.warn('hold_removed', { hold_id: id, by: session.actor });
   session.io.stdout.write(`hold ${id} removed\n`);
   return 0;
 }
