@@ -24,7 +24,7 @@ export function parseHoldAdd(config: RetentionConfig, flags: HoldAddFlags): NewH
     throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
   }
   const [flag, key] = flags.key !== undefined ? ['--key', flags.key] : ['--prefix', flags.prefix!];
-  // An empty prefix holds every item: that is a pause, and says so in status and the audit trail.
+  // An empty prefix would hold every item, silently: stopping everything is what a pause is for.
   if (key === '') {
     throw ConfigError.single(flag, 'must not be empty', 'name the item or prefix to hold; to stop every deletion use: retention pause --all');
   }
