@@ -6,7 +6,7 @@ import { SHARED_DIRECTORY } from '../control/embeddedAsRoot.ts';
 import type { ControlStore } from '../control/types.ts';
 import { openControlStore, type FallbackDatabase } from '../deps.ts';
 import { systemClock, type Clock } from '../engine/types.ts';
-import { ConfigError } from '../errors.ts';
+import { clip, ConfigError } from '../errors.ts';
 import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
 import { parseDurationFlag } from './flags.ts';
 
@@ -65,15 +65,33 @@ export function loadCliConfig(io: CliIO, configFile: string | undefined): Return
 /**
  * Loads and validates the config, then opens the control store: the configured database,
  * `RETENTION_DATABASE_URL`, or the embedded PostgreSQL under $RETENTION_HOME. The config is
- * validated first, so bad input never starts a server or touches a table.
+ * validated first, and then `prepare` checks the command's flags against it (policy names,
+ * conflicting options), so bad input never starts a server or touches a table.
  */
-export async function withSession<T>(io: CliIO, configFile: string | undefined, use: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T, P = undefined>(
+  io: CliIO,
+  configFile: string | undefined,
+  use: (session: Session, prepared: P) => Promise<T>,
+  prepare?: (config: RetentionConfig) => P,
+): Promise<T> {
   const clock = systemClock;
   const leaseTtlMs = leaseTtlFromEnv(io.env);
   const { config, source } = await loadCliConfig(io, configFile);
+  const prepared = prepare ? prepare(config) : (undefined as P);
   const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });
   try {
-    return await use({ io, clock, log: cliLogger(io, clock), config, configSource: source, control: opened.control, controlLocation: opened.location, actor: cliActor(io.env), ...(leaseTtlMs ? { leaseTtlMs } : {}) });
+    const session: Session = {
+      io,
+      clock,
+      log: cliLogger(io, clock),
+      config,
+      configSource: source,
+      control: opened.control,
+      controlLocation: opened.location,
+      actor: cliActor(io.env),
+      ...(leaseTtlMs ? { leaseTtlMs } : {}),
+    };
+    return await use(session, prepared);
   } finally {
     await opened.close();
   }
@@ -86,20 +104,28 @@ async function embeddedDatabase(io: CliIO): Promise<FallbackDatabase> {
   return { url: embedded.url, location: `embedded PostgreSQL in ${home}`, release: embedded.release };
 }
 
-/** `--policy a --policy b` or `--all`; unknown names are input errors listing the known ones. */
-export function selectPolicies(config: RetentionConfig, names: string[] | undefined, all: boolean | undefined): PolicyConfig[] {
+/**
+ * `--policy a --policy b` or `--all`; unknown names are input errors listing the known ones.
+ * `flag` is how the command takes the name (`<policy>` for `lease break <policy>`).
+ */
+export function selectPolicies(
+  config: RetentionConfig,
+  names: string[] | undefined,
+  all: boolean | undefined,
+  flag = '--policy',
+): PolicyConfig[] {
   const known = config.policies.map((policy) => policy.name);
   if (names && names.length > 0 && all) {
-    throw ConfigError.single('--policy', 'both --policy and --all given', 'pass one or the other');
+    throw ConfigError.single(flag, 'both --policy and --all given', 'pass one or the other');
   }
   if (all) return config.policies;
   if (!names || names.length === 0) {
     if (config.policies.length === 1) return config.policies;
-    throw ConfigError.single('--policy', `the config has ${known.length} policies`, `name one with --policy <name> (${known.join(', ')}) or pass --all`);
+    throw ConfigError.single(flag, `the config has ${known.length} policies`, `name one with --policy <name> (${known.join(', ')}) or pass --all`);
   }
   return names.map((name) => {
     const policy = config.policies.find((candidate) => candidate.name === name);
-    if (!policy) throw ConfigError.single('--policy', `no policy named "${name}"`, `known: ${known.join(', ')}`);
+    if (!policy) throw ConfigError.single(flag, `no policy named ${JSON.stringify(clip(name))}`, `known: ${known.join(', ')}`);
     return policy;
   });
 }

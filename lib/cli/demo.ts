@@ -51,8 +51,8 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
     say(`Legal holds on ${holds.length} documents: ${DEMO_HOLDS.map((hold) => `${hold.key}${hold.prefix ? '*' : ''}`).join(', ')}.\n`);
 
     const base = { trigger: 'demo' as const, force: false, list: false };
-    const planned = await runPolicies(session, { all: true, json: true }, { ...base, dryRun: true });
-    const ran = await runPolicies(session, { all: true, json: true }, { ...base, dryRun: false });
+    const planned = await runPolicies(session, session.config.policies, { json: true }, { ...base, dryRun: true });
+    const ran = await runPolicies(session, session.config.policies, { json: true }, { ...base, dryRun: false });
     if (flags.json) {
       io.stdout.write(`${JSON.stringify({ plan: planned, run: ran }, null, 2)}\n`);
       return exitCodeFor(ran, false);

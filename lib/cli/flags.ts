@@ -26,3 +26,38 @@ export function parseDurationFlag(flag: string, value: string | undefined): numb
   if (!parsed.ok) throw ConfigError.single(flag, parsed.message, parsed.fix);
   return parsed.ms;
 }
+
+/** `-p, --policy <name>` → `--policy <name>` (usage) and `--policy` (the flag errors name). */
+const usage = (spec: string): string => spec.split(', ').pop()!;
+const longFlag = (spec: string): string => usage(spec).split(' ')[0]!;
+
+type Described = [path: string, what: string, fix: string];
+
+/** Commander's error texts (commander/lib/command.js), as what they name, what is wrong, the fix. */
+const COMMANDER_ERRORS: Array<[RegExp, (match: RegExpExecArray, hint: (otherwise: string) => string) => Described]> = [
+  [/^error: unknown option '(.*?)'(?:\n|$)/s, (m, hint) => [m[1]!, 'unknown option', hint('see the options below')]],
+  [/^error: unknown command '(.*?)'(?:\n|$)/s, (m, hint) => [m[1]!, 'unknown command', hint('see the commands below')]],
+  [/^error: option '(.*)' argument missing/, (m) => [longFlag(m[1]!), 'needs a value', `e.g. ${usage(m[1]!)}`]],
+  [/^error: required option '(.*)' not specified/, (m) => [longFlag(m[1]!), 'missing', `this option is required: ${usage(m[1]!)}`]],
+  [/^error: missing required argument '(.*)'/, (m) => [`<${m[1]}>`, 'missing', 'this argument is required']],
+  [
+    /^error: too many arguments(?: for '(.*)')?\. Expected (\d+) arguments? but got (\d+)\./,
+    (m) => [m[1] ?? 'retention', `too many arguments: expected ${m[2]}, got ${m[3]}`, 'remove the extra ones'],
+  ],
+];
+
+/**
+ * Commander's own errors (unknown option, missing value, …) in the tool's format, with what a
+ * user typed clipped: `error: --polcy: unknown option (did you mean --policy?)`. Help follows.
+ */
+export function formatCommanderError(text: string): string {
+  const suggestion = /\n\(Did you mean (.*)\?\)/.exec(text)?.[1];
+  const hint = (otherwise: string): string => (suggestion ? `did you mean ${suggestion}?` : otherwise);
+  for (const [pattern, describe] of COMMANDER_ERRORS) {
+    const match = pattern.exec(text);
+    if (!match) continue;
+    const [path, what, fix] = describe(match, hint);
+    return `error: ${clip(path)}: ${what} (${fix})\n`;
+  }
+  return text;
+}

@@ -1,3 +1,4 @@
+import type { RetentionConfig } from '../config/schema.ts';
 import type { AuditRecord } from '../control/types.ts';
 import { readAuditTrail } from '../engine/auditTrail.ts';
 import { ConfigError } from '../errors.ts';
@@ -7,11 +8,23 @@ import { selectPolicies } from './context.ts';
 import { parsePositiveInt } from './flags.ts';
 import { bytes, seconds, table, when } from './format.ts';
 
-/** Cleanup history: recent runs, newest first. */
-export async function historyCommand(session: Session, flags: { policy?: string[]; limit?: string; json?: boolean }): Promise<number> {
+export interface HistoryOptions {
+  policy?: string;
+  limit: number;
+  json: boolean;
+}
+
+/** Checked before the control store opens: the policy against the config, the limit. */
+export function parseHistoryFlags(config: RetentionConfig, flags: { policy?: string[]; limit?: string; json?: boolean }): HistoryOptions {
   const policy = flags.policy?.[0];
-  if (policy) selectPolicies(session.config, [policy], false);
-  const runs = await session.control.listRuns({ ...(policy ? { policy } : {}), limit: parsePositiveInt('--limit', flags.limit) ?? 20 });
+  if (policy) selectPolicies(config, [policy], false);
+  const limit = parsePositiveInt('--limit', flags.limit) ?? 20;
+  return { ...(policy ? { policy } : {}), limit, json: flags.json ?? false };
+}
+
+/** Cleanup history: recent runs, newest first. */
+export async function historyCommand(session: Session, flags: HistoryOptions): Promise<number> {
+  const runs = await session.control.listRuns({ ...(flags.policy ? { policy: flags.policy } : {}), limit: flags.limit });
   if (flags.json) {
     session.io.stdout.write(`${JSON.stringify(runs.map((run) => run.report ?? run), null, 2)}\n`);
     return 0;
@@ -36,26 +49,36 @@ export async function historyCommand(session: Session, flags: { policy?: string[
   return 0;
 }
 
-/** The audit trail: who deleted what, when, and why (rule and cutoff). */
-export async function auditCommand(
-  session: Session,
+export interface AuditOptions {
+  query: { runId?: string; policy?: string; key?: string; limit: number };
+  json: boolean;
+}
+
+/** Checked before the control store opens: a selection, the policy against the config, the limit. */
+export function parseAuditFlags(
+  config: RetentionConfig,
   flags: { run?: string; policy?: string[]; key?: string; limit?: string; json?: boolean },
-): Promise<number> {
+): AuditOptions {
   if (!flags.run && !flags.policy?.length && !flags.key) {
     throw ConfigError.single('--run', 'say which records', 'pass --run <id>, --policy <name> and/or --key <key>');
   }
+  const policy = flags.policy?.[0];
+  if (policy) selectPolicies(config, [policy], false);
   const query = {
     ...(flags.run ? { runId: flags.run } : {}),
-    ...(flags.policy?.[0] ? { policy: flags.policy[0] } : {}),
+    ...(policy ? { policy } : {}),
     ...(flags.key ? { key: flags.key } : {}),
     limit: parsePositiveInt('--limit', flags.limit) ?? 1000,
   };
+  return { query, json: flags.json ?? false };
+}
+
+/** The audit trail: who deleted what, when, and why (rule and cutoff). */
+export async function auditCommand(session: Session, { query, json }: AuditOptions): Promise<number> {
   // Stores that keep their own trail (rows deleted in one statement) are read too: the run's
   // policy, the one asked for, or every policy.
-  const runPolicy = flags.run ? (await session.control.getRun(flags.run))?.policy : undefined;
-  const policies = query.policy
-    ? selectPolicies(session.config, [query.policy], false)
-    : session.config.policies.filter((policy) => runPolicy === undefined || policy.name === runPolicy);
+  const wanted = query.policy ?? (query.runId ? (await session.control.getRun(query.runId))?.policy : undefined);
+  const policies = session.config.policies.filter((policy) => wanted === undefined || policy.name === wanted);
   const stores = await Promise.all(policies.map((policy) => createStore(policy)));
   let records: AuditRecord[];
   try {
@@ -63,7 +86,7 @@ export async function auditCommand(
   } finally {
     for (const store of stores) await store.close?.();
   }
-  if (flags.json) {
+  if (json) {
     session.io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
     return 0;
   }

@@ -1,8 +1,8 @@
-import type { PolicyConfig } from '../config/schema.ts';
+import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import { itemHold } from '../engine/classify.ts';
 import { computeCutoffs } from '../engine/plan.ts';
 import type { Hold } from '../engine/types.ts';
-import { ConfigError, describeCause } from '../errors.ts';
+import { clip, ConfigError, describeCause } from '../errors.ts';
 import { createStore } from '../stores/index.ts';
 import type { HoldMatch, Store } from '../stores/types.ts';
 import type { Session } from './context.ts';
@@ -16,39 +16,58 @@ interface HoldCheck {
   warning?: string;
 }
 
+export interface HoldAddFlags {
+  policy?: string[];
+  key?: string;
+  prefix?: string;
+  reason?: string;
+  json?: boolean;
+}
+
+/** A hold to add, checked before the control store opens; `null` policy: every policy. */
+export interface NewHold {
+  policies: Array<string | null>;
+  key: string;
+  prefix: boolean;
+  reason: string;
+  json: boolean;
+}
+
+export function parseHoldAdd(config: RetentionConfig, flags: HoldAddFlags): NewHold {
+  if ((flags.key === undefined) === (flags.prefix === undefined)) {
+    throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
+  }
+  const [flag, key] = flags.key !== undefined ? ['--key', flags.key] : ['--prefix', flags.prefix!];
+  // An empty prefix would hold every item, silently: stopping everything is what a pause is for.
+  if (key === '') {
+    throw ConfigError.single(flag, 'must not be empty', 'name the item or prefix to hold; to stop every deletion use: retention pause --all');
+  }
+  if (!flags.reason) throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
+  const named = flags.policy && flags.policy.length > 0;
+  const policies = named ? selectPolicies(config, flags.policy, false).map((policy) => policy.name) : [null];
+  return { policies, key, prefix: flags.prefix !== undefined, reason: flags.reason, json: flags.json ?? false };
+}
+
 /**
  * Legal holds: held items are never deleted while the hold exists; they count as `held`. A hold
  * that matches nothing is kept (an operator may hold what does not exist yet), but a typo in a
  * key must not pass for protection: the command says, per policy, when nothing matches.
  */
-export async function holdAddCommand(
-  session: Session,
-  flags: { policy?: string[]; key?: string; prefix?: string; reason?: string; json?: boolean },
-): Promise<number> {
-  if ((flags.key === undefined) === (flags.prefix === undefined)) {
-    throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
-  }
-  if (!flags.reason) throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
-  const targets: Array<PolicyConfig | null> = flags.policy && flags.policy.length > 0 ? selectPolicies(session.config, flags.policy, false) : [null];
+export async function holdAddCommand(session: Session, request: NewHold): Promise<number> {
   const added: Array<Hold & { checks: HoldCheck[] }> = [];
-  for (const target of targets) {
-    const policy = target?.name ?? null;
-    const hold = await session.control.addHold({
-      policy,
-      key: (flags.key ?? flags.prefix)!,
-      prefix: flags.prefix !== undefined,
-      reason: flags.reason,
-      createdBy: session.actor,
-    });
-    session.log.info('hold_added', { hold_id: hold.id, policy, key: hold.key, prefix: hold.prefix, reason: hold.reason, by: session.actor });
+  for (const policy of request.policies) {
+    const { key, prefix, reason } = request;
+    const hold = await session.control.addHold({ policy, key, prefix, reason, createdBy: session.actor });
+    session.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason, by: session.actor });
+    const governed: PolicyConfig[] = policy === null ? session.config.policies : session.config.policies.filter((candidate) => candidate.name === policy);
     const checks: HoldCheck[] = [];
-    for (const governed of target ? [target] : session.config.policies) checks.push(await checkHold(session, hold, governed));
+    for (const target of governed) checks.push(await checkHold(session, hold, target));
     added.push({ ...hold, checks });
-    if (flags.json) continue;
-    session.io.stdout.write(`hold ${hold.id} added on ${hold.prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`);
+    if (request.json) continue;
+    session.io.stdout.write(`hold ${hold.id} added on ${prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`);
     for (const check of checks) if (check.warning) session.io.stderr.write(`warning: ${check.warning}\n`);
   }
-  if (flags.json) session.io.stdout.write(`${JSON.stringify(added, null, 2)}\n`);
+  if (request.json) session.io.stdout.write(`${JSON.stringify(added, null, 2)}\n`);
   return 0;
 }
 
@@ -109,10 +128,20 @@ function keyHint(policy: PolicyConfig, example: HoldMatch['example']): string {
   return `${policy.store.kind}: ${kinds[policy.store.kind] ?? 'the item key'}${quoted(example?.key)}`;
 }
 
-export async function holdListCommand(session: Session, flags: { policy?: string[]; json?: boolean }): Promise<number> {
+export interface HoldListOptions {
+  policy?: string;
+  json: boolean;
+}
+
+/** `hold list --policy p`: the first name, checked against the config. */
+export function parseHoldList(config: RetentionConfig, flags: { policy?: string[]; json?: boolean }): HoldListOptions {
   const policy = flags.policy?.[0];
-  if (policy) selectPolicies(session.config, [policy], false);
-  const holds = await session.control.listHolds(policy);
+  if (policy) selectPolicies(config, [policy], false);
+  return { ...(policy ? { policy } : {}), json: flags.json ?? false };
+}
+
+export async function holdListCommand(session: Session, flags: HoldListOptions): Promise<number> {
+  const holds = await session.control.listHolds(flags.policy);
   if (flags.json) {
     session.io.stdout.write(`${JSON.stringify(holds, null, 2)}\n`);
     return 0;
@@ -126,11 +155,18 @@ export async function holdListCommand(session: Session, flags: { policy?: string
   return 0;
 }
 
-export async function holdRemoveCommand(session: Session, id: string): Promise<number> {
-  if (!/^\d+$/.test(id)) throw ConfigError.single('<id>', `"${id}" is not a hold id`, 'see ids with: retention hold list');
-  const removed = await session.control.removeHold(Number(id));
+/** A hold id as `hold list` shows it. */
+export function parseHoldId(id: string): number {
+  if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id))) {
+    throw ConfigError.single('<id>', `${JSON.stringify(clip(id))} is not a hold id`, 'see ids with: retention hold list');
+  }
+  return Number(id);
+}
+
+export async function holdRemoveCommand(session: Session, id: number): Promise<number> {
+  const removed = await session.control.removeHold(id);
   if (!removed) throw ConfigError.single('<id>', `no hold with id ${id}`, 'see ids with: retention hold list');
-  session.log.warn('hold_removed', { hold_id: Number(id), by: session.actor });
+  session.log.warn('hold_removed', { hold_id: id, by: session.actor });
   session.io.stdout.write(`hold ${id} removed\n`);
   return 0;
 }

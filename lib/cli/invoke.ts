@@ -30,7 +30,7 @@ export interface InvokeFlags {
 
 export async function invokeCommand(io: CliIO, configFile: string | undefined, policyName: string, flags: InvokeFlags, lambda?: LambdaClient): Promise<number> {
   const { config } = await loadConfig(configFile, io.cwd);
-  const [policy] = selectPolicies(config, [policyName], false);
+  const [policy] = selectPolicies(config, [policyName], false, '<policy>');
   const limit = parsePositiveInt('--limit', flags.limit);
   const before = parseInstant('--before', flags.before);
   const payload: ManualPayloadInput = {

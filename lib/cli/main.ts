@@ -1,15 +1,17 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
-import { loadCliConfig, withSession, type CliIO } from './context.ts';
+import type { RetentionConfig } from '../config/schema.ts';
+import { loadCliConfig, selectPolicies, withSession, type CliIO, type Session } from './context.ts';
 import { demoCommand } from './demo.ts';
-import { auditCommand, historyCommand } from './history.ts';
-import { holdAddCommand, holdListCommand, holdRemoveCommand } from './hold.ts';
+import { formatCommanderError } from './flags.ts';
+import { auditCommand, historyCommand, parseAuditFlags, parseHistoryFlags } from './history.ts';
+import { holdAddCommand, holdListCommand, holdRemoveCommand, parseHoldAdd, parseHoldId, parseHoldList } from './hold.ts';
 import { invokeCommand, type InvokeFlags } from './invoke.ts';
 import { leaseBreakCommand } from './lease.ts';
-import { pauseCommand, resumeCommand } from './pause.ts';
-import { parseReportFlags, reportCommand, type ReportFlags } from './report.ts';
-import { restoreCommand } from './restore.ts';
-import { exitCodeFor, parseRunFlags, printReports, runPolicies, type RunFlags } from './run.ts';
+import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
+import { parseReportFlags, reportCommand } from './report.ts';
+import { checkRestoreFlags, restoreCommand, type RestoreFlags } from './restore.ts';
+import { exitCodeFor, parseRunFlags, printReports, runPolicies, selectRunPolicies, type RunFlags } from './run.ts';
 import { statusCommand } from './status.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -50,10 +52,18 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('-c, --config <file>', 'config file (.json, .ts or .js); default: ./retention.config.{ts,js,json}')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(formatCommanderError(text)),
+    });
   const configFile = (): string | undefined => cli.opts<{ config?: string }>().config;
-  const session = <T extends object>(action: (s: Parameters<Parameters<typeof withSession>[2]>[0], flags: T) => Promise<number>) =>
-    async (flags: T) => setExit(await withSession(io, configFile(), (s) => action(s, flags)));
+  /** A command on the control store: `prepare` checks its flags against the config before the store opens. */
+  const session =
+    <F, P>(prepare: (config: RetentionConfig, flags: F) => P, action: (s: Session, prepared: P) => Promise<number>) =>
+    async (flags: F) =>
+      setExit(await withSession(io, configFile(), action, (config) => prepare(config, flags)));
+  const asGiven = <F>(_config: RetentionConfig, flags: F): F => flags;
 
   const runLike = (name: string, description: string, dryRun: boolean): void => {
     const command = cli
@@ -73,10 +83,12 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
       const interrupt = new AbortController();
       const options = { ...parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual'), signal: interrupt.signal };
       const reports = await withInterrupts(io, interrupt, () =>
-        withSession(io, configFile(), async (s) => {
-          const all = flags.all ? { ...s, config: { ...s.config, policies: s.config.policies.filter((policy) => policy.enabled) } } : s;
-          return runPolicies(all, flags, options);
-        }),
+        withSession(
+          io,
+          configFile(),
+          (s, policies) => runPolicies(s, policies, flags, options),
+          (config: RetentionConfig) => selectRunPolicies(config, flags),
+        ),
       );
       printReports(io, reports, flags);
       setExit(exitCodeFor(reports, flags.strict ?? false));
@@ -85,20 +97,24 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
   runLike('plan', 'dry run: list what a live run would delete, delete nothing', true);
   runLike('run', 'delete what is past retention', false);
 
-  cli.command('status').description('per policy: enabled, paused, last run, next run, lease holder').option('--json').action(session(statusCommand));
+  cli
+    .command('status')
+    .description('per policy: enabled, paused, last run, next run, lease holder')
+    .option('--json')
+    .action(session(asGiven, statusCommand));
   cli
     .command('pause')
     .description('pause one policy, or every policy with --all (the kill switch)')
     .option('-p, --policy <name>', 'policy (repeatable)', collect)
     .option('--all', 'pause everything')
     .option('--reason <text>', 'why (shown in status and logs)')
-    .action(session(pauseCommand));
+    .action(session(pauseScopes, pauseCommand));
   cli
     .command('resume')
     .description('undo pause')
     .option('-p, --policy <name>', 'policy (repeatable)', collect)
     .option('--all', 'lift the global pause')
-    .action(session(resumeCommand));
+    .action(session(pauseScopes, resumeCommand));
 
   const hold = cli.command('hold').description('legal holds: held items are never deleted');
   hold
@@ -108,11 +124,15 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--prefix <prefix>', 'every key starting with this')
     .option('--reason <text>', 'why (required)')
     .option('--json', 'the holds added, with what each matches per policy')
-    .action(session(holdAddCommand));
-  hold.command('list').option('-p, --policy <name>', 'holds that apply to this policy', collect).option('--json').action(session(holdListCommand));
+    .action(session(parseHoldAdd, holdAddCommand));
+  hold
+    .command('list')
+    .option('-p, --policy <name>', 'holds that apply to this policy', collect)
+    .option('--json')
+    .action(session(parseHoldList, holdListCommand));
   hold
     .command('remove <id>')
-    .action(async (id: string) => setExit(await withSession(io, configFile(), (s) => holdRemoveCommand(s, id))));
+    .action(async (id: string) => setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldId(id))));
 
   cli
     .command('history')
@@ -120,7 +140,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('-p, --policy <name>', 'one policy', collect)
     .option('--limit <n>', 'how many (default 20)')
     .option('--json')
-    .action(session(historyCommand));
+    .action(session(parseHistoryFlags, historyCommand));
   cli
     .command('audit')
     .description('audit records: who deleted what, when and why')
@@ -129,24 +149,21 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--key <key>', 'records of one item')
     .option('--limit <n>', 'how many (default 1000)')
     .option('--json')
-    .action(session(auditCommand));
+    .action(session(parseAuditFlags, auditCommand));
   cli
     .command('report')
     .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
     .option('--since <duration>', 'the window: runs started this long ago or later, e.g. 7d, 24h (default 30d)')
     .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
     .option('--json', 'print the report as JSON (only JSON on stdout)')
-    .action(async (flags: ReportFlags) => {
-      const options = parseReportFlags(flags);
-      setExit(await withSession(io, configFile(), (s) => reportCommand(s, options)));
-    });
+    .action(session(parseReportFlags, reportCommand));
   cli
     .command('restore')
     .description('put back what a run deleted, from its backup')
     .requiredOption('--run <id>', 'the run whose deletions to undo')
     .option('--key <key>', 'only this key (repeatable)', collect)
     .option('--json')
-    .action(session(restoreCommand));
+    .action(session((_config, flags: RestoreFlags) => checkRestoreFlags(flags), restoreCommand));
   cli
     .command('invoke <policy>')
     .description('run a policy in its deployed Lambda function and print the report')
@@ -163,7 +180,10 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .description('leases')
     .command('break <policy>')
     .description('release a stuck lease (the old holder is fenced off)')
-    .action(async (policy: string) => setExit(await withSession(io, configFile(), (s) => leaseBreakCommand(s, policy))));
+    .action(async (policy: string) => {
+      const checked = (config: RetentionConfig): string => selectPolicies(config, [policy], false, '<policy>')[0]!.name;
+      setExit(await withSession(io, configFile(), leaseBreakCommand, checked));
+    });
   cli
     .command('config')
     .description('validate the config and print it with defaults filled in')

@@ -1,4 +1,5 @@
 import { durationMs } from '../config/durations.ts';
+import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/types.ts';
 import { complianceReport, type ComplianceReport, type PolicyRecords } from '../engine/compliance.ts';
 import type { Session } from './context.ts';
@@ -18,20 +19,24 @@ export interface ReportFlags {
 
 export interface ReportOptions {
   sinceMs: number;
-  /** Empty: every policy in the config. */
-  policies: string[];
+  policies: PolicyConfig[];
   json: boolean;
 }
 
-/** Checked before the control store is opened, so bad input starts nothing. */
-export function parseReportFlags(flags: ReportFlags): ReportOptions {
-  return { sinceMs: parseDurationFlag('--since', flags.since) ?? durationMs(DEFAULT_SINCE), policies: flags.policy ?? [], json: flags.json ?? false };
+/** Checked before the control store is opened, so bad input starts nothing; no --policy: every policy. */
+export function parseReportFlags(config: RetentionConfig, flags: ReportFlags): ReportOptions {
+  const names = flags.policy ?? [];
+  return {
+    sinceMs: parseDurationFlag('--since', flags.since) ?? durationMs(DEFAULT_SINCE),
+    policies: selectPolicies(config, names, names.length === 0),
+    json: flags.json ?? false,
+  };
 }
 
 /** Compliance report: per policy, what its live runs did over the window and whether it is doing its job. Read-only. */
 export async function reportCommand(session: Session, options: ReportOptions): Promise<number> {
-  const policies = selectPolicies(session.config, options.policies, options.policies.length === 0);
-  const entries = await Promise.all(policies.map(async (policy) => ({ policy, records: await readRecords(session.control, policy.name) })));
+  const read = async (policy: PolicyConfig) => ({ policy, records: await readRecords(session.control, policy.name) });
+  const entries = await Promise.all(options.policies.map(read));
   const until = session.clock.now();
   const report = complianceReport(entries, { since: new Date(until.getTime() - options.sinceMs), until, runsRead: RUNS_READ });
   session.io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

@@ -1,14 +1,27 @@
 import { restoreRun } from '../engine/restore.ts';
+import { ConfigError } from '../errors.ts';
 import { createStore } from '../stores/index.ts';
 import type { Session } from './context.ts';
 import { table } from './format.ts';
+
+export interface RestoreFlags {
+  run: string;
+  key?: string[];
+  json?: boolean;
+}
+
+/** Checked before the control store opens. */
+export function checkRestoreFlags(flags: RestoreFlags): RestoreFlags {
+  if (flags.run === '') throw ConfigError.single('--run', 'must not be empty', 'pass the run id, e.g. from: retention history');
+  return flags;
+}
 
 /**
  * A restore is whole or says what is missing (invariant 11): every item that could not come
  * back (no backup, failed, or a row whose linked file could not come back) is listed with its
  * reason, and the command exits 1. Items already present again count as back.
  */
-export async function restoreCommand(session: Session, flags: { run: string; key?: string[]; json?: boolean }): Promise<number> {
+export async function restoreCommand(session: Session, flags: RestoreFlags): Promise<number> {
   const summary = await restoreRun(
     { runId: flags.run, ...(flags.key && flags.key.length > 0 ? { keys: flags.key } : {}) },
     {

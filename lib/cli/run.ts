@@ -1,3 +1,4 @@
+import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import { runPolicy, type Progress, type RunOptions } from '../engine/run.ts';
 import type { RunReport, Trigger } from '../engine/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -36,13 +37,23 @@ export function parseRunFlags(flags: RunFlags, trigger: Trigger): Omit<RunOption
   };
 }
 
+/** `--policy` names or, with `--all`, every enabled policy: checked before anything is opened. */
+export function selectRunPolicies(config: RetentionConfig, flags: RunFlags): PolicyConfig[] {
+  const enabled = { ...config, policies: config.policies.filter((policy) => policy.enabled) };
+  return selectPolicies(flags.all ? enabled : config, flags.policy, flags.all);
+}
+
 /**
- * Runs the selected policies one after another; returns the reports. Every store is opened (and
- * so checked: missing directory, table, column, bucket) before the first policy runs, so a bad
+ * Runs `policies` one after another; returns the reports. Every store is opened (and so
+ * checked: missing directory, table, column, bucket) before the first policy runs, so a bad
  * second policy stops the command before the first one has deleted anything.
  */
-export async function runPolicies(session: Session, flags: RunFlags, options: Omit<RunOptions, 'deadline'>): Promise<RunReport[]> {
-  const policies = selectPolicies(session.config, flags.policy, flags.all);
+export async function runPolicies(
+  session: Session,
+  policies: PolicyConfig[],
+  flags: RunFlags,
+  options: Omit<RunOptions, 'deadline'>,
+): Promise<RunReport[]> {
   const stores: Store[] = [];
   try {
     for (const policy of policies) {

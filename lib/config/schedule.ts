@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
+import { clip } from '../errors.ts';
 
 /**
  * Schedules are plain 5-field cron in UTC (minute hour day-of-month month day-of-week), limited
@@ -10,18 +11,21 @@ export type ScheduleResult = { ok: true } | { ok: false; message: string; fix: s
 
 export function checkSchedule(expression: string): ScheduleResult {
   const fields = expression.trim().split(/\s+/);
+  // A schedule is echoed in messages and log lines: a megabyte of it must not be.
+  const shown = JSON.stringify(clip(expression));
   const fix = 'use 5 fields in UTC: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" for 02:00 daily';
   if (fields.length !== 5) {
-    return { ok: false, message: `"${expression}" has ${fields.length} fields, not 5`, fix };
+    return { ok: false, message: `${shown} has ${fields.length} fields, not 5`, fix };
   }
   const bad = fields.find((field) => !FIELD.test(field));
   if (bad !== undefined) {
-    return { ok: false, message: `field "${bad}" of "${expression}" uses syntax other than numbers, * , - /`, fix };
+    const message = `field ${JSON.stringify(clip(bad))} of ${shown} uses syntax other than numbers, * , - /`;
+    return { ok: false, message, fix };
   }
   try {
     CronExpressionParser.parse(expression, { tz: 'UTC', strict: false });
   } catch (cause) {
-    return { ok: false, message: `"${expression}": ${(cause as Error).message}`, fix };
+    return { ok: false, message: `${shown}: ${(cause as Error).message}`, fix };
   }
   return { ok: true };
 }

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import * as z from 'zod';
 import { DATABASE_TIMEOUT, parseDuration, POLICY_DURATION, type DurationBounds } from './durations.ts';
+import { problemCheck } from './issues.ts';
 import { checkSchedule } from './schedule.ts';
 import { DynamoControlSchema } from '../control/dynamoSchema.ts';
 import { PostgresStoreSchema, postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgresRowsSchema.ts';
-import { DynamoTokensStoreSchema, FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
+import { DynamoTokensStoreSchema, FsStoreSchema, s3BackupLocation, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
 
 /**
  * The configuration as zod schemas: one discriminated union per store kind, parsed once at
@@ -32,15 +33,23 @@ const Schedule = z.string().superRefine((value, ctx) => {
   if (!result.ok) issue(ctx, result.message, result.fix);
 });
 
-const PolicyName = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, {
-  error: 'must be kebab-case (lowercase letters, digits and single dashes), e.g. "temp-files"',
-});
+/** At most 50 characters: the policy is the slug of its Sentry cron monitor, which takes no more. */
+const PolicyName = z
+  .string()
+  .max(50)
+  .superRefine(
+    problemCheck((name: string) => {
+      if (/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name)) return undefined;
+      return { message: 'must be kebab-case (lowercase letters, digits and single dashes)', fix: 'e.g. "temp-files"' };
+    }),
+  );
 
 export const RetentionByAttribute = z.strictObject({
   /** Attribute to look up per item: a column for rows; `prefix` matches key prefixes for blobs. */
   by: z.string().min(1),
   rules: z.record(z.string().min(1), Duration).refine((rules) => Object.keys(rules).length > 0, {
-    error: 'needs at least one rule, e.g. { "General": "30d" }',
+    error: 'needs at least one rule',
+    params: { fix: 'e.g. { "General": "30d" }' },
   }),
   default: Duration.optional(),
 });
@@ -142,6 +151,11 @@ export const Config = z
         issue(ctx, 'tokens are never backed up (a copy of a credential defeats deleting it)', 'remove backup from this policy', ['policies', index, 'backup']);
       }
       if (policy.class === 'rows' && policy.blob) checkLinkedFiles(ctx, policy, ['policies', index]);
+      if (policy.backup && policy.store.kind === 's3') {
+        const { bucket, prefix, prefixes } = policy.store;
+        const location = s3BackupLocation(policy.backup.to, { bucket, prefix, shards: prefixes ?? [prefix] }, policy.name);
+        if ('message' in location) issue(ctx, location.message, location.fix, ['policies', index, 'backup', 'to']);
+      }
       if (policy.backup && policy.store.kind === 'fs' && isInsideDirectory(policy.store.root, policy.backup.to)) {
         // Copies keep their old mtime: inside the root they would be swept as expired items.
         issue(ctx, `${policy.backup.to} is inside the store root ${policy.store.root}`, 'choose a backup directory outside the root', ['policies', index, 'backup', 'to']);

@@ -1,4 +1,7 @@
 import * as z from 'zod';
+import { clip } from '../errors.ts';
+import { checkRegion, Endpoint } from './awsSchema.ts';
+import { problemCheck, type Problem } from './issues.ts';
 import { globProblem, rootProblem, type RootProblem } from './roots.ts';
 
 export { DynamoTokensStoreSchema } from '../stores/dynamoTokensSchema.ts';
@@ -36,24 +39,86 @@ export const FsStoreSchema = z.strictObject({
   removeEmptyDirs: z.boolean().default(false),
 });
 
+/** Reserved by S3 for other kinds of names (internationalized domains, S3 internals, AWS docs). */
+const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'];
+
+/**
+ * The S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html):
+ * 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit,
+ * no two dots in a row, not an IP address, no reserved prefix. `../etc` or `s3://b/p` would
+ * otherwise fail only at the first request, once the command had started. Access point and
+ * directory bucket aliases (`-s3alias`, `--x-s3`) follow these rules and pass.
+ */
+export function bucketNameProblem(name: string): Problem | undefined {
+  const shown = JSON.stringify(clip(name));
+  const problem = (what: string, fix = 'use the bucket name as S3 lists it'): Problem => ({ message: `${shown} ${what}`, fix });
+  if (name.length < 3 || name.length > 63) return problem(`is ${name.length} characters long: S3 bucket names have 3 to 63`);
+  const bad = /[^a-z0-9.-]/.exec(name)?.[0];
+  if (bad !== undefined) {
+    const what = `contains ${JSON.stringify(bad)}: S3 bucket names have only lowercase letters, digits, dots and hyphens`;
+    return /[:/]/.test(bad) ? problem(what, 'give the bucket name alone, without s3:// or a path (a key prefix goes in "prefix")') : problem(what);
+  }
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return problem('must start and end with a letter or digit');
+  if (name.includes('..')) return problem('has two dots in a row');
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return problem('is an IP address, not a bucket name');
+  const reserved = RESERVED_BUCKET_PREFIXES.find((prefix) => name.startsWith(prefix));
+  return reserved ? problem(`starts with "${reserved}", which S3 reserves`) : undefined;
+}
+
+export const BucketName = z.string().superRefine(problemCheck(bucketNameProblem));
+
+/**
+ * Where an S3 policy's backups go (`s3://<bucket>/<prefix>`, the prefix ending with `/` unless
+ * empty), or why they cannot: checked when the config is parsed and again by the store.
+ * Backups inside the store's scope would be scanned, counted and later deleted as policy items.
+ */
+export function s3BackupLocation(
+  to: string,
+  store: { bucket: string; prefix: string; shards: string[] },
+  policy: string,
+): { bucket: string; prefix: string } | Problem {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(to);
+  if (!match) return { message: `${JSON.stringify(clip(to))} is not an S3 location`, fix: 'use s3://<bucket>/<prefix>' };
+  const problem = bucketNameProblem(match[1]!);
+  if (problem) return problem;
+  const rawPrefix = match[2] ?? '';
+  const backup = { bucket: match[1]!, prefix: rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/` };
+  const policyPrefix = `${backup.prefix}${policy}/`;
+  const inScope = store.shards.some((shard) => policyPrefix.startsWith(shard) || shard.startsWith(policyPrefix));
+  if (backup.bucket === store.bucket && inScope) {
+    const message = `${clip(to)} overlaps the store s3://${store.bucket}/${store.prefix}`;
+    return { message, fix: 'use another bucket or a prefix outside the store' };
+  }
+  return backup;
+}
+
+/** Object keys are at most 1024 bytes of UTF-8: a longer prefix matches nothing. */
+const KeyPrefix = z.string().superRefine(
+  problemCheck((prefix: string) => {
+    const bytes = Buffer.byteLength(prefix, 'utf8');
+    if (bytes <= 1024) return undefined;
+    return { message: `is ${bytes} bytes long: S3 keys have at most 1024`, fix: 'use the prefix of keys that exist' };
+  }),
+);
+
 export const S3StoreSchema = z
   .strictObject({
     kind: z.literal('s3'),
-    bucket: z.string().min(1),
+    bucket: BucketName,
     /** Key prefix the policy governs; keys in reports and audit are full object keys as stored. */
-    prefix: z.string().default(''),
+    prefix: KeyPrefix.default(''),
     /**
      * Sharding for large buckets: disjoint key prefixes (each starting with `prefix`) listed
      * concurrently; replaces `prefix` for listing. Pages then come in key order per shard only.
      */
-    prefixes: z.array(z.string().min(1)).min(1).optional(),
+    prefixes: z.array(KeyPrefix.min(1)).min(1).optional(),
     /** Globs over the full key a key must match (picomatch, dotfiles included); default: all. */
     include: Globs.optional(),
     /** Globs that exclude keys even if included. */
     exclude: Globs.optional(),
     region: z.string().min(1),
     /** S3-compatible endpoint (MinIO, s3rver, …); absent: AWS. */
-    endpoint: z.string().url().optional(),
+    endpoint: Endpoint.optional(),
     forcePathStyle: z.boolean().optional(),
     /** DeleteObjects requests (≤1000 keys each) in flight at once. */
     deleteConcurrency: z.number().int().min(1).max(32).default(4),
@@ -69,6 +134,7 @@ export const S3StoreSchema = z
     conditionalDelete: z.boolean().default(false),
   })
   .superRefine((store, ctx) => {
+    checkRegion(store, ctx);
     const shards = store.prefixes ?? [];
     shards.forEach((shard, index) => {
       if (!shard.startsWith(store.prefix)) {
@@ -81,6 +147,20 @@ export const S3StoreSchema = z
     });
   });
 
+/**
+ * `vercel_blob_rw_<store id>_<secret>`: @vercel/blob reads the store id from it, and refuses a
+ * token without one only when it signs a request. The token itself is never echoed.
+ */
+const VercelToken = z
+  .string()
+  .min(1)
+  .superRefine(
+    problemCheck((token: string) => {
+      if (token === '' || /^vercel_blob_rw_[A-Za-z0-9]+_\S+$/.test(token)) return undefined;
+      const fix = 'copy BLOB_READ_WRITE_TOKEN from the store (vercel_blob_rw_…); better, leave token out and set that variable';
+      return { message: 'is not a Vercel Blob read-write token', fix };
+    }),
+  );
 
 export const VercelBlobStoreSchema = z.strictObject({
   kind: z.literal('vercel-blob'),
@@ -91,7 +171,7 @@ export const VercelBlobStoreSchema = z.strictObject({
   /** Globs that exclude blobs even if included. */
   exclude: Globs.optional(),
   /** Read-write token; absent: BLOB_READ_WRITE_TOKEN, read at each call. Prefer the env var. */
-  token: z.string().min(1).optional(),
+  token: VercelToken.optional(),
   /** Access of the blobs, needed by copy() for backup and restore. */
   access: z.enum(['public', 'private']).default('public'),
 });

@@ -1,5 +1,7 @@
 import * as z from 'zod';
+import { problemCheck, type Problem } from '../config/issues.ts';
 import type { RetentionSpec } from '../config/schema.ts';
+import { identifierProblem, qualifiedNameProblem } from '../sql/identifiers.ts';
 import type { RowFilter } from './postgresRowsSql.ts';
 
 /**
@@ -7,21 +9,51 @@ import type { RowFilter } from './postgresRowsSql.ts';
  * config must not load a database driver (see config/stores.ts), so config/schema.ts can import
  * this module (or take its contents into config/stores.ts).
  */
+const URL_FIX = 'use postgres://user:password@host:5432/database';
+
+/**
+ * A postgres:// URL naming its server: without a host node-postgres would quietly try localhost.
+ * The URL holds a password, so no message echoes it.
+ */
+function postgresUrlProblem(text: string): Problem | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { message: 'is not a URL', fix: URL_FIX };
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    return { message: `is a ${url.protocol.slice(0, 20)} URL, not postgres://`, fix: URL_FIX };
+  }
+  // `?host=/var/run/postgresql` names a socket directory instead.
+  if (url.hostname !== '' || url.searchParams.has('host')) return undefined;
+  return { message: 'has no host', fix: 'name the server: postgres://user:password@host:5432/database' };
+}
+
 /** The store of a `rows` policy: `{ kind: 'postgres', url, driver? }`; a `*.neon.tech` host uses the Neon driver. */
 export const PostgresStoreSchema = z.strictObject({
   kind: z.literal('postgres'),
-  url: z.string().min(1),
+  url: z.string().superRefine(problemCheck(postgresUrlProblem)),
   driver: z.enum(['pg', 'neon']).optional(),
 });
 export type PostgresStoreConfig = z.output<typeof PostgresStoreSchema>;
 
-const Name = z.string().min(1);
+/** A name checked as the store will quote it (an empty one is reported once, as empty). */
+const sqlName = (check: (name: string) => Problem | undefined) =>
+  z
+    .string()
+    .min(1)
+    .superRefine(problemCheck((name: string) => (name === '' ? undefined : check(name))));
+/** A column name. */
+const Column = sqlName(identifierProblem);
+/** `schema.table` or `table`. */
+const Table = sqlName(qualifiedNameProblem);
 const FilterScalar = z.union([z.string(), z.number(), z.boolean()]);
 
 /** `{ column, op, value }`: the value is always a bound parameter, never SQL. */
 export const RowFilterSchema = z
   .strictObject({
-    column: Name,
+    column: Column,
     op: z.enum(['=', '<>', '<', '<=', '>', '>=', 'in', 'is_null', 'not_null']),
     value: z.union([FilterScalar, z.array(FilterScalar).min(1)]).optional(),
   })
@@ -42,10 +74,10 @@ export const RowFilterSchema = z
 export function sweepFields(timeout: z.ZodString) {
   return {
     /** Key columns; default: the primary key. */
-    key: z.union([Name.transform((column) => [column]), z.array(Name).min(1)]).optional(),
+    key: z.union([Column.transform((column) => [column]), z.array(Column).min(1)]).optional(),
     filter: z.array(RowFilterSchema).optional(),
     /** Column holding the row's size in bytes (e.g. of its linked file): reported as bytes freed. */
-    size: Name.optional(),
+    size: Column.optional(),
     /** Also write `retention.row_audit` rows in the deleting statement (see postgresRowsAudit.ts). */
     audit: z.boolean().default(true),
     /** Run without an index that starts with the timestamp column (each batch scans the table). */
@@ -63,22 +95,23 @@ export function sweepFields(timeout: z.ZodString) {
 export function rowsPolicyFields<B extends z.ZodType>(schemas: { timeout: z.ZodString; blobStore: B }) {
   return {
     /** `schema.table` or `table` (search_path); names are case-sensitive, as in the catalog. */
-    table: Name,
+    table: Table,
     /** timestamptz column, or timestamp read in `timeZone` (default UTC). */
-    timestamp: Name,
-    timeZone: Name.optional(),
+    timestamp: Column,
+    /** Checked against PostgreSQL's own list when the store opens. */
+    timeZone: z.string().min(1).optional(),
     ...sweepFields(schemas.timeout),
     /** Tables whose `column` holds this table's key: their rows go first, in the same transaction. */
-    children: z.array(z.strictObject({ table: Name, column: Name })).optional(),
+    children: z.array(z.strictObject({ table: Table, column: Column })).optional(),
     /**
      * A column naming a file in `store`: the file is deleted before its row. With `backup`, the
      * files are copied to `backupTo` (a location of `store`'s kind: a directory for fs,
      * `s3://bucket/prefix` for S3, a pathname prefix for Vercel Blob) with their rows, so a
      * restore brings both back.
      */
-    blob: z.strictObject({ column: Name, store: schemas.blobStore, backupTo: Name.optional() }).optional(),
+    blob: z.strictObject({ column: Column, store: schemas.blobStore, backupTo: z.string().min(1).optional() }).optional(),
     /** Deleted rows are moved here (same columns), in the deleting statement. */
-    archive: z.strictObject({ table: Name }).optional(),
+    archive: z.strictObject({ table: Table }).optional(),
   };
 }
 
@@ -113,9 +146,9 @@ export interface RowsStoreConfig<BlobConfig = unknown> {
 export function postgresTokensStoreSchema(schemas: { timeout: z.ZodString }) {
   return z.strictObject({
     ...PostgresStoreSchema.shape,
-    table: Name,
+    table: Table,
     /** timestamptz (or timestamp, read in UTC) expiry column; NULL = never expires. */
-    expiresAt: Name.default('expires_at'),
+    expiresAt: Column.default('expires_at'),
     ...sweepFields(schemas.timeout),
   });
 }

@@ -1,4 +1,5 @@
 import { CopyObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { s3BackupLocation } from '../config/stores.ts';
 import type { EligibleItem } from '../engine/types.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import type { DeleteTarget, TargetResult } from './s3Objects.ts';
@@ -19,7 +20,7 @@ const COPY_CONCURRENCY = 16;
 
 export interface S3BackupContext {
   client: S3Client;
-  config: { bucket: string };
+  config: { bucket: string; prefix: string };
   location: string;
   shards: string[];
   deleteObjects(bucket: string, targets: DeleteTarget[]): Promise<Map<string, TargetResult>>;
@@ -37,15 +38,8 @@ export function createS3Backups(context: S3BackupContext): S3Backups {
   const { client, config, location } = context;
 
   function locate(to: string, policy: string): BackupLocation {
-    const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(to);
-    if (!match) throw ConfigError.single('backup.to', `"${to}" is not an S3 location`, 'use s3://<bucket>/<prefix>', { store: location, policy });
-    const rawPrefix = match[2] ?? '';
-    const backup = { bucket: match[1]!, prefix: rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/` };
-    // Backups inside the store's scope would be scanned, counted and later deleted as policy items.
-    const policyPrefix = `${backup.prefix}${policy}/`;
-    if (backup.bucket === config.bucket && context.shards.some((shard) => policyPrefix.startsWith(shard) || shard.startsWith(policyPrefix))) {
-      throw ConfigError.single('backup.to', `${to} overlaps the store ${location}`, 'use another bucket or a prefix outside the store', { store: location, policy });
-    }
+    const backup = s3BackupLocation(to, { bucket: config.bucket, prefix: config.prefix, shards: context.shards }, policy);
+    if ('message' in backup) throw ConfigError.single('backup.to', backup.message, backup.fix, { store: location, policy });
     return backup;
   }
 

@@ -78,7 +78,7 @@ describe('s3 store', () => {
       kind: 's3', bucket: 'docs', prefix: 'pdfs/', region: 'us-east-1', endpoint: 'http://127.0.0.1:4569', forcePathStyle: true,
       deleteConcurrency: 4, versions: 'current', maxAttempts: 5, conditionalDelete: false,
     });
-    const overlapping = S3StoreSchema.safeParse({ kind: 's3', bucket: 'b', region: 'r', prefix: 'a/', prefixes: ['a/1', 'a/10', 'b/'] });
+    const overlapping = S3StoreSchema.safeParse({ kind: 's3', bucket: 'docs', region: 'us-east-1', prefix: 'a/', prefixes: ['a/1', 'a/10', 'b/'] });
     expect(overlapping.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
       ['prefixes.1', '"a/10" overlaps prefixes[0]'],
       ['prefixes.2', '"b/" does not start with prefix "a/"'],
