@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import type { RetentionConfig } from '../config/schema.ts';
+import { redactText } from '../observe/redact.ts';
+import { printConfig } from './config.ts';
 import { loadCliConfig, selectPolicies, withSession, type CliIO, type Session } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
@@ -186,10 +188,11 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     });
   cli
     .command('config')
-    .description('validate the config and print it with defaults filled in')
-    .action(async () => {
+    .description('validate the config and print it with defaults filled in (secrets redacted)')
+    .option('--json', 'print it as JSON')
+    .action(async (flags: { json?: boolean }) => {
       const { config, source } = await loadCliConfig(io, configFile());
-      io.stdout.write(`${JSON.stringify({ source, ...config }, null, 2)}\n`);
+      io.stdout.write(printConfig({ source, ...config }, flags.json ?? false));
       setExit(0);
     });
   cli
@@ -200,8 +203,21 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
   return cli;
 }
 
+/**
+ * Everything the CLI prints goes through here: reports, history, audit, logs, errors, in text
+ * and JSON. Commands redact what they know to be secret (config fields); this catches the rest.
+ */
+function redactingIO(io: CliIO): CliIO {
+  return {
+    ...io,
+    stdout: { write: (text) => io.stdout.write(redactText(text)) },
+    stderr: { write: (text) => io.stderr.write(redactText(text)), ...(io.stderr.isTTY !== undefined ? { isTTY: io.stderr.isTTY } : {}) },
+  };
+}
+
 /** Runs the CLI; returns the exit code: 0 done, 1 failed (or breach with --strict), 2 bad input. */
-export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+export async function main(argv: string[], givenIO: CliIO = processIO()): Promise<number> {
+  const io = redactingIO(givenIO);
   let exitCode = 0;
   try {
     await program(io, (code) => (exitCode = code)).parseAsync(argv, { from: 'user' });
@@ -212,9 +228,9 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
       io.stderr.write(`${error.message}\nnothing was changed.\n`);
       return 2;
     }
+    // describeCause follows the whole chain (what happened underneath, what to do about it).
     const context = error instanceof RetentionError && Object.keys(error.context).length > 0 ? ` ${JSON.stringify(error.context)}` : '';
-    const cause = error instanceof Error && error.cause ? ` (cause: ${describeCause(error.cause)})` : '';
-    io.stderr.write(`error: ${describeCause(error)}${context}${cause}\n`);
+    io.stderr.write(`error: ${describeCause(error)}${context}\n`);
     return 1;
   }
 }

@@ -282,13 +282,19 @@ export class PostgresControlStore implements ControlStore {
     return rows.map(toHold);
   }
 
-  /** Adds the operation and its subject to any failure; our own errors (LeaseLostError, …) pass as they are. */
+  /**
+   * Adds the operation and its subject to any failure; our own errors (LeaseLostError, …) pass as
+   * they are. The message says what the driver said (`releaseLease failed: Connection terminated
+   * unexpectedly`); which statement it was goes to the context.
+   */
   private async guard<T>(operation: string, context: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
       if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
-      throw new ControlStoreError(`control store (${this.sql.driver}): ${operation} failed: ${describeCause(error)}`, { operation, ...context }, { cause: error });
+      const underneath = error instanceof SqlError && error.cause !== undefined ? error.cause : error;
+      const statement = error instanceof SqlError ? error.context : {};
+      throw new ControlStoreError(`control store (${this.sql.driver}): ${operation} failed: ${describeCause(underneath)}`, { operation, ...context, ...statement }, { cause: error });
     }
   }
 }

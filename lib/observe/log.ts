@@ -1,10 +1,12 @@
 import type { Clock } from '../engine/types.ts';
 import { systemClock } from '../engine/types.ts';
+import { redact } from './redact.ts';
 
 /**
  * Structured logs: one JSON object per line with `timestamp, level, event` and the bound
  * context (`correlation_id` = run id, `policy`, `data_class`, `store`). Lines go to one sink
- * (stderr for the CLI, so `--json` keeps stdout clean; stdout in Lambda).
+ * (stderr for the CLI, so `--json` keeps stdout clean; stdout in Lambda). Every line is redacted
+ * (lib/observe/redact.ts): no field, whatever its name or nesting, carries a secret.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -49,7 +51,7 @@ export class Logger {
 
   /** Writes a raw JSON line (EMF metrics share the log stream). */
   raw(document: Record<string, unknown>): void {
-    this.options.sink.write(`${JSON.stringify(document)}\n`);
+    this.options.sink.write(`${JSON.stringify(redact(document))}\n`);
   }
 
   private emit(level: Level, event: string, fields: Record<string, unknown> = {}): void {

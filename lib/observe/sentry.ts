@@ -3,6 +3,7 @@ import { durationMs } from '../config/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import { reasonKey } from '../engine/sla.ts';
 import type { Clock, RunReport, SlaStatus } from '../engine/types.ts';
+import { redact } from './redact.ts';
 
 /**
  * Alerting through Sentry. Every run of a policy is a cron check-in on the monitor named after the
@@ -72,6 +73,8 @@ export function createRunMonitor(options: SentryOptions): RunMonitor {
     enableRuntimeChannelInjection: false,
     // The run report is nested (sla.reasons, limits): keep it whole in the event.
     normalizeDepth: 6,
+    // The last boundary before an event leaves: messages, exception values, tags and contexts.
+    beforeSend: (event) => redact(event),
     ...(options.environment ? { environment: options.environment } : {}),
     ...(options.release ? { release: options.release } : {}),
   });

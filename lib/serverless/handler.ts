@@ -4,6 +4,7 @@ import { runPolicy, type RunOptions } from '../engine/run.ts';
 import type { DataClass, RunReport } from '../engine/types.ts';
 import { clip, ConfigError, describeCause, formatIssue, type InputIssue } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
+import { redact, redactText } from '../observe/redact.ts';
 import { checkInStatus, type RunMonitor } from '../observe/sentry.ts';
 import { createStore } from '../stores/index.ts';
 import type { Store } from '../stores/types.ts';
@@ -49,7 +50,10 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
   return async function handler(event: unknown, context: LambdaContext): Promise<HandlerResult> {
     const log = runtime.log.child({ request_id: context.awsRequestId, data_class: dataClass });
     try {
-      return await handle(event, context, log);
+      // What leaves the function (its result, or the error the platform logs) carries no secret.
+      return redact(await handle(event, context, log));
+    } catch (error) {
+      throw redactThrown(error);
     } finally {
       // A Lambda may be frozen right after returning: what is not sent now may never be.
       await Promise.all([runtime.flush(), monitor.flush()]);
@@ -161,4 +165,12 @@ function refuse(log: Logger, code: ErrorCode, issues: InputIssue[]): ErrorResult
   const message = issues.map(formatIssue).join('\n');
   log.error('invocation_refused', { code, issues });
   return { error: { code, message, issues } };
+}
+
+/** The platform prints a thrown error's message and stack: redacted in place, so its class and cause stay. */
+function redactThrown(error: unknown): unknown {
+  if (!(error instanceof Error)) return typeof error === 'string' ? redactText(error) : redact(error);
+  error.message = redactText(error.message);
+  if (error.stack) error.stack = redactText(error.stack);
+  return error;
 }
