@@ -34,7 +34,7 @@ const TEXT_RULES: Array<[RegExp, string | ((...groups: string[]) => string)]> = 
   // Other schemes (postgres://, redis://, …): the user stays, the password goes. Greedy up to the
   // last `@` of the authority, as URL parsers read it.
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)[^\s/?#]*@/gi, `$1${REDACTED}@`],
-  [new RegExp(String.raw`\b(${SECRET_NAME_SOURCE})=[^\s&"',;]+`, 'gi'), `$1=${REDACTED}`],
+  [new RegExp(String.raw`\b(${SECRET_NAME_SOURCE})=[^\s&"',;)\]}>]+`, 'gi'), `$1=${REDACTED}`],
   [new RegExp(String.raw`("(${SECRET_NAME_SOURCE})"\s*:\s*)"(?:[^"\\]|\\.)*"`, 'gi'), `$1"${REDACTED}"`],
   [/\b(aws_secret_access_key|secretAccessKey)(\s*[:=]\s*["']?)[A-Za-z0-9/+=]{16,}/g, `$1$2${REDACTED}`],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`],
