@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { redact, redactText } from './observe/redact.ts';
 
 /**
@@ -108,9 +110,10 @@ export class LeaseLostError extends RetentionError {
 /**
  * What went wrong, all the way down: the message of `cause` followed by those of its own causes
  * that it does not already state, then what to do about it where that is known. Redacted.
+ * `context.path` says where, for OS errors that do not (a write on an open file: `ENOSPC … write`).
  */
-export function describeCause(cause: unknown): string {
-  return redactText(joinChain(linksOf(cause)));
+export function describeCause(cause: unknown, context?: ErrorContext): string {
+  return redactText(joinChain([...(context ? [{ message: '', context }] : []), ...linksOf(cause)]));
 }
 
 /** `message` as the outermost link of `cause`'s chain (see describeCause); its context may say where. */
@@ -197,15 +200,17 @@ interface Where {
   path: string;
   /** The path is $RETENTION_HOME (from a context), so the fix is to move it. */
   home: boolean;
+  /** Named by the OS error itself: the file being written, which may not exist yet. */
+  named: boolean;
 }
 
 /** Where an OS error happened: its own path (the target of a copy), else `path` or `home` in an error's context. */
 function whereOf(errno: Errno | undefined, links: Link[]): Where | undefined {
   const own = errno?.dest ?? errno?.path;
-  if (own) return { path: own, home: false };
+  if (own) return { path: own, home: false, named: true };
   for (const { context } of links) {
-    if (typeof context?.path === 'string') return { path: context.path, home: false };
-    if (typeof context?.home === 'string') return { path: context.home, home: true };
+    if (typeof context?.path === 'string') return { path: context.path, home: false, named: false };
+    if (typeof context?.home === 'string') return { path: context.home, home: true, named: false };
   }
   return undefined;
 }
@@ -234,7 +239,26 @@ function remedyFor(links: Link[]): string | undefined {
  */
 
 function diskFull(where: Where | undefined): string | undefined {
-  return where && `the disk holding ${where.path} is full: free space on it or move ${where.home ? 'RETENTION_HOME' : 'this directory'} to a larger disk`;
+  if (!where) return undefined;
+  const directory = where.named ? path.dirname(where.path) : where.path;
+  const mount = mountPoint(directory);
+  const mounted = mount && mount !== directory ? ` (mounted at ${mount})` : '';
+  return `the disk holding ${directory}${mounted} is full: free space on it or move ${where.home ? 'RETENTION_HOME' : 'that directory'} to a larger disk`;
+}
+
+/**
+ * Where the file system of `target` is mounted: the highest ancestor on the same device. Only
+ * asked once a disk is full, to say which disk; undefined when it cannot be told.
+ */
+function mountPoint(target: string): string | undefined {
+  try {
+    let current = path.resolve(target);
+    const device = statSync(current).dev;
+    for (let parent = path.dirname(current); parent !== current && statSync(parent).dev === device; parent = path.dirname(parent)) current = parent;
+    return current;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The verb of a syscall an operator would use (`open`, `unlink` → delete, `scandir` → list). */

@@ -9,11 +9,11 @@ function osError(message: string, fields: { code: string; syscall?: string; path
 
 const dropped = new Error('Connection terminated unexpectedly');
 const enospcWrite = osError('ENOSPC: no space left on device, write', { code: 'ENOSPC', syscall: 'write' });
-const enospcCopy = osError("ENOSPC: no space left on device, copyfile '/data/a' -> '/backup/files/r1/a'", {
+const enospcCopy = osError("ENOSPC: no space left on device, copyfile '/data/a' -> '/nonexistent/backup/files/r1/a'", {
   code: 'ENOSPC',
   syscall: 'copyfile',
   path: '/data/a',
-  dest: '/backup/files/r1/a',
+  dest: '/nonexistent/backup/files/r1/a',
 });
 const eacces = osError("EACCES: permission denied, unlink '/data/a'", { code: 'EACCES', syscall: 'unlink', path: '/data/a' });
 const uid = process.getuid?.();
@@ -26,12 +26,12 @@ describe('describeCause: what happened underneath, and what to do', () => {
     [
       'an ENOSPC copy names the disk of its target',
       enospcCopy,
-      "ENOSPC: no space left on device, copyfile '/data/a' -> '/backup/files/r1/a' (the disk holding /backup/files/r1/a is full: free space on it or move this directory to a larger disk)",
+      "ENOSPC: no space left on device, copyfile '/data/a' -> '/nonexistent/backup/files/r1/a' (the disk holding /nonexistent/backup/files/r1 is full: free space on it or move that directory to a larger disk)",
     ],
     [
       'a bare ENOSPC under a context path names that path',
-      new StoreError('cannot write backups', { path: '/backup' }, { cause: enospcWrite }),
-      'cannot write backups: ENOSPC: no space left on device, write (the disk holding /backup is full: free space on it or move this directory to a larger disk)',
+      new StoreError('cannot write backups', { path: '/nonexistent/backup' }, { cause: enospcWrite }),
+      'cannot write backups: ENOSPC: no space left on device, write (the disk holding /nonexistent/backup is full: free space on it or move that directory to a larger disk)',
     ],
     [
       'EACCES names the permission to fix',
@@ -40,8 +40,8 @@ describe('describeCause: what happened underneath, and what to do', () => {
     ],
     [
       'a full RETENTION_HOME reported in text (initdb output)',
-      new ControlStoreError('could not initialise the embedded PostgreSQL: FATAL: could not write to file "pg_wal/x": No space left on device', { home: '/var/lib/retention' }),
-      'could not initialise the embedded PostgreSQL: FATAL: could not write to file "pg_wal/x": No space left on device (the disk holding /var/lib/retention is full: free space on it or move RETENTION_HOME to a larger disk)',
+      new ControlStoreError('could not initialise the embedded PostgreSQL: FATAL: could not write to file "pg_wal/x": No space left on device', { home: '/nonexistent/retention-home' }),
+      'could not initialise the embedded PostgreSQL: FATAL: could not write to file "pg_wal/x": No space left on device (the disk holding /nonexistent/retention-home is full: free space on it or move RETENTION_HOME to a larger disk)',
     ],
     [
       "a database server's full disk (SQLSTATE 53100)",
@@ -52,6 +52,12 @@ describe('describeCause: what happened underneath, and what to do', () => {
     ['a messageless error with a code says its code', Object.assign(new Error(''), { code: 'ECONNRESET' }), 'ECONNRESET'],
   ])('%s', (_name, cause, expected) => {
     expect(describeCause(cause)).toBe(expected);
+  });
+
+  it('a caller may say where an OS error without a path happened', () => {
+    expect(describeCause(enospcWrite, { path: '/nonexistent/backup/files/r1' })).toBe(
+      'ENOSPC: no space left on device, write (the disk holding /nonexistent/backup/files/r1 is full: free space on it or move that directory to a larger disk)',
+    );
   });
 
   it('a refused connection says nothing is listening there', async () => {
@@ -75,8 +81,8 @@ describe('errors that wrap a cause', () => {
   });
 
   it('append the cause a message leaves out, with its remedy', () => {
-    expect(new StoreError('cannot prune backup /backup/files/r1', {}, { cause: enospcWrite }).message).toBe(
-      'cannot prune backup /backup/files/r1: ENOSPC: no space left on device, write',
+    expect(new StoreError('cannot prune backup /nonexistent/backup/files/r1', {}, { cause: enospcWrite }).message).toBe(
+      'cannot prune backup /nonexistent/backup/files/r1: ENOSPC: no space left on device, write',
     );
     expect(new StoreError('releaseLease failed', {}, { cause: new SqlError('pg: UPDATE …: Connection terminated unexpectedly', {}, { cause: dropped }) }).message).toBe(
       'releaseLease failed: pg: UPDATE …: Connection terminated unexpectedly',
