@@ -32,7 +32,8 @@ export async function backupFiles(
       const error = await backupFile(directories, item.key, runDirectory);
       outcomes.push(error ? { key: item.key, ok: false, error } : { key: item.key, ok: true });
     } catch (error) {
-      outcomes.push({ key: item.key, ok: false, error: describeCause(error) });
+      // A write to the open copy names no file (`ENOSPC … write`): say which directory's disk.
+      outcomes.push({ key: item.key, ok: false, error: describeCause(error, { path: runDirectory }) });
     }
   }
   return outcomes;
