@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { describeCause } from '../errors.ts';
 import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../engine/health.ts';
+import { redact } from '../observe/redact.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -79,6 +80,7 @@ export function bearerMatches(authorization: string | undefined, token: string |
   return timingSafeEqual(digest(match[1]!), digest(token));
 }
 
+/** Redacted: problems quote the error messages of past runs. */
 function respond(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(body) };
+  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(redact(body)) };
 }

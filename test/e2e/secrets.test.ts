@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
+import { createHealthHandler } from '../../lib/serverless/healthHandler.ts';
 import { runCli, seedFiles, type CliResult } from '../support/cli.ts';
 import { failingScans, handlerFixture } from '../support/handlerFixture.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -12,8 +13,8 @@ import { startSentryIngest, type SentryIngest } from '../support/sentryIngest.ts
  * Secrets stay secret (issue 11): a config with a secret in every place a config can hold one, and
  * a failure whose cause echoes credentials (as drivers that print their connection string do).
  * Every output is read as raw text: `retention config` (text and JSON), a failing command, run
- * reports, history, audit, status and log lines; a Lambda run's result, log lines, history and
- * the Sentry event received by a local ingest. No secret string may appear in any of them, while
+ * reports, history, audit, status and log lines; a Lambda run's result, log lines, history, the
+ * health endpoint and the Sentry event received by a local ingest. No secret string may appear in any of them, while
  * what helps (host, port, database, user) stays.
  */
 const shared = usePostgresAndScratch('retention-secrets-');
@@ -112,7 +113,7 @@ describe('secrets never reach an output', () => {
     }
   });
 
-  it('a Lambda run failing with credentials in its cause: the result, logs, history and Sentry event', async () => {
+  it('a Lambda run failing with credentials in its cause: the result, logs, health, history and Sentry event', async () => {
     const cause = `connection to postgres://app:${serverPassword()}@db.internal:5432/app lost (Authorization: Bearer ${BEARER}; token=${VERCEL_TOKEN})`;
     const f = await handlerFixture(shared.server, shared.scratch, { sentryDsn: ingest.dsn, wrapStore: failingScans(cause) });
     ingest.clear();
@@ -127,6 +128,11 @@ describe('secrets never reach an output', () => {
     const events = ingest.events();
     expect(events.find((event) => event.fingerprint?.[1] === 'run_failed')?.message).toEqual(expect.stringContaining('postgres://app:***@db.internal'));
     expectNoSecret('Sentry envelopes', JSON.stringify(ingest.items));
+
+    // The health endpoint quotes the failed run's error.
+    const health = await createHealthHandler(f.runtime, { token: 'health-token' })({ headers: { authorization: 'Bearer health-token' }, requestContext: { http: { method: 'GET' } } });
+    expect(health.body).toContain('postgres://app:***@db.internal');
+    expectNoSecret('health response', health.body);
 
     const history = await runCli(['--config', f.configPath, 'history', '--json'], { env: { RETENTION_DATABASE_URL: f.databaseUrl } });
     expect(history.code, history.stderr).toBe(0);
