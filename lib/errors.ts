@@ -29,8 +29,8 @@ export class RetentionError extends Error {
   readonly code: string = 'retention_error';
 
   constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    const described = options?.cause !== undefined && new.target.appendsCause ? withCause(message, context, options.cause) : message;
-    super(redactText(described), options);
+    const appends = options?.cause !== undefined && new.target.appendsCause;
+    super(redactText(appends ? withCause(message, context, options.cause) : message), options);
     this.name = new.target.name;
     this.context = redact(context);
   }
@@ -171,11 +171,13 @@ function joinChain(links: Link[]): string {
   return remedy && !text.includes(remedy) ? `${text} (${remedy})` : text;
 }
 
-/** An error's own message; for the messageless ones (AggregateError of a dual-stack connect, SDK errors) what they carry. */
+/** An error's own message; of a messageless one (AggregateError of a dual-stack connect, SDK errors) what it holds. */
 function messageOf(error: unknown): string {
   if (!(error instanceof Error)) return typeof error === 'string' ? error : clip(safeJson(error));
   if (error.message.trim() !== '') return error.message.trim();
-  if (error instanceof AggregateError && error.errors.length > 0) return [...new Set(error.errors.map(messageOf))].join('; ');
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return [...new Set(error.errors.map(messageOf))].join('; ');
+  }
   return errnoOf(error)?.code ?? error.name;
 }
 
@@ -243,7 +245,8 @@ function diskFull(where: Where | undefined): string | undefined {
   const directory = where.named ? path.dirname(where.path) : where.path;
   const mount = mountPoint(directory);
   const mounted = mount && mount !== directory ? ` (mounted at ${mount})` : '';
-  return `the disk holding ${directory}${mounted} is full: free space on it or move ${where.home ? 'RETENTION_HOME' : 'that directory'} to a larger disk`;
+  const move = where.home ? 'RETENTION_HOME' : 'that directory';
+  return `the disk holding ${directory}${mounted} is full: free space on it or move ${move} to a larger disk`;
 }
 
 /**
@@ -254,7 +257,10 @@ function mountPoint(target: string): string | undefined {
   try {
     let current = path.resolve(target);
     const device = statSync(current).dev;
-    for (let parent = path.dirname(current); parent !== current && statSync(parent).dev === device; parent = path.dirname(parent)) current = parent;
+    for (let parent = path.dirname(current); parent !== current; parent = path.dirname(parent)) {
+      if (statSync(parent).dev !== device) break;
+      current = parent;
+    }
     return current;
   } catch {
     return undefined;
@@ -264,7 +270,7 @@ function mountPoint(target: string): string | undefined {
 /** The verb of a syscall an operator would use (`open`, `unlink` → delete, `scandir` → list). */
 const SYSCALL_VERBS: Record<string, string> = {
   scandir: 'list', opendir: 'list', unlink: 'delete', rmdir: 'delete', rm: 'delete', mkdir: 'create a directory in',
-  copyfile: 'copy to', write: 'write', utime: 'set the times of', rename: 'rename', lstat: 'read', stat: 'read', access: 'access',
+  copyfile: 'copy to', write: 'write', utime: 'set the times of', rename: 'rename', lstat: 'read', stat: 'read',
 };
 
 function permissionDenied(errno: Errno, where: Where | undefined): string | undefined {
@@ -276,12 +282,20 @@ function permissionDenied(errno: Errno, where: Where | undefined): string | unde
 
 const REMEDIES: Record<string, (errno: Errno, where: Where | undefined) => string | undefined> = {
   ENOSPC: (_errno, where) => diskFull(where),
-  EDQUOT: (_errno, where) => where && `the disk quota of the user running retention is used up on ${where.path}: free space or raise the quota`,
+  EDQUOT: (_errno, where) =>
+    where && `the disk quota of the user running retention is used up on ${where.path}: free space or raise the quota`,
   EACCES: permissionDenied,
   EPERM: permissionDenied,
-  EROFS: (_errno, where) => where && `${where.path} is on a read-only file system: remount it read-write or choose another directory`,
+  EROFS: (_errno, where) =>
+    where && `${where.path} is on a read-only file system: remount it read-write or choose another directory`,
   EMFILE: () => 'too many open files: raise the limit (ulimit -n)',
   ENFILE: () => 'the system is out of file handles: raise fs.file-max or close other programs',
-  ECONNREFUSED: (errno) => `nothing is listening${errno.address ? ` at ${errno.address}:${errno.port}` : ''}: is the server running, and are host and port right?`,
-  ENOTFOUND: (errno) => `the host name${errno.hostname ? ` ${errno.hostname}` : ''} does not resolve: check the host in the URL or endpoint`,
+  ECONNREFUSED: (errno) => {
+    const at = errno.address ? ` at ${errno.address}:${errno.port}` : '';
+    return `nothing is listening${at}: is the server running, and are host and port right?`;
+  },
+  ENOTFOUND: (errno) => {
+    const host = errno.hostname ? ` ${errno.hostname}` : '';
+    return `the host name${host} does not resolve: check the host in the URL or endpoint`;
+  },
 };

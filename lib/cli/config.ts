@@ -20,7 +20,9 @@ function outline(value: unknown, indent: string): string[] {
   }
   if (value !== null && typeof value === 'object') {
     return Object.entries(value).flatMap(([name, entry]) =>
-      isNested(entry) && !isEmpty(entry) ? [`${indent}${name}:`, ...outline(entry, `${indent}  `)] : [`${indent}${name}: ${scalar(entry)}`],
+      isNested(entry) && !isEmpty(entry)
+        ? [`${indent}${name}:`, ...outline(entry, `${indent}  `)]
+        : [`${indent}${name}: ${scalar(entry)}`],
     );
   }
   return [`${indent}${scalar(value)}`];
@@ -38,6 +40,6 @@ function isEmpty(value: object): boolean {
 function scalar(value: unknown): string {
   if (Array.isArray(value)) return '[]';
   if (value !== null && typeof value === 'object') return '{}';
-  if (typeof value === 'string') return value === '' || value.trim() !== value || value.includes('\n') ? JSON.stringify(value) : value;
-  return String(value);
+  if (typeof value !== 'string') return String(value);
+  return value === '' || value.trim() !== value || value.includes('\n') ? JSON.stringify(value) : value;
 }

@@ -208,10 +208,11 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
  * and JSON. Commands redact what they know to be secret (config fields); this catches the rest.
  */
 function redactingIO(io: CliIO): CliIO {
+  const tty = io.stderr.isTTY !== undefined ? { isTTY: io.stderr.isTTY } : {};
   return {
     ...io,
     stdout: { write: (text) => io.stdout.write(redactText(text)) },
-    stderr: { write: (text) => io.stderr.write(redactText(text)), ...(io.stderr.isTTY !== undefined ? { isTTY: io.stderr.isTTY } : {}) },
+    stderr: { write: (text) => io.stderr.write(redactText(text)), ...tty },
   };
 }
 

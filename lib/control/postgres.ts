@@ -294,7 +294,8 @@ export class PostgresControlStore implements ControlStore {
       if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
       const underneath = error instanceof SqlError && error.cause !== undefined ? error.cause : error;
       const statement = error instanceof SqlError ? error.context : {};
-      throw new ControlStoreError(`control store (${this.sql.driver}): ${operation} failed: ${describeCause(underneath)}`, { operation, ...context, ...statement }, { cause: error });
+      const message = `control store (${this.sql.driver}): ${operation} failed: ${describeCause(underneath)}`;
+      throw new ControlStoreError(message, { operation, ...context, ...statement }, { cause: error });
     }
   }
 }

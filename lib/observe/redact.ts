@@ -14,7 +14,8 @@
  */
 export const REDACTED = '***';
 
-const SECRET_NAME = /password|passwd|secret|token|dsn|credential|authorization|cookie|api_?key|access_?key|private_?key|signature/i;
+const SECRET_NAME =
+  /password|passwd|secret|token|dsn|credential|authorization|cookie|api_?key|access_?key|private_?key|signature/i;
 const EXACT_SECRET_NAMES = new Set(['pwd', 'pass', 'sig']);
 
 /** `password`, `secretAccessKey`, `BLOB_READ_WRITE_TOKEN`, `X-Amz-Signature`, `SENTRY_DSN`, … */
@@ -28,7 +29,10 @@ const SECRET_NAME_SOURCE = String.raw`(?:${NAME_CHARS}(?:${SECRET_NAME.source})$
 /** [pattern, replacement] applied in order to every string. */
 const TEXT_RULES: Array<[RegExp, string | ((...groups: string[]) => string)]> = [
   // PEM blocks first (up to their end, or the end of a clipped text): their body is not one word.
-  [/-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, (_match, kind) => `[${kind}PRIVATE KEY ${REDACTED}]`],
+  [
+    /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g,
+    (_match, kind) => `[${kind}PRIVATE KEY ${REDACTED}]`,
+  ],
   // http(s) credentials are keys (a Sentry DSN's public key, basic auth): all of the userinfo goes.
   [/\b(https?:\/\/)[^\s/?#@]+@/gi, `$1${REDACTED}@`],
   // Other schemes (postgres://, redis://, …): the user stays, the password goes. Greedy up to the
@@ -42,7 +46,11 @@ const TEXT_RULES: Array<[RegExp, string | ((...groups: string[]) => string)]> = 
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, `$1${REDACTED}`],
 ];
 
+/** Something every rule needs (a rule matches nothing without it): most strings skip the rules. */
+const MAY_HOLD_SECRET = /:\/\/|=|"|bearer|basic|vercel_blob_rw_|AKIA|ASIA|PRIVATE KEY|secret/i;
+
 export function redactText(text: string): string {
+  if (!MAY_HOLD_SECRET.test(text)) return text;
   let out = text;
   for (const [pattern, replacement] of TEXT_RULES) {
     out = out.replace(pattern, replacement as string);
@@ -74,7 +82,8 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
   seen.add(value);
   const copy: Record<string, unknown> = {};
   for (const [name, entry] of Object.entries(value)) {
-    copy[name] = typeof entry === 'string' && isSecretName(name) ? redactSecretField(entry) : walk(entry, depth + 1, seen);
+    const secret = typeof entry === 'string' && isSecretName(name);
+    copy[name] = secret ? redactSecretField(entry) : walk(entry, depth + 1, seen);
   }
   seen.delete(value);
   return copy;

@@ -82,5 +82,6 @@ export function bearerMatches(authorization: string | undefined, token: string |
 
 /** Redacted: problems quote the error messages of past runs. */
 function respond(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(redact(body)) };
+  const allHeaders = { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers };
+  return { statusCode, headers: allHeaders, body: JSON.stringify(redact(body)) };
 }
