@@ -106,7 +106,6 @@ export class LeaseLostError extends RetentionError {
   override readonly code = 'lease_lost';
 }
 
-
 /**
  * What went wrong, all the way down: the message of `cause` followed by those of its own causes
  * that it does not already state, then what to do about it where that is known. Redacted.
