@@ -121,22 +121,29 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       cutoffs: describeCutoffs(cutoffs),
       ...(limits ? { limits } : {}),
       ...(stopReason ? { stopReason } : {}),
-      ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error.message } } : {}),
+      // describeCause: the cause chain, redacted, so history never stores a credential an error quoted.
+      ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error instanceof RetentionError ? error.message : describeCause(error) } } : {}),
     });
-    // Held items are part of the record (invariant 12): one audit record per hold that kept any
-    // (a store that counts held rows in SQL cannot say which hold: one record naming them all).
-    if (!options.dryRun && (tally.heldByHold.size > 0 || tally.heldInStore)) {
-      const latest = latestCutoff(cutoffs);
-      const record = (key: string, itemTimestamp: Date, rule: string, error: string) => ({
-        runId, policy: policy.name, store: store.location, key, itemTimestamp, rule, cutoff: latest, actor: deps.actor, trigger: options.trigger, action: 'hold' as const, status: 'held' as const, error,
-      });
-      const plural = (count: number) => `${count} eligible item${count === 1 ? '' : 's'}`;
-      await control.recordEvents([
-        ...[...tally.heldByHold.values()].map(({ hold, count }) => record(hold.key, hold.createdAt, describeHold(hold), `${plural(count)} kept by hold #${hold.id}`)),
-        ...(tally.heldInStore ? [record('*', startedAt, 'holds', `${plural(tally.heldInStore.count)} kept by holds ${tally.heldInStore.holds.map((hold) => `#${hold.id}`).join(', ')}`)] : []),
-      ]);
+    try {
+      // Held items are part of the record (invariant 12): one audit record per hold that kept any
+      // (a store that counts held rows in SQL cannot say which hold: one record naming them all).
+      if (!options.dryRun && (tally.heldByHold.size > 0 || tally.heldInStore)) {
+        const latest = latestCutoff(cutoffs);
+        const record = (key: string, itemTimestamp: Date, rule: string, error: string) => ({
+          runId, policy: policy.name, store: store.location, key, itemTimestamp, rule, cutoff: latest, actor: deps.actor, trigger: options.trigger, action: 'hold' as const, status: 'held' as const, error,
+        });
+        const plural = (count: number) => `${count} eligible item${count === 1 ? '' : 's'}`;
+        await control.recordEvents([
+          ...[...tally.heldByHold.values()].map(({ hold, count }) => record(hold.key, hold.createdAt, describeHold(hold), `${plural(count)} kept by hold #${hold.id}`)),
+          ...(tally.heldInStore ? [record('*', startedAt, 'holds', `${plural(tally.heldInStore.count)} kept by holds ${tally.heldInStore.holds.map((hold) => `#${hold.id}`).join(', ')}`)] : []),
+        ]);
+      }
+      await control.finishRun(report);
+    } catch (error) {
+      // The control store failed (often what ended the run): the report still reaches the caller
+      // and the log; the next live run closes this one's history as `crashed`.
+      log.error('history_write_failed', { error: describeCause(error) });
     }
-    await control.finishRun(report);
     log.info('run_completed', {
       status: report.status,
       ...(report.stopReason ? { stop_reason: report.stopReason } : {}),
@@ -257,6 +264,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     });
     return await finish('failed', failure);
   } finally {
-    await fence?.release();
+    // A release that fails (the control store is gone) must not replace the run's own outcome:
+    // the lease expires on its own; the report above says what happened.
+    await fence?.release().catch((error: unknown) => log.warn('lease_release_failed', { error: describeCause(error) }));
   }
 }

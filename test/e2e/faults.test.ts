@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/engine/types.ts';
-import { runCli, startCli } from '../support/cli.ts';
+import { runCli, seedFiles, startCli } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.ts';
 
@@ -112,4 +112,28 @@ describe('faults end runs cleanly', () => {
       await events.client.end();
     }
   });
+
+  it('the control database dropping mid-run: the run still prints its report with the first cause, exit 1', async () => {
+    const count = 6_000;
+    const root = path.join(shared.scratch, 'control-dropped', 'root');
+    await mkdir(root, { recursive: true });
+    await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `f/${String(i).padStart(5, '0')}.tmp`, mtime: new Date(Date.now() - 90 * 86_400_000) })));
+    const controlUrl = new URL(await shared.server.createDatabase('control-dropped'));
+    proxy = await startTcpProxy({ host: controlUrl.hostname, port: Number(controlUrl.port) });
+    controlUrl.port = String(proxy.port);
+    const configPath = path.join(shared.scratch, 'control-dropped', 'retention.json');
+    await writeFile(configPath, JSON.stringify({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 } }] }));
+    const run = startCli(['--config', configPath, 'run', '--json'], { RETENTION_DATABASE_URL: controlUrl.toString() });
+    await run.afterBatches(5);
+    proxy.cut();
+    const ended = await run.exited;
+    expect(ended.signal).toBeNull();
+    expect(ended.code, ended.stderr).toBe(1);
+    const report = JSON.parse(ended.stdout) as RunReport;
+    expect(report.status).toBe('failed');
+    // The first failure is reported, not the lease release or history write that failed after it.
+    expect(report.error?.message).toMatch(/control store \(pg\): \w+ failed: .*(terminated|ECONNRESET|ECONNREFUSED|Connection)/i);
+    expect(ended.stderr).toContain('"event":"history_write_failed"');
+  });
 });
+
