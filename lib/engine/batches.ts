@@ -90,8 +90,10 @@ export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detai
       // After a pause, a round trip: the checkpoint written before it is no longer fresh.
       await sleep(pacingMs);
       await input.fence.check();
+    } else {
       // The previous step's checkpoint (a fenced write, just before this) counts as the check.
-    } else await input.fence.checkBeforeNext();
+      await input.fence.checkBeforeNext();
+    }
     const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
     yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;

@@ -256,7 +256,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   } catch (error) {
     if (error instanceof LeaseLostError) return await stopped(error);
     const failure = error instanceof Error ? error : new Error(describeCause(error));
-    log.error(failure instanceof LeaseLostError ? 'lease_lost' : 'error', {
+    log.error('error', {
       error: failure.message,
       code: failure instanceof RetentionError ? failure.code : 'unexpected',
       ...(failure instanceof RetentionError ? { context: failure.context } : {}),

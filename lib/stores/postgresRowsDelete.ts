@@ -3,6 +3,7 @@ import { describeCause, SqlError, StoreError } from '../errors.ts';
 import type { SqlClient, SqlExecutor } from '../sql/client.ts';
 import { parseKeys, type DeleteBatch, type RowAuditValues, type RowsShape } from './postgresRowsSql.ts';
 import { childDeleteStatement, deleteStatement, lockStatement, remainingStatement } from './postgresRowsWriteSql.ts';
+import { mayProceed } from './shared.ts';
 import type { DeleteOptions, DeleteOutcome, Store } from './types.ts';
 
 /**
@@ -57,11 +58,7 @@ export async function deleteRows(context: RowsDeleteContext, items: EligibleItem
   const outcomes: DeleteOutcome[] = malformed.map((index) => ({ key: items[index]!.key, status: 'failed', error: `not a key of ${shape.table}` }));
   const valid = items.filter((_, index) => !malformed.includes(index));
   if (valid.length === 0) return outcomes;
-  try {
-    options.beforeRequest?.();
-  } catch {
-    return outcomes;
-  }
+  if (!mayProceed(options.beforeRequest)) return outcomes;
   const batch: DeleteBatch = {
     ...keys,
     // ISO strings: cheaper for the driver to send than Dates, and the parameter is cast to timestamptz[].

@@ -1,7 +1,7 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, type ObjectIdentifier, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { describeCause } from '../errors.ts';
 import { objectLockOf } from './s3ObjectLock.ts';
-import { backoffMs, chunks, compareUtf8, mapConcurrent, sleep, type KeyLocator, type RetryPolicy, type WindowPage } from './shared.ts';
+import { backoffMs, chunks, compareUtf8, mapConcurrent, mayProceed, sleep, type KeyLocator, type RetryPolicy, type WindowPage } from './shared.ts';
 
 /**
  * Object-level S3 calls shared by the store and its backup code: the current state of keys by
@@ -202,7 +202,7 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
   for (let attempt = 1; pending.length > 0; attempt += 1) {
     const retryable: Array<[DeleteTarget, string]> = [];
     await mapConcurrent(chunks(pending, MAX_OBJECTS_PER_DELETE), options.concurrency, async (chunk) => {
-      if (!mayContinue(options)) {
+      if (!mayProceed(options.beforeRequest)) {
         for (const target of chunk) results.set(targetId(target), { status: 'unsent' });
         return;
       }
@@ -235,16 +235,6 @@ async function explainDenial(client: S3Client, bucket: string, target: DeleteTar
     };
   }
   return { status: 'failed', error: `${error} (not deleted, and no Object Lock holds it: grant s3:DeleteObject${target.versionId ? ' and s3:DeleteObjectVersion' : ''})` };
-}
-
-/** False once `beforeRequest` refuses (it stays refused: a lost lease does not come back). */
-function mayContinue(options: DeleteOptions): boolean {
-  try {
-    options.beforeRequest?.();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function resultFor(results: Map<string, TargetResult>, target: DeleteTarget): TargetResult {

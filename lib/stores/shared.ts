@@ -52,16 +52,24 @@ export async function mapConcurrent<T, R>(items: readonly T[], concurrency: numb
 export async function sendGuarded<T, R>(groups: readonly T[], concurrency: number, beforeRequest: (() => void) | undefined, send: (group: T) => Promise<R[]>): Promise<R[]> {
   let stopped = false;
   const results = await mapConcurrent(groups, concurrency, async (group) => {
-    if (stopped) return [];
-    try {
-      beforeRequest?.();
-    } catch {
-      stopped = true;
-      return [];
-    }
-    return send(group);
+    stopped ||= !mayProceed(beforeRequest);
+    return stopped ? [] : send(group);
   });
   return results.flat();
+}
+
+/**
+ * The engine's lease check before one destructive request: false once it refuses (it stays
+ * refused: a lost lease does not come back). The store then sends nothing more and leaves the
+ * items it did not send without an outcome; the engine records them as not attempted.
+ */
+export function mayProceed(beforeRequest: (() => void) | undefined): boolean {
+  try {
+    beforeRequest?.();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
