@@ -10,13 +10,13 @@
  */
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { parseConfig } from '../lib/config/load.ts';
-import { PostgresControlStore } from '../lib/control/postgres.ts';
+import { PostgresControlStore } from '../lib/control/postgres/store.ts';
 import { runPolicy } from '../lib/engine/run.ts';
-import { systemClock } from '../lib/engine/types.ts';
+import { systemClock } from '../lib/core/types.ts';
 import { silentLogger } from '../lib/observe/log.ts';
 import { createSqlClient } from '../lib/sql/client.ts';
-import { createStore } from '../lib/stores/index.ts';
-import { mapConcurrent } from '../lib/stores/shared.ts';
+import { createStore } from '../lib/stores/registry.ts';
+import { mapConcurrent } from '../lib/core/async.ts';
 import { startFaultProxy, type FaultProxy } from '../test/support/faultProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { startTestS3, type TestS3 } from '../test/support/s3.ts';

@@ -9,8 +9,8 @@
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Cutoffs, EligibleItem } from '../lib/engine/types.ts';
-import { createFsStore } from '../lib/stores/fs.ts';
+import type { Cutoffs, EligibleItem } from '../lib/core/types.ts';
+import { createFsStore } from '../lib/stores/fs/store.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);

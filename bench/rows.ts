@@ -1,14 +1,14 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../lib/config/load.ts';
-import { PostgresControlStore } from '../lib/control/postgres.ts';
-import { computeCutoffs, selectPage } from '../lib/engine/plan.ts';
+import { PostgresControlStore } from '../lib/control/postgres/store.ts';
+import { computeCutoffs, selectPage } from '../lib/policy/plan.ts';
 import { runPolicy } from '../lib/engine/run.ts';
-import { systemClock, type Cutoffs } from '../lib/engine/types.ts';
+import { systemClock, type Cutoffs } from '../lib/core/types.ts';
 import { Logger } from '../lib/observe/log.ts';
 import { createSqlClient } from '../lib/sql/client.ts';
-import { createStore } from '../lib/stores/index.ts';
-import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgresRows.ts';
+import { createStore } from '../lib/stores/registry.ts';
+import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgres/rows.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 /**

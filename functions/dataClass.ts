@@ -1,4 +1,4 @@
-import type { DataClass } from '../lib/engine/types.ts';
+import type { DataClass } from '../lib/core/types.ts';
 import { createRunMonitor } from '../lib/observe/sentry.ts';
 import { createDataClassHandler } from '../lib/serverless/handler.ts';
 import { runtime, secret } from './adapter.ts';

@@ -1,7 +1,7 @@
 import type { RetentionConfig } from './config/schema.ts';
-import { PostgresControlStore } from './control/postgres.ts';
-import type { ControlStore } from './control/types.ts';
-import { systemClock } from './engine/types.ts';
+import { PostgresControlStore } from './control/postgres/store.ts';
+import type { ControlStore } from './core/control.ts';
+import { systemClock } from './core/types.ts';
 import { ConfigError } from './errors.ts';
 import { createSqlClient } from './sql/client.ts';
 
@@ -85,7 +85,7 @@ async function openPostgres(config: Extract<ControlConfig, { kind: 'postgres' }>
 /** DynamoDB: no connection to hold, so nothing to fall back to; the SDK is loaded only here. */
 async function openDynamo(config: Extract<ControlConfig, { kind: 'dynamodb' }> | undefined): Promise<OpenedControlStore> {
   if (!config) throw ConfigError.single('control', 'no DynamoDB table configured', 'set control.table');
-  const [{ DynamoControlStore }, { dynamoClientFor }] = await Promise.all([import('./control/dynamo.ts'), import('./stores/dynamoShared.ts')]);
+  const [{ DynamoControlStore }, { dynamoClientFor }] = await Promise.all([import('./control/dynamodb/store.ts'), import('./aws/dynamo.ts')]);
   const control = new DynamoControlStore({ client: dynamoClientFor(config), table: config.table, clock: systemClock });
   await control.migrate();
   return { control, location: `DynamoDB table ${config.table}`, close: () => control.close() };

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { redact, redactText } from './observe/redact.ts';
+import { redact, redactText } from './redact.ts';
 
 /**
  * Errors carry the context an operator needs at 2 AM: which policy, which store, which key,

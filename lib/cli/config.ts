@@ -1,4 +1,4 @@
-import { redact } from '../observe/redact.ts';
+import { redact } from '../redact.ts';
 
 /**
  * `retention config`: the effective config (defaults filled in) with every secret redacted —

@@ -1,11 +1,11 @@
 import os from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
-import { SHARED_DIRECTORY } from '../control/embeddedAsRoot.ts';
-import type { ControlStore } from '../control/types.ts';
+import { acquireEmbeddedPostgres, retentionHome } from '../control/local/embedded.ts';
+import { SHARED_DIRECTORY } from '../control/local/asRoot.ts';
+import type { ControlStore } from '../core/control.ts';
 import { openControlStore, type FallbackDatabase } from '../deps.ts';
-import { systemClock, type Clock } from '../engine/types.ts';
+import { systemClock, type Clock } from '../core/types.ts';
 import { clip, ConfigError } from '../errors.ts';
 import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
 import { parseDurationFlag } from './flags.ts';

@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { acquireEmbeddedPostgres, retentionHome } from '../control/embedded.ts';
+import { acquireEmbeddedPostgres, retentionHome } from '../control/local/embedded.ts';
 import { DEMO_HOLDS, DEMO_LOG_TO_RESTORE, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
 import { createSqlClient } from '../sql/client.ts';
 import { withSession, type CliIO } from './context.ts';

@@ -1,5 +1,5 @@
-import { parseDuration } from '../config/durations.ts';
-import { parseInstantText } from '../config/instants.ts';
+import { parseDuration } from '../core/durations.ts';
+import { parseInstantText } from '../core/instants.ts';
 import { clip, ConfigError } from '../errors.ts';
 
 /** Flag parsers: a bad value is an input error (exit 2) naming the flag and the fix. */

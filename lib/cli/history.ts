@@ -1,8 +1,8 @@
 import type { RetentionConfig } from '../config/schema.ts';
-import type { AuditRecord } from '../control/types.ts';
-import { readAuditTrail } from '../engine/auditTrail.ts';
+import type { AuditRecord } from '../core/control.ts';
+import { readAuditTrail } from '../reports/auditTrail.ts';
 import { ConfigError } from '../errors.ts';
-import { createStore } from '../stores/index.ts';
+import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { parsePositiveInt } from './flags.ts';

@@ -1,10 +1,10 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import { itemHold } from '../engine/classify.ts';
-import { computeCutoffs } from '../engine/plan.ts';
-import type { Hold } from '../engine/types.ts';
+import { itemHold } from '../policy/classify.ts';
+import { computeCutoffs } from '../policy/plan.ts';
+import type { Hold } from '../core/types.ts';
 import { clip, ConfigError, describeCause } from '../errors.ts';
-import { createStore } from '../stores/index.ts';
-import type { HoldMatch, Store } from '../stores/types.ts';
+import { createStore } from '../stores/registry.ts';
+import type { HoldMatch, Store } from '../core/store.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { table, when } from './format.ts';

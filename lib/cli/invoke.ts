@@ -1,6 +1,6 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { loadConfig } from '../config/load.ts';
-import type { RunReport } from '../engine/types.ts';
+import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import { DEFAULT_APP, DEFAULT_STAGE, functionEnvVar, functionName } from '../serverless/naming.ts';
 import type { ManualPayloadInput } from '../serverless/payload.ts';

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import type { RetentionConfig } from '../config/schema.ts';
-import { redactText } from '../observe/redact.ts';
+import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
 import { loadCliConfig, selectPolicies, withSession, type CliIO, type Session } from './context.ts';
 import { demoCommand } from './demo.ts';

@@ -1,7 +1,7 @@
-import { durationMs } from '../config/durations.ts';
+import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import type { ControlStore } from '../control/types.ts';
-import { complianceReport, type ComplianceReport, type PolicyRecords } from '../engine/compliance.ts';
+import type { ControlStore } from '../core/control.ts';
+import { complianceReport, type ComplianceReport, type PolicyRecords } from '../reports/compliance.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { parseDurationFlag } from './flags.ts';

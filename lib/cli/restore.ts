@@ -1,6 +1,6 @@
 import { restoreRun } from '../engine/restore.ts';
 import { ConfigError } from '../errors.ts';
-import { createStore } from '../stores/index.ts';
+import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { table } from './format.ts';
 

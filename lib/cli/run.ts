@@ -1,9 +1,10 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import { runPolicy, type Progress, type RunOptions } from '../engine/run.ts';
-import type { RunReport, Trigger } from '../engine/types.ts';
+import type { Progress, RunOptions } from '../engine/options.ts';
+import { runPolicy } from '../engine/run.ts';
+import type { RunReport, Trigger } from '../core/types.ts';
 import { ConfigError } from '../errors.ts';
-import { createStore } from '../stores/index.ts';
-import type { Store } from '../stores/types.ts';
+import { createStore } from '../stores/registry.ts';
+import type { Store } from '../core/store.ts';
 import { selectPolicies, type CliIO, type Session } from './context.ts';
 import { parseDurationFlag, parseInstant, parsePositiveInt } from './flags.ts';
 import { bytes, seconds, table } from './format.ts';

@@ -1,4 +1,4 @@
-import { nextRun } from '../config/schedule.ts';
+import { nextRun } from '../policy/schedule.ts';
 import type { Session } from './context.ts';
 import { table, when } from './format.ts';
 

@@ -2,7 +2,7 @@ import { readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, describeCause } from '../errors.ts';
-import { parseOrThrow } from './issues.ts';
+import { parseOrThrow } from '../core/issues.ts';
 import { checkFsRoots, type RootContext } from './roots.ts';
 import { Config, type RetentionConfig, type RetentionConfigInput } from './schema.ts';
 

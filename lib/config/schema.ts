@@ -1,33 +1,22 @@
 import path from 'node:path';
 import * as z from 'zod';
-import { DATABASE_TIMEOUT, parseDuration, POLICY_DURATION, type DurationBounds } from './durations.ts';
-import { problemCheck } from './issues.ts';
-import { checkSchedule } from './schedule.ts';
-import { DynamoControlSchema } from '../control/dynamoSchema.ts';
-import { PostgresStoreSchema, postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgresRowsSchema.ts';
-import { DynamoTokensStoreSchema, FsStoreSchema, s3BackupLocation, S3StoreSchema, VercelBlobStoreSchema } from './stores.ts';
+import { parseDuration } from '../core/durations.ts';
+import { issue, problemCheck } from '../core/issues.ts';
+import { DatabaseTimeout, Duration, Retention } from '../core/retention.ts';
+import { checkSchedule } from '../policy/schedule.ts';
+import { DynamoControlSchema } from '../control/dynamodb/schema.ts';
+import { PostgresStoreSchema } from '../sql/schema.ts';
+import { postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgres/schema.ts';
+import { DynamoTokensStoreSchema } from '../stores/dynamodb/schema.ts';
+import { FsStoreSchema } from '../stores/fs/schema.ts';
+import { s3BackupLocation, S3StoreSchema } from '../stores/s3/schema.ts';
+import { VercelBlobStoreSchema } from '../stores/vercel-blob/schema.ts';
 
 /**
  * The configuration as zod schemas: one discriminated union per store kind, parsed once at
  * start. Custom checks put the fix in `params.fix` so errors read
  * `error: policies[0].retention: "30" has no unit (add one: "30d" …)`.
  */
-function issue(ctx: z.RefinementCtx, message: string, fix: string, path: PropertyKey[] = []): void {
-  ctx.addIssue({ code: 'custom', message, path, params: { fix } });
-}
-
-const boundedDuration = (bounds: DurationBounds) =>
-  z.string().superRefine((value, ctx) => {
-    const parsed = parseDuration(value, bounds);
-    if (!parsed.ok) issue(ctx, parsed.message, parsed.fix);
-  });
-
-/** Every duration of a policy: at least 1s, at most 1000y, whole milliseconds. */
-export const Duration = boundedDuration(POLICY_DURATION);
-
-/** PostgreSQL statement and lock timeouts of the rows/tokens stores: from 1ms. */
-export const DatabaseTimeout = boundedDuration(DATABASE_TIMEOUT);
-
 const Schedule = z.string().superRefine((value, ctx) => {
   const result = checkSchedule(value);
   if (!result.ok) issue(ctx, result.message, result.fix);
@@ -43,20 +32,6 @@ const PolicyName = z
       return { message: 'must be kebab-case (lowercase letters, digits and single dashes)', fix: 'e.g. "temp-files"' };
     }),
   );
-
-export const RetentionByAttribute = z.strictObject({
-  /** Attribute to look up per item: a column for rows; `prefix` matches key prefixes for blobs. */
-  by: z.string().min(1),
-  rules: z.record(z.string().min(1), Duration).refine((rules) => Object.keys(rules).length > 0, {
-    error: 'needs at least one rule',
-    params: { fix: 'e.g. { "General": "30d" }' },
-  }),
-  default: Duration.optional(),
-});
-
-export const Retention = z.union([Duration, RetentionByAttribute], {
-  error: 'must be a duration like "30d" or { "by": "<attribute>", "rules": { "<value>": "<duration>" }, "default": "<duration>" }',
-});
 
 const Limits = z.strictObject({
   /** Planned deletions above this abort the run before anything is deleted. */
@@ -219,4 +194,3 @@ export type RetentionConfigInput = z.input<typeof Config>;
 export type PolicyConfig = z.output<typeof Policy>;
 export type StoreConfig = PolicyConfig['store'];
 export type StoreKind = StoreConfig['kind'];
-export type RetentionSpec = z.output<typeof Retention>;

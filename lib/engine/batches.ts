@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Store, SweptBatch } from '../stores/types.ts';
+import type { Store, SweptBatch } from '../core/store.ts';
 import type { Fence } from './fence.ts';
-import { selectPage, type PageSelection } from './plan.ts';
-import type { Cutoffs, EligibleItem, Hold } from './types.ts';
+import { selectPage, type PageSelection } from '../policy/plan.ts';
+import type { Cutoffs, EligibleItem, Hold } from '../core/types.ts';
 
 /**
  * Where a run's batches come from. Each step is one store round trip: a scanned page (with what

@@ -1,4 +1,4 @@
-import type { Clock } from './types.ts';
+import type { Clock } from '../core/types.ts';
 
 /**
  * The wall-clock time a run may use: `min(policy budget, platform deadline - margin)`.

@@ -1,4 +1,4 @@
-import type { ControlStore, Lease } from '../control/types.ts';
+import type { ControlStore, Lease } from '../core/control.ts';
 import { LeaseLostError } from '../errors.ts';
 
 /** Monotonic milliseconds: unaffected by wall-clock jumps, and it keeps counting while the process is stopped. */

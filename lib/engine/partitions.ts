@@ -1,12 +1,12 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore } from '../control/types.ts';
+import type { ControlStore } from '../core/control.ts';
 import type { Logger } from '../observe/log.ts';
-import type { Store } from '../stores/types.ts';
+import type { Store } from '../core/store.ts';
 import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
-import { latestCutoff } from './plan.ts';
+import { latestCutoff } from '../policy/plan.ts';
 import type { Tally } from './report.ts';
-import type { Cutoffs, Hold, Trigger } from './types.ts';
+import type { Cutoffs, Hold, Trigger } from '../core/types.ts';
 
 /**
  * Partition pushdown, before the batched sweep: partitions entirely past the cutoffs go whole.

@@ -1,5 +1,5 @@
-import type { AuditRecord, ControlStore } from '../control/types.ts';
-import type { Store } from '../stores/types.ts';
+import type { AuditRecord, ControlStore } from '../core/control.ts';
+import type { Store } from '../core/store.ts';
 
 /**
  * Resolves write-ahead intents whose outcome is unknown (invariant 2): a crash between the intent

@@ -1,9 +1,9 @@
-import { durationMs } from '../config/durations.ts';
+import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import type { DeleteOutcome } from '../stores/types.ts';
-import { overdueSeconds } from './classify.ts';
-import { classifySla } from './sla.ts';
-import type { DataClass, EligibleItem, Hold, ListedItem, NotDeleted, RunReport, RunStatus, StopReason, Trigger } from './types.ts';
+import type { DeleteOutcome } from '../core/store.ts';
+import { overdueSeconds } from '../policy/classify.ts';
+import { classifySla } from '../policy/sla.ts';
+import type { DataClass, EligibleItem, Hold, ListedItem, NotDeleted, RunReport, RunStatus, StopReason, Trigger } from '../core/types.ts';
 
 /** Distinct causes kept per report; the rest are summed under one line (a report stays small). */
 const MAX_CAUSES = 20;

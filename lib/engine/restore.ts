@@ -1,10 +1,10 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore } from '../control/types.ts';
+import type { ControlStore } from '../core/control.ts';
 import { ConfigError } from '../errors.ts';
-import { readAuditTrail } from './auditTrail.ts';
+import { readAuditTrail } from '../reports/auditTrail.ts';
 import type { Logger } from '../observe/log.ts';
-import { chunks } from '../stores/shared.ts';
-import type { RestoreOutcome, Store } from '../stores/types.ts';
+import { chunks } from '../core/async.ts';
+import type { RestoreOutcome, Store } from '../core/store.ts';
 
 /**
  * Puts back what a run deleted, from the backup that run made. Every restored item gets an

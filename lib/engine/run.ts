@@ -1,57 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { durationMs } from '../config/durations.ts';
+import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore } from '../control/types.ts';
 import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
-import type { Logger } from '../observe/log.ts';
 import { emfDocument } from '../observe/metrics.ts';
-import type { Census, Store } from '../stores/types.ts';
+import type { Census } from '../core/store.ts';
 import { Budget } from './budget.ts';
 import { oldestFirstSteps, pagedSteps, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { dropWholePartitions } from './partitions.ts';
-import { checkLimits, LIMIT_ADVICE } from './limits.ts';
-import { computeCutoffs, describeCutoffs, latestCutoff } from './plan.ts';
+import { checkLimits, LIMIT_ADVICE } from '../policy/limits.ts';
+import { computeCutoffs, describeCutoffs, latestCutoff } from '../policy/plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
 import { buildReport, describeHold, Tally } from './report.ts';
+import type { RunDeps, RunOptions } from './options.ts';
 import { Sweep } from './sweep.ts';
-import type { Clock, Hold, RunReport, RunStatus, StopReason, Trigger } from './types.ts';
-
-export interface RunOptions {
-  trigger: Trigger;
-  dryRun: boolean;
-  /** Delete at most this many items, oldest first. */
-  limit?: number;
-  /** Operator cutoff override; can only make cutoffs earlier. */
-  before?: Date;
-  /** Replaces the policy budget (e.g. a longer manual backfill). */
-  budgetMs?: number;
-  /** Platform deadline (Lambda): the budget never reaches past `at - marginMs`. */
-  deadline?: { at: Date; marginMs: number };
-  /** Proceed past the safety limits (logged). */
-  force: boolean;
-  /** Add every touched item to the report. */
-  list: boolean;
-  /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
-  signal?: AbortSignal;
-}
-
-export interface Progress {
-  scanned: number;
-  deleted: number;
-  elapsedMs: number;
-}
-
-export interface RunDeps {
-  control: ControlStore;
-  store: Store;
-  clock: Clock;
-  log: Logger;
-  /** Who runs this: `cli:alice@host`, `lambda:retention-blobs`. Recorded in audit. */
-  actor: string;
-  leaseTtlMs?: number;
-  onProgress?: (progress: Progress) => void;
-}
+import type { Hold, RunReport, RunStatus, StopReason } from '../core/types.ts';
 
 const DEFAULT_LEASE_TTL_MS = 60_000;
 

@@ -1,15 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PolicyConfig } from '../config/schema.ts';
-import type { AuditIntent, AuditResolution } from '../control/types.ts';
+import type { AuditIntent, AuditResolution } from '../core/control.ts';
 import type { Logger } from '../observe/log.ts';
 import { describeCause, RetentionError } from '../errors.ts';
-import type { DeleteOutcome, SweptBatch } from '../stores/types.ts';
+import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
 import type { Step } from './batches.ts';
 import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
 import type { Tally } from './report.ts';
-import type { RunDeps, RunOptions } from './run.ts';
-import type { EligibleItem, StopReason } from './types.ts';
+import type { RunDeps, RunOptions } from './options.ts';
+import type { EligibleItem, StopReason } from '../core/types.ts';
 
 export interface SweepState {
   runId: string;

@@ -1,6 +1,6 @@
-import type { Clock } from '../engine/types.ts';
-import { systemClock } from '../engine/types.ts';
-import { redact } from './redact.ts';
+import type { Clock } from '../core/types.ts';
+import { systemClock } from '../core/types.ts';
+import { redact } from '../redact.ts';
 
 /**
  * Structured logs: one JSON object per line with `timestamp, level, event` and the bound

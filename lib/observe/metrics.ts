@@ -1,4 +1,4 @@
-import type { RunReport } from '../engine/types.ts';
+import type { RunReport } from '../core/types.ts';
 
 /**
  * CloudWatch Embedded Metric Format: one JSON line per run in the log stream, namespace

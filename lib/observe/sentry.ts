@@ -1,9 +1,9 @@
 import * as Sentry from '@sentry/node';
-import { durationMs } from '../config/durations.ts';
+import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import { reasonKey } from '../engine/sla.ts';
-import type { Clock, RunReport, SlaStatus } from '../engine/types.ts';
-import { redact } from './redact.ts';
+import { reasonKey } from '../policy/sla.ts';
+import type { Clock, RunReport, SlaStatus } from '../core/types.ts';
+import { redact } from '../redact.ts';
 
 /**
  * Alerting through Sentry. Every run of a policy is a cron check-in on the monitor named after the

@@ -1,5 +1,5 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import type { RunReport } from '../engine/types.ts';
+import type { RunReport } from '../core/types.ts';
 import { MAX_HOPS, type Invocation, type ManualPayloadInput } from './payload.ts';
 
 /**

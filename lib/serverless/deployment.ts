@@ -1,8 +1,8 @@
 import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
-import { durationMs } from '../config/durations.ts';
+import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig, RetentionConfig, StoreConfig } from '../config/schema.ts';
-import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../control/dynamoTable.ts';
-import type { DataClass } from '../engine/types.ts';
+import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../control/dynamodb/table.ts';
+import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
 import { componentName, functionName, SECRETS, type FunctionRole, type SecretKey } from './naming.ts';
 import { controlPermissions, s3Location, storePermissions } from './permissions.ts';

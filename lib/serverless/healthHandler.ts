@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { describeCause } from '../errors.ts';
-import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../engine/health.ts';
-import { redact } from '../observe/redact.ts';
+import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../reports/health.ts';
+import { redact } from '../redact.ts';
 import type { Runtime } from './runtime.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { DataClass } from '../engine/types.ts';
+import type { DataClass } from '../core/types.ts';
 
 /**
  * Names shared by `sst.config.ts` (which creates the resources), the functions (which read them)

@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { parseInstantText } from '../config/instants.ts';
-import { toInputIssues } from '../config/issues.ts';
-import type { Trigger } from '../engine/types.ts';
+import { parseInstantText } from '../core/instants.ts';
+import { toInputIssues } from '../core/issues.ts';
+import type { Trigger } from '../core/types.ts';
 import type { InputIssue } from '../errors.ts';
 
 /**

@@ -1,5 +1,5 @@
 import type { RetentionConfig, StoreConfig, StoreKind } from '../config/schema.ts';
-import { controlTableDefinition } from '../control/dynamoTable.ts';
+import { controlTableDefinition } from '../control/dynamodb/table.ts';
 import type { InputIssue } from '../errors.ts';
 import type { SecretKey } from './naming.ts';
 

@@ -1,4 +1,4 @@
-import type { RunReport } from '../engine/types.ts';
+import type { RunReport } from '../core/types.ts';
 import type { InputIssue } from '../errors.ts';
 
 /**

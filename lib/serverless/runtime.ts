@@ -1,7 +1,7 @@
 import type { RetentionConfig } from '../config/schema.ts';
-import type { ControlStore } from '../control/types.ts';
+import type { ControlStore } from '../core/control.ts';
 import { openControlStore } from '../deps.ts';
-import { systemClock, type Clock } from '../engine/types.ts';
+import { systemClock, type Clock } from '../core/types.ts';
 import { levelFromEnv, Logger, type LineSink } from '../observe/log.ts';
 import { resolveConfig } from './config.ts';
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mapConcurrent } from '../../lib/stores/shared.ts';
+import { mapConcurrent } from '../../lib/core/async.ts';
 import { describeTrials } from '../support/crashTrialFigures.ts';
 import { CrashTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';

@@ -3,8 +3,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditRecord } from '../../lib/control/types.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { AuditRecord } from '../../lib/core/control.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { logLines, runCli, seedFiles } from '../support/cli.ts';
 import { removeHome } from '../support/embeddedHome.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';

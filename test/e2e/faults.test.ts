@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, seedFiles, startCli } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.ts';

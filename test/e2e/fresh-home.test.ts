@@ -2,7 +2,7 @@ import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, seedFiles } from '../support/cli.ts';
 import { useFreshHomes } from '../support/embeddedHome.ts';
 import { signalCliAfter } from '../support/signals.ts';

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ComplianceReport } from '../../lib/engine/compliance.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { ComplianceReport } from '../../lib/reports/compliance.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 

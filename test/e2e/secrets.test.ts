@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler } from '../../lib/serverless/healthHandler.ts';
 import { runCli, seedFiles, type CliResult } from '../support/cli.ts';
 import { failingScans, handlerFixture } from '../support/handlerFixture.ts';

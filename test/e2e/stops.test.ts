@@ -3,7 +3,7 @@ import pg from 'pg';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, seedFiles, startCli } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 

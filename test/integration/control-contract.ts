@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditIntent, ControlStore } from '../../lib/control/types.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { AuditIntent, ControlStore } from '../../lib/core/control.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { LeaseLostError } from '../../lib/errors.ts';
 
 /**

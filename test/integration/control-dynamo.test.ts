@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DescribeTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoControlStore } from '../../lib/control/dynamo.ts';
-import { DynamoControlSchema } from '../../lib/control/dynamoSchema.ts';
-import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../../lib/control/dynamoTable.ts';
-import type { AuditIntent } from '../../lib/control/types.ts';
-import { systemClock, type Clock } from '../../lib/engine/types.ts';
+import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
+import { DynamoControlSchema } from '../../lib/control/dynamodb/schema.ts';
+import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../../lib/control/dynamodb/table.ts';
+import type { AuditIntent } from '../../lib/core/control.ts';
+import { systemClock, type Clock } from '../../lib/core/types.ts';
 import { ConfigError, ControlStoreError, LeaseLostError } from '../../lib/errors.ts';
 import { startDynalite, withholdBatchWrites, type TestDynamo } from '../support/dynalite.ts';
 import { controlStoreContract } from './control-contract.ts';

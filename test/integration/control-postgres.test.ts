@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresControlStore } from '../../lib/control/postgres.ts';
-import { LATEST_SCHEMA_VERSION } from '../../lib/control/postgresSchema.ts';
-import type { AuditIntent } from '../../lib/control/types.ts';
+import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
+import { LATEST_SCHEMA_VERSION } from '../../lib/control/postgres/migrations.ts';
+import type { AuditIntent } from '../../lib/core/control.ts';
 import { ConfigError, ControlStoreError, SqlError } from '../../lib/errors.ts';
 import { createSqlClient, defaultDriver, type SqlClient, type SqlDriver } from '../../lib/sql/client.ts';
 import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';

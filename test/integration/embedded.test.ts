@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireEmbeddedPostgres, FSYNC_VARIABLE, retentionHome } from '../../lib/control/embedded.ts';
-import { isProcessAlive } from '../../lib/control/processCoordination.ts';
+import { acquireEmbeddedPostgres, FSYNC_VARIABLE, retentionHome } from '../../lib/control/local/embedded.ts';
+import { isProcessAlive } from '../../lib/control/local/processCoordination.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { postmasterPid, removeHome, serverDirOf, useFreshHomes } from '../support/embeddedHome.ts';
 
@@ -43,7 +43,7 @@ async function waitUntilDead(pid: number): Promise<void> {
 /** Another CLI-like process that acquires the embedded server and holds it until killed. */
 async function holdInChildProcess(home: string): Promise<{ child: ChildProcess; url: string }> {
   const script = `
-    const { acquireEmbeddedPostgres } = await import(${JSON.stringify(path.resolve('lib/control/embedded.ts'))});
+    const { acquireEmbeddedPostgres } = await import(${JSON.stringify(path.resolve('lib/control/local/embedded.ts'))});
     const db = await acquireEmbeddedPostgres(process.argv[1]);
     console.log(JSON.stringify({ url: db.url }));
     setInterval(() => undefined, 60_000);`;

@@ -2,11 +2,11 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EligibleItem } from '../../lib/engine/types.ts';
+import type { EligibleItem } from '../../lib/core/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs.ts';
-import { containedFile, openRoot, PinnedDirectories, within } from '../../lib/stores/fsPaths.ts';
-import type { Store } from '../../lib/stores/types.ts';
+import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs/store.ts';
+import { containedFile, openRoot, PinnedDirectories, within } from '../../lib/stores/fs/paths.ts';
+import type { Store } from '../../lib/core/store.ts';
 import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type SeedItem, type StoreFixture } from './store-contract.ts';
 
 

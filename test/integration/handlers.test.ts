@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { invokeCommand } from '../../lib/cli/invoke.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler, type HttpResponse } from '../../lib/serverless/healthHandler.ts';
 import { isErrorResult, type HandlerResult } from '../../lib/serverless/result.ts';
 import { createRuntime } from '../../lib/serverless/runtime.ts';

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler, type FunctionUrlEvent } from '../../lib/serverless/healthHandler.ts';
 import { isErrorResult, type HandlerResult } from '../../lib/serverless/result.ts';
 import { seedFiles } from '../support/cli.ts';

@@ -14,7 +14,7 @@ afterEach(async () => {
   for (const dir of scratchDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-const LOCK_MODULE = JSON.stringify(path.resolve('lib/control/processCoordination.ts'));
+const LOCK_MODULE = JSON.stringify(path.resolve('lib/control/local/processCoordination.ts'));
 
 /**
  * A process that, `rounds` times, takes the lock and increments a counter file by read, pause,

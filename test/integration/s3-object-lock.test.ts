@@ -1,8 +1,8 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { S3StoreSchema } from '../../lib/config/stores.ts';
-import { createS3Store, s3ClientFor, type S3StoreConfig } from '../../lib/stores/s3.ts';
-import type { Store } from '../../lib/stores/types.ts';
+import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
+import { createS3Store, s3ClientFor, type S3StoreConfig } from '../../lib/stores/s3/store.ts';
+import type { Store } from '../../lib/core/store.ts';
 import { escapeXml, parseDeleteObjects, startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 import { CONTRACT_NOW, daysAgo, eligibleItems } from './store-contract.ts';

@@ -1,12 +1,12 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, StoreError } from '../../lib/errors.ts';
-import { S3StoreSchema } from '../../lib/config/stores.ts';
-import { createS3Store, s3ClientFor, type S3StoreConfig } from '../../lib/stores/s3.ts';
-import { copySource } from '../../lib/stores/s3Backup.ts';
-import { MAX_OBJECTS_PER_DELETE } from '../../lib/stores/s3Objects.ts';
-import { compareUtf8 } from '../../lib/stores/shared.ts';
-import type { Store } from '../../lib/stores/types.ts';
+import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
+import { createS3Store, s3ClientFor, type S3StoreConfig } from '../../lib/stores/s3/store.ts';
+import { copySource } from '../../lib/stores/s3/backup.ts';
+import { MAX_OBJECTS_PER_DELETE } from '../../lib/stores/s3/objects.ts';
+import { compareUtf8 } from '../../lib/stores/common.ts';
+import type { Store } from '../../lib/core/store.ts';
 import { escapeXml, parseDeleteObjects, startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type StoreFixture } from './store-contract.ts';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isEligible } from '../../lib/engine/classify.ts';
-import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/engine/types.ts';
-import type { BackupRef, Store } from '../../lib/stores/types.ts';
+import { isEligible } from '../../lib/policy/classify.ts';
+import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
+import type { BackupRef, Store } from '../../lib/core/store.ts';
 
 /**
  * The contract every Store passes against a real local backend (fs now; S3, Vercel Blob,

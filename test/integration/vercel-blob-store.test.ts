@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, StoreError } from '../../lib/errors.ts';
-import type { RetryEvent } from '../../lib/stores/shared.ts';
-import type { Store } from '../../lib/stores/types.ts';
-import { VercelBlobStoreSchema } from '../../lib/config/stores.ts';
-import { createVercelBlobStore, type VercelBlobStoreConfig, type VercelBlobStoreDeps } from '../../lib/stores/vercelBlob.ts';
+import type { RetryEvent } from '../../lib/core/async.ts';
+import type { Store } from '../../lib/core/store.ts';
+import { VercelBlobStoreSchema } from '../../lib/stores/vercel-blob/schema.ts';
+import { createVercelBlobStore, type VercelBlobStoreConfig, type VercelBlobStoreDeps } from '../../lib/stores/vercel-blob/store.ts';
 import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/vercelBlob.ts';
 import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type StoreFixture } from './store-contract.ts';
 

@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { mapConcurrent } from '../../lib/stores/shared.ts';
+import { mapConcurrent } from '../../lib/core/async.ts';
 import { describeTrials } from '../support/crashTrialFigures.ts';
 import { CrashTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
 import { startTestPostgres } from '../support/postgres.ts';

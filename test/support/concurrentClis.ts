@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isProcessAlive } from '../../lib/control/processCoordination.ts';
+import { isProcessAlive } from '../../lib/control/local/processCoordination.ts';
 import { exitCodeFor } from '../../lib/cli/run.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { BIN, seedFiles } from './cli.ts';
 import { postmasterPid } from './embeddedHome.ts';
 

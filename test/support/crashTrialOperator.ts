@@ -1,5 +1,5 @@
 import { main } from '../../lib/cli/main.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import type { AuditEntry } from './crashTrialChecks.ts';
 import { runCli, type CliResult } from './cli.ts';
 

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { isProcessAlive } from '../../lib/control/processCoordination.ts';
+import { isProcessAlive } from '../../lib/control/local/processCoordination.ts';
 
 /** Where a home's server keeps its data directory and log: `pg`, or (as root) the directory recorded there. */
 export async function serverDirOf(home: string): Promise<string> {

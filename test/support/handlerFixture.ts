@@ -4,12 +4,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
-import type { DataClass } from '../../lib/engine/types.ts';
+import type { DataClass } from '../../lib/core/types.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
 import { createDataClassHandler, type DataClassDeps, type LambdaContext } from '../../lib/serverless/handler.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
-import { createStore } from '../../lib/stores/index.ts';
-import type { Store } from '../../lib/stores/types.ts';
+import { createStore } from '../../lib/stores/registry.ts';
+import type { Store } from '../../lib/core/store.ts';
 import type { TestPostgres } from './postgres.ts';
 
 /**

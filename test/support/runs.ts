@@ -1,7 +1,7 @@
 import { parseConfig } from '../../lib/config/load.ts';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
-import type { RunRecord } from '../../lib/control/types.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { RunRecord } from '../../lib/core/control.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 
 /** An hourly fs policy named `files`, for tests of run history (health, compliance). */
 export function hourlyFilesPolicy(overrides: Record<string, unknown> = {}): PolicyConfig {

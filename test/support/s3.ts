@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mapConcurrent } from '../../lib/stores/shared.ts';
+import { mapConcurrent } from '../../lib/core/async.ts';
 import { readPort } from './childServer.ts';
 
 /**

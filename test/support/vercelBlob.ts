@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { compareUtf8 } from '../../lib/stores/shared.ts';
+import { compareUtf8 } from '../../lib/stores/common.ts';
 
 /**
  * A local stand-in for the Vercel Blob API, driven by the real `@vercel/blob` SDK (point

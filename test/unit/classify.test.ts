@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cutoffFor, holdFor, isEligible, itemHold, overdueSeconds } from '../../lib/engine/classify.ts';
-import type { Cutoffs, CutoffRule, Hold, Item } from '../../lib/engine/types.ts';
+import { cutoffFor, holdFor, isEligible, itemHold, overdueSeconds } from '../../lib/policy/classify.ts';
+import type { Cutoffs, CutoffRule, Hold, Item } from '../../lib/core/types.ts';
 
 const NOW = new Date('2024-06-01T00:00:00.000Z');
 const HOUR = 3_600_000;

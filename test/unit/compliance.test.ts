@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { PauseState, RunRecord } from '../../lib/control/types.ts';
-import { assessCompliance, complianceReport, type PolicyRecords } from '../../lib/engine/compliance.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import type { PauseState, RunRecord } from '../../lib/core/control.ts';
+import { assessCompliance, complianceReport, type PolicyRecords } from '../../lib/reports/compliance.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { hourlyFilesPolicy, runRecord } from '../support/runs.ts';
 
 // Hourly schedule: the 12:00 run is due; 20 minutes later it is past the 15-minute allowance.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DATABASE_TIMEOUT, durationMs, formatDuration, MAX_DURATION_MS, parseDuration, POLICY_DURATION } from '../../lib/config/durations.ts';
-import { computeCutoffs } from '../../lib/engine/plan.ts';
+import { DATABASE_TIMEOUT, durationMs, formatDuration, MAX_DURATION_MS, parseDuration, POLICY_DURATION } from '../../lib/core/durations.ts';
+import { computeCutoffs } from '../../lib/policy/plan.ts';
 
 const S = 1000;
 const H = 3600 * S;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { RunRecord } from '../../lib/control/types.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
-import { assessPolicy } from '../../lib/engine/health.ts';
+import type { RunRecord } from '../../lib/core/control.ts';
+import type { RunReport } from '../../lib/core/types.ts';
+import { assessPolicy } from '../../lib/reports/health.ts';
 import { hourlyFilesPolicy, runRecord } from '../support/runs.ts';
 
 const NOW = new Date('2025-03-10T12:20:00Z');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDurationFlag, parseInstant, parsePositiveInt } from '../../lib/cli/flags.ts';
-import { parseInstantText } from '../../lib/config/instants.ts';
+import { parseInstantText } from '../../lib/core/instants.ts';
 import { ConfigError } from '../../lib/errors.ts';
 
 const utcOnly = { requireZone: true, example: (text: string) => `"before": "${text}"` };

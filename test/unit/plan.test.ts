@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PAGES_PER_STEP, OldestItems, pagedSteps } from '../../lib/engine/batches.ts';
 import { Budget } from '../../lib/engine/budget.ts';
-import { checkLimits } from '../../lib/engine/limits.ts';
-import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/engine/plan.ts';
-import type { Clock, EligibleItem, Hold, Item } from '../../lib/engine/types.ts';
-import type { Store } from '../../lib/stores/types.ts';
+import { checkLimits } from '../../lib/policy/limits.ts';
+import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/policy/plan.ts';
+import type { Clock, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
+import type { Store } from '../../lib/core/store.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
 const DAY = 86_400_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redact, redactText } from '../../lib/observe/redact.ts';
+import { redact, redactText } from '../../lib/redact.ts';
 
 /** Each secret kind the tool can meet, in the text around it; what stays must still be useful. */
 const TEXT_CASES: Array<[string, string, string]> = [

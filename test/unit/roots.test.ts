@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
-import { globProblem, rootProblem } from '../../lib/config/roots.ts';
+import { globProblem, rootProblem } from '../../lib/stores/fs/roots.ts';
 import { ConfigError } from '../../lib/errors.ts';
 
 describe('fs root lexical checks', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextRun } from '../../lib/config/schedule.ts';
+import { nextRun } from '../../lib/policy/schedule.ts';
 import { toEventBridgeCron } from '../../lib/serverless/schedule.ts';
 
 describe('toEventBridgeCron', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emfDocument } from '../../lib/observe/metrics.ts';
-import { classifySla, reasonKey } from '../../lib/engine/sla.ts';
-import type { RunReport } from '../../lib/engine/types.ts';
+import { classifySla, reasonKey } from '../../lib/policy/sla.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 
 const thresholds = { maxDurationSeconds: 600, maxOverdueSeconds: 86_400, maxFailureRate: 0.01, warnAt: 0.8 };
 const base = { status: 'completed' as const, durationSeconds: 10, oldestOverdueSeconds: 0, deleted: 100, failed: 0 };

@@ -1,0 +1,186 @@
+import { paginateScan, QueryCommand, UpdateItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../../core/types.ts';
+import { ControlStoreError } from '../../errors.ts';
+import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../../aws/dynamo.ts';
+import { mapConcurrent } from '../../core/async.ts';
+import { auditItem, auditPartition, indexPartition, instant, keys, namesOf, runPoliciesPartition, text, toAuditRecord, type AuditEntry } from './items.ts';
+import { allocateIds, indexedItems, indexPartitionQuery, partitionItems, writeAll } from './table.ts';
+import type { AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
+
+type ResolvedStatus = Exclude<AuditStatus, 'pending'>;
+
+/** UpdateItem calls in flight while resolving a batch. */
+const RESOLVE_CONCURRENCY = 32;
+
+/**
+ * The audit trail as items of the control table (the choice is explained in dynamo.ts).
+ * Writes are BatchWriteItem (25 per call); each resolution is one conditional UpdateItem, since
+ * only a record still `pending` may change (a resolution never overwrites an earlier one).
+ */
+export class DynamoAuditTrail {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly table: string,
+    private readonly clock: Clock,
+    private readonly batch: BatchOptions,
+  ) {}
+
+  /**
+   * Returns only once every record is written: the write-ahead rule needs all intents stored
+   * before the store is touched, so a partial write throws and nothing gets deleted.
+   */
+  async record(entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const intentPolicies = distinctIntentPolicies(entries);
+    const firstId = await allocateIds(this.client, this.table, 'audit', entries.length);
+    const at = this.clock.now();
+    const requests: WriteRequest[] = [
+      ...entries.map((entry, index) => ({ PutRequest: { Item: auditItem(entry, firstId + index, at) } })),
+      ...intentPolicies.map(([runId, policy]) => ({ PutRequest: { Item: keys.runPolicy(runId, policy) } })),
+    ];
+    await writeAll(this.client, this.table, requests, this.batch, 'audit', { runId: entries[0]!.runId, policy: entries[0]!.policy });
+  }
+
+  /**
+   * Resolves by (run, key) like PostgreSQL: every pending intent of the run with that key, in
+   * each policy the run recorded intents for (one, unless a caller mixes policies in a run).
+   */
+  async resolveByKey(runId: string, resolutions: AuditResolution[]): Promise<void> {
+    if (resolutions.length === 0) return;
+    const policies: string[] = [];
+    for await (const marker of partitionItems(this.client, this.table, runPoliciesPartition(runId))) policies.push(marker.sk!.S!);
+    const at = this.clock.now();
+    const updates = policies.flatMap((policy) => resolutions.map((resolution) => ({ policy, resolution })));
+    await mapConcurrent(updates, RESOLVE_CONCURRENCY, ({ policy, resolution }) =>
+      this.resolve(keys.intent(runId, policy, resolution.key), resolution.status, at, resolution.error, OWN_RUN),
+    );
+  }
+
+  /** Rare (crash recovery): each id is first located through gsi4, then resolved like any intent. */
+  async resolveById(resolutions: Array<{ id: number; status: ResolvedStatus }>): Promise<void> {
+    const at = this.clock.now();
+    await mapConcurrent(resolutions, RESOLVE_CONCURRENCY, async ({ id, status }) => {
+      const located = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'gsi4',
+          KeyConditionExpression: '#gsi4pk = :id',
+          ExpressionAttributeNames: namesOf('gsi4pk'),
+          ExpressionAttributeValues: { ':id': text(indexPartition.auditById(id)) },
+        }),
+      );
+      const record = located.Items?.[0];
+      if (record?.pk && record.sk) await this.resolve({ pk: record.pk, sk: record.sk }, status, at, undefined, RECOVERY);
+    });
+  }
+
+  /**
+   * Oldest first (id order), from the sparse pending index. The index is eventually consistent:
+   * an intent written a moment ago may be missing (the next run's recovery finds it); the
+   * records themselves are read consistently, so a resolved one never comes back as pending.
+   */
+  async pending(policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
+    const records: AuditRecord[] = [];
+    for await (const item of indexedItems(this.client, indexPartitionQuery(this.table, 'gsi3', indexPartition.pendingByPolicy(policy), 'oldest first'))) {
+      const record = toAuditRecord(item);
+      if (record.status === 'pending' && record.runId !== exceptRunId) records.push(record);
+    }
+    return records;
+  }
+
+  /** Newest first (id order). Reads the narrowest source: the run's partition, then the key's, then the policy's. */
+  async query(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]> {
+    const { runId, policy, key, limit } = query;
+    const matches = (record: AuditRecord) =>
+      (runId === undefined || record.runId === runId) && (policy === undefined || record.policy === policy) && (key === undefined || record.key === key);
+    if (runId !== undefined || (policy === undefined && key === undefined)) {
+      // A run's records sit in one partition in key order (unfiltered: anywhere): read all, order by id.
+      const all: AuditRecord[] = [];
+      for await (const item of runId !== undefined ? partitionItems(this.client, this.table, auditPartition(runId)) : this.allAuditItems()) {
+        const record = toAuditRecord(item);
+        if (matches(record)) all.push(record);
+      }
+      return all.sort((a, b) => b.id - a.id).slice(0, limit);
+    }
+    const newest: AuditRecord[] = [];
+    if (limit <= 0) return newest;
+    const [index, partition] = key !== undefined ? (['gsi2', indexPartition.auditByKey(key)] as const) : (['gsi1', indexPartition.auditByPolicy(policy!)] as const);
+    for await (const item of indexedItems(this.client, indexPartitionQuery(this.table, index, partition, 'newest first', limit))) {
+      const record = toAuditRecord(item);
+      if (!matches(record)) continue;
+      newest.push(record);
+      if (newest.length >= limit) break;
+    }
+    return newest;
+  }
+
+  /** No filter at all: a full table scan (the CLI always passes one; the interface allows none). */
+  private async *allAuditItems(): AsyncGenerator<DynamoItem> {
+    for await (const page of paginateScan(
+      { client: this.client },
+      {
+        TableName: this.table,
+        FilterExpression: 'begins_with(#pk, :audit)',
+        ExpressionAttributeNames: namesOf('pk'),
+        ExpressionAttributeValues: { ':audit': text(auditPartition('')) },
+        ConsistentRead: true,
+      },
+    )) {
+      yield* page.Items ?? [];
+    }
+  }
+
+  /** Only a record in one of the `from` statuses changes; resolving takes it out of the pending index (gsi3). */
+  private async resolve(key: DynamoItem, status: ResolvedStatus, at: Date, error: string | undefined, from: Condition): Promise<void> {
+    const withError = error !== undefined;
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: key,
+          UpdateExpression: `SET #status = :status, #resolvedAt = :at${withError ? ', #error = :error' : ''} REMOVE #gsi3pk, #gsi3sk`,
+          ConditionExpression: from.expression,
+          ExpressionAttributeNames: namesOf('status', 'resolvedAt', 'gsi3pk', 'gsi3sk', ...(withError ? ['error'] : [])),
+          ExpressionAttributeValues: { ':status': text(status), ...from.values, ':at': instant(at), ...(withError ? { ':error': text(error) } : {}) },
+        }),
+      );
+    } catch (failure) {
+      // Resolved already (a concurrent recovery), or no such intent in this policy: nothing to change.
+      if (!isConditionalCheckFailed(failure)) throw failure;
+    }
+  }
+}
+
+interface Condition {
+  expression: string;
+  values: DynamoItem;
+}
+
+/**
+ * A run resolving its own intents also overwrites `abandoned`: a run that took over after this
+ * one stalled found the item present and said so, then this one deleted it. The record must say
+ * what happened (the deletion), not what a recovery guessed.
+ */
+const OWN_RUN: Condition = { expression: '#status IN (:pending, :abandoned)', values: { ':pending': text('pending'), ':abandoned': text('abandoned') } };
+/** A recovery never overwrites a resolution. */
+const RECOVERY: Condition = { expression: '#status = :pending', values: { ':pending': text('pending') } };
+
+/**
+ * The (run, policy) pairs of the intents in `entries`. An intent is addressed by (run, policy,
+ * key), so two intents for one address would be one record: the engine never sends that (a run
+ * scans each key once), and if it ever did, failing beats losing an audit record to an overwrite.
+ */
+function distinctIntentPolicies(entries: AuditEntry[]): Array<[runId: string, policy: string]> {
+  const addresses = new Set<string>();
+  const pairs = new Map<string, [string, string]>();
+  for (const entry of entries) {
+    if (entry.status !== 'pending') continue;
+    const address = JSON.stringify([entry.runId, entry.policy, entry.key]);
+    if (addresses.has(address)) {
+      throw new ControlStoreError(`two intents for key "${entry.key}" in one batch of run ${entry.runId}`, { runId: entry.runId, policy: entry.policy, key: entry.key });
+    }
+    addresses.add(address);
+    pairs.set(JSON.stringify([entry.runId, entry.policy]), [entry.runId, entry.policy]);
+  }
+  return [...pairs.values()];
+}

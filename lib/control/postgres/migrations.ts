@@ -1,0 +1,116 @@
+import type { SqlClient } from '../../sql/client.ts';
+
+/**
+ * The control schema, as versioned migrations. A migration is applied once, in order, and
+ * recorded in `retention.schema_migrations`; never edit a released one, append a new version.
+ */
+interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'control tables',
+    statements: [
+      // Released leases are expired, never deleted: the row keeps the fencing token, so a later
+      // holder always gets a higher one than any zombie still carrying an old lease.
+      `CREATE TABLE retention.leases (
+        policy text PRIMARY KEY,
+        owner text NOT NULL,
+        token bigint NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+      )`,
+      `CREATE TABLE retention.checkpoints (
+        policy text PRIMARY KEY,
+        cursor text NOT NULL,
+        run_id text NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`,
+      `CREATE TABLE retention.pauses (
+        scope text PRIMARY KEY,
+        paused_by text NOT NULL,
+        reason text NOT NULL,
+        paused_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE retention.holds (
+        id serial PRIMARY KEY,
+        policy text,
+        key text NOT NULL,
+        prefix boolean NOT NULL,
+        reason text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX holds_policy ON retention.holds (policy)`,
+      `CREATE TABLE retention.runs (
+        run_id text PRIMARY KEY,
+        policy text NOT NULL,
+        status text NOT NULL,
+        dry_run boolean NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        report jsonb
+      )`,
+      `CREATE INDEX runs_policy_started ON retention.runs (policy, started_at DESC)`,
+      `CREATE INDEX runs_started ON retention.runs (started_at DESC)`,
+      `CREATE TABLE retention.audit (
+        id bigserial PRIMARY KEY,
+        run_id text NOT NULL,
+        policy text NOT NULL,
+        store text NOT NULL,
+        key text NOT NULL,
+        item_timestamp timestamptz NOT NULL,
+        size bigint,
+        rule text NOT NULL,
+        cutoff timestamptz NOT NULL,
+        actor text NOT NULL,
+        trigger text NOT NULL,
+        action text NOT NULL,
+        status text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        resolved_at timestamptz,
+        error text
+      )`,
+      `CREATE INDEX audit_run_key ON retention.audit (run_id, key)`,
+      `CREATE INDEX audit_pending ON retention.audit (policy, status) WHERE status = 'pending'`,
+      `CREATE INDEX audit_policy_key ON retention.audit (policy, key)`,
+    ],
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
+
+/**
+ * Any constant shared by every process that migrates this schema. The lock is transaction-scoped
+ * (released at COMMIT/ROLLBACK), so it also works through a transaction-mode pooler (PgBouncer,
+ * Neon), where session-level advisory locks would leak across clients.
+ */
+const MIGRATION_LOCK_KEY = 0x7265_7465; // "rete"
+
+/**
+ * Brings the schema to the latest version in ONE transaction. Concurrent callers queue on the
+ * advisory lock, and each sees what the previous one committed, so every migration runs once.
+ * A failing migration rolls back entirely: the schema is never left half-upgraded.
+ */
+export async function migrateControlSchema(sql: SqlClient): Promise<void> {
+  await sql.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query('CREATE SCHEMA IF NOT EXISTS retention');
+    await tx.query(`CREATE TABLE IF NOT EXISTS retention.schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const applied = await tx.query<{ version: number }>('SELECT version FROM retention.schema_migrations');
+    const appliedVersions = new Set(applied.map((row) => row.version));
+    for (const migration of MIGRATIONS) {
+      if (appliedVersions.has(migration.version)) continue;
+      for (const statement of migration.statements) await tx.query(statement);
+      await tx.query('INSERT INTO retention.schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+    }
+  });
+}

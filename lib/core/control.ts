@@ -1,0 +1,164 @@
+import type { Hold, RunReport, Trigger } from './types.ts';
+
+/**
+ * Where leases, checkpoints, pauses, holds, run history and the audit trail live.
+ * One implementation per backend (PostgreSQL now; DynamoDB later), all passing one contract suite.
+ * Time-based decisions (lease expiry) use the backend's clock, never the caller's.
+ */
+export interface Lease {
+  policy: string;
+  owner: string;
+  /** Fencing token: strictly increases each time the lease changes hands. */
+  token: number;
+  expiresAt: Date;
+}
+
+export interface Checkpoint {
+  policy: string;
+  cursor: string;
+  runId: string;
+  updatedAt: Date;
+}
+
+export interface PauseState {
+  /** The policy name, or `*` for the global kill switch. */
+  scope: string;
+  by: string;
+  reason: string;
+  at: Date;
+}
+
+/** `hold`: one record per hold per live run that kept eligible items (the count is in `error`). */
+export type AuditAction = 'delete' | 'restore' | 'partition_drop' | 'hold';
+
+/**
+ * pending: intent written before a deletion (write-ahead);
+ * deleted / missing / kept / failed: resolved delete outcomes;
+ * abandoned: a crashed run's intent whose item was found still present (nothing was deleted);
+ * restored: a restore of a previously deleted item;
+ * held: eligible items a hold kept in a run (action `hold`, one record per hold and run).
+ */
+export type AuditStatus = 'pending' | 'deleted' | 'missing' | 'kept' | 'failed' | 'abandoned' | 'restored' | 'held';
+
+export interface AuditIntent {
+  runId: string;
+  policy: string;
+  store: string;
+  key: string;
+  itemTimestamp: Date;
+  size?: number;
+  /** Why: the rule that made it eligible and its cutoff. */
+  rule: string;
+  cutoff: Date;
+  /** Who: `cli:alice@host`, `lambda:retention-blobs`, … */
+  actor: string;
+  trigger: Trigger;
+  action: AuditAction;
+}
+
+export interface AuditRecord extends AuditIntent {
+  id: number;
+  status: AuditStatus;
+  createdAt: Date;
+  resolvedAt: Date | null;
+  error: string | null;
+  /**
+   * Where the record lives when it is not in the control store: the store's own trail, written
+   * in the deleting transaction (`retention.row_audit#<batch id>`). `id` is then the batch's id.
+   */
+  source?: string;
+}
+
+export interface AuditResolution {
+  key: string;
+  status: Exclude<AuditStatus, 'pending'>;
+  error?: string;
+}
+
+/** Absent filters match everything; newest first, at most `limit`. */
+export interface AuditQuery {
+  runId?: string;
+  policy?: string;
+  key?: string;
+  limit: number;
+}
+
+export interface RunRecord {
+  runId: string;
+  policy: string;
+  /** `crashed`: a live run that never finished (its process died); closed by the next live run of its policy. */
+  status: RunReport['status'] | 'running' | 'crashed';
+  dryRun: boolean;
+  startedAt: Date;
+  finishedAt: Date | null;
+  report: RunReport | null;
+}
+
+export interface NewHold {
+  policy: string | null;
+  key: string;
+  prefix: boolean;
+  reason: string;
+  createdBy: string;
+}
+
+export interface ControlStore {
+  /** Creates or upgrades the schema; idempotent and safe to run concurrently. */
+  migrate(): Promise<void>;
+
+  /** Takes the lease if free or expired (by the backend's clock); null if someone else holds it. */
+  acquireLease(policy: string, owner: string, ttlMs: number): Promise<Lease | null>;
+  /**
+   * Extends the lease if it still carries our token and the policy is not paused (nor everything);
+   * null means stop at once: the lease was lost, or a pause applies (`pausedBy` tells which).
+   */
+  renewLease(lease: Lease, ttlMs: number): Promise<Lease | null>;
+  /** Expires the lease; the record (and its token) stays, so fencing tokens never go back. */
+  releaseLease(lease: Lease): Promise<void>;
+  /** The current holder, expired or not (for `status`). */
+  getLease(policy: string): Promise<Lease | null>;
+  /** Operator override for a stuck lease; bumps the token so a zombie holder is fenced off. */
+  breakLease(policy: string): Promise<boolean>;
+
+  getCheckpoint(policy: string): Promise<Checkpoint | null>;
+  /** Fenced: throws LeaseLostError if `lease` is no longer current or the policy is paused. */
+  saveCheckpoint(lease: Lease, runId: string, cursor: string): Promise<void>;
+  clearCheckpoint(lease: Lease): Promise<void>;
+
+  /** `scope` is a policy name or `*` (every policy). */
+  pause(scope: string, by: string, reason: string): Promise<void>;
+  resume(scope: string): Promise<boolean>;
+  /** The pause that applies to this policy (its own or the global one), if any. */
+  pausedBy(policy: string): Promise<PauseState | null>;
+  listPauses(): Promise<PauseState[]>;
+
+  addHold(hold: NewHold): Promise<Hold>;
+  /** Adds many holds in one round trip (PostgreSQL) or one id reservation plus batched writes (DynamoDB); in input order; [] for []. */
+  addHolds(holds: NewHold[]): Promise<Hold[]>;
+  /** Holds that apply to `policy` (its own and global ones); all holds when omitted. */
+  listHolds(policy?: string): Promise<Hold[]>;
+  removeHold(id: number): Promise<boolean>;
+
+  startRun(run: { runId: string; policy: string; dryRun: boolean; startedAt: Date }): Promise<void>;
+  finishRun(report: RunReport): Promise<void>;
+  /**
+   * Marks the policy's other live runs still `running` as `crashed`. Only the lease holder calls
+   * it: while it holds the lease no other live run of the policy can be going on. Returns their ids.
+   */
+  closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]>;
+  listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]>;
+  getRun(runId: string): Promise<RunRecord | null>;
+
+  /** Write-ahead: records `pending` intents before the store is touched. */
+  recordIntents(intents: AuditIntent[]): Promise<void>;
+  /** Resolves this run's pending intents by key. */
+  resolveIntents(runId: string, resolutions: AuditResolution[]): Promise<void>;
+  /** Pending intents of runs other than `exceptRunId` for this policy (left by a crash). */
+  pendingIntents(policy: string, exceptRunId?: string): Promise<AuditRecord[]>;
+  /** Resolves intents left by other (crashed) runs, by record id. */
+  resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void>;
+  /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
+  recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
+  audit(query: AuditQuery): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,217 @@
+import type { AuditQuery, AuditRecord } from './control.ts';
+import type { Cutoffs, EligibleItem, Hold, Item, Trigger } from './types.ts';
+
+/**
+ * One backend that holds items of a data class. A store lists candidates and deletes batches;
+ * it never decides what is eligible (the pure planner does) but it must re-check, at delete
+ * time, anything that may have changed since the scan (invariant 1).
+ */
+export interface ScanQuery {
+  cutoffs: Cutoffs;
+  /** Opaque position returned by the previous page or a checkpoint; absent = from the start. */
+  cursor?: string;
+  /** Upper bound on items returned in this page. */
+  limit: number;
+}
+
+export interface Page {
+  /** Candidates; may include items that are not eligible (the planner filters them). */
+  items: Item[];
+  /** Position after the last item of this page. */
+  cursor?: string;
+  /** True when the scan has nothing after this page. */
+  done: boolean;
+}
+
+export interface CensusQuery {
+  cutoffs: Cutoffs;
+  holds: Hold[];
+  /** Stop counting after this many items in scope (then `exact` is false). */
+  bound?: number;
+}
+
+/** How many items are in the policy's scope and how many of them are past retention. */
+export interface Census {
+  total: number;
+  /** Eligible and not held. */
+  eligible: number;
+  /** Eligible but kept by a hold, from stores that count them (those that sweep in one statement). */
+  held?: number;
+  /** Largest `cutoff - timestamp` among eligible unheld items, in seconds; 0 if none. */
+  oldestOverdueSeconds: number;
+  /** False when counting stopped at the bound. */
+  exact: boolean;
+}
+
+/**
+ * - deleted: removed by this call.
+ * - missing: already gone (counts as done: invariant 7).
+ * - kept: re-checked at delete time and found no longer eligible (e.g. modified since the scan).
+ * - failed: could not be removed; retried next run.
+ * - held: protected by the storage itself, e.g. S3 Object Lock (legal hold or retention period);
+ *   not retried as a failure. `error` says what holds it (`object_lock: legal hold`).
+ */
+export type DeleteStatus = 'deleted' | 'missing' | 'kept' | 'failed' | 'held';
+
+export interface DeleteOutcome {
+  key: string;
+  status: DeleteStatus;
+  /** Bytes freed, for `deleted`. */
+  bytes?: number;
+  error?: string;
+}
+
+export interface DeleteOptions {
+  /** The engine's local lease check (`Fence.assertHeld`): throws when the run may no longer delete. */
+  beforeRequest?: () => void;
+}
+
+export interface BackupRef {
+  /** Backup location as configured (`backup.to`). */
+  to: string;
+  policy: string;
+  runId: string;
+}
+
+export interface BackupOutcome {
+  key: string;
+  ok: boolean;
+  error?: string;
+}
+
+export type RestoreStatus = 'restored' | 'exists' | 'no_backup' | 'failed';
+
+export interface RestoreOutcome {
+  key: string;
+  status: RestoreStatus;
+  error?: string;
+}
+
+/** `matched: undefined` when a bounded check could not tell; `example`: an item's keys, for the operator. */
+export interface HoldMatch {
+  matched: boolean | undefined;
+  example?: { key: string; linkedKey?: string };
+  /** Why the check could not tell. */
+  note?: string;
+}
+
+/** Something the operator should fix that does not stop the run (e.g. a cascade without index). */
+export interface StoreWarning {
+  code: string;
+  message: string;
+  fix?: string;
+}
+
+/** Who runs, for stores that write their own audit rows in the deleting transaction. */
+export interface RunContext {
+  runId: string;
+  actor: string;
+  trigger: Trigger;
+}
+
+/** A partition (or any unit) dropped whole because every item in it is past retention. */
+export interface PartitionOutcome {
+  /** `schema.partition`. */
+  partition: string;
+  /** Rows it held (what the audit records). */
+  rows: number;
+  /** Every row in it is older than this. */
+  upperBound: Date;
+  status: 'dropped' | 'would_drop' | 'skipped';
+  archivedTo?: string;
+  reason?: string;
+}
+
+export interface PartitionDropOptions {
+  /** Inspect and count only (a dry run reports `would_drop`). */
+  dryRun?: boolean;
+  /**
+   * Called before each partition: the engine's fence check (throws when the lease is lost) and
+   * budget (false stops here; the rest waits for the next run), as before every batch.
+   */
+  beforeEach?: () => Promise<boolean>;
+}
+
+export interface Store {
+  /** `fs`, `s3`, … */
+  readonly kind: string;
+  /** Where, for logs and audit: `fs:/var/tmp/audio`, `s3://docs/pdfs/`. */
+  readonly location: string;
+  /** `timestamp`: scan pages come oldest first; `key`: in key order; `unordered`: neither (DynamoDB Scan). */
+  readonly order: 'timestamp' | 'key' | 'unordered';
+
+  /** Checks the backend is reachable and configured as the policy says; throws ConfigError if not. */
+  open(): Promise<void>;
+  scan(query: ScanQuery): Promise<Page>;
+  census(query: CensusQuery): Promise<Census>;
+  /**
+   * Deletes the batch; one outcome per item, in any order. Must not throw for per-item failures.
+   * Calls `options.beforeRequest` before each destructive request (each DeleteObjects, each chunk
+   * of unlinks, each transaction) and stops by throwing what it throws (the run lost its lease).
+   */
+  delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]>;
+  /** Which of these keys still exist (resolves write-ahead intents left by a crashed run). */
+  present(keys: string[]): Promise<Set<string>>;
+  /**
+   * Whether anything in scope matches a hold now, for stores whose items have keys `present` and
+   * `scan` cannot answer for (rows: every row, and the linked file's key); see HoldMatch.
+   */
+  holdMatches?(hold: Pick<Hold, 'key' | 'prefix'>): Promise<HoldMatch>;
+
+  backup?(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
+  restore?(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
+  /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
+  pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
+  close?(): Promise<void>;
+  /**
+   * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
+   * other writers). The engine waits, then checks its lease: a pause never sits between the
+   * lease check and the deletion.
+   */
+  readonly pacingMs?: number;
+  /** Found by open(); logged at run start. */
+  readonly warnings?: readonly StoreWarning[];
+  /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */
+  now?(): Promise<Date>;
+  bindRun?(run: RunContext): void;
+  /**
+   * Drops whole partitions entirely past the cutoffs before the batched sweep (each one audited
+   * with its row count by the store, in its own transaction); the boundary is left to the sweep.
+   */
+  dropExpiredPartitions?(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
+  /**
+   * True when `sweepExpired` can do a whole batch (select, lock, delete, audit) in one statement
+   * for this policy (rows without linked files or children): the engine then uses it for live runs.
+   */
+  readonly sweepsInOneStatement?: boolean;
+  /**
+   * One batch in one statement, audited by it. `summary` returns counts only (no per-row data
+   * to the client); `rows` also returns the deleted rows (for `--list`).
+   */
+  sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
+  /**
+   * True when the store records every deletion it makes in its own audit trail, in the deleting
+   * transaction (`retention.row_audit`): only then may the engine sweep in one statement (no
+   * write-ahead intents), and `auditTrail` reads those records back.
+   */
+  readonly auditsOwnDeletions?: boolean;
+  /** The store's own audit records of this policy, newest first (see `auditsOwnDeletions`). */
+  auditTrail?(query: AuditQuery): Promise<AuditRecord[]>;
+}
+
+export interface SweptBatch {
+  deleted: number;
+  /** Bytes freed (from a size column), 0 when unknown. */
+  bytes: number;
+  /** The rows the statement deleted, with `detail: 'rows'`. */
+  rows?: Array<EligibleItem & { bytes?: number }>;
+  /** True when the statement also wrote the rows' audit records (the store's own trail). */
+  audited: boolean;
+  /** Which statement deleted the batch, for the logs (rows: `range`, or `skip_locked` once rows in use were met). */
+  mode?: string;
+  /** True when the statement passes over eligible rows in use (SKIP LOCKED): they are left for the next run. */
+  mayHaveSkipped: boolean;
+  /** Position after the last row deleted. */
+  cursor?: string;
+  done: boolean;
+}

@@ -1,0 +1,41 @@
+import type { ControlStore } from '../core/control.ts';
+import type { Store } from '../core/store.ts';
+import type { Clock, Trigger } from '../core/types.ts';
+import type { Logger } from '../observe/log.ts';
+
+/** What a caller (CLI, handler, tests) hands `runPolicy`: how to run, and with what. */
+export interface RunOptions {
+  trigger: Trigger;
+  dryRun: boolean;
+  /** Delete at most this many items, oldest first. */
+  limit?: number;
+  /** Operator cutoff override; can only make cutoffs earlier. */
+  before?: Date;
+  /** Replaces the policy budget (e.g. a longer manual backfill). */
+  budgetMs?: number;
+  /** Platform deadline (Lambda): the budget never reaches past `at - marginMs`. */
+  deadline?: { at: Date; marginMs: number };
+  /** Proceed past the safety limits (logged). */
+  force: boolean;
+  /** Add every touched item to the report. */
+  list: boolean;
+  /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
+  signal?: AbortSignal;
+}
+
+export interface Progress {
+  scanned: number;
+  deleted: number;
+  elapsedMs: number;
+}
+
+export interface RunDeps {
+  control: ControlStore;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  /** Who runs this: `cli:alice@host`, `lambda:retention-blobs`. Recorded in audit. */
+  actor: string;
+  leaseTtlMs?: number;
+  onProgress?: (progress: Progress) => void;
+}

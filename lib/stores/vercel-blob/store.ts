@@ -1,0 +1,184 @@
+import { BlobAccessError, BlobServiceRateLimited, BlobStoreNotFoundError, del, list, type ListBlobResult, type ListBlobResultBlob } from '@vercel/blob';
+import type { VercelBlobStoreConfig } from './schema.ts';
+
+export type { VercelBlobStoreConfig };
+import type { EligibleItem, Item } from '../../core/types.ts';
+import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { countCensus, locateByListing, scopeMatcher, sendGuarded, type KeyLocator } from '../common.ts';
+import { chunks, withRetry, type RetryDeps, type RetryPolicy } from '../../core/async.ts';
+import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from '../../core/store.ts';
+import { createVercelBlobBackups, type BlobCall } from './backup.ts';
+
+
+/** The SDK never retries a 429: we do, waiting at least its Retry-After, a bounded number of times. */
+export const RATE_LIMIT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+/**
+ * The SDK retries 5xx VERCEL_BLOB_RETRIES times (default 10, doubling from 1 s: up to ~30 min,
+ * far past any run budget). When the variable is unset we bound it to this (1 s + 2 s).
+ */
+export const DEFAULT_SDK_RETRIES = '2';
+const LIST_LIMIT = 1000;
+/** Scanned pages remembered so a delete batch can be re-listed from where its page started. */
+const REMEMBERED_PAGES = 8;
+
+export type VercelBlobStoreDeps = RetryDeps;
+
+/**
+ * Vercel Blob (data class `blobs`): keys are pathnames, timestamps `uploadedAt`. Every list page is
+ * a billed "advanced operation" and head() a billed simple one, so nothing here heads a blob
+ * during scan or delete: list gives uploadedAt and size.
+ *
+ * Invariant 1 at delete time: a batch is re-listed from the cursor its scanned page started at
+ * (one list call per page) right before del(); a blob rewritten since the scan is `kept`, one
+ * already gone `missing` (del() itself cannot tell). A write in the moment between that listing
+ * and del() is not caught: del's ifMatch works for a single URL only.
+ */
+/** Per request (a list page or a del of ≤1000 URLs answers in well under a second). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: VercelBlobStoreDeps = {}): Store {
+  const location = `vercel-blob:${config.prefix}`;
+  const matchesGlobs = scopeMatcher(config.include, config.exclude);
+  const inScope = (key: string): boolean => key.startsWith(config.prefix) && matchesGlobs(key);
+  const recentPages: Array<{ cursor?: string; keys: Set<string> }> = [];
+
+  const token = (): string => {
+    const value = config.token ?? process.env.BLOB_READ_WRITE_TOKEN;
+    if (!value) throw ConfigError.single('store.token', 'no Vercel Blob token', 'set BLOB_READ_WRITE_TOKEN (or store.token)', { store: location });
+    return value;
+  };
+  /** Each request's credentials and its bound: a frozen API costs one wait, never the budget. */
+  const authorized = () => ({ token: token(), abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const call: BlobCall = (operation) => {
+    process.env.VERCEL_BLOB_RETRIES ??= DEFAULT_SDK_RETRIES;
+    return withRetry(
+      operation,
+      RATE_LIMIT_RETRY,
+      (error) => (error instanceof BlobServiceRateLimited ? { retry: true, reason: 'rate_limited', ...(error.retryAfter > 0 ? { afterMs: error.retryAfter * 1000 } : {}) } : { retry: false }),
+      deps,
+    );
+  };
+  const listPage = async (options: { prefix: string; cursor?: string; limit?: number }): Promise<ListBlobResult> => {
+    try {
+      return await call(() => list({ ...authorized(), prefix: options.prefix, limit: options.limit ?? LIST_LIMIT, ...(options.cursor ? { cursor: options.cursor } : {}) }));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      throw new StoreError(`cannot list Vercel Blob prefix "${options.prefix}": ${describeCause(error)}`, { store: location }, { cause: error });
+    }
+  };
+
+  async function* allBlobs(): AsyncGenerator<Item> {
+    let cursor: string | undefined;
+    do {
+      const page = await listPage({ prefix: config.prefix, ...(cursor ? { cursor } : {}) });
+      for (const blob of page.blobs) if (inScope(blob.pathname)) yield toItem(blob);
+      cursor = page.hasMore ? page.cursor : undefined;
+    } while (cursor);
+  }
+
+  const locator: KeyLocator<ListBlobResultBlob> = {
+    async listWindow(first) {
+      const remembered = recentPages.find((page) => page.keys.has(first));
+      if (!remembered) return undefined;
+      const page = await listPage({ prefix: config.prefix, ...(remembered.cursor ? { cursor: remembered.cursor } : {}) });
+      const last = page.blobs.at(-1)?.pathname;
+      return { entries: page.blobs.map((blob) => [blob.pathname, blob]), ...(last === undefined ? {} : { lastKey: last }) };
+    },
+    async listExact(key) {
+      let cursor: string | undefined;
+      do {
+        const page = await listPage({ prefix: key, ...(cursor ? { cursor } : {}) });
+        const match = page.blobs.find((blob) => blob.pathname === key);
+        if (match) return match;
+        cursor = page.hasMore ? page.cursor : undefined;
+      } while (cursor);
+      return undefined;
+    },
+  };
+
+  return {
+    kind: 'vercel-blob',
+    location,
+    order: 'key',
+
+    async open() {
+      try {
+        await call(() => list({ ...authorized(), prefix: config.prefix, limit: 1 }));
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        if (error instanceof BlobAccessError || error instanceof BlobStoreNotFoundError) {
+          throw new ConfigError([{ path: 'store.token', message: `Vercel Blob refused the token: ${describeCause(error)}`, fix: 'check BLOB_READ_WRITE_TOKEN' }], { store: location }, { cause: error });
+        }
+        throw new StoreError(`cannot reach Vercel Blob: ${describeCause(error)}`, { store: location }, { cause: error });
+      }
+    },
+
+    async scan({ cursor, limit }: ScanQuery): Promise<Page> {
+      const items: Item[] = [];
+      let position = cursor;
+      let listed = 0;
+      let more = true;
+      while (more && listed < limit) {
+        const page = await listPage({ prefix: config.prefix, limit: Math.min(LIST_LIMIT, limit - listed), ...(position ? { cursor: position } : {}) });
+        rememberPage(position, page.blobs);
+        listed += page.blobs.length;
+        for (const blob of page.blobs) if (inScope(blob.pathname)) items.push(toItem(blob));
+        more = page.hasMore && page.cursor !== undefined;
+        if (more) position = page.cursor;
+      }
+      return { items, ...(position === undefined ? {} : { cursor: position }), done: !more };
+    },
+
+    census(query: CensusQuery): Promise<Census> {
+      return countCensus(allBlobs(), query);
+    },
+
+    async delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> {
+      const outcomes: DeleteOutcome[] = [];
+      const inStore = items.filter((item) => {
+        if (inScope(item.key)) return true;
+        outcomes.push({ key: item.key, status: 'failed', error: `refused: pathname is outside ${location} (prefix/include/exclude)` });
+        return false;
+      });
+      let current: Map<string, ListBlobResultBlob>;
+      try {
+        current = await locateByListing(inStore.map((item) => item.key), locator);
+      } catch (error) {
+        return [...outcomes, ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) }))];
+      }
+      const deletable: ListBlobResultBlob[] = [];
+      for (const item of inStore) {
+        const blob = current.get(item.key);
+        if (!blob) outcomes.push({ key: item.key, status: 'missing' });
+        // Invariant 1: re-uploaded since the scan; its current uploadedAt decides.
+        else if (blob.uploadedAt.getTime() >= item.cutoff.getTime()) outcomes.push({ key: item.key, status: 'kept' });
+        else deletable.push(blob);
+      }
+      // del() is all or nothing per request, and free: chunks of ≤1000 URLs, one at a time (rate limits).
+      const sent = await sendGuarded(chunks(deletable, 1000), 1, options?.beforeRequest, async (chunk): Promise<DeleteOutcome[]> => {
+        try {
+          await call(() => del(chunk.map((blob) => blob.url), authorized()));
+          return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
+        } catch (error) {
+          return chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` }));
+        }
+      });
+      return [...outcomes, ...sent];
+    },
+
+    async present(keys: string[]): Promise<Set<string>> {
+      return new Set((await locateByListing(keys, locator)).keys());
+    },
+
+    ...createVercelBlobBackups({ config, location, call, token, listPage }),
+  };
+
+  function rememberPage(cursor: string | undefined, blobs: ListBlobResultBlob[]): void {
+    recentPages.unshift({ ...(cursor ? { cursor } : {}), keys: new Set(blobs.map((blob) => blob.pathname)) });
+    recentPages.length = Math.min(recentPages.length, REMEMBERED_PAGES);
+  }
+}
+
+function toItem(blob: ListBlobResultBlob): Item {
+  return { key: blob.pathname, timestamp: blob.uploadedAt, size: blob.size };
+}
