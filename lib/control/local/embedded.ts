@@ -25,7 +25,7 @@ import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from '
  * (stale postmaster.pid, client entries, lock) can wedge the next start; a commit (an audit
  * record) survives an OS crash. The server runs detached under `pg_ctl`, so it outlives the
  * process that started it. Where the server's files live (the home, or as root a directory the
- * `postgres` user can reach: embeddedAsRoot.ts) is decided once per home and recorded there.
+ * `postgres` user can reach: asRoot.ts) is decided once per home and recorded there.
  */
 export interface EmbeddedControlDatabase {
   url: string;

@@ -2,8 +2,8 @@ import * as z from 'zod';
 import { checkRegion, DynamoIndexName, DynamoKeyAttribute, DynamoTableName, Endpoint } from '../../aws/schema.ts';
 
 /**
- * The policy `store` entry of the `dynamodb` tokens store. Apart from dynamoTokens.ts so that
- * validating a config never loads the AWS SDK (as the other store schemas in config/stores.ts).
+ * The policy `store` entry of the `dynamodb` tokens store. Apart from store.ts so that
+ * validating a config never loads the AWS SDK (as every backend's schema.ts).
  */
 export const DynamoTokensStoreSchema = z
   .strictObject({

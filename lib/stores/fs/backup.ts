@@ -8,7 +8,7 @@ import type { BackupOutcome, RestoreOutcome } from '../../core/store.ts';
 
 /**
  * Copies between an fs root and a run's backup directory. The root side goes through pinned
- * directories (fsPaths.ts): a source is opened within its pinned parent without following a
+ * directories (paths.ts): a source is opened within its pinned parent without following a
  * symlink and copied from that handle; a restored file is created with O_EXCL|O_NOFOLLOW within
  * a parent created one level at a time. Copies keep the original mtime (and restores bring it
  * back), because the mtime is the item's age.

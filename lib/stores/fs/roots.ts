@@ -8,8 +8,8 @@ import path from 'node:path';
  *
  * - lexical (the schema, every parse): not absolute, `.`/`..`/empty segments, `/`, a system
  *   directory; include/exclude globs that are absolute or climb with `..`;
- * - on disk (config/roots.ts `checkFsRoots`, when the CLI or a handler loads the config; `fsRootProblems` again at
- *   store open as a backstop): a root that is a symlink or reached through one, and a root that
+ * - on disk (`checkFsRoots` in config/roots.ts, when the CLI or a handler loads the config;
+ *   `fsRootProblems` again at store open as a backstop): a root that is a symlink or reached through one, and a root that
  *   contains $RETENTION_HOME, a backup directory or the config file (compared by realpath).
  */
 export interface RootProblem {

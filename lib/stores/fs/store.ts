@@ -28,7 +28,7 @@ const DELETE_CONCURRENCY = 16;
 /**
  * A local directory (data class `blobs`): keys are POSIX paths relative to the root, timestamps
  * are mtimes. Every directory is reached from the root's open handle one level at a time without
- * following a symlink (fsPaths.ts), so nothing outside the root is listed, deleted, copied or
+ * following a symlink (paths.ts), so nothing outside the root is listed, deleted, copied or
  * written, whatever is swapped for what inside it meanwhile. Needs Linux (/proc/self/fd).
  */
 export function createFsStore(config: FsStoreConfig): Store {

@@ -26,7 +26,7 @@ interface DirEntry {
   sortKey: Buffer;
 }
 
-/** The pinned root a walk starts from (see fsPaths.ts), and the store's location for errors. */
+/** The pinned root a walk starts from (see paths.ts), and the store's location for errors. */
 export interface WalkRoot {
   fd: number;
   location: string;

@@ -4,7 +4,7 @@ import { quoteIdent, quoteQualified } from '../../sql/identifiers.ts';
 import { ConfigError } from '../../errors.ts';
 
 /**
- * Reads of PostgreSQL's catalog for the rows store's start-of-run checks (postgresCatalog.ts).
+ * Reads of PostgreSQL's catalog for the rows store's start-of-run checks (catalog.ts).
  * Names are looked up exactly as configured: `quoteQualified` makes `to_regclass` take them
  * literally (case-sensitive), and an unqualified name resolves through search_path.
  */

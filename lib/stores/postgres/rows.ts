@@ -37,7 +37,7 @@ export interface PostgresRowsStore extends Store {
   readonly auditsOwnDeletions: boolean;
   /** `retention.row_audit` of this policy (empty without `audit: true`). */
   auditTrail(query: AuditQuery): Promise<AuditRecord[]>;
-  /** Drops (or archives) partitions entirely past the cutoffs; see postgresPartitions.ts. */
+  /** Drops (or archives) partitions entirely past the cutoffs; see partitions.ts. */
   dropExpiredPartitions(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
 }
 

@@ -40,8 +40,8 @@ export const RowFilterSchema = z
 
 /**
  * Fields shared by every store built on this machinery (rows, tokens). The timeout schema comes
- * from the caller: config/schema.ts owns `DatabaseTimeout` (whole ms from 1ms, unlike the 1s
- * minimum of policy durations) and imports this module, so importing it back here would be a cycle.
+ * from the caller: `DatabaseTimeout` (core/retention.ts: whole ms from 1ms, unlike the 1s minimum
+ * of policy durations).
  */
 export function sweepFields(timeout: z.ZodString) {
   return {
