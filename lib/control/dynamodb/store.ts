@@ -7,7 +7,7 @@ import { holdItem, HOLDS_PK, keys, namesOf, num, pauseItem, PAUSES_PK, text, toC
 import { DynamoRunHistory } from './runs.ts';
 import { allocateIds, getItem, migrateControlTable, partitionItems, writeAll } from './table.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from '../../core/control.ts';
-import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../common.ts';
+import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 
 /**
  * The control store in one DynamoDB table, for deployments that must not depend on a database

@@ -6,7 +6,7 @@ import { CHECKPOINT_COLUMNS, HOLD_COLUMNS, LEASE_COLUMNS, PAUSE_COLUMNS, RUN_COL
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
 import { migrateControlSchema } from './migrations.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from '../../core/control.ts';
-import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../common.ts';
+import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 
 /**
  * The control store in PostgreSQL (embedded locally, Neon in the cloud), schema `retention`.

@@ -1,7 +1,7 @@
 import { ControlStoreError, LeaseLostError } from '../errors.ts';
 import type { AuditIntent, Lease, NewHold } from '../core/control.ts';
 
-/** Helpers every ControlStore implementation uses the same way. */
+/** What control store errors carry (lease, batch, holds), and the checks both implementations share. */
 export function leaseContext(lease: Lease): Record<string, unknown> {
   return { policy: lease.policy, owner: lease.owner, token: lease.token };
 }
