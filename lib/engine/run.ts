@@ -108,7 +108,8 @@ async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null):
   // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
   if (options.limit === undefined) await dropWholePartitions(run, holds, fence);
   const end = await sweep.consume(steps);
-  return { end, fromStart: checkpoint === null && options.limit === undefined && !sweep.skippedRows, skippedRows: sweep.skippedRows };
+  const fromStart = checkpoint === null && options.limit === undefined && !sweep.skippedRows;
+  return { end, fromStart, skippedRows: sweep.skippedRows };
 }
 
 /**
@@ -116,7 +117,13 @@ async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null):
  * nothing to do between selecting a batch and deleting it (no backup copy) sweeps one statement
  * per batch where the store offers it; anything else goes page by page from the checkpoint.
  */
-function stepsFor(run: ActiveRun, holds: Hold[], fence: Fence | null, cursor: string | undefined, allowance: () => number): AsyncGenerator<Step> {
+function stepsFor(
+  run: ActiveRun,
+  holds: Hold[],
+  fence: Fence | null,
+  cursor: string | undefined,
+  allowance: () => number,
+): AsyncGenerator<Step> {
   const { policy, options, deps, cutoffs } = run;
   const input = { store: deps.store, cutoffs, holds, batchSize: policy.batchSize };
   if (options.limit !== undefined) return oldestFirstSteps(input, options.limit);
@@ -126,7 +133,8 @@ function stepsFor(run: ActiveRun, holds: Hold[], fence: Fence | null, cursor: st
   // One statement per batch never returns the held rows it passes over: the census counted them.
   if (run.census?.held !== undefined) run.tally.countHeldInStore(run.census.held, holds);
   const session = oneStatement.begin(run.context, { cutoffs, holds });
-  return sweptSteps({ session, detail: options.list ? 'rows' : 'summary', batchSize: policy.batchSize, ...resume, fence, pacingMs: deps.store.pacingMs ?? 0, allowance });
+  const detail = options.list ? 'rows' : 'summary';
+  return sweptSteps({ session, detail, batchSize: policy.batchSize, ...resume, fence, pacingMs: deps.store.pacingMs ?? 0, allowance });
 }
 
 /** Backups older than `backup.keepFor` go after each live run. */
