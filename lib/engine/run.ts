@@ -1,6 +1,6 @@
 import { durationMs } from '../core/durations.ts';
 import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
-import type { Census, OneStatementSweep } from '../core/store.ts';
+import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
 import { checkLimits, LIMIT_ADVICE } from '../policy/limits.ts';
 import { oldestFirstSteps, pagedSteps, sweptSteps, type Step } from './batches.ts';
@@ -128,11 +128,12 @@ function stepsFor(
   const input = { store: deps.store, cutoffs, holds, batchSize: policy.batchSize };
   if (options.limit !== undefined) return oldestFirstSteps(input, options.limit);
   const resume = cursor !== undefined ? { cursor } : {};
-  const oneStatement: OneStatementSweep | undefined = policy.backup ? undefined : deps.store.sweep;
-  if (!fence || !oneStatement) return pagedSteps({ ...input, ...resume });
+  // A dry run lists and a backup copies between selecting a batch and deleting it: page by page.
+  const { sweep } = deps.store;
+  if (!fence || policy.backup || !sweep) return pagedSteps({ ...input, ...resume });
   // One statement per batch never returns the held rows it passes over: the census counted them.
   if (run.census?.held !== undefined) run.tally.countHeldInStore(run.census.held, holds);
-  const session = oneStatement.begin(run.context, { cutoffs, holds });
+  const session = sweep.begin(run.context, { cutoffs, holds });
   const detail = options.list ? 'rows' : 'summary';
   return sweptSteps({ session, detail, batchSize: policy.batchSize, ...resume, fence, pacingMs: deps.store.pacingMs ?? 0, allowance });
 }
