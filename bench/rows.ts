@@ -9,6 +9,9 @@ import { Logger } from '../lib/observe/log.ts';
 import { createSqlClient } from '../lib/sql/client.ts';
 import { createStore } from '../lib/stores/registry.ts';
 import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgres/rows.ts';
+import { inspectRowsTable } from '../lib/stores/postgres/catalog.ts';
+import type { Cursor } from '../lib/stores/postgres/sql.ts';
+import { sweepRows, type SweepMode } from '../lib/stores/postgres/sweep.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 /**
@@ -147,14 +150,14 @@ async function timed(name: string, loop: (batch: (work: () => Promise<number>) =
   return { name, deleted, seconds: (performance.now() - started) / 1000, batches, peakRssMb: rss.peakMb() };
 }
 
-function benchStore(url: string, audit: boolean): PostgresRowsStore {
+function benchStore(url: string): PostgresRowsStore {
   return createPostgresRowsStore({
     name: 'bench',
     retention: '30d',
     store: { kind: 'postgres', url, driver: 'pg' },
     table: 'public.documents',
     timestamp: 'created_at',
-    audit,
+    audit: true,
     allowSeqScan: false,
     pauseBetweenBatchesMs: 0,
     statementTimeout: '60s',
@@ -163,23 +166,26 @@ function benchStore(url: string, audit: boolean): PostgresRowsStore {
 }
 
 /** Opens a store, fixes the cutoffs from the database clock (as a run would), runs `loop`. */
-async function withStore(url: string, audit: boolean, use: (store: PostgresRowsStore, cutoffs: Cutoffs) => Promise<Measure>): Promise<Measure> {
-  const store = benchStore(url, audit);
+async function withStore(url: string, use: (store: PostgresRowsStore, cutoffs: Cutoffs) => Promise<Measure>): Promise<Measure> {
+  const store = benchStore(url);
   await store.open();
   try {
-    return await use(store, computeCutoffs('30d', await store.now()));
+    return await use(store, computeCutoffs('30d', await store.clock.now()));
   } finally {
-    await store.close?.();
+    await store.close();
   }
 }
 
-/** One pass of the store's one-statement batches from the start, each batch timed. */
-function sweepToEnd(store: PostgresRowsStore, cutoffs: Cutoffs, name: string): Promise<Measure> {
+/** One one-statement batch from `cursor` (absent: the start). */
+type SweepBatch = (cursor: string | undefined) => Promise<{ deleted: number; cursor?: string; done: boolean }>;
+
+/** One pass of one-statement batches from the start, each batch timed. */
+function sweepToEnd(next: SweepBatch, name: string): Promise<Measure> {
   return timed(name, async (batch) => {
     let cursor: string | undefined;
     for (let done = false; !done; ) {
       await batch(async () => {
-        const result = await store.sweepExpired({ cutoffs, holds: [], limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
+        const result = await next(cursor);
         ({ cursor, done } = result);
         return result.deleted;
       });
@@ -187,12 +193,40 @@ function sweepToEnd(store: PostgresRowsStore, cutoffs: Cutoffs, name: string): P
   });
 }
 
-function fusedSweep(url: string, audit: boolean, name: string): Promise<Measure> {
-  return withStore(url, audit, (store, cutoffs) => sweepToEnd(store, cutoffs, name));
+/** The store's one-statement batches, as one run of the engine sends them. */
+function storeSweep(store: PostgresRowsStore, cutoffs: Cutoffs): SweepBatch {
+  const session = store.sweep!.begin({ runId: 'bench', actor: 'bench', trigger: 'manual' }, { cutoffs, holds: [] });
+  return (cursor) => session.next({ limit: BATCH, detail: 'summary', ...(cursor === undefined ? {} : { cursor }) });
+}
+
+function fusedSweep(url: string, name: string): Promise<Measure> {
+  return withStore(url, (store, cutoffs) => sweepToEnd(storeSweep(store, cutoffs), name));
+}
+
+/**
+ * (b): the store's statements without the row-audit insert. The store sweeps in one statement
+ * only when the statement audits, so they are sent here directly, with the store's timeouts.
+ */
+async function unauditedSweep(url: string, name: string): Promise<Measure> {
+  const sql = createSqlClient({ url, driver: 'pg' });
+  try {
+    const request = { table: 'public.documents', timestamp: 'created_at', filter: [], children: [], allowSeqScan: false, audit: false };
+    const { shape } = await inspectRowsTable(sql, request, (field) => field, {});
+    const cutoffs = computeCutoffs('30d', (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now);
+    let mode: SweepMode = 'range';
+    return await sweepToEnd(async (cursor) => {
+      const query = { cutoffs, holds: [], limit: BATCH, detail: 'summary' as const, ...(cursor === undefined ? {} : { cursor: JSON.parse(cursor) as Cursor }) };
+      const result = await sweepRows(sql, shape, query, { statementTimeoutMs: 60_000, lockTimeoutMs: 5_000, audit: undefined, mode });
+      mode = result.mode;
+      return { deleted: result.deleted, done: result.done, ...(result.cursor ? { cursor: JSON.stringify(result.cursor) } : {}) };
+    }, name);
+  } finally {
+    await sql.close();
+  }
 }
 
 function scanAndDelete(url: string, name: string): Promise<Measure> {
-  return withStore(url, true, (store, cutoffs) =>
+  return withStore(url, (store, cutoffs) =>
     timed(name, async (batch) => {
       let cursor: string | undefined;
       for (let done = false; !done; ) {
@@ -264,16 +298,16 @@ async function engineRun(name: string): Promise<Measure> {
     setupTimes.push(Math.round(setupMs ?? 0));
     return { name: '(e) engine run', deleted: report.deleted, seconds, batches, peakRssMb: rss.peakMb() };
   } finally {
-    await store.close?.();
+    await store.close();
     await control.close();
   }
 }
 
 const SCENARIOS: Array<[string, (url: string) => Promise<Measure>]> = [
   ['(e) engine run', (url) => engineRun(url)],
-  ['(a) sweep, audit', (url) => fusedSweep(server.url(url), true, '(a) sweep, audit')],
-  ['(b) sweep, no audit', (url) => fusedSweep(server.url(url), false, '(b) sweep, no audit')],
-  ['(s) row in use', (url) => withRowInUse(server.url(url), () => fusedSweep(server.url(url), true, '(s) row in use'))],
+  ['(a) sweep, audit', (url) => fusedSweep(server.url(url), '(a) sweep, audit')],
+  ['(b) sweep, no audit', (url) => unauditedSweep(server.url(url), '(b) sweep, no audit')],
+  ['(s) row in use', (url) => withRowInUse(server.url(url), () => fusedSweep(server.url(url), '(s) row in use'))],
   ['(a2) scan+delete, audit', (url) => scanAndDelete(server.url(url), '(a2) scan+delete')],
   ['(c) one DELETE', (url) => statements(server.url(url), '(c) one DELETE', 'DELETE FROM documents WHERE created_at < $1', false)],
   ['(d) naive IN loop', (url) => statements(server.url(url), '(d) naive IN loop', 'DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE created_at < $1 LIMIT $2)', true)],
@@ -351,12 +385,12 @@ async function partitions(): Promise<void> {
   await store.open();
   try {
     const started = performance.now();
-    const outcomes = await store.dropExpiredPartitions(computeCutoffs('10d', await store.now()), []);
+    const outcomes = await store.partitions.dropExpired(computeCutoffs('10d', await store.clock.now()), []);
     const seconds = (performance.now() - started) / 1000;
     const dropped = outcomes.filter((outcome) => outcome.status === 'dropped');
     console.log(`\npartition drop: ${dropped.length} partitions, ${dropped.reduce((sum, outcome) => sum + outcome.rows, 0)} rows, ${seconds.toFixed(3)} s (audited per partition, rows counted)`);
   } finally {
-    await store.close?.();
+    await store.close();
   }
 }
 
@@ -391,12 +425,12 @@ async function sparsePurposes(): Promise<void> {
     });
     await store.open();
     try {
-      const cutoffs = computeCutoffs(retention, await store.now());
+      const cutoffs = computeCutoffs(retention, await store.clock.now());
       for (const pass of ['first pass (deletes what is due)', 'second pass (nothing due)']) {
         const started = performance.now();
         const census = await store.census({ cutoffs, holds: [] });
         const censusSeconds = (performance.now() - started) / 1000;
-        const measure = await sweepToEnd(store, cutoffs, pass);
+        const measure = await sweepToEnd(storeSweep(store, cutoffs), pass);
         const sorted = [...measure.batches].sort((a, b) => a - b);
         console.log(
           `${byPurpose ? 'index (purpose, created_at, id)' : 'index (created_at, id) only   '}  ${pass.padEnd(34)} census ${census.eligible} due in ${censusSeconds.toFixed(2)} s; ` +
@@ -404,7 +438,7 @@ async function sparsePurposes(): Promise<void> {
         );
       }
     } finally {
-      await store.close?.();
+      await store.close();
     }
   }
 }

@@ -84,7 +84,7 @@ export async function auditCommand(session: Session, { query, json }: AuditOptio
   try {
     records = await readAuditTrail(session.control, stores, query);
   } finally {
-    for (const store of stores) await store.close?.();
+    for (const store of stores) await store.close();
   }
   if (json) {
     session.io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);

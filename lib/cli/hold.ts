@@ -84,11 +84,11 @@ async function checkHold(session: Session, hold: Hold, policy: PolicyConfig): Pr
   try {
     store = await createStore(policy);
     await store.open();
-    found = store.holdMatches ? await store.holdMatches(hold) : await listedMatch(store, policy, hold, session.clock.now());
+    found = store.holdCheck ? await store.holdCheck.matches(hold) : await listedMatch(store, policy, hold, session.clock.now());
   } catch (error) {
     return { policy: policy.name, matched: null, warning: `${what}: could not check policy ${policy.name}: ${describeCause(error)}` };
   } finally {
-    await store?.close?.().catch(() => undefined);
+    await store?.close().catch(() => undefined);
   }
   session.log.info('hold_checked', { hold_id: hold.id, policy: policy.name, matched: found.matched ?? null });
   if (found.matched === true) return { policy: policy.name, matched: true };

@@ -87,7 +87,7 @@ export async function runPolicies(
     }
     return reports;
   } finally {
-    for (const store of stores) await store.close?.();
+    for (const store of stores) await store.close();
   }
 }
 

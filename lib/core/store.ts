@@ -62,6 +62,8 @@ export interface DeleteOutcome {
 }
 
 export interface DeleteOptions {
+  /** The run deleting: stores that record their own deletions write it with them (rows: `retention.row_audit`). */
+  run?: RunContext;
   /** The engine's local lease check (`Fence.assertHeld`): throws when the run may no longer delete. */
   beforeRequest?: () => void;
 }
@@ -102,7 +104,10 @@ export interface StoreWarning {
   fix?: string;
 }
 
-/** Who runs, for stores that write their own audit rows in the deleting transaction. */
+/**
+ * The run a store works for. Passed with each call that needs it (never kept by the store between
+ * calls), so one store object can serve run after run.
+ */
 export interface RunContext {
   runId: string;
   actor: string;
@@ -125,6 +130,8 @@ export interface PartitionOutcome {
 export interface PartitionDropOptions {
   /** Inspect and count only (a dry run reports `would_drop`). */
   dryRun?: boolean;
+  /** The run dropping, recorded with each drop (absent: recorded without a run). */
+  run?: RunContext;
   /**
    * Called before each partition: the engine's fence check (throws when the lease is lost) and
    * budget (false stops here; the rest waits for the next run), as before every batch.
@@ -132,6 +139,13 @@ export interface PartitionDropOptions {
   beforeEach?: () => Promise<boolean>;
 }
 
+/**
+ * The required core: what every backend does for every run. `open`/`close` bracket the backend's
+ * resources (a connection, a pinned directory, an SDK client) and check its configuration before
+ * anything is touched; `scan` and `delete` are the batch loop; `census` is what the safety limits
+ * and the SLA's backlog are judged on; `present` is how write-ahead intents are resolved after a
+ * crash (invariant 2). Everything else is a capability a backend offers and the engine discovers.
+ */
 export interface Store {
   /** `fs`, `s3`, … */
   readonly kind: string;
@@ -140,8 +154,14 @@ export interface Store {
   /** `timestamp`: scan pages come oldest first; `key`: in key order; `unordered`: neither (DynamoDB Scan). */
   readonly order: 'timestamp' | 'key' | 'unordered';
 
-  /** Checks the backend is reachable and configured as the policy says; throws ConfigError if not. */
-  open(): Promise<void>;
+  /**
+   * Checks the backend is reachable and configured as the policy says; throws ConfigError if not.
+   * `run`: the run it is opened for (absent outside a run: the CLI's check of every store before
+   * the first run, restores, hold checks).
+   */
+  open(run?: RunContext): Promise<void>;
+  /** Releases what the store holds (connections, handles, clients it created). */
+  close(): Promise<void>;
   scan(query: ScanQuery): Promise<Page>;
   census(query: CensusQuery): Promise<Census>;
   /**
@@ -152,17 +172,19 @@ export interface Store {
   delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]>;
   /** Which of these keys still exist (resolves write-ahead intents left by a crashed run). */
   present(keys: string[]): Promise<Set<string>>;
-  /**
-   * Whether anything in scope matches a hold now, for stores whose items have keys `present` and
-   * `scan` cannot answer for (rows: every row, and the linked file's key); see HoldMatch.
-   */
-  holdMatches?(hold: Pick<Hold, 'key' | 'prefix'>): Promise<HoldMatch>;
 
-  backup?(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
-  restore?(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
-  /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
-  pruneBackups?(to: string, policy: string, olderThan: Date): Promise<number>;
-  close?(): Promise<void>;
+  /** Copies of what a run deletes, for `retention restore` (not for credentials). */
+  readonly backups?: StoreBackups;
+  /** Whole batches deleted and audited in one statement (rows without linked files or children). */
+  readonly sweep?: OneStatementSweep;
+  /** Partitions dropped whole when every item in them is past retention (partitioned tables). */
+  readonly partitions?: PartitionDrops;
+  /** The store records each deletion itself, in the deleting transaction (rows with `audit: true`). */
+  readonly audit?: OwnAuditTrail;
+  /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */
+  readonly clock?: BackendClock;
+  /** Whether a hold matches anything, for keys `present` and `scan` cannot answer for (rows). */
+  readonly holdCheck?: HoldCheck;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -171,32 +193,54 @@ export interface Store {
   readonly pacingMs?: number;
   /** Found by open(); logged at run start. */
   readonly warnings?: readonly StoreWarning[];
-  /** The backend's clock, when its timestamps come from it (database rows): cutoffs use it. */
-  now?(): Promise<Date>;
-  bindRun?(run: RunContext): void;
+}
+
+export interface StoreBackups {
+  backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]>;
+  restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]>;
+  /** Removes backups made before `olderThan` (per run, or per row copy); returns how many went. */
+  prune(to: string, policy: string, olderThan: Date): Promise<number>;
+}
+
+/**
+ * Offered only where one statement can do a whole batch (select, lock, delete, audit) for this
+ * store's configuration: rows without linked files or children, recorded in the store's own
+ * trail (`audit`), so no write-ahead intent is needed. The engine uses it for live runs with
+ * nothing to do between selection and deletion (no `--limit`, no backup copy).
+ */
+export interface OneStatementSweep {
+  /** One sweep per run: the run is recorded with each batch, and the sweep keeps what it learns (rows in use). */
+  begin(run: RunContext, query: { cutoffs: Cutoffs; holds: Hold[] }): SweepSession;
+}
+
+export interface SweepSession {
+  /**
+   * The next batch from `cursor`, in one statement, audited by it. `summary` returns counts only
+   * (no per-row data to the client); `rows` also returns the deleted rows (for `--list`).
+   */
+  next(batch: { cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
+}
+
+export interface PartitionDrops {
   /**
    * Drops whole partitions entirely past the cutoffs before the batched sweep (each one audited
    * with its row count by the store, in its own transaction); the boundary is left to the sweep.
    */
-  dropExpiredPartitions?(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
-  /**
-   * True when `sweepExpired` can do a whole batch (select, lock, delete, audit) in one statement
-   * for this policy (rows without linked files or children): the engine then uses it for live runs.
-   */
-  readonly sweepsInOneStatement?: boolean;
-  /**
-   * One batch in one statement, audited by it. `summary` returns counts only (no per-row data
-   * to the client); `rows` also returns the deleted rows (for `--list`).
-   */
-  sweepExpired?(query: { cutoffs: Cutoffs; holds: Hold[]; cursor?: string; limit: number; detail: 'rows' | 'summary' }): Promise<SweptBatch>;
-  /**
-   * True when the store records every deletion it makes in its own audit trail, in the deleting
-   * transaction (`retention.row_audit`): only then may the engine sweep in one statement (no
-   * write-ahead intents), and `auditTrail` reads those records back.
-   */
-  readonly auditsOwnDeletions?: boolean;
-  /** The store's own audit records of this policy, newest first (see `auditsOwnDeletions`). */
-  auditTrail?(query: AuditQuery): Promise<AuditRecord[]>;
+  dropExpired(cutoffs: Cutoffs, holds: Hold[], options?: PartitionDropOptions): Promise<PartitionOutcome[]>;
+}
+
+export interface OwnAuditTrail {
+  /** The store's own audit records of this policy, newest first (read with the control store's by `readAuditTrail`). */
+  trail(query: AuditQuery): Promise<AuditRecord[]>;
+}
+
+export interface BackendClock {
+  now(): Promise<Date>;
+}
+
+export interface HoldCheck {
+  /** Whether anything in scope matches the hold now (rows: every row, and the linked file's key); see HoldMatch. */
+  matches(hold: Pick<Hold, 'key' | 'prefix'>): Promise<HoldMatch>;
 }
 
 export interface SweptBatch {

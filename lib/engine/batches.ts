@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Store, SweptBatch } from '../core/store.ts';
+import type { Store, SweepSession, SweptBatch } from '../core/store.ts';
 import type { Fence } from './fence.ts';
 import { selectPage, type PageSelection } from '../policy/plan.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../core/types.ts';
@@ -79,22 +79,29 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
  * Live runs of stores that delete a batch in one statement (select, lock, delete, audit): each
  * step IS the deletion, so the lease is checked before the statement, not after the step.
  */
-export async function* sweptSteps(input: StepSourceInput & { fence: Fence; detail: 'rows' | 'summary'; allowance: () => number }): AsyncGenerator<Step> {
-  const sweep = input.store.sweepExpired!.bind(input.store);
-  const pacingMs = input.store.pacingMs ?? 0;
+export async function* sweptSteps(input: {
+  session: SweepSession;
+  detail: 'rows' | 'summary';
+  batchSize: number;
+  cursor?: string;
+  fence: Fence;
+  /** The store's wait between batches (`Store.pacingMs`), before the lease check. */
+  pacingMs: number;
+  allowance: () => number;
+}): AsyncGenerator<Step> {
   let cursor = input.cursor;
   for (let first = true; ; first = false) {
     const limit = Math.min(input.batchSize, input.allowance());
     if (limit <= 0) return;
-    if (!first && pacingMs > 0) {
+    if (!first && input.pacingMs > 0) {
       // After a pause, a round trip: the checkpoint written before it is no longer fresh.
-      await sleep(pacingMs);
+      await sleep(input.pacingMs);
       await input.fence.check();
     } else {
       // The previous step's checkpoint (a fenced write, just before this) counts as the check.
       await input.fence.checkBeforeNext();
     }
-    const batch = await sweep({ cutoffs: input.cutoffs, holds: input.holds, ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
+    const batch = await input.session.next({ ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
     yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
     if (batch.done) return;
     cursor = batch.cursor;

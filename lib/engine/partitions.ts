@@ -1,12 +1,7 @@
-import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore } from '../core/control.ts';
-import type { Logger } from '../observe/log.ts';
-import type { Store } from '../core/store.ts';
-import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
 import { latestCutoff } from '../policy/plan.ts';
-import type { Tally } from './report.ts';
-import type { Cutoffs, Hold, Trigger } from '../core/types.ts';
+import type { ActiveRun } from './start.ts';
+import type { Hold } from '../core/types.ts';
 
 /**
  * Partition pushdown, before the batched sweep: partitions entirely past the cutoffs go whole.
@@ -14,28 +9,16 @@ import type { Cutoffs, Hold, Trigger } from '../core/types.ts';
  * is mirrored into the control store's trail as one `partition_drop` record per partition. Fence
  * and budget are checked before each partition, as before every batch.
  */
-export async function dropWholePartitions(input: {
-  policy: PolicyConfig;
-  store: Store;
-  control: ControlStore;
-  cutoffs: Cutoffs;
-  holds: Hold[];
-  dryRun: boolean;
-  runId: string;
-  actor: string;
-  trigger: Trigger;
-  fence: Fence | null;
-  budget: Budget;
-  tally: Tally;
-  log: Logger;
-}): Promise<void> {
-  const { store, tally } = input;
-  if (!store.dropExpiredPartitions) return;
-  const outcomes = await store.dropExpiredPartitions(input.cutoffs, input.holds, {
-    dryRun: input.dryRun,
+export async function dropWholePartitions(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<void> {
+  const { store, control } = run.deps;
+  const { tally, context, options, budget } = run;
+  if (!store.partitions) return;
+  const outcomes = await store.partitions.dropExpired(run.cutoffs, holds, {
+    dryRun: options.dryRun,
+    run: context,
     beforeEach: async () => {
-      await input.fence?.check();
-      return input.budget.allowsNextBatch();
+      await fence?.check();
+      return budget.allowsNextBatch();
     },
   });
   const dropped = outcomes.filter((outcome) => outcome.status === 'dropped' || outcome.status === 'would_drop');
@@ -46,26 +29,26 @@ export async function dropWholePartitions(input: {
   }
   const live = dropped.filter((outcome) => outcome.status === 'dropped');
   if (live.length > 0) {
-    const cutoff = latestCutoff(input.cutoffs);
-    await input.control.recordEvents(
+    const cutoff = latestCutoff(run.cutoffs);
+    await control.recordEvents(
       live.map((outcome) => ({
-        runId: input.runId,
-        policy: input.policy.name,
+        runId: context.runId,
+        policy: run.policy.name,
         store: store.location,
         key: outcome.partition,
         itemTimestamp: outcome.upperBound,
         rule: `partition of ${outcome.rows} rows, all past retention${outcome.archivedTo ? ` (archived to ${outcome.archivedTo})` : ''}`,
         cutoff,
-        actor: input.actor,
-        trigger: input.trigger,
+        actor: context.actor,
+        trigger: context.trigger,
         action: 'partition_drop' as const,
         status: 'deleted' as const,
       })),
     );
   }
   if (outcomes.length > 0) {
-    input.log.info('partitions_dropped', {
-      dry_run: input.dryRun,
+    run.log.info('partitions_dropped', {
+      dry_run: options.dryRun,
       partitions: outcomes.map((outcome) => ({ partition: outcome.partition, status: outcome.status, rows: outcome.rows, ...(outcome.reason ? { reason: outcome.reason } : {}) })),
     });
   }

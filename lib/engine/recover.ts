@@ -1,5 +1,6 @@
 import type { AuditRecord, ControlStore } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
+import type { ActiveRun } from './start.ts';
 
 /**
  * Resolves write-ahead intents whose outcome is unknown (invariant 2): a crash between the intent
@@ -28,8 +29,15 @@ async function resolveByPresence(store: Store, control: ControlStore, records: A
   return result;
 }
 
-/** Pending intents of earlier runs of this policy (only possible after a crash). */
-export async function recoverCrashedIntents(store: Store, control: ControlStore, policy: string, runId: string): Promise<RecoveryResult> {
-  const pending = await control.pendingIntents(policy, runId);
-  return resolveByPresence(store, control, pending);
+/**
+ * Live runs, under the lease (no other live run of the policy can be going on): earlier runs
+ * still `running` crashed; their history is closed and their pending intents resolved.
+ */
+export async function recoverEarlierRuns(run: ActiveRun): Promise<void> {
+  const { control, store } = run.deps;
+  const { policy, context, log } = run;
+  const crashed = await control.closeCrashedRuns(policy.name, context.runId);
+  if (crashed.length > 0) log.warn('crashed_runs_closed', { runs: crashed });
+  const recovered = await resolveByPresence(store, control, await control.pendingIntents(policy.name, context.runId));
+  if (recovered.deleted + recovered.abandoned > 0) log.warn('intents_recovered', { ...recovered });
 }

@@ -24,7 +24,7 @@ export interface RestoreSummary {
   outcomes: RestoreOutcome[];
 }
 
-/** Keys per `store.restore` call (and per audit and hold write). */
+/** Keys per `backups.restore` call (and per audit and hold write). */
 const RESTORE_CHUNK = 1_000;
 
 export async function restoreRun(
@@ -41,7 +41,8 @@ export async function restoreRun(
     throw ConfigError.single('--run', `policy "${policy.name}" has no backup configured, so run ${request.runId} kept no copies`, 'nothing can be restored from the tool; use your own backups');
   }
   const store = await deps.storeFor(policy);
-  if (!store.restore) throw ConfigError.single('--run', `the ${store.kind} store cannot restore`, 'restore from the backup location by hand');
+  const { backups } = store;
+  if (!backups) throw ConfigError.single('--run', `the ${store.kind} store cannot restore`, 'restore from the backup location by hand');
 
   const deleted = (await readAuditTrail(deps.control, [store], { runId: request.runId, limit: 1_000_000 })).filter(
     (record) => record.action === 'delete' && record.status === 'deleted',
@@ -64,7 +65,7 @@ export async function restoreRun(
     // did not come back are removed.
     for (const chunk of chunks(keys, RESTORE_CHUNK)) {
       const holds = await deps.control.addHolds(chunk.map((key) => ({ policy: policy.name, key, prefix: false, reason, createdBy: deps.actor })));
-      const chunkOutcomes = await store.restore(ref, chunk);
+      const chunkOutcomes = await backups.restore(ref, chunk);
       outcomes.push(...chunkOutcomes);
       const restoredKeys = new Set(chunkOutcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key));
       await deps.control.recordEvents(
@@ -89,7 +90,7 @@ export async function restoreRun(
       for (const hold of holds) if (!restoredKeys.has(hold.key)) await deps.control.removeHold(hold.id);
     }
   } finally {
-    await store.close?.();
+    await store.close();
   }
   deps.log.info('run_restored', {
     correlation_id: request.runId,

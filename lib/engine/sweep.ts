@@ -1,23 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PolicyConfig } from '../config/schema.ts';
 import type { AuditIntent, AuditResolution } from '../core/control.ts';
-import type { Logger } from '../observe/log.ts';
 import { describeCause, RetentionError } from '../errors.ts';
 import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
 import type { Step } from './batches.ts';
-import type { Budget } from './budget.ts';
 import type { Fence } from './fence.ts';
-import type { Tally } from './report.ts';
-import type { RunDeps, RunOptions } from './options.ts';
+import type { ActiveRun } from './start.ts';
 import type { EligibleItem, StopReason } from '../core/types.ts';
-
-export interface SweepState {
-  runId: string;
-  tally: Tally;
-  budget: Budget;
-  log: Logger;
-  fence: Fence | null;
-}
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
 export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; detail?: string };
@@ -35,12 +23,12 @@ export class Sweep {
   skippedRows = false;
   private deletedBatches = 0;
 
+  /** `fence`: the run's lease (null for a dry run, which deletes nothing). */
   constructor(
-    private readonly policy: PolicyConfig,
-    private readonly options: RunOptions,
-    private readonly deps: RunDeps,
-    private readonly state: SweepState,
+    private readonly run: ActiveRun,
+    private readonly fence: Fence | null,
   ) {
+    const { options, policy } = run;
     this.remaining = options.limit ?? Infinity;
     this.allowance = options.force || options.dryRun ? Infinity : policy.limits.maxDeletesPerRun;
   }
@@ -49,27 +37,27 @@ export class Sweep {
    * How many items the next batch may delete (one-statement sweeps ask before each statement):
    * none once a signal asked to stop, so a signal takes effect before the next deletion.
    */
-  readonly batchAllowance = (): number => (this.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance));
+  readonly batchAllowance = (): number => (this.run.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance));
 
   async consume(steps: AsyncGenerator<Step>): Promise<SweepEnd> {
-    const { tally, budget, log } = this.state;
+    const { tally, budget, log, options, deps } = this.run;
     for await (const step of steps) {
-      const batchStarted = this.deps.clock.now().getTime();
+      const batchStarted = deps.clock.now().getTime();
       tally.scanned += step.scanned;
       tally.unclassified += step.unclassified;
       for (const item of step.held) tally.countHeld(item);
       const batch = step.deletable.slice(0, this.batchAllowance());
       tally.eligible += batch.length;
       this.remaining -= batch.length;
-      if (!this.options.dryRun) this.allowance -= batch.length;
+      if (!options.dryRun) this.allowance -= batch.length;
       if (batch.length > 0) {
-        if (this.options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
+        if (options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
         else await this.deleteBatch(batch);
       }
       if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);
       await this.checkpoint(step, batch.length < step.deletable.length);
-      budget.recordBatch(this.deps.clock.now().getTime() - batchStarted);
-      this.deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
+      budget.recordBatch(deps.clock.now().getTime() - batchStarted);
+      deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
       if (step.done && batch.length === step.deletable.length) return { status: 'completed' };
       if (this.remaining <= 0) return { status: 'completed' };
       const stop = this.stopRequested();
@@ -85,14 +73,14 @@ export class Sweep {
 
   /** A signal, or the per-run deletion limit reached: the run stops here, `partial`. */
   private stopRequested(): SweepEnd | undefined {
-    const { tally, log } = this.state;
-    if (this.options.signal?.aborted) {
-      const reason = String(this.options.signal.reason ?? 'a signal');
+    const { tally, log, options, policy } = this.run;
+    if (options.signal?.aborted) {
+      const reason = String(options.signal.reason ?? 'a signal');
       log.warn('run_interrupted', { reason, deleted: tally.deleted });
       return { status: 'partial', stopReason: 'signal', detail: `stopped by ${reason}; what was deleted is recorded, the rest waits for the next run` };
     }
     if (this.allowance <= 0) {
-      const max = this.policy.limits.maxDeletesPerRun;
+      const max = policy.limits.maxDeletesPerRun;
       log.warn('limit_reached', { deleted: tally.deleted, max_deletes_per_run: max });
       return { status: 'partial', stopReason: 'limit', detail: `limits.maxDeletesPerRun (${max}) reached after ${tally.deleted} deletions; the rest waits for the next run (or pass --force)` };
     }
@@ -101,27 +89,29 @@ export class Sweep {
 
   /** `truncated`: the allowance cut this step's batch short, so its cursor would skip items: keep the last checkpoint. */
   private async checkpoint(step: Step, truncated: boolean): Promise<void> {
-    const { fence, runId } = this.state;
-    if (!fence || this.options.limit !== undefined || truncated) return;
-    if (step.done) await this.deps.control.clearCheckpoint(fence.current);
+    const { fence } = this;
+    const { control } = this.run.deps;
+    if (!fence || this.run.options.limit !== undefined || truncated) return;
+    if (step.done) await control.clearCheckpoint(fence.current);
     else if (step.cursor !== undefined) {
       const startedAt = fence.timestamp();
-      await this.deps.control.saveCheckpoint(fence.current, runId, step.cursor);
+      await control.saveCheckpoint(fence.current, this.run.context.runId, step.cursor);
       fence.confirmedByFencedWrite(startedAt);
     }
   }
 
   private async deleteBatch(batch: EligibleItem[]): Promise<void> {
-    const { control, store } = this.deps;
-    const { fence, runId, tally, log } = this.state;
+    const { control, store } = this.run.deps;
+    const { tally, log, policy, context: run } = this.run;
+    const fence = this.fence!;
     await control.recordIntents(batch.map((item) => this.intent(item)));
-    const settle = (resolutions: AuditResolution[]) => control.resolveIntents(runId, resolutions);
+    const settle = (resolutions: AuditResolution[]) => control.resolveIntents(run.runId, resolutions);
 
     let deletable = batch;
     const backupFailures: DeleteOutcome[] = [];
     try {
-      if (this.policy.backup && store.backup) {
-        const backedUp = await store.backup(batch, { to: this.policy.backup.to, policy: this.policy.name, runId });
+      if (policy.backup && store.backups) {
+        const backedUp = await store.backups.backup(batch, { to: policy.backup.to, policy: policy.name, runId: run.runId });
         const failedKeys = new Map(backedUp.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error]));
         for (const [key, error] of failedKeys) backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
         deletable = batch.filter((item) => !failedKeys.has(item.key));
@@ -130,7 +120,7 @@ export class Sweep {
       if (this.deletedBatches++ > 0 && store.pacingMs) await sleep(store.pacingMs);
       // Right before the destructive call (after the backup, which may take long): a pause, a
       // takeover or a lease break since the last step stops the run here, nothing deleted.
-      await fence!.check();
+      await fence.check();
     } catch (error) {
       await settle(batch.map((item) => ({ key: item.key, status: 'abandoned' as const, error: `not deleted: ${describeCause(error)}` })));
       throw error;
@@ -138,7 +128,7 @@ export class Sweep {
 
     let outcomes: DeleteOutcome[];
     try {
-      outcomes = deletable.length > 0 ? await store.delete(deletable, { beforeRequest: fence!.assertHeld }) : [];
+      outcomes = deletable.length > 0 ? await store.delete(deletable, { run, beforeRequest: fence.assertHeld }) : [];
     } catch (error) {
       // Unknown which items went: ask the store. Resolving overwrites an `abandoned` written
       // meanwhile by a run that took over, so the record says what this run really did.
@@ -172,7 +162,7 @@ export class Sweep {
       ...(failed.length > 0 ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) } : {}),
       ...(unattempted.length > 0 ? { not_attempted: unattempted.length } : {}),
     });
-    if (unattempted.length > 0) fence!.assertHeld();
+    if (unattempted.length > 0) fence.assertHeld();
   }
 
   /**
@@ -180,8 +170,9 @@ export class Sweep {
    * statement (`retention.row_audit`, read back by `retention audit`): counted here.
    */
   private countSwept(swept: SweptBatch): void {
-    const { tally, log } = this.state;
-    if (!swept.audited) throw new RetentionError(`${this.deps.store.location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: this.policy.name, store: this.deps.store.location });
+    const { tally, log, policy } = this.run;
+    const { location } = this.run.deps.store;
+    if (!swept.audited) throw new RetentionError(`${location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: policy.name, store: location });
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
     this.allowance -= swept.deleted;
@@ -192,17 +183,18 @@ export class Sweep {
   }
 
   private intent(item: EligibleItem): AuditIntent {
+    const { context } = this.run;
     return {
-      runId: this.state.runId,
-      policy: this.policy.name,
-      store: this.deps.store.location,
+      runId: context.runId,
+      policy: this.run.policy.name,
+      store: this.run.deps.store.location,
       key: item.key,
       itemTimestamp: item.timestamp,
       ...(item.size !== undefined ? { size: item.size } : {}),
       rule: item.rule,
       cutoff: item.cutoff,
-      actor: this.deps.actor,
-      trigger: this.options.trigger,
+      actor: context.actor,
+      trigger: context.trigger,
       action: 'delete',
     };
   }

@@ -125,7 +125,7 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
       log.error('error', { error: describeCause(error), stage: 'run' });
       throw error;
     } finally {
-      await store?.close?.();
+      await store?.close();
     }
   }
 

@@ -246,11 +246,15 @@ describe('engine', () => {
     await control.recordEvents(keys.map((key) => ({ ...deletion, key, action: 'delete' as const, status: 'deleted' as const })));
     const calls: number[] = [];
     // Backups are the fs store's business (tested above); here only the calls' sizes matter.
+    const files = fsStoreOf(policy);
     const store: Store = {
-      ...fsStoreOf(policy),
-      restore: async (_ref, chunk) => {
-        calls.push(chunk.length);
-        return chunk.map((key) => ({ key, status: key === 'k1' ? ('exists' as const) : ('restored' as const) }));
+      ...files,
+      backups: {
+        ...files.backups!,
+        restore: async (_ref, chunk) => {
+          calls.push(chunk.length);
+          return chunk.map((key) => ({ key, status: key === 'k1' ? ('exists' as const) : ('restored' as const) }));
+        },
       },
     };
     const addHolds = vi.spyOn(control, 'addHolds');
@@ -272,7 +276,8 @@ describe('engine', () => {
     await control.startRun({ runId, policy: 'held-first', dryRun: false, startedAt: ago(DAY) });
     const deletion = { runId, policy: 'held-first', store: `fs:${root}`, itemTimestamp: ago(60 * DAY), rule: 'retention: 30d', cutoff: ago(30 * DAY), actor: 'test', trigger: 'manual' as const };
     await control.recordEvents(['a', 'b'].map((key) => ({ ...deletion, key, action: 'delete' as const, status: 'deleted' as const })));
-    const store: Store = { ...fsStoreOf(policy), restore: async (_ref, chunk) => chunk.map((key) => ({ key, status: 'restored' as const })) };
+    const files = fsStoreOf(policy);
+    const store: Store = { ...files, backups: { ...files.backups!, restore: async (_ref, chunk) => chunk.map((key) => ({ key, status: 'restored' as const })) } };
     vi.spyOn(control, 'recordEvents').mockRejectedValueOnce(new Error('control store unreachable'));
 
     await expect(restoreRun({ runId }, { control, policies: [policy], storeFor: async () => store, actor: 'test:operator', log: new Logger({ sink: { write: () => undefined } }) })).rejects.toThrow('control store unreachable');

@@ -181,7 +181,7 @@ describe('fs store', () => {
       await mkdir(path.join(fixture.backupTo, 'p', 'r', 'link-dir'), { recursive: true });
       await writeFile(path.join(fixture.backupTo, 'p', 'r', 'link-dir', 'planted.txt'), 'planted');
 
-      const [outcome] = await store.restore!(ref, ['link-dir/planted.txt']);
+      const [outcome] = await store.backups!.restore(ref, ['link-dir/planted.txt']);
 
       expect(outcome).toMatchObject({ status: 'failed' });
       expect(await lstat(path.join(outside, 'planted.txt')).catch(() => undefined)).toBeUndefined();
@@ -240,7 +240,7 @@ describe('fs store', () => {
     await fixture.seed([{ key: 'a.txt', timestamp: daysAgo(40) }]);
     const store = fixture.store();
     const items = [...(await eligibleItems(store)).values()];
-    await expect(store.backup!(items, { to: path.join(fixture.root, 'backups'), policy: 'p', runId: 'r' })).rejects.toBeInstanceOf(ConfigError);
+    await expect(store.backups!.backup(items, { to: path.join(fixture.root, 'backups'), policy: 'p', runId: 'r' })).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('holds no directory handle after a call, an early-stopped scan, or close()', async () => {
@@ -257,11 +257,11 @@ describe('fs store', () => {
     expect(await heldUnderBase()).toBe(1);
     const items = [...(await eligibleItems(store)).values()];
     const ref = { to: fixture.backupTo, policy: 'p', runId: 'r' };
-    await store.backup!(items, ref);
+    await store.backups!.backup(items, ref);
     await store.delete(items.slice(0, 3));
     expect(await heldUnderBase()).toBe(1);
     // Restoring a/b/d/3 recreates a/, a/b/ and a/b/d/ (removed as emptied) one level at a time.
-    expect(await store.restore!(ref, ['a/b/d/3', 'e/4'])).toEqual([
+    expect(await store.backups!.restore(ref, ['a/b/d/3', 'e/4'])).toEqual([
       { key: 'a/b/d/3', status: 'restored' },
       { key: 'e/4', status: 'exists' },
     ]);
@@ -290,14 +290,14 @@ describe('fs store', () => {
     const store = fixture.store();
     const items = [...(await eligibleItems(store)).values()];
     for (const runId of ['run-old', 'run-new']) {
-      expect(await store.backup!(items, { to: fixture.backupTo, policy: 'p', runId })).toEqual([{ key: 'a.txt', ok: true }]);
+      expect(await store.backups!.backup(items, { to: fixture.backupTo, policy: 'p', runId })).toEqual([{ key: 'a.txt', ok: true }]);
     }
     await utimes(path.join(fixture.backupTo, 'p', 'run-old'), daysAgo(10), daysAgo(10));
     await utimes(path.join(fixture.backupTo, 'p', 'run-new'), daysAgo(1), daysAgo(1));
 
-    expect(await store.pruneBackups!(fixture.backupTo, 'p', daysAgo(7))).toBe(1);
+    expect(await store.backups!.prune(fixture.backupTo, 'p', daysAgo(7))).toBe(1);
     expect(await lstat(path.join(fixture.backupTo, 'p', 'run-old')).catch(() => undefined)).toBeUndefined();
     expect((await lstat(path.join(fixture.backupTo, 'p', 'run-new', 'a.txt'))).isFile()).toBe(true);
-    expect(await store.pruneBackups!(fixture.backupTo, 'never-backed-up', daysAgo(7))).toBe(0);
+    expect(await store.backups!.prune(fixture.backupTo, 'never-backed-up', daysAgo(7))).toBe(0);
   });
 });

@@ -17,7 +17,7 @@ import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs/store.ts'
 import { createPostgresRowsStore, type PostgresRowsStore } from '../../lib/stores/postgres/rows.ts';
 import type { RowsStoreConfig } from '../../lib/stores/postgres/schema.ts';
 import { sendGuarded } from '../../lib/stores/common.ts';
-import type { Store } from '../../lib/core/store.ts';
+import type { Store, SweepSession } from '../../lib/core/store.ts';
 import { createPostgresTokensStore } from '../../lib/stores/postgres/tokens.ts';
 import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -141,6 +141,25 @@ async function scanEligible(store: PostgresRowsStore, cutoffs: Cutoffs = contrac
   }
 }
 
+/** The store's one-statement sweep for one run, as the engine begins it (one session per run). */
+function sweepOf(store: PostgresRowsStore, runId: string, cutoffs: Cutoffs, holds: Hold[] = []): SweepSession {
+  return store.sweep!.begin({ runId, actor: 'test:rows', trigger: 'manual' }, { cutoffs, holds });
+}
+
+/** `store` with `before` awaited ahead of each one-statement batch the engine sends. */
+function beforeEachSweep(store: PostgresRowsStore, before: () => void | Promise<void>): PostgresRowsStore {
+  const sweep = store.sweep!;
+  return {
+    ...store,
+    sweep: {
+      begin: (run, query) => {
+        const session = sweep.begin(run, query);
+        return { next: async (batch) => (await before(), session.next(batch)) };
+      },
+    },
+  };
+}
+
 async function configError(store: PostgresRowsStore): Promise<ConfigError> {
   const error = await store.open().then(() => undefined, (caught: unknown) => caught);
   await store.close?.();
@@ -250,9 +269,9 @@ describe('rows policy', () => {
     const store = rowsStore(table, { backup });
     try {
       const [doc] = [...(await scanEligible(store, computeCutoffs('30d', new Date()))).values()];
-      expect(await store.backup!([doc!], { to: copies, policy: 'rows-test', runId: 'run-now' })).toEqual([{ key: 'doc', ok: true }]);
+      expect(await store.backups!.backup([doc!], { to: copies, policy: 'rows-test', runId: 'run-now' })).toEqual([{ key: 'doc', ok: true }]);
       await exec(`INSERT INTO ${copies} (key, created_at, retention_copied_at) VALUES ('old-copy', $1, $2)`, [ago(400 * DAY), ago(8 * DAY)]);
-      expect(await store.pruneBackups!(copies, 'rows-test', ago(7 * DAY))).toBe(1);
+      expect(await store.backups!.prune(copies, 'rows-test', ago(7 * DAY))).toBe(1);
       expect((await rowsOf<{ key: string }>(`SELECT key FROM ${copies}`)).map((row) => row.key)).toEqual(['doc']);
     } finally {
       await store.close?.();
@@ -359,16 +378,15 @@ describe('rows deletion', () => {
     }
     const backup = { to: `public.${table}_backup`, keepFor: '7d' };
     const store = rowsStore(table, { backup, blob: { column: 'file', store: { kind: 'fs', root, removeEmptyDirs: false }, backupTo } });
-    store.bindRun({ runId: 'run-1', actor: 'test', trigger: 'manual' });
     const ref = { to: backup.to, policy: 'rows-test', runId: 'run-1' };
     try {
       const items = [...(await scanEligible(store, cutoffs30d())).values()];
       expect(items.find((item) => item.key === 'with-file')?.linkedKey).toBe('a.pdf');
-      expect((await store.backup!(items, ref)).every((outcome) => outcome.ok)).toBe(true);
+      expect((await store.backups!.backup(items, ref)).every((outcome) => outcome.ok)).toBe(true);
       expect((await stat(path.join(backupTo, 'rows-test', 'run-1', 'a.pdf'))).mtime).toEqual(old);
-      expect((await store.delete(items)).map((outcome) => outcome.status).sort()).toEqual(['deleted', 'deleted', 'deleted']);
+      expect((await store.delete(items, { run: { runId: 'run-1', actor: 'test', trigger: 'manual' } })).map((outcome) => outcome.status).sort()).toEqual(['deleted', 'deleted', 'deleted']);
 
-      const restored = await store.restore!(ref, ['with-file', 'file-gone', 'no-file']);
+      const restored = await store.backups!.restore(ref, ['with-file', 'file-gone', 'no-file']);
       expect(restored.map(({ key, status }) => [key, status]).sort()).toEqual([['file-gone', 'restored'], ['no-file', 'restored'], ['with-file', 'restored']]);
       expect((await stat(path.join(root, 'a.pdf'))).mtime).toEqual(old);
       expect(await rowsOf(`SELECT key FROM public.${table} ORDER BY key`)).toEqual([{ key: 'file-gone' }, { key: 'no-file' }, { key: 'with-file' }]);
@@ -488,10 +506,10 @@ describe('rows deletion', () => {
       expect(await rowsOf(`SELECT count(*)::int AS n FROM retention.row_audit_entries WHERE store = $1 AND archived_to = $2`, [store.location, `public.${table}_archive`])).toEqual([{ n: 2 }]);
 
       const ref = { to: `public.${table}_archive`, policy: 'rows-test', runId: 'run-1' };
-      const restored = await store.restore!(ref, ['x', 'never']);
+      const restored = await store.backups!.restore(ref, ['x', 'never']);
       expect(restored).toEqual(expect.arrayContaining([{ key: 'x', status: 'restored' }, { key: 'never', status: 'no_backup' }]));
       expect(await rowsOf(`SELECT key, body FROM public.${table}`)).toEqual([{ key: 'x', body: 'body of x' }]);
-      expect(await store.restore!(ref, ['x'])).toEqual([{ key: 'x', status: 'exists' }]);
+      expect(await store.backups!.restore(ref, ['x'])).toEqual([{ key: 'x', status: 'exists' }]);
       expect(await rowsOf(`SELECT action, status FROM retention.row_audit_entries WHERE store = $1 AND key = 'x' ORDER BY batch_id`, [store.location])).toEqual([
         { action: 'delete', status: 'deleted' },
         { action: 'restore', status: 'restored' },
@@ -539,7 +557,7 @@ describe('rows deletion', () => {
       statements.length = 0;
       expect((await store.delete(items)).every((outcome) => outcome.status === 'deleted')).toBe(true);
       expect(statements.map((text) => text.replace(/\s+/g, ' ').slice(0, 20))).toEqual(['BEGIN', "SELECT set_config('s", 'WITH input AS (SELEC', 'COMMIT']);
-      const databaseNow = await store.now();
+      const databaseNow = await store.clock.now();
       expect(Math.abs(databaseNow.getTime() - Date.now())).toBeLessThan(60_000);
     } finally {
       await store.close?.();
@@ -560,12 +578,12 @@ describe('fused sweep (sweepExpired)', () => {
     const cutoffs = computeCutoffs(retention, new Date());
     const holds: Hold[] = [{ id: 1, policy: null, key: 'held-', prefix: true, reason: 'litigation', createdBy: 'test', createdAt: new Date() }];
     const store = rowsStore(table, { retention }, driver);
-    store.bindRun({ runId: `run-swept-${driver}`, actor: 'test:rows', trigger: 'manual' });
+    const sweep = sweepOf(store, `run-swept-${driver}`, cutoffs, holds);
     const holder = await admin.connect();
     try {
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'locked-old' FOR UPDATE`);
-      const first = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows' });
+      const first = await sweep.next({ limit: 2, detail: 'rows' });
       // The key range up to the batch's last row holds the locked row: the batch is rolled back and redone skipping it.
       expect(first).toMatchObject({ deleted: 2, done: false, mode: 'skip_locked' });
       // Oldest first, the locked row skipped (left for a later run), its key and rule as the engine writes them.
@@ -573,9 +591,9 @@ describe('fused sweep (sweepExpired)', () => {
         ['general-older', 'purpose=General: 30d', { purpose: 'General' }],
         ['null-old', 'default: 30d', { purpose: null }],
       ]);
-      const second = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: first.cursor! });
+      const second = await sweep.next({ limit: 2, detail: 'summary', cursor: first.cursor! });
       expect(second).toMatchObject({ deleted: 2, done: false, mode: 'skip_locked' });
-      const third = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: second.cursor! });
+      const third = await sweep.next({ limit: 2, detail: 'summary', cursor: second.cursor! });
       expect(third).toMatchObject({ deleted: 0, done: true, cursor: second.cursor });
       await holder.query('ROLLBACK');
       expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['general-young', 'held-old', 'legal-old', 'locked-old']);
@@ -586,12 +604,12 @@ describe('fused sweep (sweepExpired)', () => {
         { run_id: `run-swept-${driver}`, key: 'general-old', rule: 'purpose=General: 30d' },
       ]);
       // Read back as audit records, newest first, by run, key or policy.
-      expect((await store.auditTrail({ runId: `run-swept-${driver}`, limit: 3 })).map((record) => record.key)).toEqual(['general-old', 'unknown-old', 'null-old']);
-      expect((await store.auditTrail({ runId: `run-swept-${driver}`, key: 'null-old', limit: 10 })).map((record) => [record.runId, record.action, record.status, record.actor, record.trigger, record.rule])).toEqual([
+      expect((await store.audit!.trail({ runId: `run-swept-${driver}`, limit: 3 })).map((record) => record.key)).toEqual(['general-old', 'unknown-old', 'null-old']);
+      expect((await store.audit!.trail({ runId: `run-swept-${driver}`, key: 'null-old', limit: 10 })).map((record) => [record.runId, record.action, record.status, record.actor, record.trigger, record.rule])).toEqual([
         [`run-swept-${driver}`, 'delete', 'deleted', 'test:rows', 'manual', 'default: 30d'],
       ]);
-      expect(await store.auditTrail({ runId: 'another-run', limit: 10 })).toEqual([]);
-      expect(await store.auditTrail({ policy: 'another-policy', limit: 10 })).toEqual([]);
+      expect(await store.audit!.trail({ runId: 'another-run', limit: 10 })).toEqual([]);
+      expect(await store.audit!.trail({ policy: 'another-policy', limit: 10 })).toEqual([]);
     } finally {
       holder.release();
       await store.close?.();
@@ -604,16 +622,16 @@ describe('fused sweep (sweepExpired)', () => {
     await exec(`INSERT INTO public.${table} (key, created_at) VALUES ('young', $1)`, [ago(DAY)]);
     const cutoffs = computeCutoffs('30d', new Date());
     const store = rowsStore(table, { size: 'size' });
-    store.bindRun({ runId: 'run-ranged', actor: 'test:rows', trigger: 'manual' });
+    const sweep = sweepOf(store, 'run-ranged', cutoffs);
     const holder = await admin.connect();
     try {
-      const first = await store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'rows' });
+      const first = await sweep.next({ limit: 4, detail: 'rows' });
       expect(first).toMatchObject({ deleted: 4, bytes: 40, done: false, mode: 'range' });
       expect(first.rows!.map((row) => row.key)).toEqual(['d40', 'd39', 'd38', 'd37']);
       // d36 is updated to now by a transaction that commits while the range statement waits for it.
       await holder.query('BEGIN');
       await holder.query(`UPDATE public.${table} SET created_at = now() WHERE key = 'd36'`);
-      const sweeping = store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'summary', cursor: first.cursor! });
+      const sweeping = sweep.next({ limit: 4, detail: 'summary', cursor: first.cursor! });
       // Commit once the batch waits for d36 (within its short lock wait, it then re-checks d36's new version).
       for (let polls = 0; polls < 200; polls += 1) {
         const waiting = await rowsOf(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE%${table}%'`);
@@ -622,7 +640,7 @@ describe('fused sweep (sweepExpired)', () => {
       }
       await holder.query('COMMIT');
       const second = await sweeping;
-      const third = await store.sweepExpired({ cutoffs, holds: [], limit: 4, detail: 'summary', cursor: second.cursor! });
+      const third = await sweep.next({ limit: 4, detail: 'summary', cursor: second.cursor! });
       expect(third.done).toBe(true);
       expect(first.deleted + second.deleted + third.deleted).toBe(9);
       expect((await rowsOf<{ key: string }>(`SELECT key FROM public.${table} ORDER BY key`)).map((row) => row.key)).toEqual(['d36', 'young']);
@@ -641,12 +659,12 @@ describe('fused sweep (sweepExpired)', () => {
     const rows: Array<[string, number, string]> = [['acme', 1, '2024-01-01 12:00:00'], ['acme', 2, '2024-01-01 12:00:00'], ['zeta', 1, '2024-01-01 12:00:00'], ['beta', 7, '2024-01-02 08:30:00.123456'], ['acme', 3, '2024-01-03 00:00:00'], ['young', 1, '2024-02-14 23:30:00']];
     for (const row of rows) await exec(`INSERT INTO public.${table} VALUES ($1, $2, $3)`, row);
     const store = rowsStore(table, { timeZone: 'Europe/Paris' });
-    store.bindRun({ runId: 'run-local', actor: 'test:rows', trigger: 'manual' });
     try {
       // 2024-02-14 23:30 in Paris is 22:30 UTC: not yet 1 day old at 2024-02-15T00:00Z.
       const cutoffs = computeCutoffs('1d', new Date('2024-02-15T00:00:00Z'));
-      const batches = [await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows' })];
-      while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+      const sweep = sweepOf(store, 'run-local', cutoffs);
+      const batches = [await sweep.next({ limit: 2, detail: 'rows' })];
+      while (!batches.at(-1)!.done) batches.push(await sweep.next({ limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
       expect(batches.map((batch) => [batch.mode, batch.rows!.map((row) => row.key)])).toEqual([
         ['range', ['["acme", "1"]', '["acme", "2"]']],
         ['range', ['["zeta", "1"]', '["beta", "7"]']],
@@ -669,7 +687,7 @@ describe('fused sweep (sweepExpired)', () => {
     const retention = { by: 'purpose', rules: { General: '30d', Legal: '7y' } };
     const cutoffs = computeCutoffs(retention, new Date());
     const store = rowsStore(table, { retention });
-    store.bindRun({ runId: 'run-sparse', actor: 'test:rows', trigger: 'manual' });
+    let sweep = sweepOf(store, 'run-sparse', cutoffs);
     try {
       // Batches of 2 look at most 1,000 entries each (the minimum walk): a stretch without eligible rows ends a short batch, not the run.
       const expected = ['00300', '02800'];
@@ -687,8 +705,8 @@ describe('fused sweep (sweepExpired)', () => {
             await holder.query('BEGIN');
             await holder.query(`SELECT 1 FROM public.${table} WHERE key = '00750b' FOR UPDATE`);
           }
-          const batches = [await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows' })];
-          while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+          const batches = [await sweep.next({ limit: 2, detail: 'rows' })];
+          while (!batches.at(-1)!.done) batches.push(await sweep.next({ limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
           if (mode === 'range') {
             expect(batches.flatMap((batch) => batch.rows!.map((row) => row.key))).toEqual(expected);
             expect(batches.some((batch) => batch.deleted === 0 && !batch.done)).toBe(true);
@@ -698,7 +716,7 @@ describe('fused sweep (sweepExpired)', () => {
             expect(batches.flatMap((batch) => batch.rows!.map((row) => row.key))).toEqual(['02750b']);
             expect(batches.at(-1)!.mode).toBe('skip_locked');
           }
-          store.bindRun({ runId: 'run-sparse-2', actor: 'test:rows', trigger: 'manual' });
+          sweep = sweepOf(store, 'run-sparse-2', cutoffs);
         } finally {
           if (mode === 'skip_locked') await holder.query('ROLLBACK');
           holder.release();
@@ -724,14 +742,14 @@ describe('fused sweep (sweepExpired)', () => {
     const cutoffs = computeCutoffs(retention, new Date());
     const holds: Hold[] = [{ id: 1, policy: null, key: 'held-old', prefix: false, reason: 'litigation', createdBy: 'test', createdAt: new Date() }];
     const store = rowsStore(table, { retention });
-    store.bindRun({ runId: 'run-segmented', actor: 'test:rows', trigger: 'manual' });
+    const sweep = sweepOf(store, 'run-segmented', cutoffs, holds);
     try {
       await store.open();
       expect(store.warnings.map((warning) => warning.code)).not.toContain('purpose_without_index');
       expect(await store.census({ cutoffs, holds })).toMatchObject({ eligible: 6, held: 1, exact: true });
 
-      const batches = [await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows' })];
-      while (!batches.at(-1)!.done) batches.push(await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
+      const batches = [await sweep.next({ limit: 2, detail: 'rows' })];
+      while (!batches.at(-1)!.done) batches.push(await sweep.next({ limit: 2, detail: 'rows', cursor: batches.at(-1)!.cursor! }));
       // Purpose by purpose (NULL last), oldest first within each: not the timestamp order of the table.
       expect(batches.map((batch) => batch.rows!.map((row) => row.key))).toEqual([['general-old-1', 'general-old-2'], ['general-old-3'], ['legal-ancient'], ['other-old'], ['null-old']]);
       expect(JSON.parse(batches[0]!.cursor!)).toMatchObject({ purpose: 'General' });
@@ -741,7 +759,7 @@ describe('fused sweep (sweepExpired)', () => {
       ]);
       expect(await store.census({ cutoffs, holds })).toMatchObject({ eligible: 0, held: 1 });
       // A checkpoint along the timestamp index (taken before the index existed) starts the purposes over.
-      const resumed = await store.sweepExpired({ cutoffs, holds, limit: 2, detail: 'summary', cursor: JSON.stringify({ ts: ago(DAY).toISOString(), key: ['x'] }) });
+      const resumed = await sweep.next({ limit: 2, detail: 'summary', cursor: JSON.stringify({ ts: ago(DAY).toISOString(), key: ['x'] }) });
       expect(resumed).toMatchObject({ deleted: 0, done: false });
       expect(JSON.parse(resumed.cursor!)).toEqual({ purpose: 'Legal' });
     } finally {
@@ -762,15 +780,14 @@ describe('fused sweep (sweepExpired)', () => {
     const store = rowsStore(table);
     const holder = await admin.connect();
     try {
-      store.bindRun({ runId: 'run-contended-1', actor: 'test:rows', trigger: 'manual' });
+      const firstRun = sweepOf(store, 'run-contended-1', cutoffs);
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM public.${table} WHERE key = 'd36' FOR UPDATE`);
-      const first = await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'summary' });
-      const second = await store.sweepExpired({ cutoffs, holds: [], limit: 2, detail: 'summary', cursor: first.cursor! });
+      const first = await firstRun.next({ limit: 2, detail: 'summary' });
+      const second = await firstRun.next({ limit: 2, detail: 'summary', cursor: first.cursor! });
       expect([first.mode, second.mode]).toEqual(['skip_locked', 'skip_locked']);
       await holder.query('ROLLBACK');
-      store.bindRun({ runId: 'run-contended-2', actor: 'test:rows', trigger: 'manual' });
-      const next = await store.sweepExpired({ cutoffs, holds: [], limit: 10, detail: 'summary' });
+      const next = await sweepOf(store, 'run-contended-2', cutoffs).next({ limit: 10, detail: 'summary' });
       expect(next).toMatchObject({ mode: 'range', deleted: 2, done: true });
       expect(await rowsOf(`SELECT key, run_id FROM retention.row_audit_entries WHERE run_id LIKE 'run-contended-%' ORDER BY item_timestamp`)).toEqual([
         { key: 'd36', run_id: 'run-contended-2' }, { key: 'd35', run_id: 'run-contended-1' }, { key: 'd34', run_id: 'run-contended-1' },
@@ -793,15 +810,12 @@ describe('fused sweep (sweepExpired)', () => {
     await control.migrate();
     const renewals = vi.spyOn(control, 'renewLease');
     const run = async (breakOnCall?: number) => {
-      const store = createPostgresRowsStore(policy);
       let calls = 0;
-      const sweepExpired = store.sweepExpired.bind(store);
-      store.sweepExpired = async (query) => {
+      const store = beforeEachSweep(createPostgresRowsStore(policy), async () => {
         calls += 1;
         // Another holder takes over while this batch runs: its checkpoint write fails, and no batch follows.
         if (calls === breakOnCall) await control.breakLease('engine-fenced');
-        return sweepExpired(query);
-      };
+      });
       try {
         return { report: await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' }), calls };
       } finally {
@@ -837,12 +851,9 @@ describe('fused sweep (sweepExpired)', () => {
       events.push({ event: 'renew', at: performance.now() });
       return renewLease(lease, ttl);
     };
-    const store = createPostgresRowsStore(policy);
-    const sweepExpired = store.sweepExpired.bind(store);
-    store.sweepExpired = async (query) => {
+    const store = beforeEachSweep(createPostgresRowsStore(policy), () => {
       events.push({ event: 'sweep', at: performance.now() });
-      return sweepExpired(query);
-    };
+    });
     try {
       const report = await runPolicy(policy, { trigger: 'scheduled', dryRun: false, force: false, list: false }, { control, store, clock: { now: () => new Date() }, log: quietLog, actor: 'test:engine' });
       expect(report).toMatchObject({ status: 'completed', deleted: 6 });
@@ -961,7 +972,7 @@ describe('partition pushdown', () => {
     const holds: Hold[] = [{ id: 1, policy: null, key: '["51", ', prefix: true, reason: 'litigation', createdBy: 'test', createdAt: day(11) }];
     const store = rowsStore(table, { retention });
     try {
-      const planned = await store.dropExpiredPartitions(cutoffs, holds, { dryRun: true });
+      const planned = await store.partitions.dropExpired(cutoffs, holds, { dryRun: true });
       expect(planned.map((outcome) => [outcome.partition.replace(`public.${table}_`, ''), outcome.status, outcome.rows])).toEqual([
         ['d1', 'would_drop', 3], ['d2', 'would_drop', 3], ['d3', 'skipped', 0], ['d4', 'would_drop', 3], ['d5', 'skipped', 0], ['d6', 'would_drop', 3], ['d7', 'would_drop', 3],
       ]);
@@ -969,10 +980,10 @@ describe('partition pushdown', () => {
 
       // The engine's fence and budget are asked before each partition: false stops there.
       let allowed = 1;
-      const stopped = await store.dropExpiredPartitions(cutoffs, holds, { beforeEach: async () => allowed-- > 0 });
+      const stopped = await store.partitions.dropExpired(cutoffs, holds, { beforeEach: async () => allowed-- > 0 });
       expect(stopped.map((outcome) => [outcome.partition, outcome.status])).toEqual([[`public.${table}_d1`, 'dropped']]);
 
-      const dropped = [...stopped, ...(await store.dropExpiredPartitions(cutoffs, holds))];
+      const dropped = [...stopped, ...(await store.partitions.dropExpired(cutoffs, holds))];
       expect(dropped.filter((outcome) => outcome.status === 'dropped').map((outcome) => [outcome.partition, outcome.rows, outcome.upperBound.toISOString()])).toEqual(
         [1, 2, 4, 6, 7].map((n) => [`public.${table}_d${n}`, 3, day(n + 1).toISOString()]),
       );

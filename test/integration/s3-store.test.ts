@@ -181,27 +181,27 @@ describe('s3 store', () => {
     const items = [...(await eligibleItems(store)).values()];
     const ref = { to: `s3://${backupBucket}/retention`, policy: 'pdfs', runId: 'run-1' };
 
-    expect(await store.backup!(items, ref)).toEqual(keys.map((key) => ({ key, ok: true })).sort((a, b) => compareUtf8(a.key, b.key)));
+    expect(await store.backups!.backup(items, ref)).toEqual(keys.map((key) => ({ key, ok: true })).sort((a, b) => compareUtf8(a.key, b.key)));
     expect(await read(backupBucket, 'retention/pdfs/run-1/docs/ü 100%2F.pdf')).toBe('body-1');
     await store.delete(items);
 
-    const restored = await store.restore!(ref, [...keys, 'never-backed-up']);
+    const restored = await store.backups!.restore(ref, [...keys, 'never-backed-up']);
     expect(restored.map(({ key, status }) => [key, status])).toEqual([...keys.map((key) => [key, 'restored']), ['never-backed-up', 'no_backup']]);
     expect(await read(bucket, 'docs/ü 100%2F.pdf')).toBe('body-1');
     expect(copySource('b', 'a+b/ü c?#%2F.pdf')).toBe('b/a%2Bb/%C3%BC%20c%3F%23%252F.pdf');
 
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'c.pdf', Body: 'newer' }));
-    expect(await store.restore!(ref, ['c.pdf'])).toEqual([{ key: 'c.pdf', status: 'exists' }]);
+    expect(await store.backups!.restore(ref, ['c.pdf'])).toEqual([{ key: 'c.pdf', status: 'exists' }]);
     expect(await read(bucket, 'c.pdf')).toBe('newer');
 
-    await store.backup!(items.slice(0, 1), { ...ref, runId: 'run-old' });
+    await store.backups!.backup(items.slice(0, 1), { ...ref, runId: 'run-old' });
     await s3.setLastModified(backupBucket, 'retention/pdfs/run-old/c.pdf', daysAgo(10));
     await s3.setLastModified(backupBucket, 'retention/pdfs/run-1/c.pdf', daysAgo(10));
-    expect(await store.pruneBackups!(ref.to, 'pdfs', new Date(Date.now() - 86_400_000))).toBe(1);
+    expect(await store.backups!.prune(ref.to, 'pdfs', new Date(Date.now() - 86_400_000))).toBe(1);
     expect(await exists(backupBucket, 'retention/pdfs/run-old/c.pdf')).toBe(false);
     expect(await exists(backupBucket, 'retention/pdfs/run-1/c.pdf')).toBe(true);
 
-    await expect(store.backup!(items, { ...ref, to: `s3://${bucket}/backups/` })).rejects.toBeInstanceOf(ConfigError);
+    await expect(store.backups!.backup(items, { ...ref, to: `s3://${bucket}/backups/` })).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('with versions "all", deletes noncurrent versions and delete markers first, then the current version', async () => {

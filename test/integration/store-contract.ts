@@ -268,14 +268,14 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
 
     if (options.backup === false) {
       it('keeps no backups', () => {
-        expect(store.backup).toBeUndefined();
-        expect(store.restore).toBeUndefined();
+        expect(store.backups).toBeUndefined();
       });
       return;
     }
     if (options.backup === 'fresh-timestamps') return;
     it('backs up, restores with the original timestamp, and never overwrites an existing item', async () => {
-      if (!store.backup || !store.restore || fixture.backupTo === undefined) throw new Error('the fixture must support backup (backupTo) and the store backup/restore');
+      const { backups } = store;
+      if (!backups || fixture.backupTo === undefined) throw new Error('the fixture must support backup (backupTo) and the store backup/restore');
       await fixture.seed([
         { key: 'docs/a b.pdf', timestamp: daysAgo(90), size: 5 },
         { key: 'c.pdf', timestamp: daysAgo(120), size: 7 },
@@ -283,11 +283,11 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       const items = pick(await eligibleItems(store), ['docs/a b.pdf', 'c.pdf']);
       const ref: BackupRef = { to: fixture.backupTo, policy: 'contract-policy', runId: 'run-1' };
 
-      expect(await store.backup(items, ref)).toEqual(expect.arrayContaining([{ key: 'docs/a b.pdf', ok: true }, { key: 'c.pdf', ok: true }]));
+      expect(await backups.backup(items, ref)).toEqual(expect.arrayContaining([{ key: 'docs/a b.pdf', ok: true }, { key: 'c.pdf', ok: true }]));
       await store.delete(items);
       expect(await fixture.exists('c.pdf')).toBe(false);
 
-      const restored = await store.restore(ref, ['docs/a b.pdf', 'c.pdf', 'never-backed-up']);
+      const restored = await backups.restore(ref, ['docs/a b.pdf', 'c.pdf', 'never-backed-up']);
       expect(restored.map(({ key, status }) => ({ key, status }))).toEqual(
         expect.arrayContaining([
           { key: 'docs/a b.pdf', status: 'restored' },
@@ -305,7 +305,7 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
 
       // A newer item at the same key wins over the backup.
       await fixture.touch('c.pdf', CONTRACT_NOW);
-      expect(await store.restore(ref, ['c.pdf'])).toEqual([{ key: 'c.pdf', status: 'exists' }]);
+      expect(await backups.restore(ref, ['c.pdf'])).toEqual([{ key: 'c.pdf', status: 'exists' }]);
       // c.pdf is young now: a store that lists only candidates shows it under a later cutoff.
       const current = (await scanAll(store, 1000, undefined, EVERY_ITEM)).items.find((item) => item.key === 'c.pdf');
       expect(current?.timestamp.getTime()).toBe(CONTRACT_NOW.getTime());

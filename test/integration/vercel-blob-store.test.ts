@@ -146,23 +146,23 @@ describe('vercel-blob store', () => {
     const items = [...(await eligibleItems(store)).values()];
     const ref = { to: 'backups', policy: 'pdfs', runId: 'run-1' };
 
-    expect(await store.backup!(items, ref)).toEqual(keys.map((key) => ({ key, ok: true })));
+    expect(await store.backups!.backup(items, ref)).toEqual(keys.map((key) => ({ key, ok: true })));
     expect(standIn.get('backups/pdfs/run-1/pdfs/ü+%#?.pdf')?.body.toString()).toBe('body-1');
     await store.delete(items);
 
-    const restored = await store.restore!(ref, [...keys, 'pdfs/never-backed-up']);
+    const restored = await store.backups!.restore(ref, [...keys, 'pdfs/never-backed-up']);
     expect(restored.map(({ key, status }) => [key, status])).toEqual([...keys.map((key) => [key, 'restored']), ['pdfs/never-backed-up', 'no_backup']]);
     expect(standIn.get('pdfs/ü+%#?.pdf')?.body.toString()).toBe('body-1');
     standIn.seed([{ pathname: 'pdfs/a b.pdf', uploadedAt: CONTRACT_NOW, body: 'newer' }]);
-    expect(await store.restore!(ref, ['pdfs/a b.pdf'])).toEqual([{ key: 'pdfs/a b.pdf', status: 'exists' }]);
+    expect(await store.backups!.restore(ref, ['pdfs/a b.pdf'])).toEqual([{ key: 'pdfs/a b.pdf', status: 'exists' }]);
     expect(standIn.get('pdfs/a b.pdf')?.body.toString()).toBe('newer');
 
     standIn.seed([{ pathname: 'backups/pdfs/run-old/pdfs/x.pdf', uploadedAt: daysAgo(10) }]);
-    expect(await store.pruneBackups!('backups/', 'pdfs', daysAgo(20))).toBe(0);
-    expect(await store.pruneBackups!('backups/', 'pdfs', new Date(Date.now() - 60_000))).toBe(1);
+    expect(await store.backups!.prune('backups/', 'pdfs', daysAgo(20))).toBe(0);
+    expect(await store.backups!.prune('backups/', 'pdfs', new Date(Date.now() - 60_000))).toBe(1);
     expect(standIn.get('backups/pdfs/run-old/pdfs/x.pdf')).toBeUndefined();
     expect(standIn.get('backups/pdfs/run-1/pdfs/a b.pdf')).toBeDefined();
 
-    await expect(store.backup!(items, { ...ref, to: 'pdfs/backups/' })).rejects.toBeInstanceOf(ConfigError);
+    await expect(store.backups!.backup(items, { ...ref, to: 'pdfs/backups/' })).rejects.toBeInstanceOf(ConfigError);
   });
 });

@@ -141,6 +141,7 @@ describe('pagedSteps', () => {
       location: 'memory:',
       order: 'key',
       open: async () => undefined,
+      close: async () => undefined,
       scan: async ({ cursor, limit }) => {
         const rest = items.filter((item) => cursor === undefined || item.key > cursor);
         const page = rest.slice(0, limit);

@@ -131,56 +131,58 @@ export function createFsStore(config: FsStoreConfig): Store {
       });
     },
 
-    async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
-      await pinnedRoot();
-      const realRunDirectory = await createBackupRunDirectory(ref, location);
-      // Copies keep their old mtime: inside the root they would be scanned and deleted as expired.
-      if (isInside(config.root, realRunDirectory)) {
-        throw ConfigError.single('backup.to', `${ref.to} is inside the store root ${config.root}`, 'choose a directory outside the root', { store: location, policy: ref.policy });
-      }
-      return withDirectories((directories) => backupFiles(directories, items, realRunDirectory));
-    },
+    backups: {
+      async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
+        await pinnedRoot();
+        const realRunDirectory = await createBackupRunDirectory(ref, location);
+        // Copies keep their old mtime: inside the root they would be scanned and deleted as expired.
+        if (isInside(config.root, realRunDirectory)) {
+          throw ConfigError.single('backup.to', `${ref.to} is inside the store root ${config.root}`, 'choose a directory outside the root', { store: location, policy: ref.policy });
+        }
+        return withDirectories((directories) => backupFiles(directories, items, realRunDirectory));
+      },
 
-    restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
-      const runDirectory = backupRunDirectory(ref, location);
-      return withDirectories(async (directories) => {
-        const outcomes: RestoreOutcome[] = [];
-        for (const key of keys) {
+      restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
+        const runDirectory = backupRunDirectory(ref, location);
+        return withDirectories(async (directories) => {
+          const outcomes: RestoreOutcome[] = [];
+          for (const key of keys) {
+            try {
+              await directories.trim();
+              outcomes.push(await restoreFile(directories, runDirectory, key));
+            } catch (error) {
+              outcomes.push({ key, status: 'failed', error: describeCause(error) });
+            }
+          }
+          return outcomes;
+        });
+      },
+
+      async prune(to: string, policy: string, olderThan: Date): Promise<number> {
+        const policyDirectory = path.resolve(to, pathSegment(policy, 'policy', location));
+        let entries;
+        try {
+          entries = await readdir(policyDirectory, { withFileTypes: true });
+        } catch (error) {
+          if (isErrnoCode(error, 'ENOENT')) return 0;
+          throw new StoreError(`cannot list backups in ${policyDirectory}`, { store: location, policy }, { cause: error });
+        }
+        let pruned = 0;
+        for (const entry of entries) {
+          if (!entry.isDirectory()) continue;
+          const runDirectory = path.join(policyDirectory, entry.name);
           try {
-            await directories.trim();
-            outcomes.push(await restoreFile(directories, runDirectory, key));
+            const stats = await lstatOrUndefined(runDirectory);
+            if (!stats || stats.mtime.getTime() >= olderThan.getTime()) continue;
+            // rm does not follow symlinks inside the tree: only the backup copies go.
+            await rm(runDirectory, { recursive: true, force: true });
+            pruned += 1;
           } catch (error) {
-            outcomes.push({ key, status: 'failed', error: describeCause(error) });
+            throw new StoreError(`cannot prune backup ${runDirectory}`, { store: location, policy }, { cause: error });
           }
         }
-        return outcomes;
-      });
-    },
-
-    async pruneBackups(to: string, policy: string, olderThan: Date): Promise<number> {
-      const policyDirectory = path.resolve(to, pathSegment(policy, 'policy', location));
-      let entries;
-      try {
-        entries = await readdir(policyDirectory, { withFileTypes: true });
-      } catch (error) {
-        if (isErrnoCode(error, 'ENOENT')) return 0;
-        throw new StoreError(`cannot list backups in ${policyDirectory}`, { store: location, policy }, { cause: error });
-      }
-      let pruned = 0;
-      for (const entry of entries) {
-        if (!entry.isDirectory()) continue;
-        const runDirectory = path.join(policyDirectory, entry.name);
-        try {
-          const stats = await lstatOrUndefined(runDirectory);
-          if (!stats || stats.mtime.getTime() >= olderThan.getTime()) continue;
-          // rm does not follow symlinks inside the tree: only the backup copies go.
-          await rm(runDirectory, { recursive: true, force: true });
-          pruned += 1;
-        } catch (error) {
-          throw new StoreError(`cannot prune backup ${runDirectory}`, { store: location, policy }, { cause: error });
-        }
-      }
-      return pruned;
+        return pruned;
+      },
     },
   };
 }

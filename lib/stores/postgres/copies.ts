@@ -6,7 +6,7 @@ import { COPIED_AT } from './catalog.ts';
 import { linkedFileStatuses } from './rowAudit.ts';
 import { parseKeys, type RowAuditValues, type RowsShape } from './sql.ts';
 import { backupStatement, linkedCopiesStatement, restoreStatement, type CopyTable } from './writeSql.ts';
-import type { BackupOutcome, BackupRef, RestoreOutcome, Store } from '../../core/store.ts';
+import type { BackupOutcome, BackupRef, RestoreOutcome, Store, StoreBackups } from '../../core/store.ts';
 
 /**
  * Backup and restore of rows through a copy table (`backup.to`, or the archive table of an
@@ -41,9 +41,10 @@ export async function restoreRows(table: { sql: SqlClient; shape: RowsShape }, c
   return outcomes;
 }
 
-/** The blob store of a policy's linked files and where it backs them up (`blob.backupTo`). */
+/** The blob store of a policy's linked files, its backups, and where they go (`blob.backupTo`). */
 export interface LinkedFiles {
   store: Store;
+  backups: StoreBackups;
   backupTo: string;
 }
 
@@ -60,7 +61,7 @@ export async function backupRowsWithFiles(table: { sql: SqlClient; shape: RowsSh
   const toCopy = items.filter((item) => item.linkedKey !== undefined && present.has(item.linkedKey));
   // One copy per file, under its row's timestamp and cutoff (as deleteRows deletes it).
   const byFile = new Map(toCopy.map((item) => [item.linkedKey!, { key: item.linkedKey!, timestamp: item.timestamp, cutoff: item.cutoff, rule: item.rule }]));
-  const copied = byFile.size > 0 ? await files.store.backup!([...byFile.values()], { ...ref, to: files.backupTo }) : [];
+  const copied = byFile.size > 0 ? await files.backups.backup([...byFile.values()], { ...ref, to: files.backupTo }) : [];
   const failedFiles = new Map(copied.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error ?? 'unknown error']));
   const rowsToCopy = items.filter((item) => item.linkedKey === undefined || !failedFiles.has(item.linkedKey));
   const outcomes = rowsToCopy.length > 0 ? await backupRows(table, copy, rowsToCopy) : [];
@@ -98,7 +99,7 @@ export async function restoreRowsWithFiles(
   }
   const fileOutcomes = new Map<string, RestoreOutcome>();
   const wanted = [...new Set(needs.values())];
-  if (wanted.length > 0) for (const outcome of await files.store.restore!({ ...ref, to: files.backupTo }, wanted)) fileOutcomes.set(outcome.key, outcome);
+  if (wanted.length > 0) for (const outcome of await files.backups.restore({ ...ref, to: files.backupTo }, wanted)) fileOutcomes.set(outcome.key, outcome);
   const notBack: RestoreOutcome[] = [];
   const rowKeys = keys.filter((key, index) => {
     const file = needs.get(key);

@@ -5,7 +5,7 @@ import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import type { DeleteTarget, TargetResult } from './objects.ts';
 import { backupSegment } from '../common.ts';
 import { mapConcurrent } from '../../core/async.ts';
-import type { BackupOutcome, BackupRef, RestoreOutcome, Store } from '../../core/store.ts';
+import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
 
 /**
  * Backups of an S3 store: CopyObject (server-side, no bytes through us) to
@@ -33,9 +33,7 @@ interface BackupLocation {
   prefix: string;
 }
 
-type S3Backups = Required<Pick<Store, 'backup' | 'restore' | 'pruneBackups'>>;
-
-export function createS3Backups(context: S3BackupContext): S3Backups {
+export function createS3Backups(context: S3BackupContext): StoreBackups {
   const { client, config, location } = context;
 
   function locate(to: string, policy: string): BackupLocation {
@@ -87,7 +85,7 @@ export function createS3Backups(context: S3BackupContext): S3Backups {
       });
     },
 
-    async pruneBackups(to: string, policy: string, olderThan: Date): Promise<number> {
+    async prune(to: string, policy: string, olderThan: Date): Promise<number> {
       const problem = backupSegment(policy, 'policy');
       if (problem) throw new StoreError(problem, { store: location, policy });
       const backup = locate(to, policy);

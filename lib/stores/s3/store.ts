@@ -185,7 +185,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       return new Set((await locate(keys)).keys());
     },
 
-    ...createS3Backups({ client, config, location, shards, deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()) }),
+    backups: createS3Backups({ client, config, location, shards, deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()) }),
 
     async close() {
       if (!deps.client) client.destroy();

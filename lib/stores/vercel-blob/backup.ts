@@ -3,7 +3,7 @@ import type { EligibleItem } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import { backupSegment } from '../common.ts';
 import { chunks, mapConcurrent } from '../../core/async.ts';
-import type { BackupOutcome, BackupRef, RestoreOutcome, Store } from '../../core/store.ts';
+import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
 import type { VercelBlobStoreConfig } from './schema.ts';
 
 /** One SDK call with our rate-limit retries; every other error propagates. */
@@ -24,9 +24,7 @@ export interface VercelBlobBackupContext {
   listPage(options: { prefix: string; cursor?: string }): Promise<ListBlobResult>;
 }
 
-type VercelBlobBackups = Required<Pick<Store, 'backup' | 'restore' | 'pruneBackups'>>;
-
-export function createVercelBlobBackups(context: VercelBlobBackupContext): VercelBlobBackups {
+export function createVercelBlobBackups(context: VercelBlobBackupContext): StoreBackups {
   const { config, location, call, token } = context;
 
   /** `<to><policy>/`, refused when it overlaps the store (copies would be swept as policy items). */
@@ -81,7 +79,7 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Verce
       });
     },
 
-    async pruneBackups(to: string, policy: string, olderThan: Date): Promise<number> {
+    async prune(to: string, policy: string, olderThan: Date): Promise<number> {
       const prefix = policyPrefix(to, policy);
       try {
         const runs = new Map<string, ListBlobResultBlob[]>();

@@ -170,7 +170,10 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       return new Set((await locateByListing(keys, locator)).keys());
     },
 
-    ...createVercelBlobBackups({ config, location, call, token, listPage }),
+    backups: createVercelBlobBackups({ config, location, call, token, listPage }),
+
+    // Nothing to release: every request carries its own token and bound.
+    async close() {},
   };
 
   function rememberPage(cursor: string | undefined, blobs: ListBlobResultBlob[]): void {

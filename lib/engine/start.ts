@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { durationMs } from '../core/durations.ts';
+import type { PolicyConfig } from '../config/schema.ts';
+import type { Census, RunContext } from '../core/store.ts';
+import type { Cutoffs, RunReport } from '../core/types.ts';
+import type { Logger } from '../observe/log.ts';
+import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
+import { Budget } from './budget.ts';
+import type { RunDeps, RunOptions } from './options.ts';
+import { Tally } from './report.ts';
+
+/**
+ * One run in progress: what it was asked, what it fixed at its start (run id, cutoffs, budget),
+ * and what it has found so far. Each step of the lifecycle (run.ts) reads and adds to it.
+ */
+export interface ActiveRun {
+  policy: PolicyConfig;
+  options: RunOptions;
+  deps: RunDeps;
+  /** Who runs: the store gets it with each call that deletes (rows record it with the deletion). */
+  context: RunContext;
+  startedAt: Date;
+  log: Logger;
+  tally: Tally;
+  budget: Budget;
+  cutoffs: Cutoffs;
+  /** The census before the sweep, then what is still overdue after it (the report's backlog). */
+  census?: Census;
+  /** Planned deletions vs limits, when the limits were exceeded (aborted or forced). */
+  limits?: RunReport['limits'];
+}
+
+export function newRunId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Opens the store (a ConfigError here is thrown before anything is recorded or touched), fixes
+ * the cutoffs once, and records the run in history as `running`.
+ */
+export async function startRun(policy: PolicyConfig, options: RunOptions, deps: RunDeps): Promise<ActiveRun> {
+  const { control, store, clock } = deps;
+  const startedAt = clock.now();
+  const context: RunContext = { runId: newRunId(startedAt), actor: deps.actor, trigger: options.trigger };
+  const log = deps.log.child({ correlation_id: context.runId, policy: policy.name, data_class: policy.class, store: store.location });
+  const budget = new Budget(clock, options.budgetMs ?? durationMs(policy.budget), options.deadline);
+
+  await store.open(context);
+  // Database rows carry database timestamps: their cutoffs come from the database clock, once.
+  const cutoffsAt = store.clock ? await store.clock.now() : startedAt;
+  const cutoffs = computeCutoffs(policy.retention, cutoffsAt, options.before);
+  log.info('run_started', {
+    trigger: options.trigger,
+    dry_run: options.dryRun,
+    budget_seconds: budget.totalMs / 1000,
+    cutoffs: describeCutoffs(cutoffs),
+    ...(store.clock ? { clock_skew_ms: cutoffsAt.getTime() - startedAt.getTime() } : {}),
+    ...(options.limit !== undefined ? { limit: options.limit } : {}),
+  });
+  for (const warning of store.warnings ?? []) log.warn('store_warning', { code: warning.code, message: warning.message, ...(warning.fix ? { fix: warning.fix } : {}) });
+  await control.startRun({ runId: context.runId, policy: policy.name, dryRun: options.dryRun, startedAt });
+  return { policy, options, deps, context, startedAt, log, tally: new Tally(options.list), budget, cutoffs };
+}
