@@ -67,8 +67,8 @@ export interface ControlTablePlan extends DynamoTable {
   component: string;
 }
 
-/** Statements and secrets of a function (or of what it uses). */
-interface Grant {
+/** Statements and secrets of a function, or of what it uses (a backend's `Grant`, with any secret of SECRETS). */
+interface FunctionGrant {
   statements: Statement[];
   secrets: SecretKey[];
 }
@@ -183,8 +183,8 @@ function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[
  * the blob store holding them. Disabled policies are granted too: they can still be invoked by
  * hand. A store a Lambda cannot serve is an issue under the policy's path.
  */
-function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): Grant {
-  const grants: Grant[] = [];
+function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): FunctionGrant {
+  const grants: FunctionGrant[] = [];
   for (const use of reachedStores(policy, `policies[${index}]`)) {
     const result = storePermissions(use.store, { aws, policy: policy.name, backupTo: use.backupTo });
     if ('refused' in result) issues.push({ ...result.refused, path: `${use.at}.${result.refused.path}` });
@@ -208,7 +208,7 @@ function reachedStores(policy: PolicyConfig, at: string): ReachedStore[] {
 }
 
 /** Statements and secrets of several grants, each once, in first-seen order (secrets in SECRETS order). */
-function merge(grants: Grant[]): Grant {
+function merge(grants: FunctionGrant[]): FunctionGrant {
   const statements = new Map<string, Statement>();
   for (const statement of grants.flatMap((grant) => grant.statements)) {
     statements.set(JSON.stringify(statement), statement);
