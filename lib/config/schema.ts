@@ -4,17 +4,16 @@ import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
 import { DatabaseTimeout, Duration, Retention } from '../core/retention.ts';
 import { checkSchedule } from '../policy/schedule.ts';
-import { DynamoControlSchema } from '../control/dynamodb/schema.ts';
-import { PostgresStoreSchema } from '../sql/schema.ts';
-import { postgresTokensStoreSchema, rowsPolicyFields } from '../stores/postgres/schema.ts';
-import { DynamoTokensStoreSchema } from '../stores/dynamodb/schema.ts';
-import { FsStoreSchema } from '../stores/fs/schema.ts';
-import { s3BackupLocation, S3StoreSchema } from '../stores/s3/schema.ts';
-import { VercelBlobStoreSchema } from '../stores/vercel-blob/schema.ts';
+import { CONTROL_BACKENDS } from '../control/registry.ts';
+import type { DataClass } from '../core/types.ts';
+import { rowsPolicyFields } from '../stores/postgres/schema.ts';
+import { backendsServing, classSchemas, storeBackend } from '../stores/registry.ts';
+import { s3BackupLocation } from '../stores/s3/schema.ts';
 
 /**
- * The configuration as zod schemas: one discriminated union per store kind, parsed once at
- * start. Custom checks put the fix in `params.fix` so errors read
+ * The configuration as zod schemas, parsed once at start. A policy's `store` and the `control`
+ * entry are unions of the registered backends' schemas (stores/registry.ts, control/registry.ts),
+ * discriminated by `kind`. Custom checks put the fix in `params.fix` so errors read
  * `error: policies[0].retention: "30" has no unit (add one: "30d" …)`.
  */
 const Schedule = z.string().superRefine((value, ctx) => {
@@ -58,10 +57,23 @@ const Backup = z.strictObject({
   keepFor: Duration,
 });
 
-/** One entry per store kind; a new backend adds its schema here and its factory in stores/index.ts. */
-export const BlobStore = z.discriminatedUnion('kind', [FsStoreSchema, S3StoreSchema, VercelBlobStoreSchema], {
-  error: 'unknown store kind (known for class "blobs": fs, s3, vercel-blob)',
-});
+/**
+ * The schemas of the registered backends, discriminated by `kind`. A single backend's schema is
+ * used alone: its own errors ("use one of: "postgres"") say as much as an unknown kind would.
+ */
+function byKind<S extends z.ZodObject>(schemas: S[], error: string): S | z.ZodDiscriminatedUnion<[S, ...S[]]> {
+  const [first, ...rest] = schemas;
+  if (first === undefined) throw new Error(`no backend registered: ${error}`);
+  return rest.length === 0 ? first : z.discriminatedUnion('kind', [first, ...rest], { error });
+}
+
+/** A policy's `store`: the backends that serve its data class. */
+function storeOf<C extends DataClass>(dataClass: C) {
+  const known = backendsServing(dataClass).map((backend) => backend.kind);
+  return byKind(classSchemas(dataClass), `unknown store kind (known for class "${dataClass}": ${known.join(', ')})`);
+}
+
+export const BlobStore = storeOf('blobs');
 
 const PolicyCommon = {
   name: PolicyName,
@@ -78,20 +90,21 @@ const PolicyCommon = {
   allowShortRetention: z.boolean().default(false),
 };
 
-export const TokensStore = z.discriminatedUnion('kind', [DynamoTokensStoreSchema, postgresTokensStoreSchema({ timeout: DatabaseTimeout })], {
-  error: 'unknown store kind (known for class "tokens": dynamodb, postgres)',
-});
+export const TokensStore = storeOf('tokens');
 
 export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
 
 /** Tokens: `retention` is the grace period after the expiry attribute. */
 export const TokensPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('tokens'), store: TokensStore });
 
-/** Rows of a PostgreSQL table (Neon or any PostgreSQL), by a timestamp column. */
+/**
+ * Rows of a table, by a timestamp column. Its fields beyond `store` are the rows class's own:
+ * PostgreSQL (Neon or any PostgreSQL), its only backend, defines them.
+ */
 export const RowsPolicy = z.strictObject({
   ...PolicyCommon,
   class: z.literal('rows'),
-  store: PostgresStoreSchema,
+  store: storeOf('rows'),
   ...rowsPolicyFields({ timeout: DatabaseTimeout, blobStore: BlobStore }),
 });
 
@@ -99,9 +112,10 @@ export const Policy = z.discriminatedUnion('class', [BlobsPolicy, TokensPolicy, 
   error: 'unknown data class (known: blobs, tokens, rows)',
 });
 
-export const ControlConfig = z.discriminatedUnion('kind', [PostgresStoreSchema, DynamoControlSchema], {
-  error: 'unknown control store kind (known: postgres, dynamodb)',
-});
+export const ControlConfig = byKind(
+  CONTROL_BACKENDS.map((backend) => backend.schema),
+  `unknown control store kind (known: ${CONTROL_BACKENDS.map((backend) => backend.kind).join(', ')})`,
+);
 
 const ONE_HOUR_MS = 3_600_000;
 
@@ -149,13 +163,6 @@ export const Config = z
     });
   });
 
-/** Where each blob store kind backs up, for the fix of a missing `blob.backupTo`. */
-const BLOB_BACKUP_LOCATION: Record<z.output<typeof BlobStore>['kind'], string> = {
-  fs: 'a directory outside the store root',
-  s3: 's3://<bucket>/<prefix>, outside the store prefix',
-  'vercel-blob': 'a pathname prefix outside the store prefix',
-};
-
 /**
  * A row and its linked file are deleted together, so they must be restorable together
  * (invariant 11): copies of the rows need copies of their files, and an archive (rows only,
@@ -167,7 +174,8 @@ function checkLinkedFiles(ctx: z.RefinementCtx, policy: Extract<z.output<typeof 
     issue(ctx, 'archive keeps the rows, but their linked files are deleted: a restore could not bring a row back with its file', 'use backup (rows) with blob.backupTo (files) instead of archive', [...at, 'archive']);
   }
   if (policy.backup && blob.backupTo === undefined) {
-    issue(ctx, 'backup copies the rows but not their linked files: a restore would bring rows back without their files', `add blob.backupTo: where the ${blob.store.kind} store copies the files (${BLOB_BACKUP_LOCATION[blob.store.kind]})`, [...at, 'blob', 'backupTo']);
+    const where = storeBackend(blob.store.kind).classes.blobs.backupTo;
+    issue(ctx, 'backup copies the rows but not their linked files: a restore would bring rows back without their files', `add blob.backupTo: where the ${blob.store.kind} store copies the files (${where})`, [...at, 'blob', 'backupTo']);
   }
   if (!policy.backup && blob.backupTo !== undefined) {
     issue(ctx, 'blob.backupTo is only used with backup (files are copied with their rows)', 'add backup for the rows, or remove blob.backupTo', [...at, 'blob', 'backupTo']);
@@ -192,5 +200,3 @@ function retentionDurations(retention: z.infer<typeof Retention>): Array<[Proper
 export type RetentionConfig = z.output<typeof Config>;
 export type RetentionConfigInput = z.input<typeof Config>;
 export type PolicyConfig = z.output<typeof Policy>;
-export type StoreConfig = PolicyConfig['store'];
-export type StoreKind = StoreConfig['kind'];

@@ -1,20 +1,27 @@
-import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
 import { durationMs } from '../core/durations.ts';
-import type { PolicyConfig, RetentionConfig, StoreConfig } from '../config/schema.ts';
-import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../control/dynamodb/table.ts';
+import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import type { AwsScope, DynamoTable, Statement } from '../core/backend.ts';
 import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
+import type { StoreConfig } from '../stores/registry.ts';
 import { componentName, functionName, SECRETS, type FunctionRole, type SecretKey } from './naming.ts';
-import { controlPermissions, s3Location, storePermissions } from './permissions.ts';
-import type { AwsScope, Grant, Statement } from './permissions.ts';
+import {
+  backupBucket,
+  controlIssues,
+  controlKind,
+  controlPermissions,
+  controlTable,
+  storePermissions,
+  sweptBuckets,
+} from './permissions.ts';
 import { toEventBridgeCron } from './schedule.ts';
 
 /**
  * What `sst.config.ts` declares, computed from the parsed retention config (pure, so it is tested
  * without SST): one function per data class in use, one schedule per enabled policy, the DynamoDB
  * control table when the config uses one, backup buckets, and per function exactly the IAM
- * statements and secrets its policies need. What each store and control kind needs is one
- * function per kind in permissions.ts; this module only gathers them per function.
+ * statements and secrets its policies need. What each store and control kind needs is its
+ * descriptor's (core/backend.ts), asked through permissions.ts; this module gathers it per function.
  */
 export interface DeploymentContext {
   app: string;
@@ -56,22 +63,21 @@ export interface BackupBucketPlan {
 }
 
 /** In the shape of `sst.aws.Dynamo`'s arguments. */
-export interface ControlTablePlan {
+export interface ControlTablePlan extends DynamoTable {
   component: string;
-  name: string;
-  fields: Record<string, 'string' | 'number' | 'binary'>;
-  primaryIndex: { hashKey: string; rangeKey?: string };
-  globalIndexes: Record<string, { hashKey: string; rangeKey?: string; projection: Projection }>;
-  ttl: string;
 }
 
-type Projection = 'all' | 'keys-only' | string[];
+/** Statements and secrets of a function, or of what it uses (a backend's `Grant`, with any secret of SECRETS). */
+interface FunctionGrant {
+  statements: Statement[];
+  secrets: SecretKey[];
+}
 
 export interface DeploymentPlan {
   functions: FunctionPlan[];
   crons: CronPlan[];
   controlKind: string;
-  /** Only with `control.kind: "dynamodb"`: the functions get no right to create it. */
+  /** Only for a control store kind with a table (DynamoDB): the functions get no right to create it. */
   controlTable: ControlTablePlan | null;
   backupBuckets: BackupBucketPlan[];
   secrets: SecretKey[];
@@ -91,13 +97,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
   const aws: AwsScope = { region: context.region, accountId: context.accountId };
   const policyGrants = config.policies.map((policy, index) => policyGrant(policy, index, aws, issues));
   const control = config.control;
-  if (control?.kind === 'dynamodb' && control.region !== undefined && control.region !== context.region) {
-    issues.push({
-      path: 'control.region',
-      message: `the control table is declared in the deploy region ${context.region}, not ${control.region}`,
-      fix: `remove control.region or deploy to ${control.region}`,
-    });
-  }
+  issues.push(...controlIssues(control, aws));
   if (issues.length > 0) throw new ConfigError(issues);
 
   const environment = { RETENTION_STAGE: context.stage };
@@ -146,11 +146,12 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
   });
 
   const secrets = SECRET_ORDER.filter((key) => functions.some((plan) => plan.secrets.includes(key)));
+  const table = controlTable(control);
   return {
     functions,
     crons,
-    controlKind: control?.kind ?? 'postgres',
-    controlTable: control?.kind === 'dynamodb' ? controlTablePlan(control.table) : null,
+    controlKind: controlKind(control),
+    controlTable: table ? { component: 'RetentionControl', ...table } : null,
     backupBuckets: backupBuckets(config),
     secrets,
   };
@@ -182,8 +183,8 @@ function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[
  * the blob store holding them. Disabled policies are granted too: they can still be invoked by
  * hand. A store a Lambda cannot serve is an issue under the policy's path.
  */
-function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): Grant {
-  const grants: Grant[] = [];
+function policyGrant(policy: PolicyConfig, index: number, aws: AwsScope, issues: InputIssue[]): FunctionGrant {
+  const grants: FunctionGrant[] = [];
   for (const use of reachedStores(policy, `policies[${index}]`)) {
     const result = storePermissions(use.store, { aws, policy: policy.name, backupTo: use.backupTo });
     if ('refused' in result) issues.push({ ...result.refused, path: `${use.at}.${result.refused.path}` });
@@ -207,7 +208,7 @@ function reachedStores(policy: PolicyConfig, at: string): ReachedStore[] {
 }
 
 /** Statements and secrets of several grants, each once, in first-seen order (secrets in SECRETS order). */
-function merge(grants: Grant[]): Grant {
+function merge(grants: FunctionGrant[]): FunctionGrant {
   const statements = new Map<string, Statement>();
   for (const statement of grants.flatMap((grant) => grant.statements)) {
     statements.set(JSON.stringify(statement), statement);
@@ -222,42 +223,15 @@ function merge(grants: Grant[]): Grant {
  * data: it is left alone (the backups then live under their own prefix, pruned by the tool).
  */
 function backupBuckets(config: RetentionConfig): BackupBucketPlan[] {
-  const swept = new Set(
-    config.policies
-      .flatMap((policy) => reachedStores(policy, ''))
-      .flatMap(({ store }) => (store.kind === 's3' ? [store.bucket] : [])),
-  );
+  const stores = config.policies.flatMap((policy) => reachedStores(policy, ''));
+  const swept = new Set(stores.flatMap(({ store }) => sweptBuckets(store)));
   const longest = new Map<string, number>();
   for (const policy of config.policies) {
-    const location = policy.store.kind === 's3' && policy.backup ? s3Location(policy.backup.to) : null;
-    if (!location || !policy.backup || swept.has(location.bucket)) continue;
+    if (!policy.backup) continue;
+    const bucket = backupBucket(policy.store, policy.backup.to);
+    if (bucket === undefined || swept.has(bucket)) continue;
     const days = Math.ceil(durationMs(policy.backup.keepFor) / 86_400_000);
-    longest.set(location.bucket, Math.max(longest.get(location.bucket) ?? 0, days));
+    longest.set(bucket, Math.max(longest.get(bucket) ?? 0, days));
   }
   return [...longest].map(([bucket, expiresInDays]) => ({ component: componentName('Backup', bucket), bucket, expiresInDays }));
 }
-
-/**
- * The DynamoDB control table as the DynamoDB control store's `migrate()` checks it: translated from
- * that store's own CreateTable definition, so the two cannot drift apart.
- */
-function controlTablePlan(name: string): ControlTablePlan {
-  const definition = controlTableDefinition(name);
-  const fields = Object.fromEntries((definition.AttributeDefinitions ?? []).map((attribute) => [attribute.AttributeName!, ATTRIBUTE_TYPES[attribute.AttributeType!]]));
-  const keysOf = (schema: KeySchemaElement[] | undefined) => ({
-    hashKey: schema?.find((key) => key.KeyType === 'HASH')?.AttributeName ?? '',
-    rangeKey: schema?.find((key) => key.KeyType === 'RANGE')?.AttributeName,
-  });
-  const primary = keysOf(definition.KeySchema);
-  const globalIndexes = Object.fromEntries(
-    (definition.GlobalSecondaryIndexes ?? []).map((index) => {
-      const { hashKey, rangeKey } = keysOf(index.KeySchema);
-      const type = index.Projection?.ProjectionType;
-      const projection: Projection = type === 'ALL' ? 'all' : type === 'INCLUDE' ? (index.Projection?.NonKeyAttributes ?? []) : 'keys-only';
-      return [index.IndexName!, { hashKey, ...(rangeKey ? { rangeKey } : {}), projection }];
-    }),
-  );
-  return { component: 'RetentionControl', name, fields, primaryIndex: { hashKey: primary.hashKey, ...(primary.rangeKey ? { rangeKey: primary.rangeKey } : {}) }, globalIndexes, ttl: CONTROL_TTL_ATTRIBUTE };
-}
-
-const ATTRIBUTE_TYPES: Record<ScalarAttributeType, 'string' | 'number' | 'binary'> = { S: 'string', N: 'number', B: 'binary' };

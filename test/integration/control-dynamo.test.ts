@@ -3,7 +3,7 @@ import { CreateTableCommand, DescribeTableCommand, GetItemCommand, type DynamoDB
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
 import { DynamoControlSchema } from '../../lib/control/dynamodb/schema.ts';
-import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../../lib/control/dynamodb/table.ts';
+import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../../lib/control/dynamodb/definition.ts';
 import type { AuditIntent } from '../../lib/core/control.ts';
 import { systemClock, type Clock } from '../../lib/core/types.ts';
 import { ConfigError, ControlStoreError, LeaseLostError } from '../../lib/errors.ts';

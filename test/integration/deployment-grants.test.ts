@@ -7,7 +7,7 @@ import type { AttributeValue, CreateTableCommandInput, DynamoDBClient } from '@a
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
-import { controlTableDefinition } from '../../lib/control/dynamodb/table.ts';
+import { controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
 import { planDeployment, type DeploymentPlan } from '../../lib/serverless/deployment.ts';
 import { createDataClassHandler } from '../../lib/serverless/handler.ts';

@@ -1,6 +1,6 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Statement } from '../../lib/serverless/permissions.ts';
+import type { Statement } from '../../lib/core/backend.ts';
 
 /**
  * What IAM would be asked for each request our code sends, and whether planned statements allow

@@ -15,3 +15,5 @@ export const DynamoControlSchema = z
     endpoint: Endpoint.optional(),
   })
   .superRefine(checkRegion);
+
+export type DynamoControlConfig = z.output<typeof DynamoControlSchema>;
