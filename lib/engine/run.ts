@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
+import { describeCause, LeaseLostError, LIMIT_ADVICE, RetentionError } from '../errors.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import type { Census } from '../core/store.ts';
 import { Budget } from './budget.ts';
 import { oldestFirstSteps, pagedSteps, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { dropWholePartitions } from './partitions.ts';
-import { checkLimits, LIMIT_ADVICE } from '../policy/limits.ts';
+import { checkLimits } from '../policy/limits.ts';
 import { computeCutoffs, describeCutoffs, latestCutoff } from '../policy/plan.ts';
 import { recoverCrashedIntents } from './recover.ts';
 import { buildReport, describeHold, Tally } from './report.ts';
@@ -177,7 +177,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
       limits = { planned, total: census.total, ...policy.limits, forced: options.force };
       if (!options.force) {
         log.warn('limit_aborted', { reason: verdict.reason, advice: LIMIT_ADVICE, planned, total: census.total });
-        return await finish('aborted_limit', new RetentionError(`${verdict.reason}; nothing was deleted (${LIMIT_ADVICE})`));
+        return await finish('aborted_limit', verdict.error);
       }
       log.warn('limit_overridden', { reason: verdict.reason, actor: deps.actor });
     }
@@ -215,7 +215,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     census = await backlogAfter(census, holds, status, checkpoint === null && options.limit === undefined && !sweep.skippedRows);
     // What is still due after a pass that skipped rows in use is, at least partly, those rows.
     if (sweep.skippedRows && status === 'completed') tally.countSkippedInUse(census.eligible);
-    return await finish(status, end.status === 'partial' && end.detail ? new RetentionError(end.detail) : undefined, end.status === 'partial' ? end.stopReason : undefined);
+    return await finish(status, end.status === 'partial' ? end.error : undefined, end.status === 'partial' ? end.stopReason : undefined);
   } catch (error) {
     if (error instanceof LeaseLostError) return await stopped(error);
     const failure = error instanceof Error ? error : new Error(describeCause(error));

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { AuditIntent, AuditResolution } from '../core/control.ts';
 import type { Logger } from '../observe/log.ts';
-import { describeCause, RetentionError } from '../errors.ts';
+import { describeCause, InterruptedError, LimitReachedError, type RetentionError, UnauditedDeletionError } from '../errors.ts';
 import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
 import type { Step } from './batches.ts';
 import type { Budget } from './budget.ts';
@@ -20,7 +20,7 @@ export interface SweepState {
 }
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
-export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; detail?: string };
+export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; error?: RetentionError };
 
 /**
  * The batch loop: budget, stop requests and lease between steps; write-ahead audit around every
@@ -89,12 +89,12 @@ export class Sweep {
     if (this.options.signal?.aborted) {
       const reason = String(this.options.signal.reason ?? 'a signal');
       log.warn('run_interrupted', { reason, deleted: tally.deleted });
-      return { status: 'partial', stopReason: 'signal', detail: `stopped by ${reason}; what was deleted is recorded, the rest waits for the next run` };
+      return { status: 'partial', stopReason: 'signal', error: new InterruptedError(reason) };
     }
     if (this.allowance <= 0) {
       const max = this.policy.limits.maxDeletesPerRun;
       log.warn('limit_reached', { deleted: tally.deleted, max_deletes_per_run: max });
-      return { status: 'partial', stopReason: 'limit', detail: `limits.maxDeletesPerRun (${max}) reached after ${tally.deleted} deletions; the rest waits for the next run (or pass --force)` };
+      return { status: 'partial', stopReason: 'limit', error: new LimitReachedError(max, tally.deleted) };
     }
     return undefined;
   }
@@ -181,7 +181,7 @@ export class Sweep {
    */
   private countSwept(swept: SweptBatch): void {
     const { tally, log } = this.state;
-    if (!swept.audited) throw new RetentionError(`${this.deps.store.location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: this.policy.name, store: this.deps.store.location });
+    if (!swept.audited) throw new UnauditedDeletionError(this.deps.store.location, swept.deleted, { policy: this.policy.name });
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
     this.allowance -= swept.deleted;

@@ -17,15 +17,15 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * The layers of lib/ (docs/architecture.md), lowest first. Where the layout puts folders in one
  * layer but one of them uses another, they are split here, the user above: errors.ts redacts
- * with redact.ts, engine/restore.ts reads the audit trail of reports/, and the CLI seeds the demo
+ * with redact.ts and appends remedies.ts's remedies, engine/restore.ts reads the audit trail of reports/, and the CLI seeds the demo
  * (demo/) and invokes the deployed handlers with their payloads (serverless/).
  */
 const LIB_RULES: ImportRules = {
   root: 'lib',
   layers: [
-    ['redact.ts'],
+    ['redact.ts', 'remedies.ts'],
     ['errors.ts'],
-    // The vocabulary: imports nothing of lib/ but errors.ts and redact.ts.
+    // The vocabulary: imports nothing of lib/ but errors.ts (with its redact.ts and remedies.ts).
     ['core'],
     ['policy'],
     ['sql', 'aws'],
@@ -127,7 +127,7 @@ describe('the import rules catch what they are for', () => {
       edge('lib/stores/registry.ts', 'lib/stores/fs/store.ts'),
     ];
     expect(importViolations(fake, LIB_RULES).map(describeViolation)).toEqual([
-      'lib/core/types.ts:3 → lib/engine/run.ts: core may import only its own folder and lower layers (redact.ts, errors.ts); engine is above it',
+      'lib/core/types.ts:3 → lib/engine/run.ts: core may import only its own folder and lower layers (redact.ts, remedies.ts, errors.ts); engine is above it',
       'lib/stores/fs/store.ts:1 → lib/stores/s3/objects.ts: a backend folder never imports another backend folder (stores/fs/ → stores/s3/)',
       'lib/stores/common.ts:1 → lib/control/common.ts: stores and control are peers in one layer: they never import each other',
       'lib/engine/run.ts:1 → sst: lib/ never imports sst (only functions/ and sst.config.ts do: lib/ runs outside SST too)',
