@@ -1,11 +1,11 @@
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import { redact, redactText } from './redact.ts';
+import { type Errno, type Link, remedyFor } from './remedies.ts';
 
 /**
  * Errors carry the context an operator needs at 2 AM: which policy, which store, which key,
  * what to do about it. Expected outcomes (lock held, budget spent, limit hit) are results, not
- * exceptions; these classes are for what really went wrong.
+ * exceptions: the classes of those that need saying (limits, stops) are never thrown, they are
+ * the `error` of a run report, with the figures their message states as fields.
  */
 export interface ErrorContext {
   policy?: string;
@@ -60,7 +60,10 @@ export class ConfigError extends RetentionError {
   /** The same problems, with paths under `prefix` (e.g. a store's `store.root` under `policies[1]`). */
   within(prefix: string): ConfigError {
     return new ConfigError(
-      this.issues.map((issue) => ({ ...issue, path: issue.path.startsWith(prefix) ? issue.path : `${prefix}.${issue.path}` })),
+      this.issues.map((issue) => ({
+        ...issue,
+        path: issue.path.startsWith(prefix) ? issue.path : `${prefix}.${issue.path}`,
+      })),
       this.context,
       { cause: this },
     );
@@ -106,6 +109,89 @@ export class LeaseLostError extends RetentionError {
   override readonly code = 'lease_lost';
 }
 
+/** How to get past a safety-limit abort, for logs and CLI output. */
+export const LIMIT_ADVICE =
+  'check the dry-run list (retention plan --list); then raise the policy limits, run in slices with --limit N (under maxDeletesPerRun only), or pass --force';
+
+/** What a run's safety limits judge before its first deletion (invariant 6). */
+export interface LimitFigures {
+  /** Eligible unheld items, capped by --limit: what this run would delete. */
+  planned: number;
+  /** Eligible unheld items, uncapped: what the policy means to delete (--limit never lowers it). */
+  eligible: number;
+  /** All items in the policy's scope. */
+  total: number;
+  maxDeletesPerRun: number;
+  maxDeleteFraction: number;
+}
+
+/**
+ * A run that would delete more than its safety limits allow deleted nothing (invariant 6): the
+ * error of its `aborted_limit` report. `limit` names the limit broken; `figures` are the numbers
+ * judged (the fraction is `eligible / total`).
+ */
+export class LimitExceededError extends RetentionError {
+  override readonly code = 'limit_exceeded';
+  /** What is over which limit, without the advice: the `reason` of `limit_aborted` and `limit_overridden` log lines. */
+  readonly reason: string;
+
+  constructor(
+    readonly limit: 'maxDeletesPerRun' | 'maxDeleteFraction',
+    readonly figures: LimitFigures,
+  ) {
+    const { planned, eligible, total, maxDeletesPerRun, maxDeleteFraction } = figures;
+    const reason =
+      limit === 'maxDeletesPerRun'
+        ? `${planned} planned deletions exceed limits.maxDeletesPerRun ${maxDeletesPerRun}`
+        : `${eligible} of ${total} items (${percent(eligible / total)}) are eligible, over limits.maxDeleteFraction ${percent(maxDeleteFraction)}`;
+    super(`${reason}; nothing was deleted (${LIMIT_ADVICE})`);
+    this.reason = reason;
+  }
+}
+
+function percent(fraction: number): string {
+  return `${Math.round(fraction * 1000) / 10}%`;
+}
+
+/**
+ * A run stopped once it had deleted `limits.maxDeletesPerRun` items (its census may have been an
+ * estimate, or a --force run): the error of its `partial` report.
+ */
+export class LimitReachedError extends RetentionError {
+  override readonly code = 'limit_reached';
+
+  constructor(
+    readonly maxDeletesPerRun: number,
+    readonly deleted: number,
+  ) {
+    super(
+      `limits.maxDeletesPerRun (${maxDeletesPerRun}) reached after ${deleted} deletions; the rest waits for the next run (or pass --force)`,
+    );
+  }
+}
+
+/** A run stopped by a signal (SIGTERM, SIGINT) or an abort reason of its caller: the error of its `partial` report. */
+export class InterruptedError extends RetentionError {
+  override readonly code = 'interrupted';
+
+  constructor(readonly signal: string) {
+    super(`stopped by ${signal}; what was deleted is recorded, the rest waits for the next run`);
+  }
+}
+
+/** A store deleted rows in one statement but did not record them in its own audit trail (invariant 2). */
+export class UnauditedDeletionError extends RetentionError {
+  override readonly code = 'unaudited_deletion';
+
+  constructor(
+    readonly store: string,
+    readonly deleted: number,
+    context: ErrorContext,
+  ) {
+    super(`${store}: ${deleted} rows were deleted in one statement without their audit record`, { ...context, store });
+  }
+}
+
 /**
  * What went wrong, all the way down: the message of `cause` followed by those of its own causes
  * that it does not already state, then what to do about it where that is known. Redacted.
@@ -118,23 +204,6 @@ export function describeCause(cause: unknown, context?: ErrorContext): string {
 /** `message` as the outermost link of `cause`'s chain (see describeCause); its context may say where. */
 function withCause(message: string, context: ErrorContext, cause: unknown): string {
   return joinChain([{ message, context }, ...linksOf(cause)]);
-}
-
-/** One error of a cause chain, as far as describing it goes. */
-interface Link {
-  message: string;
-  errno?: Errno;
-  context?: ErrorContext;
-}
-
-interface Errno {
-  code: string;
-  path?: string;
-  dest?: string;
-  syscall?: string;
-  address?: string;
-  port?: number;
-  hostname?: string;
 }
 
 const MAX_CHAIN = 8;
@@ -196,105 +265,3 @@ function errnoOf(error: unknown): Errno | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? (error as Errno) : undefined;
 }
-
-interface Where {
-  path: string;
-  /** The path is $RETENTION_HOME (from a context), so the fix is to move it. */
-  home: boolean;
-  /** Named by the OS error itself: the file being written, which may not exist yet. */
-  named: boolean;
-}
-
-/** Where an OS error happened: its own path (the target of a copy), else `path` or `home` in an error's context. */
-function whereOf(errno: Errno | undefined, links: Link[]): Where | undefined {
-  const own = errno?.dest ?? errno?.path;
-  if (own) return { path: own, home: false, named: true };
-  for (const { context } of links) {
-    if (typeof context?.path === 'string') return { path: context.path, home: false, named: false };
-    if (typeof context?.home === 'string') return { path: context.home, home: true, named: false };
-  }
-  return undefined;
-}
-
-const DISK_FULL_TEXT = /no space left on device/i;
-/** PostgreSQL's SQLSTATE `disk_full`. */
-const SQL_DISK_FULL = '53100';
-
-/** What to do about the innermost cause we recognise (a full disk, a permission, nothing listening). */
-function remedyFor(links: Link[]): string | undefined {
-  for (const { errno } of [...links].reverse()) {
-    const remedy = errno && REMEDIES[errno.code]?.(errno, whereOf(errno, links));
-    if (remedy) return remedy;
-  }
-  // A full disk reported in text: initdb's output, a database server's error.
-  const sqlDiskFull = links.some((link) => link.context?.sqlState === SQL_DISK_FULL);
-  if (!sqlDiskFull && !links.some((link) => DISK_FULL_TEXT.test(link.message))) return undefined;
-  const where = whereOf(undefined, links);
-  if (!where && sqlDiskFull) return "the database server's disk is full: free space on it or grow its storage";
-  return diskFull(where);
-}
-
-/*
- * Remedies of file-system errors need to know where: "no space left on device" already says the
- * disk is full, and a remedy without a place would be repeated once an outer error knows it.
- */
-
-function diskFull(where: Where | undefined): string | undefined {
-  if (!where) return undefined;
-  const directory = where.named ? path.dirname(where.path) : where.path;
-  const mount = mountPoint(directory);
-  const mounted = mount && mount !== directory ? ` (mounted at ${mount})` : '';
-  const move = where.home ? 'RETENTION_HOME' : 'that directory';
-  return `the disk holding ${directory}${mounted} is full: free space on it or move ${move} to a larger disk`;
-}
-
-/**
- * Where the file system of `target` is mounted: the highest ancestor on the same device. Only
- * asked once a disk is full, to say which disk; undefined when it cannot be told.
- */
-function mountPoint(target: string): string | undefined {
-  try {
-    let current = path.resolve(target);
-    const device = statSync(current).dev;
-    for (let parent = path.dirname(current); parent !== current; parent = path.dirname(parent)) {
-      if (statSync(parent).dev !== device) break;
-      current = parent;
-    }
-    return current;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The verb of a syscall an operator would use (`open`, `unlink` → delete, `scandir` → list). */
-const SYSCALL_VERBS: Record<string, string> = {
-  scandir: 'list', opendir: 'list', unlink: 'delete', rmdir: 'delete', rm: 'delete', mkdir: 'create a directory in',
-  copyfile: 'copy to', write: 'write', utime: 'set the times of', rename: 'rename', lstat: 'read', stat: 'read',
-};
-
-function permissionDenied(errno: Errno, where: Where | undefined): string | undefined {
-  if (!where) return undefined;
-  const user = process.getuid ? `the user running retention (uid ${process.getuid()})` : 'the user running retention';
-  const verb = SYSCALL_VERBS[errno.syscall ?? ''] ?? errno.syscall ?? 'access';
-  return `${user} may not ${verb} ${where.path}: grant that permission (chown/chmod) or run as a user who has it`;
-}
-
-const REMEDIES: Record<string, (errno: Errno, where: Where | undefined) => string | undefined> = {
-  ENOSPC: (_errno, where) => diskFull(where),
-  EDQUOT: (_errno, where) =>
-    where && `the disk quota of the user running retention is used up on ${where.path}: free space or raise the quota`,
-  EACCES: permissionDenied,
-  EPERM: permissionDenied,
-  EROFS: (_errno, where) =>
-    where && `${where.path} is on a read-only file system: remount it read-write or choose another directory`,
-  EMFILE: () => 'too many open files: raise the limit (ulimit -n)',
-  ENFILE: () => 'the system is out of file handles: raise fs.file-max or close other programs',
-  ECONNREFUSED: (errno) => {
-    const at = errno.address ? ` at ${errno.address}:${errno.port}` : '';
-    return `nothing is listening${at}: is the server running, and are host and port right?`;
-  },
-  ENOTFOUND: (errno) => {
-    const host = errno.hostname ? ` ${errno.hostname}` : '';
-    return `the host name${host} does not resolve: check the host in the URL or endpoint`;
-  },
-};

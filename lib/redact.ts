@@ -24,7 +24,7 @@ export function isSecretName(name: string): boolean {
 }
 
 const NAME_CHARS = String.raw`[\w.-]*`;
-const SECRET_NAME_SOURCE = String.raw`(?:${NAME_CHARS}(?:${SECRET_NAME.source})${NAME_CHARS}|pwd|pass|sig)`;
+const SECRET_NAME_SOURCE = `(?:${NAME_CHARS}(?:${SECRET_NAME.source})${NAME_CHARS}|pwd|pass|sig)`;
 
 /** [pattern, replacement] applied in order to every string. */
 const TEXT_RULES: Array<[RegExp, string | ((...groups: string[]) => string)]> = [

@@ -1,4 +1,4 @@
-import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { loadConfig } from '../config/load.ts';
 import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
@@ -45,7 +45,7 @@ export async function invokeCommand(io: CliIO, configFile: string | undefined, p
 
   const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
   const client = lambda ?? new LambdaClient({});
-  let response;
+  let response: InvokeCommandOutput;
   try {
     response = await client.send(new InvokeCommand({ FunctionName: target, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
   } catch (error) {

@@ -159,7 +159,8 @@ export class OldestItems {
     return [...this.heap].sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
   }
 
-  private siftUp(index: number): void {
+  private siftUp(start: number): void {
+    let index = start;
     while (index > 0) {
       const parent = (index - 1) >> 1;
       if (!newer(this.heap[index]!, this.heap[parent]!)) return;
@@ -168,7 +169,8 @@ export class OldestItems {
     }
   }
 
-  private siftDown(index: number): void {
+  private siftDown(start: number): void {
+    let index = start;
     for (;;) {
       const left = 2 * index + 1;
       const right = left + 1;

@@ -1,8 +1,8 @@
 import { durationMs } from '../core/durations.ts';
-import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
+import { describeCause, LeaseLostError, LIMIT_ADVICE, RetentionError } from '../errors.ts';
 import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
-import { checkLimits, LIMIT_ADVICE } from '../policy/limits.ts';
+import { checkLimits } from '../policy/limits.ts';
 import { oldestFirstSteps, pagedSteps, sweptSteps, type Step } from './batches.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
@@ -44,7 +44,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // What is still due after a pass that skipped rows in use is, at least partly, those rows.
     if (skippedRows && end.status === 'completed') run.tally.countSkippedInUse(run.census.eligible);
     if (end.status === 'completed') return await finishRun(run, 'completed');
-    return await finishRun(run, 'partial', end.detail ? new RetentionError(end.detail) : undefined, end.stopReason);
+    return await finishRun(run, 'partial', end.error, end.stopReason);
   } catch (error) {
     return await (error instanceof LeaseLostError ? stopRun(run, error) : failRun(run, error));
   } finally {
@@ -83,7 +83,7 @@ async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<Retentio
   run.limits = { planned, total: census.total, ...policy.limits, forced: options.force };
   if (!options.force) {
     log.warn('limit_aborted', { reason: verdict.reason, advice: LIMIT_ADVICE, planned, total: census.total });
-    return new RetentionError(`${verdict.reason}; nothing was deleted (${LIMIT_ADVICE})`);
+    return verdict.error;
   }
   log.warn('limit_overridden', { reason: verdict.reason, actor: run.deps.actor });
   return undefined;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditIntent, AuditResolution } from '../core/control.ts';
-import { describeCause, RetentionError } from '../errors.ts';
+import { describeCause, InterruptedError, LimitReachedError, type RetentionError, UnauditedDeletionError } from '../errors.ts';
 import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
 import type { Step } from './batches.ts';
 import type { Fence } from './fence.ts';
@@ -8,7 +8,7 @@ import type { ActiveRun } from './start.ts';
 import type { EligibleItem, StopReason } from '../core/types.ts';
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
-export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; detail?: string };
+export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; error?: RetentionError };
 
 /**
  * The batch loop: budget, stop requests and lease between steps; write-ahead audit around every
@@ -77,12 +77,12 @@ export class Sweep {
     if (options.signal?.aborted) {
       const reason = String(options.signal.reason ?? 'a signal');
       log.warn('run_interrupted', { reason, deleted: tally.deleted });
-      return { status: 'partial', stopReason: 'signal', detail: `stopped by ${reason}; what was deleted is recorded, the rest waits for the next run` };
+      return { status: 'partial', stopReason: 'signal', error: new InterruptedError(reason) };
     }
     if (this.allowance <= 0) {
       const max = policy.limits.maxDeletesPerRun;
       log.warn('limit_reached', { deleted: tally.deleted, max_deletes_per_run: max });
-      return { status: 'partial', stopReason: 'limit', detail: `limits.maxDeletesPerRun (${max}) reached after ${tally.deleted} deletions; the rest waits for the next run (or pass --force)` };
+      return { status: 'partial', stopReason: 'limit', error: new LimitReachedError(max, tally.deleted) };
     }
     return undefined;
   }
@@ -172,7 +172,7 @@ export class Sweep {
   private countSwept(swept: SweptBatch): void {
     const { tally, log, policy } = this.run;
     const { location } = this.run.deps.store;
-    if (!swept.audited) throw new RetentionError(`${location}: ${swept.deleted} rows were deleted in one statement without their audit record`, { policy: policy.name, store: location });
+    if (!swept.audited) throw new UnauditedDeletionError(location, swept.deleted, { policy: policy.name });
     tally.eligible += swept.deleted;
     tally.deleted += swept.deleted;
     this.allowance -= swept.deleted;

@@ -1,8 +1,8 @@
 import * as Sentry from '@sentry/node';
-import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import { reasonKey } from '../policy/sla.ts';
+import { durationMs } from '../core/durations.ts';
 import type { Clock, RunReport, SlaStatus } from '../core/types.ts';
+import { reasonKey } from '../policy/sla.ts';
 import { redact } from '../redact.ts';
 
 /**
@@ -16,7 +16,7 @@ export interface RunMonitor {
   checkIn(policy: PolicyConfig): CheckIn;
   /** One event per SLA reason: `warning` level for an SLA warning, `error` for a breach. */
   reportSla(report: RunReport): void;
-  captureError(error: unknown, context: ErrorContext): void;
+  captureError(error: unknown, tags: CaptureTags): void;
   /** Waits until queued envelopes are sent (a Lambda may freeze right after returning). */
   flush(timeoutMs?: number): Promise<void>;
 }
@@ -25,7 +25,8 @@ export interface CheckIn {
   finish(status: 'ok' | 'error'): void;
 }
 
-export interface ErrorContext {
+/** What `captureError` tags an event with (not lib/errors.ts's ErrorContext, which an error carries). */
+export interface CaptureTags {
   policy?: PolicyConfig;
   /** Our run id when the run got that far; otherwise the platform's request id correlates. */
   runId?: string;
@@ -108,18 +109,20 @@ class SentryRunMonitor implements RunMonitor {
         scope.setFingerprint([report.policy, reasonKey(reason)]);
         scope.setTags(runTags(report));
         scope.setContext('run_report', context);
-        const detail = reasonKey(reason) === 'run_failed' && report.error ? ` (${report.error.code}: ${report.error.message})` : '';
+        const detail =
+          reasonKey(reason) === 'run_failed' && report.error ? ` (${report.error.code}: ${report.error.message})` : '';
         Sentry.captureMessage(`${report.policy}: SLA ${report.sla.status}: ${reason}${detail}`);
       });
     }
   }
 
-  captureError(error: unknown, context: ErrorContext): void {
+  captureError(error: unknown, tags: CaptureTags): void {
     Sentry.withScope((scope) => {
-      scope.setTag('stage', context.stage);
-      if (context.policy) scope.setTags({ policy: context.policy.name, data_class: context.policy.class, store: context.policy.store.kind });
-      if (context.runId) scope.setTag('run_id', context.runId);
-      if (context.requestId) scope.setTag('request_id', context.requestId);
+      scope.setTag('stage', tags.stage);
+      if (tags.policy)
+        scope.setTags({ policy: tags.policy.name, data_class: tags.policy.class, store: tags.policy.store.kind });
+      if (tags.runId) scope.setTag('run_id', tags.runId);
+      if (tags.requestId) scope.setTag('request_id', tags.requestId);
       Sentry.captureException(error);
     });
   }

@@ -85,7 +85,7 @@ describe('bad inputs through the real CLI', () => {
         return { what, result: await runCli(['--config', file, ...argv], { env }) };
       }),
     );
-    results.forEach(({ what, result }, index) => expectRefused(result, CASES[index]![3], CASES[index]![4], what));
+    for (const [index, { what, result }] of results.entries()) expectRefused(result, CASES[index]![3], CASES[index]![4], what);
 
     expect(await controlSchema()).toBeNull();
     expect({ connections: trip.connections, home: existsSync(env.RETENTION_HOME!), expired: existsSync(path.join(root, 'expired.bin')) }).toEqual({

@@ -165,8 +165,8 @@ describe('s3 store', () => {
     expect((await scanAll(store)).items.map((item) => item.key)).toEqual(['docs/a.pdf']);
     const forged = { key: 'elsewhere/d.pdf', timestamp: daysAgo(40), cutoff: CONTRACT_NOW, rule: 'retention: 30d' };
     expect(await store.delete([forged, { ...forged, key: 'docs/b.txt' }])).toEqual([
-      { key: 'elsewhere/d.pdf', status: 'failed', error: 'refused: key is outside s3://' + bucket + '/docs/ (prefixes/include/exclude)' },
-      { key: 'docs/b.txt', status: 'failed', error: 'refused: key is outside s3://' + bucket + '/docs/ (prefixes/include/exclude)' },
+      { key: 'elsewhere/d.pdf', status: 'failed', error: `refused: key is outside s3://${bucket}/docs/ (prefixes/include/exclude)` },
+      { key: 'docs/b.txt', status: 'failed', error: `refused: key is outside s3://${bucket}/docs/ (prefixes/include/exclude)` },
     ]);
     expect(await exists(bucket, 'elsewhere/d.pdf')).toBe(true);
   });

@@ -123,7 +123,7 @@ export function dynamoIamRequests(request: RecordedRequest, accountId: string): 
   const tables = input.RequestItems ? Object.keys(input.RequestItems) : [input.TableName ?? 'unknown'];
   return tables.map((table) => ({
     action: `dynamodb:${operation}`,
-    resource: `arn:aws:dynamodb:${region}:${accountId}:table/${table}` + (input.IndexName ? `/index/${input.IndexName}` : ''),
+    resource: `arn:aws:dynamodb:${region}:${accountId}:table/${table}${input.IndexName ? `/index/${input.IndexName}` : ''}`,
     call: operation,
   }));
 }

@@ -1,6 +1,19 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ControlStoreError, describeCause, RetentionError, SqlError, StoreError } from '../../lib/errors.ts';
+import {
+  ConfigError,
+  ControlStoreError,
+  describeCause,
+  InterruptedError,
+  LIMIT_ADVICE,
+  LimitExceededError,
+  LimitReachedError,
+  RetentionError,
+  SqlError,
+  StoreError,
+  UnauditedDeletionError,
+} from '../../lib/errors.ts';
+import { checkLimits } from '../../lib/policy/limits.ts';
 
 /** An OS error as Node makes it (`fs`, `net`): code, syscall, path. */
 function osError(message: string, fields: { code: string; syscall?: string; path?: string; dest?: string }): Error {
@@ -108,5 +121,54 @@ describe('errors that wrap a cause', () => {
     expect(error.message).toBe('cannot open postgres://app:***@db:5432/x: connect to postgres://app:***@db:5432/x refused');
     expect(error.context).toEqual({ url: 'postgres://app:***@db:5432/x', token: '***', attempt: 2 });
     expect(describeCause(new Error(`bad ${url}`))).toBe('bad postgres://app:***@db:5432/x');
+  });
+});
+
+describe('errors of run outcomes carry the figures their message states', () => {
+  const figures = { planned: 11, eligible: 51, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 };
+
+  it.each<[string, RetentionError, string, Record<string, unknown>]>([
+    [
+      'a run over maxDeletesPerRun',
+      new LimitExceededError('maxDeletesPerRun', figures),
+      `11 planned deletions exceed limits.maxDeletesPerRun 10; nothing was deleted (${LIMIT_ADVICE})`,
+      { code: 'limit_exceeded', limit: 'maxDeletesPerRun', figures, reason: '11 planned deletions exceed limits.maxDeletesPerRun 10' },
+    ],
+    [
+      'a run over maxDeleteFraction',
+      new LimitExceededError('maxDeleteFraction', { ...figures, eligible: 2, total: 3, maxDeleteFraction: 0.125 }),
+      `2 of 3 items (66.7%) are eligible, over limits.maxDeleteFraction 12.5%; nothing was deleted (${LIMIT_ADVICE})`,
+      { code: 'limit_exceeded', limit: 'maxDeleteFraction', figures: { ...figures, eligible: 2, total: 3, maxDeleteFraction: 0.125 } },
+    ],
+    [
+      'a run stopped at maxDeletesPerRun deletions',
+      new LimitReachedError(500, 500),
+      'limits.maxDeletesPerRun (500) reached after 500 deletions; the rest waits for the next run (or pass --force)',
+      { code: 'limit_reached', maxDeletesPerRun: 500, deleted: 500 },
+    ],
+    [
+      'a run stopped by a signal',
+      new InterruptedError('SIGTERM'),
+      'stopped by SIGTERM; what was deleted is recorded, the rest waits for the next run',
+      { code: 'interrupted', signal: 'SIGTERM' },
+    ],
+    [
+      'rows deleted without their audit record',
+      new UnauditedDeletionError('postgres://app:***@db/x#public.events', 1000, { policy: 'events' }),
+      'postgres://app:***@db/x#public.events: 1000 rows were deleted in one statement without their audit record',
+      { code: 'unaudited_deletion', deleted: 1000, context: { policy: 'events', store: 'postgres://app:***@db/x#public.events' } },
+    ],
+  ])('%s', (_name, error, message, fields) => {
+    expect(error).toBeInstanceOf(RetentionError);
+    expect(error.message).toBe(message);
+    expect(error).toMatchObject(fields);
+  });
+
+  it('the limit check returns the error a run aborted by it reports', () => {
+    const verdict = checkLimits({ ...figures, planned: 5 });
+    expect(verdict.ok).toBe(false);
+    if (verdict.ok) return;
+    expect(verdict.error).toMatchObject({ limit: 'maxDeleteFraction', figures: { ...figures, planned: 5 } });
+    expect(verdict.error.message).toBe(`${verdict.reason}; nothing was deleted (${LIMIT_ADVICE})`);
   });
 });

@@ -127,7 +127,7 @@ describe('OldestItems', () => {
   it('keeps the n oldest, sorted oldest first, with bounded memory', () => {
     const oldest = new OldestItems(3);
     const ages = [5, 1, 9, 3, 7, 9, 2];
-    ages.forEach((age, index) => oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem));
+    for (const [index, age] of ages.entries()) oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem);
     expect(oldest.sorted().map((item) => item.key)).toEqual(['k2', 'k5', 'k4']);
   });
 });

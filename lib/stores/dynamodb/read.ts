@@ -55,7 +55,7 @@ function projection(layout: TableLayout, extra: string[], indexPartition?: strin
   const names: Record<string, string> = { [NAME.partition]: layout.partition, [NAME.expiry]: layout.expiry };
   if (layout.sort !== undefined) names[NAME.sort] = layout.sort;
   if (indexPartition !== undefined) names[NAME.indexPartition] = indexPartition;
-  extra.forEach((attribute, index) => (names[`#a${index}`] = attribute));
+  for (const [index, attribute] of extra.entries()) names[`#a${index}`] = attribute;
   return { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names };
 }
 
@@ -252,9 +252,10 @@ function mergeOldestFirst(lanes: Lanes, reads: LaneRead[], limit: number): numbe
 
 /** Unordered lanes: take whole responses in lane order while there is room; the last one may be cut. */
 function fillInLaneOrder(reads: LaneRead[], room: number): number[] {
+  let left = room;
   return reads.map((read) => {
-    const count = Math.min(read.items.length, room);
-    room -= count;
+    const count = Math.min(read.items.length, left);
+    left -= count;
     return count;
   });
 }

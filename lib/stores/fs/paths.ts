@@ -181,7 +181,7 @@ async function verifyPinned(handle: FileHandle, root: string, context: { store: 
     return new ConfigError([issue], context, cause ? { cause } : {});
   };
   let linked: string;
-  let viaProc;
+  let viaProc: Stats;
   try {
     [linked, viaProc] = await Promise.all([readlink(fdLink(handle.fd)), stat(within(handle.fd, '.'))]);
   } catch (error) {
@@ -245,7 +245,7 @@ export async function removeEmptyParents(directories: PinnedDirectories, keys: s
     level.add(directory);
     byDepth.set(depth, level);
   };
-  keys.forEach((key) => enqueue(path.posix.dirname(key)));
+  for (const key of keys) enqueue(path.posix.dirname(key));
   const deepest = Math.max(0, ...byDepth.keys());
   for (let depth = deepest; depth > 0; depth -= 1) {
     for (const directory of byDepth.get(depth) ?? []) {

@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, readdir, realpath, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -160,7 +161,7 @@ export function createFsStore(config: FsStoreConfig): Store {
 
       async prune(to: string, policy: string, olderThan: Date): Promise<number> {
         const policyDirectory = path.resolve(to, pathSegment(policy, 'policy', location));
-        let entries;
+        let entries: Dirent[];
         try {
           entries = await readdir(policyDirectory, { withFileTypes: true });
         } catch (error) {

@@ -71,7 +71,7 @@ export async function inspectRowsTable(sql: SqlExecutor, request: RowsTableReque
   if (request.timeZone !== undefined && zoned) issues.push({ path: path('timeZone'), message: `"${request.timestamp}" is timestamptz, which carries its own zone`, fix: 'remove timeZone (it applies to timestamp without time zone)' });
   if (request.by === 'prefix') issues.push({ path: path('retention.by'), message: '"prefix" matches key prefixes of blobs', fix: 'name the column that holds the purpose, e.g. "purpose_code"' });
   else if (request.by !== undefined) column(request.by, 'retention.by');
-  request.filter.forEach((filter, index) => column(filter.column, `filter[${index}].column`));
+  for (const [index, filter] of request.filter.entries()) column(filter.column, `filter[${index}].column`);
   if (request.blob !== undefined) column(request.blob, 'blob.column');
   const size = request.size === undefined ? undefined : column(request.size, 'size');
   if (size && !NUMERIC_TYPES.has(size.type)) issues.push({ path: path('size'), message: `column "${size.name}" is ${size.type}, not a number of bytes`, fix: 'name an integer or numeric column' });
@@ -281,7 +281,7 @@ function foreignKeyWarnings(table: Relation, keys: ReferencingKey[], request: Ro
 async function partitionDropBlocker(sql: SqlExecutor, table: Relation, ts: Column, request: RowsTableRequest, referencing: ReferencingKey[]): Promise<string | undefined> {
   if (table.kind !== 'p') return 'the table is not partitioned';
   const key = await partitionKey(sql, table.oid);
-  if (!key || key.strategy !== 'r' || key.columns.length !== 1 || key.columns[0] !== ts.attnum) return `it is not range-partitioned on "${ts.name}" alone`;
+  if (key?.strategy !== 'r' || key.columns.length !== 1 || key.columns[0] !== ts.attnum) return `it is not range-partitioned on "${ts.name}" alone`;
   if (request.blob !== undefined) return 'each row has a linked file to delete';
   if (request.children.length > 0) return 'explicit children are deleted row by row';
   if (referencing.length > 0) return 'foreign keys reference it';

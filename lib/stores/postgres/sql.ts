@@ -278,7 +278,7 @@ export function parseKeys(shape: RowsShape, keys: string[]): { batch: KeyBatch; 
       return;
     }
     batch.keys.push(key);
-    parts.forEach((part, column) => batch.columns[column]!.push(part));
+    for (const [column, part] of parts.entries()) batch.columns[column]!.push(part);
   });
   return { batch, malformed };
 }

@@ -1,4 +1,4 @@
-import { DeleteObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, type ObjectIdentifier, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, type DeleteObjectsCommandOutput, type ObjectIdentifier, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { describeCause } from '../../errors.ts';
 import { objectLockOf } from './objectLock.ts';
 import { compareUtf8, mayProceed, type KeyLocator, type WindowPage } from '../common.ts';
@@ -246,7 +246,7 @@ type ChunkResult = TargetResult | { status: 'retry'; error: string } | { status:
 
 async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget[]): Promise<Array<[DeleteTarget, ChunkResult]>> {
   const objects: ObjectIdentifier[] = chunk.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}), ...(target.etag ? { ETag: target.etag } : {}) }));
-  let response;
+  let response: DeleteObjectsCommandOutput;
   try {
     response = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }));
   } catch (error) {
