@@ -66,6 +66,16 @@ export interface DeleteOptions {
   beforeRequest?: () => void;
 }
 
+/** What a run gives the store it opens; stores opened outside a run (restore, holds, health) get none. */
+export interface OpenContext {
+  /**
+   * The run's deadline (budget plus one request timeout): stores whose requests could hang on a
+   * frozen backend (S3, DynamoDB, Vercel Blob) pass it to every request; once it aborts, they throw
+   * a StoreError that says so instead of reporting items failed.
+   */
+  signal?: AbortSignal;
+}
+
 export interface BackupRef {
   /** Backup location as configured (`backup.to`). */
   to: string;
@@ -140,8 +150,11 @@ export interface Store {
   /** `timestamp`: scan pages come oldest first; `key`: in key order; `unordered`: neither (DynamoDB Scan). */
   readonly order: 'timestamp' | 'key' | 'unordered';
 
-  /** Checks the backend is reachable and configured as the policy says; throws ConfigError if not. */
-  open(): Promise<void>;
+  /**
+   * Checks the backend is reachable and configured as the policy says; throws ConfigError if not.
+   * Called again at run start with the run's context (the check itself may be remembered).
+   */
+  open(context?: OpenContext): Promise<void>;
   scan(query: ScanQuery): Promise<Page>;
   census(query: CensusQuery): Promise<Census>;
   /**

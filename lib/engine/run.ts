@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import { describeCause, LeaseLostError, RetentionError } from '../errors.ts';
@@ -37,7 +38,9 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   const tally = new Tally(options.list);
   const budget = new Budget(clock, options.budgetMs ?? durationMs(policy.budget), options.deadline);
 
-  await store.open();
+  // Requests hung on a frozen backend end one request timeout after the budget: the run fails then,
+  // with its report, instead of waiting out every retry.
+  await store.open({ signal: runDeadline(budget.totalMs, requestTimeoutMs()) });
   // Database rows carry database timestamps: their cutoffs come from the database clock, once.
   const cutoffsAt = store.now ? await store.now() : startedAt;
   const cutoffs = computeCutoffs(policy.retention, cutoffsAt, options.before);

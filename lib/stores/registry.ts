@@ -38,21 +38,12 @@ const loaders = {
 } satisfies { [K in StoreKind]: () => Promise<Factory<K>> };
 
 /**
- * The CLI opens every store before running any policy and the engine opens it again at run start:
- * a store from here checks its backend once (S3: one listing under its prefix; a billed Vercel Blob list call).
- * A failed open is not remembered, so the next call checks again.
+ * The CLI opens every store before running any policy and the engine opens it again at run start,
+ * with the run's deadline: each store checks its backend once (S3: one listing under its prefix; a
+ * billed Vercel Blob list call) and takes the deadline on every call. A failed check is not
+ * remembered, so the next call checks again.
  */
 export async function createStore(policy: PolicyConfig): Promise<Store> {
   const factory = (await loaders[policy.store.kind]()) as (policy: PolicyConfig) => Store;
-  const store = factory(policy);
-  const openBackend = store.open.bind(store);
-  let opening: Promise<void> | undefined;
-  store.open = () => {
-    opening ??= openBackend().catch((error: unknown) => {
-      opening = undefined;
-      throw error;
-    });
-    return opening;
-  };
-  return store;
+  return factory(policy);
 }
