@@ -14,7 +14,7 @@ import { backupRows, backupRowsWithFiles, pruneCopies, restoreRows, restoreRowsW
 import { purposeSegments, sweepSegments, type Segment, type SegmentCursor } from './segments.ts';
 import { sweepRows, type SweepMode } from './sweep.ts';
 import type { CopyTable } from './writeSql.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from '../../core/store.ts';
+import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, OpenContext, Page, PartitionDropOptions, PartitionOutcome, RestoreOutcome, RunContext, ScanQuery, Store, SweptBatch } from '../../core/store.ts';
 
 export interface RowsStoreDeps<BlobConfig = unknown> {
   /** Injected client (tests, a shared pool); the store closes only a client it created. */
@@ -136,8 +136,10 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     // Linked files must go before their row and children first: those batches need two steps.
     sweepsInOneStatement: !config.blob && !config.children?.length,
 
-    async open() {
-      await opened();
+    async open(run?: OpenContext) {
+      const table = await opened();
+      // The linked files' store, opened (and checked) with the table, takes the run's deadline.
+      await table.blobStore?.open(run);
     },
 
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
