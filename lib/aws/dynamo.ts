@@ -23,8 +23,8 @@ export function dynamoClientFor(config: { region?: string | undefined; endpoint?
     // Throttled calls are retried by the SDK; adaptive mode also slows the client down meanwhile.
     retryMode: 'adaptive',
     maxAttempts: 5,
-    // Per attempt: a frozen endpoint costs a bounded wait; a run's deadline bounds them all.
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: requestTimeoutMs() },
+    // Per attempt: a frozen endpoint costs a bounded wait (see core/deadline.ts); a run's deadline bounds them all.
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: requestTimeoutMs() },
   });
 }
 

@@ -14,9 +14,12 @@ import type { OpenContext } from './store.ts';
 export const CONNECT_TIMEOUT_MS = 5_000;
 
 /**
- * Per attempt: waiting for a response (a page of 1000 keys or a batch delete answers in well under a
- * second). It is also the grace the run's deadline leaves past the budget for the request in
- * flight: a frozen backend costs a run at most its budget plus this.
+ * Per attempt: how long a connection may stay silent (a page of 1000 keys or a batch delete
+ * answers in well under a second; a long S3 CopyObject keeps its connection alive). The AWS SDK
+ * clients take it as `socketTimeout`: their `requestTimeout` only logs a warning unless
+ * `throwOnRequestTimeout` is set, and then cuts long copies too. It is also the grace the run's
+ * deadline leaves past the budget for the request in flight: a frozen backend costs a run at most
+ * its budget plus this.
  */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 

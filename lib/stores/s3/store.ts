@@ -31,8 +31,8 @@ export function s3ClientFor(config: S3StoreConfig, overrides: Partial<S3ClientCo
     ...(config.forcePathStyle !== undefined ? { forcePathStyle: config.forcePathStyle } : {}),
     retryMode: 'adaptive',
     maxAttempts: config.maxAttempts,
-    // A frozen endpoint costs one bounded wait per attempt; the run's deadline bounds them all.
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: requestTimeoutMs() },
+    // A frozen endpoint costs one bounded wait per attempt (see core/deadline.ts); the run's deadline bounds them all.
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: requestTimeoutMs() },
     // Default checksums on every request add CPU and break on S3-compatible servers; DeleteObjects,
     // which requires one, still gets it.
     requestChecksumCalculation: 'WHEN_REQUIRED',
