@@ -1,6 +1,7 @@
 import { BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, DynamoDBClient, type AttributeValue, type KeysAndAttributes, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { describeCause, StoreError } from '../errors.ts';
 import { backoffMs, chunks, mapConcurrent, sleep, type RetryPolicy } from '../core/async.ts';
+import { CONNECT_TIMEOUT_MS, requestTimeoutMs, type RequestDeadline } from '../core/deadline.ts';
 
 /**
  * DynamoDB helpers shared by the tokens store and the DynamoDB control store. The batch calls
@@ -22,8 +23,8 @@ export function dynamoClientFor(config: { region?: string | undefined; endpoint?
     // Throttled calls are retried by the SDK; adaptive mode also slows the client down meanwhile.
     retryMode: 'adaptive',
     maxAttempts: 5,
-    // Per attempt: a frozen endpoint costs a bounded wait, never the whole budget and more.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+    // Per attempt: a frozen endpoint costs a bounded wait (see core/deadline.ts); a run's deadline bounds them all.
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: requestTimeoutMs() },
   });
 }
 
@@ -38,6 +39,8 @@ export interface BatchOptions {
   /** Attempts for the unprocessed part of each request (the first send included) and their backoff. */
   retry: RetryPolicy;
   sleep?: (ms: number) => Promise<void>;
+  /** A run's deadline (the tokens store; the control store's writes must outlive it): thrown once passed. */
+  deadline?: RequestDeadline;
 }
 
 export interface WriteFailure {
@@ -56,9 +59,11 @@ export async function batchWriteAll(client: DynamoDBClient, table: string, reque
     let pending = chunk;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
+        const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }), options.deadline?.sendOptions);
         pending = response.UnprocessedItems?.[table] ?? [];
       } catch (error) {
+        // Whether a call the deadline cut short was carried out is unknown: not a failure to report.
+        options.deadline?.throwIfPassed('BatchWriteItem', error);
         return pending.map((request) => ({ request, error: describeCause(error) }));
       }
       if (pending.length === 0) return [];
@@ -87,7 +92,7 @@ export async function batchGetAll(
     const found: DynamoItem[] = [];
     let pending = chunk;
     for (let attempt = 1; ; attempt += 1) {
-      const response = await client.send(new BatchGetItemCommand({ RequestItems: { [table]: { ...request, Keys: pending } } }));
+      const response = await client.send(new BatchGetItemCommand({ RequestItems: { [table]: { ...request, Keys: pending } } }), options.deadline?.sendOptions);
       found.push(...(response.Responses?.[table] ?? []));
       pending = response.UnprocessedKeys?.[table]?.Keys ?? [];
       if (pending.length === 0) return found;

@@ -9,6 +9,7 @@ import { openControlStore } from '../deps.ts';
 import { systemClock, type Clock } from '../core/types.ts';
 import { clip, ConfigError } from '../errors.ts';
 import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
+import { requestTimeoutMs } from '../core/deadline.ts';
 import { parseDurationFlag } from './flags.ts';
 
 /** What every command gets: streams, the clock, and lazily the config and control store. */
@@ -77,6 +78,8 @@ export async function withSession<T, P = undefined>(
 ): Promise<T> {
   const clock = systemClock;
   const leaseTtlMs = leaseTtlFromEnv(io.env);
+  // Read where requests are made; checked here so that a bad value stops the command before anything is opened.
+  requestTimeoutMs(io.env);
   const { config, source } = await loadCliConfig(io, configFile);
   const prepared = prepare ? prepare(config) : (undefined as P);
   const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });

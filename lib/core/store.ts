@@ -112,6 +112,12 @@ export interface RunContext {
   runId: string;
   actor: string;
   trigger: Trigger;
+  /**
+   * The run's deadline (budget plus one request timeout): stores whose requests could hang on a
+   * frozen backend (S3, DynamoDB, Vercel Blob) pass it to every request; once it aborts, they throw
+   * a StoreError that says so instead of reporting items failed.
+   */
+  signal?: AbortSignal;
 }
 
 /** A partition (or any unit) dropped whole because every item in it is past retention. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { Census, RunContext } from '../core/store.ts';
@@ -42,9 +43,12 @@ export function newRunId(now: Date): string {
 export async function startRun(policy: PolicyConfig, options: RunOptions, deps: RunDeps): Promise<ActiveRun> {
   const { control, store, clock } = deps;
   const startedAt = clock.now();
-  const context: RunContext = { runId: newRunId(startedAt), actor: deps.actor, trigger: options.trigger };
-  const log = deps.log.child({ correlation_id: context.runId, policy: policy.name, data_class: policy.class, store: store.location });
   const budget = new Budget(clock, options.budgetMs ?? durationMs(policy.budget), options.deadline);
+  // Requests hung on a frozen backend end one request timeout after the budget: the run fails then,
+  // with its report, instead of waiting out every retry.
+  const signal = runDeadline(budget.totalMs, requestTimeoutMs());
+  const context: RunContext = { runId: newRunId(startedAt), actor: deps.actor, trigger: options.trigger, signal };
+  const log = deps.log.child({ correlation_id: context.runId, policy: policy.name, data_class: policy.class, store: store.location });
 
   await store.open(context);
   // Database rows carry database timestamps: their cutoffs come from the database clock, once.

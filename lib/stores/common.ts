@@ -7,7 +7,8 @@ import { mapConcurrent } from '../core/async.ts';
 
 /**
  * Helpers every store uses the same way: glob scoping, census counting, guarded destructive
- * requests, and finding the current state of a batch of keys by listing (object stores have no atomic "delete if still old").
+ * requests, and finding the current state of a batch of keys by listing (object stores have no atomic "delete if still old"),
+ * and a backend check made once.
  */
 
 /** include/exclude globs of a store's config (picomatch, over keys). */
@@ -142,4 +143,19 @@ export async function locateByListing<T>(keys: readonly string[], locator: KeyLo
 export function backupSegment(value: string, field: string): string | undefined {
   if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value)) return `backup ${field} "${value}" cannot be used as a path segment`;
   return undefined;
+}
+
+/**
+ * `check` run once: later calls share its success (the CLI's pre-open and the engine's open make
+ * one backend check); a failure is not remembered, so the next call checks again.
+ */
+export function checkedOnce(check: () => Promise<void>): () => Promise<void> {
+  let checking: Promise<void> | undefined;
+  return () => {
+    checking ??= check().catch((error: unknown) => {
+      checking = undefined;
+      throw error;
+    });
+    return checking;
+  };
 }

@@ -75,10 +75,11 @@ export function classSchemas<C extends DataClass>(dataClass: C): Array<ClassSche
 }
 
 /**
- * The CLI opens every store before running any policy and the engine opens it again at run start:
- * a store from here checks its backend once (S3: one listing under its prefix; a billed Vercel Blob list call).
- * A failed open is not remembered, so the next call checks again. Store code loads on first use,
- * so a config of local directories never loads a cloud SDK.
+ * The CLI opens every store before running any policy and the engine opens it again at run start,
+ * with the run's deadline: each store checks its backend once (S3: one listing under its prefix; a
+ * billed Vercel Blob list call) and takes the deadline on every call. A failed check is not
+ * remembered, so the next call checks again. Store code loads on first use, so a config of local
+ * directories never loads a cloud SDK.
  */
 export async function createStore(policy: StorePolicy): Promise<Store> {
   const kind: FittingKind = policy.store.kind;
@@ -90,14 +91,5 @@ export async function createStore(policy: StorePolicy): Promise<Store> {
   const store = factory(policy, (linked) =>
     createStore({ name: policy.name, class: 'blobs', retention: policy.retention, store: linked }),
   );
-  const openBackend = store.open.bind(store);
-  let opening: Promise<void> | undefined;
-  store.open = () => {
-    opening ??= openBackend().catch((error: unknown) => {
-      opening = undefined;
-      throw error;
-    });
-    return opening;
-  };
   return store;
 }

@@ -13,6 +13,8 @@ import { readPort } from './childServer.ts';
  * UnprocessedItems; tests that need those inject them (`withholdBatchWrites`).
  */
 export interface TestDynamo {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
   /** A new client for the server; all are destroyed by stop(). */
   client(): DynamoDBClient;
   /** A table name no other test uses. */
@@ -36,6 +38,7 @@ export async function startDynalite(): Promise<TestDynamo> {
   const endpoint = `http://127.0.0.1:${await readPort(child, 'dynalite')}`;
   const clients: DynamoDBClient[] = [];
   return {
+    endpoint,
     client() {
       const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
       clients.push(client);

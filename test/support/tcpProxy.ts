@@ -3,7 +3,9 @@ import net from 'node:net';
 /**
  * A TCP proxy in front of a real server, for faults a server will not produce on its own:
  * `cut` drops every connection and refuses new ones (the database was killed, the network
- * dropped); `freeze` keeps connections open but forwards nothing (a frozen server or VM).
+ * dropped); `freeze` keeps connections open but forwards nothing (a frozen server or VM);
+ * `muteFrom` lets requests through but no answer back, from a chosen request on (a server that
+ * did the work and then froze: the client cannot know whether it happened).
  */
 export interface TcpProxy {
   port: number;
@@ -11,13 +13,19 @@ export interface TcpProxy {
   cut(): void;
   /** Stops forwarding in both directions; connections stay open. */
   freeze(): void;
+  /**
+   * From the first client chunk whose text matches `request` on (e.g. an HTTP request line), the
+   * server still gets everything but the client gets nothing back; connections stay open.
+   */
+  muteFrom(request: RegExp): void;
   restore(): void;
   stop(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
-  let mode: 'open' | 'cut' | 'frozen' = 'open';
+  let mode: 'open' | 'cut' | 'frozen' | 'muted' = 'open';
+  let muteTrigger: RegExp | undefined;
   const server = net.createServer((client) => {
     if (mode === 'cut') {
       client.destroy();
@@ -29,12 +37,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
-    const forward = (from: net.Socket, to: net.Socket) =>
-      from.on('data', (chunk) => {
-        if (mode === 'open') to.write(chunk);
-      });
-    forward(client, upstream);
-    forward(upstream, client);
+    client.on('data', (chunk: Buffer) => {
+      if (muteTrigger?.test(chunk.toString('latin1'))) {
+        mode = 'muted';
+        muteTrigger = undefined;
+      }
+      if (mode === 'open' || mode === 'muted') upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (mode === 'open') client.write(chunk);
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -49,8 +61,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     freeze() {
       mode = 'frozen';
     },
+    muteFrom(request) {
+      muteTrigger = request;
+    },
     restore() {
       mode = 'open';
+      muteTrigger = undefined;
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -251,6 +251,7 @@ const FLAGS: Array<[string, string[], string, string, Record<string, string>?]> 
   ['an unknown command', ['purge'], 'purge', 'unknown command'],
   ['an argument to status', ['status', 'all'], 'status', 'too many arguments'],
   ['a lease TTL under 3s', ['status'], 'RETENTION_LEASE_TTL', '1s is shorter than 3s', { RETENTION_LEASE_TTL: '1s' }],
+  ['a request timeout over 15s', ['status'], 'RETENTION_REQUEST_TIMEOUT', '"1m" is longer than 15s', { RETENTION_REQUEST_TIMEOUT: '1m' }],
 ];
 
 async function refusedUntouched(argv: string[], document: unknown, env: Record<string, string> = {}) {

@@ -1,5 +1,6 @@
 import { QueryCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoItem } from '../../aws/dynamo.ts';
+import type { RequestDeadline } from '../../core/deadline.ts';
 
 /**
  * How the tokens store reads its table. A table is read through "lanes", each a resumable
@@ -48,6 +49,12 @@ export interface Lanes {
   expiryOf(item: DynamoItem): number;
 }
 
+/** The client lanes read with, and the run's deadline every read carries. */
+export interface LaneReader {
+  client: DynamoDBClient;
+  deadline: RequestDeadline;
+}
+
 /** Placeholders for configured attribute names, which need not be valid placeholder text themselves. */
 export const NAME = { partition: '#pk', sort: '#sk', expiry: '#e', indexPartition: '#ip' } as const;
 
@@ -78,7 +85,7 @@ const expiryOf = (layout: TableLayout) => (item: DynamoItem) => Number(item[layo
  * Scan mode: `segments` parallel Scan segments. The expiry condition is a FilterExpression, so a
  * request still reads (and pays for) every item it evaluates; pages come in hash order.
  */
-export function scanLanes(client: DynamoDBClient, layout: TableLayout, segments: number): Lanes {
+export function scanLanes({ client, deadline }: LaneReader, layout: TableLayout, segments: number): Lanes {
   return {
     count: segments,
     ordered: false,
@@ -99,6 +106,7 @@ export function scanLanes(client: DynamoDBClient, layout: TableLayout, segments:
           ExpressionAttributeValues: request.before === undefined ? { ':number': { S: 'N' } } : { ':before': { N: request.before } },
           ReturnConsumedCapacity: 'TOTAL',
         }),
+        deadline.sendOptions,
       );
       return laneRead(response);
     },
@@ -111,7 +119,7 @@ export function scanLanes(client: DynamoDBClient, layout: TableLayout, segments:
  * Index mode: one Query per partition value of a GSI whose sort key is the expiry attribute. The
  * expiry condition is a key condition, so only candidates are read; each lane is in expiry order.
  */
-export function indexLanes(client: DynamoDBClient, layout: TableLayout, index: { name: string; partition: string; values: Array<{ S: string } | { N: string }> }): Lanes {
+export function indexLanes({ client, deadline }: LaneReader, layout: TableLayout, index: { name: string; partition: string; values: Array<{ S: string } | { N: string }> }): Lanes {
   return {
     count: index.values.length,
     ordered: true,
@@ -130,6 +138,7 @@ export function indexLanes(client: DynamoDBClient, layout: TableLayout, index: {
           ExpressionAttributeValues: { ':lane': index.values[lane]!, ...(request.before === undefined ? {} : { ':before': { N: request.before } }) },
           ReturnConsumedCapacity: 'TOTAL',
         }),
+        deadline.sendOptions,
       );
       return laneRead(response);
     },

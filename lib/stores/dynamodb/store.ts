@@ -6,9 +6,10 @@ import { decodeCursor, encodeCursor, NAME, ReadPacer, readPage, type TableLayout
 import type { DynamoTokensStoreConfig } from './schema.ts';
 import { checkTable, type KeyCodec, type OpenedTable } from './table.ts';
 import { CensusTally, sendGuarded } from '../common.ts';
-import { chunks, sleep as realSleep } from '../../core/async.ts';
+import { chunks } from '../../core/async.ts';
+import { RequestDeadline } from '../../core/deadline.ts';
 import { latestCutoff } from '../../policy/plan.ts';
-import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from '../../core/store.ts';
+import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
 
 export interface DynamoTokensStoreDeps {
   /** Injected client (tests, custom credentials); default: built from the config, destroyed by close(). */
@@ -31,8 +32,9 @@ const BATCH_RETRY: BatchOptions['retry'] = { attempts: 8, baseDelayMs: 50, maxDe
  */
 export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: DynamoTokensStoreDeps = {}): Store {
   const client = deps.client ?? dynamoClientFor(config);
-  const sleep = deps.sleep ?? realSleep;
   const location = `dynamodb://${config.table}`;
+  const deadline = new RequestDeadline(location);
+  const sleep = deps.sleep ?? deadline.sleep;
   const context = (extra: Record<string, unknown> = {}) => ({ store: location, ...extra });
   const pacer = new ReadPacer(config.maxReadCapacityPerSecond, sleep);
   const layout: TableLayout = { table: config.table, partition: config.key.partition, ...(config.key.sort ? { sort: config.key.sort } : {}), expiry: config.expiresAttribute };
@@ -50,15 +52,16 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
   async function describeTable(): Promise<OpenedTable> {
     let table: TableDescription | undefined;
     try {
-      table = (await client.send(new DescribeTableCommand({ TableName: config.table }))).Table;
+      table = (await client.send(new DescribeTableCommand({ TableName: config.table }), deadline.sendOptions)).Table;
     } catch (error) {
+      deadline.throwIfPassed('opening', error);
       if (error instanceof ResourceNotFoundException) throw ConfigError.single('store.table', `table ${config.table} does not exist`, 'create it or fix the name', context());
       if ((error as { name?: string }).name === 'AccessDeniedException') {
         throw new ConfigError([{ path: 'store.table', message: `access to table ${config.table} denied`, fix: 'grant dynamodb:DescribeTable, Scan, Query, DeleteItem, BatchWriteItem and BatchGetItem on the table and its index' }], context(), { cause: error });
       }
       throw new StoreError(`cannot describe table ${config.table}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`, context(), { cause: error });
     }
-    return checkTable(table!, config, layout, client, context());
+    return checkTable(table!, config, layout, { client, deadline }, context());
   }
 
   /** Per-purpose retention reads the `by` attribute (unless it is the key prefix). */
@@ -83,6 +86,7 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
     try {
       return await fn();
     } catch (error) {
+      deadline.throwIfPassed(operation, error);
       if (error instanceof ConfigError || error instanceof StoreError) throw error;
       throw new StoreError(`${location}: ${operation} failed: ${describeCause(error)}`, context({ operation }), { cause: error });
     }
@@ -94,7 +98,8 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
     // Scan mode returns items in hash order: --limit then takes a full pass for the oldest.
     order: config.index ? 'timestamp' : 'unordered',
 
-    async open() {
+    async open(run?: RunContext) {
+      deadline.bind(run);
       await opened();
     },
 
@@ -159,7 +164,7 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
           config.table,
           [...requested.keys()].map((key) => codec.decode(key)!),
           { ConsistentRead: true, ProjectionExpression: [NAME.partition, ...(layout.sort ? [NAME.sort] : [])].join(', '), ExpressionAttributeNames: { [NAME.partition]: layout.partition, ...(layout.sort ? { [NAME.sort]: layout.sort } : {}) } },
-          { concurrency: 4, retry: BATCH_RETRY, sleep },
+          { concurrency: 4, retry: BATCH_RETRY, sleep, deadline },
         );
         return new Set(found.map((item) => requested.get(codec.encode(item))!));
       }),
@@ -197,10 +202,13 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
           // Only "was there an item" is used; the old attributes (a credential) are dropped at once.
           ReturnValues: 'ALL_OLD',
         }),
+        deadline.sendOptions,
       );
       return { key: item.key, status: response.Attributes ? 'deleted' : 'missing' };
     } catch (error) {
       if (isConditionalCheckFailed(error)) return { key: item.key, status: 'kept' };
+      // Cut short by the run's deadline: whether it went is unknown, so its intent stays pending.
+      deadline.throwIfPassed('DeleteItem', error);
       return { key: item.key, status: 'failed', error: describeCause(error) };
     }
   }
@@ -213,6 +221,7 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
       concurrency: config.deleteConcurrency,
       retry: BATCH_RETRY,
       sleep,
+      deadline,
     });
     const failed = new Map(failures.map((failure) => [codec.encode(failure.request.DeleteRequest!.Key!), failure.error]));
     return addressed.map(({ item, key }) => {

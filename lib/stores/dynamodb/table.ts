@@ -1,8 +1,8 @@
-import type { AttributeValue, DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../../errors.ts';
 import type { DynamoItem } from '../../aws/dynamo.ts';
 import type { DynamoTokensStoreConfig } from './schema.ts';
-import { indexLanes, scanLanes, type Lanes, type TableLayout } from './read.ts';
+import { indexLanes, scanLanes, type LaneReader, type Lanes, type TableLayout } from './read.ts';
 
 /** What the tokens store knows about its table once open() has checked it. */
 export interface OpenedTable {
@@ -57,7 +57,7 @@ function keyCodec(partition: { name: string; type: KeyType }, sort?: { name: str
  * Checks the table is what the config says (key names and types, the index and what it
  * projects) and builds the readers: misconfiguration fails at open, not halfway through a run.
  */
-export function checkTable(table: TableDescription, config: DynamoTokensStoreConfig, layout: TableLayout, client: DynamoDBClient, context: Record<string, unknown>): OpenedTable {
+export function checkTable(table: TableDescription, config: DynamoTokensStoreConfig, layout: TableLayout, reader: LaneReader, context: Record<string, unknown>): OpenedTable {
   const types = new Map((table.AttributeDefinitions ?? []).map((definition) => [definition.AttributeName, definition.AttributeType]));
   const keyName = (schema: typeof table.KeySchema, type: 'HASH' | 'RANGE') => schema?.find((key) => key.KeyType === type)?.AttributeName;
   const [hash, range] = [keyName(table.KeySchema, 'HASH'), keyName(table.KeySchema, 'RANGE')];
@@ -70,7 +70,7 @@ export function checkTable(table: TableDescription, config: DynamoTokensStoreCon
     return type;
   };
   const codec = keyCodec({ name: hash, type: keyType(hash) }, range ? { name: range, type: keyType(range) } : undefined);
-  if (!config.index) return { lanes: scanLanes(client, layout, config.segments), codec, readable: () => true };
+  if (!config.index) return { lanes: scanLanes(reader, layout, config.segments), codec, readable: () => true };
 
   const { name, partition, values } = config.index;
   const index = table.GlobalSecondaryIndexes?.find((candidate) => candidate.IndexName === name);
@@ -88,5 +88,5 @@ export function checkTable(table: TableDescription, config: DynamoTokensStoreCon
   // Every index holds the table's and its own key attributes; other attributes only if projected.
   const projected = new Set([hash, ...(range ? [range] : []), partition, config.expiresAttribute, ...(index.Projection?.NonKeyAttributes ?? [])]);
   const readable = (attribute: string) => index.Projection?.ProjectionType === 'ALL' || projected.has(attribute);
-  return { lanes: indexLanes(client, layout, { name, partition, values: laneValues }), codec, readable };
+  return { lanes: indexLanes(reader, layout, { name, partition, values: laneValues }), codec, readable };
 }

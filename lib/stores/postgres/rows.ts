@@ -93,8 +93,10 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     // The engine waits between batches, before its lease check (never after it).
     pacingMs: config.pauseBetweenBatchesMs,
 
-    async open() {
-      await opened();
+    async open(run?: RunContext) {
+      const table = await opened();
+      // The linked files' store, opened (and checked) with the table, takes the run's deadline.
+      await table.blobStore?.open(run);
     },
 
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>

@@ -5,6 +5,7 @@ import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import type { DeleteTarget, TargetResult } from './objects.ts';
 import { backupSegment } from '../common.ts';
 import { mapConcurrent } from '../../core/async.ts';
+import type { RequestDeadline } from '../../core/deadline.ts';
 import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
 
 /**
@@ -21,6 +22,7 @@ const COPY_CONCURRENCY = 16;
 
 export interface S3BackupContext {
   client: S3Client;
+  deadline: RequestDeadline;
   config: { bucket: string; prefix: string };
   location: string;
   shards: string[];
@@ -34,7 +36,7 @@ interface BackupLocation {
 }
 
 export function createS3Backups(context: S3BackupContext): StoreBackups {
-  const { client, config, location } = context;
+  const { client, deadline, config, location } = context;
 
   function locate(to: string, policy: string): BackupLocation {
     const backup = s3BackupLocation(to, { bucket: config.bucket, prefix: config.prefix, shards: context.shards }, policy);
@@ -52,7 +54,7 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
   }
 
   async function copy(from: { bucket: string; key: string }, to: { bucket: string; key: string }): Promise<void> {
-    await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from.bucket, from.key) }));
+    await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from.bucket, from.key) }), deadline.sendOptions);
   }
 
   return {
@@ -63,6 +65,7 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
           await copy({ bucket: config.bucket, key: item.key }, { bucket: backup.bucket, key: `${prefix}${item.key}` });
           return { key: item.key, ok: true };
         } catch (error) {
+          deadline.throwIfPassed('backing up', error);
           return { key: item.key, ok: false, error: `CopyObject to s3://${backup.bucket}/${prefix}${item.key}: ${describeCause(error)}` };
         }
       });
@@ -75,7 +78,7 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
         try {
           // Never overwrite: a newer object at the key wins over its backup. (A write racing between
           // this HEAD and the copy can still be overwritten; CopyObject has no If-None-Match.)
-          if (await exists(client, config.bucket, key)) return { key, status: 'exists' };
+          if (await exists(client, config.bucket, key, deadline)) return { key, status: 'exists' };
           await copy({ bucket: backup.bucket, key: `${prefix}${key}` }, { bucket: config.bucket, key });
           return { key, status: 'restored' };
         } catch (error) {
@@ -94,8 +97,8 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
       };
       let pruned = 0;
       try {
-        for (const runFolder of await listRunFolders(client, backup.bucket, `${backup.prefix}${policy}/`)) {
-          const objects = await listAll(client, backup.bucket, runFolder);
+        for (const runFolder of await listRunFolders(client, backup.bucket, `${backup.prefix}${policy}/`, deadline)) {
+          const objects = await listAll(client, backup.bucket, runFolder, deadline);
           // A run's folder is as old as its newest copy: prune only when every copy is older.
           if (objects.length === 0 || objects.some((object) => object.lastModified.getTime() >= olderThan.getTime())) continue;
           const results = await context.deleteObjects(backup.bucket, objects.map((object) => ({ key: object.key })));
@@ -105,6 +108,7 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
           if (![...results.values()].some((result) => result.status === 'held')) pruned += 1;
         }
       } catch (error) {
+        deadline.throwIfPassed('pruning backups', error);
         if (error instanceof StoreError) throw error;
         failWith(describeCause(error), error);
       }
@@ -118,9 +122,9 @@ export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-async function exists(client: S3Client, bucket: string, key: string): Promise<boolean> {
+async function exists(client: S3Client, bucket: string, key: string, deadline: RequestDeadline): Promise<boolean> {
   try {
-    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), deadline.sendOptions);
     return true;
   } catch (error) {
     if (httpStatus(error) === 404) return false;
@@ -128,22 +132,22 @@ async function exists(client: S3Client, bucket: string, key: string): Promise<bo
   }
 }
 
-async function listRunFolders(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+async function listRunFolders(client: S3Client, bucket: string, prefix: string, deadline: RequestDeadline): Promise<string[]> {
   const folders: string[] = [];
   let token: string | undefined;
   do {
-    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), deadline.sendOptions);
     for (const common of response.CommonPrefixes ?? []) if (common.Prefix) folders.push(common.Prefix);
     token = response.IsTruncated ? response.NextContinuationToken : undefined;
   } while (token);
   return folders;
 }
 
-async function listAll(client: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; lastModified: Date }>> {
+async function listAll(client: S3Client, bucket: string, prefix: string, deadline: RequestDeadline): Promise<Array<{ key: string; lastModified: Date }>> {
   const objects: Array<{ key: string; lastModified: Date }> = [];
   let token: string | undefined;
   do {
-    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), deadline.sendOptions);
     for (const object of response.Contents ?? []) if (object.Key) objects.push({ key: object.Key, lastModified: object.LastModified! });
     token = response.IsTruncated ? response.NextContinuationToken : undefined;
   } while (token);

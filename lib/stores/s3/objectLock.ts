@@ -1,4 +1,5 @@
 import { GetObjectLegalHoldCommand, GetObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { RequestDeadline } from '../../core/deadline.ts';
 import { describeCause } from '../../errors.ts';
 
 /**
@@ -18,13 +19,13 @@ const NO_LOCK_CODES = new Set([
   'InvalidRequest',
 ]);
 
-export async function objectLockOf(client: S3Client, bucket: string, target: { key: string; versionId?: string }, now: Date): Promise<LockVerdict> {
+export async function objectLockOf(client: S3Client, bucket: string, target: { key: string; versionId?: string }, now: Date, deadline: RequestDeadline): Promise<LockVerdict> {
   const input = { Bucket: bucket, Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}) };
-  const legalHold = await ask(() => client.send(new GetObjectLegalHoldCommand(input)));
+  const legalHold = await ask(() => client.send(new GetObjectLegalHoldCommand(input), deadline.sendOptions), deadline);
   if ('unknown' in legalHold) return { locked: false, unknown: `GetObjectLegalHold: ${legalHold.unknown}` };
   if (legalHold.answer?.LegalHold?.Status === 'ON') return { locked: true, reason: 'object_lock: legal hold' };
 
-  const retention = await ask(() => client.send(new GetObjectRetentionCommand(input)));
+  const retention = await ask(() => client.send(new GetObjectRetentionCommand(input), deadline.sendOptions), deadline);
   if ('unknown' in retention) return { locked: false, unknown: `GetObjectRetention: ${retention.unknown}` };
   const until = retention.answer?.Retention?.RetainUntilDate;
   // A retention period that is over no longer protects the object: the refusal is about permissions.
@@ -35,11 +36,12 @@ export async function objectLockOf(client: S3Client, bucket: string, target: { k
   return { locked: false };
 }
 
-/** The answer, `{}` when S3 says there is no such lock, or what kept us from knowing. */
-async function ask<T>(request: () => Promise<T>): Promise<{ answer?: T } | { unknown: string }> {
+/** The answer, `{}` when S3 says there is no such lock, or what kept us from knowing (the run's deadline is thrown). */
+async function ask<T>(request: () => Promise<T>, deadline: RequestDeadline): Promise<{ answer?: T } | { unknown: string }> {
   try {
     return { answer: await request() };
   } catch (error) {
+    deadline.throwIfPassed('reading Object Lock state', error);
     const code = (error as { name?: string; Code?: string }).Code ?? (error as { name?: string }).name;
     if (code !== undefined && NO_LOCK_CODES.has(code)) return {};
     return { unknown: `${code ?? 'error'}: ${describeCause(error)}` };

@@ -3,6 +3,7 @@ import { describeCause } from '../../errors.ts';
 import { objectLockOf } from './objectLock.ts';
 import { compareUtf8, mayProceed, type KeyLocator, type WindowPage } from '../common.ts';
 import { backoffMs, chunks, mapConcurrent, sleep, type RetryPolicy } from '../../core/async.ts';
+import type { RequestDeadline } from '../../core/deadline.ts';
 
 /**
  * Object-level S3 calls shared by the store and its backup code: the current state of keys by
@@ -35,6 +36,7 @@ export interface CurrentObject {
 
 export interface ObjectSource {
   client: S3Client;
+  deadline: RequestDeadline;
   bucket: string;
   versions: 'current' | 'all';
   conditionalDelete: boolean;
@@ -72,6 +74,7 @@ function currentLocator(source: ObjectSource): KeyLocator<CurrentObject> {
       if (prefix === undefined) return undefined;
       const response = await source.client.send(
         new ListObjectsV2Command({ Bucket: source.bucket, Prefix: prefix, StartAfter: keyBefore(first), MaxKeys: windowSize(remaining) }),
+        source.deadline.sendOptions,
       );
       const objects = (response.Contents ?? []).filter((object) => object.Key !== undefined);
       return { entries: objects.map((object) => [object.Key!, toCurrent(object)]), ...lastKeyOf(objects.map((object) => object.Key!)) };
@@ -79,7 +82,10 @@ function currentLocator(source: ObjectSource): KeyLocator<CurrentObject> {
     async listExact(key) {
       let token: string | undefined;
       do {
-        const response = await source.client.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: key, MaxKeys: MAX_LIST_KEYS, ContinuationToken: token }));
+        const response = await source.client.send(
+          new ListObjectsV2Command({ Bucket: source.bucket, Prefix: key, MaxKeys: MAX_LIST_KEYS, ContinuationToken: token }),
+          source.deadline.sendOptions,
+        );
         const match = response.Contents?.find((object) => object.Key === key);
         if (match) return toCurrent(match);
         token = response.IsTruncated ? response.NextContinuationToken : undefined;
@@ -103,6 +109,7 @@ function versionLocator(source: ObjectSource): KeyLocator<CurrentObject> {
   const list = async (prefix: string, keyMarker?: string, versionIdMarker?: string, maxKeys = MAX_LIST_KEYS) => {
     const response = await source.client.send(
       new ListObjectVersionsCommand({ Bucket: source.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker, MaxKeys: maxKeys }),
+      source.deadline.sendOptions,
     );
     const entries: VersionEntry[] = [
       ...(response.Versions ?? []).map((version) => ({ key: version.Key!, versionId: version.VersionId ?? 'null', latest: version.IsLatest === true, deleteMarker: false, lastModified: version.LastModified!, size: version.Size ?? 0, ...(version.ETag ? { etag: version.ETag } : {}) })),
@@ -185,6 +192,8 @@ export interface DeleteOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The engine's lease check before each DeleteObjects request (see the Store's DeleteOptions). */
   beforeRequest?: () => void;
+  /** The run's deadline: every request carries it, and once it passes, deleteTargets throws. */
+  deadline: RequestDeadline;
 }
 
 const targetId = (target: DeleteTarget): string => `${target.key}\u0000${target.versionId ?? ''}`;
@@ -194,7 +203,8 @@ const targetId = (target: DeleteTarget): string => `${target.key}\u0000${target.
  * so every object gets a Deleted or Errors entry. Objects in Errors[] (or in a request that failed
  * as a whole after the SDK's own retries) are retried up to `retry.attempts` times in total;
  * AccessDenied is not retried but explained (Object Lock or permissions, see s3ObjectLock.ts).
- * Never throws: every target gets a result.
+ * Every target gets a result; it throws only once the run's deadline passed (what a request in
+ * flight did is then unknown: the caller leaves it to the write-ahead intents).
  */
 export async function deleteTargets(client: S3Client, bucket: string, targets: DeleteTarget[], options: DeleteOptions): Promise<Map<string, TargetResult>> {
   const results = new Map<string, TargetResult>();
@@ -207,7 +217,7 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
         for (const target of chunk) results.set(targetId(target), { status: 'unsent' });
         return;
       }
-      for (const [target, result] of await deleteChunk(client, bucket, chunk)) {
+      for (const [target, result] of await deleteChunk(client, bucket, chunk, options.deadline)) {
         if (result.status === 'retry') retryable.push([target, result.error]);
         else if (result.status === 'denied') denied.push([target, result.error]);
         else results.set(targetId(target), result);
@@ -221,13 +231,13 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
     await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
   }
   await mapConcurrent(denied, options.concurrency, async ([target, error]) => {
-    results.set(targetId(target), await explainDenial(client, bucket, target, error, options.now()));
+    results.set(targetId(target), await explainDenial(client, bucket, target, error, options));
   });
   return results;
 }
 
-async function explainDenial(client: S3Client, bucket: string, target: DeleteTarget, error: string, now: Date): Promise<TargetResult> {
-  const lock = await objectLockOf(client, bucket, target, now);
+async function explainDenial(client: S3Client, bucket: string, target: DeleteTarget, error: string, options: DeleteOptions): Promise<TargetResult> {
+  const lock = await objectLockOf(client, bucket, target, options.now(), options.deadline);
   if (lock.locked) return { status: 'held', error: lock.reason };
   if (lock.unknown !== undefined) {
     return {
@@ -244,12 +254,13 @@ export function resultFor(results: Map<string, TargetResult>, target: DeleteTarg
 
 type ChunkResult = TargetResult | { status: 'retry'; error: string } | { status: 'denied'; error: string };
 
-async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget[]): Promise<Array<[DeleteTarget, ChunkResult]>> {
+async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget[], deadline: RequestDeadline): Promise<Array<[DeleteTarget, ChunkResult]>> {
   const objects: ObjectIdentifier[] = chunk.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}), ...(target.etag ? { ETag: target.etag } : {}) }));
   let response: DeleteObjectsCommandOutput;
   try {
-    response = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }));
+    response = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), deadline.sendOptions);
   } catch (error) {
+    deadline.throwIfPassed(`DeleteObjects of ${chunk.length} objects`, error);
     return chunk.map((target) => [target, { status: 'retry', error: `DeleteObjects failed: ${describeCause(error)}` }]);
   }
   const byId = new Map<string, ChunkResult>();

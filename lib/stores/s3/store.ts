@@ -6,9 +6,10 @@ import { systemClock, type Clock, type EligibleItem, type Item } from '../../cor
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import { createS3Backups } from './backup.ts';
 import { deleteTargets, objectLocator, resultFor, type CurrentObject, type ObjectSource } from './objects.ts';
-import { CensusTally, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
+import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
 import { type RetryPolicy } from '../../core/async.ts';
-import type { Census, CensusQuery, DeleteOptions as StoreDeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from '../../core/store.ts';
+import { CONNECT_TIMEOUT_MS, RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
+import type { Census, CensusQuery, DeleteOptions as StoreDeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
 
 
 /** Per-object retries of DeleteObjects Errors[] (the SDK already retried whole requests). */
@@ -22,9 +23,6 @@ export interface S3StoreDeps {
   clock?: Clock;
 }
 
-/** Per attempt: connecting, and waiting for a response (a page of 1000 keys takes well under a second). */
-export const REQUEST_TIMEOUTS = { connectionTimeout: 5_000, requestTimeout: 15_000 };
-
 /** The client the store builds for itself; tests add endpoint credentials on top. */
 export function s3ClientFor(config: S3StoreConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
   return new S3Client({
@@ -33,8 +31,8 @@ export function s3ClientFor(config: S3StoreConfig, overrides: Partial<S3ClientCo
     ...(config.forcePathStyle !== undefined ? { forcePathStyle: config.forcePathStyle } : {}),
     retryMode: 'adaptive',
     maxAttempts: config.maxAttempts,
-    // A frozen endpoint costs one bounded wait per attempt, never the whole budget and more.
-    requestHandler: REQUEST_TIMEOUTS,
+    // A frozen endpoint costs one bounded wait per attempt (see core/deadline.ts); the run's deadline bounds them all.
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: requestTimeoutMs() },
     // Default checksums on every request add CPU and break on S3-compatible servers; DeleteObjects,
     // which requires one, still gets it.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -60,8 +58,10 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
   const shards = config.prefixes ?? [config.prefix];
   const location = `s3://${config.bucket}/${config.prefix}`;
   const inScope = scopeMatcher(config.include, config.exclude);
+  const deadline = new RequestDeadline(location);
   const source: ObjectSource = {
     client,
+    deadline,
     bucket: config.bucket,
     versions: config.versions,
     conditionalDelete: config.conditionalDelete,
@@ -76,8 +76,9 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     let next: string | undefined = token;
     do {
       const response = await client
-        .send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shard, MaxKeys: Math.min(1000, quota - listed), ContinuationToken: next }))
+        .send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shard, MaxKeys: Math.min(1000, quota - listed), ContinuationToken: next }), deadline.sendOptions)
         .catch((error: unknown) => {
+          deadline.throwIfPassed(`listing ${shard}`, error);
           throw new StoreError(`cannot list s3://${config.bucket}/${shard}: ${describeCause(error)}`, context({ prefix: shard }), { cause: error });
         });
       for (const object of response.Contents ?? []) {
@@ -102,26 +103,33 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     try {
       return await locateByListing(keys, objectLocator(source));
     } catch (error) {
+      deadline.throwIfPassed(`re-checking ${keys.length} keys`, error);
       throw new StoreError(`cannot list s3://${config.bucket} to re-check ${keys.length} keys: ${describeCause(error)}`, context({ key: keys[0] }), { cause: error });
     }
   }
+
+  const checkBucket = checkedOnce(async () => {
+    try {
+      // A listing under the store's prefix, not HeadBucket: IAM authorizes HeadBucket as a
+      // ListBucket without s3:prefix, which a prefix-conditioned grant (the deployment plan) denies.
+      await client.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shards[0], MaxKeys: 1 }), deadline.sendOptions);
+    } catch (error) {
+      deadline.throwIfPassed('opening', error);
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) throw ConfigError.single('store.bucket', `bucket ${config.bucket} does not exist`, 'create it or fix the name', context());
+      if (status === 403) throw new ConfigError([{ path: 'store.bucket', message: `access to bucket ${config.bucket} denied`, fix: 'grant s3:ListBucket, s3:DeleteObject (and s3:GetObject/PutObject for backups)' }], context(), { cause: error });
+      throw new StoreError(`cannot reach bucket ${config.bucket}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`, context(), { cause: error });
+    }
+  });
 
   return {
     kind: 's3',
     location,
     order: 'key',
 
-    async open() {
-      try {
-        // A listing under the store's prefix, not HeadBucket: IAM authorizes HeadBucket as a
-        // ListBucket without s3:prefix, which a prefix-conditioned grant (the deployment plan) denies.
-        await client.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shards[0], MaxKeys: 1 }));
-      } catch (error) {
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (status === 404) throw ConfigError.single('store.bucket', `bucket ${config.bucket} does not exist`, 'create it or fix the name', context());
-        if (status === 403) throw new ConfigError([{ path: 'store.bucket', message: `access to bucket ${config.bucket} denied`, fix: 'grant s3:ListBucket, s3:DeleteObject (and s3:GetObject/PutObject for backups)' }], context(), { cause: error });
-        throw new StoreError(`cannot reach bucket ${config.bucket}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`, context(), { cause: error });
-      }
+    async open(run?: RunContext) {
+      deadline.bind(run);
+      await checkBucket();
     },
 
     async scan({ cursor, limit }: ScanQuery): Promise<Page> {
@@ -165,6 +173,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       try {
         current = await locate(inStore.map((item) => item.key));
       } catch (error) {
+        deadline.throwIfPassed(`re-checking ${inStore.length} keys`, error);
         return [...outcomes, ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) }))];
       }
       const deletable: Array<{ item: EligibleItem; object: CurrentObject }> = [];
@@ -185,7 +194,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       return new Set((await locate(keys)).keys());
     },
 
-    backups: createS3Backups({ client, config, location, shards, deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()) }),
+    backups: createS3Backups({ client, deadline, config, location, shards, deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()) }),
 
     async close() {
       if (!deps.client) client.destroy();
@@ -194,7 +203,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
 
   function deleteOptions() {
     const clock = deps.clock ?? systemClock;
-    return { concurrency: config.deleteConcurrency, retry: OBJECT_RETRY, now: () => clock.now(), ...(deps.sleep ? { sleep: deps.sleep } : {}) };
+    return { concurrency: config.deleteConcurrency, retry: OBJECT_RETRY, now: () => clock.now(), deadline, sleep: deps.sleep ?? deadline.sleep };
   }
 
   /**

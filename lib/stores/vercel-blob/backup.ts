@@ -3,6 +3,7 @@ import type { EligibleItem } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import { backupSegment } from '../common.ts';
 import { chunks, mapConcurrent } from '../../core/async.ts';
+import type { RequestDeadline } from '../../core/deadline.ts';
 import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
 import type { VercelBlobStoreConfig } from './schema.ts';
 
@@ -21,11 +22,14 @@ export interface VercelBlobBackupContext {
   location: string;
   call: BlobCall;
   token(): string;
+  /** The token and the request's bounds (one request timeout, the run's deadline). */
+  authorized(): { token: string; abortSignal: AbortSignal };
+  deadline: RequestDeadline;
   listPage(options: { prefix: string; cursor?: string }): Promise<ListBlobResult>;
 }
 
 export function createVercelBlobBackups(context: VercelBlobBackupContext): StoreBackups {
-  const { config, location, call, token } = context;
+  const { config, location, call, token, authorized, deadline } = context;
 
   /** `<to><policy>/`, refused when it overlaps the store (copies would be swept as policy items). */
   function policyPrefix(to: string, policy: string): string {
@@ -45,8 +49,9 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
     return `${policyPrefix(ref.to, ref.policy)}${ref.runId}/`;
   }
 
+  // A server-side copy of a large blob may take longer than one request timeout: only the run's deadline bounds it.
   const copyBlob = (from: string, to: string, allowOverwrite: boolean) =>
-    call(() => copy(from, to, { access: config.access, token: token(), addRandomSuffix: false, allowOverwrite }));
+    call(() => copy(from, to, { access: config.access, token: token(), ...deadline.sendOptions, addRandomSuffix: false, allowOverwrite }));
 
   return {
     async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
@@ -57,6 +62,7 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
           await copyBlob(item.key, `${prefix}${item.key}`, true);
           return { key: item.key, ok: true };
         } catch (error) {
+          deadline.throwIfPassed('backing up', error);
           return { key: item.key, ok: false, error: `copy to ${prefix}${item.key}: ${describeCause(error)}` };
         }
       });
@@ -96,11 +102,12 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
         for (const blobs of runs.values()) {
           // A run's folder is as old as its newest copy: prune only when every copy is older.
           if (blobs.some((blob) => blob.uploadedAt.getTime() >= olderThan.getTime())) continue;
-          for (const chunk of chunks(blobs, 1000)) await call(() => del(chunk.map((blob) => blob.url), { token: token() }));
+          for (const chunk of chunks(blobs, 1000)) await call(() => del(chunk.map((blob) => blob.url), authorized()));
           pruned += 1;
         }
         return pruned;
       } catch (error) {
+        deadline.throwIfPassed('pruning backups', error);
         if (error instanceof StoreError || error instanceof ConfigError) throw error;
         throw new StoreError(`cannot prune backups under ${prefix}: ${describeCause(error)}`, { store: location, policy }, { cause: error });
       }
@@ -109,7 +116,7 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
 
   async function exists(pathname: string): Promise<boolean> {
     try {
-      await call(() => head(pathname, { token: token() }));
+      await call(() => head(pathname, authorized()));
       return true;
     } catch (error) {
       if (error instanceof BlobNotFoundError) return false;

@@ -4,9 +4,10 @@ import type { VercelBlobStoreConfig } from './schema.ts';
 export type { VercelBlobStoreConfig };
 import type { EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { countCensus, locateByListing, scopeMatcher, sendGuarded, type KeyLocator } from '../common.ts';
+import { checkedOnce, countCensus, locateByListing, scopeMatcher, sendGuarded, type KeyLocator } from '../common.ts';
 import { chunks, withRetry, type RetryDeps, type RetryPolicy } from '../../core/async.ts';
-import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, ScanQuery, Store } from '../../core/store.ts';
+import { RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
+import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
 import { createVercelBlobBackups, type BlobCall } from './backup.ts';
 
 
@@ -33,29 +34,34 @@ export type VercelBlobStoreDeps = RetryDeps;
  * already gone `missing` (del() itself cannot tell). A write in the moment between that listing
  * and del() is not caught: del's ifMatch works for a single URL only.
  */
-/** Per request (a list page or a del of ≤1000 URLs answers in well under a second). */
-const REQUEST_TIMEOUT_MS = 15_000;
-
 export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: VercelBlobStoreDeps = {}): Store {
   const location = `vercel-blob:${config.prefix}`;
   const matchesGlobs = scopeMatcher(config.include, config.exclude);
   const inScope = (key: string): boolean => key.startsWith(config.prefix) && matchesGlobs(key);
   const recentPages: Array<{ cursor?: string; keys: Set<string> }> = [];
+  const deadline = new RequestDeadline(location);
 
   const token = (): string => {
     const value = config.token ?? process.env.BLOB_READ_WRITE_TOKEN;
     if (!value) throw ConfigError.single('store.token', 'no Vercel Blob token', 'set BLOB_READ_WRITE_TOKEN (or store.token)', { store: location });
     return value;
   };
-  /** Each request's credentials and its bound: a frozen API costs one wait, never the budget. */
-  const authorized = () => ({ token: token(), abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  /**
+   * Each request's credentials and bounds: one request timeout (a list page or a del of ≤1000 URLs
+   * answers in well under a second), and the run's deadline across all of them.
+   */
+  const authorized = (): { token: string; abortSignal: AbortSignal } => {
+    const timeout = AbortSignal.timeout(requestTimeoutMs());
+    return { token: token(), abortSignal: deadline.signal ? AbortSignal.any([timeout, deadline.signal]) : timeout };
+  };
   const call: BlobCall = (operation) => {
     process.env.VERCEL_BLOB_RETRIES ??= DEFAULT_SDK_RETRIES;
     return withRetry(
       operation,
       RATE_LIMIT_RETRY,
       (error) => (error instanceof BlobServiceRateLimited ? { retry: true, reason: 'rate_limited', ...(error.retryAfter > 0 ? { afterMs: error.retryAfter * 1000 } : {}) } : { retry: false }),
-      deps,
+      // A rate limit's wait is cut short by the run's deadline too.
+      { ...deps, sleep: deps.sleep ?? deadline.sleep },
     );
   };
   const listPage = async (options: { prefix: string; cursor?: string; limit?: number }): Promise<ListBlobResult> => {
@@ -63,6 +69,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       return await call(() => list({ ...authorized(), prefix: options.prefix, limit: options.limit ?? LIST_LIMIT, ...(options.cursor ? { cursor: options.cursor } : {}) }));
     } catch (error) {
       if (error instanceof ConfigError) throw error;
+      deadline.throwIfPassed(`listing "${options.prefix}"`, error);
       throw new StoreError(`cannot list Vercel Blob prefix "${options.prefix}": ${describeCause(error)}`, { store: location }, { cause: error });
     }
   };
@@ -96,21 +103,27 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     },
   };
 
+  const checkStore = checkedOnce(async () => {
+    try {
+      await call(() => list({ ...authorized(), prefix: config.prefix, limit: 1 }));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      deadline.throwIfPassed('opening', error);
+      if (error instanceof BlobAccessError || error instanceof BlobStoreNotFoundError) {
+        throw new ConfigError([{ path: 'store.token', message: `Vercel Blob refused the token: ${describeCause(error)}`, fix: 'check BLOB_READ_WRITE_TOKEN' }], { store: location }, { cause: error });
+      }
+      throw new StoreError(`cannot reach Vercel Blob: ${describeCause(error)}`, { store: location }, { cause: error });
+    }
+  });
+
   return {
     kind: 'vercel-blob',
     location,
     order: 'key',
 
-    async open() {
-      try {
-        await call(() => list({ ...authorized(), prefix: config.prefix, limit: 1 }));
-      } catch (error) {
-        if (error instanceof ConfigError) throw error;
-        if (error instanceof BlobAccessError || error instanceof BlobStoreNotFoundError) {
-          throw new ConfigError([{ path: 'store.token', message: `Vercel Blob refused the token: ${describeCause(error)}`, fix: 'check BLOB_READ_WRITE_TOKEN' }], { store: location }, { cause: error });
-        }
-        throw new StoreError(`cannot reach Vercel Blob: ${describeCause(error)}`, { store: location }, { cause: error });
-      }
+    async open(run?: RunContext) {
+      deadline.bind(run);
+      await checkStore();
     },
 
     async scan({ cursor, limit }: ScanQuery): Promise<Page> {
@@ -144,6 +157,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       try {
         current = await locateByListing(inStore.map((item) => item.key), locator);
       } catch (error) {
+        deadline.throwIfPassed(`re-checking ${inStore.length} pathnames`, error);
         return [...outcomes, ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) }))];
       }
       const deletable: ListBlobResultBlob[] = [];
@@ -160,6 +174,8 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
           await call(() => del(chunk.map((blob) => blob.url), authorized()));
           return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
         } catch (error) {
+          // Cut short by the run's deadline: whether it went is unknown, so the intents stay pending.
+          deadline.throwIfPassed(`del of ${chunk.length} blobs`, error);
           return chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` }));
         }
       });
@@ -170,7 +186,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       return new Set((await locateByListing(keys, locator)).keys());
     },
 
-    backups: createVercelBlobBackups({ config, location, call, token, listPage }),
+    backups: createVercelBlobBackups({ config, location, call, token, authorized, deadline, listPage }),
 
     // Nothing to release: every request carries its own token and bound.
     async close() {},
