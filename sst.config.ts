@@ -28,7 +28,12 @@ export default $config({
     const { SECRETS } = await import('./lib/serverless/naming.ts');
     const config = await resolveConfig((await import('./retention.config.ts')).default, process.env);
     const [region, identity] = await Promise.all([aws.getRegion({}), aws.getCallerIdentity({})]);
-    const plan = planDeployment(config, { app: $app.name, stage: $app.stage, region: region.name, accountId: identity.accountId });
+    const plan = planDeployment(config, {
+      app: $app.name,
+      stage: $app.stage,
+      region: region.name,
+      accountId: identity.accountId,
+    });
 
     const secrets = Object.fromEntries(plan.secrets.map((key) => [key, new sst.Secret(SECRETS[key])]));
 

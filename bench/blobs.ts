@@ -11,13 +11,13 @@
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { parseConfig } from '../lib/config/load.ts';
 import { PostgresControlStore } from '../lib/control/postgres/store.ts';
-import { runPolicy } from '../lib/engine/run.ts';
+import { mapConcurrent } from '../lib/core/async.ts';
 import { systemClock } from '../lib/core/types.ts';
+import { runPolicy } from '../lib/engine/run.ts';
 import { silentLogger } from '../lib/observe/log.ts';
 import { createSqlClient } from '../lib/sql/client.ts';
 import { createStore } from '../lib/stores/registry.ts';
-import { mapConcurrent } from '../lib/core/async.ts';
-import { startFaultProxy, type FaultProxy } from '../test/support/faultProxy.ts';
+import { type FaultProxy, startFaultProxy } from '../test/support/faultProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { startTestS3, type TestS3 } from '../test/support/s3.ts';
 import { startVercelBlobStandIn } from '../test/support/vercelBlob.ts';
@@ -58,16 +58,29 @@ async function seededBucket(s3: TestS3, count: number): Promise<string> {
   const now = Date.now();
   await s3.seedFiles(
     bucket,
-    Array.from({ length: count }, (_, i) => ({ key: `pdfs/${String(i).padStart(6, '0')}.pdf`, timestamp: new Date(now - (i % 2 === 0 ? 60 : 1) * DAY), body: 'x' })),
+    Array.from({ length: count }, (_, i) => ({
+      key: `pdfs/${String(i).padStart(6, '0')}.pdf`,
+      timestamp: new Date(now - (i % 2 === 0 ? 60 : 1) * DAY),
+      body: 'x',
+    })),
   );
   return bucket;
 }
 
-async function listExpired(client: S3Client, bucket: string, cutoff: number, onPage: (keys: string[]) => Promise<void>): Promise<void> {
+async function listExpired(
+  client: S3Client,
+  bucket: string,
+  cutoff: number,
+  onPage: (keys: string[]) => Promise<void>,
+): Promise<void> {
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'pdfs/', ContinuationToken: token }));
-    await onPage((page.Contents ?? []).filter((object) => object.LastModified!.getTime() < cutoff).map((object) => object.Key!));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'pdfs/', ContinuationToken: token }),
+    );
+    await onPage(
+      (page.Contents ?? []).filter((object) => object.LastModified!.getTime() < cutoff).map((object) => object.Key!),
+    );
     token = page.NextContinuationToken;
   } while (token);
 }
@@ -85,7 +98,11 @@ async function bareBatchLoop(client: S3Client, bucket: string): Promise<number> 
   await listExpired(client, bucket, Date.now() - 30 * DAY, async (keys) => {
     if (keys.length === 0) return;
     deleted += keys.length;
-    inFlight.push(client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })));
+    inFlight.push(
+      client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+      ),
+    );
     if (inFlight.length >= 5) await Promise.all(inFlight.splice(0));
   });
   await Promise.all(inFlight);
@@ -95,10 +112,22 @@ async function bareBatchLoop(client: S3Client, bucket: string): Promise<number> 
 async function sweep(control: PostgresControlStore, store: Record<string, unknown>, name: string): Promise<number> {
   const [policy] = parseConfig({
     policies: [
-      { name, class: 'blobs', store, retention: '30d', schedule: '0 3 * * *', batchSize: 1000, limits: { maxDeletesPerRun: 10_000_000, maxDeleteFraction: 1 } },
+      {
+        name,
+        class: 'blobs',
+        store,
+        retention: '30d',
+        schedule: '0 3 * * *',
+        batchSize: 1000,
+        limits: { maxDeletesPerRun: 10_000_000, maxDeleteFraction: 1 },
+      },
     ],
   }).policies;
-  const report = await runPolicy(policy!, { trigger: 'manual', dryRun: false, force: false, list: false }, { control, store: await createStore(policy!), clock: systemClock, log: silentLogger, actor: 'bench' });
+  const report = await runPolicy(
+    policy!,
+    { trigger: 'manual', dryRun: false, force: false, list: false },
+    { control, store: await createStore(policy!), clock: systemClock, log: silentLogger, actor: 'bench' },
+  );
   if (report.status !== 'completed') throw new Error(`sweep ended ${report.status}: ${report.error?.message}`);
   return report.deleted;
 }
@@ -119,13 +148,26 @@ async function main(): Promise<void> {
     const control = new PostgresControlStore(createSqlClient({ url: await pg.createDatabase('bench') }));
     await control.migrate();
     const client = s3.client(proxy.endpoint);
-    const s3Store = (bucket: string) => ({ kind: 's3', bucket, prefix: 'pdfs/', region: 'us-east-1', endpoint: proxy!.endpoint, forcePathStyle: true, deleteConcurrency: 5 });
+    const s3Store = (bucket: string) => ({
+      kind: 's3',
+      bucket,
+      prefix: 'pdfs/',
+      region: 'us-east-1',
+      endpoint: proxy!.endpoint,
+      forcePathStyle: true,
+      deleteConcurrency: 5,
+    });
     process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
     process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
 
     console.log(`S3 (s3rver through a counting proxy): ${objects} objects, half expired; node ${process.version}`);
     // Buckets are seeded before any timing starts.
-    const [perKeyBucket, bareBucket, oursBucket, smallBucket] = [await seededBucket(s3, objects), await seededBucket(s3, objects), await seededBucket(s3, objects), await seededBucket(s3, objects / 4)];
+    const [perKeyBucket, bareBucket, oursBucket, smallBucket] = [
+      await seededBucket(s3, objects),
+      await seededBucket(s3, objects),
+      await seededBucket(s3, objects),
+      await seededBucket(s3, objects / 4),
+    ];
     const perKey = await measure(proxy, () => oneDeletePerKey(client, perKeyBucket));
     const bare = await measure(proxy, () => bareBatchLoop(client, bareBucket));
     const small = await measure(proxy, () => sweep(control, s3Store(smallBucket), 'bench-s3-small'));
@@ -133,9 +175,15 @@ async function main(): Promise<void> {
     console.log(row('(i) DeleteObject per key, 10 in flight', perKey));
     console.log(row('(ii) bare list + DeleteObjects, 5 in flight', bare));
     console.log(row('(a) this sweep, audit on', ours));
-    console.log(`(a) vs (i): ${((ours.deleted / ours.seconds) / (perKey.deleted / perKey.seconds)).toFixed(2)}x (target >= 4)   (a) vs (ii): ${((ours.deleted / ours.seconds) / (bare.deleted / bare.seconds)).toFixed(2)}x (target >= 0.8)`);
-    console.log(`DeleteObjects requests per 1000 deleted keys: ${((ours.deleteRequests / ours.deleted) * 1000).toFixed(2)} (target <= 1.01)`);
-    console.log(`peak RSS, this sweep: ${small.peakRssMb} MB at ${objects / 4} objects, ${ours.peakRssMb} MB at ${objects} (should not grow with the count)`);
+    console.log(
+      `(a) vs (i): ${(ours.deleted / ours.seconds / (perKey.deleted / perKey.seconds)).toFixed(2)}x (target >= 4)   (a) vs (ii): ${(ours.deleted / ours.seconds / (bare.deleted / bare.seconds)).toFixed(2)}x (target >= 0.8)`,
+    );
+    console.log(
+      `DeleteObjects requests per 1000 deleted keys: ${((ours.deleteRequests / ours.deleted) * 1000).toFixed(2)} (target <= 1.01)`,
+    );
+    console.log(
+      `peak RSS, this sweep: ${small.peakRssMb} MB at ${objects / 4} objects, ${ours.peakRssMb} MB at ${objects} (should not grow with the count)`,
+    );
 
     const standIn = await startVercelBlobStandIn();
     try {
@@ -143,14 +191,24 @@ async function main(): Promise<void> {
       process.env.BLOB_READ_WRITE_TOKEN = standIn.token;
       process.env.VERCEL_BLOB_RETRIES = '0';
       const now = Date.now();
-      standIn.seed(Array.from({ length: objects }, (_, i) => ({ pathname: `pdfs/${String(i).padStart(6, '0')}.pdf`, uploadedAt: new Date(now - (i % 2 === 0 ? 60 : 1) * DAY), size: 1 })));
+      standIn.seed(
+        Array.from({ length: objects }, (_, i) => ({
+          pathname: `pdfs/${String(i).padStart(6, '0')}.pdf`,
+          uploadedAt: new Date(now - (i % 2 === 0 ? 60 : 1) * DAY),
+          size: 1,
+        })),
+      );
       standIn.resetCounters();
       const started = performance.now();
       const deleted = await sweep(control, { kind: 'vercel-blob', prefix: 'pdfs/' }, 'bench-vercel');
       const seconds = (performance.now() - started) / 1000;
       const per1000 = (count: number) => ((count / deleted) * 1000).toFixed(2);
-      console.log(`\nVercel Blob (stand-in, real SDK): ${objects} blobs, half expired: ${deleted} deleted in ${seconds.toFixed(2)} s`);
-      console.log(`per 1000 deleted: list pages ${per1000(standIn.calls.list)} (target <= 1.0), del calls ${per1000(standIn.calls.delete)} (target <= 1.0), head calls ${per1000(standIn.calls.head)} (target 0)`);
+      console.log(
+        `\nVercel Blob (stand-in, real SDK): ${objects} blobs, half expired: ${deleted} deleted in ${seconds.toFixed(2)} s`,
+      );
+      console.log(
+        `per 1000 deleted: list pages ${per1000(standIn.calls.list)} (target <= 1.0), del calls ${per1000(standIn.calls.delete)} (target <= 1.0), head calls ${per1000(standIn.calls.head)} (target 0)`,
+      );
     } finally {
       await standIn.stop();
     }

@@ -27,11 +27,19 @@ const externalAwsSdk = process.argv.includes('--external-aws-sdk');
 
 // As deployed: Sentry initialises at cold start when a DSN is linked (nothing is sent at init), and
 // the health function has its token.
-const COLD_START_ENV = { ...process.env, SENTRY_DSN: 'http://public@127.0.0.1:9/1', RETENTION_HEALTH_TOKEN: 'bench', RETENTION_LOG_LEVEL: 'error' };
+const COLD_START_ENV = {
+  ...process.env,
+  SENTRY_DSN: 'http://public@127.0.0.1:9/1',
+  RETENTION_HEALTH_TOKEN: 'bench',
+  RETENTION_LOG_LEVEL: 'error',
+};
 
 /** Milliseconds from a fresh process's start until the bundle's handler is ready. */
 async function readyMs(bundlePath: string, probe: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, [probe, bundlePath], { env: COLD_START_ENV, cwd: path.dirname(bundlePath) });
+  const { stdout } = await promisify(execFile)(process.execPath, [probe, bundlePath], {
+    env: COLD_START_ENV,
+    cwd: path.dirname(bundlePath),
+  });
   // The figure is the last line: a function may log at cold start.
   return Number(stdout.trim().split('\n').at(-1));
 }
@@ -55,9 +63,18 @@ async function main(): Promise<void> {
     await writeFile(empty, 'export const handler = async () => ({});\n');
 
     const rows: Array<{ name: string; outfile: string; bytes: number; samples: number[]; baseline: boolean }> = [];
-    for (const [name, entry] of [['(empty handler)', empty], ...FUNCTIONS.map((fn) => [fn, path.join(ROOT, 'functions', `${fn}.ts`)])] as const) {
+    for (const [name, entry] of [
+      ['(empty handler)', empty],
+      ...FUNCTIONS.map((fn) => [fn, path.join(ROOT, 'functions', `${fn}.ts`)]),
+    ] as const) {
       const outfile = path.join(dir, `${name.replace(/\W/g, '') || 'empty'}.mjs`);
-      rows.push({ name, outfile, bytes: await bundleFunction(entry, outfile, { externalAwsSdk }), samples: [], baseline: entry === empty });
+      rows.push({
+        name,
+        outfile,
+        bytes: await bundleFunction(entry, outfile, { externalAwsSdk }),
+        samples: [],
+        baseline: entry === empty,
+      });
     }
     // Round-robin, so that a burst of load elsewhere on the machine hits every bundle alike.
     for (let run = 0; run < runs; run += 1) {
@@ -65,15 +82,33 @@ async function main(): Promise<void> {
     }
 
     const baselineMs = median(rows.find((row) => row.baseline)!.samples);
-    console.log(`cold start, ${os.cpus().length} cores, node ${process.version}, median of ${runs} runs${externalAwsSdk ? ', @aws-sdk/* external' : ''}\n`);
-    console.log(['function'.padEnd(16), 'bundle'.padStart(10), 'ready'.padStart(9), 'over empty'.padStart(11), '  targets (≤ 2 MB, ≤ 300 ms)'].join(''));
+    console.log(
+      `cold start, ${os.cpus().length} cores, node ${process.version}, median of ${runs} runs${externalAwsSdk ? ', @aws-sdk/* external' : ''}\n`,
+    );
+    console.log(
+      [
+        'function'.padEnd(16),
+        'bundle'.padStart(10),
+        'ready'.padStart(9),
+        'over empty'.padStart(11),
+        '  targets (≤ 2 MB, ≤ 300 ms)',
+      ].join(''),
+    );
     let missed = false;
     for (const row of rows) {
       const ms = median(row.samples);
       const over = row.baseline ? '-' : `+${(ms - baselineMs).toFixed(0)} ms`;
       const verdict = row.baseline ? '' : row.bytes <= MAX_BYTES && ms <= MAX_READY_MS ? 'ok' : 'MISSED';
       if (verdict === 'MISSED') missed = true;
-      console.log([row.name.padEnd(16), `${(row.bytes / 1024 / 1024).toFixed(2)} MB`.padStart(10), `${ms.toFixed(0)} ms`.padStart(9), over.padStart(11), `  ${verdict}`].join(''));
+      console.log(
+        [
+          row.name.padEnd(16),
+          `${(row.bytes / 1024 / 1024).toFixed(2)} MB`.padStart(10),
+          `${ms.toFixed(0)} ms`.padStart(9),
+          over.padStart(11),
+          `  ${verdict}`,
+        ].join(''),
+      );
     }
     if (missed) process.exitCode = 1;
   } finally {

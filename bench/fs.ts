@@ -58,7 +58,11 @@ async function round(): Promise<{ scan: Timed; sweep: Timed }> {
   try {
     await seed(root);
     const cutoff = new Date(Date.now() - 30 * DAY);
-    const cutoffs: Cutoffs = { computedAt: new Date(), rules: [], fallback: { retention: '30d', retentionMs: 30 * DAY, cutoff } };
+    const cutoffs: Cutoffs = {
+      computedAt: new Date(),
+      rules: [],
+      fallback: { retention: '30d', retentionMs: 30 * DAY, cutoff },
+    };
     const store = createFsStore({ kind: 'fs', root, removeEmptyDirs: false });
     await store.open();
 
@@ -91,10 +95,14 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 
 const results = [];
 for (let index = 0; index < rounds; index += 1) results.push(await round());
-console.log(`fs store, ${files} files in directories of ${FILES_PER_DIRECTORY}, pages of ${PAGE}, median of ${rounds} rounds; node ${process.version}`);
+console.log(
+  `fs store, ${files} files in directories of ${FILES_PER_DIRECTORY}, pages of ${PAGE}, median of ${rounds} rounds; node ${process.version}`,
+);
 for (const phase of ['scan', 'sweep'] as const) {
   const seconds = median(results.map((result) => result[phase].seconds));
   const cpuSeconds = median(results.map((result) => result[phase].cpuSeconds));
   const label = phase === 'scan' ? 'full scan' : 'scan + delete';
-  console.log(`${label.padEnd(14)} ${seconds.toFixed(3)} s wall (${(files / seconds).toFixed(0)} files/s)  ${cpuSeconds.toFixed(3)} s CPU`);
+  console.log(
+    `${label.padEnd(14)} ${seconds.toFixed(3)} s wall (${(files / seconds).toFixed(0)} files/s)  ${cpuSeconds.toFixed(3)} s CPU`,
+  );
 }

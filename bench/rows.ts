@@ -2,16 +2,16 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig } from '../lib/config/load.ts';
 import { PostgresControlStore } from '../lib/control/postgres/store.ts';
-import { computeCutoffs, selectPage } from '../lib/policy/plan.ts';
+import { type Cutoffs, systemClock } from '../lib/core/types.ts';
 import { runPolicy } from '../lib/engine/run.ts';
-import { systemClock, type Cutoffs } from '../lib/core/types.ts';
 import { Logger } from '../lib/observe/log.ts';
+import { computeCutoffs, selectPage } from '../lib/policy/plan.ts';
 import { createSqlClient } from '../lib/sql/client.ts';
-import { createStore } from '../lib/stores/registry.ts';
-import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgres/rows.ts';
 import { inspectRowsTable } from '../lib/stores/postgres/catalog.ts';
+import { createPostgresRowsStore, type PostgresRowsStore } from '../lib/stores/postgres/rows.ts';
 import type { Cursor } from '../lib/stores/postgres/sql.ts';
-import { sweepRows, type SweepMode } from '../lib/stores/postgres/sweep.ts';
+import { type SweepMode, sweepRows } from '../lib/stores/postgres/sweep.ts';
+import { createStore } from '../lib/stores/registry.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 /**
@@ -41,7 +41,14 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
  * an index on (purpose, timestamp).
  * Each scenario gets a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
  */
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '2000000' }, batch: { type: 'string', default: '5000' }, repeat: { type: 'string', default: '3' }, only: { type: 'string', default: 'sweeps,partitions,sparse' } } });
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '2000000' },
+    batch: { type: 'string', default: '5000' },
+    repeat: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'sweeps,partitions,sparse' },
+  },
+});
 const ROWS = Number(args.rows);
 const BATCH = Number(args.batch);
 /** Each scenario runs this many times (fresh copies); the run with the median time is reported. */
@@ -79,7 +86,9 @@ async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>
 async function seed(): Promise<void> {
   await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_seed'));
   await withClient(database('bench_seed'), async (client) => {
-    await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
+    await client.query(
+      `CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`,
+    );
     await client.query(
       `INSERT INTO documents SELECT g, now() - interval '60 days' + (g::float8 / $1) * interval '60 days',
               (ARRAY['General','Financial','Legal'])[1 + g % 3], repeat('x', 60) FROM generate_series(1, $1) AS g`,
@@ -121,7 +130,13 @@ async function whileAnotherSession<T>(url: string, statements: string[], run: ()
 
 /** Holds a snapshot (REPEATABLE READ + an xid) for the duration of `run`. */
 function maybeLongTransaction<T>(url: string, open: boolean, run: () => Promise<T>): Promise<T> {
-  return open ? whileAnotherSession(url, ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT pg_current_xact_id(), count(*) FROM documents WHERE id = 1'], run) : run();
+  return open
+    ? whileAnotherSession(
+        url,
+        ['BEGIN ISOLATION LEVEL REPEATABLE READ', 'SELECT pg_current_xact_id(), count(*) FROM documents WHERE id = 1'],
+        run,
+      )
+    : run();
 }
 
 /** Locks the oldest expired row in another session for the duration of `run`. */
@@ -134,7 +149,10 @@ function rssTracker(): { sample(): void; peakMb(): number } {
   return { sample: () => (peak = Math.max(peak, process.memoryUsage().rss)), peakMb: () => Math.round(peak / 1e6) };
 }
 
-async function timed(name: string, loop: (batch: (work: () => Promise<number>) => Promise<number>) => Promise<void>): Promise<Measure> {
+async function timed(
+  name: string,
+  loop: (batch: (work: () => Promise<number>) => Promise<number>) => Promise<void>,
+): Promise<Measure> {
   const rss = rssTracker();
   const batches: number[] = [];
   let deleted = 0;
@@ -166,7 +184,10 @@ function benchStore(url: string): PostgresRowsStore {
 }
 
 /** Opens a store, fixes the cutoffs from the database clock (as a run would), runs `loop`. */
-async function withStore(url: string, use: (store: PostgresRowsStore, cutoffs: Cutoffs) => Promise<Measure>): Promise<Measure> {
+async function withStore(
+  url: string,
+  use: (store: PostgresRowsStore, cutoffs: Cutoffs) => Promise<Measure>,
+): Promise<Measure> {
   const store = benchStore(url);
   await store.open();
   try {
@@ -210,15 +231,37 @@ function fusedSweep(url: string, name: string): Promise<Measure> {
 async function unauditedSweep(url: string, name: string): Promise<Measure> {
   const sql = createSqlClient({ url, driver: 'pg' });
   try {
-    const request = { table: 'public.documents', timestamp: 'created_at', filter: [], children: [], allowSeqScan: false, audit: false };
+    const request = {
+      table: 'public.documents',
+      timestamp: 'created_at',
+      filter: [],
+      children: [],
+      allowSeqScan: false,
+      audit: false,
+    };
     const { shape } = await inspectRowsTable(sql, request, (field) => field, {});
     const cutoffs = computeCutoffs('30d', (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now);
     let mode: SweepMode = 'range';
     return await sweepToEnd(async (cursor) => {
-      const query = { cutoffs, holds: [], limit: BATCH, detail: 'summary' as const, ...(cursor === undefined ? {} : { cursor: JSON.parse(cursor) as Cursor }) };
-      const result = await sweepRows(sql, shape, query, { statementTimeoutMs: 60_000, lockTimeoutMs: 5_000, audit: undefined, mode });
+      const query = {
+        cutoffs,
+        holds: [],
+        limit: BATCH,
+        detail: 'summary' as const,
+        ...(cursor === undefined ? {} : { cursor: JSON.parse(cursor) as Cursor }),
+      };
+      const result = await sweepRows(sql, shape, query, {
+        statementTimeoutMs: 60_000,
+        lockTimeoutMs: 5_000,
+        audit: undefined,
+        mode,
+      });
       mode = result.mode;
-      return { deleted: result.deleted, done: result.done, ...(result.cursor ? { cursor: JSON.stringify(result.cursor) } : {}) };
+      return {
+        deleted: result.deleted,
+        done: result.done,
+        ...(result.cursor ? { cursor: JSON.stringify(result.cursor) } : {}),
+      };
     }, name);
   } finally {
     await sql.close();
@@ -266,8 +309,15 @@ async function engineRun(name: string): Promise<Measure> {
   const [policy] = parseConfig({
     policies: [
       {
-        name: 'bench-engine', class: 'rows', schedule: '0 * * * *', store: { kind: 'postgres', url: server.url(name), driver: 'pg' },
-        table: 'public.documents', timestamp: 'created_at', retention: '30d', batchSize: BATCH, budget: '1h',
+        name: 'bench-engine',
+        class: 'rows',
+        schedule: '0 * * * *',
+        store: { kind: 'postgres', url: server.url(name), driver: 'pg' },
+        table: 'public.documents',
+        timestamp: 'created_at',
+        retention: '30d',
+        batchSize: BATCH,
+        budget: '1h',
         limits: { maxDeletesPerRun: 100_000_000, maxDeleteFraction: 1 },
       },
     ],
@@ -292,7 +342,11 @@ async function engineRun(name: string): Promise<Measure> {
   const started = performance.now();
   last = started;
   try {
-    const report = await runPolicy(policy!, { trigger: 'manual', dryRun: false, force: false, list: false }, { control, store, clock: systemClock, log, actor: 'bench' });
+    const report = await runPolicy(
+      policy!,
+      { trigger: 'manual', dryRun: false, force: false, list: false },
+      { control, store, clock: systemClock, log, actor: 'bench' },
+    );
     if (report.status !== 'completed') throw new Error(`engine run ended ${report.status}: ${report.error?.message}`);
     const seconds = (performance.now() - started) / 1000;
     setupTimes.push(Math.round(setupMs ?? 0));
@@ -309,8 +363,20 @@ const SCENARIOS: Array<[string, (url: string) => Promise<Measure>]> = [
   ['(b) sweep, no audit', (url) => unauditedSweep(server.url(url), '(b) sweep, no audit')],
   ['(s) row in use', (url) => withRowInUse(server.url(url), () => fusedSweep(server.url(url), '(s) row in use'))],
   ['(a2) scan+delete, audit', (url) => scanAndDelete(server.url(url), '(a2) scan+delete')],
-  ['(c) one DELETE', (url) => statements(server.url(url), '(c) one DELETE', 'DELETE FROM documents WHERE created_at < $1', false)],
-  ['(d) naive IN loop', (url) => statements(server.url(url), '(d) naive IN loop', 'DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE created_at < $1 LIMIT $2)', true)],
+  [
+    '(c) one DELETE',
+    (url) => statements(server.url(url), '(c) one DELETE', 'DELETE FROM documents WHERE created_at < $1', false),
+  ],
+  [
+    '(d) naive IN loop',
+    (url) =>
+      statements(
+        server.url(url),
+        '(d) naive IN loop',
+        'DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE created_at < $1 LIMIT $2)',
+        true,
+      ),
+  ],
   [
     '(r) recipe + SKIP LOCKED',
     (url) =>
@@ -337,7 +403,9 @@ function report(title: string, measures: Measure[]): void {
   const baseline = measures.find((measure) => measure.name.startsWith('(c)'))!;
   const rate = (measure: Measure) => measure.deleted / measure.seconds;
   console.log(`\n${title}`);
-  console.log('scenario              deleted   seconds      rows/s  ×(c)  batches  p50 ms  p99 ms  last/first decile  peak RSS MB  seconds of each run');
+  console.log(
+    'scenario              deleted   seconds      rows/s  ×(c)  batches  p50 ms  p99 ms  last/first decile  peak RSS MB  seconds of each run',
+  );
   for (const measure of measures) {
     const sorted = [...measure.batches].sort((a, b) => a - b);
     console.log(
@@ -364,23 +432,38 @@ async function partitions(): Promise<void> {
   await withClient(database('postgres'), (client) => client.query('CREATE DATABASE bench_partitions'));
   const perDay = Math.round(ROWS / 2 / 30);
   await withClient(url, async (client) => {
-    await client.query(`CREATE TABLE events (id bigint, created_at timestamptz NOT NULL, body text, PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)`);
+    await client.query(
+      `CREATE TABLE events (id bigint, created_at timestamptz NOT NULL, body text, PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)`,
+    );
     await client.query('CREATE INDEX events_created_at ON events (created_at, id)');
     const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
     for (let day = -40; day < 5; day += 1) {
       const from = new Date(today.getTime() + day * DAY_MS);
       const to = new Date(from.getTime() + DAY_MS);
       // Bounds come from this script's own arithmetic, not from input.
-      await client.query(`CREATE TABLE events_${day + 40} PARTITION OF events FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`);
+      await client.query(
+        `CREATE TABLE events_${day + 40} PARTITION OF events FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`,
+      );
       if (day >= -40 && day < -10) {
-        await client.query(`INSERT INTO events SELECT g, $1::timestamptz + (g::float8 / $2) * interval '1 day', 'x' FROM generate_series(0, $2 - 1) AS g`, [from, perDay]);
+        await client.query(
+          `INSERT INTO events SELECT g, $1::timestamptz + (g::float8 / $2) * interval '1 day', 'x' FROM generate_series(0, $2 - 1) AS g`,
+          [from, perDay],
+        );
       }
     }
     await client.query('VACUUM ANALYZE events');
   });
   const store = createPostgresRowsStore({
-    name: 'bench-partitions', retention: '10d', store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.events', timestamp: 'created_at',
-    audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
+    name: 'bench-partitions',
+    retention: '10d',
+    store: { kind: 'postgres', url, driver: 'pg' },
+    table: 'public.events',
+    timestamp: 'created_at',
+    audit: true,
+    allowSeqScan: false,
+    pauseBetweenBatchesMs: 0,
+    statementTimeout: '60s',
+    lockTimeout: '5s',
   });
   await store.open();
   try {
@@ -388,7 +471,9 @@ async function partitions(): Promise<void> {
     const outcomes = await store.partitions.dropExpired(computeCutoffs('10d', await store.clock.now()), []);
     const seconds = (performance.now() - started) / 1000;
     const dropped = outcomes.filter((outcome) => outcome.status === 'dropped');
-    console.log(`\npartition drop: ${dropped.length} partitions, ${dropped.reduce((sum, outcome) => sum + outcome.rows, 0)} rows, ${seconds.toFixed(3)} s (audited per partition, rows counted)`);
+    console.log(
+      `\npartition drop: ${dropped.length} partitions, ${dropped.reduce((sum, outcome) => sum + outcome.rows, 0)} rows, ${seconds.toFixed(3)} s (audited per partition, rows counted)`,
+    );
   } finally {
     await store.close();
   }
@@ -402,13 +487,17 @@ async function partitions(): Promise<void> {
  * one index range of what is due. The baseline is the same table without that index.
  */
 async function sparsePurposes(): Promise<void> {
-  console.log(`\n(p) per-purpose, sparse: ${ROWS} rows over 10 years, 1 in 40 General (30d), the rest Legal (7y) / Medical (10y)`);
+  console.log(
+    `\n(p) per-purpose, sparse: ${ROWS} rows over 10 years, 1 in 40 General (30d), the rest Legal (7y) / Medical (10y)`,
+  );
   for (const byPurpose of [false, true]) {
     const name = `bench_sparse_${byPurpose ? 'by_purpose' : 'by_time'}`;
     const url = server.url(name);
     await withClient(database('postgres'), (client) => client.query(`CREATE DATABASE ${name}`));
     await withClient(url, async (client) => {
-      await client.query(`CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`);
+      await client.query(
+        `CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, purpose_code text, body text)`,
+      );
       await client.query(
         `INSERT INTO documents SELECT g, now() - interval '3650 days' + (g::float8 / $1) * interval '3650 days',
                 CASE WHEN g % 40 = 0 THEN 'General' WHEN g % 2 = 0 THEN 'Legal' ELSE 'Medical' END, repeat('x', 60) FROM generate_series(1, $1) AS g`,
@@ -420,8 +509,16 @@ async function sparsePurposes(): Promise<void> {
     });
     const retention = { by: 'purpose_code', default: '30d', rules: { General: '30d', Legal: '7y', Medical: '10y' } };
     const store = createPostgresRowsStore({
-      name: 'bench-sparse', retention, store: { kind: 'postgres', url, driver: 'pg' }, table: 'public.documents', timestamp: 'created_at',
-      audit: true, allowSeqScan: false, pauseBetweenBatchesMs: 0, statementTimeout: '60s', lockTimeout: '5s',
+      name: 'bench-sparse',
+      retention,
+      store: { kind: 'postgres', url, driver: 'pg' },
+      table: 'public.documents',
+      timestamp: 'created_at',
+      audit: true,
+      allowSeqScan: false,
+      pauseBetweenBatchesMs: 0,
+      statementTimeout: '60s',
+      lockTimeout: '5s',
     });
     await store.open();
     try {
@@ -458,7 +555,9 @@ async function main(): Promise<void> {
 async function sweeps(): Promise<void> {
   const seedStarted = performance.now();
   await seed();
-  console.log(`seeded ${ROWS} rows (${ROWS / 2} expired) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `seeded ${ROWS} rows (${ROWS / 2} expired) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
+  );
   for (const longTransaction of [false, true]) {
     const measures: Measure[] = [];
     for (const [, scenario] of SCENARIOS) {
@@ -472,7 +571,9 @@ async function sweeps(): Promise<void> {
       measures.push({ ...runs[Math.floor(runs.length / 2)]!, spread: runs.map((run) => run.seconds) });
     }
     report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
-    console.log(`(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`);
+    console.log(
+      `(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`,
+    );
     console.log(`each scenario ran ${REPEAT} time(s) on a fresh copy; the median run is shown`);
   }
 }

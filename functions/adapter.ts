@@ -1,7 +1,7 @@
 import { Resource } from 'sst/resource';
-import bundledConfig from '../retention.config.ts';
 import { SECRET_ENV, SECRETS, type SecretKey } from '../lib/serverless/naming.ts';
 import { createRuntime, type Runtime } from '../lib/serverless/runtime.ts';
+import bundledConfig from '../retention.config.ts';
 
 /**
  * The only code that knows about SST: reads linked secrets once per container (cold start) and

@@ -9,6 +9,10 @@ export function dataClassHandler(dataClass: DataClass) {
   const blobToken = secret('blobToken');
   if (blobToken && !process.env.BLOB_READ_WRITE_TOKEN) process.env.BLOB_READ_WRITE_TOKEN = blobToken;
   const shared = runtime();
-  const monitor = createRunMonitor({ dsn: secret('sentryDsn'), clock: shared.clock, ...(process.env.RETENTION_STAGE ? { environment: process.env.RETENTION_STAGE } : {}) });
+  const monitor = createRunMonitor({
+    dsn: secret('sentryDsn'),
+    clock: shared.clock,
+    ...(process.env.RETENTION_STAGE ? { environment: process.env.RETENTION_STAGE } : {}),
+  });
   return createDataClassHandler(dataClass, shared, { monitor });
 }

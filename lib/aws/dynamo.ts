@@ -1,7 +1,15 @@
-import { BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, DynamoDBClient, type AttributeValue, type KeysAndAttributes, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  type KeysAndAttributes,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { backoffMs, chunks, mapConcurrent, type RetryPolicy, sleep } from '../core/async.ts';
+import { CONNECT_TIMEOUT_MS, type RequestDeadline, requestTimeoutMs } from '../core/deadline.ts';
 import { describeCause, StoreError } from '../errors.ts';
-import { backoffMs, chunks, mapConcurrent, sleep, type RetryPolicy } from '../core/async.ts';
-import { CONNECT_TIMEOUT_MS, requestTimeoutMs, type RequestDeadline } from '../core/deadline.ts';
 
 /**
  * DynamoDB helpers shared by the tokens store and the DynamoDB control store. The batch calls
@@ -16,7 +24,10 @@ const MAX_BATCH_WRITE = 25;
 const MAX_BATCH_GET = 100;
 
 /** The client a store or control store builds from its config when none is injected. */
-export function dynamoClientFor(config: { region?: string | undefined; endpoint?: string | undefined }): DynamoDBClient {
+export function dynamoClientFor(config: {
+  region?: string | undefined;
+  endpoint?: string | undefined;
+}): DynamoDBClient {
   return new DynamoDBClient({
     ...(config.region ? { region: config.region } : {}),
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -54,25 +65,40 @@ export interface WriteFailure {
  * failed outright, come back as failures, so the caller decides (fail the item, or throw).
  * A call must not name the same item twice (DynamoDB rejects the whole call).
  */
-export async function batchWriteAll(client: DynamoDBClient, table: string, requests: WriteRequest[], options: BatchOptions): Promise<WriteFailure[]> {
-  const failures = await mapConcurrent(chunks(requests, MAX_BATCH_WRITE), options.concurrency, async (chunk): Promise<WriteFailure[]> => {
-    let pending = chunk;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }), options.deadline?.sendOptions);
-        pending = response.UnprocessedItems?.[table] ?? [];
-      } catch (error) {
-        // Whether a call the deadline cut short was carried out is unknown: not a failure to report.
-        options.deadline?.throwIfPassed('BatchWriteItem', error);
-        return pending.map((request) => ({ request, error: describeCause(error) }));
+export async function batchWriteAll(
+  client: DynamoDBClient,
+  table: string,
+  requests: WriteRequest[],
+  options: BatchOptions,
+): Promise<WriteFailure[]> {
+  const failures = await mapConcurrent(
+    chunks(requests, MAX_BATCH_WRITE),
+    options.concurrency,
+    async (chunk): Promise<WriteFailure[]> => {
+      let pending = chunk;
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const response = await client.send(
+            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+            options.deadline?.sendOptions,
+          );
+          pending = response.UnprocessedItems?.[table] ?? [];
+        } catch (error) {
+          // Whether a call the deadline cut short was carried out is unknown: not a failure to report.
+          options.deadline?.throwIfPassed('BatchWriteItem', error);
+          return pending.map((request) => ({ request, error: describeCause(error) }));
+        }
+        if (pending.length === 0) return [];
+        if (attempt >= options.retry.attempts) {
+          return pending.map((request) => ({
+            request,
+            error: `still unprocessed after ${attempt} BatchWriteItem attempts (throttled)`,
+          }));
+        }
+        await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
       }
-      if (pending.length === 0) return [];
-      if (attempt >= options.retry.attempts) {
-        return pending.map((request) => ({ request, error: `still unprocessed after ${attempt} BatchWriteItem attempts (throttled)` }));
-      }
-      await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
-    }
-  });
+    },
+  );
   return failures.flat();
 }
 
@@ -88,19 +114,29 @@ export async function batchGetAll(
   request: Omit<KeysAndAttributes, 'Keys'>,
   options: BatchOptions,
 ): Promise<DynamoItem[]> {
-  const pages = await mapConcurrent(chunks(keys, MAX_BATCH_GET), options.concurrency, async (chunk): Promise<DynamoItem[]> => {
-    const found: DynamoItem[] = [];
-    let pending = chunk;
-    for (let attempt = 1; ; attempt += 1) {
-      const response = await client.send(new BatchGetItemCommand({ RequestItems: { [table]: { ...request, Keys: pending } } }), options.deadline?.sendOptions);
-      found.push(...(response.Responses?.[table] ?? []));
-      pending = response.UnprocessedKeys?.[table]?.Keys ?? [];
-      if (pending.length === 0) return found;
-      if (attempt >= options.retry.attempts) {
-        throw new StoreError(`BatchGetItem on ${table}: ${pending.length} keys still unprocessed after ${attempt} attempts (throttled)`, { table });
+  const pages = await mapConcurrent(
+    chunks(keys, MAX_BATCH_GET),
+    options.concurrency,
+    async (chunk): Promise<DynamoItem[]> => {
+      const found: DynamoItem[] = [];
+      let pending = chunk;
+      for (let attempt = 1; ; attempt += 1) {
+        const response = await client.send(
+          new BatchGetItemCommand({ RequestItems: { [table]: { ...request, Keys: pending } } }),
+          options.deadline?.sendOptions,
+        );
+        found.push(...(response.Responses?.[table] ?? []));
+        pending = response.UnprocessedKeys?.[table]?.Keys ?? [];
+        if (pending.length === 0) return found;
+        if (attempt >= options.retry.attempts) {
+          throw new StoreError(
+            `BatchGetItem on ${table}: ${pending.length} keys still unprocessed after ${attempt} attempts (throttled)`,
+            { table },
+          );
+        }
+        await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
       }
-      await (options.sleep ?? sleep)(backoffMs(attempt, options.retry));
-    }
-  });
+    },
+  );
   return pages.flat();
 }

@@ -1,15 +1,15 @@
 import os from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import { acquireEmbeddedPostgres, retentionHome } from '../control/local/embedded.ts';
 import { SHARED_DIRECTORY } from '../control/local/asRoot.ts';
+import { acquireEmbeddedPostgres, retentionHome } from '../control/local/embedded.ts';
 import type { FallbackDatabase } from '../core/backend.ts';
 import type { ControlStore } from '../core/control.ts';
-import { openControlStore } from '../deps.ts';
-import { systemClock, type Clock } from '../core/types.ts';
-import { clip, ConfigError } from '../errors.ts';
-import { Logger, levelFromEnv, type LineSink } from '../observe/log.ts';
 import { requestTimeoutMs } from '../core/deadline.ts';
+import { type Clock, systemClock } from '../core/types.ts';
+import { openControlStore } from '../deps.ts';
+import { ConfigError, clip } from '../errors.ts';
+import { type LineSink, Logger, levelFromEnv } from '../observe/log.ts';
 import { parseDurationFlag } from './flags.ts';
 
 /** What every command gets: streams, the clock, and lazily the config and control store. */
@@ -43,7 +43,12 @@ const MIN_LEASE_TTL_MS = 3_000;
  */
 export function leaseTtlFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const ms = parseDurationFlag('RETENTION_LEASE_TTL', env.RETENTION_LEASE_TTL);
-  if (ms !== undefined && ms < MIN_LEASE_TTL_MS) throw ConfigError.single('RETENTION_LEASE_TTL', `${env.RETENTION_LEASE_TTL} is shorter than 3s`, 'use at least 3s (the default is 60s)');
+  if (ms !== undefined && ms < MIN_LEASE_TTL_MS)
+    throw ConfigError.single(
+      'RETENTION_LEASE_TTL',
+      `${env.RETENTION_LEASE_TTL} is shorter than 3s`,
+      'use at least 3s (the default is 60s)',
+    );
   return ms;
 }
 
@@ -60,8 +65,14 @@ export function cliLogger(io: CliIO, clock: Clock): Logger {
 
 /** The config as every CLI command loads it: fs roots are checked against this CLI's $RETENTION_HOME too. */
 export function loadCliConfig(io: CliIO, configFile: string | undefined): ReturnType<typeof loadConfig> {
-  const embeddedAsRoot = { path: SHARED_DIRECTORY, what: `${SHARED_DIRECTORY} (the embedded PostgreSQL's files when run as root)` };
-  return loadConfig(configFile, io.cwd, { retentionHome: retentionHome(io.env, io.cwd), ownDirectories: [embeddedAsRoot] });
+  const embeddedAsRoot = {
+    path: SHARED_DIRECTORY,
+    what: `${SHARED_DIRECTORY} (the embedded PostgreSQL's files when run as root)`,
+  };
+  return loadConfig(configFile, io.cwd, {
+    retentionHome: retentionHome(io.env, io.cwd),
+    ownDirectories: [embeddedAsRoot],
+  });
 }
 
 /**
@@ -125,11 +136,16 @@ export function selectPolicies(
   if (all) return config.policies;
   if (!names || names.length === 0) {
     if (config.policies.length === 1) return config.policies;
-    throw ConfigError.single(flag, `the config has ${known.length} policies`, `name one with --policy <name> (${known.join(', ')}) or pass --all`);
+    throw ConfigError.single(
+      flag,
+      `the config has ${known.length} policies`,
+      `name one with --policy <name> (${known.join(', ')}) or pass --all`,
+    );
   }
   return names.map((name) => {
     const policy = config.policies.find((candidate) => candidate.name === name);
-    if (!policy) throw ConfigError.single(flag, `no policy named ${JSON.stringify(clip(name))}`, `known: ${known.join(', ')}`);
+    if (!policy)
+      throw ConfigError.single(flag, `no policy named ${JSON.stringify(clip(name))}`, `known: ${known.join(', ')}`);
     return policy;
   });
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { acquireEmbeddedPostgres, retentionHome } from '../control/local/embedded.ts';
 import { DEMO_HOLDS, DEMO_LOG_TO_RESTORE, demoDocumentHolds, seedDemo, seedDocumentsTable } from '../demo/seed.ts';
 import { createSqlClient } from '../sql/client.ts';
-import { withSession, type CliIO } from './context.ts';
+import { type CliIO, withSession } from './context.ts';
 import { exitCodeFor, printReports, runPolicies } from './run.ts';
 
 /**
@@ -33,14 +33,21 @@ export async function demoCommand(io: CliIO, flags: { json?: boolean }): Promise
     // It names the database with its password: readable by its owner only.
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     await chmod(configPath, 0o600); // an existing file keeps its mode through writeFile
-    say(`Seeded ${files} demo files under ${path.join(dir, 'data')} and ${rows} rows in demo.documents (config: ${configPath}).`);
+    say(
+      `Seeded ${files} demo files under ${path.join(dir, 'data')} and ${rows} rows in demo.documents (config: ${configPath}).`,
+    );
     return await runDemo(io, configPath, flags, say);
   } finally {
     await embedded?.release();
   }
 }
 
-async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean }, say: (text: string) => void): Promise<number> {
+async function runDemo(
+  io: CliIO,
+  configPath: string,
+  flags: { json?: boolean },
+  say: (text: string) => void,
+): Promise<number> {
   return withSession(io, configPath, async (session) => {
     const existing = await session.control.listHolds('documents');
     const holds = demoDocumentHolds();
@@ -48,7 +55,9 @@ async function runDemo(io: CliIO, configPath: string, flags: { json?: boolean },
       if (existing.some((current) => current.key === hold.key && current.policy === 'documents')) continue;
       await session.control.addHold({ policy: 'documents', ...hold, createdBy: session.actor });
     }
-    say(`Legal holds on ${holds.length} documents: ${DEMO_HOLDS.map((hold) => `${hold.key}${hold.prefix ? '*' : ''}`).join(', ')}.\n`);
+    say(
+      `Legal holds on ${holds.length} documents: ${DEMO_HOLDS.map((hold) => `${hold.key}${hold.prefix ? '*' : ''}`).join(', ')}.\n`,
+    );
 
     const base = { trigger: 'demo' as const, force: false, list: false };
     const planned = await runPolicies(session, session.config.policies, { json: true }, { ...base, dryRun: true });

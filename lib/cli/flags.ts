@@ -1,12 +1,16 @@
 import { parseDuration } from '../core/durations.ts';
 import { parseInstantText } from '../core/instants.ts';
-import { clip, ConfigError } from '../errors.ts';
+import { ConfigError, clip } from '../errors.ts';
 
 /** Flag parsers: a bad value is an input error (exit 2) naming the flag and the fix. */
 export function parsePositiveInt(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
-    throw ConfigError.single(flag, `${JSON.stringify(clip(value))} is not a positive whole number below 2^53`, `e.g. ${flag} 1000`);
+    throw ConfigError.single(
+      flag,
+      `${JSON.stringify(clip(value))} is not a positive whole number below 2^53`,
+      `e.g. ${flag} 1000`,
+    );
   }
   return Number(value);
 }
@@ -38,7 +42,10 @@ const COMMANDER_ERRORS: Array<[RegExp, (match: RegExpExecArray, hint: (otherwise
   [/^error: unknown option '(.*?)'(?:\n|$)/s, (m, hint) => [m[1]!, 'unknown option', hint('see the options below')]],
   [/^error: unknown command '(.*?)'(?:\n|$)/s, (m, hint) => [m[1]!, 'unknown command', hint('see the commands below')]],
   [/^error: option '(.*)' argument missing/, (m) => [longFlag(m[1]!), 'needs a value', `e.g. ${usage(m[1]!)}`]],
-  [/^error: required option '(.*)' not specified/, (m) => [longFlag(m[1]!), 'missing', `this option is required: ${usage(m[1]!)}`]],
+  [
+    /^error: required option '(.*)' not specified/,
+    (m) => [longFlag(m[1]!), 'missing', `this option is required: ${usage(m[1]!)}`],
+  ],
   [/^error: missing required argument '(.*)'/, (m) => [`<${m[1]}>`, 'missing', 'this argument is required']],
   [
     /^error: too many arguments(?: for '(.*)')?\. Expected (\d+) arguments? but got (\d+)\./,

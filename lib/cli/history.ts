@@ -1,7 +1,7 @@
 import type { RetentionConfig } from '../config/schema.ts';
 import type { AuditRecord } from '../core/control.ts';
-import { readAuditTrail } from '../reports/auditTrail.ts';
 import { ConfigError } from '../errors.ts';
+import { readAuditTrail } from '../reports/auditTrail.ts';
 import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
@@ -15,7 +15,10 @@ export interface HistoryOptions {
 }
 
 /** Checked before the control store opens: the policy against the config, the limit. */
-export function parseHistoryFlags(config: RetentionConfig, flags: { policy?: string[]; limit?: string; json?: boolean }): HistoryOptions {
+export function parseHistoryFlags(
+  config: RetentionConfig,
+  flags: { policy?: string[]; limit?: string; json?: boolean },
+): HistoryOptions {
   const policy = flags.policy?.[0];
   if (policy) selectPolicies(config, [policy], false);
   const limit = parsePositiveInt('--limit', flags.limit) ?? 20;
@@ -24,9 +27,18 @@ export function parseHistoryFlags(config: RetentionConfig, flags: { policy?: str
 
 /** Cleanup history: recent runs, newest first. */
 export async function historyCommand(session: Session, flags: HistoryOptions): Promise<number> {
-  const runs = await session.control.listRuns({ ...(flags.policy ? { policy: flags.policy } : {}), limit: flags.limit });
+  const runs = await session.control.listRuns({
+    ...(flags.policy ? { policy: flags.policy } : {}),
+    limit: flags.limit,
+  });
   if (flags.json) {
-    session.io.stdout.write(`${JSON.stringify(runs.map((run) => run.report ?? run), null, 2)}\n`);
+    session.io.stdout.write(
+      `${JSON.stringify(
+        runs.map((run) => run.report ?? run),
+        null,
+        2,
+      )}\n`,
+    );
     return 0;
   }
   session.io.stdout.write(

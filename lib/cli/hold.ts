@@ -1,10 +1,10 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import type { HoldMatch, Store } from '../core/store.ts';
+import type { Hold } from '../core/types.ts';
+import { ConfigError, clip, describeCause } from '../errors.ts';
 import { itemHold } from '../policy/classify.ts';
 import { computeCutoffs } from '../policy/plan.ts';
-import type { Hold } from '../core/types.ts';
-import { clip, ConfigError, describeCause } from '../errors.ts';
 import { createStore } from '../stores/registry.ts';
-import type { HoldMatch, Store } from '../core/store.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { table, when } from './format.ts';
@@ -35,14 +35,23 @@ export interface NewHold {
 
 export function parseHoldAdd(config: RetentionConfig, flags: HoldAddFlags): NewHold {
   if ((flags.key === undefined) === (flags.prefix === undefined)) {
-    throw ConfigError.single('--key', 'give exactly one of --key <key> or --prefix <prefix>', 'e.g. --key legal/case-1042.pdf');
+    throw ConfigError.single(
+      '--key',
+      'give exactly one of --key <key> or --prefix <prefix>',
+      'e.g. --key legal/case-1042.pdf',
+    );
   }
   const [flag, key] = flags.key !== undefined ? ['--key', flags.key] : ['--prefix', flags.prefix!];
   // An empty prefix would hold every item, silently: stopping everything is what a pause is for.
   if (key === '') {
-    throw ConfigError.single(flag, 'must not be empty', 'name the item or prefix to hold; to stop every deletion use: retention pause --all');
+    throw ConfigError.single(
+      flag,
+      'must not be empty',
+      'name the item or prefix to hold; to stop every deletion use: retention pause --all',
+    );
   }
-  if (!flags.reason) throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
+  if (!flags.reason)
+    throw ConfigError.single('--reason', 'a hold needs a reason', 'e.g. --reason "litigation hold, case 1042"');
   const named = flags.policy && flags.policy.length > 0;
   const policies = named ? selectPolicies(config, flags.policy, false).map((policy) => policy.name) : [null];
   return { policies, key, prefix: flags.prefix !== undefined, reason: flags.reason, json: flags.json ?? false };
@@ -59,12 +68,17 @@ export async function holdAddCommand(session: Session, request: NewHold): Promis
     const { key, prefix, reason } = request;
     const hold = await session.control.addHold({ policy, key, prefix, reason, createdBy: session.actor });
     session.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason, by: session.actor });
-    const governed: PolicyConfig[] = policy === null ? session.config.policies : session.config.policies.filter((candidate) => candidate.name === policy);
+    const governed: PolicyConfig[] =
+      policy === null
+        ? session.config.policies
+        : session.config.policies.filter((candidate) => candidate.name === policy);
     const checks: HoldCheck[] = [];
     for (const target of governed) checks.push(await checkHold(session, hold, target));
     added.push({ ...hold, checks });
     if (request.json) continue;
-    session.io.stdout.write(`hold ${hold.id} added on ${prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`);
+    session.io.stdout.write(
+      `hold ${hold.id} added on ${prefix ? 'prefix' : 'key'} "${hold.key}" (${policy ?? 'every policy'})\n`,
+    );
     for (const check of checks) if (check.warning) session.io.stderr.write(`warning: ${check.warning}\n`);
   }
   if (request.json) session.io.stdout.write(`${JSON.stringify(added, null, 2)}\n`);
@@ -84,18 +98,32 @@ async function checkHold(session: Session, hold: Hold, policy: PolicyConfig): Pr
   try {
     store = await createStore(policy);
     await store.open();
-    found = store.holdCheck ? await store.holdCheck.matches(hold) : await listedMatch(store, policy, hold, session.clock.now());
+    found = store.holdCheck
+      ? await store.holdCheck.matches(hold)
+      : await listedMatch(store, policy, hold, session.clock.now());
   } catch (error) {
-    return { policy: policy.name, matched: null, warning: `${what}: could not check policy ${policy.name}: ${describeCause(error)}` };
+    return {
+      policy: policy.name,
+      matched: null,
+      warning: `${what}: could not check policy ${policy.name}: ${describeCause(error)}`,
+    };
   } finally {
     await store?.close().catch(() => undefined);
   }
   session.log.info('hold_checked', { hold_id: hold.id, policy: policy.name, matched: found.matched ?? null });
   if (found.matched === true) return { policy: policy.name, matched: true };
   if (found.matched === undefined) {
-    return { policy: policy.name, matched: null, warning: `${what}: could not tell whether anything in policy ${policy.name} matches (${found.note ?? 'bounded check'})` };
+    return {
+      policy: policy.name,
+      matched: null,
+      warning: `${what}: could not tell whether anything in policy ${policy.name} matches (${found.note ?? 'bounded check'})`,
+    };
   }
-  return { policy: policy.name, matched: false, warning: `hold #${hold.id} matches nothing in policy ${policy.name} (yet): check the ${hold.prefix ? 'prefix' : 'key'} (${keyHint(policy, found.example)})` };
+  return {
+    policy: policy.name,
+    matched: false,
+    warning: `hold #${hold.id} matches nothing in policy ${policy.name} (yet): check the ${hold.prefix ? 'prefix' : 'key'} (${keyHint(policy, found.example)})`,
+  };
 }
 
 /** Exact keys: `present`. Prefixes: the first PREFIX_CHECK_ITEMS items listed, key by key. */
@@ -106,13 +134,18 @@ async function listedMatch(store: Store, policy: PolicyConfig, hold: Hold, now: 
   let listed = 0;
   let example: HoldMatch['example'];
   for (;;) {
-    const page = await store.scan({ cutoffs, ...(cursor !== undefined ? { cursor } : {}), limit: hold.prefix ? PAGE : 1 });
+    const page = await store.scan({
+      cutoffs,
+      ...(cursor !== undefined ? { cursor } : {}),
+      limit: hold.prefix ? PAGE : 1,
+    });
     example ??= page.items[0];
     if (!hold.prefix) return { matched: false, ...(example ? { example } : {}) };
     if (page.items.some((item) => itemHold(item, [hold]))) return { matched: true };
     listed += page.items.length;
     if (page.done) return { matched: false, ...(example ? { example } : {}) };
-    if (listed >= PREFIX_CHECK_ITEMS) return { matched: undefined, note: `none of the first ${listed} items listed match` };
+    if (listed >= PREFIX_CHECK_ITEMS)
+      return { matched: undefined, note: `none of the first ${listed} items listed match` };
     cursor = page.cursor;
   }
 }
@@ -124,7 +157,11 @@ function keyHint(policy: PolicyConfig, example: HoldMatch['example']): string {
     const row = `rows: the row key${quoted(example?.key)}`;
     return policy.blob ? `${row}, or the linked file${quoted(example?.linkedKey)}` : row;
   }
-  const kinds: Record<string, string> = { fs: 'a path relative to the root', s3: 'the full object key', 'vercel-blob': 'the pathname' };
+  const kinds: Record<string, string> = {
+    fs: 'a path relative to the root',
+    s3: 'the full object key',
+    'vercel-blob': 'the pathname',
+  };
   return `${policy.store.kind}: ${kinds[policy.store.kind] ?? 'the item key'}${quoted(example?.key)}`;
 }
 
@@ -149,7 +186,15 @@ export async function holdListCommand(session: Session, flags: HoldListOptions):
   session.io.stdout.write(
     `${table(
       ['id', 'policy', 'match', 'key', 'reason', 'by', 'since'],
-      holds.map((hold) => [hold.id, hold.policy ?? '(all)', hold.prefix ? 'prefix' : 'key', hold.key, hold.reason, hold.createdBy, when(hold.createdAt)]),
+      holds.map((hold) => [
+        hold.id,
+        hold.policy ?? '(all)',
+        hold.prefix ? 'prefix' : 'key',
+        hold.key,
+        hold.reason,
+        hold.createdBy,
+        when(hold.createdAt),
+      ]),
     )}\n`,
   );
   return 0;
@@ -158,7 +203,11 @@ export async function holdListCommand(session: Session, flags: HoldListOptions):
 /** A hold id as `hold list` shows it. */
 export function parseHoldId(id: string): number {
   if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id))) {
-    throw ConfigError.single('<id>', `${JSON.stringify(clip(id))} is not a hold id`, 'see ids with: retention hold list');
+    throw ConfigError.single(
+      '<id>',
+      `${JSON.stringify(clip(id))} is not a hold id`,
+      'see ids with: retention hold list',
+    );
   }
   return Number(id);
 }

@@ -4,8 +4,8 @@ import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import { DEFAULT_APP, DEFAULT_STAGE, functionEnvVar, functionName } from '../serverless/naming.ts';
 import type { ManualPayloadInput } from '../serverless/payload.ts';
-import { isErrorResult, type HandlerResult } from '../serverless/result.ts';
-import { selectPolicies, type CliIO } from './context.ts';
+import { type HandlerResult, isErrorResult } from '../serverless/result.ts';
+import { type CliIO, selectPolicies } from './context.ts';
 import { parseInstant, parsePositiveInt } from './flags.ts';
 import { exitCodeFor, printReports } from './run.ts';
 
@@ -28,7 +28,13 @@ export interface InvokeFlags {
   strict?: boolean;
 }
 
-export async function invokeCommand(io: CliIO, configFile: string | undefined, policyName: string, flags: InvokeFlags, lambda?: LambdaClient): Promise<number> {
+export async function invokeCommand(
+  io: CliIO,
+  configFile: string | undefined,
+  policyName: string,
+  flags: InvokeFlags,
+  lambda?: LambdaClient,
+): Promise<number> {
   const { config } = await loadConfig(configFile, io.cwd);
   const [policy] = selectPolicies(config, [policyName], false, '<policy>');
   const limit = parsePositiveInt('--limit', flags.limit);
@@ -41,22 +47,34 @@ export async function invokeCommand(io: CliIO, configFile: string | undefined, p
     ...(flags.force ? { force: true } : {}),
     ...(flags.continue ? { continue: true } : {}),
   };
-  const target = io.env[functionEnvVar(policy!.class)] ?? functionName(io.env.RETENTION_APP ?? DEFAULT_APP, io.env.RETENTION_STAGE ?? DEFAULT_STAGE, policy!.class);
+  const target =
+    io.env[functionEnvVar(policy!.class)] ??
+    functionName(io.env.RETENTION_APP ?? DEFAULT_APP, io.env.RETENTION_STAGE ?? DEFAULT_STAGE, policy!.class);
 
   const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
   const client = lambda ?? new LambdaClient({});
   let response: InvokeCommandOutput;
   try {
-    response = await client.send(new InvokeCommand({ FunctionName: target, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(payload)) }));
+    response = await client.send(
+      new InvokeCommand({
+        FunctionName: target,
+        InvocationType: 'RequestResponse',
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+      }),
+    );
   } catch (error) {
-    io.stderr.write(`error: cannot invoke ${target}: ${describeCause(error)} (check AWS credentials and region, or set ${functionEnvVar(policy!.class)})\n`);
+    io.stderr.write(
+      `error: cannot invoke ${target}: ${describeCause(error)} (check AWS credentials and region, or set ${functionEnvVar(policy!.class)})\n`,
+    );
     return 1;
   }
   const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
   if (response.FunctionError) {
     // An uncaught error in the function: Lambda returns { errorType, errorMessage } as the payload.
     const failure = parseJson(text) as { errorType?: string; errorMessage?: string } | null;
-    io.stderr.write(`error: ${target} failed: ${failure?.errorType ?? response.FunctionError}: ${failure?.errorMessage ?? text}\n`);
+    io.stderr.write(
+      `error: ${target} failed: ${failure?.errorType ?? response.FunctionError}: ${failure?.errorMessage ?? text}\n`,
+    );
     return 1;
   }
   const result = parseJson(text) as HandlerResult | null;
@@ -72,7 +90,9 @@ export async function invokeCommand(io: CliIO, configFile: string | undefined, p
   const report: RunReport = result;
   printReports(io, [report], flags);
   if (flags.continue && report.status === 'partial' && report.stopReason === 'budget') {
-    io.stderr.write(`${report.policy}: continuing in the background; follow with: retention history --policy ${report.policy}\n`);
+    io.stderr.write(
+      `${report.policy}: continuing in the background; follow with: retention history --policy ${report.policy}\n`,
+    );
   }
   return exitCodeFor([report], flags.strict ?? false);
 }

@@ -1,19 +1,26 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import type { RetentionConfig } from '../config/schema.ts';
+import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
-import { loadCliConfig, selectPolicies, withSession, type CliIO, type Session } from './context.ts';
+import { type CliIO, loadCliConfig, type Session, selectPolicies, withSession } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
 import { auditCommand, historyCommand, parseAuditFlags, parseHistoryFlags } from './history.ts';
-import { holdAddCommand, holdListCommand, holdRemoveCommand, parseHoldAdd, parseHoldId, parseHoldList } from './hold.ts';
-import { invokeCommand, type InvokeFlags } from './invoke.ts';
+import {
+  holdAddCommand,
+  holdListCommand,
+  holdRemoveCommand,
+  parseHoldAdd,
+  parseHoldId,
+  parseHoldList,
+} from './hold.ts';
+import { type InvokeFlags, invokeCommand } from './invoke.ts';
 import { leaseBreakCommand } from './lease.ts';
 import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
 import { parseReportFlags, reportCommand } from './report.ts';
-import { checkRestoreFlags, restoreCommand, type RestoreFlags } from './restore.ts';
-import { exitCodeFor, parseRunFlags, printReports, runPolicies, selectRunPolicies, type RunFlags } from './run.ts';
+import { checkRestoreFlags, type RestoreFlags, restoreCommand } from './restore.ts';
+import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
 import { statusCommand } from './status.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -83,7 +90,10 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     if (!dryRun) command.option('--dry-run', 'report what would be deleted; delete nothing');
     command.action(async (flags: RunFlags) => {
       const interrupt = new AbortController();
-      const options = { ...parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual'), signal: interrupt.signal };
+      const options = {
+        ...parseRunFlags({ ...flags, dryRun: dryRun || flags.dryRun }, 'manual'),
+        signal: interrupt.signal,
+      };
       const reports = await withInterrupts(io, interrupt, () =>
         withSession(
           io,
@@ -134,7 +144,9 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(session(parseHoldList, holdListCommand));
   hold
     .command('remove <id>')
-    .action(async (id: string) => setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldId(id))));
+    .action(async (id: string) =>
+      setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldId(id))),
+    );
 
   cli
     .command('history')
@@ -176,7 +188,9 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--continue', 'backfill: the function re-invokes itself while runs end partial (at most 20 hops)')
     .option('--json', 'print the run report as JSON (only JSON on stdout)')
     .option('--strict', 'exit 1 on an SLA breach')
-    .action(async (policy: string, flags: InvokeFlags) => setExit(await invokeCommand(io, configFile(), policy, flags)));
+    .action(async (policy: string, flags: InvokeFlags) =>
+      setExit(await invokeCommand(io, configFile(), policy, flags)),
+    );
   cli
     .command('lease')
     .description('leases')
@@ -230,7 +244,10 @@ export async function main(argv: string[], givenIO: CliIO = processIO()): Promis
       return 2;
     }
     // describeCause follows the whole chain (what happened underneath, what to do about it).
-    const context = error instanceof RetentionError && Object.keys(error.context).length > 0 ? ` ${JSON.stringify(error.context)}` : '';
+    const context =
+      error instanceof RetentionError && Object.keys(error.context).length > 0
+        ? ` ${JSON.stringify(error.context)}`
+        : '';
     io.stderr.write(`error: ${describeCause(error)}${context}\n`);
     return 1;
   }

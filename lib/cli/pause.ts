@@ -13,7 +13,10 @@ export interface PauseScopes {
  * The kill switch: `pause --all` stops every policy (scheduled and manual runs alike) until
  * `resume --all`; a policy's own pause is independent of the global one.
  */
-export async function pauseCommand(session: Session, { scopes, reason = 'paused from the CLI' }: PauseScopes): Promise<number> {
+export async function pauseCommand(
+  session: Session,
+  { scopes, reason = 'paused from the CLI' }: PauseScopes,
+): Promise<number> {
   for (const scope of scopes) {
     await session.control.pause(scope, session.actor, reason);
     session.log.warn('policy_paused', { scope, by: session.actor, reason });
@@ -26,13 +29,18 @@ export async function resumeCommand(session: Session, { scopes }: PauseScopes): 
   for (const scope of scopes) {
     const resumed = await session.control.resume(scope);
     session.log.info('policy_resumed', { scope, by: session.actor, was_paused: resumed });
-    session.io.stdout.write(`${resumed ? 'resumed' : 'was not paused:'} ${scope === '*' ? 'every policy (global pause)' : scope}\n`);
+    session.io.stdout.write(
+      `${resumed ? 'resumed' : 'was not paused:'} ${scope === '*' ? 'every policy (global pause)' : scope}\n`,
+    );
   }
   return 0;
 }
 
 /** `--policy` names or `--all` (not both: which one was meant?), checked before the control store opens. */
-export function pauseScopes(config: RetentionConfig, flags: { policy?: string[]; all?: boolean; reason?: string }): PauseScopes {
+export function pauseScopes(
+  config: RetentionConfig,
+  flags: { policy?: string[]; all?: boolean; reason?: string },
+): PauseScopes {
   const named = flags.policy !== undefined && flags.policy.length > 0;
   if (!flags.all && !named) throw ConfigError.single('--policy', 'no policy named', 'pass --policy <name> or --all');
   const scopes = named ? selectPolicies(config, flags.policy, flags.all).map((policy) => policy.name) : ['*'];

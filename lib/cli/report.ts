@@ -1,7 +1,7 @@
-import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
-import { complianceReport, type ComplianceReport, type PolicyRecords } from '../reports/compliance.ts';
+import { durationMs } from '../core/durations.ts';
+import { type ComplianceReport, complianceReport, type PolicyRecords } from '../reports/compliance.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { parseDurationFlag } from './flags.ts';
@@ -38,13 +38,21 @@ export async function reportCommand(session: Session, options: ReportOptions): P
   const read = async (policy: PolicyConfig) => ({ policy, records: await readRecords(session.control, policy.name) });
   const entries = await Promise.all(options.policies.map(read));
   const until = session.clock.now();
-  const report = complianceReport(entries, { since: new Date(until.getTime() - options.sinceMs), until, runsRead: RUNS_READ });
+  const report = complianceReport(entries, {
+    since: new Date(until.getTime() - options.sinceMs),
+    until,
+    runsRead: RUNS_READ,
+  });
   session.io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return 0;
 }
 
 async function readRecords(control: ControlStore, policy: string): Promise<PolicyRecords> {
-  const [runs, holds, pause] = await Promise.all([control.listRuns({ policy, limit: RUNS_READ }), control.listHolds(policy), control.pausedBy(policy)]);
+  const [runs, holds, pause] = await Promise.all([
+    control.listRuns({ policy, limit: RUNS_READ }),
+    control.listHolds(policy),
+    control.pausedBy(policy),
+  ]);
   // The intents of a run still in progress are not left over: that run resolves them itself.
   const newest = runs.find((run) => !run.dryRun);
   const pending = await control.pendingIntents(policy, newest?.status === 'running' ? newest.runId : undefined);
@@ -67,16 +75,25 @@ function formatReport(report: ComplianceReport): string {
   const lines = [
     `compliance report: live runs started ${when(report.since)} to ${when(report.until)}`,
     '',
-    table(['policy', 'verdict', 'runs', 'deleted', 'failed', 'freed', 'sla breaches', 'backlog', 'oldest overdue', 'holds'], rows),
+    table(
+      ['policy', 'verdict', 'runs', 'deleted', 'failed', 'freed', 'sla breaches', 'backlog', 'oldest overdue', 'holds'],
+      rows,
+    ),
   ];
   for (const policy of report.policies.filter((candidate) => candidate.verdict === 'attention')) {
     lines.push('', `${policy.policy} needs attention:`, ...policy.reasons.map((reason) => `  - ${reason}`));
   }
   const incomplete = report.policies.filter((policy) => !policy.window_complete).map((policy) => policy.policy);
   if (incomplete.length > 0) {
-    lines.push('', `note: the window holds more than ${RUNS_READ} runs of ${incomplete.join(', ')}: their counts cover the newest ${RUNS_READ} only (narrow it with --since)`);
+    lines.push(
+      '',
+      `note: the window holds more than ${RUNS_READ} runs of ${incomplete.join(', ')}: their counts cover the newest ${RUNS_READ} only (narrow it with --since)`,
+    );
   }
   const count = (verdict: string): number => report.policies.filter((policy) => policy.verdict === verdict).length;
-  lines.push('', `${count('compliant')} compliant, ${count('attention')} need attention, ${count('disabled')} disabled`);
+  lines.push(
+    '',
+    `${count('compliant')} compliant, ${count('attention')} need attention, ${count('disabled')} disabled`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -12,7 +12,8 @@ export interface RestoreFlags {
 
 /** Checked before the control store opens. */
 export function checkRestoreFlags(flags: RestoreFlags): RestoreFlags {
-  if (flags.run === '') throw ConfigError.single('--run', 'must not be empty', 'pass the run id, e.g. from: retention history');
+  if (flags.run === '')
+    throw ConfigError.single('--run', 'must not be empty', 'pass the run id, e.g. from: retention history');
   return flags;
 }
 
@@ -36,15 +37,24 @@ export async function restoreCommand(session: Session, flags: RestoreFlags): Pro
   if (flags.json) {
     session.io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } else {
-    session.io.stdout.write(`${table(['key', 'outcome', 'error'], summary.outcomes.map((outcome) => [outcome.key, outcome.status, outcome.error ?? '']))}\n`);
+    session.io.stdout.write(
+      `${table(
+        ['key', 'outcome', 'error'],
+        summary.outcomes.map((outcome) => [outcome.key, outcome.status, outcome.error ?? '']),
+      )}\n`,
+    );
     const count = (status: string) => summary.outcomes.filter((outcome) => outcome.status === status).length;
     const present = count('exists') > 0 ? `, ${count('exists')} already present` : '';
-    session.io.stdout.write(`restored ${count('restored')} of ${summary.outcomes.length} item(s) deleted by run ${summary.runId} (policy ${summary.policy})${present}\n`);
+    session.io.stdout.write(
+      `restored ${count('restored')} of ${summary.outcomes.length} item(s) deleted by run ${summary.runId} (policy ${summary.policy})${present}\n`,
+    );
   }
   if (notBack.length > 0) {
     const shown = notBack.slice(0, 10).map((outcome) => `${outcome.key} (${outcome.error ?? outcome.status})`);
     const more = notBack.length > shown.length ? `, and ${notBack.length - shown.length} more` : '';
-    session.io.stderr.write(`error: restore --run ${summary.runId}: ${notBack.length} item(s) could not be restored: ${shown.join('; ')}${more}\n`);
+    session.io.stderr.write(
+      `error: restore --run ${summary.runId}: ${notBack.length} item(s) could not be restored: ${shown.join('; ')}${more}\n`,
+    );
   }
   return notBack.length > 0 ? 1 : 0;
 }

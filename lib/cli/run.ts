@@ -1,11 +1,11 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import type { Store } from '../core/store.ts';
+import type { RunReport, Trigger } from '../core/types.ts';
 import type { Progress, RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
-import type { RunReport, Trigger } from '../core/types.ts';
 import { ConfigError } from '../errors.ts';
 import { createStore } from '../stores/registry.ts';
-import type { Store } from '../core/store.ts';
-import { selectPolicies, type CliIO, type Session } from './context.ts';
+import { type CliIO, type Session, selectPolicies } from './context.ts';
 import { parseDurationFlag, parseInstant, parsePositiveInt } from './flags.ts';
 import { bytes, seconds, table } from './format.ts';
 
@@ -61,7 +61,9 @@ export async function runPolicies(
       const store = await createStore(policy);
       stores.push(store);
       await store.open().catch((error: unknown) => {
-        throw error instanceof ConfigError ? error.within(`policies[${session.config.policies.indexOf(policy)}]`) : error;
+        throw error instanceof ConfigError
+          ? error.within(`policies[${session.config.policies.indexOf(policy)}]`)
+          : error;
       });
     }
     const reports: RunReport[] = [];
@@ -101,7 +103,13 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, limits: 3, stopped: 4 } as 
 
 export function exitCodeFor(reports: RunReport[], strict: boolean): number {
   if (reports.some((report) => report.status === 'failed')) return EXIT.failed;
-  if (reports.some((report) => report.stopReason === 'signal' || report.stopReason === 'paused' || report.stopReason === 'lease_lost')) return EXIT.stopped;
+  if (
+    reports.some(
+      (report) =>
+        report.stopReason === 'signal' || report.stopReason === 'paused' || report.stopReason === 'lease_lost',
+    )
+  )
+    return EXIT.stopped;
   if (reports.some((report) => report.status === 'aborted_limit' || report.stopReason === 'limit')) return EXIT.limits;
   if (strict && reports.some((report) => report.sla.status === 'breach')) return EXIT.failed;
   return EXIT.ok;
@@ -125,26 +133,39 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     seconds(report.durationSeconds),
     report.sla.status,
   ]);
-  io.stdout.write(`${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'kept', 'failed', 'freed', 'duration', 'sla'], rows)}\n`);
+  io.stdout.write(
+    `${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'kept', 'failed', 'freed', 'duration', 'sla'], rows)}\n`,
+  );
   for (const report of reports) {
     for (const reason of report.sla.reasons) io.stdout.write(`  ${report.policy}: ${reason}\n`);
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
-    for (const entry of report.notDeleted) io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
+    for (const entry of report.notDeleted)
+      io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
     if (report.items && report.items.length > 0) {
       io.stdout.write(`\n${report.policy} (run ${report.runId}):\n`);
-      io.stdout.write(`${table(['key', 'timestamp', 'outcome', 'rule', 'why'], report.items.map((item) => [item.key, item.timestamp, item.outcome, item.rule ?? '', item.error ?? '']))}\n`);
+      io.stdout.write(
+        `${table(
+          ['key', 'timestamp', 'outcome', 'rule', 'why'],
+          report.items.map((item) => [item.key, item.timestamp, item.outcome, item.rule ?? '', item.error ?? '']),
+        )}\n`,
+      );
     }
   }
 }
 
 /** On a terminal, one self-overwriting line: items/s, deleted, elapsed. */
-function progressLine(io: CliIO, policy: string): { update: (progress: Progress) => void; done: () => void } | undefined {
+function progressLine(
+  io: CliIO,
+  policy: string,
+): { update: (progress: Progress) => void; done: () => void } | undefined {
   if (!io.stderr.isTTY) return undefined;
   let shown = false;
   return {
     update: ({ scanned, deleted, elapsedMs }) => {
       const rate = elapsedMs > 0 ? Math.round((scanned / elapsedMs) * 1000) : scanned;
-      io.stderr.write(`\r${policy}: scanned ${scanned} (${rate}/s), deleted ${deleted}, ${seconds(elapsedMs / 1000)}   `);
+      io.stderr.write(
+        `\r${policy}: scanned ${scanned} (${rate}/s), deleted ${deleted}, ${seconds(elapsedMs / 1000)}   `,
+      );
       shown = true;
     },
     done: () => {

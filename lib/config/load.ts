@@ -1,8 +1,8 @@
-import { readFile, access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, describeCause } from '../errors.ts';
 import { parseOrThrow } from '../core/issues.ts';
+import { ConfigError, describeCause } from '../errors.ts';
 import { checkFsRoots, type RootContext } from './roots.ts';
 import { Config, type RetentionConfig, type RetentionConfigInput } from './schema.ts';
 
@@ -24,7 +24,11 @@ export function parseConfig(document: unknown): RetentionConfig {
  * directories and the tool's own directories when given (lib/config/roots.ts). Nothing is
  * touched before this returns.
  */
-export async function loadConfig(file: string | undefined, cwd = process.cwd(), guards: Omit<RootContext, 'configFile'> = {}): Promise<{ config: RetentionConfig; source: string }> {
+export async function loadConfig(
+  file: string | undefined,
+  cwd = process.cwd(),
+  guards: Omit<RootContext, 'configFile'> = {},
+): Promise<{ config: RetentionConfig; source: string }> {
   const source = file ? path.resolve(cwd, file) : await findDefault(cwd);
   const config = parseConfig(await readDocument(source));
   await checkFsRoots(config, { configFile: source, ...guards });
@@ -41,7 +45,11 @@ async function findDefault(cwd: string): Promise<string> {
       // try the next name
     }
   }
-  throw ConfigError.single('--config', `no config file given and none of ${DEFAULT_CONFIG_FILES.join(', ')} in ${cwd}`, 'pass --config <file.json|file.ts>');
+  throw ConfigError.single(
+    '--config',
+    `no config file given and none of ${DEFAULT_CONFIG_FILES.join(', ')} in ${cwd}`,
+    'pass --config <file.json|file.ts>',
+  );
 }
 
 async function readDocument(source: string): Promise<unknown> {
@@ -55,7 +63,11 @@ async function readDocument(source: string): Promise<unknown> {
     try {
       return JSON.parse(text);
     } catch (cause) {
-      throw ConfigError.single('--config', `${source} is not valid JSON: ${describeCause(cause)}`, 'fix the JSON syntax');
+      throw ConfigError.single(
+        '--config',
+        `${source} is not valid JSON: ${describeCause(cause)}`,
+        'fix the JSON syntax',
+      );
     }
   }
   try {
@@ -67,10 +79,18 @@ async function readDocument(source: string): Promise<unknown> {
   try {
     module = (await import(pathToFileURL(source).href)) as { default?: unknown };
   } catch (cause) {
-    throw ConfigError.single('--config', `cannot load ${source}: ${describeCause(cause)}`, 'fix the error in the module');
+    throw ConfigError.single(
+      '--config',
+      `cannot load ${source}: ${describeCause(cause)}`,
+      'fix the error in the module',
+    );
   }
   if (module.default === undefined) {
-    throw ConfigError.single('--config', `${source} has no default export`, 'export default defineConfig({ policies: [...] })');
+    throw ConfigError.single(
+      '--config',
+      `${source} has no default export`,
+      'export default defineConfig({ policies: [...] })',
+    );
   }
   return module.default;
 }

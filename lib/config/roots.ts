@@ -48,4 +48,3 @@ function fsRoots(config: RetentionConfig): Array<{ field: string; root: string }
     return roots;
   });
 }
-

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import * as z from 'zod';
+import { CONTROL_BACKENDS } from '../control/registry.ts';
 import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
 import { DatabaseTimeout, Duration, Retention } from '../core/retention.ts';
-import { checkSchedule } from '../policy/schedule.ts';
-import { CONTROL_BACKENDS } from '../control/registry.ts';
 import type { DataClass } from '../core/types.ts';
+import { checkSchedule } from '../policy/schedule.ts';
 import { rowsPolicyFields } from '../stores/postgres/schema.ts';
 import { backendsServing, classSchemas, storeBackend } from '../stores/registry.ts';
 import { s3BackupLocation } from '../stores/s3/schema.ts';
@@ -130,24 +130,48 @@ export const Config = z
     config.policies.forEach((policy, index) => {
       const first = seen.get(policy.name);
       if (first !== undefined) {
-        issue(ctx, `duplicate policy name "${policy.name}" (also policies[${first}])`, 'give each policy a unique name', ['policies', index, 'name']);
+        issue(
+          ctx,
+          `duplicate policy name "${policy.name}" (also policies[${first}])`,
+          'give each policy a unique name',
+          ['policies', index, 'name'],
+        );
       }
       seen.set(policy.name, index);
       if (policy.backup && policy.class === 'rows' && policy.archive) {
-        issue(ctx, 'both backup and archive keep copies of deleted rows', 'keep one: archive moves rows in the deleting statement', ['policies', index, 'backup']);
+        issue(
+          ctx,
+          'both backup and archive keep copies of deleted rows',
+          'keep one: archive moves rows in the deleting statement',
+          ['policies', index, 'backup'],
+        );
       }
       if (policy.backup && policy.class === 'tokens') {
-        issue(ctx, 'tokens are never backed up (a copy of a credential defeats deleting it)', 'remove backup from this policy', ['policies', index, 'backup']);
+        issue(
+          ctx,
+          'tokens are never backed up (a copy of a credential defeats deleting it)',
+          'remove backup from this policy',
+          ['policies', index, 'backup'],
+        );
       }
       if (policy.class === 'rows' && policy.blob) checkLinkedFiles(ctx, policy, ['policies', index]);
       if (policy.backup && policy.store.kind === 's3') {
         const { bucket, prefix, prefixes } = policy.store;
-        const location = s3BackupLocation(policy.backup.to, { bucket, prefix, shards: prefixes ?? [prefix] }, policy.name);
+        const location = s3BackupLocation(
+          policy.backup.to,
+          { bucket, prefix, shards: prefixes ?? [prefix] },
+          policy.name,
+        );
         if ('message' in location) issue(ctx, location.message, location.fix, ['policies', index, 'backup', 'to']);
       }
       if (policy.backup && policy.store.kind === 'fs' && isInsideDirectory(policy.store.root, policy.backup.to)) {
         // Copies keep their old mtime: inside the root they would be swept as expired items.
-        issue(ctx, `${policy.backup.to} is inside the store root ${policy.store.root}`, 'choose a backup directory outside the root', ['policies', index, 'backup', 'to']);
+        issue(
+          ctx,
+          `${policy.backup.to} is inside the store root ${policy.store.root}`,
+          'choose a backup directory outside the root',
+          ['policies', index, 'backup', 'to'],
+        );
       }
       for (const [path, duration] of retentionDurations(policy.retention)) {
         const parsed = parseDuration(duration);
@@ -168,20 +192,44 @@ export const Config = z
  * (invariant 11): copies of the rows need copies of their files, and an archive (rows only,
  * while the files are deleted) cannot be restored whole.
  */
-function checkLinkedFiles(ctx: z.RefinementCtx, policy: Extract<z.output<typeof Policy>, { class: 'rows' }>, at: PropertyKey[]): void {
+function checkLinkedFiles(
+  ctx: z.RefinementCtx,
+  policy: Extract<z.output<typeof Policy>, { class: 'rows' }>,
+  at: PropertyKey[],
+): void {
   const blob = policy.blob!;
   if (policy.archive) {
-    issue(ctx, 'archive keeps the rows, but their linked files are deleted: a restore could not bring a row back with its file', 'use backup (rows) with blob.backupTo (files) instead of archive', [...at, 'archive']);
+    issue(
+      ctx,
+      'archive keeps the rows, but their linked files are deleted: a restore could not bring a row back with its file',
+      'use backup (rows) with blob.backupTo (files) instead of archive',
+      [...at, 'archive'],
+    );
   }
   if (policy.backup && blob.backupTo === undefined) {
     const where = storeBackend(blob.store.kind).classes.blobs.backupTo;
-    issue(ctx, 'backup copies the rows but not their linked files: a restore would bring rows back without their files', `add blob.backupTo: where the ${blob.store.kind} store copies the files (${where})`, [...at, 'blob', 'backupTo']);
+    issue(
+      ctx,
+      'backup copies the rows but not their linked files: a restore would bring rows back without their files',
+      `add blob.backupTo: where the ${blob.store.kind} store copies the files (${where})`,
+      [...at, 'blob', 'backupTo'],
+    );
   }
   if (!policy.backup && blob.backupTo !== undefined) {
-    issue(ctx, 'blob.backupTo is only used with backup (files are copied with their rows)', 'add backup for the rows, or remove blob.backupTo', [...at, 'blob', 'backupTo']);
+    issue(
+      ctx,
+      'blob.backupTo is only used with backup (files are copied with their rows)',
+      'add backup for the rows, or remove blob.backupTo',
+      [...at, 'blob', 'backupTo'],
+    );
   }
   if (blob.backupTo !== undefined && blob.store.kind === 'fs' && isInsideDirectory(blob.store.root, blob.backupTo)) {
-    issue(ctx, `${blob.backupTo} is inside the linked files' root ${blob.store.root}`, 'choose a backup directory outside the root', [...at, 'blob', 'backupTo']);
+    issue(
+      ctx,
+      `${blob.backupTo} is inside the linked files' root ${blob.store.root}`,
+      'choose a backup directory outside the root',
+      [...at, 'blob', 'backupTo'],
+    );
   }
 }
 
@@ -192,7 +240,10 @@ function isInsideDirectory(root: string, candidate: string): boolean {
 
 function retentionDurations(retention: z.infer<typeof Retention>): Array<[PropertyKey[], string]> {
   if (typeof retention === 'string') return [[[], retention]];
-  const entries: Array<[PropertyKey[], string]> = Object.entries(retention.rules).map(([value, duration]) => [['rules', value], duration]);
+  const entries: Array<[PropertyKey[], string]> = Object.entries(retention.rules).map(([value, duration]) => [
+    ['rules', value],
+    duration,
+  ]);
   if (retention.default !== undefined) entries.push([['default'], retention.default]);
   return entries;
 }

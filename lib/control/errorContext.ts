@@ -1,5 +1,5 @@
-import { ControlStoreError, LeaseLostError } from '../errors.ts';
 import type { AuditIntent, Lease, NewHold } from '../core/control.ts';
+import { ControlStoreError, LeaseLostError } from '../errors.ts';
 
 /** What control store errors carry (lease, batch, holds), and the checks both implementations share. */
 export function leaseContext(lease: Lease): Record<string, unknown> {
@@ -7,12 +7,16 @@ export function leaseContext(lease: Lease): Record<string, unknown> {
 }
 
 export function leaseLost(lease: Lease, operation: string): LeaseLostError {
-  return new LeaseLostError(`${operation}: the lease of "${lease.policy}" is no longer held with token ${lease.token}`, leaseContext(lease));
+  return new LeaseLostError(
+    `${operation}: the lease of "${lease.policy}" is no longer held with token ${lease.token}`,
+    leaseContext(lease),
+  );
 }
 
 /** A zero or negative ttl would hand out leases that are already expired. */
 export function positiveTtl(ttlMs: number): number {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ControlStoreError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`, { ttlMs });
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0)
+    throw new ControlStoreError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`, { ttlMs });
   return ttlMs;
 }
 

@@ -11,7 +11,11 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Runs `work` over `items` with at most `concurrency` in flight; results keep the input order. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -59,7 +63,12 @@ export const sleep = (ms: number): Promise<void> => delay(ms);
  * last error propagates. A retry-after longer than `maxDelayMs` is not waited out: the caller
  * fails fast instead of sleeping past its budget.
  */
-export async function withRetry<T>(call: (attempt: number) => Promise<T>, policy: RetryPolicy, verdict: (error: unknown) => RetryVerdict, deps: RetryDeps = {}): Promise<T> {
+export async function withRetry<T>(
+  call: (attempt: number) => Promise<T>,
+  policy: RetryPolicy,
+  verdict: (error: unknown) => RetryVerdict,
+  deps: RetryDeps = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await call(attempt);
@@ -73,4 +82,3 @@ export async function withRetry<T>(call: (attempt: number) => Promise<T>, policy
     }
   }
 }
-

@@ -31,7 +31,11 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export function requestTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const value = env.RETENTION_REQUEST_TIMEOUT;
   if (value === undefined) return DEFAULT_REQUEST_TIMEOUT_MS;
-  const parsed = parseDuration(value, { minMs: 1_000, maxMs: DEFAULT_REQUEST_TIMEOUT_MS, maxReason: 'the default (it only shortens)' });
+  const parsed = parseDuration(value, {
+    minMs: 1_000,
+    maxMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    maxReason: 'the default (it only shortens)',
+  });
   if (!parsed.ok) throw ConfigError.single('RETENTION_REQUEST_TIMEOUT', parsed.message, parsed.fix);
   return parsed.ms;
 }
@@ -48,7 +52,9 @@ export function runDeadline(budgetMs: number, graceMs: number): AbortSignal | un
   const ms = budgetMs + graceMs;
   if (ms > MAX_TIMER_MS) return undefined;
   const controller = new AbortController();
-  const reason = new Error(`the run's deadline passed (budget ${formatDuration(budgetMs)} + ${formatDuration(graceMs)} for the request in flight)`);
+  const reason = new Error(
+    `the run's deadline passed (budget ${formatDuration(budgetMs)} + ${formatDuration(graceMs)} for the request in flight)`,
+  );
   setTimeout(() => controller.abort(reason), ms).unref();
   return controller.signal;
 }

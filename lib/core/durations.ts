@@ -33,10 +33,18 @@ export interface DurationBounds {
 export const MAX_DURATION_MS = 1000 * Number(UNIT_MS.y);
 
 /** Retention, rules, budgets, SLA thresholds, backup ages: nothing below a second makes sense. */
-export const POLICY_DURATION: DurationBounds = { minMs: 1000, maxMs: MAX_DURATION_MS, maxReason: 'the longest duration the tool takes' };
+export const POLICY_DURATION: DurationBounds = {
+  minMs: 1000,
+  maxMs: MAX_DURATION_MS,
+  maxReason: 'the longest duration the tool takes',
+};
 
 /** PostgreSQL's statement_timeout and lock_timeout: whole milliseconds up to a 32-bit integer. */
-export const DATABASE_TIMEOUT: DurationBounds = { minMs: 1, maxMs: 2_147_483_647, maxReason: "PostgreSQL's limit for a timeout" };
+export const DATABASE_TIMEOUT: DurationBounds = {
+  minMs: 1,
+  maxMs: 2_147_483_647,
+  maxReason: "PostgreSQL's limit for a timeout",
+};
 
 /** Any duration a valid config can hold (the union of the bounds above). */
 const ANY_VALID: DurationBounds = { minMs: 1, maxMs: MAX_DURATION_MS, maxReason: POLICY_DURATION.maxReason };
@@ -56,15 +64,20 @@ export function parseDuration(input: string, bounds: DurationBounds = POLICY_DUR
   const text = input.trim();
   const quoted = JSON.stringify(clip(input));
   if (text === '') return refuse('empty duration', 'write e.g. "30d", "24h" or "P30D"');
-  if (text.length > MAX_TEXT_LENGTH) return refuse(`${quoted} is too long to be a duration`, `write it with a larger unit, ${EXAMPLES}`);
+  if (text.length > MAX_TEXT_LENGTH)
+    return refuse(`${quoted} is too long to be a duration`, `write it with a larger unit, ${EXAMPLES}`);
   if (/^\d+(\.\d+)?$/.test(text)) {
-    return refuse(`${quoted} has no unit`, `add one: "${text}d" for days, "${text}h" for hours, "${text}s" for seconds`);
+    return refuse(
+      `${quoted} has no unit`,
+      `add one: "${text}d" for days, "${text}h" for hours, "${text}s" for seconds`,
+    );
   }
   if (/^P.*\d+M.*T|^P[^T]*\d+M/.test(text)) {
     return refuse(`${quoted} uses calendar months, whose length varies`, 'write days instead, e.g. "P30D" or "30d"');
   }
   const parts = amounts(text);
-  if (!parts) return refuse(`${quoted} is not a duration`, `use a number with a unit (ms, s, m, h, d, w, y), ${EXAMPLES}`);
+  if (!parts)
+    return refuse(`${quoted} is not a duration`, `use a number with a unit (ms, s, m, h, d, w, y), ${EXAMPLES}`);
   return bounded(quoted, exactMs(parts), bounds);
 }
 
@@ -73,7 +86,9 @@ function amounts(text: string): Array<[string, Unit]> | null {
   if (SHORT_FORM.test(text)) return [...text.matchAll(SHORT_PART)].map(([, amount, unit]) => [amount!, unit as Unit]);
   const iso = ISO_FORM.exec(text);
   if (!iso || text === 'P' || text.endsWith('T')) return null;
-  return ISO_UNITS.flatMap((unit, index): Array<[string, Unit]> => (iso[index + 1] === undefined ? [] : [[iso[index + 1]!, unit]]));
+  return ISO_UNITS.flatMap(
+    (unit, index): Array<[string, Unit]> => (iso[index + 1] === undefined ? [] : [[iso[index + 1]!, unit]]),
+  );
 }
 
 /** The sum as an exact fraction `numerator / 10^scale` milliseconds. */
@@ -87,12 +102,19 @@ function exactMs(parts: Array<[string, Unit]>): { numerator: bigint; denominator
   return { numerator, denominator: 10n ** BigInt(scale) };
 }
 
-function bounded(quoted: string, { numerator, denominator }: { numerator: bigint; denominator: bigint }, bounds: DurationBounds): DurationResult {
+function bounded(
+  quoted: string,
+  { numerator, denominator }: { numerator: bigint; denominator: bigint },
+  bounds: DurationBounds,
+): DurationResult {
   if (numerator === 0n) return refuse(`${quoted} must be longer than zero`, 'use a positive duration, e.g. "1h"');
   const minimum = exactText(bounds.minMs);
   const maximum = exactText(bounds.maxMs);
   if (numerator < BigInt(bounds.minMs) * denominator) {
-    return refuse(`${quoted} is shorter than ${minimum}, the shortest duration this field takes`, `use at least "${minimum}"`);
+    return refuse(
+      `${quoted} is shorter than ${minimum}, the shortest duration this field takes`,
+      `use at least "${minimum}"`,
+    );
   }
   if (numerator > BigInt(bounds.maxMs) * denominator) {
     return refuse(`${quoted} is longer than ${maximum}, ${bounds.maxReason}`, `use at most "${maximum}"`);

@@ -6,9 +6,23 @@ import { clip } from '../errors.ts';
  * 2024-03-01, 24:30 as the next day), which moves a cutoff silently; so every part is checked
  * against the calendar and the clock first, and the instant is built from the checked parts.
  */
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))?)?$/;
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))?)?$/;
 
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** Real UTC offsets run from -12:00 to +14:00. */
 const MAX_OFFSET_MINUTES = 14 * 60;
@@ -24,7 +38,10 @@ export interface InstantOptions {
 
 export function parseInstantText(input: string, options: InstantOptions): InstantResult {
   const quoted = JSON.stringify(clip(input));
-  const refuse = (what: string, fix = `e.g. ${options.example('2024-01-31')} or ${options.example('2024-01-31T00:00:00Z')}`): InstantResult => ({
+  const refuse = (
+    what: string,
+    fix = `e.g. ${options.example('2024-01-31')} or ${options.example('2024-01-31T00:00:00Z')}`,
+  ): InstantResult => ({
     ok: false,
     message: `${quoted} ${what}`,
     fix,
@@ -35,11 +52,13 @@ export function parseInstantText(input: string, options: InstantOptions): Instan
   const [y, mo, d] = [Number(year), Number(month), Number(day)];
   if (mo < 1 || mo > 12) return refuse(`has no month ${month}`, 'months run from 01 to 12');
   const days = daysInMonth(y, mo);
-  if (d < 1 || d > days) return refuse(`is not a calendar date: ${MONTHS[mo - 1]} ${year} has ${days} days`, `use a day from 01 to ${days}`);
+  if (d < 1 || d > days)
+    return refuse(`is not a calendar date: ${MONTHS[mo - 1]} ${year} has ${days} days`, `use a day from 01 to ${days}`);
   if (hour === undefined) return { ok: true, instant: utc(y, mo, d, 0, 0, 0, 0) };
 
   const [h, mi, s] = [Number(hour), Number(minute), Number(second ?? 0)];
-  if (h > 23 || mi > 59 || s > 59) return refuse('is not a time of day', 'hours run from 00 to 23, minutes and seconds from 00 to 59');
+  if (h > 23 || mi > 59 || s > 59)
+    return refuse('is not a time of day', 'hours run from 00 to 23, minutes and seconds from 00 to 59');
   const ms = Number((fraction ?? '').padEnd(3, '0').slice(0, 3));
   if (zulu) return { ok: true, instant: utc(y, mo, d, h, mi, s, ms) };
   if (sign === undefined) {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { clip, ConfigError, type InputIssue } from '../errors.ts';
+import { ConfigError, clip, type InputIssue } from '../errors.ts';
 
 /** `['policies', 0, 'store', 'root']` → `policies[0].store.root`. */
 export function formatPath(path: readonly PropertyKey[], root = ''): string {
@@ -50,7 +50,8 @@ function got(input: unknown, received?: string): string {
 const entries = (count: number | bigint): string => `${count} ${Number(count) === 1 ? 'entry' : 'entries'}`;
 
 /** An option of a union that the value is not even of the type of. */
-const wrongType = (option: readonly Issue[]) => option.find((inner) => inner.code === 'invalid_type' && inner.path.length === 0);
+const wrongType = (option: readonly Issue[]) =>
+  option.find((inner) => inner.code === 'invalid_type' && inner.path.length === 0);
 
 /** The types a union takes, when the value is of none of them (not when it fails inside one). */
 function unionTypes(errors: readonly (readonly Issue[])[]): string[] | undefined {
@@ -65,14 +66,22 @@ interface Explained {
   fix?: string;
 }
 
-type Bounded = { origin: string; inclusive?: boolean; input: unknown; minimum?: number | bigint; maximum?: number | bigint };
+type Bounded = {
+  origin: string;
+  inclusive?: boolean;
+  input: unknown;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+};
 
 /** A bound of too_small / too_big in words: what the value must be, and how to write one that is. */
 function bound(issue: Issue | RawIssue, side: 'min' | 'max'): Explained {
   const { origin, inclusive, input, minimum, maximum } = issue as Bounded;
   const limit = (side === 'min' ? minimum : maximum)!;
-  if (origin === 'string' && side === 'min' && Number(limit) === 1) return { message: 'must not be empty', fix: 'give a value' };
-  if (origin === 'array' && side === 'min' && Number(limit) === 1) return { message: 'must not be an empty list', fix: 'add at least one entry' };
+  if (origin === 'string' && side === 'min' && Number(limit) === 1)
+    return { message: 'must not be empty', fix: 'give a value' };
+  if (origin === 'array' && side === 'min' && Number(limit) === 1)
+    return { message: 'must not be an empty list', fix: 'add at least one entry' };
   if (origin === 'array' && side === 'min') return { message: `needs at least ${entries(limit)}`, fix: 'add entries' };
   if (origin === 'array') return { message: `has more than ${entries(limit)}`, fix: `keep at most ${entries(limit)}` };
   if (origin === 'string') {
@@ -83,8 +92,12 @@ function bound(issue: Issue | RawIssue, side: 'min' | 'max'): Explained {
   }
   const [words, fix] =
     side === 'min'
-      ? inclusive ? [`at least ${limit}`, `use ${limit} or more`] : [`above ${limit}`, `use a number above ${limit}`]
-      : inclusive ? [`at most ${limit}`, `use ${limit} or less`] : [`below ${limit}`, `use a number below ${limit}`];
+      ? inclusive
+        ? [`at least ${limit}`, `use ${limit} or more`]
+        : [`above ${limit}`, `use a number above ${limit}`]
+      : inclusive
+        ? [`at most ${limit}`, `use ${limit} or less`]
+        : [`below ${limit}`, `use a number below ${limit}`];
   return { message: `must be ${words}, not ${got(input)}`, fix };
 }
 
@@ -112,7 +125,10 @@ function explain(issue: Issue | RawIssue): Explained {
     }
     case 'unrecognized_keys': {
       const keys = issue.keys.map((key) => `"${clip(key)}"`).join(', ');
-      return { message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`, fix: 'remove it or check its spelling' };
+      return {
+        message: `unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`,
+        fix: 'remove it or check its spelling',
+      };
     }
     case 'invalid_format': {
       const shown = typeof input === 'string' ? JSON.stringify(clip(input)) : 'it';
@@ -123,7 +139,9 @@ function explain(issue: Issue | RawIssue): Explained {
       // A discriminated union's value matched no option: its own message lists the known ones.
       if (issue.errors.length === 0) return { fix: 'check its spelling' };
       const types = unionTypes(issue.errors)?.join(' or ');
-      return types ? { message: `must be ${types}, not ${got(input)}`, fix: `write ${types}` } : { fix: 'see the documentation of this field' };
+      return types
+        ? { message: `must be ${types}, not ${got(input)}`, fix: `write ${types}` }
+        : { fix: 'see the documentation of this field' };
     }
     default:
       return {};

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DATABASE_TIMEOUT, parseDuration, POLICY_DURATION, type DurationBounds } from './durations.ts';
+import { DATABASE_TIMEOUT, type DurationBounds, POLICY_DURATION, parseDuration } from './durations.ts';
 import { issue } from './issues.ts';
 
 /**
@@ -30,7 +30,8 @@ export const RetentionByAttribute = z.strictObject({
 });
 
 export const Retention = z.union([Duration, RetentionByAttribute], {
-  error: 'must be a duration like "30d" or { "by": "<attribute>", "rules": { "<value>": "<duration>" }, "default": "<duration>" }',
+  error:
+    'must be a duration like "30d" or { "by": "<attribute>", "rules": { "<value>": "<duration>" }, "default": "<duration>" }',
 });
 
 export type RetentionSpec = z.output<typeof Retention>;

@@ -69,13 +69,7 @@ export interface Hold {
 
 export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo';
 
-export type RunStatus =
-  | 'completed'
-  | 'partial'
-  | 'skipped_locked'
-  | 'skipped_paused'
-  | 'aborted_limit'
-  | 'failed';
+export type RunStatus = 'completed' | 'partial' | 'skipped_locked' | 'skipped_paused' | 'aborted_limit' | 'failed';
 
 /**
  * Why a run ended before its pass was done. `budget` is the normal end of a long backlog (exit 0);

@@ -83,7 +83,12 @@ function demoFiles(): Record<string, SeedFile[]> {
     ageMs: HOUR + next() * 90 * DAY,
     size: 4_000 + Math.floor(next() * 12_000),
   }));
-  return { temp_audio: temp, logs, cache, documents: demoDocuments().map(({ file, ageMs, size }) => ({ key: file, ageMs, size })) };
+  return {
+    temp_audio: temp,
+    logs,
+    cache,
+    documents: demoDocuments().map(({ file, ageMs, size }) => ({ key: file, ageMs, size })),
+  };
 }
 
 /** Documents filed by purpose over twelve years; held ones are seeded past their retention. */
@@ -114,7 +119,9 @@ function heldBy(file: string): (typeof DEMO_HOLDS)[number] | undefined {
 export function demoDocumentHolds(): Array<{ key: string; prefix: false; reason: string }> {
   return demoDocuments().flatMap((document) => {
     const hold = heldBy(document.file);
-    return hold ? [{ key: String(document.id), prefix: false as const, reason: `${hold.reason} (${document.file})` }] : [];
+    return hold
+      ? [{ key: String(document.id), prefix: false as const, reason: `${hold.reason} (${document.file})` }]
+      : [];
   });
 }
 
@@ -144,7 +151,11 @@ export async function seedDocumentsTable(sql: SqlExecutor, now: Date): Promise<n
 }
 
 /** Writes the demo tree under `<dir>/data` (replacing any previous one) and returns the config. */
-export async function seedDemo(dir: string, now: Date, databaseUrl: string): Promise<{ config: RetentionConfigInput; files: number }> {
+export async function seedDemo(
+  dir: string,
+  now: Date,
+  databaseUrl: string,
+): Promise<{ config: RetentionConfigInput; files: number }> {
   const data = path.join(dir, 'data');
   await rm(data, { recursive: true, force: true });
   let files = 0;

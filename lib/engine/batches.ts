@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store, SweepSession, SweptBatch } from '../core/store.ts';
-import type { Fence } from './fence.ts';
-import { selectPage, type PageSelection } from '../policy/plan.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../core/types.ts';
+import { type PageSelection, selectPage } from '../policy/plan.ts';
+import type { Fence } from './fence.ts';
 
 /**
  * Where a run's batches come from. Each step is one store round trip: a scanned page (with what
@@ -65,7 +65,12 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
       pages = 0;
     }
     if (page.done || pages >= MAX_PAGES_PER_STEP) {
-      yield { ...step, deletable: waiting, ...(page.cursor !== undefined ? { cursor: page.cursor } : {}), done: page.done };
+      yield {
+        ...step,
+        deletable: waiting,
+        ...(page.cursor !== undefined ? { cursor: page.cursor } : {}),
+        done: page.done,
+      };
       waiting = [];
       step = emptyStep();
       pages = 0;
@@ -101,8 +106,18 @@ export async function* sweptSteps(input: {
       // The previous step's checkpoint (a fenced write, just before this) counts as the check.
       await input.fence.checkBeforeNext();
     }
-    const batch = await input.session.next({ ...(cursor !== undefined ? { cursor } : {}), limit, detail: input.detail });
-    yield { ...emptyStep(), scanned: batch.deleted, swept: batch, ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}), done: batch.done };
+    const batch = await input.session.next({
+      ...(cursor !== undefined ? { cursor } : {}),
+      limit,
+      detail: input.detail,
+    });
+    yield {
+      ...emptyStep(),
+      scanned: batch.deleted,
+      swept: batch,
+      ...(batch.cursor !== undefined ? { cursor: batch.cursor } : {}),
+      done: batch.done,
+    };
     if (batch.done) return;
     cursor = batch.cursor;
   }

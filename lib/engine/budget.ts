@@ -17,7 +17,9 @@ export class Budget {
     deadline?: { at: Date; marginMs: number },
   ) {
     this.startedAt = clock.now().getTime();
-    const untilDeadline = deadline ? deadline.at.getTime() - deadline.marginMs - this.startedAt : Infinity;
+    const untilDeadline = deadline
+      ? deadline.at.getTime() - deadline.marginMs - this.startedAt
+      : Number.POSITIVE_INFINITY;
     this.totalMs = Math.max(0, Math.min(budgetMs, untilDeadline));
   }
 

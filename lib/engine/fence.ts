@@ -33,7 +33,7 @@ export class Fence {
     private readonly control: ControlStore,
     private lease: Lease,
     private readonly ttlMs: number,
-    maxHoldMs = Infinity,
+    maxHoldMs = Number.POSITIVE_INFINITY,
     private readonly now: MonotonicClock = monotonic,
   ) {
     // Acquired moments ago: measured from now, with the same margin as a renewal.
@@ -72,7 +72,8 @@ export class Fence {
   /** Throws LeaseLostError unless we still hold the lease (and the policy is not paused); extends it on success. */
   async check(): Promise<void> {
     this.confirmed = false;
-    if (!(await this.renew())) throw this.lostError('the lease was lost, broken or the policy paused; stopped before the next batch');
+    if (!(await this.renew()))
+      throw this.lostError('the lease was lost, broken or the policy paused; stopped before the next batch');
   }
 
   /**
@@ -80,10 +81,13 @@ export class Fence {
    * Cheap enough to call before every destructive request.
    */
   assertHeld = (): void => {
-    if (this.lost) throw this.lostError('the lease was lost, broken or the policy paused; stopped before the next deletion');
+    if (this.lost)
+      throw this.lostError('the lease was lost, broken or the policy paused; stopped before the next deletion');
     if (this.now() > this.heldUntil) {
       this.lost = true;
-      throw this.lostError(`the lease could not be confirmed for ${Math.round(this.trustedMs() / 1000)} s (the process stalled, or the control store is unreachable); stopped before the next deletion`);
+      throw this.lostError(
+        `the lease could not be confirmed for ${Math.round(this.trustedMs() / 1000)} s (the process stalled, or the control store is unreachable); stopped before the next deletion`,
+      );
     }
   };
 

@@ -1,5 +1,5 @@
-import { describeCause, type LeaseLostError, RetentionError } from '../errors.ts';
 import type { RunReport, RunStatus, StopReason } from '../core/types.ts';
+import { describeCause, type LeaseLostError, RetentionError } from '../errors.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import { describeCutoffs, latestCutoff } from '../policy/plan.ts';
 import { buildReport, describeHold } from './report.ts';
@@ -9,7 +9,12 @@ import type { ActiveRun } from './start.ts';
  * How a run ends, whatever ended it: the report, the `hold` audit records, the history record,
  * the `run_completed` log line and the EMF metrics.
  */
-export async function finishRun(run: ActiveRun, status: RunStatus, error?: Error, stopReason?: StopReason): Promise<RunReport> {
+export async function finishRun(
+  run: ActiveRun,
+  status: RunStatus,
+  error?: Error,
+  stopReason?: StopReason,
+): Promise<RunReport> {
   const { policy, options, deps, context, tally, budget, census, log } = run;
   const report = buildReport({
     runId: context.runId,
@@ -30,7 +35,14 @@ export async function finishRun(run: ActiveRun, status: RunStatus, error?: Error
     ...(run.limits ? { limits: run.limits } : {}),
     ...(stopReason ? { stopReason } : {}),
     // describeCause: the cause chain, redacted, so history never stores a credential an error quoted.
-    ...(error ? { error: { code: error instanceof RetentionError ? error.code : 'unexpected', message: error instanceof RetentionError ? error.message : describeCause(error) } } : {}),
+    ...(error
+      ? {
+          error: {
+            code: error instanceof RetentionError ? error.code : 'unexpected',
+            message: error instanceof RetentionError ? error.message : describeCause(error),
+          },
+        }
+      : {}),
   });
   try {
     if (!options.dryRun) await recordHolds(run);
@@ -69,12 +81,34 @@ async function recordHolds(run: ActiveRun): Promise<void> {
   if (tally.heldByHold.size === 0 && !tally.heldInStore) return;
   const latest = latestCutoff(run.cutoffs);
   const record = (key: string, itemTimestamp: Date, rule: string, error: string) => ({
-    runId: context.runId, policy: policy.name, store: run.deps.store.location, key, itemTimestamp, rule, cutoff: latest, actor: context.actor, trigger: context.trigger, action: 'hold' as const, status: 'held' as const, error,
+    runId: context.runId,
+    policy: policy.name,
+    store: run.deps.store.location,
+    key,
+    itemTimestamp,
+    rule,
+    cutoff: latest,
+    actor: context.actor,
+    trigger: context.trigger,
+    action: 'hold' as const,
+    status: 'held' as const,
+    error,
   });
   const plural = (count: number) => `${count} eligible item${count === 1 ? '' : 's'}`;
   await run.deps.control.recordEvents([
-    ...[...tally.heldByHold.values()].map(({ hold, count }) => record(hold.key, hold.createdAt, describeHold(hold), `${plural(count)} kept by hold #${hold.id}`)),
-    ...(tally.heldInStore ? [record('*', run.startedAt, 'holds', `${plural(tally.heldInStore.count)} kept by holds ${tally.heldInStore.holds.map((hold) => `#${hold.id}`).join(', ')}`)] : []),
+    ...[...tally.heldByHold.values()].map(({ hold, count }) =>
+      record(hold.key, hold.createdAt, describeHold(hold), `${plural(count)} kept by hold #${hold.id}`),
+    ),
+    ...(tally.heldInStore
+      ? [
+          record(
+            '*',
+            run.startedAt,
+            'holds',
+            `${plural(tally.heldInStore.count)} kept by holds ${tally.heldInStore.holds.map((hold) => `#${hold.id}`).join(', ')}`,
+          ),
+        ]
+      : []),
   ]);
 }
 
@@ -90,7 +124,11 @@ export async function stopRun(run: ActiveRun, error: LeaseLostError): Promise<Ru
   const message = pause
     ? `stopped: policy paused by ${pause.by} (${pause.reason}); resume with: retention resume ${pause.scope === '*' ? '--all' : pause.scope}`
     : `stopped: ${error.message}`;
-  log.warn(pause ? 'run_paused' : 'lease_lost', { error: error.message, ...(pause ? { paused_by: pause.by, pause_reason: pause.reason, scope: pause.scope } : {}), deleted: tally.deleted });
+  log.warn(pause ? 'run_paused' : 'lease_lost', {
+    error: error.message,
+    ...(pause ? { paused_by: pause.by, pause_reason: pause.reason, scope: pause.scope } : {}),
+    deleted: tally.deleted,
+  });
   if (run.census) run.census = { ...run.census, eligible: run.census.eligible - tally.deleted, exact: false };
   return finishRun(run, 'partial', new RetentionError(message, { policy: policy.name }), reason);
 }

@@ -1,7 +1,7 @@
-import type { Fence } from './fence.ts';
-import { latestCutoff } from '../policy/plan.ts';
-import type { ActiveRun } from './start.ts';
 import type { Hold } from '../core/types.ts';
+import { latestCutoff } from '../policy/plan.ts';
+import type { Fence } from './fence.ts';
+import type { ActiveRun } from './start.ts';
 
 /**
  * Partition pushdown, before the batched sweep: partitions entirely past the cutoffs go whole.
@@ -49,7 +49,12 @@ export async function dropWholePartitions(run: ActiveRun, holds: Hold[], fence: 
   if (outcomes.length > 0) {
     run.log.info('partitions_dropped', {
       dry_run: options.dryRun,
-      partitions: outcomes.map((outcome) => ({ partition: outcome.partition, status: outcome.status, rows: outcome.rows, ...(outcome.reason ? { reason: outcome.reason } : {}) })),
+      partitions: outcomes.map((outcome) => ({
+        partition: outcome.partition,
+        status: outcome.status,
+        rows: outcome.rows,
+        ...(outcome.reason ? { reason: outcome.reason } : {}),
+      })),
     });
   }
 }

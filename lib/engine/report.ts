@@ -1,9 +1,19 @@
-import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
+import { durationMs } from '../core/durations.ts';
 import type { DeleteOutcome } from '../core/store.ts';
+import type {
+  DataClass,
+  EligibleItem,
+  Hold,
+  ListedItem,
+  NotDeleted,
+  RunReport,
+  RunStatus,
+  StopReason,
+  Trigger,
+} from '../core/types.ts';
 import { overdueSeconds } from '../policy/classify.ts';
 import { classifySla } from '../policy/sla.ts';
-import type { DataClass, EligibleItem, Hold, ListedItem, NotDeleted, RunReport, RunStatus, StopReason, Trigger } from '../core/types.ts';
 
 /** Distinct causes kept per report; the rest are summed under one line (a report stays small). */
 const MAX_CAUSES = 20;
@@ -60,12 +70,17 @@ export class Tally {
     this.held += count;
     this.eligible += count;
     this.heldInStore = { count, holds };
-    this.notDeleted('held', `one of holds ${holds.map((hold) => `#${hold.id}`).join(', ')} (see retention hold list)`, count);
+    this.notDeleted(
+      'held',
+      `one of holds ${holds.map((hold) => `#${hold.id}`).join(', ')} (see retention hold list)`,
+      count,
+    );
   }
 
   /** Rows a one-statement batch passed over because another transaction held them (SKIP LOCKED). */
   countSkippedInUse(count: number): void {
-    if (count > 0) this.notDeleted('kept', 'in use by another transaction (skipped, SKIP LOCKED); the next run retries them', count);
+    if (count > 0)
+      this.notDeleted('kept', 'in use by another transaction (skipped, SKIP LOCKED); the next run retries them', count);
   }
 
   /**

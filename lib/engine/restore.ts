@@ -1,10 +1,10 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore } from '../core/control.ts';
-import { ConfigError } from '../errors.ts';
-import { readAuditTrail } from '../reports/auditTrail.ts';
-import type { Logger } from '../observe/log.ts';
 import { chunks } from '../core/async.ts';
+import type { ControlStore } from '../core/control.ts';
 import type { RestoreOutcome, Store } from '../core/store.ts';
+import { ConfigError } from '../errors.ts';
+import type { Logger } from '../observe/log.ts';
+import { readAuditTrail } from '../reports/auditTrail.ts';
 
 /**
  * Puts back what a run deleted, from the backup that run made. Every restored item gets an
@@ -29,20 +29,40 @@ const RESTORE_CHUNK = 1_000;
 
 export async function restoreRun(
   request: RestoreRequest,
-  deps: { control: ControlStore; policies: PolicyConfig[]; storeFor: (policy: PolicyConfig) => Promise<Store>; actor: string; log: Logger },
+  deps: {
+    control: ControlStore;
+    policies: PolicyConfig[];
+    storeFor: (policy: PolicyConfig) => Promise<Store>;
+    actor: string;
+    log: Logger;
+  },
 ): Promise<RestoreSummary> {
   const run = await deps.control.getRun(request.runId);
   if (!run) throw ConfigError.single('--run', `no run with id "${request.runId}"`, 'list runs with: retention history');
   const policy = deps.policies.find((candidate) => candidate.name === run.policy);
-  if (!policy) throw ConfigError.single('--run', `run ${request.runId} belongs to policy "${run.policy}", which is not in this config`, 'pass the config that defines it');
+  if (!policy)
+    throw ConfigError.single(
+      '--run',
+      `run ${request.runId} belongs to policy "${run.policy}", which is not in this config`,
+      'pass the config that defines it',
+    );
   // Rows moved to an archive table come back from it, like backups.
   const copiesAt = policy.backup?.to ?? (policy.class === 'rows' ? policy.archive?.table : undefined);
   if (copiesAt === undefined) {
-    throw ConfigError.single('--run', `policy "${policy.name}" has no backup configured, so run ${request.runId} kept no copies`, 'nothing can be restored from the tool; use your own backups');
+    throw ConfigError.single(
+      '--run',
+      `policy "${policy.name}" has no backup configured, so run ${request.runId} kept no copies`,
+      'nothing can be restored from the tool; use your own backups',
+    );
   }
   const store = await deps.storeFor(policy);
   const { backups } = store;
-  if (!backups) throw ConfigError.single('--run', `the ${store.kind} store cannot restore`, 'restore from the backup location by hand');
+  if (!backups)
+    throw ConfigError.single(
+      '--run',
+      `the ${store.kind} store cannot restore`,
+      'restore from the backup location by hand',
+    );
 
   const deleted = (await readAuditTrail(deps.control, [store], { runId: request.runId, limit: 1_000_000 })).filter(
     (record) => record.action === 'delete' && record.status === 'deleted',
@@ -51,7 +71,11 @@ export async function restoreRun(
   const keys = request.keys ?? [...byKey.keys()];
   const unknown = keys.filter((key) => !byKey.has(key));
   if (unknown.length > 0) {
-    throw ConfigError.single('--key', `run ${request.runId} did not delete ${unknown.map((key) => `"${key}"`).join(', ')}`, `see what it deleted: retention audit --run ${request.runId}`);
+    throw ConfigError.single(
+      '--key',
+      `run ${request.runId} did not delete ${unknown.map((key) => `"${key}"`).join(', ')}`,
+      `see what it deleted: retention audit --run ${request.runId}`,
+    );
   }
 
   await store.open();
@@ -64,10 +88,14 @@ export async function restoreRun(
     // leave items back without their hold, for the next run to delete again. Holds of keys that
     // did not come back are removed.
     for (const chunk of chunks(keys, RESTORE_CHUNK)) {
-      const holds = await deps.control.addHolds(chunk.map((key) => ({ policy: policy.name, key, prefix: false, reason, createdBy: deps.actor })));
+      const holds = await deps.control.addHolds(
+        chunk.map((key) => ({ policy: policy.name, key, prefix: false, reason, createdBy: deps.actor })),
+      );
       const chunkOutcomes = await backups.restore(ref, chunk);
       outcomes.push(...chunkOutcomes);
-      const restoredKeys = new Set(chunkOutcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key));
+      const restoredKeys = new Set(
+        chunkOutcomes.filter((outcome) => outcome.status === 'restored').map((outcome) => outcome.key),
+      );
       await deps.control.recordEvents(
         [...restoredKeys].map((key) => {
           const record = byKey.get(key)!;
@@ -96,7 +124,9 @@ export async function restoreRun(
     correlation_id: request.runId,
     policy: policy.name,
     restored: outcomes.filter((outcome) => outcome.status === 'restored').length,
-    not_restored: outcomes.filter((outcome) => outcome.status !== 'restored').map((outcome) => ({ key: outcome.key, status: outcome.status, error: outcome.error })),
+    not_restored: outcomes
+      .filter((outcome) => outcome.status !== 'restored')
+      .map((outcome) => ({ key: outcome.key, status: outcome.status, error: outcome.error })),
   });
   return { runId: request.runId, policy: policy.name, outcomes };
 }

@@ -1,17 +1,17 @@
+import type { PolicyConfig } from '../config/schema.ts';
 import { durationMs } from '../core/durations.ts';
-import { describeCause, LeaseLostError, LIMIT_ADVICE, RetentionError } from '../errors.ts';
 import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
+import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from '../errors.ts';
 import { checkLimits } from '../policy/limits.ts';
-import { oldestFirstSteps, pagedSteps, sweptSteps, type Step } from './batches.ts';
+import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { recoverEarlierRuns } from './recover.ts';
-import { startRun, type ActiveRun } from './start.ts';
+import { type ActiveRun, startRun } from './start.ts';
 import { Sweep, type SweepEnd } from './sweep.ts';
-import type { PolicyConfig } from '../config/schema.ts';
 
 export { newRunId } from './start.ts';
 
@@ -27,7 +27,12 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   const run = await startRun(policy, options, deps);
   const pause = await deps.control.pausedBy(policy.name);
   if (pause) {
-    run.log.info('run_skipped', { reason: 'paused', paused_by: pause.by, pause_reason: pause.reason, scope: pause.scope });
+    run.log.info('run_skipped', {
+      reason: 'paused',
+      paused_by: pause.by,
+      pause_reason: pause.reason,
+      scope: pause.scope,
+    });
     return finishRun(run, 'skipped_paused');
   }
   // A dry run changes nothing, so it needs no lease: `plan` works while a scheduled run is active.
@@ -50,7 +55,9 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   } finally {
     // A release that fails (the control store is gone) must not replace the run's own outcome:
     // the lease expires on its own; the report above says what happened.
-    await fence?.release().catch((error: unknown) => run.log.warn('lease_release_failed', { error: describeCause(error) }));
+    await fence
+      ?.release()
+      .catch((error: unknown) => run.log.warn('lease_release_failed', { error: describeCause(error) }));
   }
 }
 
@@ -61,7 +68,11 @@ async function acquireLease(run: ActiveRun): Promise<Fence | 'locked'> {
   const lease = await control.acquireLease(run.policy.name, run.context.runId, leaseTtlMs);
   if (!lease) {
     const holder = await control.getLease(run.policy.name);
-    run.log.info('run_skipped', { reason: 'locked', lease_owner: holder?.owner, lease_expires_at: holder?.expiresAt.toISOString() });
+    run.log.info('run_skipped', {
+      reason: 'locked',
+      lease_owner: holder?.owner,
+      lease_expires_at: holder?.expiresAt.toISOString(),
+    });
     return 'locked';
   }
   // Held at most for the budget plus one lease: a run hung on a frozen dependency lets others in.
@@ -74,8 +85,9 @@ async function acquireLease(run: ActiveRun): Promise<Fence | 'locked'> {
  */
 async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<RetentionError | undefined> {
   const { policy, options, log } = run;
-  const census = (run.census = await run.deps.store.census({ cutoffs: run.cutoffs, holds }));
-  const planned = Math.min(census.eligible, options.limit ?? Infinity);
+  const census = await run.deps.store.census({ cutoffs: run.cutoffs, holds });
+  run.census = census;
+  const planned = Math.min(census.eligible, options.limit ?? Number.POSITIVE_INFINITY);
   // --limit caps what this run deletes, never what the policy means to delete: the fraction guard
   // (a wrong root, "1d" typed for "1y") looks at everything eligible.
   const verdict = checkLimits({ planned, eligible: census.eligible, total: census.total, ...policy.limits });
@@ -101,7 +113,8 @@ interface SweepOutcome {
 /** Whole partitions first, then the batch loop over steps from the checkpoint (or oldest first). */
 async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<SweepOutcome> {
   const { policy, options, deps, log } = run;
-  const checkpoint = options.dryRun || options.limit !== undefined ? null : await deps.control.getCheckpoint(policy.name);
+  const checkpoint =
+    options.dryRun || options.limit !== undefined ? null : await deps.control.getCheckpoint(policy.name);
   const sweep = new Sweep(run, fence);
   const steps = stepsFor(run, holds, fence, checkpoint?.cursor, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
@@ -135,7 +148,15 @@ function stepsFor(
   if (run.census?.held !== undefined) run.tally.countHeldInStore(run.census.held, holds);
   const session = sweep.begin(run.context, { cutoffs, holds });
   const detail = options.list ? 'rows' : 'summary';
-  return sweptSteps({ session, detail, batchSize: policy.batchSize, ...resume, fence, pacingMs: deps.store.pacingMs ?? 0, allowance });
+  return sweptSteps({
+    session,
+    detail,
+    batchSize: policy.batchSize,
+    ...resume,
+    fence,
+    pacingMs: deps.store.pacingMs ?? 0,
+    allowance,
+  });
 }
 
 /** Backups older than `backup.keepFor` go after each live run. */
@@ -157,6 +178,7 @@ async function backlogAfter(run: ActiveRun, holds: Hold[], completePass: boolean
   const { tally } = run;
   const before = run.census!;
   if (run.options.dryRun || tally.deleted + tally.failed === 0) return before;
-  if (completePass) return { ...before, eligible: tally.failed, oldestOverdueSeconds: tally.failedOldestOverdueSeconds };
+  if (completePass)
+    return { ...before, eligible: tally.failed, oldestOverdueSeconds: tally.failedOldestOverdueSeconds };
   return run.deps.store.census({ cutoffs: run.cutoffs, holds });
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { PolicyConfig } from '../config/schema.ts';
 import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
-import type { PolicyConfig } from '../config/schema.ts';
 import type { Census, RunContext } from '../core/store.ts';
 import type { Cutoffs, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
@@ -32,7 +32,10 @@ export interface ActiveRun {
 }
 
 export function newRunId(now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -48,7 +51,12 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
   // with its report, instead of waiting out every retry.
   const signal = runDeadline(budget.totalMs, requestTimeoutMs());
   const context: RunContext = { runId: newRunId(startedAt), actor: deps.actor, trigger: options.trigger, signal };
-  const log = deps.log.child({ correlation_id: context.runId, policy: policy.name, data_class: policy.class, store: store.location });
+  const log = deps.log.child({
+    correlation_id: context.runId,
+    policy: policy.name,
+    data_class: policy.class,
+    store: store.location,
+  });
 
   await store.open(context);
   // Database rows carry database timestamps: their cutoffs come from the database clock, once.
@@ -62,7 +70,12 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
     ...(store.clock ? { clock_skew_ms: cutoffsAt.getTime() - startedAt.getTime() } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
   });
-  for (const warning of store.warnings ?? []) log.warn('store_warning', { code: warning.code, message: warning.message, ...(warning.fix ? { fix: warning.fix } : {}) });
+  for (const warning of store.warnings ?? [])
+    log.warn('store_warning', {
+      code: warning.code,
+      message: warning.message,
+      ...(warning.fix ? { fix: warning.fix } : {}),
+    });
   await control.startRun({ runId: context.runId, policy: policy.name, dryRun: options.dryRun, startedAt });
   return { policy, options, deps, context, startedAt, log, tally: new Tally(options.list), budget, cutoffs };
 }

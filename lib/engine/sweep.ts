@@ -1,11 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditIntent, AuditResolution } from '../core/control.ts';
-import { describeCause, InterruptedError, LimitReachedError, type RetentionError, UnauditedDeletionError } from '../errors.ts';
 import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
+import type { EligibleItem, StopReason } from '../core/types.ts';
+import {
+  describeCause,
+  InterruptedError,
+  LimitReachedError,
+  type RetentionError,
+  UnauditedDeletionError,
+} from '../errors.ts';
 import type { Step } from './batches.ts';
 import type { Fence } from './fence.ts';
 import type { ActiveRun } from './start.ts';
-import type { EligibleItem, StopReason } from '../core/types.ts';
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
 export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; error?: RetentionError };
@@ -29,15 +35,16 @@ export class Sweep {
     private readonly fence: Fence | null,
   ) {
     const { options, policy } = run;
-    this.remaining = options.limit ?? Infinity;
-    this.allowance = options.force || options.dryRun ? Infinity : policy.limits.maxDeletesPerRun;
+    this.remaining = options.limit ?? Number.POSITIVE_INFINITY;
+    this.allowance = options.force || options.dryRun ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
   }
 
   /**
    * How many items the next batch may delete (one-statement sweeps ask before each statement):
    * none once a signal asked to stop, so a signal takes effect before the next deletion.
    */
-  readonly batchAllowance = (): number => (this.run.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance));
+  readonly batchAllowance = (): number =>
+    this.run.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance);
 
   async consume(steps: AsyncGenerator<Step>): Promise<SweepEnd> {
     const { tally, budget, log, options, deps } = this.run;
@@ -63,7 +70,11 @@ export class Sweep {
       const stop = this.stopRequested();
       if (stop) return stop;
       if (!budget.allowsNextBatch()) {
-        log.warn('budget_exhausted', { elapsed_seconds: budget.elapsedMs() / 1000, budget_seconds: budget.totalMs / 1000, deleted: tally.deleted });
+        log.warn('budget_exhausted', {
+          elapsed_seconds: budget.elapsedMs() / 1000,
+          budget_seconds: budget.totalMs / 1000,
+          deleted: tally.deleted,
+        });
         return { status: 'partial', stopReason: 'budget' };
       }
     }
@@ -111,9 +122,16 @@ export class Sweep {
     const backupFailures: DeleteOutcome[] = [];
     try {
       if (policy.backup && store.backups) {
-        const backedUp = await store.backups.backup(batch, { to: policy.backup.to, policy: policy.name, runId: run.runId });
-        const failedKeys = new Map(backedUp.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error]));
-        for (const [key, error] of failedKeys) backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
+        const backedUp = await store.backups.backup(batch, {
+          to: policy.backup.to,
+          policy: policy.name,
+          runId: run.runId,
+        });
+        const failedKeys = new Map(
+          backedUp.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error]),
+        );
+        for (const [key, error] of failedKeys)
+          backupFailures.push({ key, status: 'failed', error: `backup failed, not deleted: ${error ?? 'unknown'}` });
         deletable = batch.filter((item) => !failedKeys.has(item.key));
       }
       // Room for replicas and other writers between batches, before the lease check, never after.
@@ -122,7 +140,13 @@ export class Sweep {
       // takeover or a lease break since the last step stops the run here, nothing deleted.
       await fence.check();
     } catch (error) {
-      await settle(batch.map((item) => ({ key: item.key, status: 'abandoned' as const, error: `not deleted: ${describeCause(error)}` })));
+      await settle(
+        batch.map((item) => ({
+          key: item.key,
+          status: 'abandoned' as const,
+          error: `not deleted: ${describeCause(error)}`,
+        })),
+      );
       throw error;
     }
 
@@ -134,11 +158,21 @@ export class Sweep {
       // meanwhile by a run that took over, so the record says what this run really did.
       const present = await store.present(deletable.map((item) => item.key));
       await settle([
-        ...deletable.map((item) => ({ key: item.key, status: present.has(item.key) ? ('abandoned' as const) : ('deleted' as const) })),
-        ...backupFailures.map((outcome) => ({ key: outcome.key, status: 'failed' as const, ...(outcome.error ? { error: outcome.error } : {}) })),
+        ...deletable.map((item) => ({
+          key: item.key,
+          status: present.has(item.key) ? ('abandoned' as const) : ('deleted' as const),
+        })),
+        ...backupFailures.map((outcome) => ({
+          key: outcome.key,
+          status: 'failed' as const,
+          ...(outcome.error ? { error: outcome.error } : {}),
+        })),
       ]);
       const gone = deletable.filter((item) => !present.has(item.key));
-      tally.countOutcomes(gone, gone.map((item) => ({ key: item.key, status: 'deleted' })));
+      tally.countOutcomes(
+        gone,
+        gone.map((item) => ({ key: item.key, status: 'deleted' })),
+      );
       throw error;
     }
     // A store stopped by `beforeRequest` (the lease can no longer be trusted) returns the outcomes
@@ -147,8 +181,16 @@ export class Sweep {
     const unattempted = deletable.filter((item) => !answered.has(item.key));
     const all = [...outcomes, ...backupFailures];
     await settle([
-      ...all.map((outcome) => ({ key: outcome.key, status: outcome.status, ...(outcome.error ? { error: outcome.error } : {}) })),
-      ...unattempted.map((item) => ({ key: item.key, status: 'abandoned' as const, error: 'not attempted: the run stopped (lease)' })),
+      ...all.map((outcome) => ({
+        key: outcome.key,
+        status: outcome.status,
+        ...(outcome.error ? { error: outcome.error } : {}),
+      })),
+      ...unattempted.map((item) => ({
+        key: item.key,
+        status: 'abandoned' as const,
+        error: 'not attempted: the run stopped (lease)',
+      })),
     ]);
     tally.countOutcomes(batch, all);
     const failed = all.filter((outcome) => outcome.status === 'failed');
@@ -159,7 +201,9 @@ export class Sweep {
       failed: failed.length,
       kept: all.filter((outcome) => outcome.status === 'kept').length,
       held: all.filter((outcome) => outcome.status === 'held').length,
-      ...(failed.length > 0 ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) } : {}),
+      ...(failed.length > 0
+        ? { failures: failed.slice(0, 5).map((outcome) => ({ key: outcome.key, error: outcome.error })) }
+        : {}),
       ...(unattempted.length > 0 ? { not_attempted: unattempted.length } : {}),
     });
     if (unattempted.length > 0) fence.assertHeld();
@@ -179,7 +223,14 @@ export class Sweep {
     tally.bytesFreed += swept.bytes;
     this.skippedRows ||= swept.mayHaveSkipped;
     for (const item of swept.rows ?? []) tally.listItem(item, 'deleted');
-    log.info('batch_deleted', { batch_size: swept.deleted, deleted: swept.deleted, failed: 0, kept: 0, one_statement: true, ...(swept.mode ? { mode: swept.mode } : {}) });
+    log.info('batch_deleted', {
+      batch_size: swept.deleted,
+      deleted: swept.deleted,
+      failed: 0,
+      kept: 0,
+      one_statement: true,
+      ...(swept.mode ? { mode: swept.mode } : {}),
+    });
   }
 
   private intent(item: EligibleItem): AuditIntent {

@@ -19,7 +19,8 @@ export interface AppliedCutoff {
 export function cutoffFor(item: Item, cutoffs: Cutoffs): AppliedCutoff | undefined {
   const { by, rules, fallback } = cutoffs;
   if (by !== undefined) {
-    const matched = by === 'prefix' ? longestPrefixRule(item.key, rules) : rules.find((rule) => rule.value === item.attributes?.[by]);
+    const matched =
+      by === 'prefix' ? longestPrefixRule(item.key, rules) : rules.find((rule) => rule.value === item.attributes?.[by]);
     if (matched) return { cutoff: matched.cutoff, rule: `${by}=${matched.value}: ${matched.retention}` };
   }
   if (!fallback) return undefined;

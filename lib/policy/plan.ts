@@ -1,6 +1,6 @@
 import { durationMs, formatDuration } from '../core/durations.ts';
 import type { RetentionSpec } from '../core/retention.ts';
-import type { Cutoffs, CutoffRule, EligibleItem, Hold, Item } from '../core/types.ts';
+import type { CutoffRule, Cutoffs, EligibleItem, Hold, Item } from '../core/types.ts';
 import { cutoffFor, isEligible, itemHold } from './classify.ts';
 
 /**
@@ -47,7 +47,10 @@ export function describeCutoffs(cutoffs: Cutoffs): Array<{ rule: string; cutoff:
 
 /** The latest cutoff of any rule: nothing at or after it can be eligible. */
 export function latestCutoff(cutoffs: Cutoffs): Date {
-  const all = [...cutoffs.rules.map((rule) => rule.cutoff.getTime()), ...(cutoffs.fallback ? [cutoffs.fallback.cutoff.getTime()] : [])];
+  const all = [
+    ...cutoffs.rules.map((rule) => rule.cutoff.getTime()),
+    ...(cutoffs.fallback ? [cutoffs.fallback.cutoff.getTime()] : []),
+  ];
   return new Date(Math.max(...all));
 }
 

@@ -37,5 +37,7 @@ export function nextRun(expression: string, after: Date): Date {
 
 /** The last scheduled instant at or before `at`. */
 export function previousRun(expression: string, at: Date): Date {
-  return CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(at.getTime() + 1) }).prev().toDate();
+  return CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(at.getTime() + 1) })
+    .prev()
+    .toDate();
 }

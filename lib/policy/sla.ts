@@ -31,7 +31,7 @@ export function classifySla(input: SlaInput, thresholds: SlaThresholds): SlaResu
   const findings: Array<{ status: SlaStatus; reason: string }> = [];
   const against = (key: string, value: number, limit: number, show: (n: number) => string): void => {
     if (limit <= 0 && value <= 0) return;
-    const ratio = limit <= 0 ? Infinity : value / limit;
+    const ratio = limit <= 0 ? Number.POSITIVE_INFINITY : value / limit;
     const status: SlaStatus = ratio >= 1 ? 'breach' : ratio >= thresholds.warnAt ? 'warning' : 'ok';
     if (status !== 'ok') {
       const share = Number.isFinite(ratio) ? `${Math.round(ratio * 100)}% of` : 'over';
@@ -41,8 +41,10 @@ export function classifySla(input: SlaInput, thresholds: SlaThresholds): SlaResu
   const seconds = (n: number): string => formatDuration(Math.round(n * 1000));
 
   if (input.status === 'failed') findings.push({ status: 'breach', reason: 'run_failed: the run failed' });
-  if (input.status === 'aborted_limit') findings.push({ status: 'breach', reason: 'limit: deletions exceeded the safety limits; nothing was deleted' });
-  if (input.status === 'skipped_paused') findings.push({ status: 'warning', reason: 'paused: the policy is paused; nothing is being deleted' });
+  if (input.status === 'aborted_limit')
+    findings.push({ status: 'breach', reason: 'limit: deletions exceeded the safety limits; nothing was deleted' });
+  if (input.status === 'skipped_paused')
+    findings.push({ status: 'warning', reason: 'paused: the policy is paused; nothing is being deleted' });
 
   against('duration', input.durationSeconds, thresholds.maxDurationSeconds, seconds);
   if (input.oldestOverdueSeconds !== null) {
@@ -50,9 +52,17 @@ export function classifySla(input: SlaInput, thresholds: SlaThresholds): SlaResu
   }
   const attempted = input.deleted + input.failed;
   if (attempted > 0) {
-    against('failure_rate', input.failed / attempted, thresholds.maxFailureRate, (n) => `${Math.round(n * 10000) / 100}%`);
+    against(
+      'failure_rate',
+      input.failed / attempted,
+      thresholds.maxFailureRate,
+      (n) => `${Math.round(n * 10000) / 100}%`,
+    );
   }
 
-  const status = findings.reduce<SlaStatus>((worst, finding) => (RANK[finding.status] > RANK[worst] ? finding.status : worst), 'ok');
+  const status = findings.reduce<SlaStatus>(
+    (worst, finding) => (RANK[finding.status] > RANK[worst] ? finding.status : worst),
+    'ok',
+  );
   return { status, reasons: findings.map((finding) => finding.reason) };
 }

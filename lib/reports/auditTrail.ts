@@ -7,8 +7,15 @@ import type { Store } from '../core/store.ts';
  * were deleted from, in the same transaction). One record per (run, action, key): the control
  * store's wins when both have it, since it carries outcomes and errors. Newest first.
  */
-export async function readAuditTrail(control: ControlStore, stores: Store[], query: AuditQuery): Promise<AuditRecord[]> {
-  const [recorded, ...kept] = await Promise.all([control.audit(query), ...stores.flatMap((store) => (store.audit ? [store.audit.trail(query)] : []))]);
+export async function readAuditTrail(
+  control: ControlStore,
+  stores: Store[],
+  query: AuditQuery,
+): Promise<AuditRecord[]> {
+  const [recorded, ...kept] = await Promise.all([
+    control.audit(query),
+    ...stores.flatMap((store) => (store.audit ? [store.audit.trail(query)] : [])),
+  ]);
   const identity = (record: AuditRecord) => `${record.runId}\u0000${record.action}\u0000${record.key}`;
   const seen = new Set(recorded!.map(identity));
   const merged = [...recorded!];

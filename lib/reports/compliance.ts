@@ -1,9 +1,9 @@
-import { durationMs, formatDuration } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
 import type { PauseState, RunRecord } from '../core/control.ts';
-import { assessPolicy, DEFAULT_MISSED_AFTER_MS, latestOutcome, windowComplete, type PolicyHealth } from './health.ts';
-import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
+import { durationMs, formatDuration } from '../core/durations.ts';
 import type { DataClass, SlaStatus } from '../core/types.ts';
+import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
+import { assessPolicy, DEFAULT_MISSED_AFTER_MS, latestOutcome, type PolicyHealth, windowComplete } from './health.ts';
 
 /**
  * The compliance report (pure): per policy, what its live runs did over a window and whether it is
@@ -69,7 +69,10 @@ export interface ComplianceReport {
   policies: PolicyCompliance[];
 }
 
-export function complianceReport(entries: Array<{ policy: PolicyConfig; records: PolicyRecords }>, window: ReportWindow): ComplianceReport {
+export function complianceReport(
+  entries: Array<{ policy: PolicyConfig; records: PolicyRecords }>,
+  window: ReportWindow,
+): ComplianceReport {
   return {
     since: window.since.toISOString(),
     until: window.until.toISOString(),
@@ -81,10 +84,25 @@ export function assessCompliance(policy: PolicyConfig, records: PolicyRecords, w
   const live = records.runs.filter((run) => !run.dryRun);
   const inWindow = live.filter((run) => run.startedAt >= window.since && run.startedAt <= window.until);
   const latest = latestOutcome(live);
-  const health = assessPolicy(policy, records.runs, window.until, { missedAfterMs: DEFAULT_MISSED_AFTER_MS, runsRead: window.runsRead });
-  const reasons = policy.enabled ? attentionReasons(policy, records, health, { latest, anyLive: live.length > 0, inWindow }) : [];
+  const health = assessPolicy(policy, records.runs, window.until, {
+    missedAfterMs: DEFAULT_MISSED_AFTER_MS,
+    runsRead: window.runsRead,
+  });
+  const reasons = policy.enabled
+    ? attentionReasons(policy, records, health, { latest, anyLive: live.length > 0, inWindow })
+    : [];
 
-  const runs: PolicyCompliance['runs'] = { total: inWindow.length, completed: 0, partial: 0, failed: 0, skipped_paused: 0, skipped_locked: 0, aborted_limit: 0, running: 0, crashed: 0 };
+  const runs: PolicyCompliance['runs'] = {
+    total: inWindow.length,
+    completed: 0,
+    partial: 0,
+    failed: 0,
+    skipped_paused: 0,
+    skipped_locked: 0,
+    aborted_limit: 0,
+    running: 0,
+    crashed: 0,
+  };
   const totals = { deleted: 0, failed: 0, bytes_freed: 0 };
   const sla: Record<SlaStatus, number> = { ok: 0, warning: 0, breach: 0 };
   for (const run of inWindow) {
@@ -118,7 +136,14 @@ export function assessCompliance(policy: PolicyConfig, records: PolicyRecords, w
         }
       : null,
     holds: records.holds,
-    paused: records.pause ? { scope: records.pause.scope, by: records.pause.by, reason: records.pause.reason, at: records.pause.at.toISOString() } : null,
+    paused: records.pause
+      ? {
+          scope: records.pause.scope,
+          by: records.pause.by,
+          reason: records.pause.reason,
+          at: records.pause.at.toISOString(),
+        }
+      : null,
     pending_intents: records.pendingIntents,
     health: { status: health.status, problems: health.problems },
     window_complete: windowComplete(records.runs, window.runsRead, window.since.getTime()),
@@ -127,7 +152,8 @@ export function assessCompliance(policy: PolicyConfig, records: PolicyRecords, w
 
 /** What to do about each kind of health problem (its text starts with the kind). */
 const HEALTH_FIXES: Record<string, (policy: string) => string> = {
-  missed: (policy) => `check that the schedule is deployed and firing (\`retention status\`), or run it now: \`retention run --policy ${policy}\``,
+  missed: (policy) =>
+    `check that the schedule is deployed and firing (\`retention status\`), or run it now: \`retention run --policy ${policy}\``,
   stuck: (policy) => `if that process is gone, release its lease: \`retention lease break ${policy}\``,
 };
 const seeHistory = (policy: string): string => `see \`retention history --policy ${policy}\``;
@@ -138,18 +164,29 @@ interface LiveRuns {
   inWindow: RunRecord[];
 }
 
-function attentionReasons(policy: PolicyConfig, records: PolicyRecords, health: PolicyHealth, { latest, anyLive, inWindow }: LiveRuns): string[] {
+function attentionReasons(
+  policy: PolicyConfig,
+  records: PolicyRecords,
+  health: PolicyHealth,
+  { latest, anyLive, inWindow }: LiveRuns,
+): string[] {
   const name = policy.name;
-  const reasons = health.problems.map((problem) => `${problem}; ${(HEALTH_FIXES[problem.split(':', 1)[0]!] ?? seeHistory)(name)}`);
+  const reasons = health.problems.map(
+    (problem) => `${problem}; ${(HEALTH_FIXES[problem.split(':', 1)[0]!] ?? seeHistory)(name)}`,
+  );
   const { pause } = records;
   if (pause) {
     const resume = pause.scope === '*' ? '--all' : `--policy ${name}`;
-    reasons.push(`paused by ${pause.by} since ${pause.at.toISOString()} (${pause.reason}): nothing is being deleted; lift it with \`retention resume ${resume}\``);
+    reasons.push(
+      `paused by ${pause.by} since ${pause.at.toISOString()} (${pause.reason}): nothing is being deleted; lift it with \`retention resume ${resume}\``,
+    );
   }
   // The latest outcome's failure is a health problem already; earlier ones are not.
   const failed = inWindow.filter((run) => run.status === 'failed' && run.runId !== latest?.runId);
   if (failed.length > 0) {
-    reasons.push(`${failed.length} earlier run(s) in the window failed (latest: run ${failed[0]!.runId} at ${failed[0]!.startedAt.toISOString()}); ${seeHistory(name)}`);
+    reasons.push(
+      `${failed.length} earlier run(s) in the window failed (latest: run ${failed[0]!.runId} at ${failed[0]!.startedAt.toISOString()}); ${seeHistory(name)}`,
+    );
   }
   const backlog = backlogReason(policy, latest, anyLive, pause !== null);
   if (backlog) reasons.push(backlog);
@@ -162,10 +199,16 @@ function attentionReasons(policy: PolicyConfig, records: PolicyRecords, health: 
 }
 
 /** The latest run must leave nothing overdue beyond `sla.maxOverdue`. */
-function backlogReason(policy: PolicyConfig, latest: RunRecord | null, anyLive: boolean, paused: boolean): string | null {
+function backlogReason(
+  policy: PolicyConfig,
+  latest: RunRecord | null,
+  anyLive: boolean,
+  paused: boolean,
+): string | null {
   const run = `\`retention run --policy ${policy.name}\``;
   // With no live run at all, the health problem `missed` says so.
-  if (!latest) return anyLive ? `backlog unknown: no run has finished yet; \`retention status\` shows the one in progress` : null;
+  if (!latest)
+    return anyLive ? `backlog unknown: no run has finished yet; \`retention status\` shows the one in progress` : null;
   const backlog = latest.report?.backlog ?? null;
   if (backlog === null) {
     // A failed run is a health problem, a paused one a reason of its own.

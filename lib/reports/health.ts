@@ -1,8 +1,8 @@
-import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig } from '../config/schema.ts';
-import { nextRun, previousRun } from '../policy/schedule.ts';
 import type { RunRecord } from '../core/control.ts';
+import { durationMs } from '../core/durations.ts';
 import type { SlaStatus } from '../core/types.ts';
+import { nextRun, previousRun } from '../policy/schedule.ts';
 
 /**
  * Health of each policy from its run history (pure). A retention system fails worst by silently
@@ -16,7 +16,13 @@ export interface PolicyHealth {
   enabled: boolean;
   status: 'healthy' | 'unhealthy' | 'disabled';
   problems: string[];
-  last_run: { run_id: string; status: string; trigger: string | null; started_at: string; finished_at: string | null } | null;
+  last_run: {
+    run_id: string;
+    status: string;
+    trigger: string | null;
+    started_at: string;
+    finished_at: string | null;
+  } | null;
   next_run: string | null;
   deleted_last_24h: number;
   failed_last_24h: number;
@@ -82,21 +88,36 @@ export function windowComplete(runs: RunRecord[], runsRead: number, sinceMs: num
   return runs.length < runsRead || (runs.at(-1)?.startedAt.getTime() ?? 0) < sinceMs;
 }
 
-function findProblems(policy: PolicyConfig, last: RunRecord | null, outcome: RunRecord | null, now: Date, missedAfterMs: number): string[] {
+function findProblems(
+  policy: PolicyConfig,
+  last: RunRecord | null,
+  outcome: RunRecord | null,
+  now: Date,
+  missedAfterMs: number,
+): string[] {
   const problems: string[] = [];
   const expected = previousRun(policy.schedule, new Date(now.getTime() - missedAfterMs));
   if (!last) problems.push(`missed: no run recorded (one was due at ${expected.toISOString()})`);
   else if (last.startedAt.getTime() < expected.getTime() - EARLY_START_TOLERANCE_MS) {
-    problems.push(`missed: the run due at ${expected.toISOString()} did not start (last run ${last.startedAt.toISOString()})`);
+    problems.push(
+      `missed: the run due at ${expected.toISOString()} did not start (last run ${last.startedAt.toISOString()})`,
+    );
   }
-  if (last?.status === 'running' && now.getTime() - last.startedAt.getTime() > durationMs(policy.budget) + missedAfterMs) {
-    problems.push(`stuck: run ${last.runId} started ${last.startedAt.toISOString()} and never finished (budget ${policy.budget})`);
+  if (
+    last?.status === 'running' &&
+    now.getTime() - last.startedAt.getTime() > durationMs(policy.budget) + missedAfterMs
+  ) {
+    problems.push(
+      `stuck: run ${last.runId} started ${last.startedAt.toISOString()} and never finished (budget ${policy.budget})`,
+    );
   }
   if (outcome?.status === 'failed') {
     problems.push(`failed: run ${outcome.runId}${outcome.report?.error ? `: ${outcome.report.error.message}` : ''}`);
   }
   if (outcome?.status === 'crashed') {
-    problems.push(`crashed: run ${outcome.runId} started ${outcome.startedAt.toISOString()} and its process died (closed by the next run; see its log)`);
+    problems.push(
+      `crashed: run ${outcome.runId} started ${outcome.startedAt.toISOString()} and its process died (closed by the next run; see its log)`,
+    );
   }
   if (outcome?.report?.sla.status === 'breach') {
     problems.push(`sla breach: run ${outcome.runId}: ${outcome.report.sla.reasons.join('; ')}`);

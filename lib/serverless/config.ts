@@ -12,7 +12,11 @@ import { ConfigError } from '../errors.ts';
 export async function resolveConfig(bundled: unknown, env: NodeJS.ProcessEnv): Promise<RetentionConfig> {
   if (env.RETENTION_CONFIG) return (await loadConfig(env.RETENTION_CONFIG)).config;
   if (bundled === undefined) {
-    throw ConfigError.single('RETENTION_CONFIG', 'no config bundled and none named', 'bundle retention.config.ts or set RETENTION_CONFIG to a config file');
+    throw ConfigError.single(
+      'RETENTION_CONFIG',
+      'no config bundled and none named',
+      'bundle retention.config.ts or set RETENTION_CONFIG to a config file',
+    );
   }
   const config = parseConfig(bundled);
   await checkFsRoots(config, {});

@@ -1,6 +1,6 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { RunReport } from '../core/types.ts';
-import { MAX_HOPS, type Invocation, type ManualPayloadInput } from './payload.ts';
+import { type Invocation, MAX_HOPS, type ManualPayloadInput } from './payload.ts';
 
 /**
  * A `continue: true` backfill re-invokes its own function asynchronously after every `partial`
@@ -14,14 +14,20 @@ export type ContinueDecision =
   | { next: 'invoke'; payload: ManualPayloadInput & { hop: number } };
 
 /** Pure: whether this run's report calls for another hop. */
-export function decideContinuation(report: RunReport, continuation: Invocation['continuation'], maxHops = MAX_HOPS): ContinueDecision {
+export function decideContinuation(
+  report: RunReport,
+  continuation: Invocation['continuation'],
+  maxHops = MAX_HOPS,
+): ContinueDecision {
   if (!continuation || report.status !== 'partial') return { next: 'none' };
   // Only a run that ran out of budget goes on: a pause, a lost lease or a limit is a stop.
-  if (report.stopReason !== 'budget') return { next: 'stop', reason: `the run was stopped (${report.stopReason ?? 'unknown'})` };
+  if (report.stopReason !== 'budget')
+    return { next: 'stop', reason: `the run was stopped (${report.stopReason ?? 'unknown'})` };
   // A hop that neither scanned nor deleted had no budget left for one batch: another would not either.
   if (report.scanned === 0 && report.deleted === 0) return { next: 'stop', reason: 'the run made no progress' };
   const hop = continuation.hop + 1;
-  if (hop > Math.min(maxHops, MAX_HOPS)) return { next: 'stop', reason: `hop bound ${Math.min(maxHops, MAX_HOPS)} reached` };
+  if (hop > Math.min(maxHops, MAX_HOPS))
+    return { next: 'stop', reason: `hop bound ${Math.min(maxHops, MAX_HOPS)} reached` };
   return { next: 'invoke', payload: { ...continuation.payload, hop } };
 }
 
@@ -30,7 +36,12 @@ export async function invokeAsync(lambda: LambdaClient, functionName: string, pa
   // Loaded on first use: most runs never continue, and the SDK costs cold-start time.
   const { InvokeCommand } = await import('@aws-sdk/client-lambda');
   const response = await lambda.send(
-    new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
+    new InvokeCommand({
+      FunctionName: functionName,
+      InvocationType: 'Event',
+      Payload: new TextEncoder().encode(JSON.stringify(payload)),
+    }),
   );
-  if (response.StatusCode !== 202) throw new Error(`asynchronous invoke of ${functionName} returned HTTP ${response.StatusCode ?? 'unknown'}`);
+  if (response.StatusCode !== 202)
+    throw new Error(`asynchronous invoke of ${functionName} returned HTTP ${response.StatusCode ?? 'unknown'}`);
 }

@@ -1,10 +1,10 @@
-import { durationMs } from '../core/durations.ts';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { AwsScope, DynamoTable, Statement } from '../core/backend.ts';
+import { durationMs } from '../core/durations.ts';
 import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
 import type { StoreConfig } from '../stores/registry.ts';
-import { componentName, functionName, SECRETS, type FunctionRole, type SecretKey } from './naming.ts';
+import { componentName, type FunctionRole, functionName, SECRETS, type SecretKey } from './naming.ts';
 import {
   backupBucket,
   controlIssues,
@@ -128,10 +128,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     });
   }
   // Health reads run history and nothing else: no store, no write.
-  const health = merge([
-    controlPermissions(control, 'read-only', aws),
-    { statements: [], secrets: ['healthToken'] },
-  ]);
+  const health = merge([controlPermissions(control, 'read-only', aws), { statements: [], secrets: ['healthToken'] }]);
   functions.push({
     role: 'health',
     component: 'RetentionHealth',
@@ -233,5 +230,9 @@ function backupBuckets(config: RetentionConfig): BackupBucketPlan[] {
     const days = Math.ceil(durationMs(policy.backup.keepFor) / 86_400_000);
     longest.set(bucket, Math.max(longest.get(bucket) ?? 0, days));
   }
-  return [...longest].map(([bucket, expiresInDays]) => ({ component: componentName('Backup', bucket), bucket, expiresInDays }));
+  return [...longest].map(([bucket, expiresInDays]) => ({
+    component: componentName('Backup', bucket),
+    bucket,
+    expiresInDays,
+  }));
 }

@@ -1,17 +1,17 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { PolicyConfig } from '../config/schema.ts';
+import type { Store } from '../core/store.ts';
+import type { DataClass, RunReport } from '../core/types.ts';
 import type { RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
-import type { DataClass, RunReport } from '../core/types.ts';
-import { clip, ConfigError, describeCause, formatIssue, type InputIssue } from '../errors.ts';
+import { ConfigError, clip, describeCause, formatIssue, type InputIssue } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
-import { redact, redactText } from '../redact.ts';
 import { checkInStatus, type RunMonitor } from '../observe/sentry.ts';
+import { redact, redactText } from '../redact.ts';
 import { createStore } from '../stores/registry.ts';
-import type { Store } from '../core/store.ts';
 import { decideContinuation, invokeAsync } from './continuation.ts';
-import { parseInvocation, type Invocation } from './payload.ts';
-import { isErrorResult, type ErrorCode, type ErrorResult, type HandlerResult } from './result.ts';
+import { type Invocation, parseInvocation } from './payload.ts';
+import { type ErrorCode, type ErrorResult, type HandlerResult, isErrorResult } from './result.ts';
 import type { Environment, Runtime } from './runtime.ts';
 
 /**
@@ -77,7 +77,8 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     const policy = selectPolicy(environment, invocation.policy, log);
     if ('error' in policy) {
       // A schedule naming a policy this function does not run is deployment drift: its return value goes nowhere.
-      if (invocation.trigger === 'scheduled') monitor.captureError(new Error(policy.error.message), { stage: 'dispatch', requestId: context.awsRequestId });
+      if (invocation.trigger === 'scheduled')
+        monitor.captureError(new Error(policy.error.message), { stage: 'dispatch', requestId: context.awsRequestId });
       return policy;
     }
 
@@ -89,18 +90,36 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
   function selectPolicy(environment: Environment, name: string, log: Logger): PolicyConfig | ErrorResult {
     const policy = environment.config.policies.find((candidate) => candidate.name === name);
     if (!policy) {
-      const known = environment.config.policies.filter((candidate) => candidate.class === dataClass).map((candidate) => candidate.name);
-      return refuse(log, 'unknown_policy', [{ path: 'payload.policy', message: `no policy named ${JSON.stringify(clip(name))}`, fix: `known in class ${dataClass}: ${known.join(', ') || 'none'}` }]);
+      const known = environment.config.policies
+        .filter((candidate) => candidate.class === dataClass)
+        .map((candidate) => candidate.name);
+      return refuse(log, 'unknown_policy', [
+        {
+          path: 'payload.policy',
+          message: `no policy named ${JSON.stringify(clip(name))}`,
+          fix: `known in class ${dataClass}: ${known.join(', ') || 'none'}`,
+        },
+      ]);
     }
     if (policy.class !== dataClass) {
       return refuse(log, 'wrong_data_class', [
-        { path: 'payload.policy', message: `policy "${name}" is of class ${policy.class}; this function runs class ${dataClass}`, fix: `invoke the ${policy.class} function` },
+        {
+          path: 'payload.policy',
+          message: `policy "${name}" is of class ${policy.class}; this function runs class ${dataClass}`,
+          fix: `invoke the ${policy.class} function`,
+        },
       ]);
     }
     return policy;
   }
 
-  async function runChecked(policy: PolicyConfig, invocation: Invocation, environment: Environment, context: LambdaContext, log: Logger): Promise<HandlerResult> {
+  async function runChecked(
+    policy: PolicyConfig,
+    invocation: Invocation,
+    environment: Environment,
+    context: LambdaContext,
+    log: Logger,
+  ): Promise<HandlerResult> {
     // A dry run answers an operator's question in its return value: it is not the scheduled job
     // (no check-in that could mask a missed run) and raises no SLA alert.
     const checkIn = invocation.dryRun ? null : monitor.checkIn(policy);
@@ -136,24 +155,40 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
       dryRun: invocation.dryRun,
       force: invocation.force,
       list: false,
-      deadline: { at: new Date(now + context.getRemainingTimeInMillis()), marginMs: deps.deadlineMarginMs ?? DEFAULT_DEADLINE_MARGIN_MS },
+      deadline: {
+        at: new Date(now + context.getRemainingTimeInMillis()),
+        marginMs: deps.deadlineMarginMs ?? DEFAULT_DEADLINE_MARGIN_MS,
+      },
       ...(invocation.limit !== undefined ? { limit: invocation.limit } : {}),
       ...(invocation.before !== undefined ? { before: invocation.before } : {}),
     };
   }
 
-  async function continueIfPartial(report: RunReport, invocation: Invocation, context: LambdaContext, log: Logger): Promise<void> {
+  async function continueIfPartial(
+    report: RunReport,
+    invocation: Invocation,
+    context: LambdaContext,
+    log: Logger,
+  ): Promise<void> {
     const decision = decideContinuation(report, invocation.continuation, deps.maxHops);
     const runLog = log.child({ correlation_id: report.runId, policy: report.policy });
     if (decision.next === 'none') return;
     if (decision.next === 'stop') {
-      runLog.warn('continuation_stopped', { reason: decision.reason, hop: invocation.continuation?.hop ?? 0, backlog: report.backlog });
+      runLog.warn('continuation_stopped', {
+        reason: decision.reason,
+        hop: invocation.continuation?.hop ?? 0,
+        backlog: report.backlog,
+      });
       return;
     }
     try {
       lambda ??= new (await import('@aws-sdk/client-lambda')).LambdaClient({});
       await invokeAsync(lambda, context.functionName, decision.payload);
-      runLog.info('run_continued', { next_hop: decision.payload.hop, function: context.functionName, backlog: report.backlog });
+      runLog.info('run_continued', {
+        next_hop: decision.payload.hop,
+        function: context.functionName,
+        backlog: report.backlog,
+      });
     } catch (error) {
       // The run itself is done and recorded; the backlog waits for the next scheduled run.
       runLog.error('continuation_failed', { error: describeCause(error), next_hop: decision.payload.hop });

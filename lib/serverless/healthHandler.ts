@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { describeCause } from '../errors.ts';
-import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../reports/health.ts';
 import { redact } from '../redact.ts';
+import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../reports/health.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -34,13 +34,19 @@ const DEFAULT_RUNS_PER_POLICY = 500;
 export function createHealthHandler(runtime: Runtime, options: HealthHandlerOptions) {
   const runsRead = options.runsPerPolicy ?? DEFAULT_RUNS_PER_POLICY;
   const missedAfterMs = options.missedAfterMs ?? DEFAULT_MISSED_AFTER_MS;
-  if (!options.token) runtime.log.error('health_token_missing', { fix: 'set the RetentionHealthToken secret; every request is refused until then' });
+  if (!options.token)
+    runtime.log.error('health_token_missing', {
+      fix: 'set the RetentionHealthToken secret; every request is refused until then',
+    });
 
   return async function handler(event: FunctionUrlEvent): Promise<HttpResponse> {
     try {
       // Not an HTTP event at all (null, an array, a string): refused as such, without reading it.
       if (typeof event !== 'object' || event === null || Array.isArray(event)) {
-        return respond(400, { error: 'bad_payload', message: 'error: event: must be a Function URL request object (invoke the function through its URL)' });
+        return respond(400, {
+          error: 'bad_payload',
+          message: 'error: event: must be a Function URL request object (invoke the function through its URL)',
+        });
       }
       if (!bearerMatches(header(event, 'authorization'), options.token)) {
         return respond(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
@@ -51,10 +57,19 @@ export function createHealthHandler(runtime: Runtime, options: HealthHandlerOpti
       const { config, control } = await runtime.ready();
       const now = runtime.clock.now();
       const policies = await Promise.all(
-        config.policies.map(async (policy) => assessPolicy(policy, await control.listRuns({ policy: policy.name, limit: runsRead }), now, { missedAfterMs, runsRead })),
+        config.policies.map(async (policy) =>
+          assessPolicy(policy, await control.listRuns({ policy: policy.name, limit: runsRead }), now, {
+            missedAfterMs,
+            runsRead,
+          }),
+        ),
       );
       const healthy = policies.every((policy) => policy.status !== 'unhealthy');
-      return respond(healthy ? 200 : 503, { status: healthy ? 'healthy' : 'unhealthy', checked_at: now.toISOString(), policies });
+      return respond(healthy ? 200 : 503, {
+        status: healthy ? 'healthy' : 'unhealthy',
+        checked_at: now.toISOString(),
+        policies,
+      });
     } catch (error) {
       // Unable to look is reported as unhealthy: a health check must not pass by failing to check.
       runtime.log.error('health_check_failed', { error: describeCause(error) });

@@ -22,10 +22,12 @@ export const MAX_HOPS = 20;
 const PolicyName = z.string().min(1, { error: 'must name a policy' });
 
 /** A real calendar date (2024-02-30 is refused, not read as March 1st); a time needs its zone. */
-const Instant = z.string({ error: 'must be an ISO date such as "2024-01-31" or "2024-01-31T00:00:00Z"' }).superRefine((value, ctx) => {
-  const parsed = parseInstantText(value, { requireZone: true, example: (text) => `"before": "${text}"` });
-  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message, params: { fix: parsed.fix } });
-});
+const Instant = z
+  .string({ error: 'must be an ISO date such as "2024-01-31" or "2024-01-31T00:00:00Z"' })
+  .superRefine((value, ctx) => {
+    const parsed = parseInstantText(value, { requireZone: true, example: (text) => `"before": "${text}"` });
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message, params: { fix: parsed.fix } });
+  });
 
 const Flag = z.boolean({ error: 'must be true or false' });
 const COUNT = 'must be a whole number above 0, e.g. 100';
@@ -51,9 +53,15 @@ type PayloadFields = z.output<z.ZodObject<typeof payloadFields>>;
 
 function conflictRules(payload: PayloadFields, ctx: z.RefinementCtx): void {
   const conflict = (field: 'dryRun' | 'limit', why: string): void =>
-    ctx.addIssue({ code: 'custom', path: ['continue'], message: `cannot be combined with ${field}: ${why}`, params: { fix: `drop "continue" or "${field}"` } });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['continue'],
+      message: `cannot be combined with ${field}: ${why}`,
+      params: { fix: `drop "continue" or "${field}"` },
+    });
   // A dry run keeps no checkpoint, and a limit applies per run: continuing would repeat or exceed them.
-  if (payload.continue && payload.dryRun) conflict('dryRun', 'a dry run keeps no checkpoint, so every hop would redo the same plan');
+  if (payload.continue && payload.dryRun)
+    conflict('dryRun', 'a dry run keeps no checkpoint, so every hop would redo the same plan');
   if (payload.continue && payload.limit !== undefined) conflict('limit', 'each hop would delete up to the limit again');
 }
 
@@ -95,7 +103,12 @@ const REPORT_INPUT = { reportInput: true };
 export function parseInvocation(event: unknown): ParsedInvocation {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) {
     const got = event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event;
-    return { ok: false, issues: [{ path: 'payload', message: `must be a JSON object, got ${got}`, fix: 'send e.g. {"policy": "temp-files"}' }] };
+    return {
+      ok: false,
+      issues: [
+        { path: 'payload', message: `must be a JSON object, got ${got}`, fix: 'send e.g. {"policy": "temp-files"}' },
+      ],
+    };
   }
   if ('detail-type' in event) {
     const envelope = EventBridgeEnvelope.safeParse(event, REPORT_INPUT);
@@ -108,7 +121,9 @@ export function parseInvocation(event: unknown): ParsedInvocation {
     return invocationOf(payload, 'scheduled');
   }
   const manual = ManualPayload.safeParse(event, REPORT_INPUT);
-  return manual.success ? invocationOf(manual.data, manual.data.continue ? 'backfill' : 'manual') : failed(manual.error);
+  return manual.success
+    ? invocationOf(manual.data, manual.data.continue ? 'backfill' : 'manual')
+    : failed(manual.error);
 }
 
 function invocationOf(payload: PayloadFields, trigger: Invocation['trigger']): ParsedInvocation {

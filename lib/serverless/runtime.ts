@@ -1,8 +1,8 @@
 import type { RetentionConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
+import { type Clock, systemClock } from '../core/types.ts';
 import { openControlStore } from '../deps.ts';
-import { systemClock, type Clock } from '../core/types.ts';
-import { levelFromEnv, Logger, type LineSink } from '../observe/log.ts';
+import { type LineSink, Logger, levelFromEnv } from '../observe/log.ts';
 import { resolveConfig } from './config.ts';
 
 /**

@@ -79,7 +79,8 @@ function convertDayOfWeek(field: string): string {
 }
 
 export function toEventBridgeCron(schedule: string): EventBridgeCron {
-  const fix = 'use a 5-field UTC cron with numbers, * , - / (e.g. "0 2 * * *"); restrict day-of-month or day-of-week, not both';
+  const fix =
+    'use a 5-field UTC cron with numbers, * , - / (e.g. "0 2 * * *"); restrict day-of-month or day-of-week, not both';
   const fields = schedule.trim().split(/\s+/);
   if (fields.length !== 5) return { ok: false, message: `"${schedule}" has ${fields.length} fields, not 5`, fix };
   const [minute, hour, dayOfMonth, month, dayOfWeek] = fields as [string, string, string, string, string];

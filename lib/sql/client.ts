@@ -1,4 +1,4 @@
-import { neonConfig, Pool as NeonPool } from '@neondatabase/serverless';
+import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
 import ws from 'ws';
 import { ConfigError, describeCause, SqlError } from '../errors.ts';
@@ -57,7 +57,12 @@ interface PgCompatiblePool extends PgCompatibleQueryable {
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
-type PoolConstructor = (config: { connectionString: string; max?: number; query_timeout: number; connectionTimeoutMillis: number }) => PgCompatiblePool;
+type PoolConstructor = (config: {
+  connectionString: string;
+  max?: number;
+  query_timeout: number;
+  connectionTimeoutMillis: number;
+}) => PgCompatiblePool;
 
 const poolConstructors = {
   pg: (config) => new pg.Pool(config),
@@ -149,7 +154,8 @@ class PooledSqlClient implements SqlClient {
     };
     connection.on('error', onError);
     const tx: SqlExecutor = {
-      query: <R = Record<string, unknown>>(text: string, params?: unknown[]) => runStatement<R>(connection, this.driver, text, params),
+      query: <R = Record<string, unknown>>(text: string, params?: unknown[]) =>
+        runStatement<R>(connection, this.driver, text, params),
     };
     try {
       await tx.query('BEGIN');
@@ -178,7 +184,12 @@ class PooledSqlClient implements SqlClient {
   }
 }
 
-async function runStatement<R>(target: PgCompatibleQueryable, driver: SqlDriver, text: string, params?: unknown[]): Promise<R[]> {
+async function runStatement<R>(
+  target: PgCompatibleQueryable,
+  driver: SqlDriver,
+  text: string,
+  params?: unknown[],
+): Promise<R[]> {
   let result: { rows: unknown[] };
   try {
     result = await target.query(text, params);

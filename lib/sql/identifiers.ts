@@ -1,4 +1,4 @@
-import { clip, ConfigError } from '../errors.ts';
+import { ConfigError, clip } from '../errors.ts';
 
 /**
  * The ONE place SQL identifiers are quoted: values are always bound parameters, and names from
@@ -16,13 +16,17 @@ export function identifierProblem(name: string): { message: string; fix: string 
   const shown = `"${clip(name).replaceAll('\0', '\\0')}"`;
   if (name.includes('\0')) return { message: `${shown} contains a NUL character`, fix: 'remove it' };
   if (Buffer.byteLength(name, 'utf8') <= MAX_IDENTIFIER_BYTES) return undefined;
-  return { message: `${shown} is longer than ${MAX_IDENTIFIER_BYTES} bytes`, fix: 'PostgreSQL would truncate it; use the real name' };
+  return {
+    message: `${shown} is longer than ${MAX_IDENTIFIER_BYTES} bytes`,
+    fix: 'PostgreSQL would truncate it; use the real name',
+  };
 }
 
 /** `schema.table` or `table`: at most one dot, each part an identifier. */
 export function qualifiedNameProblem(qualifiedName: string): { message: string; fix: string } | undefined {
   const parts = qualifiedName.split('.');
-  if (parts.length > 2) return { message: `"${clip(qualifiedName)}" has more than one dot`, fix: 'write it as schema.table' };
+  if (parts.length > 2)
+    return { message: `"${clip(qualifiedName)}" has more than one dot`, fix: 'write it as schema.table' };
   return parts.map(identifierProblem).find((problem) => problem !== undefined);
 }
 

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { problemCheck, type Problem } from '../core/issues.ts';
+import { type Problem, problemCheck } from '../core/issues.ts';
 
 /**
  * A PostgreSQL connection as configured: the store of a `rows` or `tokens` policy and the

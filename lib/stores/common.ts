@@ -1,9 +1,9 @@
 import picomatch from 'picomatch';
 import * as z from 'zod';
-import { holdFor, isEligible, overdueSeconds } from '../policy/classify.ts';
-import type { Item } from '../core/types.ts';
-import type { Census, CensusQuery } from '../core/store.ts';
 import { mapConcurrent } from '../core/async.ts';
+import type { Census, CensusQuery } from '../core/store.ts';
+import type { Item } from '../core/types.ts';
+import { holdFor, isEligible, overdueSeconds } from '../policy/classify.ts';
 
 /**
  * Helpers every store uses the same way: glob scoping, census counting, guarded destructive
@@ -33,7 +33,12 @@ export function scopeMatcher(include: string[] | undefined, exclude: string[] | 
  * finish. Returns the outcomes of the requests sent: items of groups never sent have none, and
  * the engine records them as not attempted.
  */
-export async function sendGuarded<T, R>(groups: readonly T[], concurrency: number, beforeRequest: (() => void) | undefined, send: (group: T) => Promise<R[]>): Promise<R[]> {
+export async function sendGuarded<T, R>(
+  groups: readonly T[],
+  concurrency: number,
+  beforeRequest: (() => void) | undefined,
+  send: (group: T) => Promise<R[]>,
+): Promise<R[]> {
   let stopped = false;
   const results = await mapConcurrent(groups, concurrency, async (group) => {
     stopped ||= !mayProceed(beforeRequest);
@@ -128,7 +133,8 @@ export async function locateByListing<T>(keys: readonly string[], locator: KeyLo
     }
     for (const [key, value] of page.entries) if (unresolved.delete(key)) found.set(key, value);
     const before = index;
-    while (index < sorted.length && page.lastKey !== undefined && compareUtf8(sorted[index]!, page.lastKey) <= 0) index += 1;
+    while (index < sorted.length && page.lastKey !== undefined && compareUtf8(sorted[index]!, page.lastKey) <= 0)
+      index += 1;
     // No progress (the window started past `first`, or listed nothing): leave `first` to listExact.
     if (index === before) index += 1;
   }
@@ -141,7 +147,8 @@ export async function locateByListing<T>(keys: readonly string[], locator: KeyLo
 
 /** Policy names and run ids become one path segment of a backup location, never a path. */
 export function backupSegment(value: string, field: string): string | undefined {
-  if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value)) return `backup ${field} "${value}" cannot be used as a path segment`;
+  if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value))
+    return `backup ${field} "${value}" cannot be used as a path segment`;
   return undefined;
 }
 

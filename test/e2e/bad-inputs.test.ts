@@ -35,41 +35,110 @@ afterAll(() => trip?.close());
 
 type Doc = Record<string, unknown>;
 const when = { retention: '30d', schedule: '0 * * * *' };
-const files = (): Doc => ({ name: 'files', class: 'blobs', store: { kind: 'fs', root }, ...when, limits: { maxDeleteFraction: 1 } });
-const s3 = (store: Doc): Doc => ({ name: 'pdfs', class: 'blobs', store: { kind: 's3', bucket: 'acme-docs', region: 'us-east-1', endpoint: trip.http, ...store }, ...when });
+const files = (): Doc => ({
+  name: 'files',
+  class: 'blobs',
+  store: { kind: 'fs', root },
+  ...when,
+  limits: { maxDeleteFraction: 1 },
+});
+const s3 = (store: Doc): Doc => ({
+  name: 'pdfs',
+  class: 'blobs',
+  store: { kind: 's3', bucket: 'acme-docs', region: 'us-east-1', endpoint: trip.http, ...store },
+  ...when,
+});
 const second = (policy: Doc): Doc => ({ policies: [files(), policy] });
 
 /** [what, config, argv, field path, start of the message]. */
 const CASES: Array<[string, () => Doc, string[], string, string]> = [
-  ['an S3 bucket that is a path', () => second(s3({ bucket: '../etc' })), ['run', '--all'], 'policies[1].store.bucket', '"../etc" contains "/"'],
-  ['a file: S3 endpoint', () => second(s3({ endpoint: 'file:///etc' })), ['run', '--all'], 'policies[1].store.endpoint', '"file:///etc" is not an http(s) URL'],
-  ['a fractional batch size', () => second({ ...files(), name: 'other', batchSize: 1.5 }), ['run', '--all'], 'policies[1].batchSize', 'must be a whole number, not 1.5'],
-  ['a policy name of a megabyte', () => second({ ...files(), name: 'x'.repeat(1_000_000) }), ['run', '--all'], 'policies[1].name', 'is 1000000 characters long'],
+  [
+    'an S3 bucket that is a path',
+    () => second(s3({ bucket: '../etc' })),
+    ['run', '--all'],
+    'policies[1].store.bucket',
+    '"../etc" contains "/"',
+  ],
+  [
+    'a file: S3 endpoint',
+    () => second(s3({ endpoint: 'file:///etc' })),
+    ['run', '--all'],
+    'policies[1].store.endpoint',
+    '"file:///etc" is not an http(s) URL',
+  ],
+  [
+    'a fractional batch size',
+    () => second({ ...files(), name: 'other', batchSize: 1.5 }),
+    ['run', '--all'],
+    'policies[1].batchSize',
+    'must be a whole number, not 1.5',
+  ],
+  [
+    'a policy name of a megabyte',
+    () => second({ ...files(), name: 'x'.repeat(1_000_000) }),
+    ['run', '--all'],
+    'policies[1].name',
+    'is 1000000 characters long',
+  ],
   [
     'a DynamoDB table with a space',
-    () => second({ name: 't', class: 'tokens', store: { kind: 'dynamodb', table: 'my table', key: { partition: 'pk' }, endpoint: trip.http }, ...when }),
+    () =>
+      second({
+        name: 't',
+        class: 'tokens',
+        store: { kind: 'dynamodb', table: 'my table', key: { partition: 'pk' }, endpoint: trip.http },
+        ...when,
+      }),
     ['plan', '--all'],
     'policies[1].store.table',
     '"my table" contains " "',
   ],
   [
     'a rows database without host',
-    () => second({ name: 'documents', class: 'rows', store: { kind: 'postgres', url: 'postgres:///app' }, table: 'documents', timestamp: 'created_at', ...when }),
+    () =>
+      second({
+        name: 'documents',
+        class: 'rows',
+        store: { kind: 'postgres', url: 'postgres:///app' },
+        table: 'documents',
+        timestamp: 'created_at',
+        ...when,
+      }),
     ['run', '--all'],
     'policies[1].store.url',
     'has no host',
   ],
-  ['a hold without key', () => second({ ...files(), name: 'other' }), ['hold', 'add', '--reason', 'case 1'], '--key', 'give exactly one of --key'],
+  [
+    'a hold without key',
+    () => second({ ...files(), name: 'other' }),
+    ['hold', 'add', '--reason', 'case 1'],
+    '--key',
+    'give exactly one of --key',
+  ],
   ['a restore without --run', () => second({ ...files(), name: 'other' }), ['restore'], '--run', 'missing'],
-  ['a lease break of an unknown policy', () => second({ ...files(), name: 'other' }), ['lease', 'break', 'nope'], '<policy>', 'no policy named "nope"'],
-  ['a misspelt flag', () => second({ ...files(), name: 'other' }), ['run', '--polcy', 'files'], '--polcy', 'unknown option (did you mean --policy?)'],
+  [
+    'a lease break of an unknown policy',
+    () => second({ ...files(), name: 'other' }),
+    ['lease', 'break', 'nope'],
+    '<policy>',
+    'no policy named "nope"',
+  ],
+  [
+    'a misspelt flag',
+    () => second({ ...files(), name: 'other' }),
+    ['run', '--polcy', 'files'],
+    '--polcy',
+    'unknown option (did you mean --policy?)',
+  ],
 ];
 
 async function controlSchema(): Promise<string | null> {
   const client = new pg.Client({ connectionString: env.RETENTION_DATABASE_URL });
   await client.connect();
   try {
-    const { rows } = await client.query<{ schema: string | null }>("SELECT to_regnamespace('retention')::text AS schema");
+    const { rows } = await client.query<{ schema: string | null }>(
+      "SELECT to_regnamespace('retention')::text AS schema",
+    );
     return rows[0]!.schema;
   } finally {
     await client.end();
@@ -85,10 +154,15 @@ describe('bad inputs through the real CLI', () => {
         return { what, result: await runCli(['--config', file, ...argv], { env }) };
       }),
     );
-    for (const [index, { what, result }] of results.entries()) expectRefused(result, CASES[index]![3], CASES[index]![4], what);
+    for (const [index, { what, result }] of results.entries())
+      expectRefused(result, CASES[index]![3], CASES[index]![4], what);
 
     expect(await controlSchema()).toBeNull();
-    expect({ connections: trip.connections, home: existsSync(env.RETENTION_HOME!), expired: existsSync(path.join(root, 'expired.bin')) }).toEqual({
+    expect({
+      connections: trip.connections,
+      home: existsSync(env.RETENTION_HOME!),
+      expired: existsSync(path.join(root, 'expired.bin')),
+    }).toEqual({
       connections: 0,
       home: false,
       expired: true,

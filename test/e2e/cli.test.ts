@@ -25,7 +25,17 @@ async function fixture(policy: Record<string, unknown> = {}): Promise<Fixture> {
   await mkdir(root);
   const configPath = path.join(dir, 'retention.json');
   const config = {
-    policies: [{ name: 'temp-files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...policy }],
+    policies: [
+      {
+        name: 'temp-files',
+        class: 'blobs',
+        store: { kind: 'fs', root },
+        retention: '30d',
+        schedule: '0 * * * *',
+        limits: { maxDeleteFraction: 1 },
+        ...policy,
+      },
+    ],
   };
   await writeFile(configPath, JSON.stringify(config));
   const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('e2e') };
@@ -70,21 +80,60 @@ describe('retention CLI end to end', () => {
       const result = await runCli(['run', '--config', configPath, '--json', '--force'], { env });
       expect(result.code, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout) as RunReport;
-      for (const field of ['runId', 'policy', 'dataClass', 'trigger', 'dryRun', 'status', 'scanned', 'eligible', 'deleted', 'failed', 'held', 'bytesFreed', 'startedAt', 'finishedAt', 'durationSeconds', 'backlog', 'oldestOverdueSeconds', 'sla']) {
+      for (const field of [
+        'runId',
+        'policy',
+        'dataClass',
+        'trigger',
+        'dryRun',
+        'status',
+        'scanned',
+        'eligible',
+        'deleted',
+        'failed',
+        'held',
+        'bytesFreed',
+        'startedAt',
+        'finishedAt',
+        'durationSeconds',
+        'backlog',
+        'oldestOverdueSeconds',
+        'sla',
+      ]) {
         expect(report).toHaveProperty(field);
       }
-      expect(report).toMatchObject({ policy: 'temp-files', dataClass: 'blobs', status: 'completed', dryRun: false, trigger: 'manual', sla: { status: 'ok' } });
+      expect(report).toMatchObject({
+        policy: 'temp-files',
+        dataClass: 'blobs',
+        status: 'completed',
+        dryRun: false,
+        trigger: 'manual',
+        sla: { status: 'ok' },
+      });
       expect(existsSync(path.join(root, unique, 'old.tmp'))).toBe(false);
       expect(existsSync(path.join(root, unique, 'new.tmp'))).toBe(true);
       const lines = logLines(result.stderr);
       const runLines = lines.filter((line) => !('_aws' in line));
-      expect(runLines.map((line) => line.event)).toEqual(expect.arrayContaining(['run_started', 'batch_deleted', 'run_completed']));
+      expect(runLines.map((line) => line.event)).toEqual(
+        expect.arrayContaining(['run_started', 'batch_deleted', 'run_completed']),
+      );
       for (const line of runLines) {
-        expect(Object.keys(line)).toEqual(expect.arrayContaining(['timestamp', 'level', 'event', 'correlation_id', 'policy', 'data_class', 'store']));
+        expect(Object.keys(line)).toEqual(
+          expect.arrayContaining(['timestamp', 'level', 'event', 'correlation_id', 'policy', 'data_class', 'store']),
+        );
       }
       expect(lines.filter((line) => '_aws' in line)).toHaveLength(1);
       const completed = lines.find((line) => line.event === 'run_completed');
-      expect(completed).toMatchObject({ correlation_id: report.runId, policy: 'temp-files', data_class: 'blobs', status: 'completed', sla_status: 'ok', deleted: report.deleted, failed: 0, scanned: report.scanned });
+      expect(completed).toMatchObject({
+        correlation_id: report.runId,
+        policy: 'temp-files',
+        data_class: 'blobs',
+        status: 'completed',
+        sla_status: 'ok',
+        deleted: report.deleted,
+        failed: 0,
+        scanned: report.scanned,
+      });
       expect(completed).toHaveProperty('bytes_freed');
       expect(completed).toHaveProperty('duration_seconds');
     } finally {
@@ -104,17 +153,29 @@ describe('retention CLI end to end', () => {
     ]);
     const plan = await f.json('plan', '--list', '--before', before.toISOString());
     expect(plan.dryRun).toBe(true);
-    const planned = plan.items!.filter((item) => item.outcome === 'would_delete').map((item) => item.key).sort();
+    const planned = plan
+      .items!.filter((item) => item.outcome === 'would_delete')
+      .map((item) => item.key)
+      .sort();
     expect(planned).toEqual(['a/old-1.bin', 'a/old-2.bin']);
     expect(await keysUnder(f.root)).toHaveLength(5);
 
     const run = await f.json('run', '--list', '--before', before.toISOString());
-    const deleted = run.items!.filter((item) => item.outcome === 'deleted').map((item) => item.key).sort();
+    const deleted = run
+      .items!.filter((item) => item.outcome === 'deleted')
+      .map((item) => item.key)
+      .sort();
     expect(deleted).toEqual(planned);
     expect(await keysUnder(f.root)).toEqual(['b/at-cutoff.bin', 'b/young.bin', 'c/recent.bin']);
 
     const audit = await f.cli('audit', '--run', run.runId, '--json');
-    const records = JSON.parse(audit.stdout) as Array<{ key: string; status: string; actor: string; rule: string; cutoff: string }>;
+    const records = JSON.parse(audit.stdout) as Array<{
+      key: string;
+      status: string;
+      actor: string;
+      rule: string;
+      cutoff: string;
+    }>;
     expect(records.map((record) => [record.key, record.status]).sort()).toEqual(deleted.map((key) => [key, 'deleted']));
     expect(records[0]!.actor).toMatch(/^cli:/);
     expect(records[0]!.rule).toBe('retention: 30d');
@@ -123,7 +184,10 @@ describe('retention CLI end to end', () => {
 
   it('--limit deletes the N oldest eligible items first', async () => {
     const f = await fixture();
-    await seedFiles(f.root, Array.from({ length: 6 }, (_, i) => ({ key: `f${i}.log`, mtime: ago((40 + i * 10) * DAY) })));
+    await seedFiles(
+      f.root,
+      Array.from({ length: 6 }, (_, i) => ({ key: `f${i}.log`, mtime: ago((40 + i * 10) * DAY) })),
+    );
     const run = await f.json('run', '--limit', '2', '--list');
     expect(run.deleted).toBe(2);
     expect(run.items!.map((item) => item.key).sort()).toEqual(['f4.log', 'f5.log']);
@@ -156,10 +220,17 @@ describe('retention CLI end to end', () => {
       { key: 'free.pdf', mtime: ago(90 * DAY) },
     ]);
     expect((await f.cli('hold', 'add', '--prefix', 'case-7/', '--reason', 'litigation 7')).code).toBe(0);
-    expect((await f.cli('hold', 'add', '--policy', 'temp-files', '--key', 'single.pdf', '--reason', 'audit')).code).toBe(0);
+    expect(
+      (await f.cli('hold', 'add', '--policy', 'temp-files', '--key', 'single.pdf', '--reason', 'audit')).code,
+    ).toBe(0);
     const run = await f.json('run', '--list');
     expect(run).toMatchObject({ deleted: 1, held: 3, eligible: 4 });
-    expect(run.items!.filter((item) => item.outcome === 'held').map((item) => item.key).sort()).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
+    expect(
+      run
+        .items!.filter((item) => item.outcome === 'held')
+        .map((item) => item.key)
+        .sort(),
+    ).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
     expect(await keysUnder(f.root)).toEqual(['case-7/a.pdf', 'case-7/b.pdf', 'single.pdf']);
     const holds = JSON.parse((await f.cli('hold', 'list', '--json')).stdout) as Array<{ id: number; key: string }>;
     const prefixHold = holds.find((hold) => hold.key === 'case-7/')!.id;
@@ -171,9 +242,20 @@ describe('retention CLI end to end', () => {
       ]),
     );
     expect(run.items!.find((item) => item.key === 'case-7/a.pdf')!.error).toContain(`hold #${prefixHold}`);
-    const trail = JSON.parse((await f.cli('audit', '--run', run.runId, '--json')).stdout) as Array<{ action: string; status: string; key: string; error: string }>;
+    const trail = JSON.parse((await f.cli('audit', '--run', run.runId, '--json')).stdout) as Array<{
+      action: string;
+      status: string;
+      key: string;
+      error: string;
+    }>;
     expect(trail.filter((record) => record.action === 'hold')).toEqual(
-      expect.arrayContaining([expect.objectContaining({ key: 'case-7/', status: 'held', error: `2 eligible items kept by hold #${prefixHold}` })]),
+      expect.arrayContaining([
+        expect.objectContaining({
+          key: 'case-7/',
+          status: 'held',
+          error: `2 eligible items kept by hold #${prefixHold}`,
+        }),
+      ]),
     );
 
     await f.cli('hold', 'remove', String(holds.find((hold) => hold.key === 'single.pdf')!.id));
@@ -182,7 +264,10 @@ describe('retention CLI end to end', () => {
 
   it('two concurrent runs of one policy: exactly one deletes, the other reports skipped_locked', async () => {
     const f = await fixture({ batchSize: 10 });
-    await seedFiles(f.root, Array.from({ length: 2000 }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: ago(60 * DAY) })));
+    await seedFiles(
+      f.root,
+      Array.from({ length: 2000 }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: ago(60 * DAY) })),
+    );
     const [first, second] = await Promise.all([f.json('run'), f.json('run')]);
     expect([first.status, second.status].sort()).toEqual(['completed', 'skipped_locked']);
     expect(first.deleted + second.deleted).toBe(2000);
@@ -191,11 +276,19 @@ describe('retention CLI end to end', () => {
 
   it('aborts before the first deletion when over the safety limits (exit 3), unless --force', async () => {
     const f = await fixture({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } });
-    await seedFiles(f.root, Array.from({ length: 5 }, (_, i) => ({ key: `x${i}`, mtime: ago(60 * DAY) })));
+    await seedFiles(
+      f.root,
+      Array.from({ length: 5 }, (_, i) => ({ key: `x${i}`, mtime: ago(60 * DAY) })),
+    );
     const abortedRun = await f.cli('run', '--json');
     expect(abortedRun.code, abortedRun.stderr).toBe(3);
     const aborted = JSON.parse(abortedRun.stdout) as RunReport;
-    expect(aborted).toMatchObject({ status: 'aborted_limit', deleted: 0, limits: { planned: 5, maxDeletesPerRun: 3 }, sla: { status: 'breach' } });
+    expect(aborted).toMatchObject({
+      status: 'aborted_limit',
+      deleted: 0,
+      limits: { planned: 5, maxDeletesPerRun: 3 },
+      sla: { status: 'breach' },
+    });
     expect(await keysUnder(f.root)).toHaveLength(5);
     expect((await f.json('run', '--limit', '3')).deleted).toBe(3);
     expect((await f.json('run', '--force')).deleted).toBe(2);
@@ -235,7 +328,11 @@ describe('retention CLI end to end', () => {
     const pair = await fixture();
     await seedFiles(pair.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
     const config = JSON.parse(await readFile(pair.configPath, 'utf8')) as { policies: Array<Record<string, unknown>> };
-    config.policies.push({ ...config.policies[0], name: 'second', store: { kind: 'fs', root: path.join(shared.scratch, 'also-missing') } });
+    config.policies.push({
+      ...config.policies[0],
+      name: 'second',
+      store: { kind: 'fs', root: path.join(shared.scratch, 'also-missing') },
+    });
     await writeFile(pair.configPath, JSON.stringify(config));
     const both = await pair.cli('run', '--all');
     expect(both.code).toBe(2);
@@ -244,7 +341,14 @@ describe('retention CLI end to end', () => {
 
     const good = await fixture();
     await seedFiles(good.root, [{ key: 'old.bin', mtime: ago(400 * DAY) }]);
-    const badFlags = [['--limit', 'ten'], ['--before', 'yesterday'], ['--before', '2024-02-30'], ['--budget', '5'], ['--budget', '1ms'], ['--policy', 'nope']];
+    const badFlags = [
+      ['--limit', 'ten'],
+      ['--before', 'yesterday'],
+      ['--before', '2024-02-30'],
+      ['--budget', '5'],
+      ['--budget', '1ms'],
+      ['--policy', 'nope'],
+    ];
     // Independent and touching nothing: checked side by side.
     const results = await Promise.all(badFlags.map((flag) => good.cli('run', ...flag)));
     for (const [index, result] of results.entries()) {

@@ -5,7 +5,7 @@ import { parseConfig } from '../../lib/config/load.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { createStore } from '../../lib/stores/registry.ts';
 import { runCli } from '../support/cli.ts';
-import { startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
+import { type FaultProxy, startFaultProxy } from '../support/faultProxy.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/vercelBlob.ts';
@@ -28,10 +28,16 @@ afterAll(async () => {
   await blob?.stop();
 });
 
-async function runJson(policy: Record<string, unknown>, env: Record<string, string>, ...args: string[]): Promise<RunReport> {
+async function runJson(
+  policy: Record<string, unknown>,
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<RunReport> {
   const configPath = path.join(shared.scratch, `${policy.name}-${Date.now()}.json`);
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
-  const result = await runCli(['--config', configPath, 'run', '--json', ...args], { env: { RETENTION_DATABASE_URL: await shared.server.createDatabase('cloud'), ...env } });
+  const result = await runCli(['--config', configPath, 'run', '--json', ...args], {
+    env: { RETENTION_DATABASE_URL: await shared.server.createDatabase('cloud'), ...env },
+  });
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as RunReport;
 }
@@ -52,7 +58,14 @@ describe('CLI against object stores', () => {
         class: 'blobs',
         schedule: '0 3 * * *',
         retention: { by: 'prefix', rules: { 'pdfs/testing/': '24h', 'pdfs/financial/': '1y' }, default: '30d' },
-        store: { kind: 's3', bucket, prefix: 'pdfs/', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true },
+        store: {
+          kind: 's3',
+          bucket,
+          prefix: 'pdfs/',
+          region: 'us-east-1',
+          endpoint: s3.endpoint,
+          forcePathStyle: true,
+        },
         limits: { maxDeleteFraction: 1 },
       },
       { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey },
@@ -67,14 +80,31 @@ describe('CLI against object stores', () => {
     const client = s3.client();
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const left = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    expect((left.Contents ?? []).map((object) => object.Key).sort()).toEqual(['other/old.pdf', 'pdfs/financial/2023 report%.pdf']);
+    expect((left.Contents ?? []).map((object) => object.Key).sort()).toEqual([
+      'other/old.pdf',
+      'pdfs/financial/2023 report%.pdf',
+    ]);
   });
 
   it('a store from the registry checks its backend once, however often it is opened', async () => {
     const saved = { ...process.env };
-    Object.assign(process.env, { VERCEL_BLOB_API_URL: blob.apiUrl, BLOB_READ_WRITE_TOKEN: blob.token, VERCEL_BLOB_RETRIES: '0' });
+    Object.assign(process.env, {
+      VERCEL_BLOB_API_URL: blob.apiUrl,
+      BLOB_READ_WRITE_TOKEN: blob.token,
+      VERCEL_BLOB_RETRIES: '0',
+    });
     try {
-      const [policy] = parseConfig({ policies: [{ name: 'invoices', class: 'blobs', schedule: '0 4 * * *', retention: '1y', store: { kind: 'vercel-blob', prefix: 'invoices/' } }] }).policies;
+      const [policy] = parseConfig({
+        policies: [
+          {
+            name: 'invoices',
+            class: 'blobs',
+            schedule: '0 4 * * *',
+            retention: '1y',
+            store: { kind: 'vercel-blob', prefix: 'invoices/' },
+          },
+        ],
+      }).policies;
       const store = await createStore(policy!);
       blob.resetCounters();
       await store.open();
@@ -94,7 +124,14 @@ describe('CLI against object stores', () => {
     ]);
     blob.resetCounters();
     const report = await runJson(
-      { name: 'invoices', class: 'blobs', schedule: '0 4 * * *', retention: '1y', store: { kind: 'vercel-blob', prefix: 'invoices/' }, limits: { maxDeleteFraction: 1 } },
+      {
+        name: 'invoices',
+        class: 'blobs',
+        schedule: '0 4 * * *',
+        retention: '1y',
+        store: { kind: 'vercel-blob', prefix: 'invoices/' },
+        limits: { maxDeleteFraction: 1 },
+      },
       { VERCEL_BLOB_API_URL: blob.apiUrl, BLOB_READ_WRITE_TOKEN: blob.token, VERCEL_BLOB_RETRIES: '0' },
     );
     expect(report).toMatchObject({ status: 'completed', deleted: 1, scanned: 2 });
@@ -108,15 +145,30 @@ describe('CLI against object stores', () => {
     // Budgets start at 1s: each DeleteObjects held 0.6 s by the proxy leaves room for one batch (of 5) per run.
     const bucket = await s3.createBucket();
     await s3.seed(bucket, [
-      ...Array.from({ length: 8 }, (_, i) => ({ key: `old/${String(i).padStart(2, '0')}.tmp`, timestamp: ago(60 * DAY) })),
+      ...Array.from({ length: 8 }, (_, i) => ({
+        key: `old/${String(i).padStart(2, '0')}.tmp`,
+        timestamp: ago(60 * DAY),
+      })),
       { key: 'young.tmp', timestamp: ago(DAY) },
     ]);
     proxy.reset();
     proxy.delayDeletes(600);
-    const policy = { name: 'tmp', class: 'blobs', schedule: '0 * * * *', retention: '30d', batchSize: 5, limits: { maxDeleteFraction: 1 }, store: { kind: 's3', bucket, region: 'us-east-1', endpoint: proxy.endpoint, forcePathStyle: true } };
+    const policy = {
+      name: 'tmp',
+      class: 'blobs',
+      schedule: '0 * * * *',
+      retention: '30d',
+      batchSize: 5,
+      limits: { maxDeleteFraction: 1 },
+      store: { kind: 's3', bucket, region: 'us-east-1', endpoint: proxy.endpoint, forcePathStyle: true },
+    };
     const configPath = path.join(shared.scratch, `budget-${Date.now()}.json`);
     await writeFile(configPath, JSON.stringify({ policies: [policy] }));
-    const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('cloud'), AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey };
+    const env = {
+      RETENTION_DATABASE_URL: await shared.server.createDatabase('cloud'),
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    };
     const cli = async (...args: string[]) => {
       const result = await runCli(['--config', configPath, ...args, '--json'], { env });
       expect(result.code, result.stderr).toBe(0);

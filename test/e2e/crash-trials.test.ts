@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapConcurrent } from '../../lib/core/async.ts';
 import { describeTrials } from '../support/crashTrialFigures.ts';
-import { CrashTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
+import { CrashTrials, type TrialResult, trialPlans } from '../support/crashTrials.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**

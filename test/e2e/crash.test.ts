@@ -6,24 +6,56 @@ import type { RunReport } from '../../lib/core/types.ts';
 import { BIN, runCli, seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
-
 const shared = usePostgresAndScratch('retention-crash-');
 
 /** A policy over `count` expired files, swept 10 at a time so a run lasts a few seconds. */
 async function bulkPolicy(name: string, count: number) {
   const root = path.join(shared.scratch, name);
   await mkdir(root);
-  await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: new Date(Date.now() - 90 * 86_400_000) })));
+  await seedFiles(
+    root,
+    Array.from({ length: count }, (_, i) => ({
+      key: `bulk/${String(i).padStart(5, '0')}.tmp`,
+      mtime: new Date(Date.now() - 90 * 86_400_000),
+    })),
+  );
   const configPath = path.join(shared.scratch, `${name}.json`);
-  await writeFile(configPath, JSON.stringify({ policies: [{ name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1 } }] }));
-  const env = { ...process.env, RETENTION_DATABASE_URL: await shared.server.createDatabase(name), RETENTION_LOG_LEVEL: 'info' };
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      policies: [
+        {
+          name: 'bulk',
+          class: 'blobs',
+          store: { kind: 'fs', root },
+          retention: '30d',
+          schedule: '0 * * * *',
+          batchSize: 10,
+          limits: { maxDeleteFraction: 1 },
+        },
+      ],
+    }),
+  );
+  const env = {
+    ...process.env,
+    RETENTION_DATABASE_URL: await shared.server.createDatabase(name),
+    RETENTION_LOG_LEVEL: 'info',
+  };
   const remaining = async () => (await readdir(path.join(root, 'bulk'))).length;
   return { configPath, env, remaining };
 }
 
 /** Starts `retention run --json` and sends `signal` once it has deleted `batches` batches. */
-async function signalAfterBatches(configPath: string, env: NodeJS.ProcessEnv, signal: NodeJS.Signals, batches: number): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [BIN, '--config', configPath, 'run', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function signalAfterBatches(
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  signal: NodeJS.Signals,
+  batches: number,
+): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [BIN, '--config', configPath, 'run', '--json'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let seen = 0;
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

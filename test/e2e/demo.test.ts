@@ -79,10 +79,12 @@ function demoSuggestions(stdout: string): Array<{ label: string; command: string
 const EXPECTED: Record<string, (stdout: string, args: string[], cwd: string) => Promise<void> | void> = {
   history: (stdout) => {
     // run, policy, started, status, deleted: a live run of each policy that deleted something.
-    for (const policy of DEMO_POLICIES) expect(stdout).toMatch(new RegExp(`\\s${policy}\\s+\\S+\\s+completed\\s+[1-9]`));
+    for (const policy of DEMO_POLICIES)
+      expect(stdout).toMatch(new RegExp(`\\s${policy}\\s+\\S+\\s+completed\\s+[1-9]`));
   },
   status: (stdout) => {
-    const enabledNotPausedDeleted = (policy: string) => new RegExp(`^${policy}\\s+yes\\s+no\\s.*completed\\s+[1-9]`, 'm');
+    const enabledNotPausedDeleted = (policy: string) =>
+      new RegExp(`^${policy}\\s+yes\\s+no\\s.*completed\\s+[1-9]`, 'm');
     for (const policy of DEMO_POLICIES) expect(stdout).toMatch(enabledNotPausedDeleted(policy));
   },
   audit: (stdout, args) => {
@@ -118,7 +120,10 @@ async function expectWorks(line: string, cwd: string): Promise<void> {
 describe('quick start', () => {
   it('npm start, then every command the README and the demo suggest, then npm start again', async () => {
     const cwd = await createHome('retention-quick-start-'); // stands in for a fresh checkout
-    cleanups.push(() => removeHome(path.join(cwd, '.retention')), () => rm(cwd, { recursive: true, force: true }));
+    cleanups.push(
+      () => removeHome(path.join(cwd, '.retention')),
+      () => rm(cwd, { recursive: true, force: true }),
+    );
 
     const demo = await runAsPrinted(await npmStartCommand(), cwd);
     expect(demo.code, demo.stderr).toBe(0);
@@ -147,12 +152,16 @@ describe('quick start', () => {
   });
 
   it('as root, works from a checkout in a mode-700 home directory', async () => {
-    const mustBeRoot = 'this test must run as root (CI does): it checks what PostgreSQL, run as user "postgres", can reach';
+    const mustBeRoot =
+      'this test must run as root (CI does): it checks what PostgreSQL, run as user "postgres", can reach';
     expect(process.getuid?.(), mustBeRoot).toBe(0);
     const rootHome = await mkdtemp(path.join(os.tmpdir(), 'retention-root-home-')); // 0700, like /root
     const checkout = path.join(rootHome, 'data-retention');
     const home = path.join(checkout, '.retention');
-    cleanups.push(() => removeHome(home), () => rm(rootHome, { recursive: true, force: true }));
+    cleanups.push(
+      () => removeHome(home),
+      () => rm(rootHome, { recursive: true, force: true }),
+    );
     await checkoutIn(checkout);
 
     const demo = await runAsPrinted(await npmStartCommand(), checkout, checkout);
@@ -172,7 +181,13 @@ describe('quick start', () => {
 
     // The control store's files are now outside the home; no policy may govern them either.
     const config = path.join(checkout, 'var-lib.json');
-    const policy = { name: 'var-lib', class: 'blobs', retention: '1d', schedule: '0 * * * *', store: { kind: 'fs', root: '/var/lib' } };
+    const policy = {
+      name: 'var-lib',
+      class: 'blobs',
+      retention: '1d',
+      schedule: '0 * * * *',
+      store: { kind: 'fs', root: '/var/lib' },
+    };
     await writeFile(config, JSON.stringify({ policies: [policy] }));
     const refused = await runAsPrinted(`npx retention --config ${config} plan --all`, checkout, checkout);
     expect(refused.code).toBe(2);

@@ -33,7 +33,8 @@ async function mountTmpfs(directory: string, size: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('disk-full tests mount tmpfs file systems and must run as root (as CI does)');
+  if (process.getuid?.() !== 0)
+    throw new Error('disk-full tests mount tmpfs file systems and must run as root (as CI does)');
   // Apart from the shared scratch (removed by its own hook), and traversable by the postgres user.
   base = await mkdtemp(path.join(os.tmpdir(), 'retention-disks-'));
   await chmod(base, 0o755);
@@ -63,9 +64,21 @@ describe('a full disk', () => {
     const backup = path.join(base, 'backup');
     await mountTmpfs(backup, '64k');
     const content = (n: number) => `${String(n).padStart(4, '0')}${'x'.repeat(FILE_BYTES - 4)}`;
-    await seedFiles(root, Array.from({ length: FILES }, (_, n) => ({ key: `old-${n}.bin`, mtime: old, content: content(n) })));
+    await seedFiles(
+      root,
+      Array.from({ length: FILES }, (_, n) => ({ key: `old-${n}.bin`, mtime: old, content: content(n) })),
+    );
     const configPath = path.join(base, 'backup.json');
-    const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root }, backup: { to: backup, keepFor: '7d' }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1 } };
+    const policy = {
+      name: 'files',
+      class: 'blobs',
+      store: { kind: 'fs', root },
+      backup: { to: backup, keepFor: '7d' },
+      retention: '30d',
+      schedule: '0 * * * *',
+      batchSize: 10,
+      limits: { maxDeleteFraction: 1 },
+    };
     await writeFile(configPath, JSON.stringify({ policies: [policy] }));
     const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('disk_full') };
     const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
@@ -90,20 +103,41 @@ describe('a full disk', () => {
     for (const item of failed) {
       expect(item.error).toMatch(/^backup failed, not deleted: ENOSPC: no space left on device/);
       // The disk is named by where it is mounted, whichever directory below it was written.
-      expect(item.error).toContain(`(the disk holding ${backup}/files/${report.runId} (mounted at ${backup}) is full: free space on it or move that directory to a larger disk)`);
+      expect(item.error).toContain(
+        `(the disk holding ${backup}/files/${report.runId} (mounted at ${backup}) is full: free space on it or move that directory to a larger disk)`,
+      );
     }
     // One cause for all of them: the summary says it once, with the count.
-    expect(report.notDeleted.filter((entry) => entry.outcome === 'failed')).toEqual([{ outcome: 'failed', count: report.failed, cause: failed[0]!.error }]);
-    const batchFailures = logLines(run.stderr).filter((line) => line.event === 'batch_deleted').flatMap((line) => (line.failures as Array<{ error: string }> | undefined) ?? []);
+    expect(report.notDeleted.filter((entry) => entry.outcome === 'failed')).toEqual([
+      { outcome: 'failed', count: report.failed, cause: failed[0]!.error },
+    ]);
+    const batchFailures = logLines(run.stderr)
+      .filter((line) => line.event === 'batch_deleted')
+      .flatMap((line) => (line.failures as Array<{ error: string }> | undefined) ?? []);
     expect(batchFailures.length).toBeGreaterThan(0);
     expect(batchFailures.every((failure) => failure.error.includes('is full: free space on it'))).toBe(true);
 
     // The record: history closed, every deletion and every failure audited, the lease free.
-    const [history, audit, status] = await Promise.all([cli('history', '--json'), cli('audit', '--run', report.runId, '--json'), cli('status', '--json')]);
-    expect((JSON.parse(history.stdout) as RunReport[]).find((entry) => entry.runId === report.runId)?.status).toBe('completed');
+    const [history, audit, status] = await Promise.all([
+      cli('history', '--json'),
+      cli('audit', '--run', report.runId, '--json'),
+      cli('status', '--json'),
+    ]);
+    expect((JSON.parse(history.stdout) as RunReport[]).find((entry) => entry.runId === report.runId)?.status).toBe(
+      'completed',
+    );
     const records = JSON.parse(audit.stdout) as AuditRecord[];
-    expect(records.filter((record) => record.status === 'deleted').map((record) => record.key).sort()).toEqual([...deleted].sort());
-    expect(records.filter((record) => record.status === 'failed').every((record) => record.error?.includes('no space left on device'))).toBe(true);
+    expect(
+      records
+        .filter((record) => record.status === 'deleted')
+        .map((record) => record.key)
+        .sort(),
+    ).toEqual([...deleted].sort());
+    expect(
+      records
+        .filter((record) => record.status === 'failed')
+        .every((record) => record.error?.includes('no space left on device')),
+    ).toBe(true);
     expect(JSON.parse(status.stdout)).toMatchObject({ policies: [{ policy: 'files', lease: null }] });
 
     // Room again (the operator freed space): the next run backs up and deletes the rest.
@@ -121,13 +155,31 @@ describe('a full disk', () => {
     const root = path.join(base, 'untouched');
     await seedFiles(root, [{ key: 'old.txt', mtime: old }]);
     const configPath = path.join(base, 'home.json');
-    await writeFile(configPath, JSON.stringify({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 } }] }));
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        policies: [
+          {
+            name: 'files',
+            class: 'blobs',
+            store: { kind: 'fs', root },
+            retention: '30d',
+            schedule: '0 * * * *',
+            limits: { maxDeleteFraction: 1 },
+          },
+        ],
+      }),
+    );
     try {
-      const run = await runCli(['--config', configPath, 'run', '--json'], { env: { RETENTION_HOME: home, RETENTION_DATABASE_URL: '' } });
+      const run = await runCli(['--config', configPath, 'run', '--json'], {
+        env: { RETENTION_HOME: home, RETENTION_DATABASE_URL: '' },
+      });
       expect(run.code, run.stderr).toBe(1);
       expect(run.stdout).toBe('');
       expect(run.stderr).toMatch(/^error: could not initialise the embedded PostgreSQL/);
-      expect(run.stderr).toContain(`(the disk holding ${home} is full: free space on it or move RETENTION_HOME to a larger disk)`);
+      expect(run.stderr).toContain(
+        `(the disk holding ${home} is full: free space on it or move RETENTION_HOME to a larger disk)`,
+      );
       expect([...(await filesUnder(root)).keys()]).toEqual(['old.txt']);
     } finally {
       await removeHome(home).catch(() => undefined);

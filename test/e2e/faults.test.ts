@@ -30,16 +30,33 @@ async function eventsThroughProxy(name: string, count: number, policyExtra: Reco
   await client.connect();
   await client.query('CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL)');
   await client.query('CREATE INDEX events_created_at ON events (created_at, id)');
-  await client.query(`INSERT INTO events (created_at) SELECT now() - interval '90 days' FROM generate_series(1, ${count})`);
+  await client.query(
+    `INSERT INTO events (created_at) SELECT now() - interval '90 days' FROM generate_series(1, ${count})`,
+  );
   const dir = path.join(shared.scratch, name);
   await mkdir(dir, { recursive: true });
   const configPath = path.join(dir, 'retention.json');
-  const policy = { name: 'events', class: 'rows', store: { kind: 'postgres', url: proxied.toString() }, table: 'events', timestamp: 'created_at', retention: '30d', schedule: '0 * * * *', batchSize: 20, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 }, ...policyExtra };
+  const policy = {
+    name: 'events',
+    class: 'rows',
+    store: { kind: 'postgres', url: proxied.toString() },
+    table: 'events',
+    timestamp: 'created_at',
+    retention: '30d',
+    schedule: '0 * * * *',
+    batchSize: 20,
+    limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
+    ...policyExtra,
+  };
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
   const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase(`${name}-control`) };
   const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
   const start = (...args: string[]) => startCli(['--config', configPath, ...args], env);
-  const history = async () => JSON.parse((await cli('history', '--policy', 'events', '--json')).stdout) as Array<{ runId: string; status: string }>;
+  const history = async () =>
+    JSON.parse((await cli('history', '--policy', 'events', '--json')).stdout) as Array<{
+      runId: string;
+      status: string;
+    }>;
   return { client, cli, start, history, proxy };
 }
 
@@ -117,12 +134,33 @@ describe('faults end runs cleanly', () => {
     const count = 6_000;
     const root = path.join(shared.scratch, 'control-dropped', 'root');
     await mkdir(root, { recursive: true });
-    await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `f/${String(i).padStart(5, '0')}.tmp`, mtime: new Date(Date.now() - 90 * 86_400_000) })));
+    await seedFiles(
+      root,
+      Array.from({ length: count }, (_, i) => ({
+        key: `f/${String(i).padStart(5, '0')}.tmp`,
+        mtime: new Date(Date.now() - 90 * 86_400_000),
+      })),
+    );
     const controlUrl = new URL(await shared.server.createDatabase('control-dropped'));
     proxy = await startTcpProxy({ host: controlUrl.hostname, port: Number(controlUrl.port) });
     controlUrl.port = String(proxy.port);
     const configPath = path.join(shared.scratch, 'control-dropped', 'retention.json');
-    await writeFile(configPath, JSON.stringify({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 } }] }));
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        policies: [
+          {
+            name: 'files',
+            class: 'blobs',
+            store: { kind: 'fs', root },
+            retention: '30d',
+            schedule: '0 * * * *',
+            batchSize: 10,
+            limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
+          },
+        ],
+      }),
+    );
     const run = startCli(['--config', configPath, 'run', '--json'], { RETENTION_DATABASE_URL: controlUrl.toString() });
     await run.afterBatches(5);
     proxy.cut();
@@ -132,8 +170,9 @@ describe('faults end runs cleanly', () => {
     const report = JSON.parse(ended.stdout) as RunReport;
     expect(report.status).toBe('failed');
     // The first failure is reported, not the lease release or history write that failed after it.
-    expect(report.error?.message).toMatch(/control store \(pg\): \w+ failed: .*(terminated|ECONNRESET|ECONNREFUSED|Connection)/i);
+    expect(report.error?.message).toMatch(
+      /control store \(pg\): \w+ failed: .*(terminated|ECONNRESET|ECONNREFUSED|Connection)/i,
+    );
     expect(ended.stderr).toContain('"event":"history_write_failed"');
   });
 });
-

@@ -59,7 +59,10 @@ describe('a fresh RETENTION_HOME', () => {
     await mkdir(root);
     const count = 200;
     const old = new Date(Date.now() - 90 * 86_400_000);
-    await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: old })));
+    await seedFiles(
+      root,
+      Array.from({ length: count }, (_, i) => ({ key: `bulk/${String(i).padStart(5, '0')}.tmp`, mtime: old })),
+    );
     const policy = { name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', batchSize: 10 };
     const configPath = await writeConfig('bulk', policy);
     const remaining = async () => (await readdir(path.join(root, 'bulk'))).length;

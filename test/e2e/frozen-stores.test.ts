@@ -4,8 +4,8 @@ import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand, ScanCo
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../lib/cli/run.ts';
-import type { RunReport } from '../../lib/core/types.ts';
 import { chunks } from '../../lib/core/async.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { startDynalite, type TestDynamo } from '../support/dynalite.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -63,8 +63,25 @@ interface FrozenCase {
  */
 async function frozenRun({ name, policy, env, delete: deleteRequest }: FrozenCase) {
   const configPath = path.join(shared.scratch, `${name}.json`);
-  await writeFile(configPath, JSON.stringify({ policies: [{ name, schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 }, ...policy }] }));
-  const fullEnv = { RETENTION_DATABASE_URL: await shared.server.createDatabase(name), RETENTION_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS / 1000}s`, ...env };
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      policies: [
+        {
+          name,
+          schedule: '0 * * * *',
+          batchSize: 10,
+          limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
+          ...policy,
+        },
+      ],
+    }),
+  );
+  const fullEnv = {
+    RETENTION_DATABASE_URL: await shared.server.createDatabase(name),
+    RETENTION_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS / 1000}s`,
+    ...env,
+  };
   const cli = async <T>(...args: string[]): Promise<T> => {
     const result = await runCli(['--config', configPath, ...args, '--json'], { env: fullEnv });
     expect(result.code, result.stderr).toBe(0);
@@ -108,7 +125,9 @@ function expectOneDeletionEach(next: { stderr: string }, audit: Array<{ key: str
 /** `store: what stopped: the run's deadline passed (budget 4s + 2s for the request in flight)`. */
 function deadlineMessage(location: string): RegExp {
   const escaped = location.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  return new RegExp(`^${escaped}: .* stopped: the run's deadline passed \\(budget 4s \\+ 2s for the request in flight\\)`);
+  return new RegExp(
+    `^${escaped}: .* stopped: the run's deadline passed \\(budget 4s \\+ 2s for the request in flight\\)`,
+  );
 }
 
 async function proxyTo(endpoint: string): Promise<TcpProxy> {
@@ -121,14 +140,24 @@ describe('a frozen store costs a run at most its budget plus one request timeout
   it('S3: failed at the deadline; the DeleteObjects in flight is resolved by the next run', async () => {
     const bucket = await s3.createBucket();
     await s3.seedFiles(bucket, [
-      ...Array.from({ length: EXPIRED }, (_, i) => ({ key: `old/${String(i).padStart(4, '0')}.tmp`, timestamp: new Date(Date.now() - 60 * DAY) })),
+      ...Array.from({ length: EXPIRED }, (_, i) => ({
+        key: `old/${String(i).padStart(4, '0')}.tmp`,
+        timestamp: new Date(Date.now() - 60 * DAY),
+      })),
       { key: 'young.tmp', timestamp: new Date(Date.now() - DAY) },
     ]);
     const { port } = await proxyTo(s3.endpoint);
     const { report, next, audit } = await frozenRun({
       name: 'frozen-s3',
-      policy: { class: 'blobs', retention: '30d', store: { kind: 's3', bucket, region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true } },
-      env: { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey },
+      policy: {
+        class: 'blobs',
+        retention: '30d',
+        store: { kind: 's3', bucket, region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true },
+      },
+      env: {
+        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      },
       delete: /^POST \/[^ ]*\?delete/m,
     });
     expect(report.error?.message).toMatch(deadlineMessage(`s3://${bucket}/`));
@@ -140,15 +169,39 @@ describe('a frozen store costs a run at most its budget plus one request timeout
   it('DynamoDB tokens: failed at the deadline; the DeleteItems in flight are resolved by the next run', async () => {
     const table = dynamo.tableName('frozen');
     const client = dynamo.client();
-    await client.send(new CreateTableCommand({ TableName: table, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
-    while ((await client.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== 'ACTIVE') await new Promise((resolve) => setTimeout(resolve, 5));
+    await client.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      }),
+    );
+    while ((await client.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== 'ACTIVE')
+      await new Promise((resolve) => setTimeout(resolve, 5));
     const expiresAt = (agoMs: number) => ({ N: String(Math.floor((Date.now() - agoMs) / 1000)) });
-    const items = [...Array.from({ length: EXPIRED }, (_, i) => ({ id: { S: `t${i}` }, expiresAt: expiresAt(2 * DAY) })), { id: { S: 'live' }, expiresAt: expiresAt(-DAY) }];
-    for (const chunk of chunks(items, 25)) await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: chunk.map((Item) => ({ PutRequest: { Item } })) } }));
+    const items = [
+      ...Array.from({ length: EXPIRED }, (_, i) => ({ id: { S: `t${i}` }, expiresAt: expiresAt(2 * DAY) })),
+      { id: { S: 'live' }, expiresAt: expiresAt(-DAY) },
+    ];
+    for (const chunk of chunks(items, 25))
+      await client.send(
+        new BatchWriteItemCommand({ RequestItems: { [table]: chunk.map((Item) => ({ PutRequest: { Item } })) } }),
+      );
     const { port } = await proxyTo(dynamo.endpoint);
     const { report, next, audit } = await frozenRun({
       name: 'frozen-dynamodb',
-      policy: { class: 'tokens', retention: '1h', store: { kind: 'dynamodb', table, key: { partition: 'id' }, region: 'us-east-1', endpoint: `http://127.0.0.1:${port}` } },
+      policy: {
+        class: 'tokens',
+        retention: '1h',
+        store: {
+          kind: 'dynamodb',
+          table,
+          key: { partition: 'id' },
+          region: 'us-east-1',
+          endpoint: `http://127.0.0.1:${port}`,
+        },
+      },
       env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
       delete: /^x-amz-target: DynamoDB_20120810\.DeleteItem/im,
     });
@@ -161,18 +214,27 @@ describe('a frozen store costs a run at most its budget plus one request timeout
   it('Vercel Blob: an API that stops answering ends the run within the bound, failed, and the next run finishes', async () => {
     blob.clear();
     blob.seed([
-      ...Array.from({ length: EXPIRED }, (_, i) => ({ pathname: `files/${String(i).padStart(4, '0')}.tmp`, uploadedAt: new Date(Date.now() - 60 * DAY) })),
+      ...Array.from({ length: EXPIRED }, (_, i) => ({
+        pathname: `files/${String(i).padStart(4, '0')}.tmp`,
+        uploadedAt: new Date(Date.now() - 60 * DAY),
+      })),
       { pathname: 'files/young.tmp', uploadedAt: new Date(Date.now() - DAY) },
     ]);
     const { port } = await proxyTo(blob.apiUrl);
     const { report } = await frozenRun({
       name: 'frozen-vercel-blob',
       policy: { class: 'blobs', retention: '30d', store: { kind: 'vercel-blob', prefix: 'files/' } },
-      env: { VERCEL_BLOB_API_URL: `http://127.0.0.1:${port}/api/blob`, BLOB_READ_WRITE_TOKEN: blob.token, VERCEL_BLOB_RETRIES: '0' },
+      env: {
+        VERCEL_BLOB_API_URL: `http://127.0.0.1:${port}/api/blob`,
+        BLOB_READ_WRITE_TOKEN: blob.token,
+        VERCEL_BLOB_RETRIES: '0',
+      },
       delete: /^POST \/api\/blob\/delete/m,
     });
     // @vercel/blob does not retry an aborted request: one request timeout ends it, or the run's deadline does.
-    expect(report.error?.message).toMatch(/^(vercel-blob:files\/: .* stopped: the run's deadline passed|cannot list Vercel Blob prefix "files\/": .*aborted)/i);
+    expect(report.error?.message).toMatch(
+      /^(vercel-blob:files\/: .* stopped: the run's deadline passed|cannot list Vercel Blob prefix "files\/": .*aborted)/i,
+    );
     expect(blob.get('files/0000.tmp')).toBeUndefined();
     expect(blob.get('files/young.tmp')).toBeDefined();
   });

@@ -78,21 +78,42 @@ describe('fs containment', () => {
     const root = path.join(base, 'root');
     const outside = path.join(base, 'outside');
     await seed(outside, names, 'outside');
-    const policy = { class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 1_000, limits: { maxDeletesPerRun: 1_000_000, maxDeleteFraction: 1 } };
+    const policy = {
+      class: 'blobs',
+      store: { kind: 'fs', root },
+      retention: '30d',
+      schedule: '0 * * * *',
+      batchSize: 1_000,
+      limits: { maxDeletesPerRun: 1_000_000, maxDeleteFraction: 1 },
+    };
     // Two policies over the same directory, run at the same time: more deletions in flight per swap.
-    const config = { policies: [{ ...policy, name: 'even', store: { ...policy.store, include: ['**/*[02468]'] } }, { ...policy, name: 'odd', store: { ...policy.store, include: ['**/*[13579]'] } }] };
+    const config = {
+      policies: [
+        { ...policy, name: 'even', store: { ...policy.store, include: ['**/*[02468]'] } },
+        { ...policy, name: 'odd', store: { ...policy.store, include: ['**/*[13579]'] } },
+      ],
+    };
     const configPath = path.join(base, 'retention.json');
     await writeFile(configPath, JSON.stringify(config));
-    const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('containment'), RETENTION_LOG_LEVEL: 'warn' };
+    const env = {
+      RETENTION_DATABASE_URL: await shared.server.createDatabase('containment'),
+      RETENTION_LOG_LEVEL: 'warn',
+    };
 
     let seededInRoot = 0;
     let swaps = 0;
     const reports: RunReport[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const present = new Set(await readdir(path.join(root, 'a')).catch(() => []));
-      seededInRoot += await seed(path.join(root, 'a'), names.filter((name) => !present.has(name)), 'inside');
+      seededInRoot += await seed(
+        path.join(root, 'a'),
+        names.filter((name) => !present.has(name)),
+        'inside',
+      );
       const swapping = startSwapping(root, outside);
-      const results = await Promise.all(['even', 'odd'].map((name) => runCli(['--config', configPath, 'run', '--policy', name, '--json'], { env })));
+      const results = await Promise.all(
+        ['even', 'odd'].map((name) => runCli(['--config', configPath, 'run', '--policy', name, '--json'], { env })),
+      );
       swaps += await swapping.stop();
       for (const result of results) {
         expect(result.code, result.stderr).toBe(0);
@@ -105,7 +126,8 @@ describe('fs containment', () => {
     const touched = [];
     for (const name of names) {
       const stats = await lstat(path.join(outside, name)).catch(() => undefined);
-      if (!stats || stats.mtimeMs !== OLD.getTime() || (await readFile(path.join(outside, name), 'utf8')) !== 'outside') touched.push(name);
+      if (!stats || stats.mtimeMs !== OLD.getTime() || (await readFile(path.join(outside, name), 'utf8')) !== 'outside')
+        touched.push(name);
     }
     const inRootLeft = (await readdir(path.join(root, 'a'))).length;
     const deletedInside = seededInRoot - inRootLeft;
@@ -113,7 +135,9 @@ describe('fs containment', () => {
     // The audit trail equals reality: one `deleted` record per file gone from the root, each naming a key inside it.
     const records: Array<{ key: string; status: string }> = [];
     for (const name of ['even', 'odd']) {
-      const audit = await runCli(['--config', configPath, 'audit', '--policy', name, '--limit', '100000', '--json'], { env });
+      const audit = await runCli(['--config', configPath, 'audit', '--policy', name, '--limit', '100000', '--json'], {
+        env,
+      });
       expect(audit.code, audit.stderr).toBe(0);
       records.push(...(JSON.parse(audit.stdout) as Array<{ key: string; status: string }>));
     }
@@ -154,13 +178,48 @@ interface DangerousRoot {
   cwd?: string;
 }
 
-const SYSTEM_DIRECTORIES = ['/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc', '/sys', '/var', '/run', '/root', '/home', '/opt', '/srv', '/tmp'];
+const SYSTEM_DIRECTORIES = [
+  '/etc',
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib64',
+  '/boot',
+  '/dev',
+  '/proc',
+  '/sys',
+  '/var',
+  '/run',
+  '/root',
+  '/home',
+  '/opt',
+  '/srv',
+  '/tmp',
+];
 
 /** Each case's `data/` holds an old file that a run would delete if the root were accepted. */
-const dangerousRoots: Array<{ name: string; field?: string; message: RegExp; setup: (dir: string, policy: Record<string, unknown>) => Promise<DangerousRoot> | DangerousRoot }> = [
-  { name: 'a relative path', message: /"data" is a relative path/, setup: (dir: string) => ({ root: 'data', cwd: dir }) },
-  { name: 'a path with ".."', message: /has a "\." or "\.\." segment/, setup: (dir: string) => ({ root: `${dir}/elsewhere/../data` }) },
-  { name: 'a path with "."', message: /has a "\." or "\.\." segment/, setup: (dir: string) => ({ root: `${dir}/./data` }) },
+const dangerousRoots: Array<{
+  name: string;
+  field?: string;
+  message: RegExp;
+  setup: (dir: string, policy: Record<string, unknown>) => Promise<DangerousRoot> | DangerousRoot;
+}> = [
+  {
+    name: 'a relative path',
+    message: /"data" is a relative path/,
+    setup: (dir: string) => ({ root: 'data', cwd: dir }),
+  },
+  {
+    name: 'a path with ".."',
+    message: /has a "\." or "\.\." segment/,
+    setup: (dir: string) => ({ root: `${dir}/elsewhere/../data` }),
+  },
+  {
+    name: 'a path with "."',
+    message: /has a "\." or "\.\." segment/,
+    setup: (dir: string) => ({ root: `${dir}/./data` }),
+  },
   {
     name: 'a symlink',
     message: /is a symlink or is reached through one \(it resolves to .*\/data\)/,
@@ -177,18 +236,47 @@ const dangerousRoots: Array<{ name: string; field?: string; message: RegExp; set
       return { root: path.join(dir, 'via', 'data') };
     },
   },
-  { name: 'containing $RETENTION_HOME', message: /contains \$RETENTION_HOME .*\/data\/\.retention/, setup: (dir: string) => ({ root: path.join(dir, 'data'), env: { RETENTION_HOME: path.join(dir, 'data', '.retention') } }) },
+  {
+    name: 'containing $RETENTION_HOME',
+    message: /contains \$RETENTION_HOME .*\/data\/\.retention/,
+    setup: (dir: string) => ({
+      root: path.join(dir, 'data'),
+      env: { RETENTION_HOME: path.join(dir, 'data', '.retention') },
+    }),
+  },
   {
     name: "containing another policy's backup.to",
     message: /contains policies\[1\]\.backup\.to/,
     setup: async (dir: string, policy: Record<string, unknown>) => {
       await mkdir(path.join(dir, 'other'));
-      return { root: path.join(dir, 'data'), other: { ...policy, name: 'other', store: { kind: 'fs', root: path.join(dir, 'other') }, backup: { to: path.join(dir, 'data', 'backups'), keepFor: '7d' } } };
+      return {
+        root: path.join(dir, 'data'),
+        other: {
+          ...policy,
+          name: 'other',
+          store: { kind: 'fs', root: path.join(dir, 'other') },
+          backup: { to: path.join(dir, 'data', 'backups'), keepFor: '7d' },
+        },
+      };
     },
   },
-  { name: 'containing the config file', message: /contains the config file .*\/data\/retention\.json/, setup: (dir: string) => ({ root: path.join(dir, 'data'), configDirectory: path.join(dir, 'data') }) },
-  { name: 'an include glob with ../', field: 'policies[0].store.include[0]', message: /"\.\.\/outside\/\*\*" has a "\.\." segment/, setup: (dir: string) => ({ root: path.join(dir, 'data'), include: ['../outside/**'] }) },
-  { name: 'an absolute exclude glob', field: 'policies[0].store.exclude[0]', message: /"\/etc\/\*\*" is an absolute path/, setup: (dir: string) => ({ root: path.join(dir, 'data'), exclude: ['/etc/**'] }) },
+  {
+    name: 'containing the config file',
+    message: /contains the config file .*\/data\/retention\.json/,
+    setup: (dir: string) => ({ root: path.join(dir, 'data'), configDirectory: path.join(dir, 'data') }),
+  },
+  {
+    name: 'an include glob with ../',
+    field: 'policies[0].store.include[0]',
+    message: /"\.\.\/outside\/\*\*" has a "\.\." segment/,
+    setup: (dir: string) => ({ root: path.join(dir, 'data'), include: ['../outside/**'] }),
+  },
+  {
+    name: 'an absolute exclude glob',
+    field: 'policies[0].store.exclude[0]',
+    message: /"\/etc\/\*\*" is an absolute path/,
+    setup: (dir: string) => ({ root: path.join(dir, 'data'), exclude: ['/etc/**'] }),
+  },
 ];
 
 describe('dangerous fs roots are config errors', () => {
@@ -210,35 +298,61 @@ describe('dangerous fs roots are config errors', () => {
     const dir = await mkdtemp(path.join(shared.scratch, 'system-'));
     const roots = ['/', ...SYSTEM_DIRECTORIES];
     const configPath = path.join(dir, 'retention.json');
-    await writeFile(configPath, JSON.stringify({ policies: roots.map((root, index) => ({ ...policy, name: `p${index}`, store: { kind: 'fs', root } })) }));
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        policies: roots.map((root, index) => ({ ...policy, name: `p${index}`, store: { kind: 'fs', root } })),
+      }),
+    );
 
     // A database that refuses connections: were a guard broken, the run would fail there, never
     // reach this machine's files.
-    const result = await runCli(['--config', configPath, 'run', '--all', '--force'], { env: { RETENTION_DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none', RETENTION_HOME: path.join(dir, 'home') } });
+    const result = await runCli(['--config', configPath, 'run', '--all', '--force'], {
+      env: { RETENTION_DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none', RETENTION_HOME: path.join(dir, 'home') },
+    });
 
     const lines = refusedLines(result);
-    expect(lines).toContain('error: policies[0].store.root: / is the whole file system (point root at the directory that holds only the files this policy governs)');
+    expect(lines).toContain(
+      'error: policies[0].store.root: / is the whole file system (point root at the directory that holds only the files this policy governs)',
+    );
     for (const [index, root] of roots.entries()) {
-      if (index > 0) expect(lines).toContain(`error: policies[${index}].store.root: ${root} is a system directory (point root at the directory that holds only the files this policy governs)`);
+      if (index > 0)
+        expect(lines).toContain(
+          `error: policies[${index}].store.root: ${root} is a system directory (point root at the directory that holds only the files this policy governs)`,
+        );
     }
   });
 
-  it.concurrent.each(dangerousRoots)('refuses $name: exit 2, the field named, nothing touched', async ({ field = 'policies[0].store.root', message, setup }) => {
-    const dir = await mkdtemp(path.join(shared.scratch, 'root-'));
-    const survivor = path.join(dir, 'data', 'old.bin');
-    await seed(path.dirname(survivor), ['old.bin'], 'old');
-    const { root, other, configDirectory = dir, env = {}, cwd = dir, ...storeFields } = await setup(dir, policy);
-    const configPath = path.join(configDirectory, 'retention.json');
-    await writeFile(configPath, JSON.stringify({ policies: [{ ...policy, name: 'files', store: { kind: 'fs', root, ...storeFields } }, ...(other ? [other] : [])] }));
-    const home = env.RETENTION_HOME ?? path.join(dir, 'home');
+  it.concurrent.each(dangerousRoots)(
+    'refuses $name: exit 2, the field named, nothing touched',
+    async ({ field = 'policies[0].store.root', message, setup }) => {
+      const dir = await mkdtemp(path.join(shared.scratch, 'root-'));
+      const survivor = path.join(dir, 'data', 'old.bin');
+      await seed(path.dirname(survivor), ['old.bin'], 'old');
+      const { root, other, configDirectory = dir, env = {}, cwd = dir, ...storeFields } = await setup(dir, policy);
+      const configPath = path.join(configDirectory, 'retention.json');
+      await writeFile(
+        configPath,
+        JSON.stringify({
+          policies: [
+            { ...policy, name: 'files', store: { kind: 'fs', root, ...storeFields } },
+            ...(other ? [other] : []),
+          ],
+        }),
+      );
+      const home = env.RETENTION_HOME ?? path.join(dir, 'home');
 
-    // A real control database: were the guard broken, this run would delete data/old.bin.
-    const result = await runCli(['--config', configPath, 'run', '--all', '--force'], { env: { RETENTION_DATABASE_URL: databaseUrl, ...env, RETENTION_HOME: home }, cwd });
+      // A real control database: were the guard broken, this run would delete data/old.bin.
+      const result = await runCli(['--config', configPath, 'run', '--all', '--force'], {
+        env: { RETENTION_DATABASE_URL: databaseUrl, ...env, RETENTION_HOME: home },
+        cwd,
+      });
 
-    const line = refusedLines(result).find((candidate) => candidate.startsWith(`error: ${field}: `));
-    expect(line, result.stderr).toMatch(message);
-    expect(line).toMatch(/\(.+\)$/);
-    expect(existsSync(survivor)).toBe(true);
-    expect(existsSync(home)).toBe(false);
-  });
+      const line = refusedLines(result).find((candidate) => candidate.startsWith(`error: ${field}: `));
+      expect(line, result.stderr).toMatch(message);
+      expect(line).toMatch(/\(.+\)$/);
+      expect(existsSync(survivor)).toBe(true);
+      expect(existsSync(home)).toBe(false);
+    },
+  );
 });

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ComplianceReport } from '../../lib/reports/compliance.ts';
 import type { RunReport } from '../../lib/core/types.ts';
+import type { ComplianceReport } from '../../lib/reports/compliance.ts';
 import { runCli, seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
@@ -14,8 +14,22 @@ describe('retention report', () => {
     const root = path.join(shared.scratch, 'root');
     await mkdir(root);
     const configPath = path.join(shared.scratch, 'retention.json');
-    const policy = { class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 } };
-    await writeFile(configPath, JSON.stringify({ policies: [{ name: 'temp-files', ...policy }, { name: 'archive', ...policy, enabled: false }] }));
+    const policy = {
+      class: 'blobs',
+      store: { kind: 'fs', root },
+      retention: '30d',
+      schedule: '0 * * * *',
+      limits: { maxDeleteFraction: 1 },
+    };
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        policies: [
+          { name: 'temp-files', ...policy },
+          { name: 'archive', ...policy, enabled: false },
+        ],
+      }),
+    );
     const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('report') };
     const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
     await seedFiles(root, [
@@ -51,7 +65,10 @@ describe('retention report', () => {
     expect(text.stdout).toMatch(/^temp-files +compliant +1 +2 +0 +30 B +0 +0 /m);
     expect(text.stdout).toContain('1 compliant, 0 need attention, 0 disabled');
 
-    for (const [args, flag] of [[['--since', 'nonsense'], '--since'], [['--policy', 'nope'], '--policy']] as const) {
+    for (const [args, flag] of [
+      [['--since', 'nonsense'], '--since'],
+      [['--policy', 'nope'], '--policy'],
+    ] as const) {
       const bad = await cli('report', ...args);
       expect(bad.code, args.join(' ')).toBe(2);
       expect(bad.stderr).toMatch(new RegExp(`^error: ${flag}: `));

@@ -29,7 +29,10 @@ interface Documents {
 }
 
 /** Rows 1..n of `documents`, each with its file `docs/d<id>.pdf`, both `ageDays` old (default 40 days). */
-async function documents(count: number, ages: { rowDays?: number; fileDays?: Record<number, number> } = {}): Promise<Documents> {
+async function documents(
+  count: number,
+  ages: { rowDays?: number; fileDays?: Record<number, number> } = {},
+): Promise<Documents> {
   const url = await shared.server.createDatabase('documents');
   const control = await shared.server.createDatabase('control');
   const scratch = path.join(shared.scratch, path.basename(new URL(url).pathname));
@@ -47,9 +50,19 @@ async function documents(count: number, ages: { rowDays?: number; fileDays?: Rec
   await query('CREATE INDEX documents_created_at ON documents (created_at, id)');
   const ids = Array.from({ length: count }, (_, index) => index + 1);
   const rowAge = (ages.rowDays ?? 40) * DAY;
-  await query(`INSERT INTO documents SELECT id, 'docs/d' || id || '.pdf', now() - make_interval(secs => $2::float8 / 1000) FROM unnest($1::bigint[]) AS id`, [ids, rowAge]);
+  await query(
+    `INSERT INTO documents SELECT id, 'docs/d' || id || '.pdf', now() - make_interval(secs => $2::float8 / 1000) FROM unnest($1::bigint[]) AS id`,
+    [ids, rowAge],
+  );
   const now = Date.now();
-  await seedFiles(root, ids.map((id) => ({ key: `docs/d${id}.pdf`, mtime: new Date(now - (ages.fileDays?.[id] ?? ages.rowDays ?? 40) * DAY), content: `document ${id}` })));
+  await seedFiles(
+    root,
+    ids.map((id) => ({
+      key: `docs/d${id}.pdf`,
+      mtime: new Date(now - (ages.fileDays?.[id] ?? ages.rowDays ?? 40) * DAY),
+      content: `document ${id}`,
+    })),
+  );
   const policy = (overrides: Record<string, unknown> = {}) => ({
     name: 'documents',
     class: 'rows',
@@ -85,7 +98,11 @@ async function rowIds(docs: Documents): Promise<number[]> {
 describe('holds on rows with linked files', () => {
   it('a hold on the file path, a file prefix or the row key keeps the row and its file, counted held everywhere', async () => {
     const docs = await documents(6);
-    for (const hold of [['--key', 'docs/d3.pdf'], ['--prefix', 'docs/d4'], ['--key', '5']]) {
+    for (const hold of [
+      ['--key', 'docs/d3.pdf'],
+      ['--prefix', 'docs/d4'],
+      ['--key', '5'],
+    ]) {
       const added = await docs.cli({}, 'hold', 'add', ...hold, '--reason', 'case 7');
       expect(added.code, added.stderr).toBe(0);
       expect(added.stderr).not.toContain('warning:');
@@ -96,14 +113,23 @@ describe('holds on rows with linked files', () => {
     const planned = JSON.parse(plan.stdout) as RunReport;
     expect(planned).toMatchObject({ eligible: 6, held: 3 });
     const outcomes = (report: RunReport) => Object.fromEntries(report.items!.map((item) => [item.key, item.outcome]));
-    expect(outcomes(planned)).toEqual({ 1: 'would_delete', 2: 'would_delete', 3: 'held', 4: 'held', 5: 'held', 6: 'would_delete' });
+    expect(outcomes(planned)).toEqual({
+      1: 'would_delete',
+      2: 'would_delete',
+      3: 'held',
+      4: 'held',
+      5: 'held',
+      6: 'would_delete',
+    });
 
     // The census counts held rows apart: with them counted eligible, 6 planned deletions would exceed 3.
     const run = await docs.cli({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }, 'run', '--list', '--json');
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunReport;
     expect(report).toMatchObject({ status: 'completed', deleted: 3, held: 3, failed: 0 });
-    expect(report.notDeleted.filter((entry) => entry.outcome === 'held').map((entry) => entry.count)).toEqual([1, 1, 1]);
+    expect(report.notDeleted.filter((entry) => entry.outcome === 'held').map((entry) => entry.count)).toEqual([
+      1, 1, 1,
+    ]);
     expect(outcomes(report)).toEqual({ 1: 'deleted', 2: 'deleted', 3: 'held', 4: 'held', 5: 'held', 6: 'deleted' });
     expect(await rowIds(docs)).toEqual([3, 4, 5]);
     const present = await Promise.all([1, 2, 3, 4, 5, 6].map((id) => exists(path.join(docs.root, `docs/d${id}.pdf`))));
@@ -113,8 +139,27 @@ describe('holds on rows with linked files', () => {
   it('hold add keeps a hold that matches nothing, and says so per policy in its scope (exit 0, also in --json)', async () => {
     const docs = await documents(2);
     // The same files governed twice: as rows with linked files, and as an fs policy of their own.
-    const policies = [docs.policy(), { name: 'files', class: 'blobs', schedule: '0 3 * * *', retention: '30d', store: { kind: 'fs', root: docs.root } }];
-    const typo = await docs.cliWith(policies, 'hold', 'add', '--policy', 'documents', '--key', 'docs/d9.pdf', '--reason', 'case 8');
+    const policies = [
+      docs.policy(),
+      {
+        name: 'files',
+        class: 'blobs',
+        schedule: '0 3 * * *',
+        retention: '30d',
+        store: { kind: 'fs', root: docs.root },
+      },
+    ];
+    const typo = await docs.cliWith(
+      policies,
+      'hold',
+      'add',
+      '--policy',
+      'documents',
+      '--key',
+      'docs/d9.pdf',
+      '--reason',
+      'case 8',
+    );
     expect(typo.code, typo.stderr).toBe(0);
     expect(typo.stdout).toMatch(/^hold (\d+) added on key "docs\/d9.pdf" \(documents\)/);
     const id = /^hold (\d+)/.exec(typo.stdout)![1];
@@ -122,28 +167,63 @@ describe('holds on rows with linked files', () => {
       `warning: hold #${id} matches nothing in policy documents (yet): check the key (rows: the row key, e.g. "1", or the linked file, e.g. "docs/d1.pdf")`,
     );
 
-    type Added = { id: number; policy: string | null; checks: Array<{ policy: string; matched: boolean; warning?: string }> };
-    const everywhere = await docs.cliWith(policies, 'hold', 'add', '--prefix', 'docs/d1', '--reason', 'case 9', '--json');
+    type Added = {
+      id: number;
+      policy: string | null;
+      checks: Array<{ policy: string; matched: boolean; warning?: string }>;
+    };
+    const everywhere = await docs.cliWith(
+      policies,
+      'hold',
+      'add',
+      '--prefix',
+      'docs/d1',
+      '--reason',
+      'case 9',
+      '--json',
+    );
     expect(everywhere.code, everywhere.stderr).toBe(0);
     expect((JSON.parse(everywhere.stdout) as Added[]).map((hold) => [hold.policy, hold.checks])).toEqual([
-      [null, [{ policy: 'documents', matched: true }, { policy: 'files', matched: true }]],
+      [
+        null,
+        [
+          { policy: 'documents', matched: true },
+          { policy: 'files', matched: true },
+        ],
+      ],
     ]);
     const nothing = await docs.cliWith(policies, 'hold', 'add', '--prefix', 'scans/', '--reason', 'case 9', '--json');
     expect(nothing.code, nothing.stderr).toBe(0);
     const [added] = JSON.parse(nothing.stdout) as Added[];
     expect(added!.checks).toEqual([
-      { policy: 'documents', matched: false, warning: expect.stringContaining(`hold #${added!.id} matches nothing in policy documents (yet): check the prefix (rows:`) },
-      { policy: 'files', matched: false, warning: `hold #${added!.id} matches nothing in policy files (yet): check the prefix (fs: a path relative to the root, e.g. "docs/d1.pdf")` },
+      {
+        policy: 'documents',
+        matched: false,
+        warning: expect.stringContaining(
+          `hold #${added!.id} matches nothing in policy documents (yet): check the prefix (rows:`,
+        ),
+      },
+      {
+        policy: 'files',
+        matched: false,
+        warning: `hold #${added!.id} matches nothing in policy files (yet): check the prefix (fs: a path relative to the root, e.g. "docs/d1.pdf")`,
+      },
     ]);
 
     const list = await docs.cli({}, 'hold', 'list', '--json');
-    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key).sort()).toEqual(['docs/d1', 'docs/d9.pdf', 'scans/']);
+    expect((JSON.parse(list.stdout) as Array<{ key: string }>).map((hold) => hold.key).sort()).toEqual([
+      'docs/d1',
+      'docs/d9.pdf',
+      'scans/',
+    ]);
   });
 });
 
 /** The documents policy backed up whole: rows to a copy table, files to a directory. */
 async function backedUp(docs: Documents): Promise<{ policy: Record<string, unknown>; files: string }> {
-  await docs.query('CREATE TABLE documents_backup (LIKE documents, retention_copied_at timestamptz NOT NULL DEFAULT now())');
+  await docs.query(
+    'CREATE TABLE documents_backup (LIKE documents, retention_copied_at timestamptz NOT NULL DEFAULT now())',
+  );
   const files = path.join(docs.scratch, 'file-backups');
   const policy = {
     backup: { to: 'public.documents_backup', keepFor: '30d' },
@@ -152,7 +232,10 @@ async function backedUp(docs: Documents): Promise<{ policy: Record<string, unkno
   return { policy, files };
 }
 
-async function fileState(docs: Documents, ids: number[]): Promise<Array<{ id: number; content: string; mtimeMs: number } | null>> {
+async function fileState(
+  docs: Documents,
+  ids: number[],
+): Promise<Array<{ id: number; content: string; mtimeMs: number } | null>> {
   return Promise.all(
     ids.map(async (id) => {
       const file = path.join(docs.root, `docs/d${id}.pdf`);
@@ -172,7 +255,9 @@ describe('restores of rows with linked files', () => {
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunReport;
     expect(report).toMatchObject({ status: 'completed', deleted: 4, failed: 0, kept: 1 });
-    const cause = expect.stringMatching(/^linked file docs\/d5\.pdf modified after the cutoff \S+Z; row and file kept$/);
+    const cause = expect.stringMatching(
+      /^linked file docs\/d5\.pdf modified after the cutoff \S+Z; row and file kept$/,
+    );
     expect(report.notDeleted).toEqual([{ outcome: 'kept', cause, count: 1 }]);
     expect(report.items!.find((item) => item.key === '5')).toMatchObject({ outcome: 'kept', error: cause });
     expect(await rowIds(docs)).toEqual([5]);
@@ -184,7 +269,12 @@ describe('restores of rows with linked files', () => {
     const restore = await docs.cli(policy, 'restore', '--run', report.runId, '--json');
     expect(restore.code, restore.stderr).toBe(0);
     const summary = JSON.parse(restore.stdout) as { outcomes: Array<{ key: string; status: string }> };
-    expect(summary.outcomes.map((outcome) => [outcome.key, outcome.status]).sort()).toEqual([['1', 'restored'], ['2', 'restored'], ['3', 'restored'], ['4', 'restored']]);
+    expect(summary.outcomes.map((outcome) => [outcome.key, outcome.status]).sort()).toEqual([
+      ['1', 'restored'],
+      ['2', 'restored'],
+      ['3', 'restored'],
+      ['4', 'restored'],
+    ]);
     expect(await rowIds(docs)).toEqual([1, 2, 3, 4, 5]);
     expect(await fileState(docs, [1, 2, 3, 4])).toEqual(before);
   });
@@ -199,9 +289,13 @@ describe('restores of rows with linked files', () => {
 
     const restore = await docs.cli(policy, 'restore', '--run', runId);
     expect(restore.code).toBe(1);
-    expect(restore.stdout).toMatch(/2\s+failed\s+linked file docs\/d2\.pdf could not be restored from .* \(no_backup\); row not restored/);
+    expect(restore.stdout).toMatch(
+      /2\s+failed\s+linked file docs\/d2\.pdf could not be restored from .* \(no_backup\); row not restored/,
+    );
     expect(restore.stdout).toContain('restored 2 of 3 item(s)');
-    expect(restore.stderr).toContain(`error: restore --run ${runId}: 1 item(s) could not be restored: 2 (linked file docs/d2.pdf could not be restored from`);
+    expect(restore.stderr).toContain(
+      `error: restore --run ${runId}: 1 item(s) could not be restored: 2 (linked file docs/d2.pdf could not be restored from`,
+    );
     expect(await rowIds(docs)).toEqual([1, 3]);
     expect((await fileState(docs, [1, 2, 3])).map((file) => file !== null)).toEqual([true, false, true]);
   });
@@ -228,17 +322,30 @@ describe('rows with linked files that cannot be restored whole are refused at co
         policies: [
           policy('archived', { archive: { table: 'public.documents_archive' } }),
           policy('rows-only-backup', { backup }),
-          policy('files-only-backup', { blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/backups' } }),
-          policy('backup-in-root', { backup, blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/docs/.backups' } }),
+          policy('files-only-backup', {
+            blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/backups' },
+          }),
+          policy('backup-in-root', {
+            backup,
+            blob: { column: 'file_path', store: { kind: 'fs', root: '/srv/docs' }, backupTo: '/srv/docs/.backups' },
+          }),
         ],
       }),
     );
     const result = await runCli(['--config', configPath, 'config']);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/error: policies\[0\]\.archive: archive keeps the rows, but their linked files are deleted.*\(use backup \(rows\) with blob\.backupTo/);
-    expect(result.stderr).toMatch(/error: policies\[1\]\.blob\.backupTo: backup copies the rows but not their linked files.*\(add blob\.backupTo: where the fs store copies the files \(a directory outside the store root\)\)/);
-    expect(result.stderr).toMatch(/error: policies\[2\]\.blob\.backupTo: blob\.backupTo is only used with backup.*\(add backup for the rows, or remove blob\.backupTo\)/);
-    expect(result.stderr).toMatch(/error: policies\[3\]\.blob\.backupTo: \/srv\/docs\/\.backups is inside the linked files' root \/srv\/docs/);
+    expect(result.stderr).toMatch(
+      /error: policies\[0\]\.archive: archive keeps the rows, but their linked files are deleted.*\(use backup \(rows\) with blob\.backupTo/,
+    );
+    expect(result.stderr).toMatch(
+      /error: policies\[1\]\.blob\.backupTo: backup copies the rows but not their linked files.*\(add blob\.backupTo: where the fs store copies the files \(a directory outside the store root\)\)/,
+    );
+    expect(result.stderr).toMatch(
+      /error: policies\[2\]\.blob\.backupTo: blob\.backupTo is only used with backup.*\(add backup for the rows, or remove blob\.backupTo\)/,
+    );
+    expect(result.stderr).toMatch(
+      /error: policies\[3\]\.blob\.backupTo: \/srv\/docs\/\.backups is inside the linked files' root \/srv\/docs/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import pg from 'pg';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/types.ts';
 import { runCli, seedFiles, startCli } from '../support/cli.ts';
@@ -22,24 +22,46 @@ interface AuditEntry {
   runId: string;
 }
 
-async function bulkPolicy(name: string, count: number, extra: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+async function bulkPolicy(
+  name: string,
+  count: number,
+  extra: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+) {
   const root = path.join(shared.scratch, name, 'root');
   await mkdir(root, { recursive: true });
-  await seedFiles(root, Array.from({ length: count }, (_, i) => ({ key: `d${i % 10}/${String(i).padStart(6, '0')}.tmp`, mtime: new Date(Date.now() - 90 * DAY) })));
+  await seedFiles(
+    root,
+    Array.from({ length: count }, (_, i) => ({
+      key: `d${i % 10}/${String(i).padStart(6, '0')}.tmp`,
+      mtime: new Date(Date.now() - 90 * DAY),
+    })),
+  );
   const configPath = path.join(shared.scratch, name, 'retention.json');
-  const policy = { name: 'bulk', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', batchSize: 10, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 }, ...extra };
+  const policy = {
+    name: 'bulk',
+    class: 'blobs',
+    store: { kind: 'fs', root },
+    retention: '30d',
+    schedule: '0 * * * *',
+    batchSize: 10,
+    limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
+    ...extra,
+  };
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
   const fullEnv = { RETENTION_DATABASE_URL: await shared.server.createDatabase(name), ...env };
   const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env: fullEnv });
   const start = (...args: string[]) => startCli(['--config', configPath, ...args], fullEnv);
-  const remaining = async () => (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
+  const remaining = async () =>
+    (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
   const audit = async (): Promise<AuditEntry[]> => {
     const result = await cli('audit', '--policy', 'bulk', '--limit', '1000000', '--json');
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout) as AuditEntry[];
   };
   /** Later runs (finishing the job) need not be slow: bigger batches. */
-  const setBatchSize = (batchSize: number) => writeFile(configPath, JSON.stringify({ policies: [{ ...policy, batchSize }] }));
+  const setBatchSize = (batchSize: number) =>
+    writeFile(configPath, JSON.stringify({ policies: [{ ...policy, batchSize }] }));
   return { root, cli, start, remaining, audit, setBatchSize };
 }
 
@@ -109,7 +131,12 @@ describe('a stop stops', () => {
 
   it('a holder stalled past its lease (SIGSTOP) stops on waking; the audit equals what is gone and restores bring back everything', async () => {
     const count = 3000;
-    const bulk = await bulkPolicy('stalled', count, { backup: { to: path.join(shared.scratch, 'stalled', 'backup'), keepFor: '30d' } }, { RETENTION_LEASE_TTL: '3s' });
+    const bulk = await bulkPolicy(
+      'stalled',
+      count,
+      { backup: { to: path.join(shared.scratch, 'stalled', 'backup'), keepFor: '30d' } },
+      { RETENTION_LEASE_TTL: '3s' },
+    );
     const stalled = bulk.start('run', '--json');
     await stalled.afterBatches(10);
     process.kill(stalled.pid, 'SIGSTOP');
@@ -145,15 +172,28 @@ describe('a stop stops', () => {
     const url = await shared.server.createDatabase('events');
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const rowsLeft = async () => Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+    const rowsLeft = async () =>
+      Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
     try {
       await client.query('CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL)');
       await client.query('CREATE INDEX events_created_at ON events (created_at, id)');
-      await client.query(`INSERT INTO events (created_at) SELECT now() - interval '90 days' FROM generate_series(1, ${count})`);
+      await client.query(
+        `INSERT INTO events (created_at) SELECT now() - interval '90 days' FROM generate_series(1, ${count})`,
+      );
       const dir = path.join(shared.scratch, 'rows-paused');
       await mkdir(dir, { recursive: true });
       const configPath = path.join(dir, 'retention.json');
-      const policy = { name: 'events', class: 'rows', store: { kind: 'postgres', url }, table: 'events', timestamp: 'created_at', retention: '30d', schedule: '0 * * * *', batchSize: 20, limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 } };
+      const policy = {
+        name: 'events',
+        class: 'rows',
+        store: { kind: 'postgres', url },
+        table: 'events',
+        timestamp: 'created_at',
+        retention: '30d',
+        schedule: '0 * * * *',
+        batchSize: 20,
+        limits: { maxDeleteFraction: 1, maxDeletesPerRun: 1_000_000 },
+      };
       await writeFile(configPath, JSON.stringify({ policies: [policy] }));
       const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('events-control') };
       const run = startCli(['--config', configPath, 'run', '--json'], env);
@@ -169,7 +209,10 @@ describe('a stop stops', () => {
       expect(leftWhenPauseReturned).toBeGreaterThan(0);
       expect(leftWhenPauseReturned - left).toBeLessThanOrEqual(20);
       expect(left).toBe(count - report.deleted);
-      const audit = await runCli(['--config', configPath, 'audit', '--policy', 'events', '--limit', '1000000', '--json'], { env });
+      const audit = await runCli(
+        ['--config', configPath, 'audit', '--policy', 'events', '--limit', '1000000', '--json'],
+        { env },
+      );
       const deleted = (JSON.parse(audit.stdout) as AuditEntry[]).filter((record) => record.status === 'deleted');
       expect(deleted).toHaveLength(report.deleted);
     } finally {

@@ -26,7 +26,10 @@ describe('function bundles', () => {
     expect(bytes).toBeGreaterThan(0);
     // Loaded in a fresh process with nothing configured, as at a cold start before secrets.
     const probe = `const m = await import(${JSON.stringify(outfile)}); process.stdout.write(typeof m.handler);`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], { cwd: dir, env: { PATH: process.env.PATH ?? '' } });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '' },
+    });
     expect(stdout.trim().split('\n').at(-1)).toBe('function');
   });
 });

@@ -10,7 +10,10 @@ import { LeaseLostError } from '../../lib/errors.ts';
  * against a real local backend. `setup` returns a store on an empty backend, not yet migrated.
  * Tests share that store, so each works on its own policy names.
  */
-export function controlStoreContract(name: string, setup: () => Promise<{ store: ControlStore; teardown(): Promise<void> }>): void {
+export function controlStoreContract(
+  name: string,
+  setup: () => Promise<{ store: ControlStore; teardown(): Promise<void> }>,
+): void {
   describe(`ControlStore contract: ${name}`, () => {
     let store: ControlStore;
     let teardown: () => Promise<void>;
@@ -24,7 +27,13 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
     afterAll(async () => teardown?.());
 
     it('migrates again without losing data', async () => {
-      const hold = await store.addHold({ policy: policyName('migrate'), key: 'k', prefix: false, reason: 'r', createdBy: 'test' });
+      const hold = await store.addHold({
+        policy: policyName('migrate'),
+        key: 'k',
+        prefix: false,
+        reason: 'r',
+        createdBy: 'test',
+      });
       await store.migrate();
       expect((await store.listHolds()).map((h) => h.id)).toContain(hold.id);
     });
@@ -68,7 +77,9 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
 
       it('has exactly one winner among 20 concurrent acquirers', async () => {
         const policy = policyName('race');
-        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.acquireLease(policy, `run-${i}`, 60_000)));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => store.acquireLease(policy, `run-${i}`, 60_000)),
+        );
         const winners = results.filter((lease) => lease !== null);
         expect(winners).toHaveLength(1);
         expect(await store.getLease(policy)).toEqual(winners[0]);
@@ -132,7 +143,12 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
       const policy = policyName('pause');
       expect(await store.pausedBy(policy)).toBeNull();
       await store.pause(policy, 'alice', 'incident 42');
-      expect(await store.pausedBy(policy)).toMatchObject({ scope: policy, by: 'alice', reason: 'incident 42', at: expect.any(Date) });
+      expect(await store.pausedBy(policy)).toMatchObject({
+        scope: policy,
+        by: 'alice',
+        reason: 'incident 42',
+        at: expect.any(Date),
+      });
       expect(await store.pausedBy(policyName('other'))).toBeNull();
       await store.pause('*', 'bob', 'migration');
       try {
@@ -151,15 +167,42 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
 
     it('adds, lists and removes holds', async () => {
       const policy = policyName('holds');
-      const own = await store.addHold({ policy, key: 'invoices/', prefix: true, reason: 'litigation', createdBy: 'alice' });
-      const global = await store.addHold({ policy: null, key: 'ceo.pdf', prefix: false, reason: 'audit', createdBy: 'bob' });
-      const other = await store.addHold({ policy: policyName('elsewhere'), key: 'x', prefix: false, reason: 'r', createdBy: 'c' });
-      expect(own).toMatchObject({ policy, key: 'invoices/', prefix: true, reason: 'litigation', createdBy: 'alice', createdAt: expect.any(Date) });
+      const own = await store.addHold({
+        policy,
+        key: 'invoices/',
+        prefix: true,
+        reason: 'litigation',
+        createdBy: 'alice',
+      });
+      const global = await store.addHold({
+        policy: null,
+        key: 'ceo.pdf',
+        prefix: false,
+        reason: 'audit',
+        createdBy: 'bob',
+      });
+      const other = await store.addHold({
+        policy: policyName('elsewhere'),
+        key: 'x',
+        prefix: false,
+        reason: 'r',
+        createdBy: 'c',
+      });
+      expect(own).toMatchObject({
+        policy,
+        key: 'invoices/',
+        prefix: true,
+        reason: 'litigation',
+        createdBy: 'alice',
+        createdAt: expect.any(Date),
+      });
       try {
         const forPolicy = await store.listHolds(policy);
         expect(forPolicy).toEqual(expect.arrayContaining([own, global]));
         expect(forPolicy.map((h) => h.id)).not.toContain(other.id);
-        expect((await store.listHolds()).map((h) => h.id)).toEqual(expect.arrayContaining([own.id, global.id, other.id]));
+        expect((await store.listHolds()).map((h) => h.id)).toEqual(
+          expect.arrayContaining([own.id, global.id, other.id]),
+        );
       } finally {
         expect(await store.removeHold(global.id)).toBe(true);
       }
@@ -170,7 +213,13 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
     it('adds many holds at once, in order, with ids apart from those added one by one', async () => {
       const policy = policyName('bulk-holds');
       expect(await store.addHolds([])).toEqual([]);
-      const before = await store.addHold({ policy, key: 'before', prefix: false, reason: 'single', createdBy: 'alice' });
+      const before = await store.addHold({
+        policy,
+        key: 'before',
+        prefix: false,
+        reason: 'single',
+        createdBy: 'alice',
+      });
       // 60: more than one DynamoDB BatchWriteItem call (25); a few global, a few prefixes.
       const wanted = Array.from({ length: 60 }, (_, i) => ({
         policy: i % 20 === 7 ? null : policy,
@@ -222,11 +271,20 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
       it('records intents as pending and resolves them', async () => {
         const policy = policyName('intents');
         const runId = randomUUID();
-        await store.recordIntents([intent(policy, runId, 'a', 10), intent(policy, runId, 'b'), intent(policy, runId, 'c')]);
+        await store.recordIntents([
+          intent(policy, runId, 'a', 10),
+          intent(policy, runId, 'b'),
+          intent(policy, runId, 'c'),
+        ]);
         const pending = await store.audit({ runId, limit: 10 });
         expect(pending).toHaveLength(3);
         const a = pending.find((record) => record.key === 'a')!;
-        expect(a).toMatchObject({ ...intent(policy, runId, 'a', 10), status: 'pending', resolvedAt: null, error: null });
+        expect(a).toMatchObject({
+          ...intent(policy, runId, 'a', 10),
+          status: 'pending',
+          resolvedAt: null,
+          error: null,
+        });
         expect(a.id).toEqual(expect.any(Number));
         expect(a.createdAt).toBeInstanceOf(Date);
         expect(pending.find((record) => record.key === 'b')!.size).toBeUndefined();
@@ -245,7 +303,11 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
         const policy = policyName('stale');
         const crashed = randomUUID();
         const current = randomUUID();
-        await store.recordIntents([intent(policy, crashed, 'x'), intent(policy, crashed, 'y'), intent(policy, current, 'z')]);
+        await store.recordIntents([
+          intent(policy, crashed, 'x'),
+          intent(policy, crashed, 'y'),
+          intent(policy, current, 'z'),
+        ]);
         await store.resolveIntents(crashed, [{ key: 'y', status: 'deleted' }]);
 
         expect((await store.pendingIntents(policy)).map((r) => r.key).sort()).toEqual(['x', 'z']);
@@ -255,7 +317,10 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
 
         await store.resolveStaleIntents([{ id: stale[0]!.id, status: 'abandoned' }]);
         expect(await store.pendingIntents(policy, current)).toEqual([]);
-        expect((await store.audit({ runId: crashed, key: 'x', limit: 1 }))[0]).toMatchObject({ status: 'abandoned', resolvedAt: expect.any(Date) });
+        expect((await store.audit({ runId: crashed, key: 'x', limit: 1 }))[0]).toMatchObject({
+          status: 'abandoned',
+          resolvedAt: expect.any(Date),
+        });
       });
 
       it("a run's own resolution overwrites a recovery's abandoned, never any other resolution", async () => {
@@ -266,13 +331,21 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
         const stale = await store.pendingIntents(policy);
         await store.resolveStaleIntents(stale.map((record) => ({ id: record.id, status: 'abandoned' as const })));
         await store.resolveIntents(stalled, [{ key: 'gone-later', status: 'deleted' }]);
-        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({ status: 'deleted' });
+        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({
+          status: 'deleted',
+        });
         await store.resolveIntents(stalled, [{ key: 'gone-later', status: 'failed', error: 'late' }]);
-        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({ status: 'deleted' });
-        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({ status: 'abandoned' });
+        expect((await store.audit({ runId: stalled, key: 'gone-later', limit: 1 }))[0]).toMatchObject({
+          status: 'deleted',
+        });
+        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({
+          status: 'abandoned',
+        });
         // A recovery never overwrites a resolution.
         await store.resolveStaleIntents(stale.map((record) => ({ id: record.id, status: 'deleted' as const })));
-        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({ status: 'abandoned' });
+        expect((await store.audit({ runId: stalled, key: 'kept', limit: 1 }))[0]).toMatchObject({
+          status: 'abandoned',
+        });
       });
 
       it('records already-resolved events', async () => {
@@ -307,7 +380,10 @@ export function controlStoreContract(name: string, setup: () => Promise<{ store:
         const keys = Array.from({ length: 5_000 }, (_, i) => `blob/${String(i).padStart(5, '0')}`);
         await store.recordIntents(keys.map((key, i) => intent(policy, runId, key, i)));
         expect(await store.pendingIntents(policy)).toHaveLength(5_000);
-        await store.resolveIntents(runId, keys.map((key) => ({ key, status: 'deleted' as const })));
+        await store.resolveIntents(
+          runId,
+          keys.map((key) => ({ key, status: 'deleted' as const })),
+        );
         expect(await store.pendingIntents(policy)).toEqual([]);
         const records = await store.audit({ runId, limit: 10_000 });
         expect(records).toHaveLength(5_000);

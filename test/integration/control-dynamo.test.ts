@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DescribeTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
+import { CONTROL_TTL_ATTRIBUTE, controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
 import { DynamoControlSchema } from '../../lib/control/dynamodb/schema.ts';
-import { controlTableDefinition, CONTROL_TTL_ATTRIBUTE } from '../../lib/control/dynamodb/definition.ts';
+import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
 import type { AuditIntent } from '../../lib/core/control.ts';
-import { systemClock, type Clock } from '../../lib/core/types.ts';
+import { type Clock, systemClock } from '../../lib/core/types.ts';
 import { ConfigError, ControlStoreError, LeaseLostError } from '../../lib/errors.ts';
-import { startDynalite, withholdBatchWrites, type TestDynamo } from '../support/dynalite.ts';
+import { startDynalite, type TestDynamo, withholdBatchWrites } from '../support/dynalite.ts';
 import { controlStoreContract } from './control-contract.ts';
 
 let dynamo: TestDynamo;
@@ -18,7 +23,11 @@ beforeAll(async () => {
 afterAll(async () => dynamo?.stop());
 
 controlStoreContract('DynamoDB (dynalite)', async () => {
-  const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('control'), clock: systemClock });
+  const store = new DynamoControlStore({
+    client: dynamo.client(),
+    table: dynamo.tableName('control'),
+    clock: systemClock,
+  });
   return { store, teardown: () => store.close() };
 });
 
@@ -58,8 +67,14 @@ function intent(runId: string, key: string): AuditIntent {
 
 describe('DynamoDB control store specifics', () => {
   it('parses its config entry', () => {
-    expect(DynamoControlSchema.parse({ kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' })).toEqual({ kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' });
-    expect(DynamoControlSchema.safeParse({ kind: 'dynamodb', table: 'retention-control', url: 'x' }).success).toBe(false);
+    expect(DynamoControlSchema.parse({ kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' })).toEqual({
+      kind: 'dynamodb',
+      table: 'retention-control',
+      region: 'eu-west-1',
+    });
+    expect(DynamoControlSchema.safeParse({ kind: 'dynamodb', table: 'retention-control', url: 'x' }).success).toBe(
+      false,
+    );
   });
 
   it('creates the table as declared, with run history expiring through expiresAt', async () => {
@@ -68,16 +83,24 @@ describe('DynamoDB control store specifics', () => {
     const store = new DynamoControlStore({ client, table, clock: systemClock, runTtlDays: 30 });
     await store.migrate();
     const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
-    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(controlTableDefinition(table).GlobalSecondaryIndexes!.map((index) => index.IndexName).sort());
+    expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(
+      controlTableDefinition(table)
+        .GlobalSecondaryIndexes!.map((index) => index.IndexName)
+        .sort(),
+    );
     expect(Table?.BillingModeSummary?.BillingMode ?? 'PAY_PER_REQUEST').toBe('PAY_PER_REQUEST');
 
     const startedAt = new Date('2025-03-01T00:00:00Z');
     await store.startRun({ runId: 'run-ttl', policy: 'p', dryRun: false, startedAt });
-    const { Item } = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: 'run#run-ttl' }, sk: { S: 'run' } } }));
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: table, Key: { pk: { S: 'run#run-ttl' }, sk: { S: 'run' } } }),
+    );
     expect(Number(Item?.[CONTROL_TTL_ATTRIBUTE]?.N)).toBe(startedAt.getTime() / 1000 + 30 * 86_400);
     // The lease item must never carry the TTL attribute: DynamoDB deleting it would reset tokens.
     const lease = (await store.acquireLease('p', 'o', 60_000))!;
-    const leaseItem = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: 'lease#p' }, sk: { S: 'lease' } } }));
+    const leaseItem = await client.send(
+      new GetItemCommand({ TableName: table, Key: { pk: { S: 'lease#p' }, sk: { S: 'lease' } } }),
+    );
     expect(leaseItem.Item?.[CONTROL_TTL_ATTRIBUTE]).toBeUndefined();
     await store.releaseLease(lease);
     await store.close();
@@ -87,10 +110,17 @@ describe('DynamoDB control store specifics', () => {
     const client = dynamo.client();
     const table = dynamo.tableName('foreign');
     const definition = controlTableDefinition(table);
-    await client.send(new CreateTableCommand({ ...definition, GlobalSecondaryIndexes: definition.GlobalSecondaryIndexes!.slice(0, 2) }));
-    const failure = await new DynamoControlStore({ client, table, clock: systemClock }).migrate().catch((error: unknown) => error);
+    await client.send(
+      new CreateTableCommand({ ...definition, GlobalSecondaryIndexes: definition.GlobalSecondaryIndexes!.slice(0, 2) }),
+    );
+    const failure = await new DynamoControlStore({ client, table, clock: systemClock })
+      .migrate()
+      .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
-    expect((failure as ConfigError).issues.map((issue) => issue.message)).toEqual([`table ${table}: index gsi3 is missing`, `table ${table}: index gsi4 is missing`]);
+    expect((failure as ConfigError).issues.map((issue) => issue.message)).toEqual([
+      `table ${table}: index gsi3 is missing`,
+      `table ${table}: index gsi4 is missing`,
+    ]);
   });
 
   it('decides lease expiry by the injected clock, to the millisecond, and fences the stale holder', async () => {
@@ -113,7 +143,11 @@ describe('DynamoDB control store specifics', () => {
     await expect(store.saveCheckpoint(stale, 'run-a', 'cursor-a2')).rejects.toBeInstanceOf(LeaseLostError);
     expect(await store.renewLease(stale, 10_000)).toBeNull();
     await store.saveCheckpoint(fresh, 'run-b', 'cursor-b');
-    expect(await store.getCheckpoint('p')).toMatchObject({ cursor: 'cursor-b', runId: 'run-b', updatedAt: clock.now() });
+    expect(await store.getCheckpoint('p')).toMatchObject({
+      cursor: 'cursor-b',
+      runId: 'run-b',
+      updatedAt: clock.now(),
+    });
 
     // Breaking an already expired lease bumps the token but never extends the expiry.
     clock.advance(60_000);
@@ -125,7 +159,12 @@ describe('DynamoDB control store specifics', () => {
   it('writes intents through retried UnprocessedItems and loses none', async () => {
     const client = dynamo.client();
     const waits: number[] = [];
-    const store = new DynamoControlStore({ client, table: dynamo.tableName('unprocessed'), clock: systemClock, sleep: async (ms) => void waits.push(ms) });
+    const store = new DynamoControlStore({
+      client,
+      table: dynamo.tableName('unprocessed'),
+      clock: systemClock,
+      sleep: async (ms) => void waits.push(ms),
+    });
     await store.migrate();
     const withheld = withholdBatchWrites(client, { keep: 20, times: 30 });
     const keys = Array.from({ length: 500 }, (_, i) => `k${i}`);
@@ -141,11 +180,24 @@ describe('DynamoDB control store specifics', () => {
 
   it('adds holds with one id reservation and retried UnprocessedItems, losing none', async () => {
     const client = dynamo.client();
-    const store = new DynamoControlStore({ client, table: dynamo.tableName('bulk-holds'), clock: systemClock, sleep: async () => undefined });
+    const store = new DynamoControlStore({
+      client,
+      table: dynamo.tableName('bulk-holds'),
+      clock: systemClock,
+      sleep: async () => undefined,
+    });
     await store.migrate();
     const counterUpdates = countCommands(client, 'UpdateItemCommand');
     const withheld = withholdBatchWrites(client, { keep: 10, times: 10 });
-    const added = await store.addHolds(Array.from({ length: 100 }, (_, i) => ({ policy: 'p', key: `k${i}`, prefix: false, reason: 'r', createdBy: 'test' })));
+    const added = await store.addHolds(
+      Array.from({ length: 100 }, (_, i) => ({
+        policy: 'p',
+        key: `k${i}`,
+        prefix: false,
+        reason: 'r',
+        createdBy: 'test',
+      })),
+    );
     expect(counterUpdates.count).toBe(1);
     expect(withheld.withheld).toBeGreaterThan(0);
     expect(added.map((hold) => hold.id)).toEqual(Array.from({ length: 100 }, (_, i) => added[0]!.id + i));
@@ -156,13 +208,20 @@ describe('DynamoDB control store specifics', () => {
   it('fails recordIntents when writes stay unprocessed, so the batch is never deleted', async () => {
     const client = dynamo.client();
     const waits: number[] = [];
-    const store = new DynamoControlStore({ client, table: dynamo.tableName('throttled'), clock: systemClock, sleep: async (ms) => void waits.push(ms) });
+    const store = new DynamoControlStore({
+      client,
+      table: dynamo.tableName('throttled'),
+      clock: systemClock,
+      sleep: async (ms) => void waits.push(ms),
+    });
     await store.migrate();
-    withholdBatchWrites(client, { keep: 0, times: Infinity });
+    withholdBatchWrites(client, { keep: 0, times: Number.POSITIVE_INFINITY });
     const failure = await store.recordIntents([intent('r', 'a'), intent('r', 'b')]).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ControlStoreError);
     // Two intents and the run's policy marker.
-    expect((failure as ControlStoreError).message).toMatch(/3 of 3 audit writes failed: still unprocessed after 8 BatchWriteItem attempts/);
+    expect((failure as ControlStoreError).message).toMatch(
+      /3 of 3 audit writes failed: still unprocessed after 8 BatchWriteItem attempts/,
+    );
     // Seven jittered, growing waits, capped at 5 s.
     expect(waits).toHaveLength(7);
     expect(Math.max(...waits)).toBeLessThanOrEqual(5_000);
@@ -171,16 +230,26 @@ describe('DynamoDB control store specifics', () => {
   });
 
   it('rejects two intents for one key in one batch instead of overwriting one', async () => {
-    const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('dupes'), clock: systemClock });
+    const store = new DynamoControlStore({
+      client: dynamo.client(),
+      table: dynamo.tableName('dupes'),
+      clock: systemClock,
+    });
     await store.migrate();
     const runId = randomUUID();
-    await expect(store.recordIntents([intent(runId, 'same'), intent(runId, 'same')])).rejects.toBeInstanceOf(ControlStoreError);
+    await expect(store.recordIntents([intent(runId, 'same'), intent(runId, 'same')])).rejects.toBeInstanceOf(
+      ControlStoreError,
+    );
     expect(await store.audit({ runId, limit: 10 })).toEqual([]);
     await store.close();
   });
 
   it('keeps a restore event next to the deletion it undoes, and can restore a key twice', async () => {
-    const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('events'), clock: systemClock });
+    const store = new DynamoControlStore({
+      client: dynamo.client(),
+      table: dynamo.tableName('events'),
+      clock: systemClock,
+    });
     await store.migrate();
     const runId = randomUUID();
     await store.recordIntents([intent(runId, 'doc')]);
@@ -188,22 +257,36 @@ describe('DynamoDB control store specifics', () => {
     const restore = { ...intent(runId, 'doc'), action: 'restore' as const, status: 'restored' as const };
     await store.recordEvents([restore]);
     await store.recordEvents([restore]);
-    expect((await store.audit({ runId, key: 'doc', limit: 10 })).map((record) => record.action)).toEqual(['restore', 'restore', 'delete']);
+    expect((await store.audit({ runId, key: 'doc', limit: 10 })).map((record) => record.action)).toEqual([
+      'restore',
+      'restore',
+      'delete',
+    ]);
     await store.close();
   });
 
   it('resolves by (run, key) in every policy of the run, and addresses keys longer than a sort key holds', async () => {
-    const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('address'), clock: systemClock });
+    const store = new DynamoControlStore({
+      client: dynamo.client(),
+      table: dynamo.tableName('address'),
+      clock: systemClock,
+    });
     await store.migrate();
     const runId = randomUUID();
     const longKey = `deep/${'x'.repeat(1_100)}`;
-    await store.recordIntents([intent(runId, 'shared'), { ...intent(runId, 'shared'), policy: 'other' }, intent(runId, longKey)]);
+    await store.recordIntents([
+      intent(runId, 'shared'),
+      { ...intent(runId, 'shared'), policy: 'other' },
+      intent(runId, longKey),
+    ]);
     await store.resolveIntents(runId, [
       { key: 'shared', status: 'deleted' },
       { key: longKey, status: 'missing' },
     ]);
     const records = await store.audit({ runId, limit: 10 });
-    expect(records.map((record) => [record.policy, record.key === longKey ? 'long' : record.key, record.status]).sort()).toEqual([
+    expect(
+      records.map((record) => [record.policy, record.key === longKey ? 'long' : record.key, record.status]).sort(),
+    ).toEqual([
       ['bulk', 'long', 'missing'],
       ['bulk', 'shared', 'deleted'],
       ['other', 'shared', 'deleted'],
@@ -212,11 +295,17 @@ describe('DynamoDB control store specifics', () => {
   });
 
   it('wraps backend errors with the operation and the table', async () => {
-    const store = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('absent'), clock: systemClock });
+    const store = new DynamoControlStore({
+      client: dynamo.client(),
+      table: dynamo.tableName('absent'),
+      clock: systemClock,
+    });
     const failure = await store.getLease('p').catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ControlStoreError);
     expect((failure as ControlStoreError).context).toMatchObject({ operation: 'getLease', policy: 'p' });
-    expect((failure as ControlStoreError).message).toMatch(/^control store \(dynamodb:absent-[0-9a-f]+\): getLease failed: /);
+    expect((failure as ControlStoreError).message).toMatch(
+      /^control store \(dynamodb:absent-[0-9a-f]+\): getLease failed: /,
+    );
     await expect(store.acquireLease('p', 'o', 0)).rejects.toBeInstanceOf(ControlStoreError);
     await store.close();
   });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
 import { LATEST_SCHEMA_VERSION } from '../../lib/control/postgres/migrations.ts';
+import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
 import type { AuditIntent } from '../../lib/core/control.ts';
 import { ConfigError, ControlStoreError, SqlError } from '../../lib/errors.ts';
 import { createSqlClient, defaultDriver, type SqlClient, type SqlDriver } from '../../lib/sql/client.ts';
-import { routeNeonThroughProxy, startNeonProxy, type NeonProxy } from '../support/neonProxy.ts';
+import { type NeonProxy, routeNeonThroughProxy, startNeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
 import { controlStoreContract } from './control-contract.ts';
 
@@ -38,7 +38,9 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
     const clients = [createSqlClient({ url, driver }), createSqlClient({ url, driver })];
     try {
       await Promise.all(clients.map((sql) => new PostgresControlStore(sql).migrate()));
-      const versions = await clients[0]!.query<{ version: number }>('SELECT version FROM retention.schema_migrations ORDER BY version');
+      const versions = await clients[0]!.query<{ version: number }>(
+        'SELECT version FROM retention.schema_migrations ORDER BY version',
+      );
       expect(versions.map((row) => row.version).at(-1)).toBe(LATEST_SCHEMA_VERSION);
       expect(new Set(versions.map((row) => row.version)).size).toBe(versions.length);
     } finally {
@@ -66,7 +68,10 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
       }));
       counted.statements = 0;
       await store.recordIntents(intents);
-      await store.resolveIntents('bulk-run', intents.map((intent) => ({ key: intent.key, status: 'deleted' as const })));
+      await store.resolveIntents(
+        'bulk-run',
+        intents.map((intent) => ({ key: intent.key, status: 'deleted' as const })),
+      );
       expect(counted.statements).toBe(2);
       expect(await store.pendingIntents('bulk')).toEqual([]);
       const [newest] = await store.audit({ runId: 'bulk-run', limit: 1 });
@@ -81,7 +86,13 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
     const store = new PostgresControlStore(counted.client);
     try {
       await store.migrate();
-      const holds = Array.from({ length: 10_000 }, (_, i) => ({ policy: i === 0 ? null : 'bulk-holds', key: `k${i}`, prefix: i % 2 === 0, reason: 'r', createdBy: 'test' }));
+      const holds = Array.from({ length: 10_000 }, (_, i) => ({
+        policy: i === 0 ? null : 'bulk-holds',
+        key: `k${i}`,
+        prefix: i % 2 === 0,
+        reason: 'r',
+        createdBy: 'test',
+      }));
       counted.statements = 0;
       const added = await store.addHolds(holds);
       expect(counted.statements).toBe(1);
@@ -106,12 +117,20 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
   it('wraps database errors with the driver, the statement and the SQLSTATE', async () => {
     const sql = createSqlClient({ url, driver });
     try {
-      const failure = await sql.query('SELECT * FROM no_such_table WHERE id = $1', [1]).catch((error: unknown) => error);
+      const failure = await sql
+        .query('SELECT * FROM no_such_table WHERE id = $1', [1])
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqlError);
-      expect((failure as SqlError).context).toMatchObject({ driver, statement: 'SELECT * FROM no_such_table WHERE id = $1', sqlState: '42P01' });
+      expect((failure as SqlError).context).toMatchObject({
+        driver,
+        statement: 'SELECT * FROM no_such_table WHERE id = $1',
+        sqlState: '42P01',
+      });
       expect((failure as SqlError).cause).toBeInstanceOf(Error);
 
-      const store = new PostgresControlStore(createSqlClient({ url: url.replace(/\/[^/]+$/, '/no_such_database'), driver }));
+      const store = new PostgresControlStore(
+        createSqlClient({ url: url.replace(/\/[^/]+$/, '/no_such_database'), driver }),
+      );
       const controlFailure = await store.getLease('p').catch((error: unknown) => error);
       await store.close();
       expect(controlFailure).toBeInstanceOf(ControlStoreError);

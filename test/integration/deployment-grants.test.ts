@@ -2,19 +2,26 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
 import { controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
-import { planDeployment, type DeploymentPlan } from '../../lib/serverless/deployment.ts';
+import { type DeploymentPlan, planDeployment } from '../../lib/serverless/deployment.ts';
 import { createDataClassHandler } from '../../lib/serverless/handler.ts';
 import { createHealthHandler } from '../../lib/serverless/healthHandler.ts';
 import type { FunctionRole } from '../../lib/serverless/naming.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
-import { denied, dynamoIamRequests, s3IamRequests, startRecorder, type IamRequest, type Recorder } from '../support/awsGrants.ts';
+import {
+  denied,
+  dynamoIamRequests,
+  type IamRequest,
+  type Recorder,
+  s3IamRequests,
+  startRecorder,
+} from '../support/awsGrants.ts';
 import { startDynalite, type TestDynamo } from '../support/dynalite.ts';
 import { lambdaContext } from '../support/handlerFixture.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
@@ -42,12 +49,15 @@ const savedEnv = { ...process.env };
 
 async function createTable(definition: CreateTableCommandInput): Promise<void> {
   await admin.send(new CreateTableCommand(definition));
-  const status = async () => (await admin.send(new DescribeTableCommand({ TableName: definition.TableName }))).Table?.TableStatus;
+  const status = async () =>
+    (await admin.send(new DescribeTableCommand({ TableName: definition.TableName }))).Table?.TableStatus;
   while ((await status()) !== 'ACTIVE') await sleep(5);
 }
 
 async function putTokens(table: string, items: Array<Record<string, AttributeValue>>): Promise<void> {
-  await admin.send(new BatchWriteItemCommand({ RequestItems: { [table]: items.map((Item) => ({ PutRequest: { Item } })) } }));
+  await admin.send(
+    new BatchWriteItemCommand({ RequestItems: { [table]: items.map((Item) => ({ PutRequest: { Item } })) } }),
+  );
 }
 
 beforeAll(async () => {
@@ -60,7 +70,10 @@ beforeAll(async () => {
   // would otherwise try to enable it, which the functions are not granted and need not do).
   dynamoProxy = await startRecorder(`http://${dynamoEndpoint.hostname}:${dynamoEndpoint.port}`, (request) =>
     String(request.headers['x-amz-target']).endsWith('.DescribeTimeToLive') && request.body.includes(controlTable)
-      ? { status: 200, body: JSON.stringify({ TimeToLiveDescription: { TimeToLiveStatus: 'ENABLED', AttributeName: 'expiresAt' } }) }
+      ? {
+          status: 200,
+          body: JSON.stringify({ TimeToLiveDescription: { TimeToLiveStatus: 'ENABLED', AttributeName: 'expiresAt' } }),
+        }
       : undefined,
   );
   // The functions take credentials from the environment, as on Lambda; s3rver only knows its own.
@@ -94,15 +107,24 @@ beforeAll(async () => {
     GlobalSecondaryIndexes: [
       {
         IndexName: 'byExpiry',
-        KeySchema: [{ AttributeName: 'shard', KeyType: 'HASH' }, { AttributeName: 'expiresAt', KeyType: 'RANGE' }],
+        KeySchema: [
+          { AttributeName: 'shard', KeyType: 'HASH' },
+          { AttributeName: 'expiresAt', KeyType: 'RANGE' },
+        ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
   });
   await createTable({ ...keyOnly, TableName: grants });
   const expired = String(Math.floor(old.getTime() / 1000));
-  await putTokens(sessions, ['s1', 's2'].map((id) => ({ id: { S: id }, shard: { S: 'a' }, expiresAt: { N: expired } })));
-  await putTokens(grants, ['g1', 'g2'].map((id) => ({ id: { S: id }, expiresAt: { N: expired } })));
+  await putTokens(
+    sessions,
+    ['s1', 's2'].map((id) => ({ id: { S: id }, shard: { S: 'a' }, expiresAt: { N: expired } })),
+  );
+  await putTokens(
+    grants,
+    ['g1', 'g2'].map((id) => ({ id: { S: id }, expiresAt: { N: expired } })),
+  );
 
   const common = { retention: '30d', schedule: '0 3 * * *', limits: { maxDeleteFraction: 1 } };
   const dynamoStore = { region: REGION, endpoint: dynamoProxy.endpoint, key: { partition: 'id' } };
@@ -113,7 +135,14 @@ beforeAll(async () => {
         ...common,
         name: 'pdfs',
         class: 'blobs',
-        store: { kind: 's3', bucket: docs, prefix: 'pdfs/', region: REGION, endpoint: s3Proxy.endpoint, forcePathStyle: true },
+        store: {
+          kind: 's3',
+          bucket: docs,
+          prefix: 'pdfs/',
+          region: REGION,
+          endpoint: s3Proxy.endpoint,
+          forcePathStyle: true,
+        },
         backup: { to: `s3://${vault}/retention/`, keepFor: '1d' },
       },
       {
@@ -121,7 +150,12 @@ beforeAll(async () => {
         name: 'sessions',
         class: 'tokens',
         retention: '1d',
-        store: { ...dynamoStore, kind: 'dynamodb', table: sessions, index: { name: 'byExpiry', partition: 'shard', values: ['a'] } },
+        store: {
+          ...dynamoStore,
+          kind: 'dynamodb',
+          table: sessions,
+          index: { name: 'byExpiry', partition: 'shard', values: ['a'] },
+        },
       },
       {
         ...common,
@@ -165,13 +199,22 @@ const actionsOf = (requests: IamRequest[]) => [...new Set(requests.map((request)
 describe('the planned statements cover what the functions send', () => {
   it('blobs: an S3 run with its backup needs nothing beyond them but the bucket check of open()', async () => {
     const runtime = runtimeFor();
-    const handler = createDataClassHandler('blobs', runtime, { monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }) });
+    const handler = createDataClassHandler('blobs', runtime, {
+      monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
+    });
     const requests = await requestsOf(async () => {
       const report = await handler({ policy: 'pdfs', trigger: 'scheduled' }, lambdaContext(60_000));
       expect(report).toMatchObject({ status: 'completed', deleted: 2 });
     });
     await runtime.close();
-    const used = ['s3:ListBucket', 's3:GetObject', 's3:PutObject', 's3:DeleteObject', 'dynamodb:PutItem', 'dynamodb:Query'];
+    const used = [
+      's3:ListBucket',
+      's3:GetObject',
+      's3:PutObject',
+      's3:DeleteObject',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ];
     expect(actionsOf(requests)).toEqual(expect.arrayContaining(used));
     // The S3 store opens with a listing under its prefix (not HeadBucket, which IAM checks as an
     // unconditioned ListBucket), so a prefix-conditioned grant covers every request.
@@ -180,14 +223,22 @@ describe('the planned statements cover what the functions send', () => {
 
   it('tokens: DynamoDB runs through a GSI and by Scan with batch deletes need nothing beyond them', async () => {
     const runtime = runtimeFor();
-    const handler = createDataClassHandler('tokens', runtime, { monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }) });
+    const handler = createDataClassHandler('tokens', runtime, {
+      monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
+    });
     const requests = await requestsOf(async () => {
       for (const policy of ['sessions', 'grants']) {
-        expect(await handler({ policy, trigger: 'scheduled' }, lambdaContext(60_000))).toMatchObject({ policy, status: 'completed', deleted: 2 });
+        expect(await handler({ policy, trigger: 'scheduled' }, lambdaContext(60_000))).toMatchObject({
+          policy,
+          status: 'completed',
+          deleted: 2,
+        });
       }
     });
     await runtime.close();
-    expect(actionsOf(requests)).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']));
+    expect(actionsOf(requests)).toEqual(
+      expect.arrayContaining(['dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']),
+    );
     expect(requests.some((request) => request.resource.endsWith('/index/byExpiry'))).toBe(true);
     expect(denied(statementsOf('tokens'), requests)).toEqual([]);
   });
@@ -196,14 +247,29 @@ describe('the planned statements cover what the functions send', () => {
     const runtime = runtimeFor();
     const handler = createHealthHandler(runtime, { token: 'health-token' });
     const requests = await requestsOf(async () => {
-      const response = await handler({ headers: { authorization: 'Bearer health-token' }, requestContext: { http: { method: 'GET' } } });
-      const body = JSON.parse(response.body) as { policies?: Array<{ policy: string; last_run: unknown }>; error?: string };
+      const response = await handler({
+        headers: { authorization: 'Bearer health-token' },
+        requestContext: { http: { method: 'GET' } },
+      });
+      const body = JSON.parse(response.body) as {
+        policies?: Array<{ policy: string; last_run: unknown }>;
+        error?: string;
+      };
       expect(body.error).toBeUndefined();
       // The runs above are read back: history went through the index queries and record fetches.
-      expect(body.policies?.map((entry) => [entry.policy, entry.last_run !== null])).toEqual([['pdfs', true], ['sessions', true], ['grants', true]]);
+      expect(body.policies?.map((entry) => [entry.policy, entry.last_run !== null])).toEqual([
+        ['pdfs', true],
+        ['sessions', true],
+        ['grants', true],
+      ]);
     });
     await runtime.close();
-    expect(actionsOf(requests)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:Query']);
+    expect(actionsOf(requests)).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:DescribeTimeToLive',
+      'dynamodb:Query',
+    ]);
     expect(denied(statementsOf('health'), requests)).toEqual([]);
   });
 });

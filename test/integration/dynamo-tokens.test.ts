@@ -1,22 +1,40 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchWriteItemCommand, CreateTableCommand, DescribeTableCommand, GetItemCommand, UpdateItemCommand, type AttributeValue, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchWriteAll } from '../../lib/aws/dynamo.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
-import { isEligible } from '../../lib/policy/classify.ts';
-import { runPolicy } from '../../lib/engine/run.ts';
-import { systemClock } from '../../lib/core/types.ts';
-import { Logger } from '../../lib/observe/log.ts';
-import type { Cutoffs, EligibleItem } from '../../lib/core/types.ts';
-import { ConfigError } from '../../lib/errors.ts';
-import { createDynamoTokensStore } from '../../lib/stores/dynamodb/store.ts';
-import { DynamoTokensStoreSchema, type DynamoTokensStoreConfig } from '../../lib/stores/dynamodb/schema.ts';
-import { ReadPacer } from '../../lib/stores/dynamodb/read.ts';
-import { batchWriteAll } from '../../lib/aws/dynamo.ts';
 import { chunks } from '../../lib/core/async.ts';
 import type { Store } from '../../lib/core/store.ts';
-import { startDynalite, withholdBatchWrites, type TestDynamo } from '../support/dynalite.ts';
-import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type SeedItem, type StoreFixture } from './store-contract.ts';
+import type { Cutoffs, EligibleItem } from '../../lib/core/types.ts';
+import { systemClock } from '../../lib/core/types.ts';
+import { runPolicy } from '../../lib/engine/run.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { Logger } from '../../lib/observe/log.ts';
+import { isEligible } from '../../lib/policy/classify.ts';
+import { ReadPacer } from '../../lib/stores/dynamodb/read.ts';
+import { type DynamoTokensStoreConfig, DynamoTokensStoreSchema } from '../../lib/stores/dynamodb/schema.ts';
+import { createDynamoTokensStore } from '../../lib/stores/dynamodb/store.ts';
+import { startDynalite, type TestDynamo, withholdBatchWrites } from '../support/dynalite.ts';
+import {
+  CONTRACT_NOW,
+  contractCutoffs,
+  daysAgo,
+  eligibleItems,
+  type SeedItem,
+  type StoreFixture,
+  scanAll,
+  storeContract,
+} from './store-contract.ts';
 
 let dynamo: TestDynamo;
 let client: DynamoDBClient;
@@ -39,7 +57,9 @@ interface TableShape {
 }
 
 /** A fresh table and what the store's config says about it. */
-async function createTokenTable(shape: TableShape = {}): Promise<{ config: DynamoTokensStoreConfig; put(items: Array<Record<string, AttributeValue>>): Promise<void> }> {
+async function createTokenTable(
+  shape: TableShape = {},
+): Promise<{ config: DynamoTokensStoreConfig; put(items: Array<Record<string, AttributeValue>>): Promise<void> }> {
   const table = dynamo.tableName('tokens');
   const partition = shape.partition ?? { name: 'id', type: 'S' };
   const definition: CreateTableCommandInput = {
@@ -48,16 +68,36 @@ async function createTokenTable(shape: TableShape = {}): Promise<{ config: Dynam
     AttributeDefinitions: [
       { AttributeName: partition.name, AttributeType: partition.type },
       ...(shape.sort ? [{ AttributeName: shape.sort.name, AttributeType: shape.sort.type }] : []),
-      ...(shape.shards ? [{ AttributeName: 'shard', AttributeType: 'S' as const }, { AttributeName: 'expiresAt', AttributeType: 'N' as const }] : []),
+      ...(shape.shards
+        ? [
+            { AttributeName: 'shard', AttributeType: 'S' as const },
+            { AttributeName: 'expiresAt', AttributeType: 'N' as const },
+          ]
+        : []),
     ],
-    KeySchema: [{ AttributeName: partition.name, KeyType: 'HASH' }, ...(shape.sort ? [{ AttributeName: shape.sort.name, KeyType: 'RANGE' as const }] : [])],
+    KeySchema: [
+      { AttributeName: partition.name, KeyType: 'HASH' },
+      ...(shape.sort ? [{ AttributeName: shape.sort.name, KeyType: 'RANGE' as const }] : []),
+    ],
     ...(shape.shards
-      ? { GlobalSecondaryIndexes: [{ IndexName: 'byExpiry', KeySchema: [{ AttributeName: 'shard', KeyType: 'HASH' }, { AttributeName: 'expiresAt', KeyType: 'RANGE' }], Projection: { ProjectionType: shape.projection ?? 'KEYS_ONLY' } }] }
+      ? {
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: 'byExpiry',
+              KeySchema: [
+                { AttributeName: 'shard', KeyType: 'HASH' },
+                { AttributeName: 'expiresAt', KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: shape.projection ?? 'KEYS_ONLY' },
+            },
+          ],
+        }
       : {}),
   };
   await client.send(new CreateTableCommand(definition));
   // dynalite makes a table ACTIVE on its next tick: a busy machine can see it CREATING first.
-  while ((await client.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== 'ACTIVE') await sleep(5);
+  while ((await client.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== 'ACTIVE')
+    await sleep(5);
   const config = DynamoTokensStoreSchema.parse({
     kind: 'dynamodb',
     table,
@@ -67,7 +107,10 @@ async function createTokenTable(shape: TableShape = {}): Promise<{ config: Dynam
   return {
     config,
     async put(items) {
-      for (const chunk of chunks(items, 25)) await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: chunk.map((Item) => ({ PutRequest: { Item } })) } }));
+      for (const chunk of chunks(items, 25))
+        await client.send(
+          new BatchWriteItemCommand({ RequestItems: { [table]: chunk.map((Item) => ({ PutRequest: { Item } })) } }),
+        );
     },
   };
 }
@@ -79,11 +122,27 @@ async function tokensFixture(shape: TableShape): Promise<StoreFixture> {
   return {
     createStore: () => createDynamoTokensStore(config, { client }),
     seed: (items: SeedItem[]) =>
-      put(items.map((item, index) => ({ ...key(item.key), expiresAt: { N: epochSeconds(item.timestamp) }, secret: { S: 'x'.repeat(item.size ?? 1) }, ...(shape.shards ? { shard: { S: shape.shards[index % shape.shards.length]! } } : {}) }))),
-    exists: async (id) => (await client.send(new GetItemCommand({ TableName: config.table, Key: key(id), ConsistentRead: true }))).Item !== undefined,
+      put(
+        items.map((item, index) => ({
+          ...key(item.key),
+          expiresAt: { N: epochSeconds(item.timestamp) },
+          secret: { S: 'x'.repeat(item.size ?? 1) },
+          ...(shape.shards ? { shard: { S: shape.shards[index % shape.shards.length]! } } : {}),
+        })),
+      ),
+    exists: async (id) =>
+      (await client.send(new GetItemCommand({ TableName: config.table, Key: key(id), ConsistentRead: true }))).Item !==
+      undefined,
     // A refresh: the token's expiry moves to `timestamp`.
     async touch(id, timestamp) {
-      await client.send(new UpdateItemCommand({ TableName: config.table, Key: key(id), UpdateExpression: 'SET expiresAt = :e', ExpressionAttributeValues: { ':e': { N: epochSeconds(timestamp) } } }));
+      await client.send(
+        new UpdateItemCommand({
+          TableName: config.table,
+          Key: key(id),
+          UpdateExpression: 'SET expiresAt = :e',
+          ExpressionAttributeValues: { ':e': { N: epochSeconds(timestamp) } },
+        }),
+      );
     },
     teardown: async () => undefined,
   };
@@ -91,36 +150,76 @@ async function tokensFixture(shape: TableShape): Promise<StoreFixture> {
 
 // No backup round trip: tokens are credentials and are never copied (see lib/stores/dynamodb/store.ts).
 storeContract('dynamodb tokens, parallel Scan', () => tokensFixture({}), { backup: false, scansCandidatesOnly: true });
-storeContract('dynamodb tokens, expiry index', () => tokensFixture({ shards: ['token'] }), { backup: false, scansCandidatesOnly: true });
+storeContract('dynamodb tokens, expiry index', () => tokensFixture({ shards: ['token'] }), {
+  backup: false,
+  scansCandidatesOnly: true,
+});
 
 /** Seeds `{ id, expiresAt }` tokens; `shard` round-robin when the table has an index. */
-function tokens(entries: Array<[id: string, expiresAt: Date]>, shards?: string[]): Array<Record<string, AttributeValue>> {
-  return entries.map(([id, expiresAt], index) => ({ id: { S: id }, expiresAt: { N: epochSeconds(expiresAt) }, ...(shards ? { shard: { S: shards[index % shards.length]! } } : {}) }));
+function tokens(
+  entries: Array<[id: string, expiresAt: Date]>,
+  shards?: string[],
+): Array<Record<string, AttributeValue>> {
+  return entries.map(([id, expiresAt], index) => ({
+    id: { S: id },
+    expiresAt: { N: epochSeconds(expiresAt) },
+    ...(shards ? { shard: { S: shards[index % shards.length]! } } : {}),
+  }));
 }
 
 async function deleteAllEligible(store: Store, cutoffs: Cutoffs = contractCutoffs): Promise<Record<string, string>> {
   const { items } = await scanAll(store);
-  const eligible = items.map((item) => isEligible(item, cutoffs)).filter((item): item is EligibleItem => item !== undefined);
+  const eligible = items
+    .map((item) => isEligible(item, cutoffs))
+    .filter((item): item is EligibleItem => item !== undefined);
   return Object.fromEntries((await store.delete(eligible)).map((outcome) => [outcome.key, outcome.status]));
 }
 
 describe('dynamodb tokens store', () => {
   it('parses the policy store entry with its defaults', () => {
     expect(DynamoTokensStoreSchema.parse({ kind: 'dynamodb', table: 'sessions', key: { partition: 'id' } })).toEqual({
-      kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, expiresAttribute: 'expiresAt', segments: 4, conditional: true, deleteConcurrency: 16,
+      kind: 'dynamodb',
+      table: 'sessions',
+      key: { partition: 'id' },
+      expiresAttribute: 'expiresAt',
+      segments: 4,
+      conditional: true,
+      deleteConcurrency: 16,
     });
-    expect(DynamoTokensStoreSchema.safeParse({ kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, index: { name: 'byExpiry', partition: 'shard', values: [] } }).success).toBe(false);
+    expect(
+      DynamoTokensStoreSchema.safeParse({
+        kind: 'dynamodb',
+        table: 'sessions',
+        key: { partition: 'id' },
+        index: { name: 'byExpiry', partition: 'shard', values: [] },
+      }).success,
+    ).toBe(false);
   });
 
   it('keeps a token refreshed between scan and delete, and deletes the rest', async () => {
     const { config, put } = await createTokenTable();
-    await put(tokens([['refreshed', daysAgo(90)], ['expired', daysAgo(90)]]));
+    await put(
+      tokens([
+        ['refreshed', daysAgo(90)],
+        ['expired', daysAgo(90)],
+      ]),
+    );
     const store = createDynamoTokensStore(config, { client });
     const eligible = await eligibleItems(store);
     // The user signs in again: the session's expiry moves a week ahead.
-    await client.send(new UpdateItemCommand({ TableName: config.table, Key: { id: { S: 'refreshed' } }, UpdateExpression: 'SET expiresAt = :e', ExpressionAttributeValues: { ':e': { N: epochSeconds(new Date(CONTRACT_NOW.getTime() + 7 * 86_400_000)) } } }));
+    await client.send(
+      new UpdateItemCommand({
+        TableName: config.table,
+        Key: { id: { S: 'refreshed' } },
+        UpdateExpression: 'SET expiresAt = :e',
+        ExpressionAttributeValues: { ':e': { N: epochSeconds(new Date(CONTRACT_NOW.getTime() + 7 * 86_400_000)) } },
+      }),
+    );
     const outcomes = await store.delete([...eligible.values()]);
-    expect(Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.status]))).toEqual({ refreshed: 'kept', expired: 'deleted' });
+    expect(Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.status]))).toEqual({
+      refreshed: 'kept',
+      expired: 'deleted',
+    });
     expect(await store.present(['refreshed', 'expired'])).toEqual(new Set(['refreshed']));
   });
 
@@ -131,14 +230,20 @@ describe('dynamodb tokens store', () => {
       { id: { S: 'just-before' }, expiresAt: { N: '1714521600.249' } },
       { id: { S: 'at-cutoff' }, expiresAt: { N: '1714521600.25' } },
     ]);
-    const cutoffs: Cutoffs = { computedAt: CONTRACT_NOW, rules: [], fallback: { retention: '30d', retentionMs: 0, cutoff } };
+    const cutoffs: Cutoffs = {
+      computedAt: CONTRACT_NOW,
+      rules: [],
+      fallback: { retention: '30d', retentionMs: 0, cutoff },
+    };
     const store = createDynamoTokensStore(config, { client });
     const forged = (id: string): EligibleItem => ({ key: id, timestamp: daysAgo(90), cutoff, rule: 'retention: 30d' });
     // Even handed both as "eligible", the condition keeps the one at the cutoff.
-    expect(await store.delete([forged('just-before'), forged('at-cutoff')])).toEqual(expect.arrayContaining([
-      { key: 'just-before', status: 'deleted' },
-      { key: 'at-cutoff', status: 'kept' },
-    ]));
+    expect(await store.delete([forged('just-before'), forged('at-cutoff')])).toEqual(
+      expect.arrayContaining([
+        { key: 'just-before', status: 'deleted' },
+        { key: 'at-cutoff', status: 'kept' },
+      ]),
+    );
     expect((await store.scan({ cutoffs, limit: 10 })).items).toEqual([]);
   });
 
@@ -162,14 +267,35 @@ describe('dynamodb tokens store', () => {
     expect(items.find((item) => item.key === 'session')?.attributes).toEqual({ kind: 'session' });
     expect(items.find((item) => item.key === 'unlabelled')?.attributes).toEqual({ kind: null });
     const eligible = items.map((item) => isEligible(item, cutoffs)!);
-    await client.send(new UpdateItemCommand({ TableName: config.table, Key: { id: { S: 'became-long' } }, UpdateExpression: 'SET kind = :k', ExpressionAttributeValues: { ':k': { S: 'audit-log' } } }));
-    await client.send(new UpdateItemCommand({ TableName: config.table, Key: { id: { S: 'unlabelled' } }, UpdateExpression: 'SET kind = :k', ExpressionAttributeValues: { ':k': { S: 'audit-log' } } }));
+    await client.send(
+      new UpdateItemCommand({
+        TableName: config.table,
+        Key: { id: { S: 'became-long' } },
+        UpdateExpression: 'SET kind = :k',
+        ExpressionAttributeValues: { ':k': { S: 'audit-log' } },
+      }),
+    );
+    await client.send(
+      new UpdateItemCommand({
+        TableName: config.table,
+        Key: { id: { S: 'unlabelled' } },
+        UpdateExpression: 'SET kind = :k',
+        ExpressionAttributeValues: { ':k': { S: 'audit-log' } },
+      }),
+    );
     const outcomes = await store.delete(eligible);
-    expect(Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.status]))).toEqual({ 'became-long': 'kept', unlabelled: 'kept', session: 'deleted' });
+    expect(Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.status]))).toEqual({
+      'became-long': 'kept',
+      unlabelled: 'kept',
+      session: 'deleted',
+    });
   });
 
   it('round-trips composite keys whose parts contain # and \\', async () => {
-    const { config, put } = await createTokenTable({ partition: { name: 'user', type: 'S' }, sort: { name: 'device', type: 'N' } });
+    const { config, put } = await createTokenTable({
+      partition: { name: 'user', type: 'S' },
+      sort: { name: 'device', type: 'N' },
+    });
     await put([
       { user: { S: 'a#b\\c' }, device: { N: '7' }, expiresAt: { N: epochSeconds(daysAgo(40)) } },
       { user: { S: 'plain' }, device: { N: '-1.5' }, expiresAt: { N: epochSeconds(daysAgo(40)) } },
@@ -179,21 +305,34 @@ describe('dynamodb tokens store', () => {
     expect(keys).toEqual(['a\\#b\\\\c#7', 'plain#-1.5']);
     expect(await store.present([...keys, 'plain#2', 'no-separator', 'plain#not-a-number'])).toEqual(new Set(keys));
     expect(await deleteAllEligible(store)).toEqual({ 'a\\#b\\\\c#7': 'deleted', 'plain#-1.5': 'deleted' });
-    const [refused] = await store.delete([{ key: 'no-separator', timestamp: daysAgo(40), cutoff: daysAgo(30), rule: 'retention: 30d' }]);
-    expect(refused).toMatchObject({ status: 'failed', error: expect.stringMatching(/^refused: "no-separator" is not a key of dynamodb:\/\//) });
+    const [refused] = await store.delete([
+      { key: 'no-separator', timestamp: daysAgo(40), cutoff: daysAgo(30), rule: 'retention: 30d' },
+    ]);
+    expect(refused).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^refused: "no-separator" is not a key of dynamodb:\/\//),
+    });
   });
 
   it('merges sharded index partitions oldest first and resumes each shard from the cursor', async () => {
     const shards = ['s0', 's1', 's2'];
     const { config, put } = await createTokenTable({ shards });
-    const entries = Array.from({ length: 20 }, (_, index): [string, Date] => [`t${index}`, daysAgo(31 + ((index * 7) % 20))]);
+    const entries = Array.from({ length: 20 }, (_, index): [string, Date] => [
+      `t${index}`,
+      daysAgo(31 + ((index * 7) % 20)),
+    ]);
     await put(tokens(entries, shards));
     const store = createDynamoTokensStore(config, { client });
     expect(store.order).toBe('timestamp');
     const first = await store.scan({ cutoffs: contractCutoffs, limit: 6 });
     const rest = await scanAll(createDynamoTokensStore(config, { client }), 4, first.cursor);
     const times = [...first.items, ...rest.items].map((item) => item.timestamp.getTime());
-    expect(times).toEqual(entries.map(([, expiresAt]) => expiresAt.getTime()).sort((a, b) => b - a).reverse());
+    expect(times).toEqual(
+      entries
+        .map(([, expiresAt]) => expiresAt.getTime())
+        .sort((a, b) => b - a)
+        .reverse(),
+    );
     expect(new Set([...first.items, ...rest.items].map((item) => item.key)).size).toBe(20);
   });
 
@@ -220,7 +359,10 @@ describe('dynamodb tokens store', () => {
   it('paces reads by consumed capacity when maxReadCapacityPerSecond is set', async () => {
     const { config, put } = await createTokenTable();
     await put(tokens(Array.from({ length: 40 }, (_, index): [string, Date] => [`t${index}`, daysAgo(40)])));
-    const store = createDynamoTokensStore(DynamoTokensStoreSchema.parse({ ...config, segments: 1, maxReadCapacityPerSecond: 5 }), { client });
+    const store = createDynamoTokensStore(
+      DynamoTokensStoreSchema.parse({ ...config, segments: 1, maxReadCapacityPerSecond: 5 }),
+      { client },
+    );
     const started = performance.now();
     const { pages } = await scanAll(store, 10);
     // dynalite reports 0.5 units per read of these small items: 100 ms between reads at 5 units/s.
@@ -240,7 +382,10 @@ describe('dynamodb tokens store', () => {
       const batchClient = dynamo.client();
       const withheld = withholdBatchWrites(batchClient, { keep: 10, times: 3 });
       const waits: number[] = [];
-      const store = createDynamoTokensStore(DynamoTokensStoreSchema.parse({ ...config, conditional: false }), { client: batchClient, sleep: async (ms) => void waits.push(ms) });
+      const store = createDynamoTokensStore(DynamoTokensStoreSchema.parse({ ...config, conditional: false }), {
+        client: batchClient,
+        sleep: async (ms) => void waits.push(ms),
+      });
       const outcomes = await deleteAllEligible(store);
       expect(Object.values(outcomes).every((status) => status === 'deleted')).toBe(true);
       expect(Object.keys(outcomes)).toHaveLength(60);
@@ -251,10 +396,18 @@ describe('dynamodb tokens store', () => {
 
     it('reports tokens still unprocessed after the last attempt as failed, never as deleted', async () => {
       const { config, put } = await createTokenTable();
-      await put(tokens([['a', daysAgo(40)], ['b', daysAgo(40)]]));
+      await put(
+        tokens([
+          ['a', daysAgo(40)],
+          ['b', daysAgo(40)],
+        ]),
+      );
       const batchClient = dynamo.client();
-      withholdBatchWrites(batchClient, { keep: 0, times: Infinity });
-      const store = createDynamoTokensStore(DynamoTokensStoreSchema.parse({ ...config, conditional: false }), { client: batchClient, sleep: async () => undefined });
+      withholdBatchWrites(batchClient, { keep: 0, times: Number.POSITIVE_INFINITY });
+      const store = createDynamoTokensStore(DynamoTokensStoreSchema.parse({ ...config, conditional: false }), {
+        client: batchClient,
+        sleep: async () => undefined,
+      });
       const { items } = await scanAll(store);
       const outcomes = await store.delete(items.map((item) => isEligible(item, contractCutoffs)!));
       expect(outcomes.map(({ key, status }) => ({ key, status })).sort((x, y) => x.key.localeCompare(y.key))).toEqual([
@@ -269,10 +422,16 @@ describe('dynamodb tokens store', () => {
   it('retries UnprocessedItems with growing backoff and returns what never got through', async () => {
     const { config } = await createTokenTable();
     const retryClient = dynamo.client();
-    withholdBatchWrites(retryClient, { keep: 5, times: Infinity });
+    withholdBatchWrites(retryClient, { keep: 5, times: Number.POSITIVE_INFINITY });
     const waits: number[] = [];
-    const requests = tokens(Array.from({ length: 25 }, (_, index): [string, Date] => [`t${index}`, daysAgo(1)])).map((Item) => ({ PutRequest: { Item } }));
-    const failures = await batchWriteAll(retryClient, config.table, requests, { concurrency: 1, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 150 }, sleep: async (ms) => void waits.push(ms) });
+    const requests = tokens(Array.from({ length: 25 }, (_, index): [string, Date] => [`t${index}`, daysAgo(1)])).map(
+      (Item) => ({ PutRequest: { Item } }),
+    );
+    const failures = await batchWriteAll(retryClient, config.table, requests, {
+      concurrency: 1,
+      retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 150 },
+      sleep: async (ms) => void waits.push(ms),
+    });
     // 5 written per attempt: 15 in three attempts, 10 left, two waits in between.
     expect(failures).toHaveLength(10);
     expect(failures[0]!.error).toBe('still unprocessed after 3 BatchWriteItem attempts (throttled)');
@@ -284,19 +443,49 @@ describe('dynamodb tokens store', () => {
   it('runs through the engine with the DynamoDB control store: deletes, audits, records the run', async () => {
     const { config, put } = await createTokenTable({ shards: ['token'] });
     const expiredAt = new Date(Date.now() - 3 * 86_400_000);
-    await put(tokens([['old-a', expiredAt], ['old-b', expiredAt], ['live', new Date(Date.now() + 86_400_000)]], ['token']));
-    const control = new DynamoControlStore({ client: dynamo.client(), table: dynamo.tableName('control'), clock: systemClock });
+    await put(
+      tokens(
+        [
+          ['old-a', expiredAt],
+          ['old-b', expiredAt],
+          ['live', new Date(Date.now() + 86_400_000)],
+        ],
+        ['token'],
+      ),
+    );
+    const control = new DynamoControlStore({
+      client: dynamo.client(),
+      table: dynamo.tableName('control'),
+      clock: systemClock,
+    });
     await control.migrate();
     // The engine is data-class agnostic: a parsed policy supplies name, retention and limits, the store comes in deps.
-    const [policy] = parseConfig({ policies: [{ name: 'sessions', class: 'blobs', store: { kind: 'fs', root: '/unused' }, retention: '1d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 } }] }).policies;
+    const [policy] = parseConfig({
+      policies: [
+        {
+          name: 'sessions',
+          class: 'blobs',
+          store: { kind: 'fs', root: '/unused' },
+          retention: '1d',
+          schedule: '0 * * * *',
+          limits: { maxDeleteFraction: 1 },
+        },
+      ],
+    }).policies;
     const log = new Logger({ sink: { write: () => undefined }, level: 'error' });
     const store = createDynamoTokensStore(config, { client });
 
-    const report = await runPolicy(policy!, { trigger: 'manual', dryRun: false, force: false, list: false }, { control, store, clock: systemClock, log, actor: 'test:dynamo' });
+    const report = await runPolicy(
+      policy!,
+      { trigger: 'manual', dryRun: false, force: false, list: false },
+      { control, store, clock: systemClock, log, actor: 'test:dynamo' },
+    );
 
     expect(report).toMatchObject({ status: 'completed', deleted: 2, failed: 0, backlog: 0 });
     expect(await store.present(['old-a', 'old-b', 'live'])).toEqual(new Set(['live']));
-    expect((await control.audit({ runId: report.runId, limit: 10 })).map((record) => [record.key, record.status]).sort()).toEqual([
+    expect(
+      (await control.audit({ runId: report.runId, limit: 10 })).map((record) => [record.key, record.status]).sort(),
+    ).toEqual([
       ['old-a', 'deleted'],
       ['old-b', 'deleted'],
     ]);
@@ -307,13 +496,39 @@ describe('dynamodb tokens store', () => {
 
   describe('open', () => {
     it.each([
-      { name: 'a missing table', shape: undefined, override: { table: 'no-such-table' }, path: 'store.table', message: /does not exist/ },
-      { name: 'the wrong key', shape: undefined, override: { key: { partition: 'token' } }, path: 'store.key', message: /has key \{ partition: "id" \}/ },
-      { name: 'a missing index', shape: undefined, override: { index: { name: 'byExpiry', partition: 'shard', values: ['a'] } }, path: 'store.index.name', message: /no global secondary index "byExpiry"/ },
-      { name: 'an index on another attribute', shape: { shards: ['a'] }, override: { index: { name: 'byExpiry', partition: 'kind', values: ['a'] } }, path: 'store.index', message: /partition key "kind"/ },
+      {
+        name: 'a missing table',
+        shape: undefined,
+        override: { table: 'no-such-table' },
+        path: 'store.table',
+        message: /does not exist/,
+      },
+      {
+        name: 'the wrong key',
+        shape: undefined,
+        override: { key: { partition: 'token' } },
+        path: 'store.key',
+        message: /has key \{ partition: "id" \}/,
+      },
+      {
+        name: 'a missing index',
+        shape: undefined,
+        override: { index: { name: 'byExpiry', partition: 'shard', values: ['a'] } },
+        path: 'store.index.name',
+        message: /no global secondary index "byExpiry"/,
+      },
+      {
+        name: 'an index on another attribute',
+        shape: { shards: ['a'] },
+        override: { index: { name: 'byExpiry', partition: 'kind', values: ['a'] } },
+        path: 'store.index',
+        message: /partition key "kind"/,
+      },
     ])('refuses $name with a ConfigError on $path', async ({ shape, override, path, message }) => {
       const { config } = await createTokenTable(shape);
-      const error = await createDynamoTokensStore({ ...config, ...override } as DynamoTokensStoreConfig, { client }).open().catch((caught: unknown) => caught);
+      const error = await createDynamoTokensStore({ ...config, ...override } as DynamoTokensStoreConfig, { client })
+        .open()
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).issues[0]).toMatchObject({ path, message: expect.stringMatching(message) });
     });
@@ -331,10 +546,14 @@ describe('dynamodb tokens store', () => {
 function pacerWithFakeTime(unitsPerSecond: number): { read(units: number): Promise<void>; waits: number[] } {
   let now = 0;
   const waits: number[] = [];
-  const pacer = new ReadPacer(unitsPerSecond, async (ms) => {
-    waits.push(ms);
-    now += ms;
-  }, () => now);
+  const pacer = new ReadPacer(
+    unitsPerSecond,
+    async (ms) => {
+      waits.push(ms);
+      now += ms;
+    },
+    () => now,
+  );
   return {
     waits,
     read: async (units) => void (await pacer.read(async () => ({ items: [], evaluated: 0, consumedUnits: units }))),

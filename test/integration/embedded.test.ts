@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -47,7 +47,9 @@ async function holdInChildProcess(home: string): Promise<{ child: ChildProcess; 
     const db = await acquireEmbeddedPostgres(process.argv[1]);
     console.log(JSON.stringify({ url: db.url }));
     setInterval(() => undefined, 60_000);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, home], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { child, url: (JSON.parse(line) as { url: string }).url };
@@ -153,7 +155,8 @@ describe('embedded PostgreSQL', () => {
   });
 
   describe('as root, with a home the postgres user cannot traverse (a home under /root)', () => {
-    const mustBeRoot = 'these tests run as root, as CI does: they check what PostgreSQL (run as user "postgres") can reach';
+    const mustBeRoot =
+      'these tests run as root, as CI does: they check what PostgreSQL (run as user "postgres") can reach';
 
     it('keeps the server files where postgres can reach them, decided once and recorded, loosening nothing', async () => {
       expect(process.getuid?.(), mustBeRoot).toBe(0);
@@ -163,7 +166,9 @@ describe('embedded PostgreSQL', () => {
         const first = await acquireEmbeddedPostgres(home);
         const serverDir = await serverDirOf(home);
         expect(serverDir).toMatch(/^\/var\/lib\/retention\/home-[0-9a-f]{16}$/);
-        expect(first.notice).toMatch(new RegExp(`^the embedded PostgreSQL keeps its data in ${serverDir}: .*cannot traverse ${privateDir} `));
+        expect(first.notice).toMatch(
+          new RegExp(`^the embedded PostgreSQL keeps its data in ${serverDir}: .*cannot traverse ${privateDir} `),
+        );
         await query(first.url, 'CREATE TABLE kept (id int)');
         const second = await acquireEmbeddedPostgres(home);
         expect([second.url, second.notice]).toEqual([first.url, undefined]);

@@ -1,14 +1,34 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../lib/core/store.ts';
 import type { EligibleItem } from '../../lib/core/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs/store.ts';
 import { containedFile, openRoot, PinnedDirectories, within } from '../../lib/stores/fs/paths.ts';
-import type { Store } from '../../lib/core/store.ts';
-import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type SeedItem, type StoreFixture } from './store-contract.ts';
-
+import { createFsStore, type FsStoreConfig } from '../../lib/stores/fs/store.ts';
+import {
+  CONTRACT_NOW,
+  contractCutoffs,
+  daysAgo,
+  eligibleItems,
+  type SeedItem,
+  type StoreFixture,
+  scanAll,
+  storeContract,
+} from './store-contract.ts';
 
 interface FsFixture extends StoreFixture {
   base: string;
@@ -23,7 +43,8 @@ async function fsFixture(): Promise<FsFixture> {
   const root = path.join(base, 'root');
   await mkdir(root);
   const fileOf = (key: string): string => path.join(root, ...key.split('/'));
-  const store = (options: Partial<FsStoreConfig> = {}): Store => createFsStore({ kind: 'fs', root, removeEmptyDirs: false, ...options });
+  const store = (options: Partial<FsStoreConfig> = {}): Store =>
+    createFsStore({ kind: 'fs', root, removeEmptyDirs: false, ...options });
   return {
     base,
     root,
@@ -76,19 +97,33 @@ describe('fs store', () => {
 
     expect((await scanAll(store, 1)).items.map((item) => item.key)).toEqual(expected);
     for (const [index, cursor] of expected.entries()) {
-      expect((await scanAll(store, 2, cursor)).items.map((item) => item.key), `after ${cursor}`).toEqual(expected.slice(index + 1));
+      expect(
+        (await scanAll(store, 2, cursor)).items.map((item) => item.key),
+        `after ${cursor}`,
+      ).toEqual(expected.slice(index + 1));
     }
     // A cursor inside a directory that has since vanished still resumes at the next key.
     await rm(path.join(fixture.root, 'a', 'c'), { recursive: true });
-    expect((await scanAll(store, 10, 'a/c/d')).items.map((item) => item.key)).toEqual(expected.slice(expected.indexOf('a/c/d') + 1));
+    expect((await scanAll(store, 10, 'a/c/d')).items.map((item) => item.key)).toEqual(
+      expected.slice(expected.indexOf('a/c/d') + 1),
+    );
   });
 
   it('scopes scan and census with include/exclude globs (dotfiles included)', async () => {
-    await fixture.seed(['keep/a.log', 'keep/b.txt', 'tmp/c.log', '.hidden.log', 'x.log', 'deep/er/y.log'].map((key) => ({ key, timestamp: daysAgo(40) })));
+    await fixture.seed(
+      ['keep/a.log', 'keep/b.txt', 'tmp/c.log', '.hidden.log', 'x.log', 'deep/er/y.log'].map((key) => ({
+        key,
+        timestamp: daysAgo(40),
+      })),
+    );
     const store = fixture.store({ include: ['**/*.log'], exclude: ['tmp/**', 'deep/**'] });
 
     expect((await scanAll(store)).items.map((item) => item.key)).toEqual(['.hidden.log', 'keep/a.log', 'x.log']);
-    expect(await store.census({ cutoffs: contractCutoffs, holds: [] })).toMatchObject({ total: 3, eligible: 3, exact: true });
+    expect(await store.census({ cutoffs: contractCutoffs, holds: [] })).toMatchObject({
+      total: 3,
+      eligible: 3,
+      exact: true,
+    });
   });
 
   describe('never leaves the root', () => {
@@ -117,7 +152,11 @@ describe('fs store', () => {
       { name: 'a file under a symlinked directory', key: () => 'link-dir/secret.txt', reason: /symlink/ },
       { name: '../', key: () => '../outside/secret.txt', reason: /\.\./ },
       { name: 'a/../../', key: () => 'a/../../outside/secret.txt', reason: /\.\./ },
-      { name: 'an absolute path', key: (outsideDir: string) => path.join(outsideDir, 'secret.txt'), reason: /absolute/ },
+      {
+        name: 'an absolute path',
+        key: (outsideDir: string) => path.join(outsideDir, 'secret.txt'),
+        reason: /absolute/,
+      },
       { name: './', key: () => './real.txt', reason: /"\."/ },
       { name: 'an empty segment', key: () => 'a//real.txt', reason: /empty/ },
     ])('refuses to delete $name', async ({ key, reason }) => {
@@ -153,7 +192,11 @@ describe('fs store', () => {
         expect(await readdir(path.join(fixture.root, 'moved'))).toEqual([]);
         // A batch that opens `d` now meets the symlink and refuses it.
         const fresh = new PinnedDirectories(root.fd);
-        expect(await containedFile(fresh, 'd/secret.txt')).toEqual({ ok: false, missing: false, reason: 'refused: d is a symlink' });
+        expect(await containedFile(fresh, 'd/secret.txt')).toEqual({
+          ok: false,
+          missing: false,
+          reason: 'refused: d is a symlink',
+        });
         await fresh.close();
       } finally {
         await directories.close();
@@ -172,7 +215,10 @@ describe('fs store', () => {
       const error = await store.open().catch((caught: unknown) => caught);
 
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).issues[0]).toMatchObject({ path: 'store.root', message: expect.stringMatching(/is a symlink or is reached through one/) });
+      expect((error as ConfigError).issues[0]).toMatchObject({
+        path: 'store.root',
+        message: expect.stringMatching(/is a symlink or is reached through one/),
+      });
     });
 
     it('refuses to restore through a symlinked directory', async () => {
@@ -190,7 +236,9 @@ describe('fs store', () => {
 
   it('fails (does not throw) for a key that names a directory', async () => {
     await fixture.seed([{ key: 'dir/file.txt', timestamp: daysAgo(40) }]);
-    expect(await fixture.store().delete([forged('dir')])).toEqual([{ key: 'dir', status: 'failed', error: 'refused: not a regular file' }]);
+    expect(await fixture.store().delete([forged('dir')])).toEqual([
+      { key: 'dir', status: 'failed', error: 'refused: not a regular file' },
+    ]);
   });
 
   it('removes directories a run left empty, bottom-up, never the root', async () => {
@@ -232,7 +280,11 @@ describe('fs store', () => {
     const error = await store.open().catch((caught: unknown) => caught);
 
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues[0]).toMatchObject({ path: 'store.root', message: expect.stringMatching(message), fix: 'create it or fix the path' });
+    expect((error as ConfigError).issues[0]).toMatchObject({
+      path: 'store.root',
+      message: expect.stringMatching(message),
+      fix: 'create it or fix the path',
+    });
     await expect(store.scan({ cutoffs: contractCutoffs, limit: 1 })).rejects.toBeInstanceOf(ConfigError);
   });
 
@@ -240,13 +292,17 @@ describe('fs store', () => {
     await fixture.seed([{ key: 'a.txt', timestamp: daysAgo(40) }]);
     const store = fixture.store();
     const items = [...(await eligibleItems(store)).values()];
-    await expect(store.backups!.backup(items, { to: path.join(fixture.root, 'backups'), policy: 'p', runId: 'r' })).rejects.toBeInstanceOf(ConfigError);
+    await expect(
+      store.backups!.backup(items, { to: path.join(fixture.root, 'backups'), policy: 'p', runId: 'r' }),
+    ).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('holds no directory handle after a call, an early-stopped scan, or close()', async () => {
     await fixture.seed(['a/b/c/1', 'a/b/c/2', 'a/b/d/3', 'e/4', 'e/5'].map((key) => ({ key, timestamp: daysAgo(40) })));
     const heldUnderBase = async (): Promise<number> => {
-      const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      const targets = await Promise.all(
+        (await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
+      );
       return targets.filter((target) => target.startsWith(fixture.base)).length;
     };
     const store = fixture.store({ removeEmptyDirs: true });
@@ -275,7 +331,9 @@ describe('fs store', () => {
     await store.close!();
 
     // A batch spread over many directories releases them past a bound instead of running out of descriptors.
-    await fixture.seed(Array.from({ length: 300 }, (_, index) => ({ key: `many/d${index}/f`, timestamp: daysAgo(40) })));
+    await fixture.seed(
+      Array.from({ length: 300 }, (_, index) => ({ key: `many/d${index}/f`, timestamp: daysAgo(40) })),
+    );
     const root = await openRoot(fixture.root, 'fs:test');
     const directories = new PinnedDirectories(root.fd);
     for (let index = 0; index < 300; index += 1) await directories.lookup(['many', `d${index}`]);
@@ -290,7 +348,9 @@ describe('fs store', () => {
     const store = fixture.store();
     const items = [...(await eligibleItems(store)).values()];
     for (const runId of ['run-old', 'run-new']) {
-      expect(await store.backups!.backup(items, { to: fixture.backupTo, policy: 'p', runId })).toEqual([{ key: 'a.txt', ok: true }]);
+      expect(await store.backups!.backup(items, { to: fixture.backupTo, policy: 'p', runId })).toEqual([
+        { key: 'a.txt', ok: true },
+      ]);
     }
     await utimes(path.join(fixture.backupTo, 'p', 'run-old'), daysAgo(10), daysAgo(10));
     await utimes(path.join(fixture.backupTo, 'p', 'run-new'), daysAgo(1), daysAgo(1));

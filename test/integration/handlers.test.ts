@@ -3,13 +3,21 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { invokeCommand } from '../../lib/cli/invoke.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler, type HttpResponse } from '../../lib/serverless/healthHandler.ts';
-import { isErrorResult, type HandlerResult } from '../../lib/serverless/result.ts';
+import { type HandlerResult, isErrorResult } from '../../lib/serverless/result.ts';
 import { createRuntime } from '../../lib/serverless/runtime.ts';
 import { seedFiles } from '../support/cli.ts';
-import { FUNCTION_NAME, failingScans, handlerFixture, lambdaContext, slowDeletes, type FixtureOptions, type HandlerFixture } from '../support/handlerFixture.ts';
-import { startLambdaStandIn, type LambdaStandIn } from '../support/lambda.ts';
+import {
+  type FixtureOptions,
+  FUNCTION_NAME,
+  failingScans,
+  type HandlerFixture,
+  handlerFixture,
+  lambdaContext,
+  slowDeletes,
+} from '../support/handlerFixture.ts';
+import { type LambdaStandIn, startLambdaStandIn } from '../support/lambda.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
-import { startSentryIngest, type SentryIngest } from '../support/sentryIngest.ts';
+import { type SentryIngest, startSentryIngest } from '../support/sentryIngest.ts';
 
 /**
  * The data-class and health handlers in-process with a fake Lambda context, against embedded
@@ -32,11 +40,23 @@ afterEach(async () => {
   await Promise.all(fixtures.splice(0).map((fixture) => fixture.runtime.close()));
 });
 
-async function deployment(options: FixtureOptions & { oldFiles?: number; youngFiles?: number } = {}): Promise<HandlerFixture> {
-  const fixture = await handlerFixture(shared.server, shared.scratch, { sentryDsn: ingest.dsn, lambda: lambda.client, ...options });
+async function deployment(
+  options: FixtureOptions & { oldFiles?: number; youngFiles?: number } = {},
+): Promise<HandlerFixture> {
+  const fixture = await handlerFixture(shared.server, shared.scratch, {
+    sentryDsn: ingest.dsn,
+    lambda: lambda.client,
+    ...options,
+  });
   fixtures.push(fixture);
-  const old = Array.from({ length: options.oldFiles ?? 3 }, (_, index) => ({ key: `old/${index}.bin`, mtime: new Date(Date.now() - 40 * DAY) }));
-  const young = Array.from({ length: options.youngFiles ?? 1 }, (_, index) => ({ key: `young/${index}.bin`, mtime: new Date(Date.now() - DAY) }));
+  const old = Array.from({ length: options.oldFiles ?? 3 }, (_, index) => ({
+    key: `old/${index}.bin`,
+    mtime: new Date(Date.now() - 40 * DAY),
+  }));
+  const young = Array.from({ length: options.youngFiles ?? 1 }, (_, index) => ({
+    key: `young/${index}.bin`,
+    mtime: new Date(Date.now() - DAY),
+  }));
   await seedFiles(fixture.root, [...old, ...young]);
   return fixture;
 }
@@ -46,13 +66,49 @@ function report(result: HandlerResult): RunReport {
   return result;
 }
 
-const fileCount = async (root: string) => (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
+const fileCount = async (root: string) =>
+  (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
 
-const CLOUDWATCH_UNITS = new Set(['Seconds', 'Microseconds', 'Milliseconds', 'Bytes', 'Kilobytes', 'Megabytes', 'Gigabytes', 'Terabytes', 'Bits', 'Kilobits', 'Megabits', 'Gigabits', 'Terabits', 'Percent', 'Count', 'Bytes/Second', 'Kilobytes/Second', 'Megabytes/Second', 'Gigabytes/Second', 'Terabytes/Second', 'Bits/Second', 'Kilobits/Second', 'Megabits/Second', 'Gigabits/Second', 'Terabits/Second', 'Count/Second', 'None']);
+const CLOUDWATCH_UNITS = new Set([
+  'Seconds',
+  'Microseconds',
+  'Milliseconds',
+  'Bytes',
+  'Kilobytes',
+  'Megabytes',
+  'Gigabytes',
+  'Terabytes',
+  'Bits',
+  'Kilobits',
+  'Megabits',
+  'Gigabits',
+  'Terabits',
+  'Percent',
+  'Count',
+  'Bytes/Second',
+  'Kilobytes/Second',
+  'Megabytes/Second',
+  'Gigabytes/Second',
+  'Terabytes/Second',
+  'Bits/Second',
+  'Kilobits/Second',
+  'Megabits/Second',
+  'Gigabits/Second',
+  'Terabits/Second',
+  'Count/Second',
+  'None',
+]);
 
 /** The EMF specification's rules for one document, as CloudWatch enforces them. */
 function expectValidEmf(document: Record<string, unknown>): void {
-  const metadata = document._aws as { Timestamp: unknown; CloudWatchMetrics: Array<{ Namespace: unknown; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit?: string }> }> };
+  const metadata = document._aws as {
+    Timestamp: unknown;
+    CloudWatchMetrics: Array<{
+      Namespace: unknown;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string; Unit?: string }>;
+    }>;
+  };
   expect(Number.isInteger(metadata.Timestamp)).toBe(true);
   expect(metadata.CloudWatchMetrics).toHaveLength(1);
   const [directive] = metadata.CloudWatchMetrics;
@@ -67,7 +123,18 @@ function expectValidEmf(document: Record<string, unknown>): void {
     expect(Number.isFinite(document[metric.Name]), metric.Name).toBe(true);
   }
   const names = directive!.Metrics.map((metric) => metric.Name);
-  expect(names).toEqual(expect.arrayContaining(['Deleted', 'Failed', 'Held', 'DurationSeconds', 'BudgetUsedPercent', 'Backlog', 'OldestOverdueSeconds', 'SlaBreach']));
+  expect(names).toEqual(
+    expect.arrayContaining([
+      'Deleted',
+      'Failed',
+      'Held',
+      'DurationSeconds',
+      'BudgetUsedPercent',
+      'Backlog',
+      'OldestOverdueSeconds',
+      'SlaBreach',
+    ]),
+  );
 }
 
 describe('data-class handler', () => {
@@ -87,7 +154,10 @@ describe('data-class handler', () => {
       expect(isErrorResult(result) && result.error.message).toContain(`error: ${expected}`);
     }
     const unknown = await f.handler({ policy: 'nope' });
-    expect(isErrorResult(unknown) && unknown.error).toMatchObject({ code: 'unknown_policy', issues: [{ path: 'payload.policy', fix: 'known in class blobs: files' }] });
+    expect(isErrorResult(unknown) && unknown.error).toMatchObject({
+      code: 'unknown_policy',
+      issues: [{ path: 'payload.policy', fix: 'known in class blobs: files' }],
+    });
     expect(await fileCount(f.root)).toBe(4);
     const { control } = await f.runtime.ready();
     expect(await control.listRuns({ limit: 10 })).toEqual([]);
@@ -96,14 +166,23 @@ describe('data-class handler', () => {
   it('refuses a policy of another data class', async () => {
     const f = await deployment({ dataClass: 'rows' });
     const result = await f.handler({ policy: 'files' });
-    expect(isErrorResult(result) && result.error).toMatchObject({ code: 'wrong_data_class', issues: [{ fix: 'invoke the blobs function' }] });
+    expect(isErrorResult(result) && result.error).toMatchObject({
+      code: 'wrong_data_class',
+      issues: [{ fix: 'invoke the blobs function' }],
+    });
     expect(await fileCount(f.root)).toBe(4);
   });
 
   it('runs a scheduled event: check-ins in_progress then ok, and one valid EMF line', async () => {
     const f = await deployment();
     const run = report(await f.handler({ policy: 'files', trigger: 'scheduled' }));
-    expect(run).toMatchObject({ policy: 'files', trigger: 'scheduled', status: 'completed', deleted: 3, sla: { status: 'ok' } });
+    expect(run).toMatchObject({
+      policy: 'files',
+      trigger: 'scheduled',
+      status: 'completed',
+      deleted: 3,
+      sla: { status: 'ok' },
+    });
     expect(await fileCount(f.root)).toBe(1);
 
     const checkIns = ingest.checkIns();
@@ -112,7 +191,12 @@ describe('data-class handler', () => {
     expect(checkIns[1]!.duration).toBeGreaterThanOrEqual(0);
     expect(checkIns[0]).toMatchObject({
       monitor_slug: 'files',
-      monitor_config: { schedule: { type: 'crontab', value: '0 * * * *' }, checkin_margin: 5, max_runtime: 11, timezone: 'Etc/UTC' },
+      monitor_config: {
+        schedule: { type: 'crontab', value: '0 * * * *' },
+        checkin_margin: 5,
+        max_runtime: 11,
+        timezone: 'Etc/UTC',
+      },
     });
     expect(ingest.events()).toEqual([]);
 
@@ -120,12 +204,22 @@ describe('data-class handler', () => {
     expect(emf).toHaveLength(1);
     expectValidEmf(emf[0]!);
     expect(emf[0]).toMatchObject({ policy: 'files', Deleted: 3, SlaBreach: 0, correlation_id: run.runId });
-    expect(f.lines.find((line) => line.event === 'run_completed')).toMatchObject({ correlation_id: run.runId, request_id: expect.any(String) });
+    expect(f.lines.find((line) => line.event === 'run_completed')).toMatchObject({
+      correlation_id: run.runId,
+      request_id: expect.any(String),
+    });
   });
 
   it('recognises a raw EventBridge scheduled event', async () => {
     const f = await deployment();
-    const event = { version: '0', id: 'e1', 'detail-type': 'Scheduled Event', source: 'aws.events', time: new Date().toISOString(), detail: { policy: 'files' } };
+    const event = {
+      version: '0',
+      id: 'e1',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: new Date().toISOString(),
+      detail: { policy: 'files' },
+    };
     expect(report(await f.handler(event))).toMatchObject({ trigger: 'scheduled', status: 'completed' });
   });
 
@@ -137,7 +231,10 @@ describe('data-class handler', () => {
     expect(ingest.checkIns().map((checkIn) => checkIn.status)).toEqual(['in_progress', 'error']);
     // One event per reason: the limit, and the backlog it left overdue.
     const events = ingest.events();
-    expect(events.map((event) => event.fingerprint)).toEqual([['files', 'limit'], ['files', 'overdue']]);
+    expect(events.map((event) => event.fingerprint)).toEqual([
+      ['files', 'limit'],
+      ['files', 'overdue'],
+    ]);
     expect(events[0]).toMatchObject({
       level: 'error',
       fingerprint: ['files', 'limit'],
@@ -156,13 +253,23 @@ describe('data-class handler', () => {
 
     ingest.clear();
     await control.resume('files');
-    expect(report(await f.handler({ policy: 'files', dryRun: true, limit: 1 }))).toMatchObject({ dryRun: true, status: 'completed', eligible: 1 });
+    expect(report(await f.handler({ policy: 'files', dryRun: true, limit: 1 }))).toMatchObject({
+      dryRun: true,
+      status: 'completed',
+      eligible: 1,
+    });
     expect(ingest.items).toEqual([]);
   });
 
   it('ends the run partial before the invocation deadline', async () => {
     const remainingMs = 2_500;
-    const f = await deployment({ oldFiles: 40, policy: { batchSize: 4 }, wrapStore: slowDeletes(150), handler: { deadlineMarginMs: 1_500 }, remainingMs });
+    const f = await deployment({
+      oldFiles: 40,
+      policy: { batchSize: 4 },
+      wrapStore: slowDeletes(150),
+      handler: { deadlineMarginMs: 1_500 },
+      remainingMs,
+    });
     const started = Date.now();
     const run = report(await f.handler({ policy: 'files' }));
     expect(Date.now() - started).toBeLessThan(remainingMs);
@@ -174,9 +281,17 @@ describe('data-class handler', () => {
   });
 
   it('continue: true re-invokes itself with hop + 1 and stops at the hop bound', async () => {
-    const f = await deployment({ oldFiles: 60, policy: { batchSize: 2 }, wrapStore: slowDeletes(100), handler: { deadlineMarginMs: 1_600, maxHops: 3 }, remainingMs: 1_800 });
+    const f = await deployment({
+      oldFiles: 60,
+      policy: { batchSize: 2 },
+      wrapStore: slowDeletes(100),
+      handler: { deadlineMarginMs: 1_600, maxHops: 3 },
+      remainingMs: 1_800,
+    });
     const reports: RunReport[] = [];
-    lambda.register(FUNCTION_NAME, async (payload) => reports.push(report(await f.handler(payload, lambdaContext(1_800)))));
+    lambda.register(FUNCTION_NAME, async (payload) =>
+      reports.push(report(await f.handler(payload, lambdaContext(1_800)))),
+    );
     lambda.invocations.splice(0);
 
     reports.push(report(await f.handler({ policy: 'files', continue: true })));
@@ -185,7 +300,10 @@ describe('data-class handler', () => {
       [1, 2, 3].map((hop) => ['Event', { policy: 'files', continue: true, hop }]),
     );
     expect(reports.map((run) => [run.trigger, run.status])).toEqual(Array(4).fill(['backfill', 'partial']));
-    expect(f.lines.find((line) => line.event === 'continuation_stopped')).toMatchObject({ reason: 'hop bound 3 reached', hop: 3 });
+    expect(f.lines.find((line) => line.event === 'continuation_stopped')).toMatchObject({
+      reason: 'hop bound 3 reached',
+      hop: 3,
+    });
     expect(await fileCount(f.root)).toBe(61 - reports.reduce((sum, run) => sum + run.deleted, 0));
   });
 
@@ -195,7 +313,12 @@ describe('data-class handler', () => {
     expect(run).toMatchObject({ status: 'failed', error: { message: 'bucket went away' } });
     expect(ingest.checkIns().map((checkIn) => checkIn.status)).toEqual(['in_progress', 'error']);
     const failure = ingest.events().find((event) => event.fingerprint?.[1] === 'run_failed');
-    expect(failure).toMatchObject({ level: 'error', fingerprint: ['files', 'run_failed'], tags: { run_id: run.runId, status: 'failed' }, message: expect.stringContaining('bucket went away') });
+    expect(failure).toMatchObject({
+      level: 'error',
+      fingerprint: ['files', 'run_failed'],
+      tags: { run_id: run.runId, status: 'failed' },
+      message: expect.stringContaining('bucket went away'),
+    });
   });
 
   it('the deployed entry point (functions/blobs.ts) reads its secrets from the environment without SST links', async () => {
@@ -204,7 +327,11 @@ describe('data-class handler', () => {
     Object.assign(process.env, env);
     try {
       const { handler } = await import('../../functions/blobs.ts');
-      expect(report(await handler({ policy: 'files', dryRun: true }, lambdaContext(10_000)))).toMatchObject({ policy: 'files', dryRun: true, eligible: 3 });
+      expect(report(await handler({ policy: 'files', dryRun: true }, lambdaContext(10_000)))).toMatchObject({
+        policy: 'files',
+        dryRun: true,
+        eligible: 3,
+      });
     } finally {
       for (const key of Object.keys(env)) delete process.env[key];
     }
@@ -214,7 +341,12 @@ describe('data-class handler', () => {
     const f = await deployment();
     lambda.register('custom-blobs', (payload) => f.handler(payload));
     const out: string[] = [];
-    const io = { stdout: { write: (line: string) => void out.push(line) }, stderr: { write: (line: string) => void out.push(line) }, env: { RETENTION_FUNCTION_BLOBS: 'custom-blobs' }, cwd: shared.scratch };
+    const io = {
+      stdout: { write: (line: string) => void out.push(line) },
+      stderr: { write: (line: string) => void out.push(line) },
+      env: { RETENTION_FUNCTION_BLOBS: 'custom-blobs' },
+      cwd: shared.scratch,
+    };
     expect(await invokeCommand(io, f.configPath, 'files', { json: true, dryRun: true }, lambda.client)).toBe(0);
     expect(JSON.parse(out.join(''))).toMatchObject({ policy: 'files', dryRun: true, trigger: 'manual', eligible: 3 });
     out.splice(0);
@@ -225,10 +357,20 @@ describe('data-class handler', () => {
 
 describe('health handler', () => {
   const TOKEN = 'health-token-for-tests';
-  async function health(f: HandlerFixture, authorization?: string): Promise<HttpResponse & { json: Record<string, unknown> }> {
-    const runtime = createRuntime({ env: { RETENTION_CONFIG: f.configPath }, databaseUrl: f.databaseUrl, sink: { write: () => undefined } });
+  async function health(
+    f: HandlerFixture,
+    authorization?: string,
+  ): Promise<HttpResponse & { json: Record<string, unknown> }> {
+    const runtime = createRuntime({
+      env: { RETENTION_CONFIG: f.configPath },
+      databaseUrl: f.databaseUrl,
+      sink: { write: () => undefined },
+    });
     try {
-      const response = await createHealthHandler(runtime, { token: TOKEN })({ headers: authorization ? { authorization } : {}, requestContext: { http: { method: 'GET' } } });
+      const response = await createHealthHandler(runtime, { token: TOKEN })({
+        headers: authorization ? { authorization } : {},
+        requestContext: { http: { method: 'GET' } },
+      });
       return { ...response, json: JSON.parse(response.body) as Record<string, unknown> };
     } finally {
       await runtime.close();
@@ -248,12 +390,19 @@ describe('health handler', () => {
     const f = await deployment({ policy: { limits: { maxDeletesPerRun: 2, maxDeleteFraction: 1 } } });
     const before = await health(f, `Bearer ${TOKEN}`);
     expect(before.statusCode).toBe(503);
-    expect(before.json).toMatchObject({ status: 'unhealthy', policies: [{ policy: 'files', status: 'unhealthy', problems: [expect.stringMatching(/^missed: no run recorded/)] }] });
+    expect(before.json).toMatchObject({
+      status: 'unhealthy',
+      policies: [
+        { policy: 'files', status: 'unhealthy', problems: [expect.stringMatching(/^missed: no run recorded/)] },
+      ],
+    });
 
     expect(report(await f.handler({ policy: 'files', trigger: 'scheduled' })).status).toBe('aborted_limit');
     const breached = await health(f, `Bearer ${TOKEN}`);
     expect(breached.statusCode).toBe(503);
-    expect(breached.json).toMatchObject({ policies: [{ sla_status: 'breach', problems: [expect.stringMatching(/^sla breach: run .*: limit:/)] }] });
+    expect(breached.json).toMatchObject({
+      policies: [{ sla_status: 'breach', problems: [expect.stringMatching(/^sla breach: run .*: limit:/)] }],
+    });
 
     const good = report(await f.handler({ policy: 'files', force: true }));
     expect(good).toMatchObject({ status: 'completed', deleted: 3, sla: { status: 'ok' } });
@@ -261,13 +410,28 @@ describe('health handler', () => {
     expect(healthy.statusCode).toBe(200);
     expect(healthy.json).toMatchObject({
       status: 'healthy',
-      policies: [{ policy: 'files', status: 'healthy', problems: [], last_run: { run_id: good.runId, status: 'completed' }, deleted_last_24h: 3, failed_last_24h: 0, sla_status: 'ok', oldest_overdue_seconds: 0, next_run: expect.any(String), window_complete: true }],
+      policies: [
+        {
+          policy: 'files',
+          status: 'healthy',
+          problems: [],
+          last_run: { run_id: good.runId, status: 'completed' },
+          deleted_last_24h: 3,
+          failed_last_24h: 0,
+          sla_status: 'ok',
+          oldest_overdue_seconds: 0,
+          next_run: expect.any(String),
+          window_complete: true,
+        },
+      ],
     });
 
     const failing = await deployment({ wrapStore: failingScans('disk gone') });
     expect(report(await failing.handler({ policy: 'files', trigger: 'scheduled' })).status).toBe('failed');
     const failed = await health(failing, `Bearer ${TOKEN}`);
     expect(failed.statusCode).toBe(503);
-    expect(failed.json).toMatchObject({ policies: [{ problems: expect.arrayContaining([expect.stringMatching(/^failed: run .*: disk gone/)]) }] });
+    expect(failed.json).toMatchObject({
+      policies: [{ problems: expect.arrayContaining([expect.stringMatching(/^failed: run .*: disk gone/)]) }],
+    });
   });
 });

@@ -3,10 +3,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler, type FunctionUrlEvent } from '../../lib/serverless/healthHandler.ts';
-import { isErrorResult, type HandlerResult } from '../../lib/serverless/result.ts';
+import { type HandlerResult, isErrorResult } from '../../lib/serverless/result.ts';
 import { seedFiles } from '../support/cli.ts';
-import { FUNCTION_NAME, handlerFixture, slowDeletes, type FixtureOptions, type HandlerFixture } from '../support/handlerFixture.ts';
-import { startLambdaStandIn, type LambdaStandIn } from '../support/lambda.ts';
+import {
+  type FixtureOptions,
+  FUNCTION_NAME,
+  type HandlerFixture,
+  handlerFixture,
+  slowDeletes,
+} from '../support/handlerFixture.ts';
+import { type LambdaStandIn, startLambdaStandIn } from '../support/lambda.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**
@@ -50,12 +56,18 @@ async function deployment(options: FixtureOptions = {}): Promise<HandlerFixture>
 
 async function reseed(root: string): Promise<void> {
   await rm(root, { recursive: true, force: true });
-  await seedFiles(root, FILES.map((file) => ({ key: file.key, mtime: new Date(Date.now() - file.ageDays * DAY) })));
+  await seedFiles(
+    root,
+    FILES.map((file) => ({ key: file.key, mtime: new Date(Date.now() - file.ageDays * DAY) })),
+  );
 }
 
 async function filesLeft(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name))).sort();
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)))
+    .sort();
 }
 
 function report(result: HandlerResult): RunReport {
@@ -88,8 +100,18 @@ const SHAPES: Shape[] = [
     at: 'payload.detail',
     trigger: 'scheduled',
   },
-  { name: 'EventBridge Scheduler envelope (aws.scheduler)', wrap: (detail) => ({ 'detail-type': 'Scheduled Event', source: 'aws.scheduler', detail }), at: 'payload.detail', trigger: 'scheduled' },
-  { name: 'deployed schedule input', wrap: (fields) => ({ ...fields, trigger: 'scheduled' }), at: 'payload', trigger: 'scheduled' },
+  {
+    name: 'EventBridge Scheduler envelope (aws.scheduler)',
+    wrap: (detail) => ({ 'detail-type': 'Scheduled Event', source: 'aws.scheduler', detail }),
+    at: 'payload.detail',
+    trigger: 'scheduled',
+  },
+  {
+    name: 'deployed schedule input',
+    wrap: (fields) => ({ ...fields, trigger: 'scheduled' }),
+    at: 'payload',
+    trigger: 'scheduled',
+  },
   { name: 'manual payload', wrap: (fields) => fields, at: 'payload', trigger: 'manual' },
 ];
 
@@ -98,11 +120,31 @@ const daysAgo = (days: number) => new Date(Date.now() - days * DAY).toISOString(
 /** Payload fields → what the run must have done: its report, and the files left afterwards. */
 const HONOURED: Array<[string, Record<string, unknown>, Partial<RunReport>, string[]]> = [
   ['no field: the limits abort the run', {}, { status: 'aborted_limit', dryRun: false, deleted: 0 }, ALL],
-  ['dryRun: deletes nothing, even forced', { dryRun: true, force: true }, { status: 'completed', dryRun: true, eligible: 3, deleted: 0 }, ALL],
-  ['limit: the oldest only', { limit: 1 }, { status: 'completed', deleted: 1 }, ['old/40d.bin', 'old/50d.bin', 'young/1d.bin']],
-  ['before: a tighter cutoff', { before: daysAgo(45) }, { status: 'completed', deleted: 2 }, ['old/40d.bin', 'young/1d.bin']],
+  [
+    'dryRun: deletes nothing, even forced',
+    { dryRun: true, force: true },
+    { status: 'completed', dryRun: true, eligible: 3, deleted: 0 },
+    ALL,
+  ],
+  [
+    'limit: the oldest only',
+    { limit: 1 },
+    { status: 'completed', deleted: 1 },
+    ['old/40d.bin', 'old/50d.bin', 'young/1d.bin'],
+  ],
+  [
+    'before: a tighter cutoff',
+    { before: daysAgo(45) },
+    { status: 'completed', deleted: 2 },
+    ['old/40d.bin', 'young/1d.bin'],
+  ],
   ['force: past the limits', { force: true }, { status: 'completed', deleted: 3 }, ['young/1d.bin']],
-  ['continue and hop: accepted, nothing left to continue', { force: true, continue: true, hop: 2 }, { status: 'completed', deleted: 3 }, ['young/1d.bin']],
+  [
+    'continue and hop: accepted, nothing left to continue',
+    { force: true, continue: true, hop: 2 },
+    { status: 'completed', deleted: 3 },
+    ['young/1d.bin'],
+  ],
 ];
 
 /** Payload fields → the path under the shape's `at` and the start of the message. */
@@ -111,7 +153,11 @@ const REFUSED: Array<[Record<string, unknown>, string, string]> = [
   [{ dryRun: 'yes' }, '.dryRun', 'must be true or false'],
   [{ limit: 0 }, '.limit', 'must be a whole number above 0, e.g. 100'],
   [{ limit: 1.5 }, '.limit', 'must be a whole number above 0, e.g. 100'],
-  [{ before: '2024-02-30' }, '.before', '"2024-02-30" is not a calendar date: February 2024 has 29 days (use a day from 01 to 29)'],
+  [
+    { before: '2024-02-30' },
+    '.before',
+    '"2024-02-30" is not a calendar date: February 2024 has 29 days (use a day from 01 to 29)',
+  ],
   [{ before: '2024-01-31T25:00:00Z' }, '.before', '"2024-01-31T25:00:00Z" is not a time of day'],
   [{ before: '2024-01-31T00:00:00' }, '.before', '"2024-01-31T00:00:00" has no time zone'],
   [{ before: 20240131 }, '.before', 'must be an ISO date'],
@@ -149,7 +195,9 @@ describe.each(SHAPES)('$name', (shape) => {
       // Through JSON, as Lambda delivers it (`policy: undefined` is then absent).
       const result = await f.handler(shape.wrap(JSON.parse(JSON.stringify({ policy: 'files', ...fields }))));
       expect(isErrorResult(result) && result.error.code, JSON.stringify(fields)).toBe('bad_payload');
-      expect(isErrorResult(result) && result.error.message, JSON.stringify(fields)).toContain(`error: ${shape.at}${suffix}: ${message}`);
+      expect(isErrorResult(result) && result.error.message, JSON.stringify(fields)).toContain(
+        `error: ${shape.at}${suffix}: ${message}`,
+      );
     }
     expect(await filesLeft(f.root)).toEqual(ALL);
     expect(await runCount()).toBe(runs);
@@ -159,23 +207,44 @@ describe.each(SHAPES)('$name', (shape) => {
 describe('scheduler envelopes', () => {
   it('continue in an envelope re-invokes the function with the same fields and hop + 1', async () => {
     // A budget of at most 1.5 s and 0.8 s per delete batch: after the first batch no second one fits.
-    const slow = await deployment({ policy: { batchSize: 1 }, wrapStore: slowDeletes(800), handler: { deadlineMarginMs: 1_500, maxHops: 1 }, remainingMs: 3_000 });
+    const slow = await deployment({
+      policy: { batchSize: 1 },
+      wrapStore: slowDeletes(800),
+      handler: { deadlineMarginMs: 1_500, maxHops: 1 },
+      remainingMs: 3_000,
+    });
     await Promise.all([reseed(slow.root), slow.runtime.ready()]);
     lambda.register(FUNCTION_NAME, async () => undefined);
     const run = report(await slow.handler(SHAPES[1]!.wrap({ policy: 'files', force: true, continue: true })));
     await lambda.idle();
     expect(run).toMatchObject({ trigger: 'scheduled', status: 'partial' });
-    expect(lambda.invocations.splice(0).map((invocation) => [invocation.type, invocation.payload])).toEqual([['Event', { policy: 'files', force: true, continue: true, hop: 1 }]]);
+    expect(lambda.invocations.splice(0).map((invocation) => [invocation.type, invocation.payload])).toEqual([
+      ['Event', { policy: 'files', force: true, continue: true, hop: 1 }],
+    ]);
   });
 
   it('refuses envelopes and events of any other shape as bad_payload, and touches nothing', async () => {
     const cases: Array<[unknown, string]> = [
-      [{ 'detail-type': 'Scheduled Event', source: 'aws.events', dryRun: true, detail: { policy: 'files' } }, 'payload: unknown field "dryRun"'],
+      [
+        { 'detail-type': 'Scheduled Event', source: 'aws.events', dryRun: true, detail: { policy: 'files' } },
+        'payload: unknown field "dryRun"',
+      ],
       [{ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: 'files' }, 'payload.detail:'],
       [{ 'detail-type': 'Scheduled Event', source: 'aws.events' }, 'payload.detail: missing'],
-      [{ 'detail-type': 'Object Created', source: 'aws.events', detail: { policy: 'files' } }, 'payload["detail-type"]:'],
+      [
+        { 'detail-type': 'Object Created', source: 'aws.events', detail: { policy: 'files' } },
+        'payload["detail-type"]:',
+      ],
       [{ 'detail-type': 'Scheduled Event', source: 'aws.s3', detail: { policy: 'files' } }, 'payload.source:'],
-      [{ 'detail-type': 'Scheduled Event', source: 'aws.events', resources: 'rule/files', detail: { policy: 'files' } }, 'payload.resources:'],
+      [
+        {
+          'detail-type': 'Scheduled Event',
+          source: 'aws.events',
+          resources: 'rule/files',
+          detail: { policy: 'files' },
+        },
+        'payload.resources:',
+      ],
       [{ policy: 'files', trigger: 'manual' }, 'payload.trigger:'],
       [{ policy: 'files', detail: { dryRun: true } }, 'payload: unknown field "detail"'],
       [null, 'payload: must be a JSON object, got null'],
@@ -197,7 +266,13 @@ describe('scheduler envelopes', () => {
   it('clips megabyte values in answers and log lines', async () => {
     f.lines.splice(0);
     const huge = 'x'.repeat(1_000_000);
-    for (const event of [{ policy: huge }, SHAPES[0]!.wrap({ policy: huge }), { policy: 'files', [huge]: true }, SHAPES[1]!.wrap({ policy: 'files', [huge]: 1 }), { policy: 'files', before: huge }]) {
+    for (const event of [
+      { policy: huge },
+      SHAPES[0]!.wrap({ policy: huge }),
+      { policy: 'files', [huge]: true },
+      SHAPES[1]!.wrap({ policy: 'files', [huge]: 1 }),
+      { policy: 'files', before: huge },
+    ]) {
       const result = await f.handler(event);
       expect(isErrorResult(result)).toBe(true);
       expect(isErrorResult(result) && result.error.message.length).toBeLessThan(600);
@@ -212,12 +287,17 @@ describe('health handler events', () => {
     for (const event of [null, [], 'GET', 42]) {
       const response = await createHealthHandler(f.runtime, { token: 'token' })(event as unknown as FunctionUrlEvent);
       expect(response.statusCode, JSON.stringify(event)).toBe(400);
-      expect(JSON.parse(response.body)).toEqual({ error: 'bad_payload', message: expect.stringContaining('error: event: must be a Function URL request object') });
+      expect(JSON.parse(response.body)).toEqual({
+        error: 'bad_payload',
+        message: expect.stringContaining('error: event: must be a Function URL request object'),
+      });
     }
   });
 
   it('a non-text authorization header is unauthorized, not an internal error', async () => {
-    const response = await createHealthHandler(f.runtime, { token: 'token' })({ headers: { authorization: 42 as unknown as string } });
+    const response = await createHealthHandler(f.runtime, { token: 'token' })({
+      headers: { authorization: 42 as unknown as string },
+    });
     expect([response.statusCode, JSON.parse(response.body)]).toEqual([401, { error: 'unauthorized' }]);
   });
 });

@@ -34,7 +34,9 @@ afterAll(async () => {
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
-async function failure(call: () => Promise<unknown>): Promise<{ name?: string; message: string; $metadata?: { attempts?: number } }> {
+async function failure(
+  call: () => Promise<unknown>,
+): Promise<{ name?: string; message: string; $metadata?: { attempts?: number } }> {
   return call().then(
     () => expect.fail('a silent server answered'),
     (error: unknown) => error as { name?: string; message: string; $metadata?: { attempts?: number } },
@@ -43,7 +45,14 @@ async function failure(call: () => Promise<unknown>): Promise<{ name?: string; m
 
 describe('per-attempt timeouts against a silent server', () => {
   it('S3: each attempt times out, and the call fails after maxAttempts', async () => {
-    const config = S3StoreSchema.parse({ kind: 's3', bucket: 'frozen', region: 'us-east-1', endpoint, forcePathStyle: true, maxAttempts: 2 });
+    const config = S3StoreSchema.parse({
+      kind: 's3',
+      bucket: 'frozen',
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      maxAttempts: 2,
+    });
     const client = s3ClientFor(config, { credentials });
     try {
       const error = await failure(() => client.send(new ListObjectsV2Command({ Bucket: 'frozen' })));
@@ -59,7 +68,9 @@ describe('per-attempt timeouts against a silent server', () => {
     const client = dynamoClientFor({ region: 'us-east-1', endpoint });
     client.config.credentials = async () => credentials;
     try {
-      const error = await failure(() => client.send(new PutItemCommand({ TableName: 'frozen', Item: { pk: { S: 'a' } } })));
+      const error = await failure(() =>
+        client.send(new PutItemCommand({ TableName: 'frozen', Item: { pk: { S: 'a' } } })),
+      );
       expect(error.name).toBe('TimeoutError');
       expect(error.$metadata?.attempts).toBe(5);
     } finally {

@@ -1,9 +1,9 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
-import { createS3Store, s3ClientFor, type S3StoreConfig } from '../../lib/stores/s3/store.ts';
 import type { Store } from '../../lib/core/store.ts';
-import { escapeXml, parseDeleteObjects, startFaultProxy, type FaultProxy } from '../support/faultProxy.ts';
+import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
+import { createS3Store, type S3StoreConfig, s3ClientFor } from '../../lib/stores/s3/store.ts';
+import { escapeXml, type FaultProxy, parseDeleteObjects, startFaultProxy } from '../support/faultProxy.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 import { CONTRACT_NOW, daysAgo, eligibleItems } from './store-contract.ts';
 
@@ -33,21 +33,37 @@ beforeEach(async () => {
 });
 
 function lockedStore(options: Partial<S3StoreConfig> = {}): Store {
-  const config = S3StoreSchema.parse({ kind: 's3', bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, ...options });
+  const config = S3StoreSchema.parse({
+    kind: 's3',
+    bucket,
+    region: 'us-east-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    ...options,
+  });
   const proxied = s3ClientFor(config, { endpoint: proxy.endpoint, credentials: S3RVER_CREDENTIALS });
   return createS3Store(config, { client: proxied, sleep: async () => undefined, clock: { now: () => CONTRACT_NOW } });
 }
 
-const xml = (body: string) => ({ status: 200, headers: { 'content-type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>${body}` });
+const xml = (body: string) => ({
+  status: 200,
+  headers: { 'content-type': 'application/xml' },
+  body: `<?xml version="1.0" encoding="UTF-8"?>${body}`,
+});
 const s3Error = (status: number, code: string, message: string) => ({
   status,
   headers: { 'content-type': 'application/xml' },
   body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>r1</RequestId></Error>`,
 });
-const NO_LOCK_CONFIGURATION = s3Error(404, 'NoSuchObjectLockConfiguration', 'The specified object does not have a ObjectLock configuration');
+const NO_LOCK_CONFIGURATION = s3Error(
+  404,
+  'NoSuchObjectLockConfiguration',
+  'The specified object does not have a ObjectLock configuration',
+);
 const BUCKET_WITHOUT_LOCK = s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration');
 const legalHold = (status: 'ON' | 'OFF') => xml(`<LegalHold><Status>${status}</Status></LegalHold>`);
-const retention = (mode: string, until: string) => xml(`<Retention><Mode>${mode}</Mode><RetainUntilDate>${until}</RetainUntilDate></Retention>`);
+const retention = (mode: string, until: string) =>
+  xml(`<Retention><Mode>${mode}</Mode><RetainUntilDate>${until}</RetainUntilDate></Retention>`);
 
 type Answer = ReturnType<typeof xml>;
 /** Per key: S3's answers to GetObjectLegalHold and GetObjectRetention. */
@@ -79,17 +95,50 @@ async function exists(key: string): Promise<boolean> {
 describe('S3 Object Lock', () => {
   it('a per-key AccessDenied is held when S3 says a lock protects the object, failed otherwise', async () => {
     const cases: Array<[string, LockAnswers[string] | null, string, string | RegExp]> = [
-      ['legal-hold.pdf', { legalHold: legalHold('ON'), retention: NO_LOCK_CONFIGURATION }, 'held', 'object_lock: legal hold'],
-      ['compliance.pdf', { legalHold: NO_LOCK_CONFIGURATION, retention: retention('COMPLIANCE', '2030-01-01T00:00:00.000Z') }, 'held', 'object_lock: retention until 2030-01-01T00:00:00.000Z (compliance mode)'],
-      ['governance.pdf', { legalHold: legalHold('OFF'), retention: retention('GOVERNANCE', '2024-06-01T00:00:01.000Z') }, 'held', 'object_lock: retention until 2024-06-01T00:00:01.000Z (governance mode)'],
+      [
+        'legal-hold.pdf',
+        { legalHold: legalHold('ON'), retention: NO_LOCK_CONFIGURATION },
+        'held',
+        'object_lock: legal hold',
+      ],
+      [
+        'compliance.pdf',
+        { legalHold: NO_LOCK_CONFIGURATION, retention: retention('COMPLIANCE', '2030-01-01T00:00:00.000Z') },
+        'held',
+        'object_lock: retention until 2030-01-01T00:00:00.000Z (compliance mode)',
+      ],
+      [
+        'governance.pdf',
+        { legalHold: legalHold('OFF'), retention: retention('GOVERNANCE', '2024-06-01T00:00:01.000Z') },
+        'held',
+        'object_lock: retention until 2024-06-01T00:00:01.000Z (governance mode)',
+      ],
       // A retention period that is over no longer protects: the refusal is about permissions.
-      ['expired.pdf', { legalHold: legalHold('OFF'), retention: retention('GOVERNANCE', '2024-05-31T23:59:59.000Z') }, 'failed', /^AccessDenied: Access Denied \(not deleted, and no Object Lock holds it: grant s3:DeleteObject\)$/],
-      ['no-lock.pdf', { legalHold: BUCKET_WITHOUT_LOCK, retention: BUCKET_WITHOUT_LOCK }, 'failed', /no Object Lock holds it: grant s3:DeleteObject/],
+      [
+        'expired.pdf',
+        { legalHold: legalHold('OFF'), retention: retention('GOVERNANCE', '2024-05-31T23:59:59.000Z') },
+        'failed',
+        /^AccessDenied: Access Denied \(not deleted, and no Object Lock holds it: grant s3:DeleteObject\)$/,
+      ],
+      [
+        'no-lock.pdf',
+        { legalHold: BUCKET_WITHOUT_LOCK, retention: BUCKET_WITHOUT_LOCK },
+        'failed',
+        /no Object Lock holds it: grant s3:DeleteObject/,
+      ],
       // Unable to look (no s3:GetObjectLegalHold): never guessed to be held.
-      ['unknowable.pdf', { legalHold: s3Error(403, 'AccessDenied', 'Access Denied'), retention: NO_LOCK_CONFIGURATION }, 'failed', /unknown: GetObjectLegalHold: AccessDenied.*grant s3:GetObjectLegalHold and s3:GetObjectRetention/],
+      [
+        'unknowable.pdf',
+        { legalHold: s3Error(403, 'AccessDenied', 'Access Denied'), retention: NO_LOCK_CONFIGURATION },
+        'failed',
+        /unknown: GetObjectLegalHold: AccessDenied.*grant s3:GetObjectLegalHold and s3:GetObjectRetention/,
+      ],
       ['deletable.pdf', null, 'deleted', ''],
     ];
-    await s3.seed(bucket, cases.map(([key]) => ({ key, timestamp: daysAgo(40) })));
+    await s3.seed(
+      bucket,
+      cases.map(([key]) => ({ key, timestamp: daysAgo(40) })),
+    );
     const store = lockedStore();
     const items = [...(await eligibleItems(store)).values()];
     const denied = cases.filter(([, answers]) => answers !== null).map(([key]) => key);
@@ -107,7 +156,14 @@ describe('S3 Object Lock', () => {
     }
     // AccessDenied is not retried, and only refused keys cost lock requests; a legal hold settles it.
     expect(proxy.requests.filter((request) => request.deleteKeys)).toHaveLength(1);
-    expect(asked.sort()).toEqual([...denied.map((key) => `legal-hold ${key}`), ...denied.filter((key) => key !== 'legal-hold.pdf' && key !== 'unknowable.pdf').map((key) => `retention ${key}`)].sort());
+    expect(asked.sort()).toEqual(
+      [
+        ...denied.map((key) => `legal-hold ${key}`),
+        ...denied
+          .filter((key) => key !== 'legal-hold.pdf' && key !== 'unknowable.pdf')
+          .map((key) => `retention ${key}`),
+      ].sort(),
+    );
   });
 
   it('a locked noncurrent version holds its key: the lock is asked for that version, the current version stays', async () => {
@@ -128,16 +184,25 @@ describe('S3 Object Lock', () => {
       }
       if (method !== 'GET' || !url.searchParams.has('versions')) return undefined;
       const listed = (url.searchParams.get('key-marker') ?? '') < 'v/old.pdf' ? versions : [];
-      const entries = listed.map((version) => `<Version><Key>v/old.pdf</Key><VersionId>${version.id}</VersionId><IsLatest>${version.latest}</IsLatest><LastModified>${version.at.toISOString()}</LastModified><ETag>"e"</ETag><Size>4</Size></Version>`);
-      return xml(`<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name><IsTruncated>false</IsTruncated>${entries.join('')}</ListVersionsResult>`);
+      const entries = listed.map(
+        (version) =>
+          `<Version><Key>v/old.pdf</Key><VersionId>${version.id}</VersionId><IsLatest>${version.latest}</IsLatest><LastModified>${version.at.toISOString()}</LastModified><ETag>"e"</ETag><Size>4</Size></Version>`,
+      );
+      return xml(
+        `<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name><IsTruncated>false</IsTruncated>${entries.join('')}</ListVersionsResult>`,
+      );
     });
     const asked = answerLocks({ 'v/old.pdf': { legalHold: legalHold('ON'), retention: NO_LOCK_CONFIGURATION } });
     const store = lockedStore({ versions: 'all' });
 
     const outcomes = await store.delete([...(await eligibleItems(store)).values()]);
 
-    expect(outcomes).toEqual([{ key: 'v/old.pdf', status: 'held', error: 'object_lock: legal hold (a noncurrent version)' }]);
+    expect(outcomes).toEqual([
+      { key: 'v/old.pdf', status: 'held', error: 'object_lock: legal hold (a noncurrent version)' },
+    ]);
     expect(asked).toEqual(['legal-hold v/old.pdf@v1']);
-    expect(proxy.requests.filter((request) => request.deleteKeys).map((request) => request.deleteKeys)).toEqual([[{ key: 'v/old.pdf', versionId: 'v1' }]]);
+    expect(proxy.requests.filter((request) => request.deleteKeys).map((request) => request.deleteKeys)).toEqual([
+      [{ key: 'v/old.pdf', versionId: 'v1' }],
+    ]);
   });
 });

@@ -71,7 +71,12 @@ const policies: RetentionConfigInput['policies'] = [
   {
     name: 'sessions',
     class: 'tokens',
-    store: { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' }, index: { name: 'byExpiry', partition: 'shard', values: ['a'] } },
+    store: {
+      kind: 'dynamodb',
+      table: 'sessions',
+      key: { partition: 'id' },
+      index: { name: 'byExpiry', partition: 'shard', values: ['a'] },
+    },
     retention: '1d',
     schedule: '0 * * * *',
     budget: '5m',
@@ -99,7 +104,9 @@ beforeAll(async () => {
   globals.aws = { getRegion: async () => ({ name: REGION }), getCallerIdentity: async () => ({ accountId: ACCOUNT }) };
   globals.sst = {
     Secret: component('sst.Secret'),
-    aws: Object.fromEntries(['Function', 'CronV2', 'Cron', 'Dynamo', 'Bucket'].map((type) => [type, component(`sst.aws.${type}`)])),
+    aws: Object.fromEntries(
+      ['Function', 'CronV2', 'Cron', 'Dynamo', 'Bucket'].map((type) => [type, component(`sst.aws.${type}`)]),
+    ),
   };
   type Definition = { app(input: { stage: string }): Evaluation['app']; run(): Promise<Record<string, unknown>> };
   const definition = (await import(new URL('sst.config.ts', `file://${ROOT}/`).href)).default as Definition;
@@ -122,9 +129,11 @@ afterAll(async () => {
 });
 
 const ofType = (evaluation: Evaluation, type: string) => evaluation.declared.filter((entry) => entry.type === type);
-const fn = (evaluation: Evaluation, role: string) => ofType(evaluation, 'sst.aws.Function').find((entry) => entry.args.name === `data-retention-production-${role}`)!;
+const fn = (evaluation: Evaluation, role: string) =>
+  ofType(evaluation, 'sst.aws.Function').find((entry) => entry.args.name === `data-retention-production-${role}`)!;
 const seconds = (timeout: string) => Number(/^(\d+) seconds$/.exec(timeout)![1]);
-const linked = (evaluation: Evaluation, role: string) => (fn(evaluation, role).args.link as Array<{ name: string }>).map((secret) => secret.name).sort();
+const linked = (evaluation: Evaluation, role: string) =>
+  (fn(evaluation, role).args.link as Array<{ name: string }>).map((secret) => secret.name).sort();
 
 describe('sst.config.ts with the shipped retention.config.ts', () => {
   it('keeps production state when the app is removed', () => {
@@ -133,8 +142,14 @@ describe('sst.config.ts with the shipped retention.config.ts', () => {
 
   it('gives each function exactly the planned statements, s3:prefix conditions included', async () => {
     const { config } = await loadConfig('retention.config.ts', ROOT);
-    const plan = planDeployment(config, { app: 'data-retention', stage: 'production', region: REGION, accountId: ACCOUNT });
-    for (const planned of plan.functions) expect(fn(shipped, planned.role).args.permissions).toEqual(planned.permissions);
+    const plan = planDeployment(config, {
+      app: 'data-retention',
+      stage: 'production',
+      region: REGION,
+      accountId: ACCOUNT,
+    });
+    for (const planned of plan.functions)
+      expect(fn(shipped, planned.role).args.permissions).toEqual(planned.permissions);
     expect(fn(shipped, 'blobs').args.permissions[0]).toEqual({
       actions: ['s3:ListBucket'],
       resources: ['arn:aws:s3:::acme-docs'],
@@ -144,7 +159,11 @@ describe('sst.config.ts with the shipped retention.config.ts', () => {
   });
 
   it('declares the secrets the config needs and links each function to the ones it reads', () => {
-    expect(ofType(shipped, 'sst.Secret').map((secret) => secret.name).sort()).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    expect(
+      ofType(shipped, 'sst.Secret')
+        .map((secret) => secret.name)
+        .sort(),
+    ).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionHealthToken', 'RetentionSentryDsn']);
     expect(linked(shipped, 'blobs')).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionSentryDsn']);
     expect(linked(shipped, 'health')).toEqual(['RetentionDatabaseUrl', 'RetentionHealthToken']);
   });
@@ -165,17 +184,31 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
   it('declares one EventBridge schedule per enabled policy, converted to EventBridge syntax, targeting its class function', () => {
     const crons = ofType(custom, 'sst.aws.CronV2');
     expect(crons.map((cron) => [cron.args.event, cron.args.schedule, cron.args.function])).toEqual([
-      [{ policy: 'pdfs', trigger: 'scheduled' }, 'cron(0 3 * * ? *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`],
-      [{ policy: 'uploads', trigger: 'scheduled' }, 'cron(0,30 * ? * 2-6 *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`],
-      [{ policy: 'sessions', trigger: 'scheduled' }, 'cron(0 * * * ? *)', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-tokens`],
+      [
+        { policy: 'pdfs', trigger: 'scheduled' },
+        'cron(0 3 * * ? *)',
+        `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`,
+      ],
+      [
+        { policy: 'uploads', trigger: 'scheduled' },
+        'cron(0,30 * ? * 2-6 *)',
+        `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-blobs`,
+      ],
+      [
+        { policy: 'sessions', trigger: 'scheduled' },
+        'cron(0 * * * ? *)',
+        `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-tokens`,
+      ],
     ]);
     for (const cron of crons) expect(cron.args.timezone).toBe('UTC');
     expect(ofType(custom, 'sst.aws.Cron')).toEqual([]);
   });
 
-  it('declares functions whose handlers exist, on nodejs22.x, with timeouts above their policies\' budgets', () => {
+  it("declares functions whose handlers exist, on nodejs22.x, with timeouts above their policies' budgets", () => {
     const functions = ofType(custom, 'sst.aws.Function');
-    expect(functions.map((entry) => entry.args.name).sort()).toEqual(['blobs', 'health', 'rows', 'tokens'].map((role) => `data-retention-production-${role}`));
+    expect(functions.map((entry) => entry.args.name).sort()).toEqual(
+      ['blobs', 'health', 'rows', 'tokens'].map((role) => `data-retention-production-${role}`),
+    );
     for (const entry of functions) {
       const [file, exported] = (entry.args.handler as string).split('.');
       expect(existsSync(path.join(ROOT, `${file}.ts`)), entry.args.handler).toBe(true);
@@ -193,20 +226,45 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
   it('declares the DynamoDB control table under its configured name, and no database secret', () => {
     const [table, ...others] = ofType(custom, 'sst.aws.Dynamo');
     expect(others).toEqual([]);
-    expect(table!.args).toMatchObject({ primaryIndex: { hashKey: 'pk', rangeKey: 'sk' }, ttl: 'expiresAt', globalIndexes: { gsi1: { hashKey: 'gsi1pk' } } });
+    expect(table!.args).toMatchObject({
+      primaryIndex: { hashKey: 'pk', rangeKey: 'sk' },
+      ttl: 'expiresAt',
+      globalIndexes: { gsi1: { hashKey: 'gsi1pk' } },
+    });
     const tableArgs: Record<string, unknown> = {};
     table!.args.transform.table(tableArgs);
     expect(tableArgs.name).toBe('retention-control');
-    expect(custom.outputs).toMatchObject({ controlTable: 'retention-control', health: expect.stringContaining('lambda-url'), function_tokens: 'data-retention-production-tokens' });
-    expect(ofType(custom, 'sst.Secret').map((secret) => secret.name).sort()).toEqual(['RetentionBlobToken', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    expect(custom.outputs).toMatchObject({
+      controlTable: 'retention-control',
+      health: expect.stringContaining('lambda-url'),
+      function_tokens: 'data-retention-production-tokens',
+    });
+    expect(
+      ofType(custom, 'sst.Secret')
+        .map((secret) => secret.name)
+        .sort(),
+    ).toEqual(['RetentionBlobToken', 'RetentionHealthToken', 'RetentionSentryDsn']);
     expect(linked(custom, 'tokens')).toEqual(['RetentionSentryDsn']);
   });
 
   it('grants the tokens function its table and GSI, and health only reads the control table', () => {
-    const resources = (role: string) => (fn(custom, role).args.permissions as Array<{ resources: string[] }>).flatMap((statement) => statement.resources);
+    const resources = (role: string) =>
+      (fn(custom, role).args.permissions as Array<{ resources: string[] }>).flatMap((statement) => statement.resources);
     expect(resources('tokens')).toContain(`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/sessions/index/byExpiry`);
-    expect(resources('health').every((resource) => resource.startsWith(`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/retention-control`))).toBe(true);
-    const healthActions = (fn(custom, 'health').args.permissions as Array<{ actions: string[] }>).flatMap((statement) => statement.actions);
-    expect([...new Set(healthActions)].sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem', 'dynamodb:Query']);
+    expect(
+      resources('health').every((resource) =>
+        resource.startsWith(`arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/retention-control`),
+      ),
+    ).toBe(true);
+    const healthActions = (fn(custom, 'health').args.permissions as Array<{ actions: string[] }>).flatMap(
+      (statement) => statement.actions,
+    );
+    expect([...new Set(healthActions)].sort()).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:DescribeTimeToLive',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+    ]);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isEligible } from '../../lib/policy/classify.ts';
-import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
 import type { BackupRef, Store } from '../../lib/core/store.ts';
+import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
+import { isEligible } from '../../lib/policy/classify.ts';
 
 /**
  * The contract every Store passes against a real local backend (fs now; S3, Vercel Blob,
@@ -50,14 +50,23 @@ export const contractCutoffs: Cutoffs = {
  * A cutoff after every seeded item: stores that list only items past the cutoff
  * (`scansCandidatesOnly`) list everything with it.
  */
-const EVERY_ITEM: Cutoffs = { computedAt: CONTRACT_NOW, rules: [], fallback: { retention: '1d', retentionMs: DAY_MS, cutoff: new Date(CONTRACT_NOW.getTime() + DAY_MS) } };
+const EVERY_ITEM: Cutoffs = {
+  computedAt: CONTRACT_NOW,
+  rules: [],
+  fallback: { retention: '1d', retentionMs: DAY_MS, cutoff: new Date(CONTRACT_NOW.getTime() + DAY_MS) },
+};
 
 export function daysAgo(days: number): Date {
   return new Date(CONTRACT_NOW.getTime() - days * DAY_MS);
 }
 
 /** Every item of the store, page by page; fails on a runaway cursor. */
-export async function scanAll(store: Store, limit = 1000, cursor?: string, cutoffs: Cutoffs = contractCutoffs): Promise<{ items: Item[]; pages: number }> {
+export async function scanAll(
+  store: Store,
+  limit = 1000,
+  cursor?: string,
+  cutoffs: Cutoffs = contractCutoffs,
+): Promise<{ items: Item[]; pages: number }> {
   const items: Item[] = [];
   let pages = 0;
   let position = cursor;
@@ -137,7 +146,9 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       await fixture.seed(seeds);
 
       // Index-backed stores list only items past the latest cutoff: the young ones never come back.
-      const expected = options.scansCandidatesOnly ? seeds.filter((seed) => seed.timestamp.getTime() < CUTOFF.getTime()) : seeds;
+      const expected = options.scansCandidatesOnly
+        ? seeds.filter((seed) => seed.timestamp.getTime() < CUTOFF.getTime())
+        : seeds;
 
       const { items, pages } = await scanAll(store, 3);
 
@@ -158,7 +169,11 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
     });
 
     it('resumes strictly after a mid cursor, also from a new store and after deleting that page', async () => {
-      const seeds = Array.from({ length: 9 }, (_, index) => ({ key: `k${index}`, timestamp: daysAgo(40 + index), size: 1 }));
+      const seeds = Array.from({ length: 9 }, (_, index) => ({
+        key: `k${index}`,
+        timestamp: daysAgo(40 + index),
+        size: 1,
+      }));
       await fixture.seed(seeds);
       const first = await store.scan({ cutoffs: contractCutoffs, limit: 4 });
       expect(first.items).toHaveLength(4);
@@ -186,15 +201,31 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
         { key: 'at-cutoff', timestamp: CUTOFF, size: 1 },
         { key: 'young', timestamp: daysAgo(1), size: 1 },
       ]);
-      const holds: Hold[] = [{ id: 1, policy: null, key: 'old-held', prefix: false, reason: 'litigation', createdBy: 'test', createdAt: CONTRACT_NOW }];
+      const holds: Hold[] = [
+        {
+          id: 1,
+          policy: null,
+          key: 'old-held',
+          prefix: false,
+          reason: 'litigation',
+          createdBy: 'test',
+          createdAt: CONTRACT_NOW,
+        },
+      ];
 
       const { held, ...census } = await store.census({ cutoffs: contractCutoffs, holds });
       expect(census).toEqual({ total: 5, eligible: 2, oldestOverdueSeconds: (10 * DAY_MS) / 1000, exact: true });
       // Optional: only stores that sweep in one statement count held items in the census.
       expect(held === undefined || held === 1).toBe(true);
 
-      expect(await store.census({ cutoffs: contractCutoffs, holds, bound: 5 })).toMatchObject({ total: 5, exact: true });
-      expect(await store.census({ cutoffs: contractCutoffs, holds, bound: 3 })).toMatchObject({ total: 3, exact: false });
+      expect(await store.census({ cutoffs: contractCutoffs, holds, bound: 5 })).toMatchObject({
+        total: 5,
+        exact: true,
+      });
+      expect(await store.census({ cutoffs: contractCutoffs, holds, bound: 3 })).toMatchObject({
+        total: 3,
+        exact: false,
+      });
     });
 
     it('deletes what it is given, reports already-deleted items missing, and touches nothing else', async () => {
@@ -202,7 +233,12 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       const eligible = await eligibleItems(store);
 
       const first = await store.delete(pick(eligible, ['a', 'b']));
-      expect(first).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'a', status: 'deleted' }), expect.objectContaining({ key: 'b', status: 'deleted' })]));
+      expect(first).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ key: 'a', status: 'deleted' }),
+          expect.objectContaining({ key: 'b', status: 'deleted' }),
+        ]),
+      );
       expect(first).toHaveLength(2);
       for (const outcome of first) if (outcome.bytes !== undefined) expect(outcome.bytes).toBe(3);
 
@@ -234,7 +270,9 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
     });
 
     it('keeps an item rewritten at or after its cutoff between scan and delete (invariant 1)', async () => {
-      await fixture.seed(['rewritten-now', 'rewritten-at-cutoff', 'unchanged'].map((key) => ({ key, timestamp: daysAgo(60), size: 2 })));
+      await fixture.seed(
+        ['rewritten-now', 'rewritten-at-cutoff', 'unchanged'].map((key) => ({ key, timestamp: daysAgo(60), size: 2 })),
+      );
       const eligible = await eligibleItems(store);
       await fixture.touch('rewritten-now', CONTRACT_NOW);
       await fixture.touch('rewritten-at-cutoff', CUTOFF);
@@ -254,7 +292,16 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
     });
 
     it('round-trips awkward keys: spaces, unicode, +, %, #, ?', async () => {
-      const keys = ['with space.txt', 'dir with space/inner file.txt', 'ünïcødé/文件-😀.txt', 'a+b=c.txt', '100%.txt', '%2F-not-a-slash.txt', 'hash#tag.txt', 'what?.txt'];
+      const keys = [
+        'with space.txt',
+        'dir with space/inner file.txt',
+        'ünïcødé/文件-😀.txt',
+        'a+b=c.txt',
+        '100%.txt',
+        '%2F-not-a-slash.txt',
+        'hash#tag.txt',
+        'what?.txt',
+      ];
       await fixture.seed(keys.map((key) => ({ key, timestamp: daysAgo(33), size: 4 })));
 
       const eligible = await eligibleItems(store);
@@ -275,7 +322,8 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
     if (options.backup === 'fresh-timestamps') return;
     it('backs up, restores with the original timestamp, and never overwrites an existing item', async () => {
       const { backups } = store;
-      if (!backups || fixture.backupTo === undefined) throw new Error('the fixture must support backup (backupTo) and the store backup/restore');
+      if (!backups || fixture.backupTo === undefined)
+        throw new Error('the fixture must support backup (backupTo) and the store backup/restore');
       await fixture.seed([
         { key: 'docs/a b.pdf', timestamp: daysAgo(90), size: 5 },
         { key: 'c.pdf', timestamp: daysAgo(120), size: 7 },
@@ -283,7 +331,12 @@ export function storeContract(name: string, setup: () => Promise<StoreFixture>, 
       const items = pick(await eligibleItems(store), ['docs/a b.pdf', 'c.pdf']);
       const ref: BackupRef = { to: fixture.backupTo, policy: 'contract-policy', runId: 'run-1' };
 
-      expect(await backups.backup(items, ref)).toEqual(expect.arrayContaining([{ key: 'docs/a b.pdf', ok: true }, { key: 'c.pdf', ok: true }]));
+      expect(await backups.backup(items, ref)).toEqual(
+        expect.arrayContaining([
+          { key: 'docs/a b.pdf', ok: true },
+          { key: 'c.pdf', ok: true },
+        ]),
+      );
       await store.delete(items);
       expect(await fixture.exists('c.pdf')).toBe(false);
 

@@ -1,11 +1,23 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, StoreError } from '../../lib/errors.ts';
 import type { RetryEvent } from '../../lib/core/async.ts';
 import type { Store } from '../../lib/core/store.ts';
+import { ConfigError, StoreError } from '../../lib/errors.ts';
 import { VercelBlobStoreSchema } from '../../lib/stores/vercel-blob/schema.ts';
-import { createVercelBlobStore, type VercelBlobStoreConfig, type VercelBlobStoreDeps } from '../../lib/stores/vercel-blob/store.ts';
+import {
+  createVercelBlobStore,
+  type VercelBlobStoreConfig,
+  type VercelBlobStoreDeps,
+} from '../../lib/stores/vercel-blob/store.ts';
 import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/vercelBlob.ts';
-import { CONTRACT_NOW, contractCutoffs, daysAgo, eligibleItems, scanAll, storeContract, type StoreFixture } from './store-contract.ts';
+import {
+  CONTRACT_NOW,
+  contractCutoffs,
+  daysAgo,
+  eligibleItems,
+  type StoreFixture,
+  scanAll,
+  storeContract,
+} from './store-contract.ts';
 
 let standIn: VercelBlobStandIn;
 const savedEnv = { ...process.env };
@@ -29,16 +41,27 @@ function storeWith(options: Partial<VercelBlobStoreConfig> = {}, deps: VercelBlo
 
 // copy() gives a fresh uploadedAt, so the contract's "restores with the original timestamp"
 // cannot hold on Vercel Blob: backup and restore are tested below instead.
-storeContract('vercel-blob (stand-in, real SDK)', async (): Promise<StoreFixture> => {
-  standIn.clear();
-  return {
-    createStore: () => storeWith(),
-    seed: async (items) => standIn.seed(items.map((item) => ({ pathname: item.key, uploadedAt: item.timestamp, ...(item.size !== undefined ? { size: item.size } : {}) }))),
-    exists: async (key) => standIn.get(key) !== undefined,
-    touch: async (key, timestamp) => standIn.seed([{ pathname: key, uploadedAt: timestamp, body: 'rewritten' }]),
-    teardown: async () => undefined,
-  };
-}, { backup: 'fresh-timestamps' });
+storeContract(
+  'vercel-blob (stand-in, real SDK)',
+  async (): Promise<StoreFixture> => {
+    standIn.clear();
+    return {
+      createStore: () => storeWith(),
+      seed: async (items) =>
+        standIn.seed(
+          items.map((item) => ({
+            pathname: item.key,
+            uploadedAt: item.timestamp,
+            ...(item.size !== undefined ? { size: item.size } : {}),
+          })),
+        ),
+      exists: async (key) => standIn.get(key) !== undefined,
+      touch: async (key, timestamp) => standIn.seed([{ pathname: key, uploadedAt: timestamp, body: 'rewritten' }]),
+      teardown: async () => undefined,
+    };
+  },
+  { backup: 'fresh-timestamps' },
+);
 
 describe('vercel-blob store', () => {
   beforeEach(() => {
@@ -47,13 +70,19 @@ describe('vercel-blob store', () => {
   });
 
   it('validates the policy store of the issue with its defaults', () => {
-    expect(VercelBlobStoreSchema.parse({ kind: 'vercel-blob', prefix: 'pdfs/' })).toEqual({ kind: 'vercel-blob', prefix: 'pdfs/', access: 'public' });
+    expect(VercelBlobStoreSchema.parse({ kind: 'vercel-blob', prefix: 'pdfs/' })).toEqual({
+      kind: 'vercel-blob',
+      prefix: 'pdfs/',
+      access: 'public',
+    });
   });
 
   it('needs a token: ConfigError on store.token when neither the config nor BLOB_READ_WRITE_TOKEN has one', async () => {
     delete process.env.BLOB_READ_WRITE_TOKEN;
     try {
-      const error = await storeWith().open().catch((caught: unknown) => caught);
+      const error = await storeWith()
+        .open()
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).issues[0]).toMatchObject({ path: 'store.token' });
       await expect(storeWith({ token: 'vercel_blob_rw_x_wrong' }).open()).rejects.toBeInstanceOf(ConfigError);
@@ -64,7 +93,11 @@ describe('vercel-blob store', () => {
   });
 
   it('sweeps a listing of more than 3 pages with ≤1 list page and ≤1 del per 1000 deleted, and no head()', async () => {
-    const blobs = Array.from({ length: 3500 }, (_, index) => ({ pathname: `pdfs/${String(index).padStart(5, '0')}.pdf`, uploadedAt: daysAgo(40), size: 10 }));
+    const blobs = Array.from({ length: 3500 }, (_, index) => ({
+      pathname: `pdfs/${String(index).padStart(5, '0')}.pdf`,
+      uploadedAt: daysAgo(40),
+      size: 10,
+    }));
     standIn.seed([...blobs, { pathname: 'other/keep.pdf', uploadedAt: daysAgo(40) }]);
     const store = storeWith({ prefix: 'pdfs/' });
 
@@ -75,7 +108,9 @@ describe('vercel-blob store', () => {
     for (;;) {
       const page = await store.scan({ cutoffs: contractCutoffs, limit: 1000, ...(cursor ? { cursor } : {}) });
       pages += 1;
-      const outcomes = await store.delete([...page.items].map((item) => ({ ...item, cutoff: daysAgo(30), rule: 'retention: 30d' })));
+      const outcomes = await store.delete(
+        [...page.items].map((item) => ({ ...item, cutoff: daysAgo(30), rule: 'retention: 30d' })),
+      );
       deleted += outcomes.filter((outcome) => outcome.status === 'deleted').length;
       if (page.done) break;
       cursor = page.cursor;
@@ -124,18 +159,31 @@ describe('vercel-blob store', () => {
     const items = [...(await eligibleItems(store)).values()];
     standIn.unavailable(1, 'delete');
 
-    expect(await store.delete(items)).toEqual([{ key: 'a.pdf', status: 'failed', error: expect.stringMatching(/^del: /) }]);
+    expect(await store.delete(items)).toEqual([
+      { key: 'a.pdf', status: 'failed', error: expect.stringMatching(/^del: /) },
+    ]);
     expect(standIn.get('a.pdf')).toBeDefined();
   });
 
   it('scopes with prefix and include/exclude, and refuses to delete outside them', async () => {
-    standIn.seed(['docs/a.pdf', 'docs/b.txt', 'docs/tmp/c.pdf', 'elsewhere/d.pdf'].map((pathname) => ({ pathname, uploadedAt: daysAgo(40) })));
+    standIn.seed(
+      ['docs/a.pdf', 'docs/b.txt', 'docs/tmp/c.pdf', 'elsewhere/d.pdf'].map((pathname) => ({
+        pathname,
+        uploadedAt: daysAgo(40),
+      })),
+    );
     const store = storeWith({ prefix: 'docs/', include: ['**/*.pdf'], exclude: ['docs/tmp/**'] });
 
     expect((await scanAll(store)).items.map((item) => item.key)).toEqual(['docs/a.pdf']);
     expect(await store.census({ cutoffs: contractCutoffs, holds: [] })).toMatchObject({ total: 1, eligible: 1 });
-    const [outcome] = await store.delete([{ key: 'elsewhere/d.pdf', timestamp: daysAgo(40), cutoff: CONTRACT_NOW, rule: 'retention: 30d' }]);
-    expect(outcome).toMatchObject({ key: 'elsewhere/d.pdf', status: 'failed', error: expect.stringMatching(/^refused/) });
+    const [outcome] = await store.delete([
+      { key: 'elsewhere/d.pdf', timestamp: daysAgo(40), cutoff: CONTRACT_NOW, rule: 'retention: 30d' },
+    ]);
+    expect(outcome).toMatchObject({
+      key: 'elsewhere/d.pdf',
+      status: 'failed',
+      error: expect.stringMatching(/^refused/),
+    });
     expect(standIn.get('elsewhere/d.pdf')).toBeDefined();
   });
 
@@ -151,7 +199,10 @@ describe('vercel-blob store', () => {
     await store.delete(items);
 
     const restored = await store.backups!.restore(ref, [...keys, 'pdfs/never-backed-up']);
-    expect(restored.map(({ key, status }) => [key, status])).toEqual([...keys.map((key) => [key, 'restored']), ['pdfs/never-backed-up', 'no_backup']]);
+    expect(restored.map(({ key, status }) => [key, status])).toEqual([
+      ...keys.map((key) => [key, 'restored']),
+      ['pdfs/never-backed-up', 'no_backup'],
+    ]);
     expect(standIn.get('pdfs/ü+%#?.pdf')?.body.toString()).toBe('body-1');
     standIn.seed([{ pathname: 'pdfs/a b.pdf', uploadedAt: CONTRACT_NOW, body: 'newer' }]);
     expect(await store.backups!.restore(ref, ['pdfs/a b.pdf'])).toEqual([{ key: 'pdfs/a b.pdf', status: 'exists' }]);

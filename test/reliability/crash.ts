@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapConcurrent } from '../../lib/core/async.ts';
 import { describeTrials } from '../support/crashTrialFigures.ts';
-import { CrashTrials, trialPlans, type TrialResult } from '../support/crashTrials.ts';
+import { CrashTrials, type TrialResult, trialPlans } from '../support/crashTrials.ts';
 import { startTestPostgres } from '../support/postgres.ts';
 
 function flag(name: string, fallback: number): number {

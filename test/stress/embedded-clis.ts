@@ -33,9 +33,15 @@ let lowest = before;
 const sampler = setInterval(() => (lowest = Math.min(lowest, availableMiB())), 200);
 try {
   const figures = await runConcurrentClis(home, scratch, processes);
-  const memory = { availableBeforeMiB: Math.round(before), lowestAvailableMiB: Math.round(lowest), peakUseMiB: Math.round(before - lowest) };
+  const memory = {
+    availableBeforeMiB: Math.round(before),
+    lowestAvailableMiB: Math.round(lowest),
+    peakUseMiB: Math.round(before - lowest),
+  };
   const wallSeconds = Math.round(figures.wallSeconds * 10) / 10;
-  console.log(JSON.stringify({ ...figures, wallSeconds, memory, fsync: process.env.RETENTION_EMBEDDED_FSYNC ?? 'on' }, null, 2));
+  console.log(
+    JSON.stringify({ ...figures, wallSeconds, memory, fsync: process.env.RETENTION_EMBEDDED_FSYNC ?? 'on' }, null, 2),
+  );
   const leftovers = figures.serverStillRunning || figures.clientsLeft > 0;
   const failed = figures.broken.length > 0 || leftovers || figures.deletedByRuns !== figures.deletedOnDisk;
   process.exitCode = failed ? 1 : 0;

@@ -42,7 +42,13 @@ export async function startRecorder(target: string, answer: Answer = () => undef
         return;
       }
       const headers = { ...request.headers, host: upstream.host };
-      const options = { host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers };
+      const options = {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers,
+      };
       const forwarded = http.request(options, (reply) => {
         response.writeHead(reply.statusCode ?? 502, reply.headers);
         reply.pipe(response);
@@ -70,7 +76,8 @@ export interface IamRequest {
 }
 
 const XML_ENTITIES: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
-const xmlText = (value: string) => value.replace(/&(lt|gt|quot|apos|amp);/g, (_entity, name: string) => XML_ENTITIES[name]!);
+const xmlText = (value: string) =>
+  value.replace(/&(lt|gt|quot|apos|amp);/g, (_entity, name: string) => XML_ENTITIES[name]!);
 
 /** Path-style S3 requests as the SDK sends them to a custom endpoint. */
 export function s3IamRequests(request: RecordedRequest): IamRequest[] {
@@ -81,7 +88,12 @@ export function s3IamRequests(request: RecordedRequest): IamRequest[] {
   const call = `${request.method} ${request.url}`;
   const bucketArn = `arn:aws:s3:::${bucket}`;
   const prefix = url.searchParams.get('prefix');
-  const listing = (action: string): IamRequest => ({ action, resource: bucketArn, call, ...(prefix !== null ? { prefix } : {}) });
+  const listing = (action: string): IamRequest => ({
+    action,
+    resource: bucketArn,
+    call,
+    ...(prefix !== null ? { prefix } : {}),
+  });
   if (key === '') {
     // HeadBucket is authorized as ListBucket, without any prefix.
     if (request.method === 'HEAD') return [{ action: 's3:ListBucket', resource: bucketArn, call }];
@@ -140,7 +152,8 @@ export function allows(statements: Statement[], request: IamRequest): boolean {
       statement.actions.includes(request.action) &&
       statement.resources.some((resource) => pattern(resource).test(request.resource)) &&
       (statement.conditions ?? []).every(
-        (condition) => request.prefix !== undefined && condition.values.some((value) => pattern(value).test(request.prefix!)),
+        (condition) =>
+          request.prefix !== undefined && condition.values.some((value) => pattern(value).test(request.prefix!)),
       ),
   );
 }
@@ -149,7 +162,8 @@ export function allows(statements: Statement[], request: IamRequest): boolean {
 export function denied(statements: Statement[], requests: IamRequest[]): IamRequest[] {
   const seen = new Map<string, IamRequest>();
   for (const request of requests) {
-    if (!allows(statements, request)) seen.set(`${request.action} ${request.resource} ${request.prefix ?? ''}`, request);
+    if (!allows(statements, request))
+      seen.set(`${request.action} ${request.resource} ${request.prefix ?? ''}`, request);
   }
   return [...seen.values()];
 }

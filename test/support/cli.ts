@@ -12,12 +12,19 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: options.cwd, env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...options.env }, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: options.cwd,
+        env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...options.env },
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -35,7 +42,10 @@ export function logLines(stderr: string): Array<Record<string, unknown>> {
 }
 
 /** Creates files under `root` with the given mtimes. */
-export async function seedFiles(root: string, files: Array<{ key: string; mtime: Date; content?: string }>): Promise<void> {
+export async function seedFiles(
+  root: string,
+  files: Array<{ key: string; mtime: Date; content?: string }>,
+): Promise<void> {
   for (const file of files) {
     const target = path.join(root, file.key);
     await mkdir(path.dirname(target), { recursive: true });
@@ -54,7 +64,10 @@ export interface LiveRun {
 
 /** Starts the real CLI in the background (e.g. a long `run --json`) and follows its log lines. */
 export function startCli(args: string[], env: Record<string, string>): LiveRun {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let batches = 0;
@@ -74,22 +87,24 @@ export function startCli(args: string[], env: Record<string, string>): LiveRun {
     batches += (text.match(/"event":"batch_deleted"/g) ?? []).length;
     wake();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      // Let the pipes drain before handing out what the process printed.
-      setImmediate(() => {
-        wake();
-        for (const waiter of waiters.splice(0)) waiter.resolve();
-        resolve({ code, signal, stdout, stderr });
-      });
-    }),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) =>
+      child.once('exit', (code, signal) => {
+        // Let the pipes drain before handing out what the process printed.
+        setImmediate(() => {
+          wake();
+          for (const waiter of waiters.splice(0)) waiter.resolve();
+          resolve({ code, signal, stdout, stderr });
+        });
+      }),
   );
   return {
     pid: child.pid!,
     exited,
-    afterBatches: (count) => new Promise((resolve) => {
-      waiters.push({ batches: count, resolve });
-      wake();
-    }),
+    afterBatches: (count) =>
+      new Promise((resolve) => {
+        waiters.push({ batches: count, resolve });
+        wake();
+      }),
   };
 }

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isProcessAlive } from '../../lib/control/local/processCoordination.ts';
 import { exitCodeFor } from '../../lib/cli/run.ts';
+import { isProcessAlive } from '../../lib/control/local/processCoordination.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { BIN, seedFiles } from './cli.ts';
 import { postmasterPid } from './embeddedHome.ts';
@@ -35,10 +35,22 @@ export async function runConcurrentClis(home: string, scratch: string, processes
   const root = path.join(scratch, 'files');
   await mkdir(root, { recursive: true });
   const old = new Date(Date.now() - 90 * 86_400_000);
-  await seedFiles(root, Array.from({ length: FILES }, (_, i) => ({ key: `f${String(i).padStart(4, '0')}.tmp`, mtime: old })));
+  await seedFiles(
+    root,
+    Array.from({ length: FILES }, (_, i) => ({ key: `f${String(i).padStart(4, '0')}.tmp`, mtime: old })),
+  );
   const configPath = path.join(scratch, 'retention.json');
-  const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *' };
-  await writeFile(configPath, JSON.stringify({ policies: [{ ...policy, batchSize: 50, limits: { maxDeleteFraction: 1 } }] }));
+  const policy = {
+    name: 'files',
+    class: 'blobs',
+    store: { kind: 'fs', root },
+    retention: '30d',
+    schedule: '0 * * * *',
+  };
+  await writeFile(
+    configPath,
+    JSON.stringify({ policies: [{ ...policy, batchSize: 50, limits: { maxDeleteFraction: 1 } }] }),
+  );
 
   const env = { ...process.env, RETENTION_HOME: home, RETENTION_DATABASE_URL: '', RETENTION_LOG_LEVEL: 'warn' };
   const started = performance.now();
@@ -73,7 +85,9 @@ export async function runConcurrentClis(home: string, scratch: string, processes
     if (!report.dryRun) figures.deletedByRuns += report.deleted;
     const expected = exitCodeFor([report], false);
     if (result.code !== expected) {
-      figures.broken.push(`#${index} ${command}: ${report.status} but exit ${result.code}, not ${expected}; ${stderrTail}`);
+      figures.broken.push(
+        `#${index} ${command}: ${report.status} but exit ${result.code}, not ${expected}; ${stderrTail}`,
+      );
     }
   });
   const pid = await postmasterPid(home);

@@ -1,7 +1,7 @@
 import { main } from '../../lib/cli/main.ts';
 import type { RunReport } from '../../lib/core/types.ts';
+import { type CliResult, runCli } from './cli.ts';
 import type { AuditEntry } from './crashTrialChecks.ts';
-import { runCli, type CliResult } from './cli.ts';
 
 /**
  * The operator's side of a crash trial: the CLI commands that follow a kill, run either as child

@@ -10,7 +10,8 @@ export type Phase = 'startup' | 'before first batch' | 'sweep' | 'after sweep' |
 
 /** When to kill: `delayMs` after spawn, after the `run_started` line, or after the `count`-th `batch_deleted` line. */
 export type KillPoint =
-  { after: 'spawn' | 'run_started'; delayMs: number } | { after: 'batch_deleted'; count: number; delayMs: number };
+  | { after: 'spawn' | 'run_started'; delayMs: number }
+  | { after: 'batch_deleted'; count: number; delayMs: number };
 
 export interface KilledRun {
   /** Where the run was when the kill was sent (`exited`: it finished first). */

@@ -1,16 +1,16 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  type CutoffBounds,
   countTrial,
   findViolations,
   NO_COUNTS,
-  type CutoffBounds,
   type Observed,
   type TrialCounts,
 } from './crashTrialChecks.ts';
 import { childProcessCli, inProcessCli, Operator } from './crashTrialOperator.ts';
-import { runAndKill, waitForSessionsToEnd, type KilledRun, type KillPoint, type Phase } from './crashTrialProcess.ts';
-import { between, prng, RETENTION_MS, seedFsSubject, seedRowsSubject, type Subject } from './crashTrialSubjects.ts';
+import { type KilledRun, type KillPoint, type Phase, runAndKill, waitForSessionsToEnd } from './crashTrialProcess.ts';
+import { between, prng, RETENTION_MS, type Subject, seedFsSubject, seedRowsSubject } from './crashTrialSubjects.ts';
 import type { TestPostgres } from './postgres.ts';
 
 /**

@@ -2,7 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DynamoDBClient, type BatchWriteItemCommandInput, type BatchWriteItemCommandOutput } from '@aws-sdk/client-dynamodb';
+import {
+  type BatchWriteItemCommandInput,
+  type BatchWriteItemCommandOutput,
+  DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { readPort } from './childServer.ts';
 
 /**
@@ -34,13 +38,21 @@ process.stdin.on('end', () => process.exit(0));
 `;
 
 export async function startDynalite(): Promise<TestDynamo> {
-  const child = spawn(process.execPath, ['-e', SERVER_SOURCE], { cwd: PROJECT_ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', SERVER_SOURCE], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const endpoint = `http://127.0.0.1:${await readPort(child, 'dynalite')}`;
   const clients: DynamoDBClient[] = [];
   return {
     endpoint,
     client() {
-      const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+      const client = new DynamoDBClient({
+        endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
       clients.push(client);
       return client;
     },
@@ -55,7 +67,6 @@ export async function startDynalite(): Promise<TestDynamo> {
     },
   };
 }
-
 
 export interface Withheld {
   /** BatchWriteItem calls seen. */
@@ -82,8 +93,15 @@ export function withholdBatchWrites(client: DynamoDBClient, plan: { keep: number
       const withheld = requests.slice(plan.keep);
       seen.withheld += withheld.length;
       const unprocessed = withheld.length > 0 ? { [table]: withheld } : {};
-      if (plan.keep === 0) return { output: { $metadata: {}, UnprocessedItems: unprocessed } satisfies BatchWriteItemCommandOutput, response: {} } as Awaited<ReturnType<typeof next>>;
-      const result = await next({ ...args, input: { ...input, RequestItems: { [table]: requests.slice(0, plan.keep) } } });
+      if (plan.keep === 0)
+        return {
+          output: { $metadata: {}, UnprocessedItems: unprocessed } satisfies BatchWriteItemCommandOutput,
+          response: {},
+        } as Awaited<ReturnType<typeof next>>;
+      const result = await next({
+        ...args,
+        input: { ...input, RequestItems: { [table]: requests.slice(0, plan.keep) } },
+      });
       (result.output as BatchWriteItemCommandOutput).UnprocessedItems = unprocessed;
       return result;
     },

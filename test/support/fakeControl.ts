@@ -1,8 +1,18 @@
+import { leaseLost } from '../../lib/control/errorContext.ts';
 import type {
-  AuditIntent, AuditQuery, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord,
+  AuditIntent,
+  AuditQuery,
+  AuditRecord,
+  AuditResolution,
+  AuditStatus,
+  Checkpoint,
+  ControlStore,
+  Lease,
+  NewHold,
+  PauseState,
+  RunRecord,
 } from '../../lib/core/control.ts';
 import type { Clock, Hold, RunReport } from '../../lib/core/types.ts';
-import { leaseLost } from '../../lib/control/errorContext.ts';
 
 type Resolved = Exclude<AuditStatus, 'pending'>;
 
@@ -114,8 +124,13 @@ export class FakeControl implements ControlStore {
   async finishRun(report: RunReport): Promise<void> {
     const started = this.runs.get(report.runId);
     this.runs.set(report.runId, {
-      runId: report.runId, policy: report.policy, dryRun: report.dryRun, startedAt: started?.startedAt ?? new Date(report.startedAt),
-      status: report.status, finishedAt: new Date(report.finishedAt), report,
+      runId: report.runId,
+      policy: report.policy,
+      dryRun: report.dryRun,
+      startedAt: started?.startedAt ?? new Date(report.startedAt),
+      status: report.status,
+      finishedAt: new Date(report.finishedAt),
+      report,
     });
   }
 
@@ -143,14 +158,19 @@ export class FakeControl implements ControlStore {
   async resolveIntents(runId: string, resolutions: AuditResolution[]): Promise<void> {
     for (const resolution of resolutions) {
       const open = this.records.filter(
-        (record) => record.runId === runId && record.key === resolution.key && (record.status === 'pending' || record.status === 'abandoned'),
+        (record) =>
+          record.runId === runId &&
+          record.key === resolution.key &&
+          (record.status === 'pending' || record.status === 'abandoned'),
       );
       for (const record of open) this.resolve(record, resolution.status, resolution.error);
     }
   }
 
   async pendingIntents(policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
-    return this.records.filter((record) => record.policy === policy && record.status === 'pending' && record.runId !== exceptRunId);
+    return this.records.filter(
+      (record) => record.policy === policy && record.status === 'pending' && record.runId !== exceptRunId,
+    );
   }
 
   async resolveStaleIntents(resolutions: Array<{ id: number; status: Resolved }>): Promise<void> {
@@ -167,7 +187,8 @@ export class FakeControl implements ControlStore {
   async audit(query: AuditQuery): Promise<AuditRecord[]> {
     const matches = (wanted: string | undefined, value: string) => wanted === undefined || wanted === value;
     const matching = this.records.filter(
-      (record) => matches(query.runId, record.runId) && matches(query.policy, record.policy) && matches(query.key, record.key),
+      (record) =>
+        matches(query.runId, record.runId) && matches(query.policy, record.policy) && matches(query.key, record.key),
     );
     return matching.reverse().slice(0, query.limit);
   }

@@ -32,7 +32,13 @@ export function oldItems(count: number, prefix = 'old'): Item[] {
 
 /** A policy as the config would give it; the engine reads no store config from it (the store is injected). */
 export function policyWith(overrides: Record<string, unknown> = {}): PolicyConfig {
-  const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root: '/srv/fake' }, retention: '30d', schedule: '0 * * * *' };
+  const policy = {
+    name: 'files',
+    class: 'blobs',
+    store: { kind: 'fs', root: '/srv/fake' },
+    retention: '30d',
+    schedule: '0 * * * *',
+  };
   return parseConfig({ policies: [{ ...policy, limits: { maxDeleteFraction: 1 }, ...overrides }] }).policies[0]!;
 }
 
@@ -68,5 +74,8 @@ export class FakeRuns {
 
 /** Keys of the report's listed items with this outcome, sorted. */
 export function listed(report: RunReport, outcome: string): string[] {
-  return (report.items ?? []).filter((entry) => entry.outcome === outcome).map((entry) => entry.key).sort();
+  return (report.items ?? [])
+    .filter((entry) => entry.outcome === outcome)
+    .map((entry) => entry.key)
+    .sort();
 }

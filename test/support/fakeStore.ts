@@ -1,6 +1,16 @@
 import type { AuditQuery, AuditRecord } from '../../lib/core/control.ts';
 import type {
-  Census, CensusQuery, DeleteOptions, DeleteOutcome, OneStatementSweep, OwnAuditTrail, Page, RunContext, ScanQuery, Store, SweptBatch,
+  Census,
+  CensusQuery,
+  DeleteOptions,
+  DeleteOutcome,
+  OneStatementSweep,
+  OwnAuditTrail,
+  Page,
+  RunContext,
+  ScanQuery,
+  Store,
+  SweptBatch,
 } from '../../lib/core/store.ts';
 import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
 import { holdFor, isEligible } from '../../lib/policy/classify.ts';
@@ -128,7 +138,14 @@ export class FakeStore implements Store {
           }
           const last = batch.at(-1)?.key ?? cursor;
           const position = last === undefined ? {} : { cursor: last };
-          return { deleted: batch.length, bytes: 0, audited, mayHaveSkipped: false, ...position, done: due.length <= limit };
+          return {
+            deleted: batch.length,
+            bytes: 0,
+            audited,
+            mayHaveSkipped: false,
+            ...position,
+            done: due.length <= limit,
+          };
         },
       }),
     };
@@ -138,8 +155,21 @@ export class FakeStore implements Store {
 function ownRecord(run: RunContext, store: string, item: EligibleItem, id: number): AuditRecord {
   const at = new Date(0);
   return {
-    id, runId: run.runId, policy: 'fake', store, key: item.key, itemTimestamp: item.timestamp, rule: item.rule,
-    cutoff: item.cutoff, actor: run.actor, trigger: run.trigger, action: 'delete', status: 'deleted',
-    createdAt: at, resolvedAt: at, error: null, source: 'fake#own',
+    id,
+    runId: run.runId,
+    policy: 'fake',
+    store,
+    key: item.key,
+    itemTimestamp: item.timestamp,
+    rule: item.rule,
+    cutoff: item.cutoff,
+    actor: run.actor,
+    trigger: run.trigger,
+    action: 'delete',
+    status: 'deleted',
+    createdAt: at,
+    resolvedAt: at,
+    error: null,
+    source: 'fake#own',
   };
 }

@@ -27,7 +27,11 @@ export interface KeyFault {
   times?: number;
 }
 
-export type RouteHandler = (request: { method: string; url: URL; body: string }) => { status: number; body: string; headers?: Record<string, string> } | undefined;
+export type RouteHandler = (request: {
+  method: string;
+  url: URL;
+  body: string;
+}) => { status: number; body: string; headers?: Record<string, string> } | undefined;
 
 export interface FaultProxy {
   endpoint: string;
@@ -42,7 +46,8 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+const SLOW_DOWN =
+  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
@@ -66,9 +71,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const method = request.method ?? 'GET';
     const url = request.url ?? '/';
     const isDelete = method === 'POST' && /[?&]delete(=|&|$)/.test(url);
-    const record: RecordedRequest = { method, url, status: 0, ...(isDelete ? { deleteKeys: parseDeleteObjects(body.toString('utf8')) } : {}) };
+    const record: RecordedRequest = {
+      method,
+      url,
+      status: 0,
+      ...(isDelete ? { deleteKeys: parseDeleteObjects(body.toString('utf8')) } : {}),
+    };
     requests.push(record);
-    const reply = (status: number, text: string, headers: Record<string, string> = { 'content-type': 'application/xml' }): void => {
+    const reply = (
+      status: number,
+      text: string,
+      headers: Record<string, string> = { 'content-type': 'application/xml' },
+    ): void => {
       record.status = status;
       response.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(text)) }).end(text);
     };
@@ -91,16 +105,25 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         if (!fault || fault.remaining <= 0) return true;
         fault.remaining -= 1;
         const version = object.versionId ? `<VersionId>${escapeXml(object.versionId)}</VersionId>` : '';
-        injected.push(`<Error><Key>${escapeXml(object.key)}</Key>${version}<Code>${fault.code}</Code><Message>${escapeXml(fault.message ?? fault.code)}</Message></Error>`);
+        injected.push(
+          `<Error><Key>${escapeXml(object.key)}</Key>${version}<Code>${fault.code}</Code><Message>${escapeXml(fault.message ?? fault.code)}</Message></Error>`,
+        );
         return false;
       });
       // Every object faulted: s3rver is not asked (it rejects an empty <Delete>).
-      if (kept.length === 0 && injected.length > 0) return reply(200, `<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${injected.join('')}</DeleteResult>`);
+      if (kept.length === 0 && injected.length > 0)
+        return reply(
+          200,
+          `<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${injected.join('')}</DeleteResult>`,
+        );
       if (injected.length > 0) forwardBody = Buffer.from(deleteObjectsXml(kept));
     }
 
     const upstreamResponse = await forward(upstream, request, forwardBody);
-    const text = injected.length > 0 ? upstreamResponse.body.replace('</DeleteResult>', `${injected.join('')}</DeleteResult>`) : upstreamResponse.body;
+    const text =
+      injected.length > 0
+        ? upstreamResponse.body.replace('</DeleteResult>', `${injected.join('')}</DeleteResult>`)
+        : upstreamResponse.body;
     const headers = { ...upstreamResponse.headers };
     delete headers['content-length'];
     delete headers['transfer-encoding'];
@@ -135,16 +158,36 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   };
 }
 
-async function forward(upstream: URL, request: http.IncomingMessage, body: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const headers: http.OutgoingHttpHeaders = { ...request.headers, host: upstream.host, 'content-length': String(body.length) };
-  for (const checksum of Object.keys(headers).filter((name) => name.startsWith('x-amz-checksum-') || name === 'content-md5' || name === 'x-amz-sdk-checksum-algorithm')) delete headers[checksum];
+async function forward(
+  upstream: URL,
+  request: http.IncomingMessage,
+  body: Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const headers: http.OutgoingHttpHeaders = {
+    ...request.headers,
+    host: upstream.host,
+    'content-length': String(body.length),
+  };
+  for (const checksum of Object.keys(headers).filter(
+    (name) => name.startsWith('x-amz-checksum-') || name === 'content-md5' || name === 'x-amz-sdk-checksum-algorithm',
+  ))
+    delete headers[checksum];
   return new Promise((resolve, reject) => {
-    const outgoing = http.request({ host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers }, (incoming) => {
-      const parts: Buffer[] = [];
-      incoming.on('data', (part: Buffer) => parts.push(part));
-      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 502, headers: incoming.headers, body: Buffer.concat(parts).toString('utf8') }));
-      incoming.on('error', reject);
-    });
+    const outgoing = http.request(
+      { host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers },
+      (incoming) => {
+        const parts: Buffer[] = [];
+        incoming.on('data', (part: Buffer) => parts.push(part));
+        incoming.on('end', () =>
+          resolve({
+            status: incoming.statusCode ?? 502,
+            headers: incoming.headers,
+            body: Buffer.concat(parts).toString('utf8'),
+          }),
+        );
+        incoming.on('error', reject);
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(body);
   });
@@ -155,23 +198,37 @@ export function parseDeleteObjects(xml: string): Array<{ key: string; versionId?
     const field = (name: string) => new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(inner!)?.[1];
     const versionId = field('VersionId');
     const etag = field('ETag');
-    return { key: unescapeXml(field('Key') ?? ''), ...(versionId ? { versionId: unescapeXml(versionId) } : {}), ...(etag ? { etag: unescapeXml(etag) } : {}) };
+    return {
+      key: unescapeXml(field('Key') ?? ''),
+      ...(versionId ? { versionId: unescapeXml(versionId) } : {}),
+      ...(etag ? { etag: unescapeXml(etag) } : {}),
+    };
   });
 }
 
 function deleteObjectsXml(objects: Array<{ key: string; versionId?: string }>): string {
-  const inner = objects.map((object) => `<Object><Key>${escapeXml(object.key)}</Key>${object.versionId ? `<VersionId>${escapeXml(object.versionId)}</VersionId>` : ''}</Object>`).join('');
+  const inner = objects
+    .map(
+      (object) =>
+        `<Object><Key>${escapeXml(object.key)}</Key>${object.versionId ? `<VersionId>${escapeXml(object.versionId)}</VersionId>` : ''}</Object>`,
+    )
+    .join('');
   return `<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>false</Quiet>${inner}</Delete>`;
 }
 
 export function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 function unescapeXml(text: string): string {
   return text
-    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_, decimal: string) => String.fromCodePoint(parseInt(decimal, 10)))
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(Number.parseInt(hex, 16)))
+    .replace(/&#(\d+);/g, (_, decimal: string) => String.fromCodePoint(Number.parseInt(decimal, 10)))
     .replace(/&quot;/g, '"')
     .replace(/&apos;/g, "'")
     .replace(/&lt;/g, '<')

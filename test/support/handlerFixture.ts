@@ -4,12 +4,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
+import type { Store } from '../../lib/core/store.ts';
 import type { DataClass } from '../../lib/core/types.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
 import { createDataClassHandler, type DataClassDeps, type LambdaContext } from '../../lib/serverless/handler.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
 import { createStore } from '../../lib/stores/registry.ts';
-import type { Store } from '../../lib/core/store.ts';
 import type { TestPostgres } from './postgres.ts';
 
 /**
@@ -40,12 +40,24 @@ export interface FixtureOptions {
 
 export const FUNCTION_NAME = 'data-retention-test-blobs';
 
-export async function handlerFixture(server: TestPostgres, scratch: string, options: FixtureOptions = {}): Promise<HandlerFixture> {
+export async function handlerFixture(
+  server: TestPostgres,
+  scratch: string,
+  options: FixtureOptions = {},
+): Promise<HandlerFixture> {
   const dir = await mkdtemp(path.join(scratch, 'case-'));
   const root = path.join(dir, 'root');
   await mkdir(root);
   const configPath = path.join(dir, 'retention.json');
-  const policy = { name: 'files', class: 'blobs', store: { kind: 'fs', root }, retention: '30d', schedule: '0 * * * *', limits: { maxDeleteFraction: 1 }, ...options.policy };
+  const policy = {
+    name: 'files',
+    class: 'blobs',
+    store: { kind: 'fs', root },
+    retention: '30d',
+    schedule: '0 * * * *',
+    limits: { maxDeleteFraction: 1 },
+    ...options.policy,
+  };
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
   const databaseUrl = await server.createDatabase('handlers');
   const lines: Array<Record<string, unknown>> = [];
@@ -56,7 +68,8 @@ export async function handlerFixture(server: TestPostgres, scratch: string, opti
   });
   const handle = createDataClassHandler(options.dataClass ?? 'blobs', runtime, {
     monitor: createRunMonitor({ dsn: options.sentryDsn, clock: runtime.clock }),
-    createStore: async (config: PolicyConfig) => (options.wrapStore ?? ((store: Store) => store))(await createStore(config)),
+    createStore: async (config: PolicyConfig) =>
+      (options.wrapStore ?? ((store: Store) => store))(await createStore(config)),
     ...(options.lambda ? { lambda: options.lambda } : {}),
     ...options.handler,
   });

@@ -62,9 +62,12 @@ export async function startLambdaStandIn(): Promise<LambdaStandIn> {
       fn(payload).then(
         (result) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result ?? null)),
         (error: unknown) =>
-          response
-            .writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' })
-            .end(JSON.stringify({ errorType: error instanceof Error ? error.name : 'Error', errorMessage: error instanceof Error ? error.message : String(error) })),
+          response.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }).end(
+            JSON.stringify({
+              errorType: error instanceof Error ? error.name : 'Error',
+              errorMessage: error instanceof Error ? error.message : String(error),
+            }),
+          ),
       );
     });
   });

@@ -85,7 +85,9 @@ export async function startTestS3(): Promise<TestS3> {
     },
     async seed(bucket, objects) {
       await mapConcurrent(objects, 16, async (object) => {
-        await admin.send(new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: object.body ?? 'x'.repeat(object.size ?? 1) }));
+        await admin.send(
+          new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: object.body ?? 'x'.repeat(object.size ?? 1) }),
+        );
         // s3rver may still be finishing the object's files after answering the PUT (seen under
         // load: a later write reset the mtime): set it until a HEAD reads it back.
         for (let attempt = 0; ; attempt += 1) {
@@ -121,4 +123,3 @@ export async function startTestS3(): Promise<TestS3> {
     },
   };
 }
-

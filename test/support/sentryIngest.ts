@@ -18,8 +18,21 @@ export interface SentryIngest {
   /** DSN for `Sentry.init`. */
   dsn: string;
   items: EnvelopeItem[];
-  checkIns(): Array<{ monitor_slug: string; status: string; check_in_id: string; duration?: number; monitor_config?: Record<string, unknown> }>;
-  events(): Array<{ level?: string; message?: unknown; fingerprint?: string[]; tags?: Record<string, string>; contexts?: Record<string, Record<string, unknown>>; exception?: unknown }>;
+  checkIns(): Array<{
+    monitor_slug: string;
+    status: string;
+    check_in_id: string;
+    duration?: number;
+    monitor_config?: Record<string, unknown>;
+  }>;
+  events(): Array<{
+    level?: string;
+    message?: unknown;
+    fingerprint?: string[];
+    tags?: Record<string, string>;
+    contexts?: Record<string, Record<string, unknown>>;
+    exception?: unknown;
+  }>;
   clear(): void;
   stop(): Promise<void>;
 }
@@ -67,7 +80,11 @@ export function parseEnvelope(body: Buffer): EnvelopeItem[] {
     let end = typeof header.length === 'number' ? start + header.length : body.indexOf(0x0a, start);
     if (end === -1) end = body.length;
     const text = body.subarray(start, end).toString('utf8');
-    items.push({ type: String(header.type), header, payload: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+    items.push({
+      type: String(header.type),
+      header,
+      payload: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    });
     offset = end + 1;
   }
   return items;

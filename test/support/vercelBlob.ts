@@ -47,7 +47,8 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
   const statuses: number[] = [];
   let faults: Array<{ status: number; retryAfter?: number; operation?: BlobOperation }> = [];
 
-  const urlOf = (pathname: string): string => `https://${storeId}.public.blob.vercel-storage.com/${pathname.split('/').map(encodeURIComponent).join('/')}`;
+  const urlOf = (pathname: string): string =>
+    `https://${storeId}.public.blob.vercel-storage.com/${pathname.split('/').map(encodeURIComponent).join('/')}`;
   const pathnameOf = (urlOrPathname: string): string => {
     if (!/^https?:\/\//.test(urlOrPathname)) return urlOrPathname;
     return new URL(urlOrPathname).pathname.slice(1).split('/').map(decodeURIComponent).join('/');
@@ -63,9 +64,17 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
     contentDisposition: 'inline',
     cacheControl: 'public, max-age=2592000',
   });
-  const error = (status: number, code: string, message?: string) => ({ status, body: { error: { code, ...(message ? { message } : {}) } } });
+  const error = (status: number, code: string, message?: string) => ({
+    status,
+    body: { error: { code, ...(message ? { message } : {}) } },
+  });
 
-  function route(method: string, url: URL, headers: http.IncomingHttpHeaders, body: Buffer): { operation?: BlobOperation; status: number; body: unknown } {
+  function route(
+    method: string,
+    url: URL,
+    headers: http.IncomingHttpHeaders,
+    body: Buffer,
+  ): { operation?: BlobOperation; status: number; body: unknown } {
     const params = url.searchParams;
     if (method === 'GET' && params.has('url')) {
       const blob = blobs.get(pathnameOf(params.get('url')!));
@@ -75,15 +84,24 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
       const prefix = params.get('prefix') ?? '';
       const limit = Math.min(MAX_LIST_LIMIT, Number(params.get('limit') ?? MAX_LIST_LIMIT));
       const after = params.get('cursor') ? Buffer.from(params.get('cursor')!, 'base64url').toString('utf8') : undefined;
-      const matching = [...blobs.values()].filter((blob) => blob.pathname.startsWith(prefix) && (after === undefined || compareUtf8(blob.pathname, after) > 0)).sort((a, b) => compareUtf8(a.pathname, b.pathname));
+      const matching = [...blobs.values()]
+        .filter(
+          (blob) => blob.pathname.startsWith(prefix) && (after === undefined || compareUtf8(blob.pathname, after) > 0),
+        )
+        .sort((a, b) => compareUtf8(a.pathname, b.pathname));
       const page = matching.slice(0, limit);
       const hasMore = matching.length > limit;
       const cursor = hasMore ? Buffer.from(page.at(-1)!.pathname, 'utf8').toString('base64url') : undefined;
-      return { operation: 'list', status: 200, body: { blobs: page.map(describe), hasMore, ...(cursor ? { cursor } : {}) } };
+      return {
+        operation: 'list',
+        status: 200,
+        body: { blobs: page.map(describe), hasMore, ...(cursor ? { cursor } : {}) },
+      };
     }
     if (method === 'POST' && url.pathname.endsWith('/delete')) {
       const { urls } = JSON.parse(body.toString('utf8')) as { urls: string[] };
-      if (urls.length > 1000) return { operation: 'delete', ...error(400, 'bad_request', 'at most 1000 urls per request') };
+      if (urls.length > 1000)
+        return { operation: 'delete', ...error(400, 'bad_request', 'at most 1000 urls per request') };
       // Like Vercel: deleting a blob that does not exist is not an error.
       for (const target of urls) blobs.delete(pathnameOf(target));
       return { operation: 'delete', status: 200, body: {} };
@@ -105,7 +123,12 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
   }
 
   function write(pathname: string, body: Buffer, headers: http.IncomingHttpHeaders): { status: number; body: unknown } {
-    if (blobs.has(pathname) && headers['x-allow-overwrite'] !== '1') return error(400, 'bad_request', 'This blob already exists, use `allowOverwrite: true` if you want to overwrite it.');
+    if (blobs.has(pathname) && headers['x-allow-overwrite'] !== '1')
+      return error(
+        400,
+        'bad_request',
+        'This blob already exists, use `allowOverwrite: true` if you want to overwrite it.',
+      );
     const blob = { pathname, body, uploadedAt: new Date() };
     blobs.set(pathname, blob);
     return { status: 200, body: describe(blob) };
@@ -121,9 +144,12 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
       };
       const url = new URL(request.url ?? '/', 'http://stand-in');
       const operation = operationOf(request.method ?? 'GET', url);
-      const faultIndex = faults.findIndex((candidate) => candidate.operation === undefined || candidate.operation === operation);
+      const faultIndex = faults.findIndex(
+        (candidate) => candidate.operation === undefined || candidate.operation === operation,
+      );
       const fault = faultIndex === -1 ? undefined : faults.splice(faultIndex, 1)[0];
-      if (fault?.status === 429) return send(429, { error: { code: 'rate_limited' } }, { 'retry-after': String(fault.retryAfter ?? 1) });
+      if (fault?.status === 429)
+        return send(429, { error: { code: 'rate_limited' } }, { 'retry-after': String(fault.retryAfter ?? 1) });
       if (fault) return send(fault.status, { error: { code: 'service_unavailable' } });
       if (request.headers.authorization !== `Bearer ${token}`) return send(403, { error: { code: 'forbidden' } });
       const result = route(request.method ?? 'GET', url, request.headers, Buffer.concat(parts));
@@ -140,7 +166,12 @@ export async function startVercelBlobStandIn(): Promise<VercelBlobStandIn> {
     calls,
     statuses,
     seed(seeds) {
-      for (const seed of seeds) blobs.set(seed.pathname, { pathname: seed.pathname, body: Buffer.from(seed.body ?? 'x'.repeat(seed.size ?? 1)), uploadedAt: seed.uploadedAt });
+      for (const seed of seeds)
+        blobs.set(seed.pathname, {
+          pathname: seed.pathname,
+          body: Buffer.from(seed.body ?? 'x'.repeat(seed.size ?? 1)),
+          uploadedAt: seed.uploadedAt,
+        });
     },
     get: (pathname) => blobs.get(pathname),
     rateLimit(count, retryAfterSeconds) {

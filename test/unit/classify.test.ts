@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { CutoffRule, Cutoffs, Hold, Item } from '../../lib/core/types.ts';
 import { cutoffFor, holdFor, isEligible, itemHold, overdueSeconds } from '../../lib/policy/classify.ts';
-import type { Cutoffs, CutoffRule, Hold, Item } from '../../lib/core/types.ts';
 
 const NOW = new Date('2024-06-01T00:00:00.000Z');
 const HOUR = 3_600_000;
@@ -38,14 +38,62 @@ const ages = (ms: number): Date => new Date(NOW.getTime() - ms);
 describe('cutoffFor', () => {
   it.each([
     { name: 'flat retention', cutoffs: flat, item: item('a', NOW), rule: 'retention: 1h', cutoff: ages(HOUR) },
-    { name: 'attribute match', cutoffs: byPurpose, item: item('r1', NOW, { purpose_code: 'Financial' }), rule: 'purpose_code=Financial: 1y', cutoff: ages(365 * DAY) },
-    { name: 'other attribute value', cutoffs: byPurpose, item: item('r2', NOW, { purpose_code: 'Marketing' }), rule: 'purpose_code=Marketing: 30d', cutoff: ages(30 * DAY) },
-    { name: 'attribute match is exact (case)', cutoffs: byPurpose, item: item('r3', NOW, { purpose_code: 'financial' }), rule: 'default: 90d', cutoff: ages(90 * DAY) },
-    { name: 'null attribute → default', cutoffs: byPurpose, item: item('r4', NOW, { purpose_code: null }), rule: 'default: 90d', cutoff: ages(90 * DAY) },
-    { name: 'no attributes → default', cutoffs: byPurpose, item: item('r5', NOW), rule: 'default: 90d', cutoff: ages(90 * DAY) },
-    { name: 'longest prefix wins', cutoffs: byPrefix, item: item('testing/tmp/a.log', NOW), rule: 'prefix=testing/tmp/: 1h', cutoff: ages(HOUR) },
-    { name: 'shorter prefix when the longer does not match', cutoffs: byPrefix, item: item('testing/keep/a.log', NOW), rule: 'prefix=testing/: 24h', cutoff: ages(DAY) },
-    { name: 'rule order does not matter', cutoffs: { ...byPrefix, rules: [...byPrefix.rules].reverse() }, item: item('testing/tmp/a.log', NOW), rule: 'prefix=testing/tmp/: 1h', cutoff: ages(HOUR) },
+    {
+      name: 'attribute match',
+      cutoffs: byPurpose,
+      item: item('r1', NOW, { purpose_code: 'Financial' }),
+      rule: 'purpose_code=Financial: 1y',
+      cutoff: ages(365 * DAY),
+    },
+    {
+      name: 'other attribute value',
+      cutoffs: byPurpose,
+      item: item('r2', NOW, { purpose_code: 'Marketing' }),
+      rule: 'purpose_code=Marketing: 30d',
+      cutoff: ages(30 * DAY),
+    },
+    {
+      name: 'attribute match is exact (case)',
+      cutoffs: byPurpose,
+      item: item('r3', NOW, { purpose_code: 'financial' }),
+      rule: 'default: 90d',
+      cutoff: ages(90 * DAY),
+    },
+    {
+      name: 'null attribute → default',
+      cutoffs: byPurpose,
+      item: item('r4', NOW, { purpose_code: null }),
+      rule: 'default: 90d',
+      cutoff: ages(90 * DAY),
+    },
+    {
+      name: 'no attributes → default',
+      cutoffs: byPurpose,
+      item: item('r5', NOW),
+      rule: 'default: 90d',
+      cutoff: ages(90 * DAY),
+    },
+    {
+      name: 'longest prefix wins',
+      cutoffs: byPrefix,
+      item: item('testing/tmp/a.log', NOW),
+      rule: 'prefix=testing/tmp/: 1h',
+      cutoff: ages(HOUR),
+    },
+    {
+      name: 'shorter prefix when the longer does not match',
+      cutoffs: byPrefix,
+      item: item('testing/keep/a.log', NOW),
+      rule: 'prefix=testing/: 24h',
+      cutoff: ages(DAY),
+    },
+    {
+      name: 'rule order does not matter',
+      cutoffs: { ...byPrefix, rules: [...byPrefix.rules].reverse() },
+      item: item('testing/tmp/a.log', NOW),
+      rule: 'prefix=testing/tmp/: 1h',
+      cutoff: ages(HOUR),
+    },
   ])('$name', ({ cutoffs, item: input, rule: expectedRule, cutoff }) => {
     expect(cutoffFor(input, cutoffs)).toEqual({ rule: expectedRule, cutoff });
   });
@@ -53,8 +101,16 @@ describe('cutoffFor', () => {
   it.each([
     { name: 'prefix matches nothing, no default', cutoffs: byPrefix, item: item('other/a.log', ages(10 * 365 * DAY)) },
     { name: 'prefix is not a substring match', cutoffs: byPrefix, item: item('x/testing/a.log', ages(10 * 365 * DAY)) },
-    { name: 'attribute matches nothing, no default', cutoffs: { ...byPurpose, fallback: undefined } as Cutoffs, item: item('r', ages(10 * 365 * DAY), { purpose_code: 'Legal' }) },
-    { name: 'no rules and no fallback', cutoffs: { computedAt: NOW, rules: [] } as Cutoffs, item: item('a', ages(10 * 365 * DAY)) },
+    {
+      name: 'attribute matches nothing, no default',
+      cutoffs: { ...byPurpose, fallback: undefined } as Cutoffs,
+      item: item('r', ages(10 * 365 * DAY), { purpose_code: 'Legal' }),
+    },
+    {
+      name: 'no rules and no fallback',
+      cutoffs: { computedAt: NOW, rules: [] } as Cutoffs,
+      item: item('a', ages(10 * 365 * DAY)),
+    },
   ])('unclassified: $name → undefined (kept)', ({ cutoffs, item: input }) => {
     expect(cutoffFor(input, cutoffs)).toBeUndefined();
     expect(isEligible(input, cutoffs)).toBeUndefined();
@@ -82,8 +138,12 @@ describe('isEligible', () => {
     const twoYearsOld = ages(2 * 365 * DAY);
     const sixMonthsOld = ages(180 * DAY);
     expect(isEligible(item('f', sixMonthsOld, { purpose_code: 'Financial' }), byPurpose)).toBeUndefined();
-    expect(isEligible(item('f', twoYearsOld, { purpose_code: 'Financial' }), byPurpose)?.rule).toBe('purpose_code=Financial: 1y');
-    expect(isEligible(item('m', sixMonthsOld, { purpose_code: 'Marketing' }), byPurpose)?.rule).toBe('purpose_code=Marketing: 30d');
+    expect(isEligible(item('f', twoYearsOld, { purpose_code: 'Financial' }), byPurpose)?.rule).toBe(
+      'purpose_code=Financial: 1y',
+    );
+    expect(isEligible(item('m', sixMonthsOld, { purpose_code: 'Marketing' }), byPurpose)?.rule).toBe(
+      'purpose_code=Marketing: 30d',
+    );
   });
 });
 
@@ -94,12 +154,22 @@ describe('overdueSeconds', () => {
     { overdueMs: DAY, seconds: 86_400 },
   ])('$overdueMs ms past the cutoff → $seconds s', ({ overdueMs, seconds }) => {
     const cutoff = ages(HOUR);
-    expect(overdueSeconds({ key: 'k', timestamp: new Date(cutoff.getTime() - overdueMs), cutoff, rule: 'retention: 1h' })).toBe(seconds);
+    expect(
+      overdueSeconds({ key: 'k', timestamp: new Date(cutoff.getTime() - overdueMs), cutoff, rule: 'retention: 1h' }),
+    ).toBe(seconds);
   });
 });
 
 describe('holdFor', () => {
-  const hold = (id: number, key: string, prefix: boolean): Hold => ({ id, policy: null, key, prefix, reason: 'litigation', createdBy: 'alice', createdAt: NOW });
+  const hold = (id: number, key: string, prefix: boolean): Hold => ({
+    id,
+    policy: null,
+    key,
+    prefix,
+    reason: 'litigation',
+    createdBy: 'alice',
+    createdAt: NOW,
+  });
   const holds = [hold(1, 'invoices/2020/a.pdf', false), hold(2, 'legal/', true), hold(3, 'cases/7', false)];
 
   it.each([
@@ -123,7 +193,15 @@ describe('holdFor', () => {
 });
 
 describe('itemHold: a row is held by a hold on its key or on its linked file', () => {
-  const hold = (id: number, key: string, prefix: boolean): Hold => ({ id, policy: null, key, prefix, reason: 'litigation', createdBy: 'alice', createdAt: NOW });
+  const hold = (id: number, key: string, prefix: boolean): Hold => ({
+    id,
+    policy: null,
+    key,
+    prefix,
+    reason: 'litigation',
+    createdBy: 'alice',
+    createdAt: NOW,
+  });
   const holds = [hold(1, 'docs/d3.pdf', false), hold(2, 'legal/', true), hold(3, '7', false)];
 
   it.each([

@@ -4,7 +4,7 @@ import { loadConfig, parseConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
 import type { Condition, Statement } from '../../lib/core/backend.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { planDeployment, type DeploymentPlan } from '../../lib/serverless/deployment.ts';
+import { type DeploymentPlan, planDeployment } from '../../lib/serverless/deployment.ts';
 import type { FunctionRole } from '../../lib/serverless/naming.ts';
 import { STORE_BACKENDS } from '../../lib/stores/registry.ts';
 
@@ -15,7 +15,10 @@ import { STORE_BACKENDS } from '../../lib/stores/registry.ts';
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONTEXT = { app: 'app', stage: 'test', region: 'eu-west-1', accountId: '123456789012' };
-const ARN = { lambda: 'arn:aws:lambda:eu-west-1:123456789012:function', dynamodb: 'arn:aws:dynamodb:eu-west-1:123456789012:table' };
+const ARN = {
+  lambda: 'arn:aws:lambda:eu-west-1:123456789012:function',
+  dynamodb: 'arn:aws:dynamodb:eu-west-1:123456789012:table',
+};
 
 type PolicyInput = RetentionConfigInput['policies'][number];
 const COMMON = { retention: '30d', schedule: '0 3 * * *' } as const;
@@ -44,8 +47,15 @@ describe('the shipped retention.config.ts', () => {
     expect(deployment.functions.map((entry) => entry.role)).toEqual(['blobs', 'health']);
     expect(fn(deployment, 'blobs').permissions).toEqual([
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::acme-docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::acme-docs/pdfs/*'] },
-      { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::acme-retention-backups'], conditions: onPrefix('pdfs/*') },
+      {
+        actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::acme-docs/pdfs/*'],
+      },
+      {
+        actions: ['s3:ListBucket'],
+        resources: ['arn:aws:s3:::acme-retention-backups'],
+        conditions: onPrefix('pdfs/*'),
+      },
       { actions: ['s3:PutObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::acme-retention-backups/pdfs/*'] },
       { actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-blobs`] },
     ]);
@@ -53,18 +63,35 @@ describe('the shipped retention.config.ts', () => {
     expect(fn(deployment, 'blobs').secrets).toEqual(['databaseUrl', 'blobToken', 'sentryDsn']);
     expect(fn(deployment, 'health')).toMatchObject({ permissions: [], secrets: ['databaseUrl', 'healthToken'] });
     expect(deployment.controlTable).toBeNull();
-    expect(deployment.backupBuckets).toEqual([{ component: 'BackupAcmeRetentionBackups', bucket: 'acme-retention-backups', expiresInDays: 30 }]);
+    expect(deployment.backupBuckets).toEqual([
+      { component: 'BackupAcmeRetentionBackups', bucket: 'acme-retention-backups', expiresInDays: 30 },
+    ]);
   });
 });
 
-const s3 = (fields: Record<string, unknown> = {}) => ({ kind: 's3' as const, bucket: 'docs', region: 'eu-west-1', ...fields });
+const s3 = (fields: Record<string, unknown> = {}) => ({
+  kind: 's3' as const,
+  bucket: 'docs',
+  region: 'eu-west-1',
+  ...fields,
+});
 // Shorthands for policy inputs; parseConfig checks each against the schema.
 type Fields = Record<string, unknown>;
 const database = { kind: 'postgres', url: 'postgres://app@db/app' };
 const rows = (fields: Fields) =>
-  ({ ...COMMON, name: 'documents', class: 'rows', store: database, table: 'public.documents', timestamp: 'created_at', ...fields }) as PolicyInput;
-const tokens = (store: Fields) => ({ ...COMMON, name: 'sessions', class: 'tokens', store, retention: '1d' }) as PolicyInput;
-const blobs = (store: Fields, fields: Fields = {}) => ({ ...COMMON, name: 'files', class: 'blobs', store, ...fields }) as PolicyInput;
+  ({
+    ...COMMON,
+    name: 'documents',
+    class: 'rows',
+    store: database,
+    table: 'public.documents',
+    timestamp: 'created_at',
+    ...fields,
+  }) as PolicyInput;
+const tokens = (store: Fields) =>
+  ({ ...COMMON, name: 'sessions', class: 'tokens', store, retention: '1d' }) as PolicyInput;
+const blobs = (store: Fields, fields: Fields = {}) =>
+  ({ ...COMMON, name: 'files', class: 'blobs', store, ...fields }) as PolicyInput;
 const sessionsTable = { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' } };
 
 interface Case {
@@ -85,7 +112,10 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
+      {
+        actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::docs/pdfs/*'],
+      },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -96,7 +126,10 @@ const CASES: Case[] = [
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'] },
-      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/*'] },
+      {
+        actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::docs/*'],
+      },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -106,19 +139,29 @@ const CASES: Case[] = [
     policy: blobs(s3({ prefix: 'logs/', prefixes: ['logs/a/', 'logs/b/'], versions: 'all' })),
     role: 'blobs',
     statements: [
-      { actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('logs/a/*', 'logs/b/*') },
-      { actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/logs/a/*', 'arn:aws:s3:::docs/logs/b/*'] },
+      {
+        actions: ['s3:ListBucket', 's3:ListBucketVersions'],
+        resources: ['arn:aws:s3:::docs'],
+        conditions: onPrefix('logs/a/*', 'logs/b/*'),
+      },
+      {
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::docs/logs/a/*', 'arn:aws:s3:::docs/logs/b/*'],
+      },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
   {
-    name: 's3 backed up to S3: read the source, write and prune the policy\'s folder of the backup location',
+    name: "s3 backed up to S3: read the source, write and prune the policy's folder of the backup location",
     kinds: ['s3'],
     policy: blobs(s3({ prefix: 'pdfs/' }), { backup: { to: 's3://vault/retention', keepFor: '30d' } }),
     role: 'blobs',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::docs'], conditions: onPrefix('pdfs/*') },
-      { actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::docs/pdfs/*'] },
+      {
+        actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::docs/pdfs/*'],
+      },
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::vault'], conditions: onPrefix('retention/files/*') },
       { actions: ['s3:PutObject', 's3:DeleteObject'], resources: ['arn:aws:s3:::vault/retention/files/*'] },
     ],
@@ -146,7 +189,10 @@ const CASES: Case[] = [
     policy: tokens({ ...sessionsTable, index: { name: 'byExpiry', partition: 'shard', values: ['a', 'b'] } }),
     role: 'tokens',
     statements: [
-      { actions: ['dynamodb:DescribeTable', 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem'], resources: [`${ARN.dynamodb}/sessions`] },
+      {
+        actions: ['dynamodb:DescribeTable', 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem'],
+        resources: [`${ARN.dynamodb}/sessions`],
+      },
       { actions: ['dynamodb:Query'], resources: [`${ARN.dynamodb}/sessions/index/byExpiry`] },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
@@ -187,7 +233,10 @@ const CASES: Case[] = [
     role: 'rows',
     statements: [
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::uploads'], conditions: onPrefix('files/*') },
-      { actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'], resources: ['arn:aws:s3:::uploads/files/*'] },
+      {
+        actions: ['s3:DeleteObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'],
+        resources: ['arn:aws:s3:::uploads/files/*'],
+      },
     ],
     secrets: ['databaseUrl', 'sentryDsn'],
   },
@@ -207,14 +256,19 @@ describe('planDeployment per store kind', () => {
     expect(storeStatements(deployment, role)).toEqual(statements);
     expect(fn(deployment, role).secrets).toEqual(secrets);
     // Each data-class function may invoke itself (backfills), and no other function.
-    expect(fn(deployment, role).permissions.filter((statement) => statement.actions.includes('lambda:InvokeFunction'))).toEqual([
-      { actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-${role}`] },
-    ]);
+    expect(
+      fn(deployment, role).permissions.filter((statement) => statement.actions.includes('lambda:InvokeFunction')),
+    ).toEqual([{ actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-${role}`] }]);
   });
 
-  it('grants a policy\'s stores to its own class\'s function only', () => {
-    const deployment = plan([blobs(s3({ prefix: 'pdfs/' })), rows({ blob: { column: 'file_key', store: s3({ bucket: 'uploads', prefix: 'files/' }) } })]);
-    const buckets = (role: FunctionRole) => [...new Set(storeStatements(deployment, role).flatMap((statement) => statement.resources))];
+  it("grants a policy's stores to its own class's function only", () => {
+    const deployment = plan([
+      blobs(s3({ prefix: 'pdfs/' })),
+      rows({ blob: { column: 'file_key', store: s3({ bucket: 'uploads', prefix: 'files/' }) } }),
+    ]);
+    const buckets = (role: FunctionRole) => [
+      ...new Set(storeStatements(deployment, role).flatMap((statement) => statement.resources)),
+    ];
     expect(buckets('blobs')).toEqual(['arn:aws:s3:::docs', 'arn:aws:s3:::docs/pdfs/*']);
     expect(buckets('rows')).toEqual(['arn:aws:s3:::uploads', 'arn:aws:s3:::uploads/files/*']);
   });
@@ -229,9 +283,15 @@ describe('planDeployment per store kind', () => {
       }
       throw new Error('planned');
     };
-    expect(refused([blobs({ kind: 'fs', root: '/srv/scratch' }, { enabled: false })])).toEqual(['policies[0].store.kind']);
-    expect(refused([rows({ blob: { column: 'path', store: { kind: 'fs', root: '/srv/files' } } })])).toEqual(['policies[0].blob.store.kind']);
-    expect(refused([blobs(s3(), { backup: { to: '/var/backups', keepFor: '7d' } })])).toEqual(['policies[0].backup.to']);
+    expect(refused([blobs({ kind: 'fs', root: '/srv/scratch' }, { enabled: false })])).toEqual([
+      'policies[0].store.kind',
+    ]);
+    expect(refused([rows({ blob: { column: 'path', store: { kind: 'fs', root: '/srv/files' } } })])).toEqual([
+      'policies[0].blob.store.kind',
+    ]);
+    expect(refused([blobs(s3(), { backup: { to: '/var/backups', keepFor: '7d' } })])).toEqual([
+      'policies[0].backup.to',
+    ]);
     expect(() => plan([blobs({ kind: 'fs', root: '/srv/scratch' })])).toThrow(
       /policies\[0\]\.store\.kind: "fs" is a directory .* \(run local policies with the CLI/,
     );
@@ -244,8 +304,17 @@ describe('the control store', () => {
   const indexes = ['gsi1', 'gsi2', 'gsi3', 'gsi4'].map((index) => `${table}/index/${index}`);
 
   it('DynamoDB: data-class functions read and write the table, health only reads it; both Query its indexes', () => {
-    const deployment = plan([tokens({ kind: 'postgres', url: 'postgres://app@db/app', table: 'sessions' })], dynamoControl);
-    const reads = ['dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+    const deployment = plan(
+      [tokens({ kind: 'postgres', url: 'postgres://app@db/app', table: 'sessions' })],
+      dynamoControl,
+    );
+    const reads = [
+      'dynamodb:DescribeTable',
+      'dynamodb:DescribeTimeToLive',
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+    ];
     const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
     expect(storeStatements(deployment, 'tokens')).toEqual([
       { actions: [...reads, ...writes], resources: [table] },
@@ -260,12 +329,19 @@ describe('the control store', () => {
     });
     expect(fn(deployment, 'tokens').secrets).toEqual(['sentryDsn']);
     expect(deployment.secrets).toEqual(['sentryDsn', 'healthToken']);
-    expect(deployment.controlTable).toMatchObject({ name: 'retention-control', primaryIndex: { hashKey: 'pk', rangeKey: 'sk' }, ttl: 'expiresAt' });
+    expect(deployment.controlTable).toMatchObject({
+      name: 'retention-control',
+      primaryIndex: { hashKey: 'pk', rangeKey: 'sk' },
+      ttl: 'expiresAt',
+    });
   });
 
   it('PostgreSQL named in the config: its URL travels with the config, no secret; none named: the URL secret', () => {
     const policy = blobs(s3());
-    expect(plan([policy], { kind: 'postgres', url: 'postgres://retention@db/retention' }).secrets).toEqual(['sentryDsn', 'healthToken']);
+    expect(plan([policy], { kind: 'postgres', url: 'postgres://retention@db/retention' }).secrets).toEqual([
+      'sentryDsn',
+      'healthToken',
+    ]);
     expect(plan([policy]).secrets).toEqual(['databaseUrl', 'sentryDsn', 'healthToken']);
   });
 
@@ -292,8 +368,14 @@ describe('the health function', () => {
     ['PostgreSQL', undefined],
   ])('holds no write action and no store, whatever the policies (%s control store)', (_name, control) => {
     const health = fn(plan(everyKind, control), 'health');
-    expect(health.permissions.flatMap((statement) => statement.actions).filter((action) => WRITE.test(action))).toEqual([]);
-    expect(health.permissions.flatMap((statement) => statement.resources).every((resource) => resource.includes(':table/retention-control'))).toBe(true);
+    expect(health.permissions.flatMap((statement) => statement.actions).filter((action) => WRITE.test(action))).toEqual(
+      [],
+    );
+    expect(
+      health.permissions
+        .flatMap((statement) => statement.resources)
+        .every((resource) => resource.includes(':table/retention-control')),
+    ).toBe(true);
     expect(health.secrets).not.toContain('blobToken');
   });
 });
@@ -303,6 +385,8 @@ describe('the registered store kinds', () => {
   // checks the schema, factory and plan read every kind): here, its exact statements.
   it('are each exercised above, so a new kind comes with its expected statements', () => {
     const planned = new Set(CASES.flatMap((entry) => entry.kinds));
-    expect(STORE_BACKENDS.map((backend) => backend.kind).filter((kind) => kind !== 'fs' && !planned.has(kind))).toEqual([]);
+    expect(STORE_BACKENDS.map((backend) => backend.kind).filter((kind) => kind !== 'fs' && !planned.has(kind))).toEqual(
+      [],
+    );
   });
 });

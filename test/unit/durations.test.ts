@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DATABASE_TIMEOUT, durationMs, formatDuration, MAX_DURATION_MS, parseDuration, POLICY_DURATION } from '../../lib/core/durations.ts';
+import {
+  DATABASE_TIMEOUT,
+  durationMs,
+  formatDuration,
+  MAX_DURATION_MS,
+  POLICY_DURATION,
+  parseDuration,
+} from '../../lib/core/durations.ts';
 import { computeCutoffs } from '../../lib/policy/plan.ts';
 
 const S = 1000;
@@ -84,9 +91,13 @@ describe('parseDuration', () => {
     ['0.5ms', 'is shorter than 1ms', 'use at least "1ms"'],
     ['1.5ms', 'is not a whole number of milliseconds', 'write "1ms" or "2ms"'],
     ['0.0015s', 'is not a whole number of milliseconds', 'write "1ms" or "2ms"'],
-    ['25d', 'is longer than 2147483647ms, PostgreSQL\'s limit for a timeout', 'use at most "2147483647ms"'],
+    ['25d', "is longer than 2147483647ms, PostgreSQL's limit for a timeout", 'use at most "2147483647ms"'],
   ])('database timeouts reject %j', (text, message, fix) => {
-    expect(parseDuration(text, DATABASE_TIMEOUT)).toEqual({ ok: false, message: expect.stringContaining(message), fix: expect.stringContaining(fix) });
+    expect(parseDuration(text, DATABASE_TIMEOUT)).toEqual({
+      ok: false,
+      message: expect.stringContaining(message),
+      fix: expect.stringContaining(fix),
+    });
   });
 
   it('clips a huge input in its message', () => {

@@ -12,15 +12,25 @@ describe('engine: the audit record', () => {
     const runs = new FakeRuns({ items: oldItems(5) }, policyWith({ batchSize: 2 }));
     const pendingAtDelete: string[][] = [];
     runs.store.beforeDelete = (keys) => {
-      pendingAtDelete.push(keys.filter((key) => runs.control.records.some((record) => record.key === key && record.status === 'pending')));
+      pendingAtDelete.push(
+        keys.filter((key) => runs.control.records.some((record) => record.key === key && record.status === 'pending')),
+      );
     };
     const report = await runs.run();
     expect(report).toMatchObject({ status: 'completed', deleted: 5 });
     expect(pendingAtDelete).toEqual(runs.store.deleteCalls);
-    expect(runs.control.statuses(report.runId)).toEqual(Object.fromEntries(oldItems(5).map(({ key }) => [key, 'deleted'])));
+    expect(runs.control.statuses(report.runId)).toEqual(
+      Object.fromEntries(oldItems(5).map(({ key }) => [key, 'deleted'])),
+    );
     expect(runs.control.records).toHaveLength(5);
     expect(runs.control.records[0]).toMatchObject({
-      runId: report.runId, policy: 'files', store: 'fake://items', rule: 'retention: 30d', cutoff: CUTOFF, actor: 'test:engine', trigger: 'manual',
+      runId: report.runId,
+      policy: 'files',
+      store: 'fake://items',
+      rule: 'retention: 30d',
+      cutoff: CUTOFF,
+      actor: 'test:engine',
+      trigger: 'manual',
     });
     // The run reached the store with every call that deleted.
     expect(runs.store.deletingRuns.map((run) => run?.runId)).toEqual([report.runId, report.runId, report.runId]);
@@ -29,11 +39,21 @@ describe('engine: the audit record', () => {
   it('invariant 2: a crash leaves pending intents that the next run resolves by asking the store', async () => {
     const runs = new FakeRuns({ items: oldItems(3) });
     const intent = {
-      runId: 'crashed-run', policy: 'files', store: 'fake://items', itemTimestamp: ago(40 * DAY), rule: 'retention: 30d', cutoff: CUTOFF,
-      actor: 'test:crashed', trigger: 'scheduled' as const, action: 'delete' as const,
+      runId: 'crashed-run',
+      policy: 'files',
+      store: 'fake://items',
+      itemTimestamp: ago(40 * DAY),
+      rule: 'retention: 30d',
+      cutoff: CUTOFF,
+      actor: 'test:crashed',
+      trigger: 'scheduled' as const,
+      action: 'delete' as const,
     };
     await runs.control.startRun({ runId: 'crashed-run', policy: 'files', dryRun: false, startedAt: ago(DAY) });
-    await runs.control.recordIntents([{ ...intent, key: 'old-00' }, { ...intent, key: 'old-01' }]);
+    await runs.control.recordIntents([
+      { ...intent, key: 'old-00' },
+      { ...intent, key: 'old-01' },
+    ]);
     // The crashed run deleted old-00 before it died; old-01 was never reached.
     runs.store.items.delete('old-00');
 
@@ -50,26 +70,43 @@ describe('engine: the audit record', () => {
     const runs = new FakeRuns({ items: oldItems(4) });
     runs.store.breakNextDelete = { after: 2, error: new Error('connection reset') };
     const failed = await runs.run();
-    expect(failed).toMatchObject({ status: 'failed', deleted: 2, error: { code: 'unexpected', message: 'connection reset' } });
-    expect(runs.control.statuses(failed.runId)).toEqual({ 'old-00': 'deleted', 'old-01': 'deleted', 'old-02': 'abandoned', 'old-03': 'abandoned' });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      deleted: 2,
+      error: { code: 'unexpected', message: 'connection reset' },
+    });
+    expect(runs.control.statuses(failed.runId)).toEqual({
+      'old-00': 'deleted',
+      'old-01': 'deleted',
+      'old-02': 'abandoned',
+      'old-03': 'abandoned',
+    });
     expect(await runs.control.pendingIntents('files')).toEqual([]);
 
     const retried = await runs.run();
     expect(retried).toMatchObject({ status: 'completed', deleted: 2 });
     expect(runs.store.keys()).toEqual([]);
-    const deletedRecords = runs.control.records.filter((record) => record.status === 'deleted').map((record) => record.key).sort();
+    const deletedRecords = runs.control.records
+      .filter((record) => record.status === 'deleted')
+      .map((record) => record.key)
+      .sort();
     expect(deletedRecords).toEqual(['old-00', 'old-01', 'old-02', 'old-03']);
   });
 
   it('invariant 2: a one-statement batch is recorded by the store in the deleting statement, with the run, and needs no intent', async () => {
-    const runs = new FakeRuns({ items: [...oldItems(5), { key: 'young', timestamp: ago(DAY) }], sweep: { audited: true } }, policyWith({ batchSize: 2 }));
+    const runs = new FakeRuns(
+      { items: [...oldItems(5), { key: 'young', timestamp: ago(DAY) }], sweep: { audited: true } },
+      policyWith({ batchSize: 2 }),
+    );
     const report = await runs.run();
     expect(report).toMatchObject({ status: 'completed', deleted: 5 });
     expect(runs.store.keys()).toEqual(['young']);
     expect(runs.store.deleteCalls).toHaveLength(3);
     expect(runs.control.records.filter((record) => record.action === 'delete')).toEqual([]);
     const trail = await readAuditTrail(runs.control, [runs.store], { runId: report.runId, limit: 100 });
-    expect(trail.map((record) => [record.key, record.status, record.actor]).sort()).toEqual(oldItems(5).map(({ key }) => [key, 'deleted', 'test:engine']));
+    expect(trail.map((record) => [record.key, record.status, record.actor]).sort()).toEqual(
+      oldItems(5).map(({ key }) => [key, 'deleted', 'test:engine']),
+    );
   });
 
   it('invariant 2: a one-statement batch deleted without its audit record fails the run', async () => {
@@ -86,11 +123,19 @@ describe('engine: the audit record', () => {
     expect(limited.store.ownRecords).toEqual([]);
     expect(Object.keys(limited.control.statuses(report.runId))).toHaveLength(3);
 
-    const backedUp = new FakeRuns({ items: oldItems(4), sweep: { audited: true } }, policyWith({ backup: { to: '/srv/backups', keepFor: '7d' } }));
+    const backedUp = new FakeRuns(
+      { items: oldItems(4), sweep: { audited: true } },
+      policyWith({ backup: { to: '/srv/backups', keepFor: '7d' } }),
+    );
     const withBackup = await backedUp.run();
     expect(withBackup).toMatchObject({ status: 'completed', deleted: 4 });
     expect(backedUp.store.ownRecords).toEqual([]);
-    expect(Object.values(backedUp.control.statuses(withBackup.runId))).toEqual(['deleted', 'deleted', 'deleted', 'deleted']);
+    expect(Object.values(backedUp.control.statuses(withBackup.runId))).toEqual([
+      'deleted',
+      'deleted',
+      'deleted',
+      'deleted',
+    ]);
   });
 
   it('invariant 7: an item already gone when deleted counts as missing: done, never failed, not counted as deleted', async () => {

@@ -72,7 +72,11 @@ describe('engine: lease, budget and stops', () => {
     runs.store.beforeDelete = () => runs.clock.advance(MINUTE);
     const reports = [];
     for (let attempt = 0; attempt < 3; attempt += 1) reports.push(await runs.run({ budgetMs: 1 }));
-    expect(reports.map((report) => [report.status, report.deleted])).toEqual([['partial', 2], ['partial', 2], ['completed', 1]]);
+    expect(reports.map((report) => [report.status, report.deleted])).toEqual([
+      ['partial', 2],
+      ['partial', 2],
+      ['completed', 1],
+    ]);
     expect(runs.store.keys()).toEqual([]);
   });
 

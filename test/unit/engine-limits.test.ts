@@ -8,9 +8,16 @@ import { ago, DAY, FakeRuns, item, oldItems, policyWith } from '../support/fakeR
  */
 describe('engine: safety limits', () => {
   it('invariant 6: a run planning more than maxDeletesPerRun deletes nothing, writes no intent, and reports aborted_limit', async () => {
-    const runs = new FakeRuns({ items: oldItems(5) }, policyWith({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }));
+    const runs = new FakeRuns(
+      { items: oldItems(5) },
+      policyWith({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }),
+    );
     const report = await runs.run();
-    expect(report).toMatchObject({ status: 'aborted_limit', deleted: 0, limits: { planned: 5, total: 5, maxDeletesPerRun: 3, forced: false } });
+    expect(report).toMatchObject({
+      status: 'aborted_limit',
+      deleted: 0,
+      limits: { planned: 5, total: 5, maxDeletesPerRun: 3, forced: false },
+    });
     expect(report.error?.message).toContain('nothing was deleted');
     expect(runs.store.deleteCalls).toEqual([]);
     expect(runs.control.records).toEqual([]);
@@ -27,14 +34,20 @@ describe('engine: safety limits', () => {
   });
 
   it('invariant 6: --force proceeds past the limits, and says so', async () => {
-    const runs = new FakeRuns({ items: oldItems(5) }, policyWith({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }));
+    const runs = new FakeRuns(
+      { items: oldItems(5) },
+      policyWith({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }),
+    );
     const report = await runs.run({ force: true });
     expect(report).toMatchObject({ status: 'completed', deleted: 5, limits: { forced: true } });
     expect(runs.events('limit_overridden')).toMatchObject([{ actor: 'test:engine' }]);
   });
 
   it('invariant 6: maxDeletesPerRun bounds what a run deletes even when the census counted fewer (items added meanwhile)', async () => {
-    const runs = new FakeRuns({ items: oldItems(3) }, policyWith({ batchSize: 2, limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }));
+    const runs = new FakeRuns(
+      { items: oldItems(3) },
+      policyWith({ batchSize: 2, limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }),
+    );
     // Within the limits at the census; then more due items appear before the sweep reaches them.
     const census = runs.store.census.bind(runs.store);
     let added = false;

@@ -8,7 +8,14 @@ import { ago, CUTOFF, DAY, FakeRuns, item, listed, oldItems, policyWith, T0 } fr
 describe('engine: what a run deletes', () => {
   it('invariant 1: no item younger than its retention is deleted, whatever the store lists (an item exactly at the cutoff is kept)', async () => {
     const byMs = (ms: number) => new Date(CUTOFF.getTime() + ms);
-    const runs = new FakeRuns({ items: [item('older-by-1ms', byMs(-1)), item('at-cutoff', CUTOFF), item('younger-by-1ms', byMs(1)), item('young', ago(DAY))] });
+    const runs = new FakeRuns({
+      items: [
+        item('older-by-1ms', byMs(-1)),
+        item('at-cutoff', CUTOFF),
+        item('younger-by-1ms', byMs(1)),
+        item('young', ago(DAY)),
+      ],
+    });
     const report = await runs.run();
     expect(report).toMatchObject({ status: 'completed', scanned: 4, eligible: 1, deleted: 1 });
     expect(runs.store.keys()).toEqual(['at-cutoff', 'young', 'younger-by-1ms']);
@@ -16,7 +23,10 @@ describe('engine: what a run deletes', () => {
   });
 
   it('invariant 1: cutoffs are fixed at run start: a clock jumping ahead mid-run deletes nothing that was young at the start', async () => {
-    const almost = [item('almost-a', new Date(CUTOFF.getTime() + 3_600_000)), item('almost-b', new Date(CUTOFF.getTime() + 7_200_000))];
+    const almost = [
+      item('almost-a', new Date(CUTOFF.getTime() + 3_600_000)),
+      item('almost-b', new Date(CUTOFF.getTime() + 7_200_000)),
+    ];
     const runs = new FakeRuns({ items: [...oldItems(6), ...almost] }, policyWith({ batchSize: 2 }));
     // Each batch moves the clock a day: by the second batch the `almost` items would be past `now - 30d`.
     runs.store.beforeDelete = () => runs.clock.advance(DAY);
@@ -32,12 +42,16 @@ describe('engine: what a run deletes', () => {
     const report = await runs.run();
     expect(report).toMatchObject({ status: 'completed', deleted: 2, kept: 1, failed: 0 });
     expect(runs.store.keys()).toEqual(['old-01']);
-    expect(report.notDeleted).toEqual([{ outcome: 'kept', cause: 'no longer eligible when deleted (modified since the scan)', count: 1 }]);
+    expect(report.notDeleted).toEqual([
+      { outcome: 'kept', cause: 'no longer eligible when deleted (modified since the scan)', count: 1 },
+    ]);
     expect(runs.control.statuses(report.runId)).toEqual({ 'old-00': 'deleted', 'old-01': 'kept', 'old-02': 'deleted' });
   });
 
   it('invariant 1: --before can only make the cutoff earlier, never later', async () => {
-    const runs = new FakeRuns({ items: [item('40-days', ago(40 * DAY)), item('20-days', ago(20 * DAY)), item('10-days', ago(10 * DAY))] });
+    const runs = new FakeRuns({
+      items: [item('40-days', ago(40 * DAY)), item('20-days', ago(20 * DAY)), item('10-days', ago(10 * DAY))],
+    });
     const later = await runs.run({ dryRun: true, before: T0 });
     expect(listed(later, 'would_delete')).toEqual(['40-days']);
     const earlier = await runs.run({ before: ago(50 * DAY) });
@@ -46,8 +60,17 @@ describe('engine: what a run deletes', () => {
   });
 
   it('invariant 5: a dry run deletes nothing, records no audit, needs no lease, and lists exactly what the live run then deletes', async () => {
-    const runs = new FakeRuns({ items: [...oldItems(5), item('young', ago(DAY)), item('held', ago(60 * DAY))] }, policyWith({ batchSize: 2 }));
-    await runs.control.addHold({ policy: 'files', key: 'held', prefix: false, reason: 'litigation', createdBy: 'legal' });
+    const runs = new FakeRuns(
+      { items: [...oldItems(5), item('young', ago(DAY)), item('held', ago(60 * DAY))] },
+      policyWith({ batchSize: 2 }),
+    );
+    await runs.control.addHold({
+      policy: 'files',
+      key: 'held',
+      prefix: false,
+      reason: 'litigation',
+      createdBy: 'legal',
+    });
     // A scheduled run holds the lease: planning works meanwhile.
     const scheduled = await runs.control.acquireLease('files', 'scheduled-run', 60_000);
     const plan = await runs.run({ dryRun: true });
@@ -65,7 +88,7 @@ describe('engine: what a run deletes', () => {
     expect(runs.store.keys()).toEqual(['held', 'young']);
   });
 
-  it('invariant 9: a hold holds the item\'s key, its linked file\'s key, and every key under a held prefix', async () => {
+  it("invariant 9: a hold holds the item's key, its linked file's key, and every key under a held prefix", async () => {
     const old = ago(40 * DAY);
     const runs = new FakeRuns({
       items: [
@@ -77,13 +100,24 @@ describe('engine: what a run deletes', () => {
       ],
     });
     await runs.control.addHold({ policy: 'files', key: 'doc-1', prefix: false, reason: 'key', createdBy: 'legal' });
-    await runs.control.addHold({ policy: null, key: 'files/doc-2.pdf', prefix: false, reason: 'file', createdBy: 'legal' });
+    await runs.control.addHold({
+      policy: null,
+      key: 'files/doc-2.pdf',
+      prefix: false,
+      reason: 'file',
+      createdBy: 'legal',
+    });
     await runs.control.addHold({ policy: 'files', key: 'case-7/', prefix: true, reason: 'case 7', createdBy: 'legal' });
     const report = await runs.run();
     expect(report).toMatchObject({ status: 'completed', eligible: 5, held: 4, deleted: 1 });
     expect(runs.store.keys()).toEqual(['case-7/a', 'case-7/b', 'doc-1', 'doc-2']);
     // One `hold` audit record per hold that kept something, with the count.
-    expect(runs.control.records.filter((record) => record.action === 'hold').map((record) => [record.key, record.error]).sort()).toEqual([
+    expect(
+      runs.control.records
+        .filter((record) => record.action === 'hold')
+        .map((record) => [record.key, record.error])
+        .sort(),
+    ).toEqual([
       ['case-7/', '2 eligible items kept by hold #3'],
       ['doc-1', '1 eligible item kept by hold #1'],
       ['files/doc-2.pdf', '1 eligible item kept by hold #2'],
@@ -92,7 +126,13 @@ describe('engine: what a run deletes', () => {
 
   it('invariant 12: every eligible item not deleted has a reason: held with its hold, kept with its cause, failed with its error', async () => {
     const runs = new FakeRuns({ items: [...oldItems(4), item('held', ago(40 * DAY))] });
-    await runs.control.addHold({ policy: 'files', key: 'held', prefix: false, reason: 'audit 2024', createdBy: 'legal' });
+    await runs.control.addHold({
+      policy: 'files',
+      key: 'held',
+      prefix: false,
+      reason: 'audit 2024',
+      createdBy: 'legal',
+    });
     runs.store.failing.add('old-00');
     runs.store.beforeDelete = () => runs.store.items.set('old-01', item('old-01', T0));
     const report = await runs.run();
@@ -103,7 +143,9 @@ describe('engine: what a run deletes', () => {
       ['kept', 'no longer eligible when deleted (modified since the scan)', 1],
     ]);
     expect(report.notDeleted.reduce((sum, entry) => sum + entry.count, 0)).toBe(report.eligible - report.deleted);
-    expect(Object.fromEntries((report.items ?? []).map((entry) => [entry.key, entry.error ?? entry.outcome]))).toMatchObject({
+    expect(
+      Object.fromEntries((report.items ?? []).map((entry) => [entry.key, entry.error ?? entry.outcome])),
+    ).toMatchObject({
       'old-00': 'refused by the fake backend',
       held: 'hold #1 (audit 2024)',
     });

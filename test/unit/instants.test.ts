@@ -50,7 +50,11 @@ describe('instants are real dates', () => {
     ['yesterday', 'is not an ISO date', 'e.g. "before": "2024-01-31"'],
     ['2024-1-31', 'is not an ISO date', 'e.g.'],
   ])('refuses %j: %s', (text, message, fix) => {
-    expect(parseInstantText(text, utcOnly)).toEqual({ ok: false, message: `${JSON.stringify(text)} ${message}`, fix: expect.stringContaining(fix) });
+    expect(parseInstantText(text, utcOnly)).toEqual({
+      ok: false,
+      message: `${JSON.stringify(text)} ${message}`,
+      fix: expect.stringContaining(fix),
+    });
   });
 });
 
@@ -74,12 +78,18 @@ describe('CLI flags', () => {
 
   it('--budget takes the same durations as the config', () => {
     expect(parseDurationFlag('--budget', '1.5s')).toBe(1500);
-    expect(refusal(() => parseDurationFlag('--budget', '0.0001ms'))).toBe('error: --budget: "0.0001ms" is shorter than 1s, the shortest duration this field takes (use at least "1s")');
-    expect(refusal(() => parseDurationFlag('--budget', '10000y'))).toBe('error: --budget: "10000y" is longer than 1000y, the longest duration the tool takes (use at most "1000y")');
+    expect(refusal(() => parseDurationFlag('--budget', '0.0001ms'))).toBe(
+      'error: --budget: "0.0001ms" is shorter than 1s, the shortest duration this field takes (use at least "1s")',
+    );
+    expect(refusal(() => parseDurationFlag('--budget', '10000y'))).toBe(
+      'error: --budget: "10000y" is longer than 1000y, the longest duration the tool takes (use at most "1000y")',
+    );
   });
 
   it('--limit refuses numbers it cannot count exactly', () => {
     expect(parsePositiveInt('--limit', '1000')).toBe(1000);
-    expect(refusal(() => parsePositiveInt('--limit', '99999999999999999999'))).toContain('error: --limit: "99999999999999999999" is not a positive whole number below 2^53');
+    expect(refusal(() => parsePositiveInt('--limit', '99999999999999999999'))).toContain(
+      'error: --limit: "99999999999999999999" is not a positive whole number below 2^53',
+    );
   });
 });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import type { Store } from '../../lib/core/store.ts';
+import type { Clock, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
 import { MAX_PAGES_PER_STEP, OldestItems, pagedSteps } from '../../lib/engine/batches.ts';
 import { Budget } from '../../lib/engine/budget.ts';
 import { checkLimits } from '../../lib/policy/limits.ts';
 import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/policy/plan.ts';
-import type { Clock, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
-import type { Store } from '../../lib/core/store.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
 const DAY = 86_400_000;
@@ -28,7 +28,10 @@ describe('computeCutoffs', () => {
       Medical: ago(10 * 365 * DAY).toISOString(),
     });
     expect(cutoffs.fallback?.cutoff).toEqual(ago(30 * DAY));
-    expect(describeCutoffs(cutoffs)).toContainEqual({ rule: 'purpose_code=Financial: 1y', cutoff: '2025-11-22T12:00:00.000Z' });
+    expect(describeCutoffs(cutoffs)).toContainEqual({
+      rule: 'purpose_code=Financial: 1y',
+      cutoff: '2025-11-22T12:00:00.000Z',
+    });
     expect(latestCutoff(cutoffs)).toEqual(ago(DAY));
   });
 
@@ -45,8 +48,20 @@ describe('computeCutoffs', () => {
 
 describe('selectPage', () => {
   const cutoffs = computeCutoffs({ by: 'purpose_code', rules: { General: '30d' } }, NOW);
-  const item = (key: string, age: number, purpose: string | null): Item => ({ key, timestamp: ago(age), attributes: { purpose_code: purpose } });
-  const hold: Hold = { id: 1, policy: null, key: 'held/', prefix: true, reason: 'case 7', createdBy: 'test', createdAt: NOW };
+  const item = (key: string, age: number, purpose: string | null): Item => ({
+    key,
+    timestamp: ago(age),
+    attributes: { purpose_code: purpose },
+  });
+  const hold: Hold = {
+    id: 1,
+    policy: null,
+    key: 'held/',
+    prefix: true,
+    reason: 'case 7',
+    createdBy: 'test',
+    createdAt: NOW,
+  };
 
   it('splits a page into deletable, held, unclassified and too young', () => {
     const selection = selectPage(
@@ -70,8 +85,14 @@ describe('selectPage', () => {
   it('holds a row by its linked file key, exact or prefix', () => {
     const fileHold: Hold = { ...hold, id: 2, key: 'docs/d3.pdf', prefix: false };
     const row = (key: string, file: string): Item => ({ ...item(key, 40 * DAY, 'General'), linkedKey: file });
-    const selection = selectPage([row('3', 'docs/d3.pdf'), row('4', 'held/d4.pdf'), row('5', 'docs/d5.pdf')], cutoffs, [hold, fileHold]);
-    expect(selection.held.map((candidate) => [candidate.key, candidate.hold.id])).toEqual([['3', 2], ['4', 1]]);
+    const selection = selectPage([row('3', 'docs/d3.pdf'), row('4', 'held/d4.pdf'), row('5', 'docs/d5.pdf')], cutoffs, [
+      hold,
+      fileHold,
+    ]);
+    expect(selection.held.map((candidate) => [candidate.key, candidate.hold.id])).toEqual([
+      ['3', 2],
+      ['4', 1],
+    ]);
     expect(selection.deletable.map((candidate) => candidate.key)).toEqual(['5']);
   });
 });
@@ -79,11 +100,23 @@ describe('selectPage', () => {
 describe('checkLimits', () => {
   it.each([
     [{ planned: 10, eligible: 10, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.1 }, true, ''],
-    [{ planned: 11, eligible: 11, total: 1000, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, false, 'exceed limits.maxDeletesPerRun 10'],
-    [{ planned: 51, eligible: 51, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '51 of 100 items (51%) are eligible, over limits.maxDeleteFraction 50%'],
+    [
+      { planned: 11, eligible: 11, total: 1000, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 },
+      false,
+      'exceed limits.maxDeletesPerRun 10',
+    ],
+    [
+      { planned: 51, eligible: 51, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 },
+      false,
+      '51 of 100 items (51%) are eligible, over limits.maxDeleteFraction 50%',
+    ],
     [{ planned: 0, eligible: 0, total: 0, maxDeletesPerRun: 1, maxDeleteFraction: 0.1 }, true, ''],
     // --limit 5 on a root where 90 % is eligible: the slice is small, the policy is still wrong.
-    [{ planned: 5, eligible: 90, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 }, false, '90 of 100 items (90%) are eligible'],
+    [
+      { planned: 5, eligible: 90, total: 100, maxDeletesPerRun: 1000, maxDeleteFraction: 0.5 },
+      false,
+      '90 of 100 items (90%) are eligible',
+    ],
     // --limit is how a large but intended backlog passes maxDeletesPerRun in slices.
     [{ planned: 10, eligible: 40, total: 100, maxDeletesPerRun: 10, maxDeleteFraction: 0.5 }, true, ''],
   ])('%j → ok=%s', (input, ok, reason) => {
@@ -127,7 +160,8 @@ describe('OldestItems', () => {
   it('keeps the n oldest, sorted oldest first, with bounded memory', () => {
     const oldest = new OldestItems(3);
     const ages = [5, 1, 9, 3, 7, 9, 2];
-    for (const [index, age] of ages.entries()) oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem);
+    for (const [index, age] of ages.entries())
+      oldest.offer({ key: `k${index}`, timestamp: ago(age * DAY), cutoff: NOW, rule: 'r' } as EligibleItem);
     expect(oldest.sorted().map((item) => item.key)).toEqual(['k2', 'k5', 'k4']);
   });
 });
@@ -145,7 +179,11 @@ describe('pagedSteps', () => {
       scan: async ({ cursor, limit }) => {
         const rest = items.filter((item) => cursor === undefined || item.key > cursor);
         const page = rest.slice(0, limit);
-        return { items: page, ...(page.length > 0 ? { cursor: page.at(-1)!.key } : cursor !== undefined ? { cursor } : {}), done: rest.length <= limit };
+        return {
+          items: page,
+          ...(page.length > 0 ? { cursor: page.at(-1)!.key } : cursor !== undefined ? { cursor } : {}),
+          done: rest.length <= limit,
+        };
       },
       census: async () => ({ total: 0, eligible: 0, oldestOverdueSeconds: 0, exact: true }),
       delete: async () => [],
@@ -153,11 +191,21 @@ describe('pagedSteps', () => {
     };
   }
   const keyed = (n: number, old: (i: number) => boolean): Item[] =>
-    Array.from({ length: n }, (_, i) => ({ key: `k${String(i).padStart(4, '0')}`, timestamp: old(i) ? ago(60 * DAY) : ago(DAY) }));
+    Array.from({ length: n }, (_, i) => ({
+      key: `k${String(i).padStart(4, '0')}`,
+      timestamp: old(i) ? ago(60 * DAY) : ago(DAY),
+    }));
 
   async function collect(items: Item[], batchSize: number, cursor?: string) {
     const steps = [];
-    for await (const step of pagedSteps({ store: storeOf(items), cutoffs, holds: [], batchSize, ...(cursor ? { cursor } : {}) })) steps.push(step);
+    for await (const step of pagedSteps({
+      store: storeOf(items),
+      cutoffs,
+      holds: [],
+      batchSize,
+      ...(cursor ? { cursor } : {}),
+    }))
+      steps.push(step);
     return steps;
   }
 
@@ -166,7 +214,9 @@ describe('pagedSteps', () => {
     const steps = await collect(items, 10);
     expect(steps.map((step) => step.deletable.length)).toEqual([10, 10, 10, 10, 10]);
     expect(steps.reduce((sum, step) => sum + step.scanned, 0)).toBe(100);
-    expect(steps.flatMap((step) => step.deletable.map((item) => item.key))).toEqual(items.filter((_, i) => i % 2 === 0).map((item) => item.key));
+    expect(steps.flatMap((step) => step.deletable.map((item) => item.key))).toEqual(
+      items.filter((_, i) => i % 2 === 0).map((item) => item.key),
+    );
     for (const step of steps) {
       const lastDeleted = step.deletable.at(-1)!.key;
       // Every eligible item at or before the cursor has been yielded by this step or an earlier one.
@@ -183,12 +233,16 @@ describe('pagedSteps', () => {
       const handled = new Set(all.slice(0, index + 1).flatMap((s) => s.deletable.map((item) => item.key)));
       const resumed = await collect(items, 7, step.cursor);
       const afterwards = new Set(resumed.flatMap((s) => s.deletable.map((item) => item.key)));
-      for (const item of items.filter((_, i) => i % 3 !== 0)) expect(handled.has(item.key) || afterwards.has(item.key), item.key).toBe(true);
+      for (const item of items.filter((_, i) => i % 3 !== 0))
+        expect(handled.has(item.key) || afterwards.has(item.key), item.key).toBe(true);
     }
   });
 
   it('yields after MAX_PAGES_PER_STEP pages even when little is eligible, so budget and lease are checked', async () => {
-    const steps = await collect(keyed(200, (i) => i === 150), 10);
+    const steps = await collect(
+      keyed(200, (i) => i === 150),
+      10,
+    );
     expect(steps.every((step) => step.scanned <= MAX_PAGES_PER_STEP * 10)).toBe(true);
     expect(steps.flatMap((step) => step.deletable.map((item) => item.key))).toEqual(['k0150']);
   });

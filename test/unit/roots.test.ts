@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
-import { globProblem, rootProblem } from '../../lib/stores/fs/roots.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { globProblem, rootProblem } from '../../lib/stores/fs/roots.ts';
 
 describe('fs root lexical checks', () => {
   it.each([
@@ -29,7 +29,15 @@ describe('fs root lexical checks', () => {
     expect(rootProblem('/data//files/')?.fix).toBe('write it as /data/files');
   });
 
-  it.each(['/var/log/app', '/tmp/retention-demo/temp', '/srv/uploads', '/home/alice/cache', '/etcetera', '/data', '/mnt/disk/tmp'])('accepts %j', (root) => {
+  it.each([
+    '/var/log/app',
+    '/tmp/retention-demo/temp',
+    '/srv/uploads',
+    '/home/alice/cache',
+    '/etcetera',
+    '/data',
+    '/mnt/disk/tmp',
+  ])('accepts %j', (root) => {
     expect(rootProblem(root)).toBeUndefined();
   });
 
@@ -53,7 +61,11 @@ describe('fs root lexical checks', () => {
         parseConfig({
           policies: [
             { ...policy, store: { kind: 'fs', root: '/etc' } },
-            { ...policy, name: 'two', store: { kind: 'fs', root: '/data', include: ['ok/**', '../x'], exclude: ['/abs'] } },
+            {
+              ...policy,
+              name: 'two',
+              store: { kind: 'fs', root: '/data', include: ['ok/**', '../x'], exclude: ['/abs'] },
+            },
             {
               name: 'rows',
               class: 'rows',
@@ -73,10 +85,26 @@ describe('fs root lexical checks', () => {
     })();
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues).toEqual([
-      { path: 'policies[0].store.root', message: '/etc is a system directory', fix: 'point root at the directory that holds only the files this policy governs' },
-      { path: 'policies[1].store.include[1]', message: '"../x" has a ".." segment', fix: expect.stringContaining('inside root') },
-      { path: 'policies[1].store.exclude[0]', message: '"/abs" is an absolute path', fix: expect.stringContaining('relative to root') },
-      { path: 'policies[2].blob.store.root', message: '"relative" is a relative path', fix: expect.stringContaining('absolute path') },
+      {
+        path: 'policies[0].store.root',
+        message: '/etc is a system directory',
+        fix: 'point root at the directory that holds only the files this policy governs',
+      },
+      {
+        path: 'policies[1].store.include[1]',
+        message: '"../x" has a ".." segment',
+        fix: expect.stringContaining('inside root'),
+      },
+      {
+        path: 'policies[1].store.exclude[0]',
+        message: '"/abs" is an absolute path',
+        fix: expect.stringContaining('relative to root'),
+      },
+      {
+        path: 'policies[2].blob.store.root',
+        message: '"relative" is a relative path',
+        fix: expect.stringContaining('absolute path'),
+      },
     ]);
   });
 });

@@ -64,23 +64,31 @@ describe('toEventBridgeCron', () => {
     );
   }
 
-  it.each(['0 2 * * *', '*/15 * * * *', '0 9 * * 1-5', '0 9 * * 5-7', '0 */6 * * 0', '0-30/10 3 * * *', '0 0 1,15 */3 *', '45 23 31 * *'])(
-    '%s fires at the same instants as cron (next 200 runs)',
-    (schedule) => {
-      const converted = toEventBridgeCron(schedule);
-      if (!converted.ok) throw new Error(converted.message);
-      let at = new Date('2025-01-01T00:00:00Z');
-      for (let run = 0; run < 200; run += 1) {
-        const next = nextRun(schedule, at);
-        expect(eventBridgeMatches(converted.expression, next), `${next.toISOString()} matches`).toBe(true);
-        // Every minute strictly between two cron runs must not fire in EventBridge either (sampled).
-        const gap = (next.getTime() - at.getTime()) / 60_000;
-        for (let minute = 1; minute < Math.min(gap, 120); minute += 7) {
-          const between = new Date(at.getTime() + minute * 60_000);
-          expect(eventBridgeMatches(converted.expression, between), `${between.toISOString()} does not match`).toBe(false);
-        }
-        at = next;
+  it.each([
+    '0 2 * * *',
+    '*/15 * * * *',
+    '0 9 * * 1-5',
+    '0 9 * * 5-7',
+    '0 */6 * * 0',
+    '0-30/10 3 * * *',
+    '0 0 1,15 */3 *',
+    '45 23 31 * *',
+  ])('%s fires at the same instants as cron (next 200 runs)', (schedule) => {
+    const converted = toEventBridgeCron(schedule);
+    if (!converted.ok) throw new Error(converted.message);
+    let at = new Date('2025-01-01T00:00:00Z');
+    for (let run = 0; run < 200; run += 1) {
+      const next = nextRun(schedule, at);
+      expect(eventBridgeMatches(converted.expression, next), `${next.toISOString()} matches`).toBe(true);
+      // Every minute strictly between two cron runs must not fire in EventBridge either (sampled).
+      const gap = (next.getTime() - at.getTime()) / 60_000;
+      for (let minute = 1; minute < Math.min(gap, 120); minute += 7) {
+        const between = new Date(at.getTime() + minute * 60_000);
+        expect(eventBridgeMatches(converted.expression, between), `${between.toISOString()} does not match`).toBe(
+          false,
+        );
       }
-    },
-  );
+      at = next;
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/core/types.ts';
 import { emfDocument } from '../../lib/observe/metrics.ts';
 import { classifySla, reasonKey } from '../../lib/policy/sla.ts';
-import type { RunReport } from '../../lib/core/types.ts';
 
 const thresholds = { maxDurationSeconds: 600, maxOverdueSeconds: 86_400, maxFailureRate: 0.01, warnAt: 0.8 };
 const base = { status: 'completed' as const, durationSeconds: 10, oldestOverdueSeconds: 0, deleted: 100, failed: 0 };
@@ -19,7 +19,11 @@ describe('classifySla', () => {
     [{ ...base, status: 'failed' as const }, 'breach', ['run_failed']],
     [{ ...base, status: 'aborted_limit' as const }, 'breach', ['limit']],
     [{ ...base, status: 'skipped_paused' as const }, 'warning', ['paused']],
-    [{ ...base, status: 'partial' as const, durationSeconds: 500, oldestOverdueSeconds: 100_000 }, 'breach', ['duration', 'overdue']],
+    [
+      { ...base, status: 'partial' as const, durationSeconds: 500, oldestOverdueSeconds: 100_000 },
+      'breach',
+      ['duration', 'overdue'],
+    ],
   ])('%j → %s %j', (input, status, keys) => {
     const result = classifySla(input, thresholds);
     expect(result.status).toBe(status);
@@ -27,25 +31,59 @@ describe('classifySla', () => {
   });
 
   it('explains a breach in words an operator can act on', () => {
-    expect(classifySla({ ...base, oldestOverdueSeconds: 2 * 86_400 }, thresholds).reasons).toEqual(['overdue: 2d is 200% of the limit 1d']);
+    expect(classifySla({ ...base, oldestOverdueSeconds: 2 * 86_400 }, thresholds).reasons).toEqual([
+      'overdue: 2d is 200% of the limit 1d',
+    ]);
   });
 });
 
 describe('emfDocument', () => {
   it('is valid CloudWatch EMF: namespace, policy dimension, declared metrics present as numbers', () => {
     const report = {
-      runId: 'r1', policy: 'temp-files', dataClass: 'blobs', dryRun: false, status: 'completed',
-      deleted: 3, failed: 0, held: 1, scanned: 10, bytesFreed: 300, durationSeconds: 1.5, budgetUsedPercent: 0.3,
-      backlog: null, oldestOverdueSeconds: 0, finishedAt: '2026-11-22T12:00:00.000Z', sla: { status: 'breach', reasons: [] },
+      runId: 'r1',
+      policy: 'temp-files',
+      dataClass: 'blobs',
+      dryRun: false,
+      status: 'completed',
+      deleted: 3,
+      failed: 0,
+      held: 1,
+      scanned: 10,
+      bytesFreed: 300,
+      durationSeconds: 1.5,
+      budgetUsedPercent: 0.3,
+      backlog: null,
+      oldestOverdueSeconds: 0,
+      finishedAt: '2026-11-22T12:00:00.000Z',
+      sla: { status: 'breach', reasons: [] },
     } as unknown as RunReport;
-    const document = emfDocument(report) as Record<string, unknown> & { _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> } };
+    const document = emfDocument(report) as Record<string, unknown> & {
+      _aws: {
+        Timestamp: number;
+        CloudWatchMetrics: Array<{
+          Namespace: string;
+          Dimensions: string[][];
+          Metrics: Array<{ Name: string; Unit: string }>;
+        }>;
+      };
+    };
     const [directive] = document._aws.CloudWatchMetrics;
     expect(document._aws.Timestamp).toBe(Date.parse('2026-11-22T12:00:00.000Z'));
     expect(directive?.Namespace).toBe('Retention');
     expect(directive?.Dimensions).toEqual([['policy']]);
     expect(document.policy).toBe('temp-files');
     const names = directive!.Metrics.map((metric) => metric.Name);
-    expect(names).toEqual(expect.arrayContaining(['Deleted', 'Failed', 'Held', 'DurationSeconds', 'BudgetUsedPercent', 'OldestOverdueSeconds', 'SlaBreach']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'Deleted',
+        'Failed',
+        'Held',
+        'DurationSeconds',
+        'BudgetUsedPercent',
+        'OldestOverdueSeconds',
+        'SlaBreach',
+      ]),
+    );
     expect(names).not.toContain('Backlog');
     for (const name of names) expect(typeof document[name]).toBe('number');
     expect(document.SlaBreach).toBe(1);

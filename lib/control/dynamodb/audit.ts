@@ -1,11 +1,28 @@
-import { paginateScan, QueryCommand, UpdateItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBClient,
+  paginateScan,
+  QueryCommand,
+  UpdateItemCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
+import { mapConcurrent } from '../../core/async.ts';
+import type { AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
 import type { Clock } from '../../core/types.ts';
 import { ControlStoreError } from '../../errors.ts';
-import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../../aws/dynamo.ts';
-import { mapConcurrent } from '../../core/async.ts';
-import { auditItem, auditPartition, indexPartition, instant, keys, namesOf, runPoliciesPartition, text, toAuditRecord, type AuditEntry } from './items.ts';
+import {
+  type AuditEntry,
+  auditItem,
+  auditPartition,
+  indexPartition,
+  instant,
+  keys,
+  namesOf,
+  runPoliciesPartition,
+  text,
+  toAuditRecord,
+} from './items.ts';
 import { allocateIds, indexedItems, indexPartitionQuery, partitionItems, writeAll } from './table.ts';
-import type { AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
 
 type ResolvedStatus = Exclude<AuditStatus, 'pending'>;
 
@@ -38,7 +55,10 @@ export class DynamoAuditTrail {
       ...entries.map((entry, index) => ({ PutRequest: { Item: auditItem(entry, firstId + index, at) } })),
       ...intentPolicies.map(([runId, policy]) => ({ PutRequest: { Item: keys.runPolicy(runId, policy) } })),
     ];
-    await writeAll(this.client, this.table, requests, this.batch, 'audit', { runId: entries[0]!.runId, policy: entries[0]!.policy });
+    await writeAll(this.client, this.table, requests, this.batch, 'audit', {
+      runId: entries[0]!.runId,
+      policy: entries[0]!.policy,
+    });
   }
 
   /**
@@ -48,7 +68,8 @@ export class DynamoAuditTrail {
   async resolveByKey(runId: string, resolutions: AuditResolution[]): Promise<void> {
     if (resolutions.length === 0) return;
     const policies: string[] = [];
-    for await (const marker of partitionItems(this.client, this.table, runPoliciesPartition(runId))) policies.push(marker.sk!.S!);
+    for await (const marker of partitionItems(this.client, this.table, runPoliciesPartition(runId)))
+      policies.push(marker.sk!.S!);
     const at = this.clock.now();
     const updates = policies.flatMap((policy) => resolutions.map((resolution) => ({ policy, resolution })));
     await mapConcurrent(updates, RESOLVE_CONCURRENCY, ({ policy, resolution }) =>
@@ -70,7 +91,8 @@ export class DynamoAuditTrail {
         }),
       );
       const record = located.Items?.[0];
-      if (record?.pk && record.sk) await this.resolve({ pk: record.pk, sk: record.sk }, status, at, undefined, RECOVERY);
+      if (record?.pk && record.sk)
+        await this.resolve({ pk: record.pk, sk: record.sk }, status, at, undefined, RECOVERY);
     });
   }
 
@@ -81,7 +103,10 @@ export class DynamoAuditTrail {
    */
   async pending(policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
     const records: AuditRecord[] = [];
-    for await (const item of indexedItems(this.client, indexPartitionQuery(this.table, 'gsi3', indexPartition.pendingByPolicy(policy), 'oldest first'))) {
+    for await (const item of indexedItems(
+      this.client,
+      indexPartitionQuery(this.table, 'gsi3', indexPartition.pendingByPolicy(policy), 'oldest first'),
+    )) {
       const record = toAuditRecord(item);
       if (record.status === 'pending' && record.runId !== exceptRunId) records.push(record);
     }
@@ -92,11 +117,15 @@ export class DynamoAuditTrail {
   async query(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]> {
     const { runId, policy, key, limit } = query;
     const matches = (record: AuditRecord) =>
-      (runId === undefined || record.runId === runId) && (policy === undefined || record.policy === policy) && (key === undefined || record.key === key);
+      (runId === undefined || record.runId === runId) &&
+      (policy === undefined || record.policy === policy) &&
+      (key === undefined || record.key === key);
     if (runId !== undefined || (policy === undefined && key === undefined)) {
       // A run's records sit in one partition in key order (unfiltered: anywhere): read all, order by id.
       const all: AuditRecord[] = [];
-      for await (const item of runId !== undefined ? partitionItems(this.client, this.table, auditPartition(runId)) : this.allAuditItems()) {
+      for await (const item of runId !== undefined
+        ? partitionItems(this.client, this.table, auditPartition(runId))
+        : this.allAuditItems()) {
         const record = toAuditRecord(item);
         if (matches(record)) all.push(record);
       }
@@ -104,8 +133,14 @@ export class DynamoAuditTrail {
     }
     const newest: AuditRecord[] = [];
     if (limit <= 0) return newest;
-    const [index, partition] = key !== undefined ? (['gsi2', indexPartition.auditByKey(key)] as const) : (['gsi1', indexPartition.auditByPolicy(policy!)] as const);
-    for await (const item of indexedItems(this.client, indexPartitionQuery(this.table, index, partition, 'newest first', limit))) {
+    const [index, partition] =
+      key !== undefined
+        ? (['gsi2', indexPartition.auditByKey(key)] as const)
+        : (['gsi1', indexPartition.auditByPolicy(policy!)] as const);
+    for await (const item of indexedItems(
+      this.client,
+      indexPartitionQuery(this.table, index, partition, 'newest first', limit),
+    )) {
       const record = toAuditRecord(item);
       if (!matches(record)) continue;
       newest.push(record);
@@ -131,7 +166,13 @@ export class DynamoAuditTrail {
   }
 
   /** Only a record in one of the `from` statuses changes; resolving takes it out of the pending index (gsi3). */
-  private async resolve(key: DynamoItem, status: ResolvedStatus, at: Date, error: string | undefined, from: Condition): Promise<void> {
+  private async resolve(
+    key: DynamoItem,
+    status: ResolvedStatus,
+    at: Date,
+    error: string | undefined,
+    from: Condition,
+  ): Promise<void> {
     const withError = error !== undefined;
     try {
       await this.client.send(
@@ -140,8 +181,19 @@ export class DynamoAuditTrail {
           Key: key,
           UpdateExpression: `SET #status = :status, #resolvedAt = :at${withError ? ', #error = :error' : ''} REMOVE #gsi3pk, #gsi3sk`,
           ConditionExpression: from.expression,
-          ExpressionAttributeNames: namesOf('status', 'resolvedAt', 'gsi3pk', 'gsi3sk', ...(withError ? ['error'] : [])),
-          ExpressionAttributeValues: { ':status': text(status), ...from.values, ':at': instant(at), ...(withError ? { ':error': text(error) } : {}) },
+          ExpressionAttributeNames: namesOf(
+            'status',
+            'resolvedAt',
+            'gsi3pk',
+            'gsi3sk',
+            ...(withError ? ['error'] : []),
+          ),
+          ExpressionAttributeValues: {
+            ':status': text(status),
+            ...from.values,
+            ':at': instant(at),
+            ...(withError ? { ':error': text(error) } : {}),
+          },
         }),
       );
     } catch (failure) {
@@ -161,7 +213,10 @@ interface Condition {
  * one stalled found the item present and said so, then this one deleted it. The record must say
  * what happened (the deletion), not what a recovery guessed.
  */
-const OWN_RUN: Condition = { expression: '#status IN (:pending, :abandoned)', values: { ':pending': text('pending'), ':abandoned': text('abandoned') } };
+const OWN_RUN: Condition = {
+  expression: '#status IN (:pending, :abandoned)',
+  values: { ':pending': text('pending'), ':abandoned': text('abandoned') },
+};
 /** A recovery never overwrites a resolution. */
 const RECOVERY: Condition = { expression: '#status = :pending', values: { ':pending': text('pending') } };
 
@@ -177,7 +232,11 @@ function distinctIntentPolicies(entries: AuditEntry[]): Array<[runId: string, po
     if (entry.status !== 'pending') continue;
     const address = JSON.stringify([entry.runId, entry.policy, entry.key]);
     if (addresses.has(address)) {
-      throw new ControlStoreError(`two intents for key "${entry.key}" in one batch of run ${entry.runId}`, { runId: entry.runId, policy: entry.policy, key: entry.key });
+      throw new ControlStoreError(`two intents for key "${entry.key}" in one batch of run ${entry.runId}`, {
+        runId: entry.runId,
+        policy: entry.policy,
+        key: entry.key,
+      });
     }
     addresses.add(address);
     pairs.set(JSON.stringify([entry.runId, entry.policy]), [entry.runId, entry.policy]);

@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { Hold, RunReport } from '../../core/types.ts';
 import type { DynamoItem } from '../../aws/dynamo.ts';
-import type { AuditIntent, AuditRecord, AuditStatus, Checkpoint, Lease, PauseState, RunRecord } from '../../core/control.ts';
+import type {
+  AuditIntent,
+  AuditRecord,
+  AuditStatus,
+  Checkpoint,
+  Lease,
+  PauseState,
+  RunRecord,
+} from '../../core/control.ts';
+import type { Hold, RunReport } from '../../core/types.ts';
 
 /**
  * Item shapes of the DynamoDB control table (see the layout in dynamo.ts) and their mapping to
@@ -35,7 +43,8 @@ function numberOf(item: DynamoItem, name: string): number {
 }
 
 const dateOf = (item: DynamoItem, name: string): Date => new Date(numberOf(item, name));
-const optionalDate = (item: DynamoItem, name: string): Date | null => (item[name]?.N === undefined ? null : dateOf(item, name));
+const optionalDate = (item: DynamoItem, name: string): Date | null =>
+  item[name]?.N === undefined ? null : dateOf(item, name);
 const describeKey = (item: DynamoItem): string => `${item.pk?.S ?? '?'}/${item.sk?.S ?? '?'}`;
 
 /** Ids as fixed-width strings, so that string order (sort keys) is numeric order. */
@@ -46,7 +55,9 @@ const sortableId = (id: number): string => String(id).padStart(16, '0');
  * to 1 KiB (S3) but a whole sort key holds 1 KiB: long keys are addressed by their digest.
  */
 function intentSortKey(policy: string, key: string): string {
-  return Buffer.byteLength(key) <= 800 ? `intent#${policy}#${key}` : `intent#${policy}#sha256:${createHash('sha256').update(key).digest('hex')}`;
+  return Buffer.byteLength(key) <= 800
+    ? `intent#${policy}#${key}`
+    : `intent#${policy}#sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
 export type CounterName = 'hold' | 'audit';
@@ -58,11 +69,20 @@ export const keys = {
   counter: (name: CounterName): DynamoItem => ({ pk: text('counter'), sk: text(name) }),
   run: (runId: string): DynamoItem => ({ pk: text(`run#${runId}`), sk: text('run') }),
   /** Intents are addressed by (run, policy, key): a resolution needs no lookup. */
-  intent: (runId: string, policy: string, key: string): DynamoItem => ({ pk: text(auditPartition(runId)), sk: text(intentSortKey(policy, key)) }),
+  intent: (runId: string, policy: string, key: string): DynamoItem => ({
+    pk: text(auditPartition(runId)),
+    sk: text(intentSortKey(policy, key)),
+  }),
   /** Which policies a run recorded intents for (one, in practice): resolutions come by run and key. */
-  runPolicy: (runId: string, policy: string): DynamoItem => ({ pk: text(runPoliciesPartition(runId)), sk: text(policy) }),
+  runPolicy: (runId: string, policy: string): DynamoItem => ({
+    pk: text(runPoliciesPartition(runId)),
+    sk: text(policy),
+  }),
   /** Already-resolved events (restores) are addressed by id: a key may be restored more than once. */
-  event: (runId: string, id: number): DynamoItem => ({ pk: text(auditPartition(runId)), sk: text(`event#${sortableId(id)}`) }),
+  event: (runId: string, id: number): DynamoItem => ({
+    pk: text(auditPartition(runId)),
+    sk: text(`event#${sortableId(id)}`),
+  }),
 };
 
 export const PAUSES_PK = 'pause';
@@ -81,13 +101,23 @@ export const indexPartition = {
 };
 
 export function toLease(item: DynamoItem): Lease {
-  return { policy: textOf(item, 'policy'), owner: textOf(item, 'owner'), token: numberOf(item, 'token'), expiresAt: dateOf(item, 'leaseUntil') };
+  return {
+    policy: textOf(item, 'policy'),
+    owner: textOf(item, 'owner'),
+    token: numberOf(item, 'token'),
+    expiresAt: dateOf(item, 'leaseUntil'),
+  };
 }
 
 /** The checkpoint lives on the lease item (so a save can be conditioned on the token); absent = none. */
 export function toCheckpoint(item: DynamoItem): Checkpoint | null {
   if (item.cursor?.S === undefined) return null;
-  return { policy: textOf(item, 'policy'), cursor: textOf(item, 'cursor'), runId: textOf(item, 'checkpointRunId'), updatedAt: dateOf(item, 'checkpointAt') };
+  return {
+    policy: textOf(item, 'policy'),
+    cursor: textOf(item, 'cursor'),
+    runId: textOf(item, 'checkpointRunId'),
+    updatedAt: dateOf(item, 'checkpointAt'),
+  };
 }
 
 export function pauseItem(scope: string, by: string, reason: string, at: Date): DynamoItem {
@@ -95,7 +125,12 @@ export function pauseItem(scope: string, by: string, reason: string, at: Date): 
 }
 
 export function toPause(item: DynamoItem): PauseState {
-  return { scope: textOf(item, 'scope'), by: textOf(item, 'pausedBy'), reason: textOf(item, 'reason'), at: dateOf(item, 'pausedAt') };
+  return {
+    scope: textOf(item, 'scope'),
+    by: textOf(item, 'pausedBy'),
+    reason: textOf(item, 'reason'),
+    at: dateOf(item, 'pausedAt'),
+  };
 }
 
 export function holdItem(hold: Hold): DynamoItem {
@@ -128,7 +163,10 @@ export function toHold(item: DynamoItem): Hold {
  * The attributes a run keeps from its first write on: identity, both history indexes (sort
  * key: start time then run id, as the PostgreSQL order) and the TTL that expires old history.
  */
-export function runIdentity(run: { runId: string; policy: string; dryRun: boolean; startedAt: Date }, ttlDays: number): DynamoItem {
+export function runIdentity(
+  run: { runId: string; policy: string; dryRun: boolean; startedAt: Date },
+  ttlDays: number,
+): DynamoItem {
   const startOrder = text(`${run.startedAt.toISOString()}#${run.runId}`);
   return {
     runId: text(run.runId),
@@ -192,7 +230,9 @@ export function auditItem(entry: AuditEntry, id: number, at: Date): DynamoItem {
     action: text(entry.action),
     status: text(entry.status),
     createdAt: instant(at),
-    ...(pending ? { gsi3pk: text(indexPartition.pendingByPolicy(entry.policy)), gsi3sk: order } : { resolvedAt: instant(at) }),
+    ...(pending
+      ? { gsi3pk: text(indexPartition.pendingByPolicy(entry.policy)), gsi3sk: order }
+      : { resolvedAt: instant(at) }),
     ...(entry.error === undefined ? {} : { error: text(entry.error) }),
     gsi1pk: text(indexPartition.auditByPolicy(entry.policy)),
     gsi1sk: order,

@@ -1,10 +1,10 @@
-import { PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { isConditionalCheckFailed } from '../../aws/dynamo.ts';
+import type { RunRecord } from '../../core/control.ts';
 import type { RunReport } from '../../core/types.ts';
 import { ControlStoreError } from '../../errors.ts';
-import { isConditionalCheckFailed } from '../../aws/dynamo.ts';
 import { indexPartition, keys, namesOf, num, runIdentity, storedReport, text, toRun } from './items.ts';
 import { getItem, indexedItems, indexPartitionQuery } from './table.ts';
-import type { RunRecord } from '../../core/control.ts';
 
 /** How many of a policy's latest runs the next live run looks through for crashed ones. */
 const CRASH_LOOKBACK = 50;
@@ -29,14 +29,18 @@ export class DynamoRunHistory {
       );
     } catch (error) {
       // A duplicate run id is a bug upstream: fail before any deletion, as PostgreSQL's primary key does.
-      if (isConditionalCheckFailed(error)) throw new ControlStoreError(`run ${run.runId} was started before`, { runId: run.runId, policy: run.policy });
+      if (isConditionalCheckFailed(error))
+        throw new ControlStoreError(`run ${run.runId} was started before`, { runId: run.runId, policy: run.policy });
       throw error;
     }
   }
 
   /** An upsert, so a report is kept even if its start never reached the table. */
   async finish(report: RunReport): Promise<void> {
-    const identity = runIdentity({ runId: report.runId, policy: report.policy, dryRun: report.dryRun, startedAt: new Date(report.startedAt) }, this.ttlDays);
+    const identity = runIdentity(
+      { runId: report.runId, policy: report.policy, dryRun: report.dryRun, startedAt: new Date(report.startedAt) },
+      this.ttlDays,
+    );
     const keepFirst = Object.keys(identity).map((name) => `#${name} = if_not_exists(#${name}, :${name})`);
     await this.client.send(
       new UpdateItemCommand({
@@ -56,7 +60,9 @@ export class DynamoRunHistory {
 
   /** Among the policy's latest runs (a crashed one is found by the next live run, so it is recent). */
   async closeCrashed(policy: string, exceptRunId: string, now: Date): Promise<string[]> {
-    const crashed = (await this.list({ policy, limit: CRASH_LOOKBACK })).filter((run) => run.status === 'running' && !run.dryRun && run.runId !== exceptRunId);
+    const crashed = (await this.list({ policy, limit: CRASH_LOOKBACK })).filter(
+      (run) => run.status === 'running' && !run.dryRun && run.runId !== exceptRunId,
+    );
     const closed: string[] = [];
     for (const run of crashed) {
       try {
@@ -67,7 +73,11 @@ export class DynamoRunHistory {
             UpdateExpression: 'SET #status = :crashed, #finishedAt = :now',
             ConditionExpression: '#status = :running',
             ExpressionAttributeNames: namesOf('status', 'finishedAt'),
-            ExpressionAttributeValues: { ':crashed': text('crashed'), ':running': text('running'), ':now': num(now.getTime()) },
+            ExpressionAttributeValues: {
+              ':crashed': text('crashed'),
+              ':running': text('running'),
+              ':now': num(now.getTime()),
+            },
           }),
         );
         closed.push(run.runId);
@@ -81,8 +91,14 @@ export class DynamoRunHistory {
   async list(query: { policy?: string; limit: number }): Promise<RunRecord[]> {
     const runs: RunRecord[] = [];
     if (query.limit <= 0) return runs;
-    const [index, partition] = query.policy === undefined ? (['gsi2', indexPartition.allRuns] as const) : (['gsi1', indexPartition.runsByPolicy(query.policy)] as const);
-    for await (const item of indexedItems(this.client, indexPartitionQuery(this.table, index, partition, 'newest first', query.limit))) {
+    const [index, partition] =
+      query.policy === undefined
+        ? (['gsi2', indexPartition.allRuns] as const)
+        : (['gsi1', indexPartition.runsByPolicy(query.policy)] as const);
+    for await (const item of indexedItems(
+      this.client,
+      indexPartitionQuery(this.table, index, partition, 'newest first', query.limit),
+    )) {
       runs.push(toRun(item));
       if (runs.length >= query.limit) break;
     }

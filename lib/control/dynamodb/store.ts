@@ -1,13 +1,43 @@
-import { DeleteItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
+import type {
+  AuditIntent,
+  AuditRecord,
+  AuditResolution,
+  AuditStatus,
+  Checkpoint,
+  ControlStore,
+  Lease,
+  NewHold,
+  PauseState,
+  RunRecord,
+} from '../../core/control.ts';
 import type { Clock, Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, StoreError } from '../../errors.ts';
-import { isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../../aws/dynamo.ts';
+import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 import { DynamoAuditTrail } from './audit.ts';
-import { holdItem, HOLDS_PK, keys, namesOf, num, pauseItem, PAUSES_PK, text, toCheckpoint, toHold, toLease, toPause } from './items.ts';
+import {
+  HOLDS_PK,
+  holdItem,
+  keys,
+  namesOf,
+  num,
+  PAUSES_PK,
+  pauseItem,
+  text,
+  toCheckpoint,
+  toHold,
+  toLease,
+  toPause,
+} from './items.ts';
 import { DynamoRunHistory } from './runs.ts';
 import { allocateIds, getItem, migrateControlTable, partitionItems, writeAll } from './table.ts';
-import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from '../../core/control.ts';
-import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 
 /**
  * The control store in one DynamoDB table, for deployments that must not depend on a database
@@ -80,7 +110,13 @@ export class DynamoControlStore implements ControlStore {
   private readonly writes: BatchOptions;
 
   /** `sleep`: the wait between retries of unprocessed audit and hold writes (tests pass a fast one). */
-  constructor(opts: { client: DynamoDBClient; table: string; clock: Clock; runTtlDays?: number; sleep?: (ms: number) => Promise<void> }) {
+  constructor(opts: {
+    client: DynamoDBClient;
+    table: string;
+    clock: Clock;
+    runTtlDays?: number;
+    sleep?: (ms: number) => Promise<void>;
+  }) {
     this.client = opts.client;
     this.table = opts.table;
     this.clock = opts.clock;
@@ -99,10 +135,18 @@ export class DynamoControlStore implements ControlStore {
       // `if_not_exists`: the first holder gets token 1; later ones continue from the stored token.
       const item = await this.updateIf({
         Key: keys.lease(policy),
-        UpdateExpression: 'SET #policy = :policy, #owner = :owner, #token = if_not_exists(#token, :zero) + :one, #acquiredAt = :now, #leaseUntil = :until',
+        UpdateExpression:
+          'SET #policy = :policy, #owner = :owner, #token = if_not_exists(#token, :zero) + :one, #acquiredAt = :now, #leaseUntil = :until',
         ConditionExpression: 'attribute_not_exists(#pk) OR #leaseUntil <= :now',
         ExpressionAttributeNames: namesOf('policy', 'owner', 'token', 'acquiredAt', 'leaseUntil', 'pk'),
-        ExpressionAttributeValues: { ':policy': text(policy), ':owner': text(owner), ':zero': num(0), ':one': num(1), ':now': num(now), ':until': num(now + positiveTtl(ttlMs)) },
+        ExpressionAttributeValues: {
+          ':policy': text(policy),
+          ':owner': text(owner),
+          ':zero': num(0),
+          ':one': num(1),
+          ':now': num(now),
+          ':until': num(now + positiveTtl(ttlMs)),
+        },
       });
       return item ? toLease(item) : null;
     });
@@ -111,7 +155,11 @@ export class DynamoControlStore implements ControlStore {
   renewLease(lease: Lease, ttlMs: number): Promise<Lease | null> {
     return this.guard('renewLease', leaseContext(lease), async () => {
       // The token alone decides (as in PostgreSQL): unchanged means nobody else held it since.
-      const item = await this.fencedUnlessPaused(lease, { update: 'SET #leaseUntil = :until', names: ['leaseUntil'], values: { ':until': num(this.clock.now().getTime() + positiveTtl(ttlMs)) } });
+      const item = await this.fencedUnlessPaused(lease, {
+        update: 'SET #leaseUntil = :until',
+        names: ['leaseUntil'],
+        values: { ':until': num(this.clock.now().getTime() + positiveTtl(ttlMs)) },
+      });
       return item ? toLease(item) : null;
     });
   }
@@ -119,7 +167,12 @@ export class DynamoControlStore implements ControlStore {
   releaseLease(lease: Lease): Promise<void> {
     return this.guard('releaseLease', leaseContext(lease), async () => {
       // Expire, never extend: an already expired lease keeps its earlier expiry.
-      await this.fenced(lease, { update: 'SET #leaseUntil = :now', alsoIf: '#leaseUntil > :now', names: ['leaseUntil'], values: { ':now': num(this.clock.now().getTime()) } });
+      await this.fenced(lease, {
+        update: 'SET #leaseUntil = :now',
+        alsoIf: '#leaseUntil > :now',
+        names: ['leaseUntil'],
+        values: { ':now': num(this.clock.now().getTime()) },
+      });
     });
   }
 
@@ -166,14 +219,19 @@ export class DynamoControlStore implements ControlStore {
 
   clearCheckpoint(lease: Lease): Promise<void> {
     return this.guard('clearCheckpoint', leaseContext(lease), async () => {
-      const cleared = await this.fencedUnlessPaused(lease, { update: 'REMOVE #cursor, #checkpointRunId, #checkpointAt', names: ['cursor', 'checkpointRunId', 'checkpointAt'] });
+      const cleared = await this.fencedUnlessPaused(lease, {
+        update: 'REMOVE #cursor, #checkpointRunId, #checkpointAt',
+        names: ['cursor', 'checkpointRunId', 'checkpointAt'],
+      });
       if (!cleared) throw leaseLost(lease, 'clearCheckpoint');
     });
   }
 
   pause(scope: string, by: string, reason: string): Promise<void> {
     return this.guard('pause', { scope }, async () => {
-      await this.client.send(new PutItemCommand({ TableName: this.table, Item: pauseItem(scope, by, reason, this.clock.now()) }));
+      await this.client.send(
+        new PutItemCommand({ TableName: this.table, Item: pauseItem(scope, by, reason, this.clock.now()) }),
+      );
     });
   }
 
@@ -197,7 +255,9 @@ export class DynamoControlStore implements ControlStore {
   listPauses(): Promise<PauseState[]> {
     return this.guard('listPauses', {}, async () => {
       const pauses = (await this.partition(PAUSES_PK)).map(toPause);
-      return pauses.sort((a, b) => a.at.getTime() - b.at.getTime() || (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+      return pauses.sort(
+        (a, b) => a.at.getTime() - b.at.getTime() || (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0),
+      );
     });
   }
 
@@ -230,11 +290,15 @@ export class DynamoControlStore implements ControlStore {
   }
 
   closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]> {
-    return this.guard('closeCrashedRuns', { policy }, () => this.runs.closeCrashed(policy, exceptRunId, this.clock.now()));
+    return this.guard('closeCrashedRuns', { policy }, () =>
+      this.runs.closeCrashed(policy, exceptRunId, this.clock.now()),
+    );
   }
 
   listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]> {
-    return this.guard('listRuns', query.policy === undefined ? {} : { policy: query.policy }, () => this.runs.list(query));
+    return this.guard('listRuns', query.policy === undefined ? {} : { policy: query.policy }, () =>
+      this.runs.list(query),
+    );
   }
 
   getRun(runId: string): Promise<RunRecord | null> {
@@ -242,11 +306,15 @@ export class DynamoControlStore implements ControlStore {
   }
 
   recordIntents(intents: AuditIntent[]): Promise<void> {
-    return this.guard('recordIntents', batchContext(intents), () => this.auditTrail.record(intents.map((intent) => ({ ...intent, status: 'pending' as const }))));
+    return this.guard('recordIntents', batchContext(intents), () =>
+      this.auditTrail.record(intents.map((intent) => ({ ...intent, status: 'pending' as const }))),
+    );
   }
 
   resolveIntents(runId: string, resolutions: AuditResolution[]): Promise<void> {
-    return this.guard('resolveIntents', { runId, count: resolutions.length }, () => this.auditTrail.resolveByKey(runId, resolutions));
+    return this.guard('resolveIntents', { runId, count: resolutions.length }, () =>
+      this.auditTrail.resolveByKey(runId, resolutions),
+    );
   }
 
   pendingIntents(policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
@@ -254,10 +322,14 @@ export class DynamoControlStore implements ControlStore {
   }
 
   resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void> {
-    return this.guard('resolveStaleIntents', { count: resolutions.length }, () => this.auditTrail.resolveById(resolutions));
+    return this.guard('resolveStaleIntents', { count: resolutions.length }, () =>
+      this.auditTrail.resolveById(resolutions),
+    );
   }
 
-  recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void> {
+  recordEvents(
+    events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>,
+  ): Promise<void> {
     return this.guard('recordEvents', batchContext(events), () => this.auditTrail.record(events));
   }
 
@@ -298,13 +370,19 @@ export class DynamoControlStore implements ControlStore {
    * run in flight, as in PostgreSQL). A condition cannot read the pause items, so they are read
    * alongside the update: a pause written before this call started is seen.
    */
-  private async fencedUnlessPaused(lease: Lease, change: { update: string; names: string[]; values?: DynamoItem }): Promise<DynamoItem | undefined> {
+  private async fencedUnlessPaused(
+    lease: Lease,
+    change: { update: string; names: string[]; values?: DynamoItem },
+  ): Promise<DynamoItem | undefined> {
     const [item, paused] = await Promise.all([this.fenced(lease, change), this.pauseOf(lease.policy)]);
     return paused ? undefined : item;
   }
 
   /** An update of the lease item that applies only while `lease` is current: same owner, same token. */
-  private fenced(lease: Lease, change: { update: string; names: string[]; values?: DynamoItem; alsoIf?: string }): Promise<DynamoItem | undefined> {
+  private fenced(
+    lease: Lease,
+    change: { update: string; names: string[]; values?: DynamoItem; alsoIf?: string },
+  ): Promise<DynamoItem | undefined> {
     return this.updateIf({
       Key: keys.lease(lease.policy),
       UpdateExpression: change.update,
@@ -315,9 +393,13 @@ export class DynamoControlStore implements ControlStore {
   }
 
   /** The item after the update, or undefined when the condition refused it. */
-  private async updateIf(input: Omit<UpdateItemCommandInput, 'TableName' | 'ReturnValues'>): Promise<DynamoItem | undefined> {
+  private async updateIf(
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'ReturnValues'>,
+  ): Promise<DynamoItem | undefined> {
     try {
-      return (await this.client.send(new UpdateItemCommand({ TableName: this.table, ReturnValues: 'ALL_NEW', ...input }))).Attributes;
+      return (
+        await this.client.send(new UpdateItemCommand({ TableName: this.table, ReturnValues: 'ALL_NEW', ...input }))
+      ).Attributes;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return undefined;
       throw error;
@@ -326,7 +408,9 @@ export class DynamoControlStore implements ControlStore {
 
   /** True when there was an item to delete. */
   private async deleteExisting(key: DynamoItem): Promise<boolean> {
-    const response = await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: key, ReturnValues: 'ALL_OLD' }));
+    const response = await this.client.send(
+      new DeleteItemCommand({ TableName: this.table, Key: key, ReturnValues: 'ALL_OLD' }),
+    );
     return response.Attributes !== undefined;
   }
 
@@ -339,7 +423,11 @@ export class DynamoControlStore implements ControlStore {
       return await fn();
     } catch (error) {
       if (error instanceof RetentionError && !(error instanceof StoreError)) throw error;
-      throw new ControlStoreError(`control store (dynamodb:${this.table}): ${operation} failed: ${describeCause(error)}`, { operation, table: this.table, ...context }, { cause: error });
+      throw new ControlStoreError(
+        `control store (dynamodb:${this.table}): ${operation} failed: ${describeCause(error)}`,
+        { operation, table: this.table, ...context },
+        { cause: error },
+      );
     }
   }
 }

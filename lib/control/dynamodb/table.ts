@@ -2,22 +2,22 @@ import {
   CreateTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
+  type DynamoDBClient,
   GetItemCommand,
+  paginateQuery,
+  type QueryCommandInput,
   ResourceInUseException,
   ResourceNotFoundException,
+  type TableDescription,
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
-  paginateQuery,
-  waitUntilTableExists,
-  type DynamoDBClient,
-  type QueryCommandInput,
-  type TableDescription,
   type WriteRequest,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { type BatchOptions, batchGetAll, batchWriteAll, type DynamoItem } from '../../aws/dynamo.ts';
 import { ConfigError, ControlStoreError } from '../../errors.ts';
-import { batchGetAll, batchWriteAll, type BatchOptions, type DynamoItem } from '../../aws/dynamo.ts';
 import { CONTROL_TTL_ATTRIBUTE, controlTableDefinition } from './definition.ts';
-import { keys, namesOf, num, text, type CounterName } from './items.ts';
+import { type CounterName, keys, namesOf, num, text } from './items.ts';
 
 /**
  * The control table: its migration, and the reads, counters and writes every part of the control
@@ -57,16 +57,27 @@ function checkLayout(description: TableDescription, table: string): void {
   const keySchema = (schema: Array<{ AttributeName?: string | undefined; KeyType?: string | undefined }> | undefined) =>
     (schema ?? []).map((key) => `${key.AttributeName}:${key.KeyType}`).join(',');
   const problems: string[] = [];
-  if (keySchema(description.KeySchema) !== keySchema(expected.KeySchema)) problems.push(`primary key is ${keySchema(description.KeySchema)}, expected pk:HASH,sk:RANGE`);
+  if (keySchema(description.KeySchema) !== keySchema(expected.KeySchema))
+    problems.push(`primary key is ${keySchema(description.KeySchema)}, expected pk:HASH,sk:RANGE`);
   for (const index of expected.GlobalSecondaryIndexes ?? []) {
     const actual = description.GlobalSecondaryIndexes?.find((candidate) => candidate.IndexName === index.IndexName);
     if (!actual) problems.push(`index ${index.IndexName} is missing`);
-    else if (keySchema(actual.KeySchema) !== keySchema(index.KeySchema)) problems.push(`index ${index.IndexName} has key ${keySchema(actual.KeySchema)}, expected ${keySchema(index.KeySchema)}`);
-    else if (actual.Projection?.ProjectionType !== index.Projection?.ProjectionType) problems.push(`index ${index.IndexName} projects ${actual.Projection?.ProjectionType}, expected ${index.Projection?.ProjectionType}`);
+    else if (keySchema(actual.KeySchema) !== keySchema(index.KeySchema))
+      problems.push(
+        `index ${index.IndexName} has key ${keySchema(actual.KeySchema)}, expected ${keySchema(index.KeySchema)}`,
+      );
+    else if (actual.Projection?.ProjectionType !== index.Projection?.ProjectionType)
+      problems.push(
+        `index ${index.IndexName} projects ${actual.Projection?.ProjectionType}, expected ${index.Projection?.ProjectionType}`,
+      );
   }
   if (problems.length > 0) {
     throw new ConfigError(
-      problems.map((message) => ({ path: 'control.table', message: `table ${table}: ${message}`, fix: 'let `retention migrate` create the table, or declare it as controlTableDefinition() says' })),
+      problems.map((message) => ({
+        path: 'control.table',
+        message: `table ${table}: ${message}`,
+        fix: 'let `retention migrate` create the table, or declare it as controlTableDefinition() says',
+      })),
       { table },
     );
   }
@@ -78,12 +89,18 @@ function checkLayout(description: TableDescription, table: string): void {
  */
 async function enableTtl(client: DynamoDBClient, table: string): Promise<void> {
   const ttlActive = async (): Promise<boolean> => {
-    const status = (await client.send(new DescribeTimeToLiveCommand({ TableName: table }))).TimeToLiveDescription?.TimeToLiveStatus;
+    const status = (await client.send(new DescribeTimeToLiveCommand({ TableName: table }))).TimeToLiveDescription
+      ?.TimeToLiveStatus;
     return status === 'ENABLED' || status === 'ENABLING';
   };
   if (await ttlActive()) return;
   try {
-    await client.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: CONTROL_TTL_ATTRIBUTE, Enabled: true } }));
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: table,
+        TimeToLiveSpecification: { AttributeName: CONTROL_TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
   } catch (error) {
     if ((error as { name?: string }).name === 'UnknownOperationException') return;
     // A concurrent migrate enabled it first ("TimeToLive is already enabled").
@@ -104,7 +121,12 @@ async function* queryItems(client: DynamoDBClient, input: QueryCommandInput): As
  * first. Ids are unique and increase in reservation order (as a PostgreSQL sequence does); a
  * reservation whose write then fails leaves a gap, which is harmless.
  */
-export async function allocateIds(client: DynamoDBClient, table: string, counter: CounterName, count: number): Promise<number> {
+export async function allocateIds(
+  client: DynamoDBClient,
+  table: string,
+  counter: CounterName,
+  count: number,
+): Promise<number> {
   const response = await client.send(
     new UpdateItemCommand({
       TableName: table,
@@ -133,7 +155,10 @@ export async function writeAll(
 ): Promise<void> {
   const failures = await batchWriteAll(client, table, requests, options);
   if (failures.length > 0) {
-    throw new ControlStoreError(`${failures.length} of ${requests.length} ${what} writes failed: ${failures[0]!.error}`, { ...context, count: failures.length });
+    throw new ControlStoreError(
+      `${failures.length} of ${requests.length} ${what} writes failed: ${failures[0]!.error}`,
+      { ...context, count: failures.length },
+    );
   }
 }
 
@@ -177,11 +202,19 @@ export function indexPartitionQuery(
  * The records a keys-only index query names, in index order, each read from the table with a
  * strongly consistent read: current even when the index lags. One deleted since is skipped.
  */
-export async function* indexedItems(client: DynamoDBClient, input: QueryCommandInput & { TableName: string; IndexName: string }): AsyncGenerator<DynamoItem> {
+export async function* indexedItems(
+  client: DynamoDBClient,
+  input: QueryCommandInput & { TableName: string; IndexName: string },
+): AsyncGenerator<DynamoItem> {
   for await (const page of paginateQuery({ client }, input)) {
     const addresses = (page.Items ?? []).map((entry) => ({ pk: entry.pk!, sk: entry.sk! }));
     if (addresses.length === 0) continue;
-    const fetched = new Map((await batchGetAll(client, input.TableName, addresses, { ConsistentRead: true }, FETCH_RECORDS)).map((item) => [addressOf(item), item]));
+    const fetched = new Map(
+      (await batchGetAll(client, input.TableName, addresses, { ConsistentRead: true }, FETCH_RECORDS)).map((item) => [
+        addressOf(item),
+        item,
+      ]),
+    );
     for (const address of addresses) {
       const item = fetched.get(addressOf(address));
       if (item) yield item;

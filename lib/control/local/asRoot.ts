@@ -113,7 +113,11 @@ export async function reachableBinaries(packaged: string, user: ServerUser): Pro
   const { version } = JSON.parse(manifest) as { version: string };
   const base = await sharedDirectory(user);
   const copy = path.join(base, `postgres-${version}-${process.platform}-${process.arch}`);
-  const complete = (): Promise<boolean> => stat(path.join(copy, 'bin', 'postgres')).then(() => true, () => false);
+  const complete = (): Promise<boolean> =>
+    stat(path.join(copy, 'bin', 'postgres')).then(
+      () => true,
+      () => false,
+    );
   if (await complete()) return copy;
   const staging = `${copy}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -148,8 +152,16 @@ async function sharedDirectory(user: ServerUser): Promise<string> {
   const info = await lstat(SHARED_DIRECTORY);
   const blocked = await blockedDirectory(SHARED_DIRECTORY, user);
   if (!info.isDirectory() || info.uid !== 0 || (info.mode & 0o022) !== 0 || blocked !== null) {
-    const why = blocked !== null ? `user "${SERVER_USER}" cannot traverse ${blocked}` : 'it is not a directory owned by root and writable by root only';
-    throw ConfigError.single('RETENTION_HOME', `${SHARED_DIRECTORY} cannot hold the embedded PostgreSQL's files: ${why}`, fix, context);
+    const why =
+      blocked !== null
+        ? `user "${SERVER_USER}" cannot traverse ${blocked}`
+        : 'it is not a directory owned by root and writable by root only';
+    throw ConfigError.single(
+      'RETENTION_HOME',
+      `${SHARED_DIRECTORY} cannot hold the embedded PostgreSQL's files: ${why}`,
+      fix,
+      context,
+    );
   }
   return SHARED_DIRECTORY;
 }

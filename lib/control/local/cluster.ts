@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ControlStoreError, describeCause } from '../../errors.ts';
-import { reachableBinaries, type RunAs } from './asRoot.ts';
+import { type RunAs, reachableBinaries } from './asRoot.ts';
 
 /**
  * The PostgreSQL binaries of the embedded control database: initdb and pg_ctl, run as the
@@ -92,7 +92,11 @@ async function binaryPath(tool: 'initdb' | 'pg_ctl', runAs: RunAs): Promise<stri
     packaged = ((await import(binaries)) as Record<typeof tool, string>)[tool];
   } catch (error) {
     const platform = `${process.platform}-${process.arch}`;
-    throw new ControlStoreError(`no PostgreSQL binaries for ${platform} (${binaries}): ${describeCause(error)}`, {}, { cause: error });
+    throw new ControlStoreError(
+      `no PostgreSQL binaries for ${platform} (${binaries}): ${describeCause(error)}`,
+      {},
+      { cause: error },
+    );
   }
   if (!runAs) return packaged;
   // <package>/native/bin/<tool>: the server user may not reach a checkout under /root.

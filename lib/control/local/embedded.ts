@@ -9,9 +9,9 @@ import {
   assertServerCanReach,
   blockedDirectory,
   ensurePostgresUser,
+  type RunAs,
   SERVER_USER,
   serverDirectoryOutsideHome,
-  type RunAs,
 } from './asRoot.ts';
 import { initdb, pgCtl, SUPERUSER, writeDurably } from './cluster.ts';
 import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
@@ -163,7 +163,11 @@ async function initialiseOnce(layout: Layout, runAs: RunAs, durable: boolean): P
   try {
     await initdb(layout, password, runAs, durable);
   } catch (error) {
-    throw new ControlStoreError(`could not initialise the embedded PostgreSQL in ${layout.data}: ${describeCause(error)}`, { home: layout.home }, { cause: error });
+    throw new ControlStoreError(
+      `could not initialise the embedded PostgreSQL in ${layout.data}: ${describeCause(error)}`,
+      { home: layout.home },
+      { cause: error },
+    );
   }
   await writeDurably(layout.initialised, `${new Date().toISOString()}\n`);
 }
@@ -247,7 +251,14 @@ async function waitUntilAccepting(layout: Layout, port: number): Promise<void> {
 }
 
 async function withAdminConnection<T>(layout: Layout, port: number, use: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ host: '127.0.0.1', port, user: SUPERUSER, password: await readPassword(layout), database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const admin = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: SUPERUSER,
+    password: await readPassword(layout),
+    database: 'postgres',
+    connectionTimeoutMillis: 5_000,
+  });
   admin.on('error', () => undefined); // a server going away mid-check surfaces through the query instead
   await admin.connect();
   try {
@@ -261,11 +272,19 @@ async function readPassword(layout: Layout): Promise<string> {
   try {
     return (await readFile(layout.password, 'utf8')).trim();
   } catch (error) {
-    throw new ControlStoreError(`the embedded PostgreSQL's password file ${layout.password} is unreadable: ${describeCause(error)} (delete ${layout.root} to start afresh)`, { home: layout.home }, { cause: error });
+    throw new ControlStoreError(
+      `the embedded PostgreSQL's password file ${layout.password} is unreadable: ${describeCause(error)} (delete ${layout.root} to start afresh)`,
+      { home: layout.home },
+      { cause: error },
+    );
   }
 }
 
-const exists = (file: string): Promise<boolean> => stat(file).then(() => true, () => false);
+const exists = (file: string): Promise<boolean> =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** A file that is missing reads as `value`; any other failure (EACCES, EIO) is not an absence. */
 function absentAs<T>(value: T): (error: NodeJS.ErrnoException) => T {
@@ -294,7 +313,9 @@ function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no free port'))));
+      probe.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no free port')),
+      );
     });
   });
 }

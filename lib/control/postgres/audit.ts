@@ -1,6 +1,6 @@
-import type { SqlExecutor } from '../../sql/client.ts';
-import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './records.ts';
 import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
+import type { SqlExecutor } from '../../sql/client.ts';
+import { AUDIT_COLUMNS, type AuditRow, toAuditRecord } from './records.ts';
 
 /**
  * The audit trail's statements. Every batch is ONE statement whatever its size (10,000 intents
@@ -42,7 +42,11 @@ export async function insertAuditEntries(sql: SqlExecutor, entries: AuditEntry[]
  * this one stalled found the item still present and said so, then this one deleted it. The
  * record must say what happened. Any other resolution is never overwritten.
  */
-export async function resolveRunIntents(sql: SqlExecutor, runId: string, resolutions: AuditResolution[]): Promise<void> {
+export async function resolveRunIntents(
+  sql: SqlExecutor,
+  runId: string,
+  resolutions: AuditResolution[],
+): Promise<void> {
   if (resolutions.length === 0) return;
   await sql.query(
     `UPDATE retention.audit
@@ -68,7 +72,11 @@ export async function resolveIntentsById(
 }
 
 /** Oldest first: the order they were written in, which is the order to resolve them. */
-export async function selectPendingIntents(sql: SqlExecutor, policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
+export async function selectPendingIntents(
+  sql: SqlExecutor,
+  policy: string,
+  exceptRunId?: string,
+): Promise<AuditRecord[]> {
   const rows = await sql.query<AuditRow>(
     `SELECT ${AUDIT_COLUMNS} FROM retention.audit
       WHERE policy = $1 AND status = 'pending' AND ($2::text IS NULL OR run_id <> $2) ORDER BY id`,

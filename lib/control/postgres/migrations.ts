@@ -110,7 +110,10 @@ export async function migrateControlSchema(sql: SqlClient): Promise<void> {
     for (const migration of MIGRATIONS) {
       if (appliedVersions.has(migration.version)) continue;
       for (const statement of migration.statements) await tx.query(statement);
-      await tx.query('INSERT INTO retention.schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      await tx.query('INSERT INTO retention.schema_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
     }
   });
 }

@@ -1,5 +1,5 @@
-import type { Hold, RunReport } from '../../core/types.ts';
 import type { AuditRecord, AuditStatus, Checkpoint, Lease, PauseState, RunRecord } from '../../core/control.ts';
+import type { Hold, RunReport } from '../../core/types.ts';
 
 /**
  * Row shapes of the `retention` schema and their mapping to the ControlStore types.
@@ -13,7 +13,12 @@ export interface LeaseRow {
   token: string;
   expires_at: Date;
 }
-export const toLease = (row: LeaseRow): Lease => ({ policy: row.policy, owner: row.owner, token: Number(row.token), expiresAt: row.expires_at });
+export const toLease = (row: LeaseRow): Lease => ({
+  policy: row.policy,
+  owner: row.owner,
+  token: Number(row.token),
+  expiresAt: row.expires_at,
+});
 
 export const CHECKPOINT_COLUMNS = 'policy, cursor, run_id, updated_at';
 export interface CheckpointRow {
@@ -22,7 +27,12 @@ export interface CheckpointRow {
   run_id: string;
   updated_at: Date;
 }
-export const toCheckpoint = (row: CheckpointRow): Checkpoint => ({ policy: row.policy, cursor: row.cursor, runId: row.run_id, updatedAt: row.updated_at });
+export const toCheckpoint = (row: CheckpointRow): Checkpoint => ({
+  policy: row.policy,
+  cursor: row.cursor,
+  runId: row.run_id,
+  updatedAt: row.updated_at,
+});
 
 export const PAUSE_COLUMNS = 'scope, paused_by, reason, paused_at';
 export interface PauseRow {
@@ -31,7 +41,12 @@ export interface PauseRow {
   reason: string;
   paused_at: Date;
 }
-export const toPause = (row: PauseRow): PauseState => ({ scope: row.scope, by: row.paused_by, reason: row.reason, at: row.paused_at });
+export const toPause = (row: PauseRow): PauseState => ({
+  scope: row.scope,
+  by: row.paused_by,
+  reason: row.reason,
+  at: row.paused_at,
+});
 
 export const HOLD_COLUMNS = 'id, policy, key, prefix, reason, created_by, created_at';
 export interface HoldRow {

@@ -1,12 +1,40 @@
+import type {
+  AuditIntent,
+  AuditRecord,
+  AuditResolution,
+  AuditStatus,
+  Checkpoint,
+  ControlStore,
+  Lease,
+  NewHold,
+  PauseState,
+  RunRecord,
+} from '../../core/control.ts';
 import type { Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, SqlError } from '../../errors.ts';
 import type { SqlClient } from '../../sql/client.ts';
-import { insertAuditEntries, resolveIntentsById, resolveRunIntents, selectAudit, selectPendingIntents } from './audit.ts';
-import { CHECKPOINT_COLUMNS, HOLD_COLUMNS, LEASE_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, toCheckpoint, toHold, toLease, toPause, toRun } from './records.ts';
-import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
-import { migrateControlSchema } from './migrations.ts';
-import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus, Checkpoint, ControlStore, Lease, NewHold, PauseState, RunRecord } from '../../core/control.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
+import {
+  insertAuditEntries,
+  resolveIntentsById,
+  resolveRunIntents,
+  selectAudit,
+  selectPendingIntents,
+} from './audit.ts';
+import { migrateControlSchema } from './migrations.ts';
+import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
+import {
+  CHECKPOINT_COLUMNS,
+  HOLD_COLUMNS,
+  LEASE_COLUMNS,
+  PAUSE_COLUMNS,
+  RUN_COLUMNS,
+  toCheckpoint,
+  toHold,
+  toLease,
+  toPause,
+  toRun,
+} from './records.ts';
 
 /**
  * The control store in PostgreSQL (embedded locally, Neon in the cloud), schema `retention`.
@@ -68,7 +96,9 @@ export class PostgresControlStore implements ControlStore {
 
   getLease(policy: string): Promise<Lease | null> {
     return this.guard('getLease', { policy }, async () => {
-      const rows = await this.sql.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM retention.leases WHERE policy = $1`, [policy]);
+      const rows = await this.sql.query<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM retention.leases WHERE policy = $1`, [
+        policy,
+      ]);
       return rows[0] ? toLease(rows[0]) : null;
     });
   }
@@ -87,7 +117,10 @@ export class PostgresControlStore implements ControlStore {
 
   getCheckpoint(policy: string): Promise<Checkpoint | null> {
     return this.guard('getCheckpoint', { policy }, async () => {
-      const rows = await this.sql.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM retention.checkpoints WHERE policy = $1`, [policy]);
+      const rows = await this.sql.query<CheckpointRow>(
+        `SELECT ${CHECKPOINT_COLUMNS} FROM retention.checkpoints WHERE policy = $1`,
+        [policy],
+      );
       return rows[0] ? toCheckpoint(rows[0]) : null;
     });
   }
@@ -150,7 +183,9 @@ export class PostgresControlStore implements ControlStore {
 
   listPauses(): Promise<PauseState[]> {
     return this.guard('listPauses', {}, async () => {
-      const rows = await this.sql.query<PauseRow>(`SELECT ${PAUSE_COLUMNS} FROM retention.pauses ORDER BY paused_at, scope`);
+      const rows = await this.sql.query<PauseRow>(
+        `SELECT ${PAUSE_COLUMNS} FROM retention.pauses ORDER BY paused_at, scope`,
+      );
       return rows.map(toPause);
     });
   }
@@ -199,7 +234,15 @@ export class PostgresControlStore implements ControlStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
          ON CONFLICT (run_id) DO UPDATE
            SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at, report = EXCLUDED.report`,
-        [report.runId, report.policy, report.status, report.dryRun, report.startedAt, report.finishedAt, JSON.stringify(report)],
+        [
+          report.runId,
+          report.policy,
+          report.status,
+          report.dryRun,
+          report.startedAt,
+          report.finishedAt,
+          JSON.stringify(report),
+        ],
       );
     });
   }
@@ -239,7 +282,9 @@ export class PostgresControlStore implements ControlStore {
   }
 
   resolveIntents(runId: string, resolutions: AuditResolution[]): Promise<void> {
-    return this.guard('resolveIntents', { runId, count: resolutions.length }, () => resolveRunIntents(this.sql, runId, resolutions));
+    return this.guard('resolveIntents', { runId, count: resolutions.length }, () =>
+      resolveRunIntents(this.sql, runId, resolutions),
+    );
   }
 
   pendingIntents(policy: string, exceptRunId?: string): Promise<AuditRecord[]> {
@@ -247,10 +292,14 @@ export class PostgresControlStore implements ControlStore {
   }
 
   resolveStaleIntents(resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>): Promise<void> {
-    return this.guard('resolveStaleIntents', { count: resolutions.length }, () => resolveIntentsById(this.sql, resolutions));
+    return this.guard('resolveStaleIntents', { count: resolutions.length }, () =>
+      resolveIntentsById(this.sql, resolutions),
+    );
   }
 
-  recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void> {
+  recordEvents(
+    events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>,
+  ): Promise<void> {
     return this.guard('recordEvents', batchContext(events), () => insertAuditEntries(this.sql, events));
   }
 
@@ -277,7 +326,13 @@ export class PostgresControlStore implements ControlStore {
           ORDER BY ord
          RETURNING ${HOLD_COLUMNS})
        SELECT ${HOLD_COLUMNS} FROM added ORDER BY id`,
-      [holds.map((h) => h.policy), holds.map((h) => h.key), holds.map((h) => h.prefix), holds.map((h) => h.reason), holds.map((h) => h.createdBy)],
+      [
+        holds.map((h) => h.policy),
+        holds.map((h) => h.key),
+        holds.map((h) => h.prefix),
+        holds.map((h) => h.reason),
+        holds.map((h) => h.createdBy),
+      ],
     );
     return rows.map(toHold);
   }

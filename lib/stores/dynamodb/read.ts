@@ -1,4 +1,4 @@
-import { QueryCommand, ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoItem } from '../../aws/dynamo.ts';
 import type { RequestDeadline } from '../../core/deadline.ts';
 
@@ -67,10 +67,17 @@ function projection(layout: TableLayout, extra: string[], indexPartition?: strin
 }
 
 function pick(item: DynamoItem, attributes: Array<string | undefined>): DynamoItem {
-  return Object.fromEntries(attributes.filter((name): name is string => name !== undefined).map((name) => [name, item[name]!]));
+  return Object.fromEntries(
+    attributes.filter((name): name is string => name !== undefined).map((name) => [name, item[name]!]),
+  );
 }
 
-function laneRead(response: { Items?: DynamoItem[]; LastEvaluatedKey?: DynamoItem; ScannedCount?: number; ConsumedCapacity?: { CapacityUnits?: number } }): LaneRead {
+function laneRead(response: {
+  Items?: DynamoItem[];
+  LastEvaluatedKey?: DynamoItem;
+  ScannedCount?: number;
+  ConsumedCapacity?: { CapacityUnits?: number };
+}): LaneRead {
   return {
     items: response.Items ?? [],
     ...(response.LastEvaluatedKey ? { next: response.LastEvaluatedKey } : {}),
@@ -101,9 +108,11 @@ export function scanLanes({ client, deadline }: LaneReader, layout: TableLayout,
           ...(request.limit === undefined ? {} : { Limit: request.limit }),
           ProjectionExpression,
           // Without a number expiry an item never expires: out of scope, not even counted.
-          FilterExpression: request.before === undefined ? `attribute_type(${NAME.expiry}, :number)` : `${NAME.expiry} < :before`,
+          FilterExpression:
+            request.before === undefined ? `attribute_type(${NAME.expiry}, :number)` : `${NAME.expiry} < :before`,
           ExpressionAttributeNames,
-          ExpressionAttributeValues: request.before === undefined ? { ':number': { S: 'N' } } : { ':before': { N: request.before } },
+          ExpressionAttributeValues:
+            request.before === undefined ? { ':number': { S: 'N' } } : { ':before': { N: request.before } },
           ReturnConsumedCapacity: 'TOTAL',
         }),
         deadline.sendOptions,
@@ -119,13 +128,21 @@ export function scanLanes({ client, deadline }: LaneReader, layout: TableLayout,
  * Index mode: one Query per partition value of a GSI whose sort key is the expiry attribute. The
  * expiry condition is a key condition, so only candidates are read; each lane is in expiry order.
  */
-export function indexLanes({ client, deadline }: LaneReader, layout: TableLayout, index: { name: string; partition: string; values: Array<{ S: string } | { N: string }> }): Lanes {
+export function indexLanes(
+  { client, deadline }: LaneReader,
+  layout: TableLayout,
+  index: { name: string; partition: string; values: Array<{ S: string } | { N: string }> },
+): Lanes {
   return {
     count: index.values.length,
     ordered: true,
     layout: `index/${index.name}/${JSON.stringify(index.values)}`,
     async read(lane, position, request) {
-      const { ProjectionExpression, ExpressionAttributeNames } = projection(layout, request.attributes, index.partition);
+      const { ProjectionExpression, ExpressionAttributeNames } = projection(
+        layout,
+        request.attributes,
+        index.partition,
+      );
       const response = await client.send(
         new QueryCommand({
           TableName: layout.table,
@@ -133,9 +150,15 @@ export function indexLanes({ client, deadline }: LaneReader, layout: TableLayout
           ...(position ? { ExclusiveStartKey: position } : {}),
           ...(request.limit === undefined ? {} : { Limit: request.limit }),
           ProjectionExpression,
-          KeyConditionExpression: request.before === undefined ? `${NAME.indexPartition} = :lane` : `${NAME.indexPartition} = :lane AND ${NAME.expiry} < :before`,
+          KeyConditionExpression:
+            request.before === undefined
+              ? `${NAME.indexPartition} = :lane`
+              : `${NAME.indexPartition} = :lane AND ${NAME.expiry} < :before`,
           ExpressionAttributeNames,
-          ExpressionAttributeValues: { ':lane': index.values[lane]!, ...(request.before === undefined ? {} : { ':before': { N: request.before } }) },
+          ExpressionAttributeValues: {
+            ':lane': index.values[lane]!,
+            ...(request.before === undefined ? {} : { ':before': { N: request.before } }),
+          },
           ReturnConsumedCapacity: 'TOTAL',
         }),
         deadline.sendOptions,
@@ -148,7 +171,10 @@ export function indexLanes({ client, deadline }: LaneReader, layout: TableLayout
 }
 
 export function encodeCursor(lanes: Lanes, positions: LanePosition[]): string {
-  return JSON.stringify({ layout: lanes.layout, lanes: positions.map((position) => (position === 'start' ? null : position)) });
+  return JSON.stringify({
+    layout: lanes.layout,
+    lanes: positions.map((position) => (position === 'start' ? null : position)),
+  });
 }
 
 /**
@@ -164,8 +190,16 @@ export function decodeCursor(cursor: string | undefined, lanes: Lanes): LanePosi
   } catch {
     return fresh();
   }
-  if (saved?.layout !== lanes.layout || !Array.isArray(saved.lanes) || saved.lanes.length !== lanes.count) return fresh();
-  return saved.lanes.map((position: unknown): LanePosition => (position === 'done' ? 'done' : typeof position === 'object' && position !== null ? (position as DynamoItem) : 'start'));
+  if (saved?.layout !== lanes.layout || !Array.isArray(saved.lanes) || saved.lanes.length !== lanes.count)
+    return fresh();
+  return saved.lanes.map(
+    (position: unknown): LanePosition =>
+      position === 'done'
+        ? 'done'
+        : typeof position === 'object' && position !== null
+          ? (position as DynamoItem)
+          : 'start',
+  );
 }
 
 /**
@@ -205,7 +239,13 @@ export class ReadPacer {
  * full, every lane is done, or the evaluation cap is reached. A lane cut mid-response resumes
  * after the last item taken (a Scan or Query may start after any item key).
  */
-export async function readPage(lanes: Lanes, pacer: ReadPacer, positions: LanePosition[], limit: number, request: Omit<ReadRequest, 'limit'>): Promise<DynamoItem[]> {
+export async function readPage(
+  lanes: Lanes,
+  pacer: ReadPacer,
+  positions: LanePosition[],
+  limit: number,
+  request: Omit<ReadRequest, 'limit'>,
+): Promise<DynamoItem[]> {
   const taken: DynamoItem[] = [];
   let evaluated = 0;
   while (taken.length < limit && evaluated < limit * MAX_EVALUATED_PER_CANDIDATE) {
@@ -218,7 +258,9 @@ export async function readPage(lanes: Lanes, pacer: ReadPacer, positions: LanePo
     const reads = await Promise.all(
       active.map((lane) => {
         const position = positions[lane]!;
-        return pacer.read(() => lanes.read(lane, typeof position === 'object' ? position : undefined, { ...request, limit: perLane }));
+        return pacer.read(() =>
+          lanes.read(lane, typeof position === 'object' ? position : undefined, { ...request, limit: perLane }),
+        );
       }),
     );
     evaluated += reads.reduce((sum, read) => sum + read.evaluated, 0);
@@ -251,7 +293,11 @@ function mergeOldestFirst(lanes: Lanes, reads: LaneRead[], limit: number): numbe
         if (read.next) return used;
         continue;
       }
-      if (oldest === -1 || lanes.expiryOf(read.items[used[index]!]!) < lanes.expiryOf(reads[oldest]!.items[used[oldest]!]!)) oldest = index;
+      if (
+        oldest === -1 ||
+        lanes.expiryOf(read.items[used[index]!]!) < lanes.expiryOf(reads[oldest]!.items[used[oldest]!]!)
+      )
+        oldest = index;
     }
     if (oldest === -1) return used;
     used[oldest]! += 1;

@@ -1,15 +1,37 @@
-import { DeleteItemCommand, DescribeTableCommand, ResourceNotFoundException, type DynamoDBClient, type TableDescription } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteItemCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceNotFoundException,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
+import {
+  type BatchOptions,
+  batchGetAll,
+  batchWriteAll,
+  type DynamoItem,
+  dynamoClientFor,
+  isConditionalCheckFailed,
+} from '../../aws/dynamo.ts';
+import { chunks } from '../../core/async.ts';
+import { RequestDeadline } from '../../core/deadline.ts';
+import type {
+  Census,
+  CensusQuery,
+  DeleteOptions,
+  DeleteOutcome,
+  Page,
+  RunContext,
+  ScanQuery,
+  Store,
+} from '../../core/store.ts';
 import type { Cutoffs, EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { batchGetAll, batchWriteAll, dynamoClientFor, isConditionalCheckFailed, type BatchOptions, type DynamoItem } from '../../aws/dynamo.ts';
+import { latestCutoff } from '../../policy/plan.ts';
+import { CensusTally, sendGuarded } from '../common.ts';
 import { decodeCursor, encodeCursor, NAME, ReadPacer, readPage, type TableLayout } from './read.ts';
 import type { DynamoTokensStoreConfig } from './schema.ts';
 import { checkTable, type KeyCodec, type OpenedTable } from './table.ts';
-import { CensusTally, sendGuarded } from '../common.ts';
-import { chunks } from '../../core/async.ts';
-import { RequestDeadline } from '../../core/deadline.ts';
-import { latestCutoff } from '../../policy/plan.ts';
-import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
 
 export interface DynamoTokensStoreDeps {
   /** Injected client (tests, custom credentials); default: built from the config, destroyed by close(). */
@@ -37,7 +59,12 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
   const sleep = deps.sleep ?? deadline.sleep;
   const context = (extra: Record<string, unknown> = {}) => ({ store: location, ...extra });
   const pacer = new ReadPacer(config.maxReadCapacityPerSecond, sleep);
-  const layout: TableLayout = { table: config.table, partition: config.key.partition, ...(config.key.sort ? { sort: config.key.sort } : {}), expiry: config.expiresAttribute };
+  const layout: TableLayout = {
+    table: config.table,
+    partition: config.key.partition,
+    ...(config.key.sort ? { sort: config.key.sort } : {}),
+    expiry: config.expiresAttribute,
+  };
   let opening: Promise<OpenedTable> | undefined;
 
   /** The table, described and checked once; a failed open is retried on the next call. */
@@ -55,11 +82,31 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
       table = (await client.send(new DescribeTableCommand({ TableName: config.table }), deadline.sendOptions)).Table;
     } catch (error) {
       deadline.throwIfPassed('opening', error);
-      if (error instanceof ResourceNotFoundException) throw ConfigError.single('store.table', `table ${config.table} does not exist`, 'create it or fix the name', context());
+      if (error instanceof ResourceNotFoundException)
+        throw ConfigError.single(
+          'store.table',
+          `table ${config.table} does not exist`,
+          'create it or fix the name',
+          context(),
+        );
       if ((error as { name?: string }).name === 'AccessDeniedException') {
-        throw new ConfigError([{ path: 'store.table', message: `access to table ${config.table} denied`, fix: 'grant dynamodb:DescribeTable, Scan, Query, DeleteItem, BatchWriteItem and BatchGetItem on the table and its index' }], context(), { cause: error });
+        throw new ConfigError(
+          [
+            {
+              path: 'store.table',
+              message: `access to table ${config.table} denied`,
+              fix: 'grant dynamodb:DescribeTable, Scan, Query, DeleteItem, BatchWriteItem and BatchGetItem on the table and its index',
+            },
+          ],
+          context(),
+          { cause: error },
+        );
       }
-      throw new StoreError(`cannot describe table ${config.table}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`, context(), { cause: error });
+      throw new StoreError(
+        `cannot describe table ${config.table}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`,
+        context(),
+        { cause: error },
+      );
     }
     return checkTable(table!, config, layout, { client, deadline }, context());
   }
@@ -68,7 +115,12 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
   function purposeAttributes(cutoffs: Cutoffs, table: OpenedTable): string[] {
     if (cutoffs.by === undefined || cutoffs.by === 'prefix') return [];
     if (!table.readable(cutoffs.by)) {
-      throw ConfigError.single('store.index', `index ${config.index?.name} does not project "${cutoffs.by}", which retention.by needs`, 'project it (INCLUDE or ALL)', context());
+      throw ConfigError.single(
+        'store.index',
+        `index ${config.index?.name} does not project "${cutoffs.by}", which retention.by needs`,
+        'project it (INCLUDE or ALL)',
+        context(),
+      );
     }
     return [cutoffs.by];
   }
@@ -78,7 +130,9 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
       key: codec.encode(raw),
       // Epoch seconds may carry a fraction; the DynamoDB condition at delete time decides exactly.
       timestamp: new Date(Math.round(Number(raw[config.expiresAttribute]?.N) * 1000)),
-      ...(attributes.length > 0 ? { attributes: Object.fromEntries(attributes.map((name) => [name, raw[name]?.S ?? null])) } : {}),
+      ...(attributes.length > 0
+        ? { attributes: Object.fromEntries(attributes.map((name) => [name, raw[name]?.S ?? null])) }
+        : {}),
     };
   }
 
@@ -88,7 +142,9 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
     } catch (error) {
       deadline.throwIfPassed(operation, error);
       if (error instanceof ConfigError || error instanceof StoreError) throw error;
-      throw new StoreError(`${location}: ${operation} failed: ${describeCause(error)}`, context({ operation }), { cause: error });
+      throw new StoreError(`${location}: ${operation} failed: ${describeCause(error)}`, context({ operation }), {
+        cause: error,
+      });
     }
   }
 
@@ -110,7 +166,11 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
         const latest = latestCutoff(cutoffs);
         const positions = decodeCursor(cursor, table.lanes);
         const raw = await readPage(table.lanes, pacer, positions, limit, { before: epochSeconds(latest), attributes });
-        return { items: raw.map((item) => toItem(item, table.codec, attributes)), cursor: encodeCursor(table.lanes, positions), done: positions.every((position) => position === 'done') };
+        return {
+          items: raw.map((item) => toItem(item, table.codec, attributes)),
+          cursor: encodeCursor(table.lanes, positions),
+          done: positions.every((position) => position === 'done'),
+        };
       }),
 
     census: (query: CensusQuery): Promise<Census> =>
@@ -139,13 +199,22 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
       for (const item of items) {
         const key = codec.decode(item.key);
         if (key) addressed.push({ item, key });
-        else outcomes.push({ key: item.key, status: 'failed', error: `refused: "${item.key}" is not a key of ${location}` });
+        else
+          outcomes.push({
+            key: item.key,
+            status: 'failed',
+            error: `refused: "${item.key}" is not a key of ${location}`,
+          });
       }
       // Conditional deletes are one request per token; batch writes go in rounds of
       // `deleteConcurrency` BatchWriteItem calls of 25 (its cap), the lease checked before each round.
       const sent = config.conditional
-        ? await sendGuarded(addressed, config.deleteConcurrency, options?.beforeRequest, async (one) => [await deleteIfStillExpired(one)])
-        : await sendGuarded(chunks(addressed, 25 * config.deleteConcurrency), 1, options?.beforeRequest, (round) => deleteInBatches(round, codec));
+        ? await sendGuarded(addressed, config.deleteConcurrency, options?.beforeRequest, async (one) => [
+            await deleteIfStillExpired(one),
+          ])
+        : await sendGuarded(chunks(addressed, 25 * config.deleteConcurrency), 1, options?.beforeRequest, (round) =>
+            deleteInBatches(round, codec),
+          );
       outcomes.push(...sent);
       return outcomes;
     },
@@ -163,7 +232,14 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
           client,
           config.table,
           [...requested.keys()].map((key) => codec.decode(key)!),
-          { ConsistentRead: true, ProjectionExpression: [NAME.partition, ...(layout.sort ? [NAME.sort] : [])].join(', '), ExpressionAttributeNames: { [NAME.partition]: layout.partition, ...(layout.sort ? { [NAME.sort]: layout.sort } : {}) } },
+          {
+            ConsistentRead: true,
+            ProjectionExpression: [NAME.partition, ...(layout.sort ? [NAME.sort] : [])].join(', '),
+            ExpressionAttributeNames: {
+              [NAME.partition]: layout.partition,
+              ...(layout.sort ? { [NAME.sort]: layout.sort } : {}),
+            },
+          },
           { concurrency: 4, retry: BATCH_RETRY, sleep, deadline },
         );
         return new Set(found.map((item) => requested.get(codec.encode(item))!));
@@ -181,7 +257,12 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
    * refused condition means the token was refreshed since the scan: `kept`.
    */
   async function deleteIfStillExpired({ item, key }: { item: EligibleItem; key: DynamoItem }): Promise<DeleteOutcome> {
-    const unchanged = Object.entries(item.attributes ?? {}).map(([name, value], index) => ({ name, value, placeholder: `#a${index}`, valuePlaceholder: `:a${index}` }));
+    const unchanged = Object.entries(item.attributes ?? {}).map(([name, value], index) => ({
+      name,
+      value,
+      placeholder: `#a${index}`,
+      valuePlaceholder: `:a${index}`,
+    }));
     try {
       const response = await client.send(
         new DeleteItemCommand({
@@ -190,13 +271,23 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
           ConditionExpression: `attribute_not_exists(${NAME.partition}) OR (${[
             `${NAME.expiry} < :cutoff`,
             ...unchanged.map(({ value, placeholder, valuePlaceholder }) =>
-              value === null ? `(attribute_not_exists(${placeholder}) OR NOT attribute_type(${placeholder}, :string))` : `${placeholder} = ${valuePlaceholder}`,
+              value === null
+                ? `(attribute_not_exists(${placeholder}) OR NOT attribute_type(${placeholder}, :string))`
+                : `${placeholder} = ${valuePlaceholder}`,
             ),
           ].join(' AND ')})`,
-          ExpressionAttributeNames: { [NAME.partition]: layout.partition, [NAME.expiry]: layout.expiry, ...Object.fromEntries(unchanged.map(({ name, placeholder }) => [placeholder, name])) },
+          ExpressionAttributeNames: {
+            [NAME.partition]: layout.partition,
+            [NAME.expiry]: layout.expiry,
+            ...Object.fromEntries(unchanged.map(({ name, placeholder }) => [placeholder, name])),
+          },
           ExpressionAttributeValues: {
             ':cutoff': { N: epochSeconds(item.cutoff) },
-            ...Object.fromEntries(unchanged.flatMap(({ value, valuePlaceholder }) => (value === null ? [] : [[valuePlaceholder, { S: value }]]))),
+            ...Object.fromEntries(
+              unchanged.flatMap(({ value, valuePlaceholder }) =>
+                value === null ? [] : [[valuePlaceholder, { S: value }]],
+              ),
+            ),
             ...(unchanged.some(({ value }) => value === null) ? { ':string': { S: 'S' } } : {}),
           },
           // Only "was there an item" is used; the old attributes (a credential) are dropped at once.
@@ -214,19 +305,31 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
   }
 
   /** BatchWriteItem cannot tell a deleted item from one already gone: both are reported `deleted` (done either way). */
-  async function deleteInBatches(addressed: Array<{ item: EligibleItem; key: DynamoItem }>, codec: KeyCodec): Promise<DeleteOutcome[]> {
+  async function deleteInBatches(
+    addressed: Array<{ item: EligibleItem; key: DynamoItem }>,
+    codec: KeyCodec,
+  ): Promise<DeleteOutcome[]> {
     // One request per item: DynamoDB rejects a whole call that names an item twice.
     const unique = new Map(addressed.map(({ key }) => [codec.encode(key), key]));
-    const failures = await batchWriteAll(client, config.table, [...unique.values()].map((key) => ({ DeleteRequest: { Key: key } })), {
-      concurrency: config.deleteConcurrency,
-      retry: BATCH_RETRY,
-      sleep,
-      deadline,
-    });
-    const failed = new Map(failures.map((failure) => [codec.encode(failure.request.DeleteRequest!.Key!), failure.error]));
+    const failures = await batchWriteAll(
+      client,
+      config.table,
+      [...unique.values()].map((key) => ({ DeleteRequest: { Key: key } })),
+      {
+        concurrency: config.deleteConcurrency,
+        retry: BATCH_RETRY,
+        sleep,
+        deadline,
+      },
+    );
+    const failed = new Map(
+      failures.map((failure) => [codec.encode(failure.request.DeleteRequest!.Key!), failure.error]),
+    );
     return addressed.map(({ item, key }) => {
       const error = failed.get(codec.encode(key));
-      return error === undefined ? { key: item.key, status: 'deleted' as const } : { key: item.key, status: 'failed' as const, error };
+      return error === undefined
+        ? { key: item.key, status: 'deleted' as const }
+        : { key: item.key, status: 'failed' as const, error };
     });
   }
 }

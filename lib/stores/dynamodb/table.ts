@@ -1,8 +1,8 @@
 import type { AttributeValue, TableDescription } from '@aws-sdk/client-dynamodb';
-import { ConfigError } from '../../errors.ts';
 import type { DynamoItem } from '../../aws/dynamo.ts';
+import { ConfigError } from '../../errors.ts';
+import { indexLanes, type LaneReader, type Lanes, scanLanes, type TableLayout } from './read.ts';
 import type { DynamoTokensStoreConfig } from './schema.ts';
-import { indexLanes, scanLanes, type LaneReader, type Lanes, type TableLayout } from './read.ts';
 
 /** What the tokens store knows about its table once open() has checked it. */
 export interface OpenedTable {
@@ -34,7 +34,9 @@ function keyCodec(partition: { name: string; type: KeyType }, sort?: { name: str
   return {
     encode(item) {
       const partitionText = text(item[partition.name]);
-      return sort ? `${partitionText.replace(/[\\#]/g, (char) => `\\${char}`)}#${text(item[sort.name])}` : partitionText;
+      return sort
+        ? `${partitionText.replace(/[\\#]/g, (char) => `\\${char}`)}#${text(item[sort.name])}`
+        : partitionText;
     },
     decode(key) {
       if (!sort) return keyOf(key);
@@ -57,36 +59,85 @@ function keyCodec(partition: { name: string; type: KeyType }, sort?: { name: str
  * Checks the table is what the config says (key names and types, the index and what it
  * projects) and builds the readers: misconfiguration fails at open, not halfway through a run.
  */
-export function checkTable(table: TableDescription, config: DynamoTokensStoreConfig, layout: TableLayout, reader: LaneReader, context: Record<string, unknown>): OpenedTable {
-  const types = new Map((table.AttributeDefinitions ?? []).map((definition) => [definition.AttributeName, definition.AttributeType]));
-  const keyName = (schema: typeof table.KeySchema, type: 'HASH' | 'RANGE') => schema?.find((key) => key.KeyType === type)?.AttributeName;
+export function checkTable(
+  table: TableDescription,
+  config: DynamoTokensStoreConfig,
+  layout: TableLayout,
+  reader: LaneReader,
+  context: Record<string, unknown>,
+): OpenedTable {
+  const types = new Map(
+    (table.AttributeDefinitions ?? []).map((definition) => [definition.AttributeName, definition.AttributeType]),
+  );
+  const keyName = (schema: typeof table.KeySchema, type: 'HASH' | 'RANGE') =>
+    schema?.find((key) => key.KeyType === type)?.AttributeName;
   const [hash, range] = [keyName(table.KeySchema, 'HASH'), keyName(table.KeySchema, 'RANGE')];
   if (hash !== config.key.partition || range !== config.key.sort) {
-    throw ConfigError.single('store.key', `table ${config.table} has key { partition: "${hash}"${range ? `, sort: "${range}"` : ''} }`, 'set store.key to match the table', context);
+    throw ConfigError.single(
+      'store.key',
+      `table ${config.table} has key { partition: "${hash}"${range ? `, sort: "${range}"` : ''} }`,
+      'set store.key to match the table',
+      context,
+    );
   }
   const keyType = (name: string): KeyType => {
     const type = types.get(name);
-    if (type !== 'S' && type !== 'N') throw ConfigError.single('store.key', `key attribute "${name}" is of type ${type}`, 'only string and number keys are supported', context);
+    if (type !== 'S' && type !== 'N')
+      throw ConfigError.single(
+        'store.key',
+        `key attribute "${name}" is of type ${type}`,
+        'only string and number keys are supported',
+        context,
+      );
     return type;
   };
-  const codec = keyCodec({ name: hash, type: keyType(hash) }, range ? { name: range, type: keyType(range) } : undefined);
+  const codec = keyCodec(
+    { name: hash, type: keyType(hash) },
+    range ? { name: range, type: keyType(range) } : undefined,
+  );
   if (!config.index) return { lanes: scanLanes(reader, layout, config.segments), codec, readable: () => true };
 
   const { name, partition, values } = config.index;
   const index = table.GlobalSecondaryIndexes?.find((candidate) => candidate.IndexName === name);
-  if (!index) throw ConfigError.single('store.index.name', `table ${config.table} has no global secondary index "${name}"`, 'create it or remove store.index to scan', context);
-  if (keyName(index.KeySchema, 'HASH') !== partition || keyName(index.KeySchema, 'RANGE') !== config.expiresAttribute || types.get(config.expiresAttribute) !== 'N') {
-    throw ConfigError.single('store.index', `index ${name} must have partition key "${partition}" and the number sort key "${config.expiresAttribute}"`, 'fix store.index or the index', context);
+  if (!index)
+    throw ConfigError.single(
+      'store.index.name',
+      `table ${config.table} has no global secondary index "${name}"`,
+      'create it or remove store.index to scan',
+      context,
+    );
+  if (
+    keyName(index.KeySchema, 'HASH') !== partition ||
+    keyName(index.KeySchema, 'RANGE') !== config.expiresAttribute ||
+    types.get(config.expiresAttribute) !== 'N'
+  ) {
+    throw ConfigError.single(
+      'store.index',
+      `index ${name} must have partition key "${partition}" and the number sort key "${config.expiresAttribute}"`,
+      'fix store.index or the index',
+      context,
+    );
   }
   const partitionType = types.get(partition);
   const laneValues = values.map((value, position) => {
     const text = String(value);
     if (partitionType === 'S') return { S: text };
     if (partitionType === 'N' && Number.isFinite(Number(text))) return { N: text };
-    throw ConfigError.single(`store.index.values.${position}`, `"${text}" is not a value of the ${partitionType} attribute "${partition}"`, 'list the values the index partition key takes', context);
+    throw ConfigError.single(
+      `store.index.values.${position}`,
+      `"${text}" is not a value of the ${partitionType} attribute "${partition}"`,
+      'list the values the index partition key takes',
+      context,
+    );
   });
   // Every index holds the table's and its own key attributes; other attributes only if projected.
-  const projected = new Set([hash, ...(range ? [range] : []), partition, config.expiresAttribute, ...(index.Projection?.NonKeyAttributes ?? [])]);
+  const projected = new Set([
+    hash,
+    ...(range ? [range] : []),
+    partition,
+    config.expiresAttribute,
+    ...(index.Projection?.NonKeyAttributes ?? []),
+  ]);
   const readable = (attribute: string) => index.Projection?.ProjectionType === 'ALL' || projected.has(attribute);
   return { lanes: indexLanes(reader, layout, { name, partition, values: laneValues }), codec, readable };
 }

@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { BackupOutcome, RestoreOutcome } from '../../core/store.ts';
 import type { EligibleItem } from '../../core/types.ts';
 import { describeCause } from '../../errors.ts';
-import { containedFile, isErrnoCode, lstatOrUndefined, resolveKey, within, type PinnedDirectories } from './paths.ts';
-import type { BackupOutcome, RestoreOutcome } from '../../core/store.ts';
+import { containedFile, isErrnoCode, lstatOrUndefined, type PinnedDirectories, resolveKey, within } from './paths.ts';
 
 /**
  * Copies between an fs root and a run's backup directory. The root side goes through pinned

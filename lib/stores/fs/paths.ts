@@ -1,8 +1,8 @@
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readlink, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readlink, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fsRootProblems } from './roots.ts';
 import { ConfigError, describeCause } from '../../errors.ts';
+import { fsRootProblems } from './roots.ts';
 
 /**
  * Containment for the fs store, by construction: directory handles are pinned.
@@ -37,9 +37,7 @@ export function within(fd: number, name: string): string {
 }
 
 /** A directory below the root, open; or why there is none to use. */
-export type Directory =
-  | { ok: true; fd: number; handle?: FileHandle }
-  | { ok: false; missing: boolean; reason: string };
+export type Directory = { ok: true; fd: number; handle?: FileHandle } | { ok: false; missing: boolean; reason: string };
 
 /**
  * Opens `name` in the directory open as `parentFd`, refusing a symlink. `missing`: nothing there,
@@ -145,7 +143,10 @@ export async function openRoot(root: string, location: string): Promise<FileHand
   }
   const problems = await fsRootProblems(root, []);
   if (problems.length > 0) {
-    throw new ConfigError(problems.map((problem) => ({ path: 'store.root', ...problem })), context);
+    throw new ConfigError(
+      problems.map((problem) => ({ path: 'store.root', ...problem })),
+      context,
+    );
   }
   const handle = await openRootHandle(root, context);
   try {

@@ -19,8 +19,23 @@ export interface RootProblem {
 
 /** Top-level system directories; a root equal to one, or containing one (only `/`), is refused. */
 const SYSTEM_DIRECTORIES = [
-  '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib64', '/boot', '/dev', '/proc',
-  '/sys', '/var', '/run', '/root', '/home', '/opt', '/srv', '/tmp',
+  '/etc',
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib64',
+  '/boot',
+  '/dev',
+  '/proc',
+  '/sys',
+  '/var',
+  '/run',
+  '/root',
+  '/home',
+  '/opt',
+  '/srv',
+  '/tmp',
 ];
 
 const NARROW = 'point root at the directory that holds only the files this policy governs';

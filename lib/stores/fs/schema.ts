@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { globProblem, rootProblem, type RootProblem } from './roots.ts';
+import { globProblem, type RootProblem, rootProblem } from './roots.ts';
 
 /**
  * The `fs` store's configuration. Only zod here: validating a config never loads a store's code
@@ -7,10 +7,13 @@ import { globProblem, rootProblem, type RootProblem } from './roots.ts';
  */
 /** A string refined by one of the lexical checks of roots.ts (the fix goes where issues.ts finds it). */
 function checked(check: (value: string) => RootProblem | undefined) {
-  return z.string().min(1).superRefine((value, ctx) => {
-    const problem = check(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
-  });
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const problem = check(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { fix: problem.fix } });
+    });
 }
 
 /** Globs over keys relative to an fs root: never absolute, never climbing out with `..`. */

@@ -5,8 +5,23 @@ import path from 'node:path';
 import type { FsStoreConfig } from './schema.ts';
 
 export type { FsStoreConfig };
+
+import { chunks } from '../../core/async.ts';
+import type {
+  BackupOutcome,
+  BackupRef,
+  Census,
+  CensusQuery,
+  DeleteOptions,
+  DeleteOutcome,
+  Page,
+  RestoreOutcome,
+  ScanQuery,
+  Store,
+} from '../../core/store.ts';
 import type { EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { backupSegment, countCensus, scopeMatcher, sendGuarded } from '../common.ts';
 import { backupFiles, restoreFile } from './backup.ts';
 import {
   containedFile,
@@ -17,14 +32,10 @@ import {
   removeEmptyParents,
   within,
 } from './paths.ts';
-import { walkFiles, type WalkedFile } from './walk.ts';
-import { backupSegment, countCensus, scopeMatcher, sendGuarded } from '../common.ts';
-import { chunks } from '../../core/async.ts';
-import type { BackupOutcome, BackupRef, Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, RestoreOutcome, ScanQuery, Store } from '../../core/store.ts';
+import { type WalkedFile, walkFiles } from './walk.ts';
 
 /** Each delete is two thread-pool round trips (lstat, unlink) after its directory is open; overlap a few files. */
 const DELETE_CONCURRENCY = 16;
-
 
 /**
  * A local directory (data class `blobs`): keys are POSIX paths relative to the root, timestamps
@@ -104,14 +115,22 @@ export function createFsStore(config: FsStoreConfig): Store {
     delete(items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> {
       return withDirectories(async (directories) => {
         // One group of unlinks at a time, the lease checked before each (a stalled run stops on waking).
-        const outcomes = await sendGuarded(chunks(items, DELETE_CONCURRENCY), 1, options?.beforeRequest, async (chunk) => {
-          const done = await Promise.all(chunk.map((item) => deleteFile(directories, item)));
-          await directories.trim();
-          return done;
-        });
+        const outcomes = await sendGuarded(
+          chunks(items, DELETE_CONCURRENCY),
+          1,
+          options?.beforeRequest,
+          async (chunk) => {
+            const done = await Promise.all(chunk.map((item) => deleteFile(directories, item)));
+            await directories.trim();
+            return done;
+          },
+        );
         if (config.removeEmptyDirs) {
           const gone = outcomes.filter((outcome) => outcome.status === 'deleted' || outcome.status === 'missing');
-          await removeEmptyParents(directories, gone.map((outcome) => outcome.key));
+          await removeEmptyParents(
+            directories,
+            gone.map((outcome) => outcome.key),
+          );
         }
         return outcomes;
       });
@@ -138,7 +157,12 @@ export function createFsStore(config: FsStoreConfig): Store {
         const realRunDirectory = await createBackupRunDirectory(ref, location);
         // Copies keep their old mtime: inside the root they would be scanned and deleted as expired.
         if (isInside(config.root, realRunDirectory)) {
-          throw ConfigError.single('backup.to', `${ref.to} is inside the store root ${config.root}`, 'choose a directory outside the root', { store: location, policy: ref.policy });
+          throw ConfigError.single(
+            'backup.to',
+            `${ref.to} is inside the store root ${config.root}`,
+            'choose a directory outside the root',
+            { store: location, policy: ref.policy },
+          );
         }
         return withDirectories((directories) => backupFiles(directories, items, realRunDirectory));
       },
@@ -166,7 +190,11 @@ export function createFsStore(config: FsStoreConfig): Store {
           entries = await readdir(policyDirectory, { withFileTypes: true });
         } catch (error) {
           if (isErrnoCode(error, 'ENOENT')) return 0;
-          throw new StoreError(`cannot list backups in ${policyDirectory}`, { store: location, policy }, { cause: error });
+          throw new StoreError(
+            `cannot list backups in ${policyDirectory}`,
+            { store: location, policy },
+            { cause: error },
+          );
         }
         let pruned = 0;
         for (const entry of entries) {
@@ -215,7 +243,11 @@ async function createBackupRunDirectory(ref: BackupRef, location: string): Promi
     await mkdir(runDirectory, { recursive: true });
     return await realpath(runDirectory);
   } catch (error) {
-    throw new StoreError(`cannot create backup directory ${runDirectory}`, { store: location, policy: ref.policy, runId: ref.runId }, { cause: error });
+    throw new StoreError(
+      `cannot create backup directory ${runDirectory}`,
+      { store: location, policy: ref.policy, runId: ref.runId },
+      { cause: error },
+    );
   }
 }
 

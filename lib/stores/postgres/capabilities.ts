@@ -1,7 +1,17 @@
 import type { AuditQuery } from '../../core/control.ts';
+import type {
+  BackendClock,
+  BackupRef,
+  HoldCheck,
+  OneStatementSweep,
+  OwnAuditTrail,
+  PartitionDrops,
+  RunContext,
+  StoreBackups,
+} from '../../core/store.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../../core/types.ts';
-import type { SqlClient } from '../../sql/client.ts';
 import { ConfigError } from '../../errors.ts';
+import type { SqlClient } from '../../sql/client.ts';
 import { copyTable } from './catalog.ts';
 import { backupRows, backupRowsWithFiles, pruneCopies, restoreRows, restoreRowsWithFiles } from './copies.ts';
 import { parseCursor, timestampPosition } from './cursors.ts';
@@ -9,12 +19,11 @@ import { batchFailureReason, type RowsDeleteContext } from './delete.ts';
 import { dropExpiredPartitions } from './partitions.ts';
 import { selectRowAudit } from './rowAudit.ts';
 import type { RowsStoreConfig } from './schema.ts';
-import { sweepSegments, type Segment } from './segments.ts';
+import { type Segment, sweepSegments } from './segments.ts';
 import { holdMatchStatement, type RowsShape } from './sql.ts';
-import { sweepRows, type SweepMode } from './sweep.ts';
+import { type SweepMode, sweepRows } from './sweep.ts';
 import { checkCutoffs, type OpenedTable, type TableStoreOptions } from './table.ts';
 import type { CopyTable } from './writeSql.ts';
-import type { BackendClock, BackupRef, HoldCheck, OneStatementSweep, OwnAuditTrail, PartitionDrops, RunContext, StoreBackups } from '../../core/store.ts';
 
 /**
  * What a rows store offers beyond the required core, each built over the store's opened table.
@@ -38,7 +47,10 @@ const HOLD_CHECK_TIMEOUT_MS = 5_000;
 
 /** Database rows carry database timestamps: their cutoffs come from the database clock. */
 export function databaseClock(access: TableAccess): BackendClock {
-  return { now: () => access.guarded('now', async ({ sql }) => (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now) };
+  return {
+    now: () =>
+      access.guarded('now', async ({ sql }) => (await sql.query<{ now: Date }>('SELECT now() AS now'))[0]!.now),
+  };
 }
 
 /** Every row, and the linked file's key, by SQL: what `present` and `scan` cannot answer for. */
@@ -50,13 +62,24 @@ export function rowsHoldCheck(access: TableAccess): HoldCheck {
         try {
           const [row] = await sql.transaction(async (tx) => {
             await tx.query(`SELECT set_config('statement_timeout', $1, true)`, [String(HOLD_CHECK_TIMEOUT_MS)]);
-            return tx.query<{ matched: boolean; example: { key: string; linked: string | null } | null }>(statement.text, statement.params);
+            return tx.query<{ matched: boolean; example: { key: string; linked: string | null } | null }>(
+              statement.text,
+              statement.params,
+            );
           });
           const example = row?.example;
-          return { matched: row?.matched ?? false, ...(example ? { example: { key: example.key, ...(example.linked === null ? {} : { linkedKey: example.linked }) } } : {}) };
+          return {
+            matched: row?.matched ?? false,
+            ...(example
+              ? { example: { key: example.key, ...(example.linked === null ? {} : { linkedKey: example.linked }) } }
+              : {}),
+          };
         } catch (error) {
           if (batchFailureReason(error) !== 'statement timeout') throw error;
-          return { matched: undefined, note: `${shape.table} was not searched through within ${HOLD_CHECK_TIMEOUT_MS / 1000} s` };
+          return {
+            matched: undefined,
+            note: `${shape.table} was not searched through within ${HOLD_CHECK_TIMEOUT_MS / 1000} s`,
+          };
         }
       }),
   };
@@ -68,7 +91,9 @@ export function rowsPartitions(access: TableAccess): PartitionDrops {
     dropExpired: (cutoffs: Cutoffs, holds: Hold[], options = {}) =>
       access.guarded('dropExpiredPartitions', async (table) => {
         checkCutoffs(cutoffs, table.shape, access.location);
-        return table.partitionDropBlocked ? [] : dropExpiredPartitions(access.deleteContext(table, options.run), cutoffs, holds, options);
+        return table.partitionDropBlocked
+          ? []
+          : dropExpiredPartitions(access.deleteContext(table, options.run), cutoffs, holds, options);
       }),
   };
 }
@@ -78,7 +103,10 @@ export function rowsAuditTrail(access: TableAccess): OwnAuditTrail | undefined {
   const { config } = access;
   if (!config.audit) return undefined;
   return {
-    trail: (query: AuditQuery) => access.guarded('auditTrail', async ({ sql }) => (query.policy === undefined || query.policy === config.name ? selectRowAudit(sql, config.name, query) : [])),
+    trail: (query: AuditQuery) =>
+      access.guarded('auditTrail', async ({ sql }) =>
+        query.policy === undefined || query.policy === config.name ? selectRowAudit(sql, config.name, query) : [],
+      ),
   };
 }
 
@@ -103,10 +131,25 @@ export function rowsSweep(access: TableAccess): OneStatementSweep {
             const along = timestampPosition(position);
             const within = position && 'purpose' in position ? position : undefined;
             const { cursor: after, ...swept } = segments
-              ? await sweepSegments(table.sql, segments, { holds, limit, detail, ...(within ? { cursor: within } : {}) }, context)
-              : await sweepRows(table.sql, table.shape, { cutoffs, holds, limit, detail, ...(along ? { cursor: along } : {}) }, context);
+              ? await sweepSegments(
+                  table.sql,
+                  segments,
+                  { holds, limit, detail, ...(within ? { cursor: within } : {}) },
+                  context,
+                )
+              : await sweepRows(
+                  table.sql,
+                  table.shape,
+                  { cutoffs, holds, limit, detail, ...(along ? { cursor: along } : {}) },
+                  context,
+                );
             mode = swept.mode;
-            return { ...swept, audited: context.audit !== undefined, mayHaveSkipped: swept.mode === 'skip_locked', ...(after ? { cursor: JSON.stringify(after) } : {}) };
+            return {
+              ...swept,
+              audited: context.audit !== undefined,
+              mayHaveSkipped: swept.mode === 'skip_locked',
+              ...(after ? { cursor: JSON.stringify(after) } : {}),
+            };
           }),
       };
     },
@@ -132,14 +175,18 @@ export function rowsBackups(access: TableAccess): StoreBackups {
     backup: (items: EligibleItem[], ref: BackupRef) =>
       guarded('backup', async (table) => {
         const copy = await copyTableFor(table, ref.to);
-        return table.linkedFiles ? backupRowsWithFiles(table, copy, items, table.linkedFiles, ref) : backupRows(table, copy, items);
+        return table.linkedFiles
+          ? backupRowsWithFiles(table, copy, items, table.linkedFiles, ref)
+          : backupRows(table, copy, items);
       }),
     restore: (ref: BackupRef, keys: string[]) =>
       guarded('restore', async (table) => {
         const copy = await copyTableFor(table, ref.to);
         // Restores are recorded without a run (the deleting run is in `ref`).
         const { audit } = access.deleteContext(table, undefined);
-        return table.linkedFiles ? restoreRowsWithFiles(table, copy, keys, audit, table.linkedFiles, ref) : restoreRows(table, copy, keys, audit);
+        return table.linkedFiles
+          ? restoreRowsWithFiles(table, copy, keys, audit, table.linkedFiles, ref)
+          : restoreRows(table, copy, keys, audit);
       }),
     /** Copies made before `olderThan` (rows by their `retention_copied_at`, files by run); returns how many went. */
     prune: (to: string, policy: string, olderThan: Date) =>

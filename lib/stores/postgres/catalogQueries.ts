@@ -1,7 +1,7 @@
 import type { InputIssue } from '../../errors.ts';
+import { ConfigError } from '../../errors.ts';
 import type { SqlExecutor } from '../../sql/client.ts';
 import { quoteIdent, quoteQualified } from '../../sql/identifiers.ts';
-import { ConfigError } from '../../errors.ts';
 
 /**
  * Reads of PostgreSQL's catalog for the rows store's start-of-run checks (catalog.ts).
@@ -50,7 +50,13 @@ export interface ReferencingKey {
   indexed: boolean;
 }
 
-const RELATION_KINDS: Record<string, string> = { v: 'view', m: 'materialized view', f: 'foreign table', S: 'sequence', i: 'index' };
+const RELATION_KINDS: Record<string, string> = {
+  v: 'view',
+  m: 'materialized view',
+  f: 'foreign table',
+  S: 'sequence',
+  i: 'index',
+};
 
 /** The table `name` names, or the issue to report under `field`. */
 export async function lookupTable(sql: SqlExecutor, name: string, field: string): Promise<Relation | InputIssue> {
@@ -67,9 +73,24 @@ export async function lookupTable(sql: SqlExecutor, name: string, field: string)
     [quoted],
   );
   const found = rows[0];
-  if (!found) return { path: field, message: `table "${name}" does not exist`, fix: 'check the schema and name (case-sensitive, as in the catalog)' };
-  if (found.kind !== 'r' && found.kind !== 'p') return { path: field, message: `"${name}" is a ${RELATION_KINDS[found.kind] ?? 'relation'}, not a table`, fix: 'name a table' };
-  return { oid: Number(found.oid), quoted: `${quoteIdent(found.schema)}.${quoteIdent(found.name)}`, name: `${found.schema}.${found.name}`, kind: found.kind };
+  if (!found)
+    return {
+      path: field,
+      message: `table "${name}" does not exist`,
+      fix: 'check the schema and name (case-sensitive, as in the catalog)',
+    };
+  if (found.kind !== 'r' && found.kind !== 'p')
+    return {
+      path: field,
+      message: `"${name}" is a ${RELATION_KINDS[found.kind] ?? 'relation'}, not a table`,
+      fix: 'name a table',
+    };
+  return {
+    oid: Number(found.oid),
+    quoted: `${quoteIdent(found.schema)}.${quoteIdent(found.name)}`,
+    name: `${found.schema}.${found.name}`,
+    kind: found.kind,
+  };
 }
 
 export function isIssue(value: Relation | InputIssue): value is InputIssue {
@@ -96,25 +117,32 @@ export async function indexesOf(sql: SqlExecutor, oid: number): Promise<IndexInf
 
 /** A valid, complete btree index whose first column is `attnum`: it can range-scan and order by it. */
 export function leadingIndex(indexes: IndexInfo[], attnum: number): boolean {
-  return indexes.some((index) => index.valid && !index.partial && index.method === 'btree' && index.columns[0] === attnum);
+  return indexes.some(
+    (index) => index.valid && !index.partial && index.method === 'btree' && index.columns[0] === attnum,
+  );
 }
 
 /** Foreign keys pointing at the table (declared ones; the per-partition clones are left out). */
 export async function referencingKeys(sql: SqlExecutor, oid: number): Promise<ReferencingKey[]> {
-  return sql.query<ReferencingKey>(
-    `SELECT con.conname AS name, con.conrelid::regclass::text AS child, con.conrelid::bigint AS "childOid", con.confdeltype::text AS "onDelete",
+  return sql
+    .query<ReferencingKey>(
+      `SELECT con.conname AS name, con.conrelid::regclass::text AS child, con.conrelid::bigint AS "childOid", con.confdeltype::text AS "onDelete",
             ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns,
             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid AND i.indpred IS NULL
                       AND (SELECT array_agg(x ORDER BY x) FROM unnest((string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)]) AS x)
                         = (SELECT array_agg(x ORDER BY x) FROM unnest(con.conkey) AS x)) AS indexed
        FROM pg_constraint con WHERE con.confrelid = $1 AND con.contype = 'f' AND con.conparentid = 0 ORDER BY con.conname`,
-    [oid],
-  ).then((rows) => rows.map((row) => ({ ...row, childOid: Number(row.childOid) })));
+      [oid],
+    )
+    .then((rows) => rows.map((row) => ({ ...row, childOid: Number(row.childOid) })));
 }
 
 /** `range` on exactly these attnums, or what else the table is partitioned by; undefined: not partitioned. */
-export async function partitionKey(sql: SqlExecutor, oid: number): Promise<{ strategy: string; columns: number[] } | undefined> {
+export async function partitionKey(
+  sql: SqlExecutor,
+  oid: number,
+): Promise<{ strategy: string; columns: number[] } | undefined> {
   const [key] = await sql.query<{ strategy: string; columns: number[] }>(
     `SELECT p.partstrat::text AS strategy, string_to_array(p.partattrs::text, ' ')::int[] AS columns FROM pg_partitioned_table p WHERE p.partrelid = $1`,
     [oid],

@@ -1,3 +1,4 @@
+import type { BackupOutcome, BackupRef, RestoreOutcome, Store, StoreBackups } from '../../core/store.ts';
 import type { EligibleItem } from '../../core/types.ts';
 import { describeCause, SqlError } from '../../errors.ts';
 import type { SqlClient } from '../../sql/client.ts';
@@ -5,8 +6,7 @@ import { quoteIdent } from '../../sql/identifiers.ts';
 import { COPIED_AT } from './catalog.ts';
 import { linkedFileStatuses } from './rowAudit.ts';
 import { parseKeys, type RowAuditValues, type RowsShape } from './sql.ts';
-import { backupStatement, linkedCopiesStatement, restoreStatement, type CopyTable } from './writeSql.ts';
-import type { BackupOutcome, BackupRef, RestoreOutcome, Store, StoreBackups } from '../../core/store.ts';
+import { backupStatement, type CopyTable, linkedCopiesStatement, restoreStatement } from './writeSql.ts';
 
 /**
  * Backup and restore of rows through a copy table (`backup.to`, or the archive table of an
@@ -14,25 +14,52 @@ import type { BackupOutcome, BackupRef, RestoreOutcome, Store, StoreBackups } fr
  * a backup table also says when each copy was made (`retention_copied_at`), for pruning.
  */
 /** A row that cannot be copied is not deleted (the engine drops it from the batch): `ok: false`. */
-export async function backupRows(table: { sql: SqlClient; shape: RowsShape }, copy: CopyTable, items: EligibleItem[]): Promise<BackupOutcome[]> {
-  const { batch } = parseKeys(table.shape, items.map((item) => item.key));
+export async function backupRows(
+  table: { sql: SqlClient; shape: RowsShape },
+  copy: CopyTable,
+  items: EligibleItem[],
+): Promise<BackupOutcome[]> {
+  const { batch } = parseKeys(
+    table.shape,
+    items.map((item) => item.key),
+  );
   let copied: Set<string>;
   try {
     const statement = backupStatement(table.shape, copy, batch);
     copied = new Set((await table.sql.query<{ key: string }>(statement.text, statement.params)).map((row) => row.key));
   } catch (error) {
     if (!(error instanceof SqlError)) throw error;
-    return items.map((item) => ({ key: item.key, ok: false, error: `copy to ${copy.name} failed: ${describeCause(error)}` }));
+    return items.map((item) => ({
+      key: item.key,
+      ok: false,
+      error: `copy to ${copy.name} failed: ${describeCause(error)}`,
+    }));
   }
-  return items.map((item) => (copied.has(item.key) ? { key: item.key, ok: true } : { key: item.key, ok: false, error: `no such row in ${table.shape.table}` }));
+  return items.map((item) =>
+    copied.has(item.key)
+      ? { key: item.key, ok: true }
+      : { key: item.key, ok: false, error: `no such row in ${table.shape.table}` },
+  );
 }
 
-export async function restoreRows(table: { sql: SqlClient; shape: RowsShape }, copy: CopyTable, keys: string[], audit: RowAuditValues | undefined): Promise<RestoreOutcome[]> {
+export async function restoreRows(
+  table: { sql: SqlClient; shape: RowsShape },
+  copy: CopyTable,
+  keys: string[],
+  audit: RowAuditValues | undefined,
+): Promise<RestoreOutcome[]> {
   const { batch, malformed } = parseKeys(table.shape, keys);
-  const outcomes: RestoreOutcome[] = malformed.map((index) => ({ key: keys[index]!, status: 'failed', error: `not a key of ${table.shape.table}` }));
+  const outcomes: RestoreOutcome[] = malformed.map((index) => ({
+    key: keys[index]!,
+    status: 'failed',
+    error: `not a key of ${table.shape.table}`,
+  }));
   if (batch.keys.length === 0) return outcomes;
   const statement = restoreStatement(table.shape, copy, batch, audit);
-  const rows = await table.sql.query<{ ord: string; present: boolean; copied: boolean; restored: boolean }>(statement.text, statement.params);
+  const rows = await table.sql.query<{ ord: string; present: boolean; copied: boolean; restored: boolean }>(
+    statement.text,
+    statement.params,
+  );
   for (const row of rows) {
     // A row that exists (now, or appeared during the insert) wins over its copy.
     const status = row.restored ? 'restored' : row.present || row.copied ? 'exists' : 'no_backup';
@@ -55,19 +82,38 @@ export interface LinkedFiles {
  * row whose file could not be copied is not deleted (`ok: false`). A file already gone is
  * nothing to copy: its row is copied alone, and its deletion records the file `missing`.
  */
-export async function backupRowsWithFiles(table: { sql: SqlClient; shape: RowsShape }, copy: CopyTable, items: EligibleItem[], files: LinkedFiles, ref: BackupRef): Promise<BackupOutcome[]> {
+export async function backupRowsWithFiles(
+  table: { sql: SqlClient; shape: RowsShape },
+  copy: CopyTable,
+  items: EligibleItem[],
+  files: LinkedFiles,
+  ref: BackupRef,
+): Promise<BackupOutcome[]> {
   const linked = [...new Set(items.flatMap((item) => (item.linkedKey === undefined ? [] : [item.linkedKey])))];
   const present = linked.length > 0 ? await files.store.present(linked) : new Set<string>();
   const toCopy = items.filter((item) => item.linkedKey !== undefined && present.has(item.linkedKey));
   // One copy per file, under its row's timestamp and cutoff (as deleteRows deletes it).
-  const byFile = new Map(toCopy.map((item) => [item.linkedKey!, { key: item.linkedKey!, timestamp: item.timestamp, cutoff: item.cutoff, rule: item.rule }]));
-  const copied = byFile.size > 0 ? await files.backups.backup([...byFile.values()], { ...ref, to: files.backupTo }) : [];
-  const failedFiles = new Map(copied.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error ?? 'unknown error']));
+  const byFile = new Map(
+    toCopy.map((item) => [
+      item.linkedKey!,
+      { key: item.linkedKey!, timestamp: item.timestamp, cutoff: item.cutoff, rule: item.rule },
+    ]),
+  );
+  const copied =
+    byFile.size > 0 ? await files.backups.backup([...byFile.values()], { ...ref, to: files.backupTo }) : [];
+  const failedFiles = new Map(
+    copied.filter((outcome) => !outcome.ok).map((outcome) => [outcome.key, outcome.error ?? 'unknown error']),
+  );
   const rowsToCopy = items.filter((item) => item.linkedKey === undefined || !failedFiles.has(item.linkedKey));
   const outcomes = rowsToCopy.length > 0 ? await backupRows(table, copy, rowsToCopy) : [];
   for (const item of items) {
     const error = item.linkedKey === undefined ? undefined : failedFiles.get(item.linkedKey);
-    if (error !== undefined) outcomes.push({ key: item.key, ok: false, error: `linked file ${item.linkedKey} could not be copied to ${files.backupTo}: ${error}` });
+    if (error !== undefined)
+      outcomes.push({
+        key: item.key,
+        ok: false,
+        error: `linked file ${item.linkedKey} could not be copied to ${files.backupTo}: ${error}`,
+      });
   }
   return outcomes;
 }
@@ -89,8 +135,13 @@ export async function restoreRowsWithFiles(
 ): Promise<RestoreOutcome[]> {
   const { batch, malformed } = parseKeys(table.shape, keys);
   const statement = linkedCopiesStatement(table.shape, copy, batch);
-  const links = batch.keys.length > 0 ? await table.sql.query<{ ord: string; present: boolean; file: string | null }>(statement.text, statement.params) : [];
-  const recorded = audit ? await linkedFileStatuses(table.sql, audit.policy, ref.runId, batch.keys) : new Map<string, string | null>();
+  const links =
+    batch.keys.length > 0
+      ? await table.sql.query<{ ord: string; present: boolean; file: string | null }>(statement.text, statement.params)
+      : [];
+  const recorded = audit
+    ? await linkedFileStatuses(table.sql, audit.policy, ref.runId, batch.keys)
+    : new Map<string, string | null>();
   // key → the file that must come back before it (rows that exist now are left to restoreRows: `exists`).
   const needs = new Map<string, string>();
   for (const link of links) {
@@ -99,7 +150,9 @@ export async function restoreRowsWithFiles(
   }
   const fileOutcomes = new Map<string, RestoreOutcome>();
   const wanted = [...new Set(needs.values())];
-  if (wanted.length > 0) for (const outcome of await files.backups.restore({ ...ref, to: files.backupTo }, wanted)) fileOutcomes.set(outcome.key, outcome);
+  if (wanted.length > 0)
+    for (const outcome of await files.backups.restore({ ...ref, to: files.backupTo }, wanted))
+      fileOutcomes.set(outcome.key, outcome);
   const notBack: RestoreOutcome[] = [];
   const rowKeys = keys.filter((key, index) => {
     const file = needs.get(key);
@@ -107,7 +160,11 @@ export async function restoreRowsWithFiles(
     const outcome = fileOutcomes.get(file);
     if (outcome?.status === 'restored' || outcome?.status === 'exists') return true;
     const why = outcome ? `${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}` : 'no outcome';
-    notBack.push({ key, status: 'failed', error: `linked file ${file} could not be restored from ${files.backupTo} (${why}); row not restored` });
+    notBack.push({
+      key,
+      status: 'failed',
+      error: `linked file ${file} could not be restored from ${files.backupTo} (${why}); row not restored`,
+    });
     return false;
   });
   return [...(rowKeys.length > 0 ? await restoreRows(table, copy, rowKeys, audit) : []), ...notBack];
@@ -115,6 +172,9 @@ export async function restoreRowsWithFiles(
 
 /** Deletes the copies made before `olderThan`, in one statement (backup tables are not in use by the application). */
 export async function pruneCopies(sql: SqlClient, copy: CopyTable, olderThan: Date): Promise<number> {
-  const [row] = await sql.query<{ pruned: number }>(`WITH gone AS (DELETE FROM ${copy.table} WHERE ${quoteIdent(COPIED_AT)} < $1 RETURNING 1) SELECT count(*)::int AS pruned FROM gone`, [olderThan]);
+  const [row] = await sql.query<{ pruned: number }>(
+    `WITH gone AS (DELETE FROM ${copy.table} WHERE ${quoteIdent(COPIED_AT)} < $1 RETURNING 1) SELECT count(*)::int AS pruned FROM gone`,
+    [olderThan],
+  );
   return row?.pruned ?? 0;
 }

@@ -1,7 +1,7 @@
 import type { Item } from '../../core/types.ts';
 import { StoreError } from '../../errors.ts';
 import type { SegmentCursor } from './segments.ts';
-import { keyParts, type Cursor, type RowsShape } from './sql.ts';
+import { type Cursor, keyParts, type RowsShape } from './sql.ts';
 
 /**
  * Rows as items, and positions in a table as the opaque cursors the engine checkpoints: along
@@ -28,9 +28,14 @@ export function toItem(row: { key: string; ts: string } & ScannedColumns, shape:
 }
 
 /** The cursor after a scanned row: its timestamp as the column holds it (microseconds included) and its key. */
-export function cursorAfter(row: { key: string; ts: string; ts_raw?: string }, shape: RowsShape, location: string): string {
+export function cursorAfter(
+  row: { key: string; ts: string; ts_raw?: string },
+  shape: RowsShape,
+  location: string,
+): string {
   const key = keyParts(shape, row.key);
-  if (!key) throw new StoreError(`${location}: scanned key ${row.key} does not parse`, { store: location, key: row.key });
+  if (!key)
+    throw new StoreError(`${location}: scanned key ${row.key} does not parse`, { store: location, key: row.key });
   return JSON.stringify({ ts: row.ts_raw ?? row.ts, key } satisfies Cursor);
 }
 
@@ -49,15 +54,31 @@ export function parseCursor(cursor: string, shape: RowsShape, location: string):
   }
   const asPosition = (value: unknown): Cursor | undefined => {
     const candidate = value as Partial<Cursor> | undefined;
-    if (typeof candidate?.ts !== 'string' || !Array.isArray(candidate.key) || candidate.key.length !== shape.key.length || !candidate.key.every((part) => typeof part === 'string')) return undefined;
+    if (
+      typeof candidate?.ts !== 'string' ||
+      !Array.isArray(candidate.key) ||
+      candidate.key.length !== shape.key.length ||
+      !candidate.key.every((part) => typeof part === 'string')
+    )
+      return undefined;
     return { ts: candidate.ts, key: candidate.key };
   };
   const segmented = parsed as { purpose?: unknown; position?: unknown } | undefined;
-  if (segmented && typeof segmented === 'object' && 'purpose' in segmented && (segmented.purpose === null || typeof segmented.purpose === 'string')) {
+  if (
+    segmented &&
+    typeof segmented === 'object' &&
+    'purpose' in segmented &&
+    (segmented.purpose === null || typeof segmented.purpose === 'string')
+  ) {
     const position = segmented.position === undefined ? undefined : asPosition(segmented.position);
-    if (segmented.position === undefined || position) return { purpose: segmented.purpose, ...(position ? { position } : {}) };
+    if (segmented.position === undefined || position)
+      return { purpose: segmented.purpose, ...(position ? { position } : {}) };
   }
   const position = asPosition(parsed);
-  if (!position) throw new StoreError(`${location}: checkpoint cursor ${cursor} is not a position in (${shape.ts}, ${shape.key.join(', ')})`, { store: location, cursor });
+  if (!position)
+    throw new StoreError(
+      `${location}: checkpoint cursor ${cursor} is not a position in (${shape.ts}, ${shape.key.join(', ')})`,
+      { store: location, cursor },
+    );
   return position;
 }

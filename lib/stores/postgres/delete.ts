@@ -1,10 +1,10 @@
+import type { DeleteOptions, DeleteOutcome, Store } from '../../core/store.ts';
 import type { EligibleItem } from '../../core/types.ts';
 import { describeCause, SqlError, StoreError } from '../../errors.ts';
 import type { SqlClient, SqlExecutor } from '../../sql/client.ts';
-import { parseKeys, type DeleteBatch, type RowAuditValues, type RowsShape } from './sql.ts';
-import { childDeleteStatement, deleteStatement, lockStatement, remainingStatement } from './writeSql.ts';
 import { mayProceed } from '../common.ts';
-import type { DeleteOptions, DeleteOutcome, Store } from '../../core/store.ts';
+import { type DeleteBatch, parseKeys, type RowAuditValues, type RowsShape } from './sql.ts';
+import { childDeleteStatement, deleteStatement, lockStatement, remainingStatement } from './writeSql.ts';
 
 /**
  * One batch of row deletions = one transaction with `SET LOCAL statement_timeout/lock_timeout`.
@@ -52,10 +52,21 @@ const NO_LONGER_ELIGIBLE = 'changed since the scan (timestamp, purpose or scope)
  * request for linked files: once it throws, nothing more is sent, and the rows not attempted (all
  * of them, or those whose file was not sent) get no outcome, which the engine records as such.
  */
-export async function deleteRows(context: RowsDeleteContext, items: EligibleItem[], options: DeleteOptions = {}): Promise<DeleteOutcome[]> {
+export async function deleteRows(
+  context: RowsDeleteContext,
+  items: EligibleItem[],
+  options: DeleteOptions = {},
+): Promise<DeleteOutcome[]> {
   const { shape } = context;
-  const { batch: keys, malformed } = parseKeys(shape, items.map((item) => item.key));
-  const outcomes: DeleteOutcome[] = malformed.map((index) => ({ key: items[index]!.key, status: 'failed', error: `not a key of ${shape.table}` }));
+  const { batch: keys, malformed } = parseKeys(
+    shape,
+    items.map((item) => item.key),
+  );
+  const outcomes: DeleteOutcome[] = malformed.map((index) => ({
+    key: items[index]!.key,
+    status: 'failed',
+    error: `not a key of ${shape.table}`,
+  }));
   const valid = items.filter((_, index) => !malformed.includes(index));
   if (valid.length === 0) return outcomes;
   if (!mayProceed(options.beforeRequest)) return outcomes;
@@ -71,26 +82,49 @@ export async function deleteRows(context: RowsDeleteContext, items: EligibleItem
   const deletedFiles = new Map<number, string>();
   /** Rows whose file was never sent for deletion (the lease check stopped the blob store): no outcome. */
   const unattempted = new Set<number>();
-  const settle = (ord: number, outcome: Omit<DeleteOutcome, 'key'>) => decided.set(ord, { key: valid[ord - 1]!.key, ...outcome });
+  const settle = (ord: number, outcome: Omit<DeleteOutcome, 'key'>) =>
+    decided.set(ord, { key: valid[ord - 1]!.key, ...outcome });
   try {
     await context.sql.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [String(context.statementTimeoutMs), String(context.lockTimeoutMs)]);
-      const deleted = shape.blob || shape.children.length > 0 ? await lockFirst(context, tx, batch, valid, { settle, deletedFiles, unattempted, options }) : await run(tx, deleteStatement(shape, batch, { lock: true, ...auditOption(context) }));
-      for (const row of deleted) settle(Number(row.ord), { status: 'deleted', ...(row.size === undefined || row.size === null ? {} : { bytes: row.size }) });
+      await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [
+        String(context.statementTimeoutMs),
+        String(context.lockTimeoutMs),
+      ]);
+      const deleted =
+        shape.blob || shape.children.length > 0
+          ? await lockFirst(context, tx, batch, valid, { settle, deletedFiles, unattempted, options })
+          : await run(tx, deleteStatement(shape, batch, { lock: true, ...auditOption(context) }));
+      for (const row of deleted)
+        settle(Number(row.ord), {
+          status: 'deleted',
+          ...(row.size === undefined || row.size === null ? {} : { bytes: row.size }),
+        });
       const rest = valid.map((_, index) => index + 1).filter((ord) => !decided.has(ord) && !unattempted.has(ord));
       if (rest.length === 0) return;
       const remaining = await run<{ ord: string; eligible: boolean }>(tx, remainingStatement(shape, batch, rest));
-      for (const row of remaining) settle(Number(row.ord), { status: 'kept', error: row.eligible ? LOCKED : NO_LONGER_ELIGIBLE });
+      for (const row of remaining)
+        settle(Number(row.ord), { status: 'kept', error: row.eligible ? LOCKED : NO_LONGER_ELIGIBLE });
       for (const ord of rest) if (!decided.has(ord)) settle(ord, { status: 'missing' });
     });
   } catch (error) {
     const reason = batchFailureReason(error);
     if (reason === undefined) {
-      throw new StoreError(`deleting ${valid.length} rows from ${shape.table} failed: ${describeCause(error)}`, { ...context.errorContext, key: valid[0]?.key }, { cause: error });
+      throw new StoreError(
+        `deleting ${valid.length} rows from ${shape.table} failed: ${describeCause(error)}`,
+        { ...context.errorContext, key: valid[0]?.key },
+        { cause: error },
+      );
     }
     // Rolled back: no row went. Files deleted before the failure stay deleted (see the audit notes).
     const attempted = valid.flatMap((item, index) => (unattempted.has(index + 1) ? [] : [{ item, ord: index + 1 }]));
-    return [...outcomes, ...attempted.map(({ item, ord }) => ({ key: item.key, status: 'failed' as const, error: `${reason}: ${describeCause(error)}${fileNote(deletedFiles.get(ord))}` }))];
+    return [
+      ...outcomes,
+      ...attempted.map(({ item, ord }) => ({
+        key: item.key,
+        status: 'failed' as const,
+        error: `${reason}: ${describeCause(error)}${fileNote(deletedFiles.get(ord))}`,
+      })),
+    ];
   }
   return [...outcomes, ...decided.values()];
 }
@@ -127,16 +161,26 @@ async function lockFirst(
 ): Promise<DeletedRow[]> {
   const { settle, deletedFiles, unattempted } = track;
   const { shape } = context;
-  const lockedRows = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(tx, lockStatement(shape, batch));
+  const lockedRows = await run<{ ord: string; blob_key: string | null; item_ts: Date }>(
+    tx,
+    lockStatement(shape, batch),
+  );
   // Holds were matched against the file the scan saw: a row pointing at another file since then
   // is kept (its new file may be held), and the next run decides on what it points at now.
   const locked = lockedRows.filter((row) => {
     const scanned = items[Number(row.ord) - 1]!.linkedKey ?? null;
     if (scanned === row.blob_key) return true;
-    settle(Number(row.ord), { status: 'kept', error: `linked file changed since the scan (${scanned ?? 'none'} → ${row.blob_key ?? 'none'}); retried next run` });
+    settle(Number(row.ord), {
+      status: 'kept',
+      error: `linked file changed since the scan (${scanned ?? 'none'} → ${row.blob_key ?? 'none'}); retried next run`,
+    });
     return false;
   });
-  const files = await deleteLinkedFiles(context, locked.map((row) => ({ ...row, item: items[Number(row.ord) - 1]! })), track.options);
+  const files = await deleteLinkedFiles(
+    context,
+    locked.map((row) => ({ ...row, item: items[Number(row.ord) - 1]! })),
+    track.options,
+  );
   const proceed: number[] = [];
   const fileStatus: Array<string | null> = items.map(() => null);
   for (const row of locked) {
@@ -152,7 +196,10 @@ async function lockFirst(
     } else if (file.status === 'kept') {
       settle(ord, { status: 'kept', error: youngFile(row.blob_key!, items[ord - 1]!.cutoff, file.error) });
     } else {
-      settle(ord, { status: 'failed', error: `linked file ${row.blob_key} could not be deleted, row kept: ${file.error ?? 'unknown error'}` });
+      settle(ord, {
+        status: 'failed',
+        error: `linked file ${row.blob_key} could not be deleted, row kept: ${file.error ?? 'unknown error'}`,
+      });
     }
   }
   if (proceed.length === 0) return [];
@@ -170,13 +217,18 @@ function youngFile(file: string, cutoff: Date, detail: string | undefined): stri
 }
 
 /** One blob-store call for the batch's distinct files; a throw fails every file of the batch. */
-async function deleteLinkedFiles(context: RowsDeleteContext, rows: Array<{ blob_key: string | null; item_ts: Date; item: EligibleItem }>, options: DeleteOptions): Promise<Map<string, DeleteOutcome>> {
+async function deleteLinkedFiles(
+  context: RowsDeleteContext,
+  rows: Array<{ blob_key: string | null; item_ts: Date; item: EligibleItem }>,
+  options: DeleteOptions,
+): Promise<Map<string, DeleteOutcome>> {
   const byFile = new Map<string, EligibleItem>();
   for (const row of rows) {
     // The file goes under its row's retention: the row's timestamp and cutoff, so a blob store
     // that re-checks (fs: mtime ≥ cutoff → kept) never deletes a file newer than the cutoff.
     const { linkedKey: _row, ...item } = row.item;
-    if (row.blob_key !== null && !byFile.has(row.blob_key)) byFile.set(row.blob_key, { ...item, key: row.blob_key, timestamp: row.item_ts });
+    if (row.blob_key !== null && !byFile.has(row.blob_key))
+      byFile.set(row.blob_key, { ...item, key: row.blob_key, timestamp: row.item_ts });
   }
   if (byFile.size === 0 || !context.blobStore) return new Map();
   try {

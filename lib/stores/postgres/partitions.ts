@@ -1,12 +1,12 @@
-import { latestCutoff } from '../../policy/plan.ts';
+import type { PartitionDropOptions, PartitionOutcome } from '../../core/store.ts';
 import type { Cutoffs, Hold } from '../../core/types.ts';
 import { describeCause, StoreError } from '../../errors.ts';
+import { latestCutoff } from '../../policy/plan.ts';
 import type { SqlExecutor } from '../../sql/client.ts';
 import { quoteIdent } from '../../sql/identifiers.ts';
-import { rowAuditCte } from './rowAudit.ts';
 import { batchFailureReason, type RowsDeleteContext } from './delete.ts';
-import { RowsSql, type RowsShape, type Statement } from './sql.ts';
-import type { PartitionDropOptions, PartitionOutcome } from '../../core/store.ts';
+import { rowAuditCte } from './rowAudit.ts';
+import { type RowsShape, RowsSql, type Statement } from './sql.ts';
 
 /**
  * Partition pushdown: a partition of a table range-partitioned on the timestamp column whose
@@ -27,7 +27,12 @@ interface Candidate {
   upper: Date;
 }
 
-export async function dropExpiredPartitions(context: RowsDeleteContext, cutoffs: Cutoffs, holds: Hold[], options: PartitionDropOptions = {}): Promise<PartitionOutcome[]> {
+export async function dropExpiredPartitions(
+  context: RowsDeleteContext,
+  cutoffs: Cutoffs,
+  holds: Hold[],
+  options: PartitionDropOptions = {},
+): Promise<PartitionOutcome[]> {
   const { sql, shape } = context;
   const outcomes: PartitionOutcome[] = [];
   for (const candidate of await query<Candidate>(sql, candidatesStatement(shape, cutoffs))) {
@@ -38,21 +43,36 @@ export async function dropExpiredPartitions(context: RowsDeleteContext, cutoffs:
       const outcome = options.dryRun
         ? await inspect(sql, shape, partition, cutoffs, holds)
         : await sql.transaction(async (tx) => {
-            await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [String(context.statementTimeoutMs), String(context.lockTimeoutMs)]);
+            await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [
+              String(context.statementTimeoutMs),
+              String(context.lockTimeoutMs),
+            ]);
             // SHARE: writers wait (or time out), readers go on; nothing can make a row ineligible meanwhile.
             await tx.query(`LOCK TABLE ${partition} IN SHARE MODE`);
             const inspected = await inspect(tx, shape, partition, cutoffs, holds);
             if (inspected.status === 'skipped') return inspected;
-            if (shape.archive) await tx.query(`INSERT INTO ${shape.archive.table} (${shape.columns.join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${shape.columns.join(', ')} FROM ${partition}`);
+            if (shape.archive)
+              await tx.query(
+                `INSERT INTO ${shape.archive.table} (${shape.columns.join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${shape.columns.join(', ')} FROM ${partition}`,
+              );
             await tx.query(`ALTER TABLE ${shape.table} DETACH PARTITION ${partition}`);
             await tx.query(`DROP TABLE ${partition}`);
             if (context.audit) await auditDrop(tx, shape, context, described, inspected.rows, cutoffs);
             return { status: 'dropped' as const, rows: inspected.rows };
           });
-      outcomes.push({ ...described, ...outcome, ...(outcome.status !== 'skipped' && shape.archive ? { archivedTo: shape.archive.name } : {}) });
+      outcomes.push({
+        ...described,
+        ...outcome,
+        ...(outcome.status !== 'skipped' && shape.archive ? { archivedTo: shape.archive.name } : {}),
+      });
     } catch (error) {
       const reason = batchFailureReason(error);
-      if (reason === undefined) throw new StoreError(`dropping partition ${described.partition} failed: ${describeCause(error)}`, { ...context.errorContext, partition: described.partition }, { cause: error });
+      if (reason === undefined)
+        throw new StoreError(
+          `dropping partition ${described.partition} failed: ${describeCause(error)}`,
+          { ...context.errorContext, partition: described.partition },
+          { cause: error },
+        );
       outcomes.push({ ...described, rows: 0, status: 'skipped', reason: `${reason}: ${describeCause(error)}` });
     }
   }
@@ -61,10 +81,24 @@ export async function dropExpiredPartitions(context: RowsDeleteContext, cutoffs:
 
 type Inspected = { status: 'would_drop'; rows: number } | { status: 'skipped'; rows: number; reason: string };
 
-async function inspect(sql: SqlExecutor, shape: RowsShape, partition: string, cutoffs: Cutoffs, holds: Hold[]): Promise<Inspected> {
+async function inspect(
+  sql: SqlExecutor,
+  shape: RowsShape,
+  partition: string,
+  cutoffs: Cutoffs,
+  holds: Hold[],
+): Promise<Inspected> {
   const [kept] = await query<{ kept: boolean }>(sql, keptRowExistsStatement(shape, partition, cutoffs, holds));
-  if (kept?.kept) return { status: 'skipped', rows: 0, reason: 'holds rows that are kept (longer retention, no rule, outside the filter, or held)' };
-  const [counted] = await query<{ rows: string }>(sql, { text: `SELECT count(*)::bigint AS rows FROM ${partition}`, params: [] });
+  if (kept?.kept)
+    return {
+      status: 'skipped',
+      rows: 0,
+      reason: 'holds rows that are kept (longer retention, no rule, outside the filter, or held)',
+    };
+  const [counted] = await query<{ rows: string }>(sql, {
+    text: `SELECT count(*)::bigint AS rows FROM ${partition}`,
+    params: [],
+  });
   return { status: 'would_drop', rows: Number(counted?.rows ?? 0) };
 }
 
@@ -95,16 +129,31 @@ function keptRowExistsStatement(shape: RowsShape, partition: string, cutoffs: Cu
   );
 }
 
-async function auditDrop(tx: SqlExecutor, shape: RowsShape, context: RowsDeleteContext, partition: { partition: string; upperBound: Date }, rows: number, cutoffs: Cutoffs): Promise<void> {
+async function auditDrop(
+  tx: SqlExecutor,
+  shape: RowsShape,
+  context: RowsDeleteContext,
+  partition: { partition: string; upperBound: Date },
+  rows: number,
+  cutoffs: Cutoffs,
+): Promise<void> {
   const sql = new RowsSql(shape);
-  const cte = rowAuditCte(sql, context.audit!, { action: 'partition_drop', status: 'dropped', archivedTo: shape.archive?.name ?? null }, {
-    from: '(VALUES (1)) AS one (n)',
-    // One entry: the partition, with the number of rows it held.
-    key: sql.param(partition.partition, 'text'),
-    itemTimestamp: sql.param(partition.upperBound, 'timestamptz'),
-    why: { rule: sql.param('partition entirely past the cutoffs', 'text'), cutoff: sql.param(latestCutoff(cutoffs), 'timestamptz') },
-    rowCount: sql.param(rows, 'bigint'),
-  });
+  const cte = rowAuditCte(
+    sql,
+    context.audit!,
+    { action: 'partition_drop', status: 'dropped', archivedTo: shape.archive?.name ?? null },
+    {
+      from: '(VALUES (1)) AS one (n)',
+      // One entry: the partition, with the number of rows it held.
+      key: sql.param(partition.partition, 'text'),
+      itemTimestamp: sql.param(partition.upperBound, 'timestamptz'),
+      why: {
+        rule: sql.param('partition entirely past the cutoffs', 'text'),
+        cutoff: sql.param(latestCutoff(cutoffs), 'timestamptz'),
+      },
+      rowCount: sql.param(rows, 'bigint'),
+    },
+  );
   const statement = sql.statement(`WITH ${cte} SELECT 1`);
   await tx.query(statement.text, statement.params);
 }

@@ -39,7 +39,8 @@ import type { RowAuditValues, RowsSql } from './sql.ts';
  * uncompressed (`STORAGE EXTERNAL`): compressing them on the deleting path cost more than the
  * bytes saved. `retention.row_audit_entries` unnests a batch back to one row per deleted row.
  */
-const ENTRY_RULE_INDEX = 'COALESCE(a.rule_of[entry.ord], CASE WHEN cardinality(a.rules) = a.row_count THEN entry.ord ELSE 1 END)';
+const ENTRY_RULE_INDEX =
+  'COALESCE(a.rule_of[entry.ord], CASE WHEN cardinality(a.rules) = a.row_count THEN entry.ord ELSE 1 END)';
 const ROW_AUDIT_DDL = [
   'CREATE SCHEMA IF NOT EXISTS retention',
   `CREATE TABLE IF NOT EXISTS retention.row_audit (
@@ -115,9 +116,14 @@ export function rowAuditCte(
   source: RowAuditSource,
 ): string {
   const actor = `COALESCE(${sql.param(values.actor, 'text')}, 'db:' || current_user)`;
-  const files = source.linkedFile ? `array_agg(${source.linkedFile}), array_agg(${source.linkedFileStatus ?? 'NULL::text'})` : 'NULL, NULL';
+  const files = source.linkedFile
+    ? `array_agg(${source.linkedFile}), array_agg(${source.linkedFileStatus ?? 'NULL::text'})`
+    : 'NULL, NULL';
   const { why } = source;
-  const reasons = 'rule' in why ? `array_agg(${why.rule}), array_agg(${why.cutoff}), NULL` : `${why.rules}, ${why.cutoffs}, ${why.ruleOf ? `array_agg(${why.ruleOf})` : 'NULL'}`;
+  const reasons =
+    'rule' in why
+      ? `array_agg(${why.rule}), array_agg(${why.cutoff}), NULL`
+      : `${why.rules}, ${why.cutoffs}, ${why.ruleOf ? `array_agg(${why.ruleOf})` : 'NULL'}`;
   return `audited AS (INSERT INTO retention.row_audit (run_id, policy, store, actor, trigger, action, status, row_count, keys, item_timestamps, rules, cutoffs, rule_of, archived_to, linked_files, linked_file_statuses)
     SELECT ${sql.param(values.runId, 'text')}, ${sql.param(values.policy, 'text')}, ${sql.param(values.store, 'text')}, ${actor}, ${sql.param(values.trigger, 'text')},
            ${sql.param(entry.action, 'text')}, ${sql.param(entry.status, 'text')}, ${source.rowCount ?? 'count(*)'},
@@ -179,7 +185,12 @@ export async function selectRowAudit(sql: SqlClient, policy: string, query: Audi
  * What one run recorded of the linked files of `keys` when it deleted their rows (`deleted`,
  * or `missing`: already gone, so the run deleted no file), by key. Empty without `audit: true`.
  */
-export async function linkedFileStatuses(sql: SqlClient, policy: string, runId: string, keys: string[]): Promise<Map<string, string | null>> {
+export async function linkedFileStatuses(
+  sql: SqlClient,
+  policy: string,
+  runId: string,
+  keys: string[],
+): Promise<Map<string, string | null>> {
   const rows = await sql.query<{ key: string; linked_file_status: string | null }>(
     `SELECT key, linked_file_status FROM retention.row_audit_entries WHERE policy = $1 AND run_id = $2 AND action = 'delete' AND key = ANY($3::text[])`,
     [policy, runId, keys],

@@ -1,16 +1,48 @@
 import { durationMs } from '../../core/durations.ts';
+import type {
+  Census,
+  CensusQuery,
+  DeleteOptions,
+  DeleteOutcome,
+  Page,
+  RunContext,
+  ScanQuery,
+  Store,
+} from '../../core/store.ts';
 import type { Cutoffs, EligibleItem, Item } from '../../core/types.ts';
 import { describeCause, RetentionError, SqlError, StoreError } from '../../errors.ts';
 import type { SqlClient } from '../../sql/client.ts';
+import {
+  databaseClock,
+  rowsAuditTrail,
+  rowsBackups,
+  rowsHoldCheck,
+  rowsPartitions,
+  rowsSweep,
+  type TableAccess,
+} from './capabilities.ts';
 import type { RowsWarning } from './catalog.ts';
+import { cursorAfter, parseCursor, type ScannedColumns, timestampPosition, toItem } from './cursors.ts';
 import { deleteRows, type RowsDeleteContext } from './delete.ts';
 import type { RowsStoreConfig } from './schema.ts';
-import { countEligibleStatement, countInScopeStatement, parseKeys, presentStatement, scanStatement, type RowsShape, type Statement } from './sql.ts';
 import { purposeSegments, type Segment } from './segments.ts';
-import { cursorAfter, parseCursor, timestampPosition, toItem, type ScannedColumns } from './cursors.ts';
-import { checkCutoffs, describeUrl, openTable, type OpenedTable, type RowsStoreDeps, type TableStoreOptions } from './table.ts';
-import { databaseClock, rowsAuditTrail, rowsBackups, rowsHoldCheck, rowsPartitions, rowsSweep, type TableAccess } from './capabilities.ts';
-import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, Page, RunContext, ScanQuery, Store } from '../../core/store.ts';
+import {
+  countEligibleStatement,
+  countInScopeStatement,
+  parseKeys,
+  presentStatement,
+  type RowsShape,
+  type Statement,
+  scanStatement,
+} from './sql.ts';
+import {
+  checkCutoffs,
+  describeUrl,
+  type OpenedTable,
+  openTable,
+  type RowsStoreDeps,
+  type TableStoreOptions,
+} from './table.ts';
 
 export type { RowsStoreDeps, TableStoreOptions };
 
@@ -28,7 +60,10 @@ export interface PostgresRowsStore extends Store {
   readonly holdCheck: NonNullable<Store['holdCheck']>;
 }
 
-export function createPostgresRowsStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>, deps: RowsStoreDeps<BlobConfig> = {}): PostgresRowsStore {
+export function createPostgresRowsStore<BlobConfig>(
+  config: RowsStoreConfig<BlobConfig>,
+  deps: RowsStoreDeps<BlobConfig> = {},
+): PostgresRowsStore {
   return createTableStore(config, deps, { path: (field) => field, backups: true });
 }
 
@@ -36,7 +71,11 @@ export function createPostgresRowsStore<BlobConfig>(config: RowsStoreConfig<Blob
 const CENSUS_EXACT_LIMIT = 1_000_000;
 
 /** The rows machinery over one table (rows policies, and tokens kept in PostgreSQL). */
-export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>, deps: RowsStoreDeps<BlobConfig>, options: TableStoreOptions): PostgresRowsStore {
+export function createTableStore<BlobConfig>(
+  config: RowsStoreConfig<BlobConfig>,
+  deps: RowsStoreDeps<BlobConfig>,
+  options: TableStoreOptions,
+): PostgresRowsStore {
   const location = `${describeUrl(config.store.url)}/${config.table}`;
   const errorContext = { policy: config.name, store: location, table: config.table };
   const warnings: RowsWarning[] = [];
@@ -63,7 +102,11 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         return await fn(table);
       } catch (error) {
         if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
-        throw new StoreError(`${location}: ${operation} failed: ${describeCause(error)}`, { ...errorContext, operation }, { cause: error });
+        throw new StoreError(
+          `${location}: ${operation} failed: ${describeCause(error)}`,
+          { ...errorContext, operation },
+          { cause: error },
+        );
       }
     },
     segmentsFor(sql: SqlClient, shape: RowsShape, cutoffs: Cutoffs): Promise<Segment[] | undefined> {
@@ -76,7 +119,15 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         shape: table.shape,
         statementTimeoutMs: durationMs(config.statementTimeout),
         lockTimeoutMs: durationMs(config.lockTimeout),
-        audit: config.audit ? { policy: config.name, store: location, runId: run?.runId ?? null, actor: run?.actor ?? null, trigger: run?.trigger ?? null } : undefined,
+        audit: config.audit
+          ? {
+              policy: config.name,
+              store: location,
+              runId: run?.runId ?? null,
+              actor: run?.actor ?? null,
+              trigger: run?.trigger ?? null,
+            }
+          : undefined,
         blobStore: table.blobStore,
         errorContext,
       };
@@ -102,9 +153,21 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>
       guarded('scan', async ({ sql, shape }) => {
         checkCutoffs(cutoffs, shape, location);
-        const rows = await query<{ walk_end: { ts: string; key: string } | null; key: string | null; ts: string; ts_raw?: string } & ScannedColumns>(
+        const rows = await query<
+          {
+            walk_end: { ts: string; key: string } | null;
+            key: string | null;
+            ts: string;
+            ts_raw?: string;
+          } & ScannedColumns
+        >(
           sql,
-          scanStatement(shape, cutoffs, timestampPosition(cursor === undefined ? undefined : parseCursor(cursor, shape, location)), limit),
+          scanStatement(
+            shape,
+            cutoffs,
+            timestampPosition(cursor === undefined ? undefined : parseCursor(cursor, shape, location)),
+            limit,
+          ),
         );
         const found = rows.filter((row): row is typeof row & { key: string } => row.key !== null);
         const page = found.slice(0, limit);
@@ -112,8 +175,13 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         // A short page before the end of the walk: the next page starts where the walk stopped.
         const walkEnd = found.length <= limit ? rows[0]?.walk_end : null;
         const items: Item[] = page.map((row) => toItem(row, shape));
-        if (walkEnd) return { items, cursor: cursorAfter({ ts: walkEnd.ts, key: walkEnd.key }, shape, location), done: false };
-        return { items, ...(last ? { cursor: cursorAfter(last, shape, location) } : cursor === undefined ? {} : { cursor }), done: found.length <= limit };
+        if (walkEnd)
+          return { items, cursor: cursorAfter({ ts: walkEnd.ts, key: walkEnd.key }, shape, location), done: false };
+        return {
+          items,
+          ...(last ? { cursor: cursorAfter(last, shape, location) } : cursor === undefined ? {} : { cursor }),
+          done: found.length <= limit,
+        };
       }),
 
     census: ({ cutoffs, holds, bound }: CensusQuery): Promise<Census> =>
@@ -123,7 +191,17 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         const [scoped] = await query<{ count: string }>(sql, countInScopeStatement(shape, cap + 1));
         // One count per purpose when the table is swept by purpose (each an index range of what is due).
         const parts = (await access.segmentsFor(sql, shape, cutoffs)) ?? [{ shape, cutoffs }];
-        const counted = await Promise.all(parts.map(async (part) => (await query<{ count: string; held: string; oldest_overdue_seconds: number }>(sql, countEligibleStatement(part.shape, part.cutoffs, holds, cap + 1)))[0]!));
+        const counted = await Promise.all(
+          parts.map(
+            async (part) =>
+              (
+                await query<{ count: string; held: string; oldest_overdue_seconds: number }>(
+                  sql,
+                  countEligibleStatement(part.shape, part.cutoffs, holds, cap + 1),
+                )
+              )[0]!,
+          ),
+        );
         const eligible = {
           count: counted.reduce((sum, part) => sum + Number(part.count), 0),
           held: counted.reduce((sum, part) => sum + Number(part.held), 0),
@@ -135,7 +213,13 @@ export function createTableStore<BlobConfig>(config: RowsStoreConfig<BlobConfig>
         // Past the cap: the bound itself when one was asked for, else the planner's estimate
         // (reltuples, the whole table: filters and rows deleted since ANALYZE are not reflected).
         if (total > cap) total = bound ?? Math.max(cap, await estimatedRows(sql, shape));
-        return { total, eligible: eligibleCount, held: eligible.held, oldestOverdueSeconds: eligible.oldest_overdue_seconds, exact };
+        return {
+          total,
+          eligible: eligibleCount,
+          held: eligible.held,
+          oldestOverdueSeconds: eligible.oldest_overdue_seconds,
+          exact,
+        };
       }),
 
     delete: (items: EligibleItem[], options?: DeleteOptions): Promise<DeleteOutcome[]> =>

@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { problemCheck, type Problem } from '../../core/issues.ts';
+import { type Problem, problemCheck } from '../../core/issues.ts';
 import type { RetentionSpec } from '../../core/retention.ts';
 import { identifierProblem, qualifiedNameProblem } from '../../sql/identifiers.ts';
-import { PostgresStoreSchema, type PostgresStoreConfig } from '../../sql/schema.ts';
+import { type PostgresStoreConfig, PostgresStoreSchema } from '../../sql/schema.ts';
 import type { RowFilter } from './sql.ts';
 
 /**
@@ -30,12 +30,15 @@ export const RowFilterSchema = z
     value: z.union([FilterScalar, z.array(FilterScalar).min(1)]).optional(),
   })
   .superRefine((filter, ctx) => {
-    const problem = (message: string, fix: string) => ctx.addIssue({ code: 'custom', message, path: ['value'], params: { fix } });
+    const problem = (message: string, fix: string) =>
+      ctx.addIssue({ code: 'custom', message, path: ['value'], params: { fix } });
     const unary = filter.op === 'is_null' || filter.op === 'not_null';
     if (unary && filter.value !== undefined) problem(`"${filter.op}" takes no value`, 'remove value');
     else if (!unary && filter.value === undefined) problem(`"${filter.op}" needs a value`, 'add value');
-    else if (filter.op === 'in' && !Array.isArray(filter.value)) problem('"in" takes a list', 'write value as a list, e.g. ["a", "b"]');
-    else if (filter.op !== 'in' && Array.isArray(filter.value)) problem(`"${filter.op}" takes one value`, 'use op "in" for a list');
+    else if (filter.op === 'in' && !Array.isArray(filter.value))
+      problem('"in" takes a list', 'write value as a list, e.g. ["a", "b"]');
+    else if (filter.op !== 'in' && Array.isArray(filter.value))
+      problem(`"${filter.op}" takes one value`, 'use op "in" for a list');
   });
 
 /**
@@ -81,7 +84,9 @@ export function rowsPolicyFields<B extends z.ZodType>(schemas: { timeout: z.ZodS
      * `s3://bucket/prefix` for S3, a pathname prefix for Vercel Blob) with their rows, so a
      * restore brings both back.
      */
-    blob: z.strictObject({ column: Column, store: schemas.blobStore, backupTo: z.string().min(1).optional() }).optional(),
+    blob: z
+      .strictObject({ column: Column, store: schemas.blobStore, backupTo: z.string().min(1).optional() })
+      .optional(),
     /** Deleted rows are moved here (same columns), in the deleting statement. */
     archive: z.strictObject({ table: Table }).optional(),
   };
@@ -125,4 +130,3 @@ export function postgresTokensStoreSchema(schemas: { timeout: z.ZodString }) {
   });
 }
 export type PostgresTokensStoreConfig = z.output<ReturnType<typeof postgresTokensStoreSchema>>;
-

@@ -1,7 +1,7 @@
 import type { Cutoffs } from '../../core/types.ts';
 import type { SqlClient } from '../../sql/client.ts';
 import type { Cursor, RowAuditValues, RowsShape } from './sql.ts';
-import { sweepRows, type SweepMode, type SweepQuery, type SweepResult } from './sweep.ts';
+import { type SweepMode, type SweepQuery, type SweepResult, sweepRows } from './sweep.ts';
 
 /**
  * Per-purpose retention, one purpose at a time. A documents table is mostly rows kept for years
@@ -26,7 +26,11 @@ export interface Segment {
 const MAX_SEGMENTS = 1_000;
 
 /** Segments in sweep order (by purpose, NULL last); undefined when the table has no (purpose, timestamp) index. */
-export async function purposeSegments(sql: SqlClient, shape: RowsShape, cutoffs: Cutoffs): Promise<Segment[] | undefined> {
+export async function purposeSegments(
+  sql: SqlClient,
+  shape: RowsShape,
+  cutoffs: Cutoffs,
+): Promise<Segment[] | undefined> {
   const by = shape.by;
   if (!by || !shape.bySegments || cutoffs.by === undefined) return undefined;
   const segment = (purpose: string | null, restricted: Omit<Cutoffs, 'computedAt' | 'by'>): Segment => ({
@@ -87,9 +91,15 @@ export async function sweepSegments(
   const { cursor, ...rest } = query;
   const index = cursor ? segments.findIndex((segment) => comparePurpose(segment.purpose, cursor.purpose) >= 0) : 0;
   const segment = segments[index];
-  if (!segment) return { deleted: 0, bytes: 0, ...(rest.detail === 'rows' ? { rows: [] } : {}), done: true, mode: options.mode };
+  if (!segment)
+    return { deleted: 0, bytes: 0, ...(rest.detail === 'rows' ? { rows: [] } : {}), done: true, mode: options.mode };
   const position = segment.purpose === cursor?.purpose ? cursor.position : undefined;
-  const { cursor: after, ...result } = await sweepRows(sql, segment.shape, { ...rest, cutoffs: segment.cutoffs, ...(position ? { cursor: position } : {}) }, options);
+  const { cursor: after, ...result } = await sweepRows(
+    sql,
+    segment.shape,
+    { ...rest, cutoffs: segment.cutoffs, ...(position ? { cursor: position } : {}) },
+    options,
+  );
   if (!result.done) return { ...result, cursor: { purpose: segment.purpose, ...(after ? { position: after } : {}) } };
   const next = segments[index + 1];
   return { ...result, ...(next ? { cursor: { purpose: next.purpose } } : {}), done: !next };

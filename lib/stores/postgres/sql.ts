@@ -1,5 +1,5 @@
-import { latestCutoff } from '../../policy/plan.ts';
 import type { Cutoffs, Hold } from '../../core/types.ts';
+import { latestCutoff } from '../../policy/plan.ts';
 
 /**
  * Pure SQL builders of the rows store: shape + values in, `{ text, params }` out, no I/O.
@@ -54,9 +54,25 @@ export interface Statement {
 }
 
 /** Casts the builders may put on parameters: fixed type names only, never text from config. */
-type ParamCast = 'text' | 'text[]' | 'timestamptz' | 'timestamptz[]' | 'smallint' | 'smallint[]' | 'bigint' | 'bigint[]' | 'json';
+type ParamCast =
+  | 'text'
+  | 'text[]'
+  | 'timestamptz'
+  | 'timestamptz[]'
+  | 'smallint'
+  | 'smallint[]'
+  | 'bigint'
+  | 'bigint[]'
+  | 'json';
 
-const COMPARISON: Record<Exclude<FilterOp, 'in' | 'is_null' | 'not_null'>, string> = { '=': '=', '<>': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
+const COMPARISON: Record<Exclude<FilterOp, 'in' | 'is_null' | 'not_null'>, string> = {
+  '=': '=',
+  '<>': '<>',
+  '<': '<',
+  '<=': '<=',
+  '>': '>',
+  '>=': '>=',
+};
 
 /** Keys of one batch, parsed: `columns[c][i]` is the text of key column `c` of item `i`. */
 export interface KeyBatch {
@@ -129,7 +145,13 @@ export class RowsSql {
    * default; NULL (never eligible) when neither exists, exactly as `classify.cutoffFor`.
    */
   rowCutoff(cutoffs: Cutoffs, purpose = this.purpose(cutoffs)): string {
-    return this.perPurpose(cutoffs, purpose, cutoffs.rules.map((rule) => rule.cutoff), cutoffs.fallback?.cutoff ?? null, 'timestamptz');
+    return this.perPurpose(
+      cutoffs,
+      purpose,
+      cutoffs.rules.map((rule) => rule.cutoff),
+      cutoffs.fallback?.cutoff ?? null,
+      'timestamptz',
+    );
   }
 
   /** The row's purpose as text (`t.by::text`) when these cutoffs are per purpose. */
@@ -139,10 +161,19 @@ export class RowsSql {
   }
 
   /** `values[i]` for the rule whose value is `purpose`, else `fallback`: one lookup, any number of rules. */
-  perPurpose(cutoffs: Cutoffs, purpose: string | undefined, values: unknown[], fallback: unknown, cast: 'timestamptz' | 'text' | 'smallint'): string {
+  perPurpose(
+    cutoffs: Cutoffs,
+    purpose: string | undefined,
+    values: unknown[],
+    fallback: unknown,
+    cast: 'timestamptz' | 'text' | 'smallint',
+  ): string {
     const otherwise = this.param(fallback, cast);
     if (purpose === undefined) return otherwise;
-    const purposes = this.param(cutoffs.rules.map((rule) => rule.value), 'text[]');
+    const purposes = this.param(
+      cutoffs.rules.map((rule) => rule.value),
+      'text[]',
+    );
     return `COALESCE((${this.param(values, `${cast}[]`)})[array_position(${purposes}, ${purpose})], ${otherwise})`;
   }
 
@@ -155,7 +186,9 @@ export class RowsSql {
 
   /** `AND (keyset) > (cursor)`, or nothing from the start. */
   after(cursor: Cursor | undefined): string {
-    return cursor ? ` AND (${keysetColumns(this.shape)}) > (${[cursor.ts, ...cursor.key].map((value) => this.param(value)).join(', ')})` : '';
+    return cursor
+      ? ` AND (${keysetColumns(this.shape)}) > (${[cursor.ts, ...cursor.key].map((value) => this.param(value)).join(', ')})`
+      : '';
   }
 
   /**
@@ -178,7 +211,10 @@ export class RowsSql {
 
   /** `(keyset) <= (the row of cte)`; open-ended when the CTE is empty (`'infinity'` decides before the NULL keys). */
   upTo(cte: string): string {
-    const upper = [`COALESCE((SELECT b.ts_order FROM ${cte} AS b), 'infinity')`, ...this.shape.key.map((_, index) => `(SELECT b.key_${index} FROM ${cte} AS b)`)];
+    const upper = [
+      `COALESCE((SELECT b.ts_order FROM ${cte} AS b), 'infinity')`,
+      ...this.shape.key.map((_, index) => `(SELECT b.key_${index} FROM ${cte} AS b)`),
+    ];
     return `(${keysetColumns(this.shape)}) <= (${upper.join(', ')})`;
   }
 
@@ -186,7 +222,9 @@ export class RowsSql {
   inSegment(): string {
     const { segment, by } = this.shape;
     if (!segment || !by) return '';
-    return segment.value === null ? ` AND t.${by.column} IS NULL` : ` AND t.${by.column} = ${this.param(segment.value)}`;
+    return segment.value === null
+      ? ` AND t.${by.column} IS NULL`
+      : ` AND t.${by.column} = ${this.param(segment.value)}`;
   }
 
   /** The policy's scope; `TRUE` without a filter. */
@@ -205,7 +243,9 @@ export class RowsSql {
   keyText(alias = 't', columns = this.shape.key): string {
     const texts = columns.map((column, index) =>
       // A timestamptz's ::text follows the session's TimeZone; a key must read the same everywhere.
-      this.shape.zonedKey[index] ? `to_char(${alias}.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `${alias}.${column}::text`,
+      this.shape.zonedKey[index]
+        ? `to_char(${alias}.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+        : `${alias}.${column}::text`,
     );
     return texts.length === 1 ? texts[0]! : `jsonb_build_array(${texts.join(', ')})::text`;
   }
@@ -216,9 +256,16 @@ export class RowsSql {
    */
   notHeld(holds: Array<Pick<Hold, 'key' | 'prefix'>>): string {
     if (holds.length === 0) return 'TRUE';
-    const exact = this.param(holds.filter((hold) => !hold.prefix).map((hold) => hold.key), 'text[]');
-    const prefixes = this.param(holds.filter((hold) => hold.prefix).map((hold) => hold.key), 'text[]');
-    const matches = (key: string) => `${key} = ANY(${exact}) OR EXISTS (SELECT 1 FROM unnest(${prefixes}) AS held(prefix) WHERE starts_with(${key}, held.prefix))`;
+    const exact = this.param(
+      holds.filter((hold) => !hold.prefix).map((hold) => hold.key),
+      'text[]',
+    );
+    const prefixes = this.param(
+      holds.filter((hold) => hold.prefix).map((hold) => hold.key),
+      'text[]',
+    );
+    const matches = (key: string) =>
+      `${key} = ANY(${exact}) OR EXISTS (SELECT 1 FROM unnest(${prefixes}) AS held(prefix) WHERE starts_with(${key}, held.prefix))`;
     // A NULL file matches nothing: `IS TRUE` keeps the row's own match deciding.
     const linked = this.shape.blob ? ` OR (${matches(`t.${this.shape.blob}::text`)}) IS TRUE` : '';
     return `NOT (${matches(this.keyText())}${linked})`;
@@ -243,9 +290,14 @@ export class RowsSql {
     const { key } = this.shape;
     if (key.length === 1) {
       // COLLATE "C": byte equality, and the merge join's sorts skip locale-aware comparisons.
-      return { from: `input AS i JOIN ${table} AS t ON ${this.keyText()} = i.key COLLATE "C"`, where: `t.${key[0]} = ANY(${this.param(keys.columns[0])})` };
+      return {
+        from: `input AS i JOIN ${table} AS t ON ${this.keyText()} = i.key COLLATE "C"`,
+        where: `t.${key[0]} = ANY(${this.param(keys.columns[0])})`,
+      };
     }
-    const typed = keys.keys.map((_, item) => Object.fromEntries(this.shape.key.map((column, index) => [unquote(column), keys.columns[index]![item]])));
+    const typed = keys.keys.map((_, item) =>
+      Object.fromEntries(this.shape.key.map((column, index) => [unquote(column), keys.columns[index]![item]])),
+    );
     const keyColumns = (alias: string) => `(${key.map((column) => `${alias}.${column}`).join(', ')})`;
     return {
       from: `input AS i JOIN json_populate_recordset(NULL::${table}, ${this.param(JSON.stringify(typed), 'json')}) WITH ORDINALITY AS k ON k.ordinality = i.ord JOIN ${table} AS t ON ${keyColumns('t')} = ${keyColumns('k')}`,
@@ -287,7 +339,11 @@ export function keyParts(shape: RowsShape, key: string): string[] | undefined {
   if (shape.key.length === 1) return [key];
   try {
     const parsed: unknown = JSON.parse(key);
-    return Array.isArray(parsed) && parsed.length === shape.key.length && parsed.every((part) => typeof part === 'string') ? (parsed as string[]) : undefined;
+    return Array.isArray(parsed) &&
+      parsed.length === shape.key.length &&
+      parsed.every((part) => typeof part === 'string')
+      ? (parsed as string[])
+      : undefined;
   } catch {
     return undefined;
   }
@@ -323,7 +379,12 @@ const WALK_MAX = 25_000;
  * row of NULLs an empty page returns) says where the walk stopped when it did. The cursor values
  * are untyped: PostgreSQL reads them as the columns' types.
  */
-export function scanStatement(shape: RowsShape, cutoffs: Cutoffs, cursor: Cursor | undefined, limit: number): Statement {
+export function scanStatement(
+  shape: RowsShape,
+  cutoffs: Cutoffs,
+  cursor: Cursor | undefined,
+  limit: number,
+): Statement {
   const sql = new RowsSql(shape);
   const after = sql.after(cursor);
   const by = cutoffs.by === undefined || !shape.by ? '' : `, t.${shape.by.column}::text AS purpose`;
@@ -344,7 +405,9 @@ export function scanStatement(shape: RowsShape, cutoffs: Cutoffs, cursor: Cursor
 /** Rows in scope, counted up to `cap` (`LIMIT` bounds the work, not just the answer). */
 export function countInScopeStatement(shape: RowsShape, cap: number): Statement {
   const sql = new RowsSql(shape);
-  return sql.statement(`SELECT count(*)::bigint AS count FROM (SELECT 1 FROM ${shape.table} AS t WHERE ${sql.filter()} LIMIT ${sql.param(cap)}) AS scoped`);
+  return sql.statement(
+    `SELECT count(*)::bigint AS count FROM (SELECT 1 FROM ${shape.table} AS t WHERE ${sql.filter()} LIMIT ${sql.param(cap)}) AS scoped`,
+  );
 }
 
 /**

@@ -1,9 +1,18 @@
-import { cutoffFor } from '../../policy/classify.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../../core/types.ts';
 import { SqlError } from '../../errors.ts';
+import { cutoffFor } from '../../policy/classify.ts';
 import type { SqlClient } from '../../sql/client.ts';
 import { rowAuditCte } from './rowAudit.ts';
-import { keyParts, keysetColumns, RowsSql, walkLimit, type Cursor, type RowAuditValues, type RowsShape, type Statement } from './sql.ts';
+import {
+  type Cursor,
+  keyParts,
+  keysetColumns,
+  type RowAuditValues,
+  type RowsShape,
+  RowsSql,
+  type Statement,
+  walkLimit,
+} from './sql.ts';
 import { removeTargets } from './writeSql.ts';
 
 /**
@@ -70,7 +79,11 @@ export const RANGE_LOCK_WAIT_MS = 100;
 
 /** Rule texts exactly as the engine's classification writes them, per rule, then the default. */
 function ruleTexts(cutoffs: Cutoffs): { perRule: string[]; fallback: string | null } {
-  const describe = (value: string | null) => cutoffFor({ key: '', timestamp: cutoffs.computedAt, attributes: cutoffs.by === undefined ? {} : { [cutoffs.by]: value } }, cutoffs)?.rule ?? null;
+  const describe = (value: string | null) =>
+    cutoffFor(
+      { key: '', timestamp: cutoffs.computedAt, attributes: cutoffs.by === undefined ? {} : { [cutoffs.by]: value } },
+      cutoffs,
+    )?.rule ?? null;
   return { perRule: cutoffs.rules.map((rule) => describe(rule.value)!), fallback: describe(null) };
 }
 
@@ -78,21 +91,36 @@ function ruleTexts(cutoffs: Cutoffs): { perRule: string[]; fallback: string | nu
  * Why the rows of a batch went, for its audit row: the run's rule table (rule texts and cutoffs,
  * the default last) once, and each row's index into it when there is more than one rule.
  */
-function ruleTable(sql: RowsSql, cutoffs: Cutoffs, purpose: string | undefined): { rules: string; cutoffs: string; ruleOf?: string } {
+function ruleTable(
+  sql: RowsSql,
+  cutoffs: Cutoffs,
+  purpose: string | undefined,
+): { rules: string; cutoffs: string; ruleOf?: string } {
   const texts = ruleTexts(cutoffs);
   const rules = [...texts.perRule, ...(texts.fallback !== null ? [texts.fallback] : [])];
-  const instants = [...cutoffs.rules.map((rule) => rule.cutoff), ...(cutoffs.fallback ? [cutoffs.fallback.cutoff] : [])];
+  const instants = [
+    ...cutoffs.rules.map((rule) => rule.cutoff),
+    ...(cutoffs.fallback ? [cutoffs.fallback.cutoff] : []),
+  ];
   const table = { rules: sql.param(rules, 'text[]'), cutoffs: sql.param(instants, 'timestamptz[]') };
   if (rules.length === 1) return table;
   const indexes = cutoffs.rules.map((_, index) => index + 1);
-  return { ...table, ruleOf: sql.perPurpose(cutoffs, purpose, indexes, texts.fallback !== null ? rules.length : null, 'smallint') };
+  return {
+    ...table,
+    ruleOf: sql.perPurpose(cutoffs, purpose, indexes, texts.fallback !== null ? rules.length : null, 'smallint'),
+  };
 }
 
 /**
  * `deleted` returns what the rest needs from the deleted rows themselves (RETURNING: exactly
  * the rows that went); archive and audit rows and the result are derived from it.
  */
-export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAuditValues | undefined, mode: SweepMode): Statement {
+export function sweepStatement(
+  shape: RowsShape,
+  query: SweepQuery,
+  audit: RowAuditValues | undefined,
+  mode: SweepMode,
+): Statement {
   const sql = new RowsSql(shape);
   const { cutoffs } = query;
   const keyColumns = shape.key.map((_, index) => `key_${index}`);
@@ -109,7 +137,8 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
   const eligible = `${sql.eligible(cutoffs)} AND ${sql.filter()} AND ${sql.notHeld(query.holds)}`;
   const candidates = `FROM ${shape.table} AS t WHERE ${eligible}${after}`;
   const key = sql.keyText('r', keyColumns);
-  const position = (alias: string) => `jsonb_build_object('ts', to_jsonb(${alias}.ts_order) #>> '{}', 'key', ${sql.keyText(alias, keyColumns)})`;
+  const position = (alias: string) =>
+    `jsonb_build_object('ts', to_jsonb(${alias}.ts_order) #>> '{}', 'key', ${sql.keyText(alias, keyColumns)})`;
   const order = ['r.ts_order', ...keyColumns.map((column) => `r.${column}`)];
   const walk = walkLimit(query.limit);
   const walkEnd = sql.walkEndCte(cutoffs, after, walk);
@@ -154,7 +183,19 @@ export function sweepStatement(shape: RowsShape, query: SweepQuery, audit: RowAu
   }
   const rowPurpose = purpose ? 'r.purpose' : undefined;
   if (audit) {
-    ctes.push(rowAuditCte(sql, audit, { action: 'delete', status: 'deleted', archivedTo: shape.archive?.name ?? null }, { from: 'deleted AS r', key, itemTimestamp: sql.instant('r.ts_order'), why: ruleTable(sql, cutoffs, rowPurpose) }));
+    ctes.push(
+      rowAuditCte(
+        sql,
+        audit,
+        { action: 'delete', status: 'deleted', archivedTo: shape.archive?.name ?? null },
+        {
+          from: 'deleted AS r',
+          key,
+          itemTimestamp: sql.instant('r.ts_order'),
+          why: ruleTable(sql, cutoffs, rowPurpose),
+        },
+      ),
+    );
   }
   const summary = `SELECT count(*)::int AS deleted, ${shape.size ? 'COALESCE(sum(r.size), 0)' : '0'}::float8 AS bytes, ${last} AS last, ${more} AS more FROM deleted AS r`;
   if (query.detail === 'summary') return sql.statement(`WITH ${ctes.join(',\n')} ${summary}`);
@@ -198,7 +239,14 @@ export async function sweepRows(
 ): Promise<SweepResult> {
   if (options.mode === 'range') {
     try {
-      return await sweepOnce(sql, shape, query, options, 'range', Math.max(1, Math.min(options.lockTimeoutMs, RANGE_LOCK_WAIT_MS)));
+      return await sweepOnce(
+        sql,
+        shape,
+        query,
+        options,
+        'range',
+        Math.max(1, Math.min(options.lockTimeoutMs, RANGE_LOCK_WAIT_MS)),
+      );
     } catch (error) {
       if (!(error instanceof SqlError && ROW_IN_USE.has(String(error.context.sqlState)))) throw error;
     }
@@ -216,7 +264,10 @@ async function sweepOnce(
 ): Promise<SweepResult> {
   const statement = sweepStatement(shape, query, options.audit, mode);
   const rows = await sql.transaction(async (tx) => {
-    await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [String(options.statementTimeoutMs), String(lockTimeoutMs)]);
+    await tx.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)`, [
+      String(options.statementTimeoutMs),
+      String(lockTimeoutMs),
+    ]);
     return tx.query<SweepRow>(statement.text, statement.params);
   });
   const outcome = rows[0]!;
@@ -235,5 +286,12 @@ async function sweepOnce(
           }))
       : undefined;
   const cursor = outcome.last ? { ts: outcome.last.ts, key: keyParts(shape, outcome.last.key)! } : query.cursor;
-  return { deleted: outcome.deleted, bytes: outcome.bytes, ...(detail ? { rows: detail } : {}), ...(cursor ? { cursor } : {}), done: !outcome.more, mode };
+  return {
+    deleted: outcome.deleted,
+    bytes: outcome.bytes,
+    ...(detail ? { rows: detail } : {}),
+    ...(cursor ? { cursor } : {}),
+    done: !outcome.more,
+    mode,
+  };
 }

@@ -1,9 +1,9 @@
 import { durationMs } from '../../core/durations.ts';
+import type { Store } from '../../core/store.ts';
+import type { Cutoffs } from '../../core/types.ts';
 import { ConfigError, describeCause, RetentionError, SqlError, StoreError } from '../../errors.ts';
 import { createSqlClient, type SqlClient } from '../../sql/client.ts';
 import type { PostgresStoreConfig } from '../../sql/schema.ts';
-import type { Store } from '../../core/store.ts';
-import type { Cutoffs } from '../../core/types.ts';
 import { copyTable, inspectRowsTable, type RowsTableRequest, type RowsWarning, type SourceTable } from './catalog.ts';
 import type { LinkedFiles } from './copies.ts';
 import { ensureRowAuditTable } from './rowAudit.ts';
@@ -78,7 +78,8 @@ export async function openTable<BlobConfig>(
     let blobStore: Store | undefined;
     let linkedFiles: LinkedFiles | undefined;
     if (config.blob) {
-      if (!deps.blobStoreFor) throw new StoreError('a blob column is configured but no blob store factory was given', context);
+      if (!deps.blobStoreFor)
+        throw new StoreError('a blob column is configured but no blob store factory was given', context);
       blobStore = await deps.blobStoreFor(config.blob.store);
       if (options.backups && config.backup) linkedFiles = linkedFilesBackup(config.blob, blobStore, path, context);
       await blobStore.open();
@@ -96,7 +97,9 @@ export async function openTable<BlobConfig>(
   } catch (error) {
     if (!deps.sql) await sql.close();
     if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
-    throw new StoreError(`${String(context.store)}: cannot inspect ${config.table}: ${describeCause(error)}`, context, { cause: error });
+    throw new StoreError(`${String(context.store)}: cannot inspect ${config.table}: ${describeCause(error)}`, context, {
+      cause: error,
+    });
   }
 }
 
@@ -105,29 +108,67 @@ export async function openTable<BlobConfig>(
  * policy with `backup` and a linked blob needs `blob.backupTo` and a blob store that can back up.
  * The config schema refuses the first; this also covers configs built in code.
  */
-function linkedFilesBackup(blob: { backupTo?: string }, store: Store, path: (field: string) => string, context: Record<string, unknown>): LinkedFiles {
+function linkedFilesBackup(
+  blob: { backupTo?: string },
+  store: Store,
+  path: (field: string) => string,
+  context: Record<string, unknown>,
+): LinkedFiles {
   if (blob.backupTo === undefined) {
-    throw ConfigError.single(path('blob.backupTo'), 'backup copies the rows but not their linked files', `add blob.backupTo: where the ${store.kind} store copies the files`, context);
+    throw ConfigError.single(
+      path('blob.backupTo'),
+      'backup copies the rows but not their linked files',
+      `add blob.backupTo: where the ${store.kind} store copies the files`,
+      context,
+    );
   }
   if (!store.backups) {
-    throw ConfigError.single(path('blob.store.kind'), `the ${store.kind} store cannot back up files, so rows and files could not be restored together`, 'remove backup, or keep the files in a store that backs up (fs, s3, vercel-blob)', context);
+    throw ConfigError.single(
+      path('blob.store.kind'),
+      `the ${store.kind} store cannot back up files, so rows and files could not be restored together`,
+      'remove backup, or keep the files in a store that backs up (fs, s3, vercel-blob)',
+      context,
+    );
   }
   return { store, backups: store.backups, backupTo: blob.backupTo };
 }
 
-function createClient(store: PostgresStoreConfig, statementTimeout: string, path: (field: string) => string): SqlClient {
+function createClient(
+  store: PostgresStoreConfig,
+  statementTimeout: string,
+  path: (field: string) => string,
+): SqlClient {
   try {
     // The client-side bound sits above the server's statement timeout, so the server's fires first.
-    return createSqlClient({ url: store.url, ...(store.driver ? { driver: store.driver } : {}), queryTimeoutMs: durationMs(statementTimeout) + 5_000 });
+    return createSqlClient({
+      url: store.url,
+      ...(store.driver ? { driver: store.driver } : {}),
+      queryTimeoutMs: durationMs(statementTimeout) + 5_000,
+    });
   } catch (error) {
-    if (error instanceof ConfigError) throw new ConfigError(error.issues.map((issue) => ({ ...issue, path: path('store.url') })), {}, { cause: error });
+    if (error instanceof ConfigError)
+      throw new ConfigError(
+        error.issues.map((issue) => ({ ...issue, path: path('store.url') })),
+        {},
+        { cause: error },
+      );
     throw error;
   }
 }
 
 function rethrowAuditSetup(error: unknown, path: (field: string) => string, context: Record<string, unknown>): never {
   if (error instanceof SqlError && error.context.sqlState === '42501') {
-    throw new ConfigError([{ path: path('audit'), message: 'cannot create retention.row_audit (permission denied)', fix: 'create it once as an owner (see docs/architecture.md), or set "audit": false' }], context, { cause: error });
+    throw new ConfigError(
+      [
+        {
+          path: path('audit'),
+          message: 'cannot create retention.row_audit (permission denied)',
+          fix: 'create it once as an owner (see docs/architecture.md), or set "audit": false',
+        },
+      ],
+      context,
+      { cause: error },
+    );
   }
   throw error;
 }
@@ -145,6 +186,9 @@ export function describeUrl(url: string): string {
 /** Per-purpose SQL must mirror the engine's classification: the rule column is the configured one. */
 export function checkCutoffs(cutoffs: Cutoffs, shape: RowsShape, location: string): void {
   if (cutoffs.by !== undefined && cutoffs.by !== shape.by?.name) {
-    throw new StoreError(`${location}: cutoffs are per "${cutoffs.by}" but the store was opened for ${shape.by ? `"${shape.by.name}"` : 'a flat retention'}`, { store: location });
+    throw new StoreError(
+      `${location}: cutoffs are per "${cutoffs.by}" but the store was opened for ${shape.by ? `"${shape.by.name}"` : 'a flat retention'}`,
+      { store: location },
+    );
   }
 }

@@ -15,15 +15,28 @@ export interface PostgresTokensConfig {
   store: PostgresTokensStoreConfig;
 }
 
-export function createPostgresTokensStore(config: PostgresTokensConfig, deps: Pick<RowsStoreDeps, 'sql'> = {}): PostgresRowsStore {
+export function createPostgresTokensStore(
+  config: PostgresTokensConfig,
+  deps: Pick<RowsStoreDeps, 'sql'> = {},
+): PostgresRowsStore {
   const { kind, url, driver, table, expiresAt, ...sweep } = config.store;
   return createTableStore(
-    { name: config.name, retention: config.retention, store: { kind, url, ...(driver ? { driver } : {}) }, table, timestamp: expiresAt, ...sweep },
+    {
+      name: config.name,
+      retention: config.retention,
+      store: { kind, url, ...(driver ? { driver } : {}) },
+      table,
+      timestamp: expiresAt,
+      ...sweep,
+    },
     deps,
     {
       // Errors name the fields where the operator wrote them: under `store`, the expiry as `expiresAt`.
       // (`retention.by` is a field of the policy itself.)
-      path: (field) => (field === 'retention.by' ? field : `store.${field === 'timestamp' ? 'expiresAt' : field.replace(/^store\./, '')}`),
+      path: (field) =>
+        field === 'retention.by'
+          ? field
+          : `store.${field === 'timestamp' ? 'expiresAt' : field.replace(/^store\./, '')}`,
       // Copies of credentials would outlive their deletion.
       backups: false,
     },

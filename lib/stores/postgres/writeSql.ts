@@ -1,5 +1,13 @@
 import { rowAuditCte } from './rowAudit.ts';
-import { RowsSql, sizeColumn, type DeleteBatch, type KeyBatch, type RowAuditValues, type RowsShape, type Statement } from './sql.ts';
+import {
+  type DeleteBatch,
+  type KeyBatch,
+  type RowAuditValues,
+  type RowsShape,
+  RowsSql,
+  type Statement,
+  sizeColumn,
+} from './sql.ts';
 
 /**
  * Pure builders of the statements that change rows: delete (with re-check, SKIP LOCKED, archive
@@ -54,8 +62,14 @@ function targetCte(sql: RowsSql, batch: DeleteBatch, options: { lock: boolean; o
  */
 export function deletion(shape: RowsShape): string[] {
   const matched = shape.partitioned ? 'target.ord' : 't.ctid';
-  const removed = removeTargets(shape, 'removed', [`${matched} AS matched`, ...(shape.archive ? ['t AS row_value'] : [])]);
-  return [removed, `deleted AS (SELECT target.*${shape.archive ? ', removed.row_value' : ''} FROM removed JOIN target ON ${shape.partitioned ? 'target.ord' : 'target.row_ref'} = removed.matched)`];
+  const removed = removeTargets(shape, 'removed', [
+    `${matched} AS matched`,
+    ...(shape.archive ? ['t AS row_value'] : []),
+  ]);
+  return [
+    removed,
+    `deleted AS (SELECT target.*${shape.archive ? ', removed.row_value' : ''} FROM removed JOIN target ON ${shape.partitioned ? 'target.ord' : 'target.row_ref'} = removed.matched)`,
+  ];
 }
 
 /**
@@ -91,15 +105,27 @@ export function deleteStatement(shape: RowsShape, batch: DeleteBatch, options: D
   }
   if (options.audit) {
     // Only with a blob column: an unused parameter would have no type for PostgreSQL to infer.
-    const files = shape.blob ? { linkedFile: 'r.blob_key', linkedFileStatus: options.fileStatus ? `(${sql.param(options.fileStatus, 'text[]')})[r.ord::int]` : 'NULL::text' } : {};
+    const files = shape.blob
+      ? {
+          linkedFile: 'r.blob_key',
+          linkedFileStatus: options.fileStatus
+            ? `(${sql.param(options.fileStatus, 'text[]')})[r.ord::int]`
+            : 'NULL::text',
+        }
+      : {};
     ctes.push(
-      rowAuditCte(sql, options.audit, { action: 'delete', status: 'deleted', archivedTo: shape.archive?.name ?? null }, {
-        from: 'deleted AS r JOIN input AS i ON i.ord = r.ord',
-        key: 'i.key',
-        itemTimestamp: 'r.item_ts',
-        why: { rule: 'i.rule', cutoff: 'i.cutoff' },
-        ...files,
-      }),
+      rowAuditCte(
+        sql,
+        options.audit,
+        { action: 'delete', status: 'deleted', archivedTo: shape.archive?.name ?? null },
+        {
+          from: 'deleted AS r JOIN input AS i ON i.ord = r.ord',
+          key: 'i.key',
+          itemTimestamp: 'r.item_ts',
+          why: { rule: 'i.rule', cutoff: 'i.cutoff' },
+          ...files,
+        },
+      ),
     );
   }
   return sql.statement(`WITH ${ctes.join(',\n')} SELECT r.ord${shape.size ? ', r.size' : ''} FROM deleted AS r`);
@@ -113,7 +139,12 @@ export function lockStatement(shape: RowsShape, batch: DeleteBatch): Statement {
 }
 
 /** Deletes the rows of an explicit child table that reference the locked rows `only`. */
-export function childDeleteStatement(shape: RowsShape, child: { table: string; column: string }, batch: DeleteBatch, only: number[]): Statement {
+export function childDeleteStatement(
+  shape: RowsShape,
+  child: { table: string; column: string },
+  batch: DeleteBatch,
+  only: number[],
+): Statement {
   const sql = new RowsSql(shape);
   return sql.statement(`WITH ${deleteInput(sql, batch)}, ${targetCte(sql, batch, { lock: false, only })}
     DELETE FROM ${child.table} AS c USING target WHERE c.${child.column} = target.key_0`);
@@ -165,17 +196,27 @@ export interface CopyTable {
  * copy stays, like the backups of other stores. Per position: whether the row existed, whether
  * a copy was found, and whether it was restored.
  */
-export function restoreStatement(shape: RowsShape, copy: CopyTable, keys: KeyBatch, audit: RowAuditValues | undefined): Statement {
+export function restoreStatement(
+  shape: RowsShape,
+  copy: CopyTable,
+  keys: KeyBatch,
+  audit: RowAuditValues | undefined,
+): Statement {
   const sql = new RowsSql(shape);
   const current = sql.lookup(keys);
   const copied = sql.lookup(keys, copy.table);
   const audited = audit
-    ? `${rowAuditCte(sql, audit, { action: 'restore', status: 'restored', archivedTo: copy.name }, {
-        from: 'found AS f JOIN restored AS r ON r.key = f.key',
-        key: 'f.key',
-        itemTimestamp: 'f.item_ts',
-        why: { rule: sql.param(`restored from ${copy.name}`, 'text'), cutoff: 'NULL::timestamptz' },
-      })},`
+    ? `${rowAuditCte(
+        sql,
+        audit,
+        { action: 'restore', status: 'restored', archivedTo: copy.name },
+        {
+          from: 'found AS f JOIN restored AS r ON r.key = f.key',
+          key: 'f.key',
+          itemTimestamp: 'f.item_ts',
+          why: { rule: sql.param(`restored from ${copy.name}`, 'text'), cutoff: 'NULL::timestamptz' },
+        },
+      )},`
     : '';
   return sql.statement(`WITH ${sql.input(keys)},
     present AS (SELECT i.ord FROM ${current.from} WHERE ${current.where}),

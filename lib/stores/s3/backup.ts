@@ -1,12 +1,12 @@
 import { CopyObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { s3BackupLocation } from './schema.ts';
-import type { EligibleItem } from '../../core/types.ts';
-import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import type { DeleteTarget, TargetResult } from './objects.ts';
-import { backupSegment } from '../common.ts';
 import { mapConcurrent } from '../../core/async.ts';
 import type { RequestDeadline } from '../../core/deadline.ts';
 import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
+import type { EligibleItem } from '../../core/types.ts';
+import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { backupSegment } from '../common.ts';
+import type { DeleteTarget, TargetResult } from './objects.ts';
+import { s3BackupLocation } from './schema.ts';
 
 /**
  * Backups of an S3 store: CopyObject (server-side, no bytes through us) to
@@ -39,13 +39,21 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
   const { client, deadline, config, location } = context;
 
   function locate(to: string, policy: string): BackupLocation {
-    const backup = s3BackupLocation(to, { bucket: config.bucket, prefix: config.prefix, shards: context.shards }, policy);
-    if ('message' in backup) throw ConfigError.single('backup.to', backup.message, backup.fix, { store: location, policy });
+    const backup = s3BackupLocation(
+      to,
+      { bucket: config.bucket, prefix: config.prefix, shards: context.shards },
+      policy,
+    );
+    if ('message' in backup)
+      throw ConfigError.single('backup.to', backup.message, backup.fix, { store: location, policy });
     return backup;
   }
 
   function runPrefix(ref: BackupRef): { backup: BackupLocation; prefix: string } {
-    for (const [field, value] of [['policy', ref.policy], ['runId', ref.runId]] as const) {
+    for (const [field, value] of [
+      ['policy', ref.policy],
+      ['runId', ref.runId],
+    ] as const) {
       const problem = backupSegment(value, field);
       if (problem) throw new StoreError(problem, { store: location, policy: ref.policy, runId: ref.runId });
     }
@@ -54,7 +62,10 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
   }
 
   async function copy(from: { bucket: string; key: string }, to: { bucket: string; key: string }): Promise<void> {
-    await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from.bucket, from.key) }), deadline.sendOptions);
+    await client.send(
+      new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from.bucket, from.key) }),
+      deadline.sendOptions,
+    );
   }
 
   return {
@@ -66,7 +77,11 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
           return { key: item.key, ok: true };
         } catch (error) {
           deadline.throwIfPassed('backing up', error);
-          return { key: item.key, ok: false, error: `CopyObject to s3://${backup.bucket}/${prefix}${item.key}: ${describeCause(error)}` };
+          return {
+            key: item.key,
+            ok: false,
+            error: `CopyObject to s3://${backup.bucket}/${prefix}${item.key}: ${describeCause(error)}`,
+          };
         }
       });
     },
@@ -74,7 +89,8 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
     async restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
       const { backup, prefix } = runPrefix(ref);
       return mapConcurrent(keys, COPY_CONCURRENCY, async (key): Promise<RestoreOutcome> => {
-        if (!context.shards.some((shard) => key.startsWith(shard))) return { key, status: 'failed', error: `refused: key is outside ${location}` };
+        if (!context.shards.some((shard) => key.startsWith(shard)))
+          return { key, status: 'failed', error: `refused: key is outside ${location}` };
         try {
           // Never overwrite: a newer object at the key wins over its backup. (A write racing between
           // this HEAD and the copy can still be overwritten; CopyObject has no If-None-Match.)
@@ -93,15 +109,23 @@ export function createS3Backups(context: S3BackupContext): StoreBackups {
       if (problem) throw new StoreError(problem, { store: location, policy });
       const backup = locate(to, policy);
       const failWith = (what: string, error: unknown): never => {
-        throw new StoreError(`cannot prune backups in s3://${backup.bucket}/${backup.prefix}${policy}/: ${what}`, { store: location, policy }, { cause: error });
+        throw new StoreError(
+          `cannot prune backups in s3://${backup.bucket}/${backup.prefix}${policy}/: ${what}`,
+          { store: location, policy },
+          { cause: error },
+        );
       };
       let pruned = 0;
       try {
         for (const runFolder of await listRunFolders(client, backup.bucket, `${backup.prefix}${policy}/`, deadline)) {
           const objects = await listAll(client, backup.bucket, runFolder, deadline);
           // A run's folder is as old as its newest copy: prune only when every copy is older.
-          if (objects.length === 0 || objects.some((object) => object.lastModified.getTime() >= olderThan.getTime())) continue;
-          const results = await context.deleteObjects(backup.bucket, objects.map((object) => ({ key: object.key })));
+          if (objects.length === 0 || objects.some((object) => object.lastModified.getTime() >= olderThan.getTime()))
+            continue;
+          const results = await context.deleteObjects(
+            backup.bucket,
+            objects.map((object) => ({ key: object.key })),
+          );
           const failure = [...results.values()].find((result) => result.status === 'failed');
           if (failure) failWith(`${runFolder}: ${failure.status === 'failed' ? failure.error : ''}`, undefined);
           // Copies under Object Lock stay until their lock ends; the folder is pruned by a later run.
@@ -132,23 +156,40 @@ async function exists(client: S3Client, bucket: string, key: string, deadline: R
   }
 }
 
-async function listRunFolders(client: S3Client, bucket: string, prefix: string, deadline: RequestDeadline): Promise<string[]> {
+async function listRunFolders(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  deadline: RequestDeadline,
+): Promise<string[]> {
   const folders: string[] = [];
   let token: string | undefined;
   do {
-    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), deadline.sendOptions);
+    const response = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+      deadline.sendOptions,
+    );
     for (const common of response.CommonPrefixes ?? []) if (common.Prefix) folders.push(common.Prefix);
     token = response.IsTruncated ? response.NextContinuationToken : undefined;
   } while (token);
   return folders;
 }
 
-async function listAll(client: S3Client, bucket: string, prefix: string, deadline: RequestDeadline): Promise<Array<{ key: string; lastModified: Date }>> {
+async function listAll(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  deadline: RequestDeadline,
+): Promise<Array<{ key: string; lastModified: Date }>> {
   const objects: Array<{ key: string; lastModified: Date }> = [];
   let token: string | undefined;
   do {
-    const response = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), deadline.sendOptions);
-    for (const object of response.Contents ?? []) if (object.Key) objects.push({ key: object.Key, lastModified: object.LastModified! });
+    const response = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      deadline.sendOptions,
+    );
+    for (const object of response.Contents ?? [])
+      if (object.Key) objects.push({ key: object.Key, lastModified: object.LastModified! });
     token = response.IsTruncated ? response.NextContinuationToken : undefined;
   } while (token);
   return objects;

@@ -19,7 +19,13 @@ const NO_LOCK_CODES = new Set([
   'InvalidRequest',
 ]);
 
-export async function objectLockOf(client: S3Client, bucket: string, target: { key: string; versionId?: string }, now: Date, deadline: RequestDeadline): Promise<LockVerdict> {
+export async function objectLockOf(
+  client: S3Client,
+  bucket: string,
+  target: { key: string; versionId?: string },
+  now: Date,
+  deadline: RequestDeadline,
+): Promise<LockVerdict> {
   const input = { Bucket: bucket, Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}) };
   const legalHold = await ask(() => client.send(new GetObjectLegalHoldCommand(input), deadline.sendOptions), deadline);
   if ('unknown' in legalHold) return { locked: false, unknown: `GetObjectLegalHold: ${legalHold.unknown}` };
@@ -31,13 +37,19 @@ export async function objectLockOf(client: S3Client, bucket: string, target: { k
   // A retention period that is over no longer protects the object: the refusal is about permissions.
   if (until && until.getTime() > now.getTime()) {
     const mode = retention.answer?.Retention?.Mode;
-    return { locked: true, reason: `object_lock: retention until ${until.toISOString()}${mode ? ` (${mode.toLowerCase()} mode)` : ''}` };
+    return {
+      locked: true,
+      reason: `object_lock: retention until ${until.toISOString()}${mode ? ` (${mode.toLowerCase()} mode)` : ''}`,
+    };
   }
   return { locked: false };
 }
 
 /** The answer, `{}` when S3 says there is no such lock, or what kept us from knowing (the run's deadline is thrown). */
-async function ask<T>(request: () => Promise<T>, deadline: RequestDeadline): Promise<{ answer?: T } | { unknown: string }> {
+async function ask<T>(
+  request: () => Promise<T>,
+  deadline: RequestDeadline,
+): Promise<{ answer?: T } | { unknown: string }> {
   try {
     return { answer: await request() };
   } catch (error) {

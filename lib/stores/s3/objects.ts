@@ -1,9 +1,17 @@
-import { DeleteObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, type DeleteObjectsCommandOutput, type ObjectIdentifier, type S3Client, type _Object } from '@aws-sdk/client-s3';
-import { describeCause } from '../../errors.ts';
-import { objectLockOf } from './objectLock.ts';
-import { compareUtf8, mayProceed, type KeyLocator, type WindowPage } from '../common.ts';
-import { backoffMs, chunks, mapConcurrent, sleep, type RetryPolicy } from '../../core/async.ts';
+import {
+  type _Object,
+  DeleteObjectsCommand,
+  type DeleteObjectsCommandOutput,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  type ObjectIdentifier,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { backoffMs, chunks, mapConcurrent, type RetryPolicy, sleep } from '../../core/async.ts';
 import type { RequestDeadline } from '../../core/deadline.ts';
+import { describeCause } from '../../errors.ts';
+import { compareUtf8, type KeyLocator, mayProceed, type WindowPage } from '../common.ts';
+import { objectLockOf } from './objectLock.ts';
 
 /**
  * Object-level S3 calls shared by the store and its backup code: the current state of keys by
@@ -65,25 +73,47 @@ export function objectLocator(source: ObjectSource): KeyLocator<CurrentObject> {
 
 function currentLocator(source: ObjectSource): KeyLocator<CurrentObject> {
   const toCurrent = (object: _Object): CurrentObject => {
-    const target: DeleteTarget = { key: object.Key!, ...(source.conditionalDelete && object.ETag ? { etag: object.ETag } : {}) };
-    return { key: object.Key!, lastModified: object.LastModified!, size: object.Size ?? 0, current: target, noncurrent: [] };
+    const target: DeleteTarget = {
+      key: object.Key!,
+      ...(source.conditionalDelete && object.ETag ? { etag: object.ETag } : {}),
+    };
+    return {
+      key: object.Key!,
+      lastModified: object.LastModified!,
+      size: object.Size ?? 0,
+      current: target,
+      noncurrent: [],
+    };
   };
   return {
     async listWindow(first, remaining) {
       const prefix = source.shardOf(first);
       if (prefix === undefined) return undefined;
       const response = await source.client.send(
-        new ListObjectsV2Command({ Bucket: source.bucket, Prefix: prefix, StartAfter: keyBefore(first), MaxKeys: windowSize(remaining) }),
+        new ListObjectsV2Command({
+          Bucket: source.bucket,
+          Prefix: prefix,
+          StartAfter: keyBefore(first),
+          MaxKeys: windowSize(remaining),
+        }),
         source.deadline.sendOptions,
       );
       const objects = (response.Contents ?? []).filter((object) => object.Key !== undefined);
-      return { entries: objects.map((object) => [object.Key!, toCurrent(object)]), ...lastKeyOf(objects.map((object) => object.Key!)) };
+      return {
+        entries: objects.map((object) => [object.Key!, toCurrent(object)]),
+        ...lastKeyOf(objects.map((object) => object.Key!)),
+      };
     },
     async listExact(key) {
       let token: string | undefined;
       do {
         const response = await source.client.send(
-          new ListObjectsV2Command({ Bucket: source.bucket, Prefix: key, MaxKeys: MAX_LIST_KEYS, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: source.bucket,
+            Prefix: key,
+            MaxKeys: MAX_LIST_KEYS,
+            ContinuationToken: token,
+          }),
           source.deadline.sendOptions,
         );
         const match = response.Contents?.find((object) => object.Key === key);
@@ -108,14 +138,40 @@ interface VersionEntry {
 function versionLocator(source: ObjectSource): KeyLocator<CurrentObject> {
   const list = async (prefix: string, keyMarker?: string, versionIdMarker?: string, maxKeys = MAX_LIST_KEYS) => {
     const response = await source.client.send(
-      new ListObjectVersionsCommand({ Bucket: source.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker, MaxKeys: maxKeys }),
+      new ListObjectVersionsCommand({
+        Bucket: source.bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionIdMarker,
+        MaxKeys: maxKeys,
+      }),
       source.deadline.sendOptions,
     );
     const entries: VersionEntry[] = [
-      ...(response.Versions ?? []).map((version) => ({ key: version.Key!, versionId: version.VersionId ?? 'null', latest: version.IsLatest === true, deleteMarker: false, lastModified: version.LastModified!, size: version.Size ?? 0, ...(version.ETag ? { etag: version.ETag } : {}) })),
-      ...(response.DeleteMarkers ?? []).map((marker) => ({ key: marker.Key!, versionId: marker.VersionId ?? 'null', latest: marker.IsLatest === true, deleteMarker: true, lastModified: marker.LastModified!, size: 0 })),
+      ...(response.Versions ?? []).map((version) => ({
+        key: version.Key!,
+        versionId: version.VersionId ?? 'null',
+        latest: version.IsLatest === true,
+        deleteMarker: false,
+        lastModified: version.LastModified!,
+        size: version.Size ?? 0,
+        ...(version.ETag ? { etag: version.ETag } : {}),
+      })),
+      ...(response.DeleteMarkers ?? []).map((marker) => ({
+        key: marker.Key!,
+        versionId: marker.VersionId ?? 'null',
+        latest: marker.IsLatest === true,
+        deleteMarker: true,
+        lastModified: marker.LastModified!,
+        size: 0,
+      })),
     ];
-    return { entries, truncated: response.IsTruncated === true, nextKeyMarker: response.NextKeyMarker, nextVersionIdMarker: response.NextVersionIdMarker };
+    return {
+      entries,
+      truncated: response.IsTruncated === true,
+      nextKeyMarker: response.NextKeyMarker,
+      nextVersionIdMarker: response.NextVersionIdMarker,
+    };
   };
   return {
     async listWindow(first, remaining) {
@@ -139,7 +195,10 @@ function versionLocator(source: ObjectSource): KeyLocator<CurrentObject> {
         const page = await list(key, markers.key, markers.version);
         versions.push(...page.entries.filter((entry) => entry.key === key));
         if (!page.truncated) break;
-        markers = { ...(page.nextKeyMarker ? { key: page.nextKeyMarker } : {}), ...(page.nextVersionIdMarker ? { version: page.nextVersionIdMarker } : {}) };
+        markers = {
+          ...(page.nextKeyMarker ? { key: page.nextKeyMarker } : {}),
+          ...(page.nextVersionIdMarker ? { version: page.nextVersionIdMarker } : {}),
+        };
       }
       return fromVersions(versions, source.conditionalDelete);
     },
@@ -160,7 +219,11 @@ function groupVersions(entries: VersionEntry[]): Map<string, VersionEntry[]> {
 function fromVersions(versions: VersionEntry[], conditionalDelete: boolean): CurrentObject | undefined {
   const latest = versions.find((version) => version.latest);
   if (!latest || latest.deleteMarker) return undefined;
-  const target = (version: VersionEntry): DeleteTarget => ({ key: version.key, versionId: version.versionId, ...(conditionalDelete && version.etag ? { etag: version.etag } : {}) });
+  const target = (version: VersionEntry): DeleteTarget => ({
+    key: version.key,
+    versionId: version.versionId,
+    ...(conditionalDelete && version.etag ? { etag: version.etag } : {}),
+  });
   return {
     key: latest.key,
     lastModified: latest.lastModified,
@@ -176,13 +239,20 @@ function windowSize(remaining: number): number {
 }
 
 function lastKeyOf(keys: string[]): { lastKey?: string } {
-  const last = keys.reduce<string | undefined>((max, key) => (max === undefined || compareUtf8(key, max) > 0 ? key : max), undefined);
+  const last = keys.reduce<string | undefined>(
+    (max, key) => (max === undefined || compareUtf8(key, max) > 0 ? key : max),
+    undefined,
+  );
   return last === undefined ? {} : { lastKey: last };
 }
 
 /** `held`: S3 Object Lock keeps the object (see s3ObjectLock.ts); `error` says which lock. */
 /** `unsent`: never sent, because `beforeRequest` stopped the deletion first (the run lost its lease). */
-export type TargetResult = { status: 'deleted' } | { status: 'changed' } | { status: 'unsent' } | { status: 'failed' | 'held'; error: string };
+export type TargetResult =
+  | { status: 'deleted' }
+  | { status: 'changed' }
+  | { status: 'unsent' }
+  | { status: 'failed' | 'held'; error: string };
 
 export interface DeleteOptions {
   concurrency: number;
@@ -206,7 +276,12 @@ const targetId = (target: DeleteTarget): string => `${target.key}\u0000${target.
  * Every target gets a result; it throws only once the run's deadline passed (what a request in
  * flight did is then unknown: the caller leaves it to the write-ahead intents).
  */
-export async function deleteTargets(client: S3Client, bucket: string, targets: DeleteTarget[], options: DeleteOptions): Promise<Map<string, TargetResult>> {
+export async function deleteTargets(
+  client: S3Client,
+  bucket: string,
+  targets: DeleteTarget[],
+  options: DeleteOptions,
+): Promise<Map<string, TargetResult>> {
   const results = new Map<string, TargetResult>();
   const denied: Array<[DeleteTarget, string]> = [];
   let pending = targets;
@@ -224,7 +299,8 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
       }
     });
     if (attempt >= options.retry.attempts || retryable.length === 0) {
-      for (const [target, error] of retryable) results.set(targetId(target), { status: 'failed', error: `${error} (after ${attempt} attempts)` });
+      for (const [target, error] of retryable)
+        results.set(targetId(target), { status: 'failed', error: `${error} (after ${attempt} attempts)` });
       break;
     }
     pending = retryable.map(([target]) => target);
@@ -236,7 +312,13 @@ export async function deleteTargets(client: S3Client, bucket: string, targets: D
   return results;
 }
 
-async function explainDenial(client: S3Client, bucket: string, target: DeleteTarget, error: string, options: DeleteOptions): Promise<TargetResult> {
+async function explainDenial(
+  client: S3Client,
+  bucket: string,
+  target: DeleteTarget,
+  error: string,
+  options: DeleteOptions,
+): Promise<TargetResult> {
   const lock = await objectLockOf(client, bucket, target, options.now(), options.deadline);
   if (lock.locked) return { status: 'held', error: lock.reason };
   if (lock.unknown !== undefined) {
@@ -245,7 +327,10 @@ async function explainDenial(client: S3Client, bucket: string, target: DeleteTar
       error: `${error} (not deleted; whether an Object Lock holds it is unknown: ${lock.unknown}; grant s3:GetObjectLegalHold and s3:GetObjectRetention so locked objects count as held)`,
     };
   }
-  return { status: 'failed', error: `${error} (not deleted, and no Object Lock holds it: grant s3:DeleteObject${target.versionId ? ' and s3:DeleteObjectVersion' : ''})` };
+  return {
+    status: 'failed',
+    error: `${error} (not deleted, and no Object Lock holds it: grant s3:DeleteObject${target.versionId ? ' and s3:DeleteObjectVersion' : ''})`,
+  };
 }
 
 export function resultFor(results: Map<string, TargetResult>, target: DeleteTarget): TargetResult {
@@ -254,20 +339,38 @@ export function resultFor(results: Map<string, TargetResult>, target: DeleteTarg
 
 type ChunkResult = TargetResult | { status: 'retry'; error: string } | { status: 'denied'; error: string };
 
-async function deleteChunk(client: S3Client, bucket: string, chunk: DeleteTarget[], deadline: RequestDeadline): Promise<Array<[DeleteTarget, ChunkResult]>> {
-  const objects: ObjectIdentifier[] = chunk.map((target) => ({ Key: target.key, ...(target.versionId ? { VersionId: target.versionId } : {}), ...(target.etag ? { ETag: target.etag } : {}) }));
+async function deleteChunk(
+  client: S3Client,
+  bucket: string,
+  chunk: DeleteTarget[],
+  deadline: RequestDeadline,
+): Promise<Array<[DeleteTarget, ChunkResult]>> {
+  const objects: ObjectIdentifier[] = chunk.map((target) => ({
+    Key: target.key,
+    ...(target.versionId ? { VersionId: target.versionId } : {}),
+    ...(target.etag ? { ETag: target.etag } : {}),
+  }));
   let response: DeleteObjectsCommandOutput;
   try {
-    response = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }), deadline.sendOptions);
+    response = await client.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: false } }),
+      deadline.sendOptions,
+    );
   } catch (error) {
     deadline.throwIfPassed(`DeleteObjects of ${chunk.length} objects`, error);
     return chunk.map((target) => [target, { status: 'retry', error: `DeleteObjects failed: ${describeCause(error)}` }]);
   }
   const byId = new Map<string, ChunkResult>();
-  for (const deleted of response.Deleted ?? []) byId.set(`${deleted.Key}\u0000${deleted.VersionId ?? ''}`, { status: 'deleted' });
-  for (const failure of response.Errors ?? []) byId.set(`${failure.Key}\u0000${failure.VersionId ?? ''}`, classifyObjectError(failure.Code, failure.Message));
+  for (const deleted of response.Deleted ?? [])
+    byId.set(`${deleted.Key}\u0000${deleted.VersionId ?? ''}`, { status: 'deleted' });
+  for (const failure of response.Errors ?? [])
+    byId.set(`${failure.Key}\u0000${failure.VersionId ?? ''}`, classifyObjectError(failure.Code, failure.Message));
   // Some servers echo a Deleted entry without the VersionId we sent: fall back to the key alone.
-  return chunk.map((target) => [target, byId.get(targetId(target)) ?? byId.get(`${target.key}\u0000`) ?? { status: 'retry', error: 'missing from the DeleteObjects response' }]);
+  return chunk.map((target) => [
+    target,
+    byId.get(targetId(target)) ??
+      byId.get(`${target.key}\u0000`) ?? { status: 'retry', error: 'missing from the DeleteObjects response' },
+  ]);
 }
 
 function classifyObjectError(code: string | undefined, message: string | undefined): ChunkResult {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { checkRegion, Endpoint } from '../../aws/schema.ts';
-import { problemCheck, type Problem } from '../../core/issues.ts';
+import { type Problem, problemCheck } from '../../core/issues.ts';
 import { clip } from '../../errors.ts';
 import { Globs } from '../common.ts';
 
@@ -17,12 +17,18 @@ const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'];
  */
 export function bucketNameProblem(name: string): Problem | undefined {
   const shown = JSON.stringify(clip(name));
-  const problem = (what: string, fix = 'use the bucket name as S3 lists it'): Problem => ({ message: `${shown} ${what}`, fix });
-  if (name.length < 3 || name.length > 63) return problem(`is ${name.length} characters long: S3 bucket names have 3 to 63`);
+  const problem = (what: string, fix = 'use the bucket name as S3 lists it'): Problem => ({
+    message: `${shown} ${what}`,
+    fix,
+  });
+  if (name.length < 3 || name.length > 63)
+    return problem(`is ${name.length} characters long: S3 bucket names have 3 to 63`);
   const bad = /[^a-z0-9.-]/.exec(name)?.[0];
   if (bad !== undefined) {
     const what = `contains ${JSON.stringify(bad)}: S3 bucket names have only lowercase letters, digits, dots and hyphens`;
-    return /[:/]/.test(bad) ? problem(what, 'give the bucket name alone, without s3:// or a path (a key prefix goes in "prefix")') : problem(what);
+    return /[:/]/.test(bad)
+      ? problem(what, 'give the bucket name alone, without s3:// or a path (a key prefix goes in "prefix")')
+      : problem(what);
   }
   if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return problem('must start and end with a letter or digit');
   if (name.includes('..')) return problem('has two dots in a row');
@@ -44,11 +50,15 @@ export function s3BackupLocation(
   policy: string,
 ): { bucket: string; prefix: string } | Problem {
   const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(to);
-  if (!match) return { message: `${JSON.stringify(clip(to))} is not an S3 location`, fix: 'use s3://<bucket>/<prefix>' };
+  if (!match)
+    return { message: `${JSON.stringify(clip(to))} is not an S3 location`, fix: 'use s3://<bucket>/<prefix>' };
   const problem = bucketNameProblem(match[1]!);
   if (problem) return problem;
   const rawPrefix = match[2] ?? '';
-  const backup = { bucket: match[1]!, prefix: rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/` };
+  const backup = {
+    bucket: match[1]!,
+    prefix: rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`,
+  };
   const policyPrefix = `${backup.prefix}${policy}/`;
   const inScope = store.shards.some((shard) => policyPrefix.startsWith(shard) || shard.startsWith(policyPrefix));
   if (backup.bucket === store.bucket && inScope) {
@@ -104,11 +114,21 @@ export const S3StoreSchema = z
     const shards = store.prefixes ?? [];
     shards.forEach((shard, index) => {
       if (!shard.startsWith(store.prefix)) {
-        ctx.addIssue({ code: 'custom', path: ['prefixes', index], message: `"${shard}" does not start with prefix "${store.prefix}"`, params: { fix: 'make every shard prefix start with prefix' } });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['prefixes', index],
+          message: `"${shard}" does not start with prefix "${store.prefix}"`,
+          params: { fix: 'make every shard prefix start with prefix' },
+        });
       }
       const overlapping = shards.findIndex((other, otherIndex) => otherIndex !== index && shard.startsWith(other));
       if (overlapping !== -1) {
-        ctx.addIssue({ code: 'custom', path: ['prefixes', index], message: `"${shard}" overlaps prefixes[${overlapping}]`, params: { fix: 'shard prefixes must be disjoint: none may start with another' } });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['prefixes', index],
+          message: `"${shard}" overlaps prefixes[${overlapping}]`,
+          params: { fix: 'shard prefixes must be disjoint: none may start with another' },
+        });
       }
     });
   });

@@ -2,15 +2,24 @@ import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/cl
 import type { S3StoreConfig } from './schema.ts';
 
 export type { S3StoreConfig };
-import { systemClock, type Clock, type EligibleItem, type Item } from '../../core/types.ts';
-import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { createS3Backups } from './backup.ts';
-import { deleteTargets, objectLocator, resultFor, type CurrentObject, type ObjectSource } from './objects.ts';
-import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
-import { type RetryPolicy } from '../../core/async.ts';
-import { CONNECT_TIMEOUT_MS, RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
-import type { Census, CensusQuery, DeleteOptions as StoreDeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
 
+import type { RetryPolicy } from '../../core/async.ts';
+import { CONNECT_TIMEOUT_MS, RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
+import type {
+  Census,
+  CensusQuery,
+  DeleteOutcome,
+  Page,
+  RunContext,
+  ScanQuery,
+  Store,
+  DeleteOptions as StoreDeleteOptions,
+} from '../../core/store.ts';
+import { type Clock, type EligibleItem, type Item, systemClock } from '../../core/types.ts';
+import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
+import { createS3Backups } from './backup.ts';
+import { type CurrentObject, deleteTargets, type ObjectSource, objectLocator, resultFor } from './objects.ts';
 
 /** Per-object retries of DeleteObjects Errors[] (the SDK already retried whole requests). */
 const OBJECT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 };
@@ -70,20 +79,37 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
   const context = (extra: Record<string, unknown> = {}) => ({ store: location, ...extra });
 
   /** Lists one shard from `token`, at most `quota` keys in as few requests as possible. */
-  async function listShard(shard: string, token: string | undefined, quota: number): Promise<{ items: Item[]; token: string | null }> {
+  async function listShard(
+    shard: string,
+    token: string | undefined,
+    quota: number,
+  ): Promise<{ items: Item[]; token: string | null }> {
     const items: Item[] = [];
     let listed = 0;
     let next: string | undefined = token;
     do {
       const response = await client
-        .send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shard, MaxKeys: Math.min(1000, quota - listed), ContinuationToken: next }), deadline.sendOptions)
+        .send(
+          new ListObjectsV2Command({
+            Bucket: config.bucket,
+            Prefix: shard,
+            MaxKeys: Math.min(1000, quota - listed),
+            ContinuationToken: next,
+          }),
+          deadline.sendOptions,
+        )
         .catch((error: unknown) => {
           deadline.throwIfPassed(`listing ${shard}`, error);
-          throw new StoreError(`cannot list s3://${config.bucket}/${shard}: ${describeCause(error)}`, context({ prefix: shard }), { cause: error });
+          throw new StoreError(
+            `cannot list s3://${config.bucket}/${shard}: ${describeCause(error)}`,
+            context({ prefix: shard }),
+            { cause: error },
+          );
         });
       for (const object of response.Contents ?? []) {
         listed += 1;
-        if (object.Key !== undefined && inScope(object.Key)) items.push({ key: object.Key, timestamp: object.LastModified!, size: object.Size ?? 0 });
+        if (object.Key !== undefined && inScope(object.Key))
+          items.push({ key: object.Key, timestamp: object.LastModified!, size: object.Size ?? 0 });
       }
       next = response.IsTruncated ? response.NextContinuationToken : undefined;
     } while (next !== undefined && listed < quota);
@@ -104,7 +130,11 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       return await locateByListing(keys, objectLocator(source));
     } catch (error) {
       deadline.throwIfPassed(`re-checking ${keys.length} keys`, error);
-      throw new StoreError(`cannot list s3://${config.bucket} to re-check ${keys.length} keys: ${describeCause(error)}`, context({ key: keys[0] }), { cause: error });
+      throw new StoreError(
+        `cannot list s3://${config.bucket} to re-check ${keys.length} keys: ${describeCause(error)}`,
+        context({ key: keys[0] }),
+        { cause: error },
+      );
     }
   }
 
@@ -112,13 +142,37 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     try {
       // A listing under the store's prefix, not HeadBucket: IAM authorizes HeadBucket as a
       // ListBucket without s3:prefix, which a prefix-conditioned grant (the deployment plan) denies.
-      await client.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shards[0], MaxKeys: 1 }), deadline.sendOptions);
+      await client.send(
+        new ListObjectsV2Command({ Bucket: config.bucket, Prefix: shards[0], MaxKeys: 1 }),
+        deadline.sendOptions,
+      );
     } catch (error) {
       deadline.throwIfPassed('opening', error);
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) throw ConfigError.single('store.bucket', `bucket ${config.bucket} does not exist`, 'create it or fix the name', context());
-      if (status === 403) throw new ConfigError([{ path: 'store.bucket', message: `access to bucket ${config.bucket} denied`, fix: 'grant s3:ListBucket, s3:DeleteObject (and s3:GetObject/PutObject for backups)' }], context(), { cause: error });
-      throw new StoreError(`cannot reach bucket ${config.bucket}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`, context(), { cause: error });
+      if (status === 404)
+        throw ConfigError.single(
+          'store.bucket',
+          `bucket ${config.bucket} does not exist`,
+          'create it or fix the name',
+          context(),
+        );
+      if (status === 403)
+        throw new ConfigError(
+          [
+            {
+              path: 'store.bucket',
+              message: `access to bucket ${config.bucket} denied`,
+              fix: 'grant s3:ListBucket, s3:DeleteObject (and s3:GetObject/PutObject for backups)',
+            },
+          ],
+          context(),
+          { cause: error },
+        );
+      throw new StoreError(
+        `cannot reach bucket ${config.bucket}${config.endpoint ? ` at ${config.endpoint}` : ''}: ${describeCause(error)}`,
+        context(),
+        { cause: error },
+      );
     }
   });
 
@@ -166,7 +220,11 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       const outcomes: DeleteOutcome[] = [];
       const inStore = items.filter((item) => {
         if (source.shardOf(item.key) !== undefined && inScope(item.key)) return true;
-        outcomes.push({ key: item.key, status: 'failed', error: `refused: key is outside ${location} (prefixes/include/exclude)` });
+        outcomes.push({
+          key: item.key,
+          status: 'failed',
+          error: `refused: key is outside ${location} (prefixes/include/exclude)`,
+        });
         return false;
       });
       let current: Map<string, CurrentObject>;
@@ -174,17 +232,26 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
         current = await locate(inStore.map((item) => item.key));
       } catch (error) {
         deadline.throwIfPassed(`re-checking ${inStore.length} keys`, error);
-        return [...outcomes, ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) }))];
+        return [
+          ...outcomes,
+          ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) })),
+        ];
       }
       const deletable: Array<{ item: EligibleItem; object: CurrentObject }> = [];
       for (const item of inStore) {
         const object = current.get(item.key);
         if (!object) outcomes.push({ key: item.key, status: 'missing' });
         // Invariant 1: rewritten since the scan; its current LastModified decides.
-        else if (object.lastModified.getTime() >= item.cutoff.getTime()) outcomes.push({ key: item.key, status: 'kept' });
+        else if (object.lastModified.getTime() >= item.cutoff.getTime())
+          outcomes.push({ key: item.key, status: 'kept' });
         else deletable.push({ item, object });
       }
-      outcomes.push(...(await deleteObjects(deletable.map((entry) => entry.object), options?.beforeRequest)));
+      outcomes.push(
+        ...(await deleteObjects(
+          deletable.map((entry) => entry.object),
+          options?.beforeRequest,
+        )),
+      );
       return outcomes;
     },
 
@@ -194,7 +261,14 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       return new Set((await locate(keys)).keys());
     },
 
-    backups: createS3Backups({ client, deadline, config, location, shards, deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()) }),
+    backups: createS3Backups({
+      client,
+      deadline,
+      config,
+      location,
+      shards,
+      deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()),
+    }),
 
     async close() {
       if (!deps.client) client.destroy();
@@ -203,7 +277,13 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
 
   function deleteOptions() {
     const clock = deps.clock ?? systemClock;
-    return { concurrency: config.deleteConcurrency, retry: OBJECT_RETRY, now: () => clock.now(), deadline, sleep: deps.sleep ?? deadline.sleep };
+    return {
+      concurrency: config.deleteConcurrency,
+      retry: OBJECT_RETRY,
+      now: () => clock.now(),
+      deadline,
+      sleep: deps.sleep ?? deadline.sleep,
+    };
   }
 
   /**
@@ -213,24 +293,38 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
    */
   async function deleteObjects(objects: CurrentObject[], beforeRequest?: () => void): Promise<DeleteOutcome[]> {
     const guarded = { ...deleteOptions(), ...(beforeRequest ? { beforeRequest } : {}) };
-    const noncurrent = await deleteTargets(client, config.bucket, objects.flatMap((object) => object.noncurrent), guarded);
+    const noncurrent = await deleteTargets(
+      client,
+      config.bucket,
+      objects.flatMap((object) => object.noncurrent),
+      guarded,
+    );
     const ready: CurrentObject[] = [];
     const outcomes: DeleteOutcome[] = [];
     for (const object of objects) {
       // A failure is retried next run; a locked noncurrent version holds its whole key (its current version stays too).
       const results = object.noncurrent.map((target) => resultFor(noncurrent, target));
-      const stuck = results.find((result) => result.status === 'failed') ?? results.find((result) => result.status === 'held');
+      const stuck =
+        results.find((result) => result.status === 'failed') ?? results.find((result) => result.status === 'held');
       // Not attempted (the run stopped): no outcome, the engine records the item as not attempted.
       if (results.some((result) => result.status === 'unsent')) continue;
-      if (stuck?.status === 'failed') outcomes.push({ key: object.key, status: 'failed', error: `noncurrent version: ${stuck.error}` });
-      else if (stuck?.status === 'held') outcomes.push({ key: object.key, status: 'held', error: `${stuck.error} (a noncurrent version)` });
+      if (stuck?.status === 'failed')
+        outcomes.push({ key: object.key, status: 'failed', error: `noncurrent version: ${stuck.error}` });
+      else if (stuck?.status === 'held')
+        outcomes.push({ key: object.key, status: 'held', error: `${stuck.error} (a noncurrent version)` });
       else ready.push(object);
     }
-    const current = await deleteTargets(client, config.bucket, ready.map((object) => object.current), guarded);
+    const current = await deleteTargets(
+      client,
+      config.bucket,
+      ready.map((object) => object.current),
+      guarded,
+    );
     for (const object of ready) {
       const result = resultFor(current, object.current);
       if (result.status === 'unsent') continue;
-      if (result.status === 'failed' || result.status === 'held') outcomes.push({ key: object.key, status: result.status, error: result.error });
+      if (result.status === 'failed' || result.status === 'held')
+        outcomes.push({ key: object.key, status: result.status, error: result.error });
       // Conditional delete refused: the object changed after the pre-delete listing.
       else if (result.status === 'changed') outcomes.push({ key: object.key, status: 'kept' });
       else outcomes.push({ key: object.key, status: 'deleted', bytes: object.size });

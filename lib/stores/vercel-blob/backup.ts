@@ -1,10 +1,10 @@
 import { BlobNotFoundError, copy, del, head, type ListBlobResult, type ListBlobResultBlob } from '@vercel/blob';
-import type { EligibleItem } from '../../core/types.ts';
-import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { backupSegment } from '../common.ts';
 import { chunks, mapConcurrent } from '../../core/async.ts';
 import type { RequestDeadline } from '../../core/deadline.ts';
 import type { BackupOutcome, BackupRef, RestoreOutcome, StoreBackups } from '../../core/store.ts';
+import type { EligibleItem } from '../../core/types.ts';
+import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { backupSegment } from '../common.ts';
 import type { VercelBlobStoreConfig } from './schema.ts';
 
 /** One SDK call with our rate-limit retries; every other error propagates. */
@@ -38,7 +38,12 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
     const base = to === '' || to.endsWith('/') ? to : `${to}/`;
     const prefix = `${base}${policy}/`;
     if (prefix.startsWith(config.prefix) || config.prefix.startsWith(prefix)) {
-      throw ConfigError.single('backup.to', `backup prefix ${prefix} overlaps the store prefix "${config.prefix}"`, 'give the store a prefix (e.g. "pdfs/") and back up outside it', { store: location, policy });
+      throw ConfigError.single(
+        'backup.to',
+        `backup prefix ${prefix} overlaps the store prefix "${config.prefix}"`,
+        'give the store a prefix (e.g. "pdfs/") and back up outside it',
+        { store: location, policy },
+      );
     }
     return prefix;
   }
@@ -51,7 +56,15 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
 
   // A server-side copy of a large blob may take longer than one request timeout: only the run's deadline bounds it.
   const copyBlob = (from: string, to: string, allowOverwrite: boolean) =>
-    call(() => copy(from, to, { access: config.access, token: token(), ...deadline.sendOptions, addRandomSuffix: false, allowOverwrite }));
+    call(() =>
+      copy(from, to, {
+        access: config.access,
+        token: token(),
+        ...deadline.sendOptions,
+        addRandomSuffix: false,
+        allowOverwrite,
+      }),
+    );
 
   return {
     async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
@@ -71,7 +84,8 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
     async restore(ref: BackupRef, keys: string[]): Promise<RestoreOutcome[]> {
       const prefix = runPrefix(ref);
       return mapConcurrent(keys, COPY_CONCURRENCY, async (key): Promise<RestoreOutcome> => {
-        if (!key.startsWith(config.prefix)) return { key, status: 'failed', error: `refused: pathname is outside ${location}` };
+        if (!key.startsWith(config.prefix))
+          return { key, status: 'failed', error: `refused: pathname is outside ${location}` };
         try {
           // head() here is fine: restore is rare and per key by nature (never in scan or delete).
           if (await exists(key)) return { key, status: 'exists' };
@@ -102,14 +116,24 @@ export function createVercelBlobBackups(context: VercelBlobBackupContext): Store
         for (const blobs of runs.values()) {
           // A run's folder is as old as its newest copy: prune only when every copy is older.
           if (blobs.some((blob) => blob.uploadedAt.getTime() >= olderThan.getTime())) continue;
-          for (const chunk of chunks(blobs, 1000)) await call(() => del(chunk.map((blob) => blob.url), authorized()));
+          for (const chunk of chunks(blobs, 1000))
+            await call(() =>
+              del(
+                chunk.map((blob) => blob.url),
+                authorized(),
+              ),
+            );
           pruned += 1;
         }
         return pruned;
       } catch (error) {
         deadline.throwIfPassed('pruning backups', error);
         if (error instanceof StoreError || error instanceof ConfigError) throw error;
-        throw new StoreError(`cannot prune backups under ${prefix}: ${describeCause(error)}`, { store: location, policy }, { cause: error });
+        throw new StoreError(
+          `cannot prune backups under ${prefix}: ${describeCause(error)}`,
+          { store: location, policy },
+          { cause: error },
+        );
       }
     },
   };

@@ -13,7 +13,8 @@ const VercelToken = z
   .superRefine(
     problemCheck((token: string) => {
       if (token === '' || /^vercel_blob_rw_[A-Za-z0-9]+_\S+$/.test(token)) return undefined;
-      const fix = 'copy BLOB_READ_WRITE_TOKEN from the store (vercel_blob_rw_…); better, leave token out and set that variable';
+      const fix =
+        'copy BLOB_READ_WRITE_TOKEN from the store (vercel_blob_rw_…); better, leave token out and set that variable';
       return { message: 'is not a Vercel Blob read-write token', fix };
     }),
   );

@@ -1,15 +1,32 @@
-import { BlobAccessError, BlobServiceRateLimited, BlobStoreNotFoundError, del, list, type ListBlobResult, type ListBlobResultBlob } from '@vercel/blob';
+import {
+  BlobAccessError,
+  BlobServiceRateLimited,
+  BlobStoreNotFoundError,
+  del,
+  type ListBlobResult,
+  type ListBlobResultBlob,
+  list,
+} from '@vercel/blob';
 import type { VercelBlobStoreConfig } from './schema.ts';
 
 export type { VercelBlobStoreConfig };
+
+import { chunks, type RetryDeps, type RetryPolicy, withRetry } from '../../core/async.ts';
+import { RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
+import type {
+  Census,
+  CensusQuery,
+  DeleteOptions,
+  DeleteOutcome,
+  Page,
+  RunContext,
+  ScanQuery,
+  Store,
+} from '../../core/store.ts';
 import type { EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { checkedOnce, countCensus, locateByListing, scopeMatcher, sendGuarded, type KeyLocator } from '../common.ts';
-import { chunks, withRetry, type RetryDeps, type RetryPolicy } from '../../core/async.ts';
-import { RequestDeadline, requestTimeoutMs } from '../../core/deadline.ts';
-import type { Census, CensusQuery, DeleteOptions, DeleteOutcome, RunContext, Page, ScanQuery, Store } from '../../core/store.ts';
-import { createVercelBlobBackups, type BlobCall } from './backup.ts';
-
+import { checkedOnce, countCensus, type KeyLocator, locateByListing, scopeMatcher, sendGuarded } from '../common.ts';
+import { type BlobCall, createVercelBlobBackups } from './backup.ts';
 
 /** The SDK never retries a 429: we do, waiting at least its Retry-After, a bounded number of times. */
 export const RATE_LIMIT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
@@ -43,7 +60,10 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
 
   const token = (): string => {
     const value = config.token ?? process.env.BLOB_READ_WRITE_TOKEN;
-    if (!value) throw ConfigError.single('store.token', 'no Vercel Blob token', 'set BLOB_READ_WRITE_TOKEN (or store.token)', { store: location });
+    if (!value)
+      throw ConfigError.single('store.token', 'no Vercel Blob token', 'set BLOB_READ_WRITE_TOKEN (or store.token)', {
+        store: location,
+      });
     return value;
   };
   /**
@@ -59,18 +79,36 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     return withRetry(
       operation,
       RATE_LIMIT_RETRY,
-      (error) => (error instanceof BlobServiceRateLimited ? { retry: true, reason: 'rate_limited', ...(error.retryAfter > 0 ? { afterMs: error.retryAfter * 1000 } : {}) } : { retry: false }),
+      (error) =>
+        error instanceof BlobServiceRateLimited
+          ? {
+              retry: true,
+              reason: 'rate_limited',
+              ...(error.retryAfter > 0 ? { afterMs: error.retryAfter * 1000 } : {}),
+            }
+          : { retry: false },
       // A rate limit's wait is cut short by the run's deadline too.
       { ...deps, sleep: deps.sleep ?? deadline.sleep },
     );
   };
   const listPage = async (options: { prefix: string; cursor?: string; limit?: number }): Promise<ListBlobResult> => {
     try {
-      return await call(() => list({ ...authorized(), prefix: options.prefix, limit: options.limit ?? LIST_LIMIT, ...(options.cursor ? { cursor: options.cursor } : {}) }));
+      return await call(() =>
+        list({
+          ...authorized(),
+          prefix: options.prefix,
+          limit: options.limit ?? LIST_LIMIT,
+          ...(options.cursor ? { cursor: options.cursor } : {}),
+        }),
+      );
     } catch (error) {
       if (error instanceof ConfigError) throw error;
       deadline.throwIfPassed(`listing "${options.prefix}"`, error);
-      throw new StoreError(`cannot list Vercel Blob prefix "${options.prefix}": ${describeCause(error)}`, { store: location }, { cause: error });
+      throw new StoreError(
+        `cannot list Vercel Blob prefix "${options.prefix}": ${describeCause(error)}`,
+        { store: location },
+        { cause: error },
+      );
     }
   };
 
@@ -87,9 +125,15 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     async listWindow(first) {
       const remembered = recentPages.find((page) => page.keys.has(first));
       if (!remembered) return undefined;
-      const page = await listPage({ prefix: config.prefix, ...(remembered.cursor ? { cursor: remembered.cursor } : {}) });
+      const page = await listPage({
+        prefix: config.prefix,
+        ...(remembered.cursor ? { cursor: remembered.cursor } : {}),
+      });
       const last = page.blobs.at(-1)?.pathname;
-      return { entries: page.blobs.map((blob) => [blob.pathname, blob]), ...(last === undefined ? {} : { lastKey: last }) };
+      return {
+        entries: page.blobs.map((blob) => [blob.pathname, blob]),
+        ...(last === undefined ? {} : { lastKey: last }),
+      };
     },
     async listExact(key) {
       let cursor: string | undefined;
@@ -110,7 +154,17 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       if (error instanceof ConfigError) throw error;
       deadline.throwIfPassed('opening', error);
       if (error instanceof BlobAccessError || error instanceof BlobStoreNotFoundError) {
-        throw new ConfigError([{ path: 'store.token', message: `Vercel Blob refused the token: ${describeCause(error)}`, fix: 'check BLOB_READ_WRITE_TOKEN' }], { store: location }, { cause: error });
+        throw new ConfigError(
+          [
+            {
+              path: 'store.token',
+              message: `Vercel Blob refused the token: ${describeCause(error)}`,
+              fix: 'check BLOB_READ_WRITE_TOKEN',
+            },
+          ],
+          { store: location },
+          { cause: error },
+        );
       }
       throw new StoreError(`cannot reach Vercel Blob: ${describeCause(error)}`, { store: location }, { cause: error });
     }
@@ -132,7 +186,11 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       let listed = 0;
       let more = true;
       while (more && listed < limit) {
-        const page = await listPage({ prefix: config.prefix, limit: Math.min(LIST_LIMIT, limit - listed), ...(position ? { cursor: position } : {}) });
+        const page = await listPage({
+          prefix: config.prefix,
+          limit: Math.min(LIST_LIMIT, limit - listed),
+          ...(position ? { cursor: position } : {}),
+        });
         rememberPage(position, page.blobs);
         listed += page.blobs.length;
         for (const blob of page.blobs) if (inScope(blob.pathname)) items.push(toItem(blob));
@@ -150,15 +208,25 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
       const outcomes: DeleteOutcome[] = [];
       const inStore = items.filter((item) => {
         if (inScope(item.key)) return true;
-        outcomes.push({ key: item.key, status: 'failed', error: `refused: pathname is outside ${location} (prefix/include/exclude)` });
+        outcomes.push({
+          key: item.key,
+          status: 'failed',
+          error: `refused: pathname is outside ${location} (prefix/include/exclude)`,
+        });
         return false;
       });
       let current: Map<string, ListBlobResultBlob>;
       try {
-        current = await locateByListing(inStore.map((item) => item.key), locator);
+        current = await locateByListing(
+          inStore.map((item) => item.key),
+          locator,
+        );
       } catch (error) {
         deadline.throwIfPassed(`re-checking ${inStore.length} pathnames`, error);
-        return [...outcomes, ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) }))];
+        return [
+          ...outcomes,
+          ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) })),
+        ];
       }
       const deletable: ListBlobResultBlob[] = [];
       for (const item of inStore) {
@@ -169,16 +237,30 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
         else deletable.push(blob);
       }
       // del() is all or nothing per request, and free: chunks of ≤1000 URLs, one at a time (rate limits).
-      const sent = await sendGuarded(chunks(deletable, 1000), 1, options?.beforeRequest, async (chunk): Promise<DeleteOutcome[]> => {
-        try {
-          await call(() => del(chunk.map((blob) => blob.url), authorized()));
-          return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
-        } catch (error) {
-          // Cut short by the run's deadline: whether it went is unknown, so the intents stay pending.
-          deadline.throwIfPassed(`del of ${chunk.length} blobs`, error);
-          return chunk.map((blob) => ({ key: blob.pathname, status: 'failed' as const, error: `del: ${describeCause(error)}` }));
-        }
-      });
+      const sent = await sendGuarded(
+        chunks(deletable, 1000),
+        1,
+        options?.beforeRequest,
+        async (chunk): Promise<DeleteOutcome[]> => {
+          try {
+            await call(() =>
+              del(
+                chunk.map((blob) => blob.url),
+                authorized(),
+              ),
+            );
+            return chunk.map((blob) => ({ key: blob.pathname, status: 'deleted' as const, bytes: blob.size }));
+          } catch (error) {
+            // Cut short by the run's deadline: whether it went is unknown, so the intents stay pending.
+            deadline.throwIfPassed(`del of ${chunk.length} blobs`, error);
+            return chunk.map((blob) => ({
+              key: blob.pathname,
+              status: 'failed' as const,
+              error: `del: ${describeCause(error)}`,
+            }));
+          }
+        },
+      );
       return [...outcomes, ...sent];
     },
 
