@@ -1,6 +1,4 @@
-import type { ApiTokens } from '../server/auth.ts';
-import { tokensFromEnv } from '../server/auth.ts';
-import { startApiServer } from '../server/server.ts';
+import { tokensFromEnv, type ApiTokens } from '../server/auth.ts';
 import { clip, ConfigError } from '../errors.ts';
 import type { Session } from './context.ts';
 
@@ -34,6 +32,8 @@ export function parseServeFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Serv
  * release their leases, and the command exits 0.
  */
 export async function serveCommand(session: Session, options: ServeOptions, stop: AbortSignal): Promise<number> {
+  // Loaded here: the other commands need no HTTP server.
+  const { startApiServer } = await import('../server/server.ts');
   const server = await startApiServer({
     config: session.config,
     control: session.control,
