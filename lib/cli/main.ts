@@ -194,7 +194,8 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--host <address>', 'address to listen on (default 127.0.0.1: this machine only)')
     .action(async (flags: ServeFlags) => {
       const stop = new AbortController();
-      const serve = () => withSession(io, configFile(), (s, options) => serveCommand(s, options, stop.signal), () => parseServeFlags(flags, io.env));
+      const serve = () =>
+        withSession(io, configFile(), (s, options) => serveCommand(s, options, stop.signal), () => parseServeFlags(flags, io.env));
       setExit(await withInterrupts(io, stop, serve));
     });
   cli

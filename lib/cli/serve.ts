@@ -1,5 +1,5 @@
-import { tokensFromEnv, type ApiTokens } from '../server/auth.ts';
-import { clip, ConfigError } from '../errors.ts';
+import { ConfigError, clip } from '../errors.ts';
+import { type ApiTokens, tokensFromEnv } from '../server/auth.ts';
 import type { Session } from './context.ts';
 
 export interface ServeFlags {
@@ -20,9 +20,18 @@ export function parseServeFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Serv
   const tokens = tokensFromEnv(env);
   const port = flags.port === undefined ? DEFAULT_PORT : Number(flags.port);
   if (flags.port !== undefined && (!/^\d{1,5}$/.test(flags.port) || port > 65_535)) {
-    throw ConfigError.single('--port', `${JSON.stringify(clip(flags.port))} is not a port`, 'use 1 to 65535, or 0 for any free port');
+    throw ConfigError.single(
+      '--port',
+      `${JSON.stringify(clip(flags.port))} is not a port`,
+      'use 1 to 65535, or 0 for any free port',
+    );
   }
-  if (flags.host === '') throw ConfigError.single('--host', 'must not be empty', 'e.g. --host 127.0.0.1 (this machine only) or --host 0.0.0.0');
+  if (flags.host === '')
+    throw ConfigError.single(
+      '--host',
+      'must not be empty',
+      'e.g. --host 127.0.0.1 (this machine only) or --host 0.0.0.0',
+    );
   return { port, host: flags.host ?? '127.0.0.1', tokens };
 }
 
@@ -45,11 +54,20 @@ export async function serveCommand(session: Session, options: ServeOptions, stop
     ...(session.leaseTtlMs ? { leaseTtlMs: session.leaseTtlMs } : {}),
   }).catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw ConfigError.single('--port', `port ${options.port} is in use`, 'pick another with --port <n>, or --port 0 for any free port');
-    if (code === 'EADDRNOTAVAIL') throw ConfigError.single('--host', `${options.host} is not an address of this machine`, 'e.g. --host 127.0.0.1');
+    if (code === 'EADDRINUSE')
+      throw ConfigError.single(
+        '--port',
+        `port ${options.port} is in use`,
+        'pick another with --port <n>, or --port 0 for any free port',
+      );
+    if (code === 'EADDRNOTAVAIL')
+      throw ConfigError.single('--host', `${options.host} is not an address of this machine`, 'e.g. --host 127.0.0.1');
     throw error;
   });
-  const roles = [options.tokens.operator ? 'operator (RETENTION_API_TOKEN)' : null, options.tokens.viewer ? 'viewer (RETENTION_VIEWER_TOKEN)' : null];
+  const roles = [
+    options.tokens.operator ? 'operator (RETENTION_API_TOKEN)' : null,
+    options.tokens.viewer ? 'viewer (RETENTION_VIEWER_TOKEN)' : null,
+  ];
   session.io.stdout.write(
     [
       `dashboard: ${server.url}/`,
@@ -59,7 +77,9 @@ export async function serveCommand(session: Session, options: ServeOptions, stop
       '',
     ].join('\n'),
   );
-  await new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })));
+  await new Promise<void>((resolve) =>
+    stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true }),
+  );
   await server.close();
   session.io.stdout.write('stopped\n');
   return 0;

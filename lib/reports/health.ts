@@ -126,7 +126,10 @@ export async function assessHealth(
   const runsRead = options.runsPerPolicy ?? DEFAULT_RUNS_PER_POLICY;
   const missedAfterMs = options.missedAfterMs ?? DEFAULT_MISSED_AFTER_MS;
   const assessed = await Promise.all(
-    policies.map(async (policy) => assessPolicy(policy, await control.listRuns({ policy: policy.name, limit: runsRead }), now, { missedAfterMs, runsRead })),
+    policies.map(async (policy) => {
+      const runs = await control.listRuns({ policy: policy.name, limit: runsRead });
+      return assessPolicy(policy, runs, now, { missedAfterMs, runsRead });
+    }),
   );
   const healthy = assessed.every((policy) => policy.status !== 'unhealthy');
   return { status: healthy ? 'healthy' : 'unhealthy', checked_at: now.toISOString(), policies: assessed };

@@ -2,8 +2,8 @@ import type { Context } from 'hono';
 import { ConfigError } from '../errors.ts';
 import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
 import { ApiError, parseBody } from './http.ts';
-import { callerOf, pathParam, type ApiEnv, type Routes } from './routes.ts';
-import { fieldPolicy, pathPolicy, type ApiContext } from './state.ts';
+import { type ApiEnv, callerOf, pathParam, type Routes } from './routes.ts';
+import { type ApiContext, fieldPolicy, pathPolicy } from './state.ts';
 
 const BAD_BODY = { 400: 'a bad body, the field named' };
 
@@ -30,35 +30,85 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
   const scopeOf = (c: Context<ApiEnv>): string => pathPolicy(ctx, pathParam(c, 'policy')).name;
 
   routes.add(
-    { method: 'post', path: '/api/policies/:policy/pause', access: 'operator', summary: 'Pause a policy: runs in flight stop before their next deletion', body: PauseBody, responses: { 200: 'paused', ...BAD_BODY } },
+    {
+      method: 'post',
+      path: '/api/policies/:policy/pause',
+      access: 'operator',
+      summary: 'Pause a policy: runs in flight stop before their next deletion',
+      body: PauseBody,
+      responses: { 200: 'paused', ...BAD_BODY },
+    },
     (c) => pause(c, scopeOf(c)),
   );
-  routes.add({ method: 'post', path: '/api/policies/:policy/resume', access: 'operator', summary: "Lift a policy's own pause", responses: { 200: 'resumed (or was not paused)' } }, (c) =>
-    resume(c, scopeOf(c)),
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/policies/:policy/resume',
+      access: 'operator',
+      summary: "Lift a policy's own pause",
+      responses: { 200: 'resumed (or was not paused)' },
+    },
+    (c) => resume(c, scopeOf(c)),
   );
   routes.add(
-    { method: 'post', path: '/api/pause', access: 'operator', summary: 'The kill switch: pause every policy', body: PauseBody, responses: { 200: 'paused', ...BAD_BODY } },
+    {
+      method: 'post',
+      path: '/api/pause',
+      access: 'operator',
+      summary: 'The kill switch: pause every policy',
+      body: PauseBody,
+      responses: { 200: 'paused', ...BAD_BODY },
+    },
     (c) => pause(c, '*'),
   );
-  routes.add({ method: 'post', path: '/api/resume', access: 'operator', summary: 'Lift the global pause', responses: { 200: 'resumed (or was not paused)' } }, (c) => resume(c, '*'));
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/resume',
+      access: 'operator',
+      summary: 'Lift the global pause',
+      responses: { 200: 'resumed (or was not paused)' },
+    },
+    (c) => resume(c, '*'),
+  );
 
-  routes.add({ method: 'post', path: '/api/holds', access: 'operator', summary: 'Add a legal hold on a key or prefix', body: HoldBody, responses: { 201: 'the hold', ...BAD_BODY } }, async (c) => {
-    const { actor } = callerOf(c);
-    const body = await parseBody(c, HoldBody);
-    const policy = body.policy == null ? null : fieldPolicy(ctx, body.policy).name;
-    const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
-    const hold = await ctx.control.addHold({ policy, key, prefix, reason: body.reason, createdBy: actor });
-    ctx.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason: body.reason, by: actor });
-    return c.json(hold, 201);
-  });
-  routes.add({ method: 'delete', path: '/api/holds/:id', access: 'operator', summary: 'Remove a hold', responses: { 200: 'removed', 400: 'not a hold id', 404: 'no such hold' } }, async (c) => {
-    const { actor } = callerOf(c);
-    const id = pathParam(c, 'id');
-    if (!/^\d{1,15}$/.test(id)) throw ConfigError.single('id', 'is not a hold id', 'see ids with GET /api/holds');
-    if (!(await ctx.control.removeHold(Number(id)))) throw ApiError.notFound(`no hold with id ${id} (see GET /api/holds)`);
-    ctx.log.warn('hold_removed', { hold_id: Number(id), by: actor });
-    return c.json({ id: Number(id), removed: true });
-  });
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/holds',
+      access: 'operator',
+      summary: 'Add a legal hold on a key or prefix',
+      body: HoldBody,
+      responses: { 201: 'the hold', ...BAD_BODY },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const body = await parseBody(c, HoldBody);
+      const policy = body.policy == null ? null : fieldPolicy(ctx, body.policy).name;
+      const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
+      const hold = await ctx.control.addHold({ policy, key, prefix, reason: body.reason, createdBy: actor });
+      ctx.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason: body.reason, by: actor });
+      return c.json(hold, 201);
+    },
+  );
+  routes.add(
+    {
+      method: 'delete',
+      path: '/api/holds/:id',
+      access: 'operator',
+      summary: 'Remove a hold',
+      responses: { 200: 'removed', 400: 'not a hold id', 404: 'no such hold' },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const id = pathParam(c, 'id');
+      if (!/^\d{1,15}$/.test(id)) throw ConfigError.single('id', 'is not a hold id', 'see ids with GET /api/holds');
+      if (!(await ctx.control.removeHold(Number(id))))
+        throw ApiError.notFound(`no hold with id ${id} (see GET /api/holds)`);
+      ctx.log.warn('hold_removed', { hold_id: Number(id), by: actor });
+      return c.json({ id: Number(id), removed: true });
+    },
+  );
 
   routes.add(
     {
@@ -73,13 +123,21 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       const { actor } = callerOf(c);
       const policy = pathPolicy(ctx, pathParam(c, 'policy'));
       const { budget, before, ...flags } = await parseBody(c, RunBody);
-      const options = { ...flags, ...(budget !== undefined ? { budgetMs: budget } : {}), ...(before !== undefined ? { before } : {}) };
+      const options = {
+        ...flags,
+        ...(budget !== undefined ? { budgetMs: budget } : {}),
+        ...(before !== undefined ? { before } : {}),
+      };
       if (options.force) ctx.log.warn('api_force_requested', { policy: policy.name, by: actor });
       const run = await ctx.launcher.start(policy, options, actor).catch((error: unknown) => {
         // The policy's store cannot be opened (a missing root): the config's problem, not the request's.
         throw error instanceof ConfigError ? new ApiError(409, 'store_unavailable', error.message) : error;
       });
-      const links = { run: `/api/runs/${run.runId}`, events: `/api/runs/${run.runId}/events`, items: `/api/runs/${run.runId}/items` };
+      const links = {
+        run: `/api/runs/${run.runId}`,
+        events: `/api/runs/${run.runId}/events`,
+        items: `/api/runs/${run.runId}/items`,
+      };
       return c.json({ runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
     },
   );

@@ -30,14 +30,25 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv): ApiTokens {
       fix: `set at least one in the environment; ${GENERATE}`,
     });
   }
-  for (const [name, token] of [['RETENTION_API_TOKEN', operator], ['RETENTION_VIEWER_TOKEN', viewer]] as const) {
+  for (const [name, token] of [
+    ['RETENTION_API_TOKEN', operator],
+    ['RETENTION_VIEWER_TOKEN', viewer],
+  ] as const) {
     if (token !== undefined && token.length < MIN_TOKEN_CHARS) {
-      issues.push({ path: name, message: `is ${token.length} characters long, shorter than ${MIN_TOKEN_CHARS}`, fix: GENERATE });
+      issues.push({
+        path: name,
+        message: `is ${token.length} characters long, shorter than ${MIN_TOKEN_CHARS}`,
+        fix: GENERATE,
+      });
     }
   }
   // One token for both roles would make every viewer an operator.
   if (operator && operator === viewer) {
-    issues.push({ path: 'RETENTION_VIEWER_TOKEN', message: 'equals RETENTION_API_TOKEN', fix: 'give viewers a token of their own' });
+    issues.push({
+      path: 'RETENTION_VIEWER_TOKEN',
+      message: 'equals RETENTION_API_TOKEN',
+      fix: 'give viewers a token of their own',
+    });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...(operator ? { operator } : {}), ...(viewer ? { viewer } : {}) };
@@ -56,14 +67,21 @@ export function roleFor(tokens: ApiTokens, authorization: string | undefined): R
   return operator ? 'operator' : viewer ? 'viewer' : null;
 }
 
-/** `X-Retention-Actor`: who is behind the token, recorded with every action. Plain words only: it goes into audit records and logs. */
+/**
+ * `X-Retention-Actor`: who is behind the token, recorded with every action. Plain words only: it
+ * goes into audit records and logs.
+ */
 const ACTOR_NAME = /^[\w.@+-]{1,64}$/;
 
 /** `api:operator`, or `api:operator:alice@example.com` with the header; an unusable header is bad input. */
 export function actorFor(role: Role, header: string | undefined): string {
   if (header === undefined || header === '') return `api:${role}`;
   if (!ACTOR_NAME.test(header)) {
-    throw ConfigError.single('X-Retention-Actor', 'must be 1 to 64 letters, digits or . _ @ + -', 'e.g. X-Retention-Actor: alice@example.com');
+    throw ConfigError.single(
+      'X-Retention-Actor',
+      'must be 1 to 64 letters, digits or . _ @ + -',
+      'e.g. X-Retention-Actor: alice@example.com',
+    );
   }
   return `api:${role}:${header}`;
 }

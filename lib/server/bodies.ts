@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { parseInstantText } from '../core/instants.ts';
 import { durationMs } from '../core/durations.ts';
+import { parseInstantText } from '../core/instants.ts';
 import { Duration } from '../core/retention.ts';
 
 /**
@@ -8,7 +8,11 @@ import { Duration } from '../core/retention.ts';
  * by name, never ignored, since ignoring it could turn a dry run into a live one.
  */
 const Flag = z.boolean({ error: 'must be true or false' });
-const Text = (what: string) => z.string().min(1, { error: `must not be empty (${what})` }).max(500);
+const Text = (what: string) =>
+  z
+    .string()
+    .min(1, { error: `must not be empty (${what})` })
+    .max(500);
 
 /** A real calendar date; a time needs its zone (the server's local time is not the caller's). */
 const Instant = z.string().transform((value, ctx) => {
@@ -51,7 +55,12 @@ export const HoldBody = z
   })
   .superRefine((hold, ctx) => {
     if ((hold.key === undefined) === (hold.prefix === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['key'], message: 'give exactly one of key or prefix', params: { fix: 'e.g. {"key": "legal/case-1042.pdf", "reason": "…"}' } });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: 'give exactly one of key or prefix',
+        params: { fix: 'e.g. {"key": "legal/case-1042.pdf", "reason": "…"}' },
+      });
     }
   });
 
@@ -72,10 +81,20 @@ export const StatsQuery = z.strictObject({ days: QueryCount(366).default(30) });
 export const ItemsQuery = z.strictObject({ limit: QueryCount(10_000).default(1000), offset: QueryOffset.default(0) });
 
 export const AuditQuery = z
-  .strictObject({ key: z.string().optional(), policy: z.string().optional(), run: z.string().optional(), limit: QueryCount(10_000).default(200) })
+  .strictObject({
+    key: z.string().optional(),
+    policy: z.string().optional(),
+    run: z.string().optional(),
+    limit: QueryCount(10_000).default(200),
+  })
   .superRefine((query, ctx) => {
     if (!query.key && !query.policy && !query.run) {
-      ctx.addIssue({ code: 'custom', path: ['key'], message: 'say which records', params: { fix: 'pass key, policy and/or run' } });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: 'say which records',
+        params: { fix: 'pass key, policy and/or run' },
+      });
     }
   });
 

@@ -29,7 +29,8 @@ export const DASHBOARD_PATHS = Object.keys(ASSETS);
 /** Scripts and styles from this server only; charts draw on canvas; data only from this API. */
 const SECURITY_HEADERS = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+    "connect-src 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
@@ -38,6 +39,8 @@ const SECURITY_HEADERS = {
 export async function addDashboard(app: Hono<ApiEnv>): Promise<void> {
   for (const [route, asset] of Object.entries(ASSETS)) {
     const body = await readFile(asset.file);
-    app.get(route, (c) => c.body(body, 200, { 'content-type': asset.type, 'cache-control': 'no-cache', ...SECURITY_HEADERS }));
+    app.get(route, (c) =>
+      c.body(body, 200, { 'content-type': asset.type, 'cache-control': 'no-cache', ...SECURITY_HEADERS }),
+    );
   }
 }

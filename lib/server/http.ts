@@ -39,7 +39,9 @@ export function toApiError(error: unknown): ApiError {
 }
 
 export function errorResponse(c: Context, error: ApiError): Response {
-  const body: ErrorBody = { error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) } };
+  const body: ErrorBody = {
+    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+  };
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   if (error.status === 401) headers['www-authenticate'] = 'Bearer';
   return c.json(redact(body), error.status, headers);
@@ -73,7 +75,9 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S>
   const result = schema.safeParse(input, PARSE_OPTIONS);
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue): z.core.$ZodIssue[] =>
-    issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ ...issue, keys: [key], path: [...issue.path, key] })) : [issue],
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ ...issue, keys: [key], path: [...issue.path, key] }))
+      : [issue],
   );
   throw new ConfigError(toInputIssues(new z.ZodError(issues)));
 }

@@ -1,7 +1,7 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
 import type { Census } from '../core/store.ts';
-import type { Clock, RunReport } from '../core/types.ts';
+import type { Clock, Item, RunReport } from '../core/types.ts';
 import type { RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
 import { describeCause } from '../errors.ts';
@@ -27,7 +27,10 @@ export interface RunProgress {
   fraction: number;
 }
 
-export type RunEvent = { type: 'progress'; progress: RunProgress } | { type: 'done'; report: RunReport } | { type: 'failed'; message: string };
+export type RunEvent =
+  | { type: 'progress'; progress: RunProgress }
+  | { type: 'done'; report: RunReport }
+  | { type: 'failed'; message: string };
 
 export interface LaunchedRun {
   runId: string;
@@ -68,23 +71,38 @@ export class RunLauncher {
   async start(policy: PolicyConfig, options: LaunchOptions, actor: string): Promise<LaunchedRun> {
     if (this.stopping.signal.aborted) throw new Error('the server is shutting down: no new runs');
     const listeners = new Set<(event: RunEvent) => void>();
-    const emit = (event: RunEvent): void => listeners.forEach((listener) => listener(event));
+    const emit = (event: RunEvent): void => {
+      for (const listener of listeners) listener(event);
+    };
     const progress: RunProgress = { scanned: 0, deleted: 0, planned: null, total: null, elapsedMs: 0, fraction: 0 };
     const sizes = options.dryRun && options.list ? new Map<string, number>() : null;
 
     const onCensus = (census: Census): void => {
-      const perRun = options.dryRun || options.force ? Infinity : policy.limits.maxDeletesPerRun;
-      progress.planned = Math.min(census.eligible, options.limit ?? Infinity, perRun);
+      const perRun = options.dryRun || options.force ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
+      progress.planned = Math.min(census.eligible, options.limit ?? Number.POSITIVE_INFINITY, perRun);
       progress.total = census.total;
     };
     const store = observeStore(await createStore(policy), {
       onCensus,
-      ...(sizes ? { onScanned: (items) => items.forEach((item) => item.size !== undefined && sizes.set(item.key, item.size)) } : {}),
+      ...(sizes ? { onScanned: (items) => rememberSizes(sizes, items) } : {}),
     });
     let started!: (runId: string) => void;
     const recorded = new Promise<string>((resolve) => (started = resolve));
-    const onProgress = ({ scanned, deleted, elapsedMs }: { scanned: number; deleted: number; elapsedMs: number }): void => {
-      Object.assign(progress, { scanned, deleted, elapsedMs, fraction: fractionOf(options.dryRun, progress, scanned, deleted) });
+    const onProgress = ({
+      scanned,
+      deleted,
+      elapsedMs,
+    }: {
+      scanned: number;
+      deleted: number;
+      elapsedMs: number;
+    }): void => {
+      Object.assign(progress, {
+        scanned,
+        deleted,
+        elapsedMs,
+        fraction: fractionOf(options.dryRun, progress, scanned, deleted),
+      });
       emit({ type: 'progress', progress: { ...progress } });
     };
     const running = runPolicy(
@@ -119,7 +137,8 @@ export class RunLauncher {
       ),
       subscribe: (listener) => {
         if (run.report) listener({ type: 'done', report: run.report });
-        else if (progress.planned !== null || progress.scanned > 0) listener({ type: 'progress', progress: { ...progress } });
+        else if (progress.planned !== null || progress.scanned > 0)
+          listener({ type: 'progress', progress: { ...progress } });
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
@@ -157,6 +176,10 @@ export class RunLauncher {
   }
 }
 
+function rememberSizes(sizes: Map<string, number>, items: Item[]): void {
+  for (const item of items) if (item.size !== undefined) sizes.set(item.key, item.size);
+}
+
 function fractionOf(dryRun: boolean, progress: RunProgress, scanned: number, deleted: number): number {
   const [done, of] = dryRun ? [scanned, progress.total] : [deleted, progress.planned];
   if (of === null || of === 0) return 0;
@@ -165,5 +188,7 @@ function fractionOf(dryRun: boolean, progress: RunProgress, scanned: number, del
 }
 
 function bytesListed(report: RunReport, sizes: Map<string, number>): number {
-  return (report.items ?? []).filter((item) => item.outcome === 'would_delete').reduce((sum, item) => sum + (sizes.get(item.key) ?? 0), 0);
+  return (report.items ?? [])
+    .filter((item) => item.outcome === 'would_delete')
+    .reduce((sum, item) => sum + (sizes.get(item.key) ?? 0), 0);
 }

@@ -8,7 +8,10 @@ import type { Item } from '../core/types.ts';
  * length of the progress bar) and, for listed dry runs, the sizes of what it scanned (bytes to
  * free). Every call is passed through unchanged; the engine is none the wiser.
  */
-function tapped<T extends object>(target: T, taps: Partial<Record<keyof T, (result: never, args: never[]) => void>>): T {
+function tapped<T extends object>(
+  target: T,
+  taps: Partial<Record<keyof T, (result: never, args: never[]) => void>>,
+): T {
   return new Proxy(target, {
     get(object, property) {
       // Read and bound on the target itself: stores and control stores keep private state.
@@ -27,7 +30,7 @@ function tapped<T extends object>(target: T, taps: Partial<Record<keyof T, (resu
 
 /** `onStarted(runId)` once the run is in history, so `GET /api/runs/{id}` finds it. */
 export function observeStart(control: ControlStore, onStarted: (runId: string) => void): ControlStore {
-  return tapped(control, { startRun: (_result: void, [run]: Array<{ runId: string }>) => onStarted(run!.runId) });
+  return tapped(control, { startRun: (_result: undefined, [run]: Array<{ runId: string }>) => onStarted(run!.runId) });
 }
 
 export interface StoreTaps {

@@ -1,12 +1,20 @@
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { RunReport } from '../core/types.ts';
 import { assessHealth } from '../reports/health.ts';
 import { AuditQuery, HoldsQuery, ItemsQuery, RunsQuery, StatsQuery } from './bodies.ts';
 import { parseQuery } from './http.ts';
 import type { RunEvent } from './launcher.ts';
 import { callerOf, pathParam, type Routes } from './routes.ts';
-import { fieldPolicy, pathPolicy, readAudit, readPolicyStates, requireRun, runSummary, type ApiContext } from './state.ts';
+import {
+  type ApiContext,
+  fieldPolicy,
+  pathPolicy,
+  readAudit,
+  readPolicyStates,
+  requireRun,
+  runSummary,
+} from './state.ts';
 import { overview, policyView, stats } from './views.ts';
 
 /** How often a stream following another process's run (CLI, daemon) looks at its history. */
@@ -18,7 +26,13 @@ const OR_400 = { 200: 'OK', 400: 'a bad query parameter, named' };
 /** The read side: everything a viewer token may see. */
 export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
   routes.add(
-    { method: 'get', path: '/healthz', access: 'public', summary: 'Health: status only without a token; per policy with one (503 when unhealthy)', responses: { 200: 'healthy', 503: 'unhealthy' } },
+    {
+      method: 'get',
+      path: '/healthz',
+      access: 'public',
+      summary: 'Health: status only without a token; per policy with one (503 when unhealthy)',
+      responses: { 200: 'healthy', 503: 'unhealthy' },
+    },
     async (c) => {
       const health = await assessHealth(ctx.config.policies, ctx.control, ctx.clock.now()).catch((error: unknown) => {
         ctx.log.error('health_check_failed', { error: String(error) });
@@ -30,71 +44,191 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       return c.json(body, status === 'healthy' ? 200 : 503, { 'cache-control': 'no-store' });
     },
   );
-  routes.add({ method: 'get', path: '/api/whoami', access: 'viewer', summary: "The caller's role and the actor its actions are recorded as", responses: OK }, (c) =>
-    c.json(callerOf(c)),
-  );
-  routes.add({ method: 'get', path: '/api/overview', access: 'viewer', summary: 'The overview cards', responses: OK }, async (c) => {
-    const states = await readPolicyStates(ctx, ctx.config.policies);
-    const now = ctx.clock.now();
-    return c.json(overview(states, states.map((state) => policyView(state, now)), now));
-  });
-  routes.add({ method: 'get', path: '/api/policies', access: 'viewer', summary: 'Policies with status, SLA and next run', responses: OK }, async (c) => {
-    const now = ctx.clock.now();
-    return c.json((await readPolicyStates(ctx, ctx.config.policies)).map((state) => policyView(state, now)));
-  });
-  routes.add({ method: 'get', path: '/api/policies/:policy', access: 'viewer', summary: 'One policy', responses: OR_404 }, async (c) => {
-    const [state] = await readPolicyStates(ctx, [pathPolicy(ctx, pathParam(c, 'policy'))]);
-    return c.json(policyView(state!, ctx.clock.now()));
-  });
-  routes.add({ method: 'get', path: '/api/runs', access: 'viewer', summary: 'Run history, newest first', query: RunsQuery, responses: OR_400 }, async (c) => {
-    const query = parseQuery(c, RunsQuery);
-    const policy = query.policy === undefined ? {} : { policy: fieldPolicy(ctx, query.policy).name };
-    return c.json((await ctx.control.listRuns({ ...policy, limit: query.limit })).map(runSummary));
-  });
-  routes.add({ method: 'get', path: '/api/runs/:runId', access: 'viewer', summary: 'One run (with its progress while in flight here)', responses: OR_404 }, async (c) => {
-    const run = await requireRun(ctx, pathParam(c, 'runId'));
-    return c.json({ ...runSummary(run), progress: ctx.launcher.get(run.runId)?.progress ?? null });
-  });
   routes.add(
-    { method: 'get', path: '/api/runs/:runId/items', access: 'viewer', summary: "A run's listed items (runs started with list: true)", query: ItemsQuery, responses: OR_404 },
+    {
+      method: 'get',
+      path: '/api/whoami',
+      access: 'viewer',
+      summary: "The caller's role and the actor its actions are recorded as",
+      responses: OK,
+    },
+    (c) => c.json(callerOf(c)),
+  );
+  routes.add(
+    { method: 'get', path: '/api/overview', access: 'viewer', summary: 'The overview cards', responses: OK },
+    async (c) => {
+      const states = await readPolicyStates(ctx, ctx.config.policies);
+      const now = ctx.clock.now();
+      return c.json(
+        overview(
+          states,
+          states.map((state) => policyView(state, now)),
+          now,
+        ),
+      );
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/policies',
+      access: 'viewer',
+      summary: 'Policies with status, SLA and next run',
+      responses: OK,
+    },
+    async (c) => {
+      const now = ctx.clock.now();
+      return c.json((await readPolicyStates(ctx, ctx.config.policies)).map((state) => policyView(state, now)));
+    },
+  );
+  routes.add(
+    { method: 'get', path: '/api/policies/:policy', access: 'viewer', summary: 'One policy', responses: OR_404 },
+    async (c) => {
+      const [state] = await readPolicyStates(ctx, [pathPolicy(ctx, pathParam(c, 'policy'))]);
+      return c.json(policyView(state!, ctx.clock.now()));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/runs',
+      access: 'viewer',
+      summary: 'Run history, newest first',
+      query: RunsQuery,
+      responses: OR_400,
+    },
+    async (c) => {
+      const query = parseQuery(c, RunsQuery);
+      const policy = query.policy === undefined ? {} : { policy: fieldPolicy(ctx, query.policy).name };
+      return c.json((await ctx.control.listRuns({ ...policy, limit: query.limit })).map(runSummary));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/runs/:runId',
+      access: 'viewer',
+      summary: 'One run (with its progress while in flight here)',
+      responses: OR_404,
+    },
+    async (c) => {
+      const run = await requireRun(ctx, pathParam(c, 'runId'));
+      return c.json({ ...runSummary(run), progress: ctx.launcher.get(run.runId)?.progress ?? null });
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/runs/:runId/items',
+      access: 'viewer',
+      summary: "A run's listed items (runs started with list: true)",
+      query: ItemsQuery,
+      responses: OR_404,
+    },
     async (c) => {
       const { limit, offset } = parseQuery(c, ItemsQuery);
       const run = await requireRun(ctx, pathParam(c, 'runId'));
       const items = run.report?.items;
       const bytesToFree = ctx.launcher.get(run.runId)?.bytesToFree ?? null;
-      return c.json({ runId: run.runId, listed: items !== undefined, total: items?.length ?? 0, bytesToFree, items: (items ?? []).slice(offset, offset + limit) });
+      return c.json({
+        runId: run.runId,
+        listed: items !== undefined,
+        total: items?.length ?? 0,
+        bytesToFree,
+        items: (items ?? []).slice(offset, offset + limit),
+      });
     },
   );
-  routes.add({ method: 'get', path: '/api/runs/:runId/audit', access: 'viewer', summary: "A run's audit records", query: ItemsQuery, responses: OR_404 }, async (c) => {
-    const { limit } = parseQuery(c, ItemsQuery);
-    const run = await requireRun(ctx, pathParam(c, 'runId'));
-    return c.json(await readAudit(ctx, { runId: run.runId, policy: run.policy, limit }));
-  });
   routes.add(
-    { method: 'get', path: '/api/runs/:runId/events', access: 'viewer', summary: "A run's progress as server-sent events: progress, then done", stream: true, responses: OR_404 },
+    {
+      method: 'get',
+      path: '/api/runs/:runId/audit',
+      access: 'viewer',
+      summary: "A run's audit records",
+      query: ItemsQuery,
+      responses: OR_404,
+    },
+    async (c) => {
+      const { limit } = parseQuery(c, ItemsQuery);
+      const run = await requireRun(ctx, pathParam(c, 'runId'));
+      return c.json(await readAudit(ctx, { runId: run.runId, policy: run.policy, limit }));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/runs/:runId/events',
+      access: 'viewer',
+      summary: "A run's progress as server-sent events: progress, then done",
+      stream: true,
+      responses: OR_404,
+    },
     async (c) => {
       const runId = pathParam(c, 'runId');
       const launched = ctx.launcher.get(runId);
       if (!launched) await requireRun(ctx, runId);
-      return streamSSE(c, (stream) => (launched ? follow(stream, launched.subscribe) : followExternal(stream, ctx, runId)));
+      return streamSSE(c, (stream) =>
+        launched ? follow(stream, launched.subscribe) : followExternal(stream, ctx, runId),
+      );
     },
   );
-  routes.add({ method: 'get', path: '/api/audit', access: 'viewer', summary: 'Audit search by key, policy and/or run', query: AuditQuery, responses: OR_400 }, async (c) => {
-    const query = parseQuery(c, AuditQuery);
-    if (query.policy !== undefined) fieldPolicy(ctx, query.policy);
-    const { run, ...rest } = query;
-    return c.json(await readAudit(ctx, { ...rest, ...(run !== undefined ? { runId: run } : {}) }));
-  });
-  routes.add({ method: 'get', path: '/api/stats', access: 'viewer', summary: 'Chart series: deletions per day, oldest overdue over time', query: StatsQuery, responses: OR_400 }, async (c) => {
-    const { days } = parseQuery(c, StatsQuery);
-    const runs = await Promise.all(ctx.config.policies.map((policy) => ctx.control.listRuns({ policy: policy.name, limit: 1000 })));
-    return c.json(stats(runs.flat(), ctx.clock.now(), days));
-  });
-  routes.add({ method: 'get', path: '/api/holds', access: 'viewer', summary: 'Legal holds (of one policy: its own and global ones)', query: HoldsQuery, responses: OR_400 }, async (c) => {
-    const { policy } = parseQuery(c, HoldsQuery);
-    return c.json(await ctx.control.listHolds(policy === undefined ? undefined : fieldPolicy(ctx, policy).name));
-  });
-  routes.add({ method: 'get', path: '/api/pauses', access: 'viewer', summary: 'Pauses in force (`*`: every policy)', responses: OK }, async (c) => c.json(await ctx.control.listPauses()));
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/audit',
+      access: 'viewer',
+      summary: 'Audit search by key, policy and/or run',
+      query: AuditQuery,
+      responses: OR_400,
+    },
+    async (c) => {
+      const query = parseQuery(c, AuditQuery);
+      if (query.policy !== undefined) fieldPolicy(ctx, query.policy);
+      const { run, ...rest } = query;
+      return c.json(await readAudit(ctx, { ...rest, ...(run !== undefined ? { runId: run } : {}) }));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/stats',
+      access: 'viewer',
+      summary: 'Chart series: deletions per day, oldest overdue over time',
+      query: StatsQuery,
+      responses: OR_400,
+    },
+    async (c) => {
+      const { days } = parseQuery(c, StatsQuery);
+      const runs = await Promise.all(
+        ctx.config.policies.map((policy) => ctx.control.listRuns({ policy: policy.name, limit: 1000 })),
+      );
+      return c.json(stats(runs.flat(), ctx.clock.now(), days));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/holds',
+      access: 'viewer',
+      summary: 'Legal holds (of one policy: its own and global ones)',
+      query: HoldsQuery,
+      responses: OR_400,
+    },
+    async (c) => {
+      const { policy } = parseQuery(c, HoldsQuery);
+      return c.json(await ctx.control.listHolds(policy === undefined ? undefined : fieldPolicy(ctx, policy).name));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/pauses',
+      access: 'viewer',
+      summary: 'Pauses in force (`*`: every policy)',
+      responses: OK,
+    },
+    async (c) => c.json(await ctx.control.listPauses()),
+  );
 }
 
 type Subscribe = (listener: (event: RunEvent) => void) => () => void;
@@ -105,7 +239,13 @@ async function follow(stream: SSEStreamingApi, subscribe: Subscribe): Promise<vo
   let finish!: () => void;
   const ended = new Promise<void>((resolve) => (finish = resolve));
   const unsubscribe = subscribe((event) => {
-    const data = JSON.stringify(event.type === 'progress' ? event.progress : event.type === 'done' ? summary(event.report) : { message: event.message });
+    const data = JSON.stringify(
+      event.type === 'progress'
+        ? event.progress
+        : event.type === 'done'
+          ? summary(event.report)
+          : { message: event.message },
+    );
     writing = writing.then(() => stream.writeSSE({ event: event.type, data }));
     if (event.type !== 'progress') void writing.then(finish);
   });
@@ -120,7 +260,9 @@ async function followExternal(stream: SSEStreamingApi, ctx: ApiContext, runId: s
     const run = await ctx.control.getRun(runId);
     // A crashed run has no report: its record says how it ended.
     if (run?.status !== 'running') {
-      const ended = run?.report ? summary(run.report) : { runId, policy: run?.policy, status: run?.status ?? 'unknown' };
+      const ended = run?.report
+        ? summary(run.report)
+        : { runId, policy: run?.policy, status: run?.status ?? 'unknown' };
       await stream.writeSSE({ event: 'done', data: JSON.stringify(ended) });
       return;
     }

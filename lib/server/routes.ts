@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
 import type * as z from 'zod';
-import { actorFor, roleFor, type ApiTokens, type Role } from './auth.ts';
+import { type ApiTokens, actorFor, type Role, roleFor } from './auth.ts';
 import { ApiError } from './http.ts';
 
 /**
@@ -52,15 +52,26 @@ export class Routes {
     });
   }
 
-  /** 401 without a valid token, 403 with a viewer token on an action; public routes note who called (for `/healthz`'s detail). */
+  /**
+   * 401 without a valid token, 403 with a viewer token on an action; public routes note who
+   * called (`/healthz` gives its detail to token holders).
+   */
   private authorize(c: Context<ApiEnv>, access: Access): Caller | null {
     const role = roleFor(this.tokens, c.req.header('authorization'));
     if (role === null) {
       if (access === 'public') return null;
-      throw new ApiError(401, 'unauthorized', 'a bearer token is required (Authorization: Bearer <RETENTION_API_TOKEN or RETENTION_VIEWER_TOKEN>)');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'a bearer token is required (Authorization: Bearer <RETENTION_API_TOKEN or RETENTION_VIEWER_TOKEN>)',
+      );
     }
     if (RANK[role] < RANK[access]) {
-      throw new ApiError(403, 'forbidden', `the ${role} token may not do this: it needs the operator token (RETENTION_API_TOKEN)`);
+      throw new ApiError(
+        403,
+        'forbidden',
+        `the ${role} token may not do this: it needs the operator token (RETENTION_API_TOKEN)`,
+      );
     }
     return { role, actor: actorFor(role, c.req.header('x-retention-actor')) };
   }

@@ -5,7 +5,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { RetentionConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
-import { systemClock, type Clock } from '../core/types.ts';
+import { type Clock, systemClock } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { addActionRoutes } from './actionRoutes.ts';
 import type { ApiTokens } from './auth.ts';
@@ -14,7 +14,7 @@ import { ApiError, errorResponse, toApiError } from './http.ts';
 import { RunLauncher } from './launcher.ts';
 import { openApiDocument } from './openapi.ts';
 import { addReadRoutes } from './readRoutes.ts';
-import { Routes, type ApiEnv, type Operation } from './routes.ts';
+import { type ApiEnv, type Operation, Routes } from './routes.ts';
 import type { ApiContext } from './state.ts';
 
 /**
@@ -46,23 +46,40 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const clock = options.clock ?? systemClock;
   const launcher =
     options.launcher ??
-    new RunLauncher({ control: options.control, clock, log: options.log, ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}) });
+    new RunLauncher({
+      control: options.control,
+      clock,
+      log: options.log,
+      ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}),
+    });
   const closing = new AbortController();
-  const ctx: ApiContext = { config: options.config, control: options.control, clock, log: options.log, launcher, closing: closing.signal };
+  const ctx: ApiContext = {
+    config: options.config,
+    control: options.control,
+    clock,
+    log: options.log,
+    launcher,
+    closing: closing.signal,
+  };
 
   const app = new Hono<ApiEnv>();
   app.onError((error, c) => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) options.log.error('api_error', { method: c.req.method, path: c.req.path, error: apiError.message });
+    if (apiError.status >= 500)
+      options.log.error('api_error', { method: c.req.method, path: c.req.path, error: apiError.message });
     return errorResponse(c, apiError);
   });
-  app.notFound((c) => errorResponse(c, ApiError.notFound(`no route ${c.req.method} ${c.req.path} (see /api/openapi.json)`)));
+  app.notFound((c) =>
+    errorResponse(c, ApiError.notFound(`no route ${c.req.method} ${c.req.path} (see /api/openapi.json)`)),
+  );
   const routes = new Routes(app, options.tokens);
   addReadRoutes(routes, ctx);
   addActionRoutes(routes, ctx);
-  const version = options.version ?? (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  routes.add({ method: 'get', path: '/api/openapi.json', access: 'public', summary: 'This document', responses: { 200: 'OK' } }, (c) =>
-    c.json(openApiDocument(routes.operations, version)),
+  const version =
+    options.version ?? (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  routes.add(
+    { method: 'get', path: '/api/openapi.json', access: 'public', summary: 'This document', responses: { 200: 'OK' } },
+    (c) => c.json(openApiDocument(routes.operations, version)),
   );
   await addDashboard(app);
   return {
@@ -88,7 +105,9 @@ export interface ApiServer {
 export async function startApiServer(options: ApiOptions & { port: number; host: string }): Promise<ApiServer> {
   const api = await createApi(options);
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = serve({ fetch: api.app.fetch, port: options.port, hostname: options.host }, () => resolve(listening as Server));
+    const listening = serve({ fetch: api.app.fetch, port: options.port, hostname: options.host }, () =>
+      resolve(listening as Server),
+    );
     listening.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;

@@ -1,7 +1,7 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { AuditQuery, AuditRecord, ControlStore, RunRecord } from '../core/control.ts';
 import type { Clock } from '../core/types.ts';
-import { clip, ConfigError } from '../errors.ts';
+import { ConfigError, clip } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { readAuditTrail } from '../reports/auditTrail.ts';
 import { assessPolicy, DEFAULT_MISSED_AFTER_MS, DEFAULT_RUNS_PER_POLICY } from '../reports/health.ts';
@@ -47,7 +47,10 @@ export async function readPolicyStates(ctx: ApiContext, policies: PolicyConfig[]
         ctx.control.pausedBy(policy.name),
         ctx.control.getLease(policy.name),
       ]);
-      const health = assessPolicy(policy, runs, now, { missedAfterMs: DEFAULT_MISSED_AFTER_MS, runsRead: DEFAULT_RUNS_PER_POLICY });
+      const health = assessPolicy(policy, runs, now, {
+        missedAfterMs: DEFAULT_MISSED_AFTER_MS,
+        runsRead: DEFAULT_RUNS_PER_POLICY,
+      });
       const running = inFlight.find((run) => run.policy === policy.name);
       return {
         policy,

@@ -44,18 +44,38 @@ export interface PolicyView {
   paused: { scope: string; by: string; reason: string; at: string } | null;
   lease: { owner: string; expiresAt: string } | null;
   running: PolicyState['running'];
-  lastRun: { runId: string; status: string; dryRun: boolean; startedAt: string; deleted: number | null; sla: SlaStatus | null } | null;
+  lastRun: {
+    runId: string;
+    status: string;
+    dryRun: boolean;
+    startedAt: string;
+    deleted: number | null;
+    sla: SlaStatus | null;
+  } | null;
   /** Eligible unheld items still there, per the newest run that measured it (dry or live). */
   toClean: { items: number; measuredBy: string; at: string } | null;
   bytesToFree: number | null;
-  health: { status: PolicyHealth['status']; problems: string[]; oldestOverdueSeconds: number | null; deletedLast24h: number };
+  health: {
+    status: PolicyHealth['status'];
+    problems: string[];
+    oldestOverdueSeconds: number | null;
+    deletedLast24h: number;
+  };
 }
 
 export function policyView(state: PolicyState, now: Date): PolicyView {
   const { policy, runs, pause, lease, health } = state;
   const last = runs[0] ?? null;
   const measured = runs.find((run) => run.report?.backlog != null);
-  const status: PolicyStatus = state.running ? 'running' : pause ? 'paused' : !policy.enabled ? 'disabled' : health.status === 'unhealthy' ? 'unhealthy' : 'healthy';
+  const status: PolicyStatus = state.running
+    ? 'running'
+    : pause
+      ? 'paused'
+      : !policy.enabled
+        ? 'disabled'
+        : health.status === 'unhealthy'
+          ? 'unhealthy'
+          : 'healthy';
   return {
     name: policy.name,
     description: policy.description ?? null,
@@ -67,16 +87,35 @@ export function policyView(state: PolicyState, now: Date): PolicyView {
     nextRun: policy.enabled ? nextRun(policy.schedule, now).toISOString() : null,
     retention: describeCutoffs(computeCutoffs(policy.retention, now)),
     budget: policy.budget,
-    sla: { maxOverdue: policy.sla.maxOverdue, maxDuration: policy.sla.maxDuration ?? policy.budget, maxFailureRate: policy.sla.maxFailureRate, status: health.sla_status },
+    sla: {
+      maxOverdue: policy.sla.maxOverdue,
+      maxDuration: policy.sla.maxDuration ?? policy.budget,
+      maxFailureRate: policy.sla.maxFailureRate,
+      status: health.sla_status,
+    },
     paused: pause ? { scope: pause.scope, by: pause.by, reason: pause.reason, at: pause.at.toISOString() } : null,
     lease: lease && lease.expiresAt > now ? { owner: lease.owner, expiresAt: lease.expiresAt.toISOString() } : null,
     running: state.running,
     lastRun: last
-      ? { runId: last.runId, status: last.status, dryRun: last.dryRun, startedAt: last.startedAt.toISOString(), deleted: last.report?.deleted ?? null, sla: last.report?.sla.status ?? null }
+      ? {
+          runId: last.runId,
+          status: last.status,
+          dryRun: last.dryRun,
+          startedAt: last.startedAt.toISOString(),
+          deleted: last.report?.deleted ?? null,
+          sla: last.report?.sla.status ?? null,
+        }
       : null,
-    toClean: measured?.report ? { items: measured.report.backlog!, measuredBy: measured.runId, at: measured.report.finishedAt } : null,
+    toClean: measured?.report
+      ? { items: measured.report.backlog!, measuredBy: measured.runId, at: measured.report.finishedAt }
+      : null,
     bytesToFree: state.bytesToFree,
-    health: { status: health.status, problems: health.problems, oldestOverdueSeconds: health.oldest_overdue_seconds, deletedLast24h: health.deleted_last_24h },
+    health: {
+      status: health.status,
+      problems: health.problems,
+      oldestOverdueSeconds: health.oldest_overdue_seconds,
+      deletedLast24h: health.deleted_last_24h,
+    },
   };
 }
 
@@ -100,7 +139,9 @@ export interface Overview {
 export function overview(states: PolicyState[], views: PolicyView[], now: Date): Overview {
   const since = now.getTime() - 30 * DAY_MS;
   const live = states.flatMap((state) => state.runs.filter((run) => !run.dryRun && run.startedAt.getTime() >= since));
-  const newest = states.flatMap((state) => state.runs.slice(0, 1)).sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime())[0];
+  const newest = states
+    .flatMap((state) => state.runs.slice(0, 1))
+    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime())[0];
   const sla: Overview['sla'] = { ok: 0, warning: 0, breach: 0, none: 0 };
   for (const view of views) sla[view.sla.status ?? 'none'] += 1;
   const measuredBytes = views.filter((view) => view.bytesToFree !== null);
@@ -113,7 +154,13 @@ export function overview(states: PolicyState[], views: PolicyView[], now: Date):
     deletedLast30d: live.reduce((sum, run) => sum + (run.report?.deleted ?? 0), 0),
     bytesFreedLast30d: live.reduce((sum, run) => sum + (run.report?.bytesFreed ?? 0), 0),
     lastRun: newest
-      ? { policy: newest.policy, runId: newest.runId, status: newest.status, dryRun: newest.dryRun, startedAt: newest.startedAt.toISOString() }
+      ? {
+          policy: newest.policy,
+          runId: newest.runId,
+          status: newest.status,
+          dryRun: newest.dryRun,
+          startedAt: newest.startedAt.toISOString(),
+        }
       : null,
     sla,
     health: views.some((view) => view.health.status === 'unhealthy') ? 'unhealthy' : 'healthy',
@@ -145,7 +192,8 @@ export function stats(runs: RunRecord[], now: Date, days: number): Stats {
     day.deleted += run.report.deleted;
     day.bytesFreed += run.report.bytesFreed;
     day.runs += 1;
-    if (run.report.oldestOverdueSeconds !== null) overdue.push({ at: run.report.finishedAt, policy: run.policy, seconds: run.report.oldestOverdueSeconds });
+    if (run.report.oldestOverdueSeconds !== null)
+      overdue.push({ at: run.report.finishedAt, policy: run.policy, seconds: run.report.oldestOverdueSeconds });
   }
   overdue.sort((a, b) => a.at.localeCompare(b.at));
   return { days: series, overdue };

@@ -1,5 +1,5 @@
 import { access, constants } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 
 /**
  * Debian's Chromium (apt-get install -y chromium; `.ci/run` installs it) driven by playwright-core,
@@ -10,7 +10,10 @@ export const CHROMIUM = process.env.RETENTION_TEST_CHROMIUM ?? '/usr/bin/chromiu
 
 export async function launchChromium(): Promise<Browser> {
   await access(CHROMIUM, constants.X_OK).catch(() => {
-    throw new Error(`the dashboard tests need Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set RETENTION_TEST_CHROMIUM)`);
+    throw new Error(
+      `the dashboard tests need Chromium at ${CHROMIUM}: ` +
+        'install it with `apt-get install -y chromium` (or set RETENTION_TEST_CHROMIUM)',
+    );
   });
   return chromium.launch({
     executablePath: CHROMIUM,

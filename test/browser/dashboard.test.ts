@@ -7,7 +7,7 @@ import { seedDemo, seedDocumentsTable } from '../../lib/demo/seed.ts';
 import { createSqlClient } from '../../lib/sql/client.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { launchChromium } from './chromium.ts';
-import { startServe, type ServeProcess } from './serve.ts';
+import { type ServeProcess, startServe } from './serve.ts';
 
 /**
  * The web dashboard in headless Chromium, served by `retention serve` (a child process, as an
@@ -36,10 +36,16 @@ beforeAll(async () => {
   const sql = createSqlClient({ url: databaseUrl });
   await seedDocumentsTable(sql, now).finally(() => sql.close());
   // Small batches, so the live run reports progress several times before it ends.
-  const policies = config.policies.map((policy) => (policy.name === 'app-logs' ? { ...policy, batchSize: 10 } : policy));
+  const policies = config.policies.map((policy) =>
+    policy.name === 'app-logs' ? { ...policy, batchSize: 10 } : policy,
+  );
   const configFile = path.join(demoDir, 'retention.demo.json');
   await writeFile(configFile, JSON.stringify({ ...config, policies }), { mode: 0o600 });
-  const env = { RETENTION_DATABASE_URL: databaseUrl, RETENTION_API_TOKEN: OPERATOR, RETENTION_HOME: path.join(shared.scratch, 'home') };
+  const env = {
+    RETENTION_DATABASE_URL: databaseUrl,
+    RETENTION_API_TOKEN: OPERATOR,
+    RETENTION_HOME: path.join(shared.scratch, 'home'),
+  };
   [serve, browser] = await Promise.all([startServe(['--config', configFile], env), launchChromium()]);
   page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -54,19 +60,19 @@ afterAll(async () => {
 });
 
 const row = (policy: string) => page.locator(`#policies tr[data-policy="${policy}"]`);
-const chartTotal = async (): Promise<number> => Number(await page.locator('#chart-deletions').getAttribute('data-total'));
+const chartTotal = async (): Promise<number> =>
+  Number(await page.locator('#chart-deletions').getAttribute('data-total'));
 
 describe('web dashboard', () => {
   it('signs in with the token once and lists the demo policies with their status', async () => {
     await page.goto(`${serve.url}/`);
     await page.fill('#token', OPERATOR);
     await page.click('#sign-in');
-    await expect.poll(() => page.locator('#policies tbody tr').evaluateAll((rows) => rows.map((tr) => (tr as HTMLElement).dataset.policy))).toEqual([
-      'temp-audio',
-      'app-logs',
-      'thumbnail-cache',
-      'documents',
-    ]);
+    await expect
+      .poll(() =>
+        page.locator('#policies tbody tr').evaluateAll((rows) => rows.map((tr) => (tr as HTMLElement).dataset.policy)),
+      )
+      .toEqual(['temp-audio', 'app-logs', 'thumbnail-cache', 'documents']);
     expect(await page.locator('#role').textContent()).toBe('operator');
     // Nothing has run yet: no backlog is measured, and the history is empty.
     expect(await page.locator('[data-card="items-to-clean"] .detail').textContent()).toContain('not measured yet');
@@ -82,7 +88,10 @@ describe('web dashboard', () => {
     const section = page.locator('#dry-run[data-run-id]');
     await section.waitFor();
     const keys = await page.locator('#dry-run-items tr[data-outcome="would_delete"] td:first-child').allTextContents();
-    const expected = Array.from({ length: EXPIRED_LOGS }, (_, index) => `app/app-${String(30 + index).padStart(3, '0')}.log`);
+    const expected = Array.from(
+      { length: EXPIRED_LOGS },
+      (_, index) => `app/app-${String(30 + index).padStart(3, '0')}.log`,
+    );
     expect(keys.sort()).toEqual(expected);
     expect(await section.getAttribute('data-count')).toBe(String(EXPIRED_LOGS));
     // A dry run deletes nothing.
@@ -94,7 +103,9 @@ describe('web dashboard', () => {
   it('pauses a policy with its toggle, recorded with the API actor', async () => {
     await row('thumbnail-cache').locator('[data-action="toggle"]').click();
     await expect.poll(() => row('thumbnail-cache').getAttribute('data-status')).toBe('paused');
-    const pauses = (await (await fetch(`${serve.url}/api/pauses`, { headers: { authorization: `Bearer ${OPERATOR}` } })).json()) as Array<{ scope: string; by: string }>;
+    const pauses = (await (
+      await fetch(`${serve.url}/api/pauses`, { headers: { authorization: `Bearer ${OPERATOR}` } })
+    ).json()) as Array<{ scope: string; by: string }>;
     expect(pauses).toEqual([expect.objectContaining({ scope: 'thumbnail-cache', by: 'api:operator' })]);
   });
 
@@ -111,9 +122,14 @@ describe('web dashboard', () => {
       new MutationObserver((records) => {
         for (const record of records) {
           const target = record.target as HTMLElement;
-          if (target instanceof HTMLProgressElement && !target.closest('.run')?.textContent?.includes('dry run')) seen.push(target.value);
+          if (target instanceof HTMLProgressElement && !target.closest('.run')?.textContent?.includes('dry run'))
+            seen.push(target.value);
         }
-      }).observe(document.getElementById('progress-list')!, { subtree: true, attributes: true, attributeFilter: ['value'] });
+      }).observe(document.getElementById('progress-list')!, {
+        subtree: true,
+        attributes: true,
+        attributeFilter: ['value'],
+      });
     });
     await page.click('#confirm-go');
     const live = page.locator('.run[data-policy="app-logs"][data-state="done"]:not(:has-text("dry run"))');
@@ -123,7 +139,10 @@ describe('web dashboard', () => {
     expect(await live.textContent()).toContain(`deleted ${EXPIRED_LOGS}`);
     const values = await page.evaluate(() => (window as unknown as { barValues: number[] }).barValues);
     expect(values.at(-1)).toBe(1);
-    expect(values.some((value) => value > 0 && value < 1), `bar values: ${values.join(', ')}`).toBe(true);
+    expect(
+      values.some((value) => value > 0 && value < 1),
+      `bar values: ${values.join(', ')}`,
+    ).toBe(true);
     expect(values).toEqual([...values].sort((a, b) => a - b));
     // What the bar said happened, happened: only the young logs are left.
     expect(await logFiles()).toHaveLength(121 - EXPIRED_LOGS);
@@ -140,7 +159,9 @@ describe('web dashboard', () => {
     await page.click('#hold-form button[type="submit"]');
     const cells = page.locator('#holds tbody tr[data-hold]').first().locator('td');
     await expect.poll(() => cells.nth(3).textContent()).toBe('42');
-    expect(await cells.allTextContents()).toEqual(expect.arrayContaining(['documents', 'prefix', 'litigation hold: case 2026-17', 'api:operator']));
+    expect(await cells.allTextContents()).toEqual(
+      expect.arrayContaining(['documents', 'prefix', 'litigation hold: case 2026-17', 'api:operator']),
+    );
   });
 
   it('finds a deleted log in the audit search, with the API actor', async () => {
@@ -151,7 +172,8 @@ describe('web dashboard', () => {
     await expect.poll(() => cells.nth(4).textContent()).toBe(key);
     expect(await cells.nth(2).textContent()).toBe('deleted');
     expect(await cells.nth(6).textContent()).toBe('api:operator');
-    const screenshot = process.env.UPDATE_SCREENSHOTS === '1' ? DOCS_SCREENSHOT : path.join(shared.scratch, 'dashboard.png');
+    const screenshot =
+      process.env.UPDATE_SCREENSHOTS === '1' ? DOCS_SCREENSHOT : path.join(shared.scratch, 'dashboard.png');
     await mkdir(path.dirname(screenshot), { recursive: true });
     await page.evaluate(() => window.scrollTo(0, 0));
     expect((await page.screenshot({ path: screenshot, fullPage: true })).length).toBeGreaterThan(10_000);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { BIN } from '../support/cli.ts';
 
@@ -12,7 +12,10 @@ export interface ServeProcess {
 }
 
 export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, ...args, 'serve', '--port', '0'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args, 'serve', '--port', '0'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -23,7 +26,9 @@ export async function startServe(args: string[], env: Record<string, string>): P
       const match = /^dashboard: (http:\/\/\S+?)\/$/m.exec(stdout);
       if (match) resolve(match[1]!);
     });
-    void exited.then(([code]) => reject(new Error(`retention serve exited ${code} before listening:\n${stdout}\n${stderr}`)));
+    void exited.then(([code]) =>
+      reject(new Error(`retention serve exited ${code} before listening:\n${stdout}\n${stderr}`)),
+    );
   });
   return {
     url,

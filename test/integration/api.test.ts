@@ -2,13 +2,13 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
-import type { ControlStore } from '../../lib/core/control.ts';
 import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
+import type { ControlStore } from '../../lib/core/control.ts';
 import { Logger } from '../../lib/observe/log.ts';
 import { tokensFromEnv } from '../../lib/server/auth.ts';
 import { DASHBOARD_PATHS } from '../../lib/server/dashboard.ts';
 import { openApiPath } from '../../lib/server/openapi.ts';
-import { startApiServer, type ApiServer } from '../../lib/server/server.ts';
+import { type ApiServer, startApiServer } from '../../lib/server/server.ts';
 import { createSqlClient } from '../../lib/sql/client.ts';
 import { runCli, seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -57,7 +57,13 @@ beforeAll(async () => {
     { key: 'old-2.log', mtime: ago(50 * DAY) },
     { key: 'new.log', mtime: ago(DAY) },
   ]);
-  await seedFiles(roots.slow, Array.from({ length: 30 }, (_, index) => ({ key: `f-${String(index).padStart(2, '0')}.bin`, mtime: ago(40 * DAY) })));
+  await seedFiles(
+    roots.slow,
+    Array.from({ length: 30 }, (_, index) => ({
+      key: `f-${String(index).padStart(2, '0')}.bin`,
+      mtime: ago(40 * DAY),
+    })),
+  );
   const policy = (name: string, overrides = {}) => ({
     name,
     class: 'blobs',
@@ -68,8 +74,18 @@ beforeAll(async () => {
     ...overrides,
   });
   const config = parseConfig({ policies: [policy('files'), policy('slow', { batchSize: 5 })] });
-  const log = new Logger({ sink: { write: (line) => logLines.push(JSON.parse(line) as Record<string, unknown>) }, level: 'debug' });
-  server = await startApiServer({ config, control: gated(control), log, tokens: { operator: OPERATOR, viewer: VIEWER }, port: 0, host: '127.0.0.1' });
+  const log = new Logger({
+    sink: { write: (line) => logLines.push(JSON.parse(line) as Record<string, unknown>) },
+    level: 'debug',
+  });
+  server = await startApiServer({
+    config,
+    control: gated(control),
+    log,
+    tokens: { operator: OPERATOR, viewer: VIEWER },
+    port: 0,
+    host: '127.0.0.1',
+  });
 });
 
 afterAll(async () => {
@@ -79,7 +95,11 @@ afterAll(async () => {
 
 type Who = 'none' | 'viewer' | 'operator';
 
-async function call(method: string, route: string, options: { who?: Who; body?: unknown; rawBody?: string; actor?: string } = {}) {
+async function call(
+  method: string,
+  route: string,
+  options: { who?: Who; body?: unknown; rawBody?: string; actor?: string } = {},
+) {
   const headers: Record<string, string> = {};
   const who = options.who ?? 'operator';
   if (who !== 'none') headers.authorization = `Bearer ${who === 'operator' ? OPERATOR : VIEWER}`;
@@ -107,11 +127,16 @@ function parseEvents(text: string): Array<{ event: string; data: any }> {
 }
 
 describe('REST API access', () => {
-  it('answers every route by token: 401 without one, 403 for the viewer on actions, success for the operator', async () => {
+  it('answers every route by token: 401 without one, 403 for the viewer on actions, else success', async () => {
     const { runId } = await runToEnd('files', { dryRun: true, list: true });
     const document = (await call('GET', '/api/openapi.json', { who: 'none' })).json;
-    const operations = Object.entries(document.paths as Record<string, Record<string, { 'x-access': string }>>).flatMap(([route, methods]) =>
-      Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), route, access: operation['x-access'] })),
+    const operations = Object.entries(document.paths as Record<string, Record<string, { 'x-access': string }>>).flatMap(
+      ([route, methods]) =>
+        Object.entries(methods).map(([method, operation]) => ({
+          method: method.toUpperCase(),
+          route,
+          access: operation['x-access'],
+        })),
     );
     // What each route is called with: a route without an entry here fails the test, so none goes untested.
     const examples: Record<string, { query?: string; body?: unknown; ok: number[] }> = {
@@ -141,9 +166,23 @@ describe('REST API access', () => {
     expect(operations.map(({ method, route }) => `${method} ${route}`).sort()).toEqual(Object.keys(examples).sort());
     for (const { method, route, access } of operations) {
       const example = examples[`${method} ${route}`]!;
-      const holdId = method === 'DELETE' ? (await control.addHold({ policy: 'files', key: 'to-remove', prefix: false, reason: 'r', createdBy: 'test' })).id : 0;
-      const concrete = route.replace('{policy}', 'files').replace('{runId}', runId).replace('{id}', String(holdId)) + (example.query ?? '');
-      const send = (who: Who) => call(method, concrete, { who, ...(example.body !== undefined ? { body: example.body } : {}) });
+      const holdId =
+        method === 'DELETE'
+          ? (
+              await control.addHold({
+                policy: 'files',
+                key: 'to-remove',
+                prefix: false,
+                reason: 'r',
+                createdBy: 'test',
+              })
+            ).id
+          : 0;
+      const concrete =
+        route.replace('{policy}', 'files').replace('{runId}', runId).replace('{id}', String(holdId)) +
+        (example.query ?? '');
+      const send = (who: Who) =>
+        call(method, concrete, { who, ...(example.body !== undefined ? { body: example.body } : {}) });
       const label = `${method} ${route}`;
 
       const anonymous = await send('none');
@@ -175,7 +214,14 @@ describe('REST API access', () => {
   });
 
   it('refuses wrong, malformed and other-scheme credentials alike', async () => {
-    for (const authorization of [`Bearer ${OPERATOR}x`, `Bearer ${OPERATOR.slice(0, -1)}`, `Basic ${OPERATOR}`, OPERATOR, 'Bearer', `Bearer ${VIEWER} ${OPERATOR}`]) {
+    for (const authorization of [
+      `Bearer ${OPERATOR}x`,
+      `Bearer ${OPERATOR.slice(0, -1)}`,
+      `Basic ${OPERATOR}`,
+      OPERATOR,
+      'Bearer',
+      `Bearer ${VIEWER} ${OPERATOR}`,
+    ]) {
       const response = await fetch(`${server.url}/api/policies`, { headers: { authorization } });
       expect(response.status, authorization).toBe(401);
       expect(response.headers.get('www-authenticate')).toBe('Bearer');
@@ -184,29 +230,60 @@ describe('REST API access', () => {
 
   it('lists every route it serves in the OpenAPI document, and nothing else', async () => {
     const document = (await call('GET', '/api/openapi.json', { who: 'none' })).json;
-    const documented = Object.entries(document.paths as Record<string, object>).flatMap(([route, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${route}`));
-    const served = server.api.app.routes.map((route) => `${route.method} ${openApiPath(route.path)}`).filter((route) => !DASHBOARD_PATHS.some((asset) => route === `GET ${asset}`));
+    const documented = Object.entries(document.paths as Record<string, object>).flatMap(([route, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${route}`),
+    );
+    const served = server.api.app.routes
+      .map((route) => `${route.method} ${openApiPath(route.path)}`)
+      .filter((route) => !DASHBOARD_PATHS.some((asset) => route === `GET ${asset}`));
     expect([...new Set(served)].sort()).toEqual(documented.sort());
     // Bodies are documented from the schemas that check them.
-    expect(document.paths['/api/holds'].post.requestBody.content['application/json'].schema.required).toEqual(['reason']);
+    expect(document.paths['/api/holds'].post.requestBody.content['application/json'].schema.required).toEqual([
+      'reason',
+    ]);
   });
 });
 
 describe('REST API input', () => {
   const cases: Array<[string, string, { body?: unknown; rawBody?: string; actor?: string }, string]> = [
     ['POST', '/api/holds', { body: { key: 'a' } }, 'error: reason: missing (this field is required)'],
-    ['POST', '/api/holds', { body: { key: 'a', prefix: 'b', reason: 'r' } }, 'error: key: give exactly one of key or prefix'],
+    [
+      'POST',
+      '/api/holds',
+      { body: { key: 'a', prefix: 'b', reason: 'r' } },
+      'error: key: give exactly one of key or prefix',
+    ],
     ['POST', '/api/holds', { body: { prefix: '', reason: 'r' } }, 'error: prefix: must not be empty'],
-    ['POST', '/api/holds', { body: { key: 'a', reason: 'r', policy: 'nope' } }, 'error: policy: no policy named "nope" (known: files, slow)'],
+    [
+      'POST',
+      '/api/holds',
+      { body: { key: 'a', reason: 'r', policy: 'nope' } },
+      'error: policy: no policy named "nope" (known: files, slow)',
+    ],
     ['POST', '/api/policies/files/runs', { body: { dryrun: true } }, 'error: dryrun: unknown field "dryrun"'],
     ['POST', '/api/policies/files/runs', { body: { dryRun: 'yes' } }, 'error: dryRun: must be true or false'],
-    ['POST', '/api/policies/files/runs', { body: { dryRun: true, limit: 0 } }, 'error: limit: must be a whole number above 0'],
+    [
+      'POST',
+      '/api/policies/files/runs',
+      { body: { dryRun: true, limit: 0 } },
+      'error: limit: must be a whole number above 0',
+    ],
     ['POST', '/api/policies/files/runs', { body: { dryRun: true, budget: '30' } }, 'error: budget:'],
-    ['POST', '/api/policies/files/runs', { body: { dryRun: true, before: '2024-02-30' } }, 'error: before: "2024-02-30" is not a calendar date'],
+    [
+      'POST',
+      '/api/policies/files/runs',
+      { body: { dryRun: true, before: '2024-02-30' } },
+      'error: before: "2024-02-30" is not a calendar date',
+    ],
     ['POST', '/api/policies/files/pause', { body: { reason: '' } }, 'error: reason: must not be empty'],
     ['POST', '/api/resume', { body: { scope: '*' } }, 'error: scope: unknown field'],
     ['POST', '/api/pause', { rawBody: '{"reason": ' }, 'error: (body): is not JSON'],
-    ['POST', '/api/pause', { body: { reason: 'x' }, actor: 'alice; rm -rf' }, 'error: X-Retention-Actor: must be 1 to 64 letters'],
+    [
+      'POST',
+      '/api/pause',
+      { body: { reason: 'x' }, actor: 'alice; rm -rf' },
+      'error: X-Retention-Actor: must be 1 to 64 letters',
+    ],
     ['GET', '/api/runs?limit=lots', {}, 'error: limit: must be a whole number from 1 to 1000'],
     ['GET', '/api/runs?policy=nope', {}, 'error: policy: no policy named "nope"'],
     ['GET', '/api/audit', {}, 'error: key: say which records'],
@@ -235,30 +312,69 @@ describe('REST API actions', () => {
   const actor = 'alice@example.com';
 
   it('records every action with the caller as actor, through the control store the CLI uses', async () => {
-    expect((await call('GET', '/api/whoami', { actor })).json).toEqual({ role: 'operator', actor: `api:operator:${actor}` });
-    expect((await call('POST', '/api/policies/files/pause', { body: { reason: 'incident 4411' }, actor })).status).toBe(200);
-    expect(await control.listPauses()).toEqual([expect.objectContaining({ scope: 'files', by: `api:operator:${actor}`, reason: 'incident 4411' })]);
-    expect((await call('GET', '/api/policies/files', { who: 'viewer' })).json).toMatchObject({ status: 'paused', paused: { by: `api:operator:${actor}` } });
+    expect((await call('GET', '/api/whoami', { actor })).json).toEqual({
+      role: 'operator',
+      actor: `api:operator:${actor}`,
+    });
+    expect((await call('POST', '/api/policies/files/pause', { body: { reason: 'incident 4411' }, actor })).status).toBe(
+      200,
+    );
+    expect(await control.listPauses()).toEqual([
+      expect.objectContaining({ scope: 'files', by: `api:operator:${actor}`, reason: 'incident 4411' }),
+    ]);
+    expect((await call('GET', '/api/policies/files', { who: 'viewer' })).json).toMatchObject({
+      status: 'paused',
+      paused: { by: `api:operator:${actor}` },
+    });
     expect((await call('POST', '/api/policies/files/resume', { actor })).json).toMatchObject({ wasPaused: true });
 
-    const hold = await call('POST', '/api/holds', { body: { policy: 'files', key: 'old-2.log', reason: 'litigation 17' }, actor });
-    expect(hold.json).toMatchObject({ policy: 'files', key: 'old-2.log', prefix: false, createdBy: `api:operator:${actor}` });
+    const hold = await call('POST', '/api/holds', {
+      body: { policy: 'files', key: 'old-2.log', reason: 'litigation 17' },
+      actor,
+    });
+    expect(hold.json).toMatchObject({
+      policy: 'files',
+      key: 'old-2.log',
+      prefix: false,
+      createdBy: `api:operator:${actor}`,
+    });
 
     const { runId, events } = await runToEnd('files', {}, actor);
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
-    expect(done.data).toMatchObject({ runId, status: 'completed', deleted: 1, held: 1, trigger: 'manual', dryRun: false });
+    expect(done.data).toMatchObject({
+      runId,
+      status: 'completed',
+      deleted: 1,
+      held: 1,
+      trigger: 'manual',
+      dryRun: false,
+    });
     expect((await readdir(roots.files)).sort()).toEqual(['new.log', 'old-2.log']);
-    const audit = (await call('GET', `/api/runs/${runId}/audit`, { who: 'viewer' })).json as Array<{ key: string; status: string; actor: string }>;
+    const audit = (await call('GET', `/api/runs/${runId}/audit`, { who: 'viewer' })).json as Array<{
+      key: string;
+      status: string;
+      actor: string;
+    }>;
     expect(audit.map(({ key, status, actor: by }) => [key, status, by]).sort()).toEqual([
       ['old-1.log', 'deleted', `api:operator:${actor}`],
       ['old-2.log', 'held', `api:operator:${actor}`],
     ]);
-    expect((await call('GET', '/api/audit?key=old-1.log', { who: 'viewer' })).json[0]).toMatchObject({ runId, status: 'deleted' });
+    expect((await call('GET', '/api/audit?key=old-1.log', { who: 'viewer' })).json[0]).toMatchObject({
+      runId,
+      status: 'deleted',
+    });
 
     expect((await call('DELETE', `/api/holds/${hold.json.id}`, { actor })).status).toBe(200);
-    const logged = logLines.filter((line) => ['policy_paused', 'policy_resumed', 'hold_added', 'hold_removed'].includes(line.event as string));
-    expect(logged.filter((line) => line.by === `api:operator:${actor}`).map((line) => line.event)).toEqual(['policy_paused', 'policy_resumed', 'hold_added', 'hold_removed']);
+    const logged = logLines.filter((line) =>
+      ['policy_paused', 'policy_resumed', 'hold_added', 'hold_removed'].includes(line.event as string),
+    );
+    expect(logged.filter((line) => line.by === `api:operator:${actor}`).map((line) => line.event)).toEqual([
+      'policy_paused',
+      'policy_resumed',
+      'hold_added',
+      'hold_removed',
+    ]);
   });
 
   it('stops a run in flight when its policy is paused through the API, before its next deletion', async () => {
@@ -271,13 +387,18 @@ describe('REST API actions', () => {
       expect(started.status).toBe(202);
       const stream = call('GET', `/api/runs/${started.json.runId}/events`, { who: 'viewer' });
       await atSecondBatch;
-      expect((await call('POST', '/api/policies/slow/pause', { body: { reason: 'stop now' }, actor })).status).toBe(200);
+      expect((await call('POST', '/api/policies/slow/pause', { body: { reason: 'stop now' }, actor })).status).toBe(
+        200,
+      );
       release();
       const events = parseEvents((await stream).text);
       // Progress stopped at the first batch: the second was never deleted.
       const progress = events.filter((event) => event.event === 'progress');
       expect(progress.at(-1)).toMatchObject({ data: { deleted: 5, planned: 30, fraction: 5 / 30 } });
-      expect(events.at(-1)).toMatchObject({ event: 'done', data: { status: 'partial', stopReason: 'paused', deleted: 5 } });
+      expect(events.at(-1)).toMatchObject({
+        event: 'done',
+        data: { status: 'partial', stopReason: 'paused', deleted: 5 },
+      });
       expect(events.at(-1)!.data.error.message).toContain(`paused by api:operator:${actor} (stop now)`);
       expect(await readdir(roots.slow)).toHaveLength(25);
       const audit = await control.audit({ runId: started.json.runId, limit: 100 });
@@ -295,7 +416,14 @@ describe('REST API actions', () => {
     expect(items).toMatchObject({ runId, listed: true, total: 25, bytesToFree: 25 * 'content of f-00.bin'.length });
     expect(items.items).toHaveLength(5);
     const overview = (await call('GET', '/api/overview', { who: 'viewer' })).json;
-    expect(overview).toMatchObject({ policies: 2, itemsToClean: 25, unmeasured: [], bytesToFreeFrom: ['files', 'slow'], deletedLast30d: 6, running: 0 });
+    expect(overview).toMatchObject({
+      policies: 2,
+      itemsToClean: 25,
+      unmeasured: [],
+      bytesToFreeFrom: ['files', 'slow'],
+      deletedLast30d: 6,
+      running: 0,
+    });
     const stats = (await call('GET', '/api/stats?days=3', { who: 'viewer' })).json;
     expect(stats.days.map((day: { deleted: number }) => day.deleted)).toEqual([0, 0, 6]);
     const history = (await call('GET', '/api/runs?policy=slow', { who: 'viewer' })).json;
@@ -309,14 +437,35 @@ describe('retention serve', () => {
     const dir = path.join(shared.scratch, 'serve-config');
     await mkdir(dir, { recursive: true });
     const config = path.join(dir, 'retention.json');
-    await writeFile(config, JSON.stringify({ policies: [{ name: 'files', class: 'blobs', store: { kind: 'fs', root: roots.files }, retention: '30d', schedule: '0 * * * *' }] }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        policies: [
+          {
+            name: 'files',
+            class: 'blobs',
+            store: { kind: 'fs', root: roots.files },
+            retention: '30d',
+            schedule: '0 * * * *',
+          },
+        ],
+      }),
+    );
     const home = path.join(dir, 'home');
-    const none = await runCli(['--config', config, 'serve', '--port', '0'], { env: { RETENTION_API_TOKEN: '', RETENTION_VIEWER_TOKEN: '', RETENTION_HOME: home } });
+    const none = await runCli(['--config', config, 'serve', '--port', '0'], {
+      env: { RETENTION_API_TOKEN: '', RETENTION_VIEWER_TOKEN: '', RETENTION_HOME: home },
+    });
     expect(none.code).toBe(2);
-    expect(none.stderr).toContain('error: RETENTION_API_TOKEN: neither RETENTION_API_TOKEN (operator) nor RETENTION_VIEWER_TOKEN (read only) is set');
+    expect(none.stderr).toContain(
+      'error: RETENTION_API_TOKEN: neither RETENTION_API_TOKEN (operator) nor RETENTION_VIEWER_TOKEN (read only) is',
+    );
     // The other refusals come from the same check (in-process: a CLI start costs seconds).
-    expect(() => tokensFromEnv({ RETENTION_VIEWER_TOKEN: 'secret' })).toThrow('error: RETENTION_VIEWER_TOKEN: is 6 characters long, shorter than 16');
-    expect(() => tokensFromEnv({ RETENTION_API_TOKEN: OPERATOR, RETENTION_VIEWER_TOKEN: OPERATOR })).toThrow('error: RETENTION_VIEWER_TOKEN: equals RETENTION_API_TOKEN');
+    expect(() => tokensFromEnv({ RETENTION_VIEWER_TOKEN: 'secret' })).toThrow(
+      'error: RETENTION_VIEWER_TOKEN: is 6 characters long, shorter than 16',
+    );
+    expect(() => tokensFromEnv({ RETENTION_API_TOKEN: OPERATOR, RETENTION_VIEWER_TOKEN: OPERATOR })).toThrow(
+      'error: RETENTION_VIEWER_TOKEN: equals RETENTION_API_TOKEN',
+    );
     expect(tokensFromEnv({ RETENTION_VIEWER_TOKEN: VIEWER })).toEqual({ viewer: VIEWER });
     // The control store was never opened: no embedded server was started in the home.
     await expect(readdir(home)).rejects.toThrow();

@@ -33,7 +33,16 @@ export function drawDeletions(container, days) {
       legend: { show: true },
       scales: { x: { time: true, range: () => [from, to] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [{}, { label: 'items' }],
-      series: [{}, { label: 'deleted', stroke: COLORS[0], fill: 'rgba(37, 99, 235, 0.35)', paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } }],
+      series: [
+        {},
+        {
+          label: 'deleted',
+          stroke: COLORS[0],
+          fill: 'rgba(37, 99, 235, 0.35)',
+          paths: uPlot.paths.bars({ size: [0.7, 40] }),
+          points: { show: false },
+        },
+      ],
     },
     [xs, deleted],
   );
@@ -44,7 +53,11 @@ export function drawOverdue(container, points, [from, to]) {
   const policies = [...new Set(points.map((point) => point.policy))].sort();
   const xs = [...new Set(points.map((point) => Date.parse(point.at) / 1000))].sort((a, b) => a - b);
   const columns = policies.map((policy) => {
-    const byTime = new Map(points.filter((point) => point.policy === policy).map((point) => [Date.parse(point.at) / 1000, point.seconds / 3600]));
+    const byTime = new Map(
+      points
+        .filter((point) => point.policy === policy)
+        .map((point) => [Date.parse(point.at) / 1000, point.seconds / 3600]),
+    );
     return xs.map((x) => (byTime.has(x) ? byTime.get(x) : null));
   });
   container.dataset.points = String(points.length);
@@ -54,7 +67,15 @@ export function drawOverdue(container, points, [from, to]) {
     {
       scales: { x: { time: true, range: () => [from, to] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [{}, { label: 'hours' }],
-      series: [{}, ...policies.map((policy, index) => ({ label: policy, stroke: COLORS[index % COLORS.length], width: 2, spanGaps: true }))],
+      series: [
+        {},
+        ...policies.map((policy, index) => ({
+          label: policy,
+          stroke: COLORS[index % COLORS.length],
+          width: 2,
+          spanGaps: true,
+        })),
+      ],
     },
     [xs, ...columns],
   );

@@ -33,7 +33,12 @@ async function events(runId, onEvent) {
     for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const field = (name) => block.split('\n').find((line) => line.startsWith(`${name}:`))?.slice(name.length + 1).trim();
+      const field = (name) =>
+        block
+          .split('\n')
+          .find((line) => line.startsWith(`${name}:`))
+          ?.slice(name.length + 1)
+          .trim();
       const data = field('data');
       if (data !== undefined) onEvent(field('event') ?? 'message', JSON.parse(data));
     }
@@ -59,18 +64,53 @@ async function action(work) {
 // ---- overview, policies, history, holds ------------------------------------------------------
 
 function card(id, title, value, detail) {
-  return h('article', { class: 'card', dataset: { card: id } }, h('h3', {}, title), h('p', { class: 'value' }, value), h('p', { class: 'detail' }, detail));
+  return h(
+    'article',
+    { class: 'card', dataset: { card: id } },
+    h('h3', {}, title),
+    h('p', { class: 'value' }, value),
+    h('p', { class: 'detail' }, detail),
+  );
 }
 
 function renderCards(overview) {
   const sla = overview.sla;
   const last = overview.lastRun;
   $('cards').replaceChildren(
-    card('items-to-clean', 'Items to clean', count(overview.itemsToClean), overview.unmeasured.length > 0 ? `not measured yet: ${overview.unmeasured.join(', ')}` : 'past retention, not held'),
-    card('bytes-to-free', 'Bytes to free', bytes(overview.bytesToFree), overview.bytesToFreeFrom.length > 0 ? `measured: ${overview.bytesToFreeFrom.join(', ')}` : 'dry-run a policy to measure'),
-    card('freed-30d', 'Space freed in 30 days', bytes(overview.bytesFreedLast30d), `${count(overview.deletedLast30d)} items deleted`),
-    card('last-run', 'Last run', last ? relative(last.startedAt) : 'never', last ? `${last.policy} · ${last.status}${last.dryRun ? ' (dry run)' : ''}` : ''),
-    card('sla', 'SLA', h('span', {}, badge(overview.health)), `${sla.ok} ok · ${sla.warning} warning · ${sla.breach} breach · ${sla.none} not run`),
+    card(
+      'items-to-clean',
+      'Items to clean',
+      count(overview.itemsToClean),
+      overview.unmeasured.length > 0
+        ? `not measured yet: ${overview.unmeasured.join(', ')}`
+        : 'past retention, not held',
+    ),
+    card(
+      'bytes-to-free',
+      'Bytes to free',
+      bytes(overview.bytesToFree),
+      overview.bytesToFreeFrom.length > 0
+        ? `measured: ${overview.bytesToFreeFrom.join(', ')}`
+        : 'dry-run a policy to measure',
+    ),
+    card(
+      'freed-30d',
+      'Space freed in 30 days',
+      bytes(overview.bytesFreedLast30d),
+      `${count(overview.deletedLast30d)} items deleted`,
+    ),
+    card(
+      'last-run',
+      'Last run',
+      last ? relative(last.startedAt) : 'never',
+      last ? `${last.policy} · ${last.status}${last.dryRun ? ' (dry run)' : ''}` : '',
+    ),
+    card(
+      'sla',
+      'SLA',
+      h('span', {}, badge(overview.health)),
+      `${sla.ok} ok · ${sla.warning} warning · ${sla.breach} breach · ${sla.none} not run`,
+    ),
   );
 }
 
@@ -87,33 +127,96 @@ function renderPolicies(policies) {
       checked: !policy.paused,
       disabled: !operator || globalPause,
       dataset: { action: 'toggle' },
-      onchange: (event) => action(() => api(`/api/policies/${encodeURIComponent(policy.name)}/${event.target.checked ? 'resume' : 'pause'}`, { method: 'POST', body: event.target.checked ? undefined : { reason: 'paused from the dashboard' } })),
+      onchange: (event) =>
+        action(() =>
+          api(`/api/policies/${encodeURIComponent(policy.name)}/${event.target.checked ? 'resume' : 'pause'}`, {
+            method: 'POST',
+            body: event.target.checked ? undefined : { reason: 'paused from the dashboard' },
+          }),
+        ),
     });
     const busy = policy.running !== null;
     return h(
       'tr',
       { dataset: { policy: policy.name, status: policy.status } },
-      h('td', {}, h('strong', {}, policy.name), h('div', { class: 'muted' }, policy.description ?? `${policy.dataClass} · ${policy.storeKind}`)),
-      h('td', {}, badge(policy.status), policy.health.problems.length > 0 ? h('div', { class: 'muted small' }, policy.health.problems[0]) : null),
+      h(
+        'td',
+        {},
+        h('strong', {}, policy.name),
+        h('div', { class: 'muted' }, policy.description ?? `${policy.dataClass} · ${policy.storeKind}`),
+      ),
+      h(
+        'td',
+        {},
+        badge(policy.status),
+        policy.health.problems.length > 0 ? h('div', { class: 'muted small' }, policy.health.problems[0]) : null,
+      ),
       h('td', {}, toggle),
-      h('td', {}, h('code', {}, policy.schedule), h('div', { class: 'muted' }, policy.nextRun ? relative(policy.nextRun) : 'disabled')),
-      h('td', {}, policy.retention.map((rule) => h('div', { class: 'small' }, rule.rule))),
-      h('td', {}, policy.lastRun ? [relative(policy.lastRun.startedAt), h('div', { class: 'muted' }, `${policy.lastRun.status}${policy.lastRun.dryRun ? ' (dry run)' : ''}`)] : 'never'),
+      h(
+        'td',
+        {},
+        h('code', {}, policy.schedule),
+        h('div', { class: 'muted' }, policy.nextRun ? relative(policy.nextRun) : 'disabled'),
+      ),
+      h(
+        'td',
+        {},
+        policy.retention.map((rule) => h('div', { class: 'small' }, rule.rule)),
+      ),
+      h(
+        'td',
+        {},
+        policy.lastRun
+          ? [
+              relative(policy.lastRun.startedAt),
+              h('div', { class: 'muted' }, `${policy.lastRun.status}${policy.lastRun.dryRun ? ' (dry run)' : ''}`),
+            ]
+          : 'never',
+      ),
       h('td', {}, policy.sla.status ? badge(policy.sla.status) : '–'),
-      h('td', { dataset: { cell: 'to-clean' } }, policy.toClean ? count(policy.toClean.items) : '–', policy.bytesToFree !== null ? h('div', { class: 'muted' }, bytes(policy.bytesToFree)) : null),
+      h(
+        'td',
+        { dataset: { cell: 'to-clean' } },
+        policy.toClean ? count(policy.toClean.items) : '–',
+        policy.bytesToFree !== null ? h('div', { class: 'muted' }, bytes(policy.bytesToFree)) : null,
+      ),
       h(
         'td',
         { class: 'actions' },
-        h('button', { type: 'button', dataset: { action: 'dry-run' }, disabled: !operator || busy, onclick: () => action(() => dryRun(policy.name)) }, 'Dry run'),
-        h('button', { type: 'button', class: 'danger', dataset: { action: 'run' }, disabled: !operator || busy, onclick: () => action(() => confirmAndRun(policy.name)) }, 'Run…'),
+        h(
+          'button',
+          {
+            type: 'button',
+            dataset: { action: 'dry-run' },
+            disabled: !operator || busy,
+            onclick: () => action(() => dryRun(policy.name)),
+          },
+          'Dry run',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger',
+            dataset: { action: 'run' },
+            disabled: !operator || busy,
+            onclick: () => action(() => confirmAndRun(policy.name)),
+          },
+          'Run…',
+        ),
       ),
     );
   });
   fill($('policies').tBodies[0], rows, 'no policies');
-  for (const policy of policies) if (policy.running && !state.following.has(policy.running.runId)) follow(policy.running.runId, policy.name, policy.running.dryRun);
+  for (const policy of policies)
+    if (policy.running && !state.following.has(policy.running.runId))
+      follow(policy.running.runId, policy.name, policy.running.dryRun);
   // Rebuilt on every refresh: what the operator picked stays picked.
   const picked = $('hold-policy').value;
-  $('hold-policy').replaceChildren(h('option', { value: '' }, 'every policy'), ...policies.map((policy) => h('option', { value: policy.name }, policy.name)));
+  $('hold-policy').replaceChildren(
+    h('option', { value: '' }, 'every policy'),
+    ...policies.map((policy) => h('option', { value: policy.name }, policy.name)),
+  );
   $('hold-policy').value = policies.some((policy) => policy.name === picked) ? picked : '';
 }
 
@@ -126,7 +229,11 @@ function renderHistory(runs, stats) {
       h('td', {}, run.policy),
       h('td', { title: when(run.startedAt) }, relative(run.startedAt)),
       h('td', {}, badge(run.status), run.dryRun ? ' dry run' : ''),
-      h('td', {}, run.dryRun ? `(${count((run.report?.eligible ?? 0) - (run.report?.held ?? 0))})` : count(run.report?.deleted)),
+      h(
+        'td',
+        {},
+        run.dryRun ? `(${count((run.report?.eligible ?? 0) - (run.report?.held ?? 0))})` : count(run.report?.deleted),
+      ),
       h('td', {}, bytes(run.report?.bytesFreed)),
       h('td', {}, run.report ? badge(run.report.sla.status) : '–'),
       h('td', {}, run.report?.trigger ?? '–'),
@@ -150,7 +257,21 @@ function renderHolds(holds) {
       h('td', {}, hold.reason),
       h('td', {}, hold.createdBy),
       h('td', { title: when(hold.createdAt) }, relative(hold.createdAt)),
-      h('td', {}, operator ? h('button', { type: 'button', class: 'quiet', onclick: () => action(() => api(`/api/holds/${hold.id}`, { method: 'DELETE' })) }, 'Remove') : null),
+      h(
+        'td',
+        {},
+        operator
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'quiet',
+                onclick: () => action(() => api(`/api/holds/${hold.id}`, { method: 'DELETE' })),
+              },
+              'Remove',
+            )
+          : null,
+      ),
     ),
   );
   fill($('holds').tBodies[0], rows, 'no holds');
@@ -159,7 +280,13 @@ function renderHolds(holds) {
 async function refresh() {
   if (!state.role) return;
   try {
-    const [overview, policies, runs, stats, holds] = await Promise.all([api('/api/overview'), api('/api/policies'), api('/api/runs?limit=20'), api('/api/stats?days=30'), api('/api/holds')]);
+    const [overview, policies, runs, stats, holds] = await Promise.all([
+      api('/api/overview'),
+      api('/api/policies'),
+      api('/api/runs?limit=20'),
+      api('/api/stats?days=30'),
+      api('/api/holds'),
+    ]);
     renderCards(overview);
     renderPolicies(policies);
     renderHistory(runs, stats);
@@ -177,18 +304,29 @@ function follow(runId, policy, dryRun) {
   $('runs').hidden = false;
   const bar = h('progress', { max: 1, value: 0 });
   const text = h('span', { class: 'muted' }, 'starting…');
-  const entry = h('div', { class: 'run', dataset: { runId, policy, state: 'running' } }, h('strong', {}, `${policy}${dryRun ? ' (dry run)' : ''}`), bar, text);
+  const entry = h(
+    'div',
+    { class: 'run', dataset: { runId, policy, state: 'running' } },
+    h('strong', {}, `${policy}${dryRun ? ' (dry run)' : ''}`),
+    bar,
+    text,
+  );
   $('progress-list').prepend(entry);
   const finished = new Promise((resolve, reject) => {
     events(runId, (type, data) => {
       if (type === 'progress') {
         bar.value = data.fraction;
-        text.textContent = dryRun ? `scanned ${count(data.scanned)} of ${count(data.total)}` : `deleted ${count(data.deleted)} of ${count(data.planned)}`;
+        text.textContent = dryRun
+          ? `scanned ${count(data.scanned)} of ${count(data.total)}`
+          : `deleted ${count(data.deleted)} of ${count(data.planned)}`;
       } else if (type === 'done') {
         bar.value = 1;
         entry.dataset.state = 'done';
         entry.dataset.status = data.status;
-        text.textContent = `${data.status} · ${dryRun ? `${count(data.eligible - data.held)} would be deleted` : `deleted ${count(data.deleted)}`} · ${duration(data.durationSeconds)}`;
+        const outcome = dryRun
+          ? `${count(data.eligible - data.held)} would be deleted`
+          : `deleted ${count(data.deleted)}`;
+        text.textContent = `${data.status} · ${outcome} · ${duration(data.durationSeconds)}`;
         resolve(data);
       } else {
         entry.dataset.state = 'failed';
@@ -217,10 +355,17 @@ async function dryRun(policy) {
   section.dataset.count = String(wouldDelete.length);
   $('dry-run-title').textContent = `Dry run of ${policy}`;
   $('dry-run-summary').textContent =
-    `${count(report.eligible - report.held)} item(s) would be deleted (${bytes(listed.bytesToFree)}), ${count(report.held)} held; ` +
-    `${report.status}${listed.total > listed.items.length ? `; first ${listed.items.length} of ${listed.total} listed` : ''}.`;
+    `${count(report.eligible - report.held)} item(s) would be deleted (${bytes(listed.bytesToFree)}), ` +
+    `${count(report.held)} held; ${report.status}` +
+    `${listed.total > listed.items.length ? `; first ${listed.items.length} of ${listed.total} listed` : ''}.`;
   const rows = listed.items.map((item) =>
-    h('tr', { dataset: { outcome: item.outcome } }, h('td', {}, h('code', {}, item.key)), h('td', {}, when(item.timestamp)), h('td', {}, item.outcome === 'held' ? `held: ${item.error}` : item.rule)),
+    h(
+      'tr',
+      { dataset: { outcome: item.outcome } },
+      h('td', {}, h('code', {}, item.key)),
+      h('td', {}, when(item.timestamp)),
+      h('td', {}, item.outcome === 'held' ? `held: ${item.error}` : item.rule),
+    ),
   );
   fill($('dry-run-items').tBodies[0], rows, 'nothing is past retention');
   section.scrollIntoView({ block: 'nearest' });
@@ -232,7 +377,9 @@ async function confirmAndRun(policy) {
   const planned = plan.eligible - plan.held;
   const dialog = $('confirm-run');
   $('confirm-title').textContent = `Run ${policy} now?`;
-  $('confirm-text').textContent = `A dry run just found ${count(planned)} item(s) past retention to delete${plan.held > 0 ? ` (${count(plan.held)} held, kept)` : ''}. Deleted items are recorded in the audit trail.`;
+  $('confirm-text').textContent =
+    `A dry run just found ${count(planned)} item(s) past retention to delete` +
+    `${plan.held > 0 ? ` (${count(plan.held)} held, kept)` : ''}. Deleted items are recorded in the audit trail.`;
   $('confirm-text').dataset.count = String(planned);
   $('confirm-go').disabled = planned === 0;
   dialog.returnValue = '';
@@ -275,15 +422,27 @@ $('login').addEventListener('submit', (event) => {
   void signIn($('token').value.trim());
 });
 $('sign-out').addEventListener('click', () => signOut());
-$('pause-all').addEventListener('click', () => action(() => api('/api/pause', { method: 'POST', body: { reason: 'kill switch (dashboard)' } })));
+$('pause-all').addEventListener('click', () =>
+  action(() => api('/api/pause', { method: 'POST', body: { reason: 'kill switch (dashboard)' } })),
+);
 $('resume-all').addEventListener('click', () => action(() => api('/api/resume', { method: 'POST' })));
 $('audit-form').addEventListener('submit', (event) => {
   event.preventDefault();
   void action(async () => {
     const records = await api(`/api/audit?key=${encodeURIComponent($('audit-key').value)}`);
     const rows = records.map((record) =>
-      h('tr', {}, h('td', {}, when(record.resolvedAt ?? record.createdAt)), h('td', {}, record.action), h('td', {}, badge(record.status)), h('td', {}, record.policy),
-        h('td', {}, h('code', {}, record.key)), h('td', {}, record.rule), h('td', {}, record.actor), h('td', {}, h('code', {}, record.runId))),
+      h(
+        'tr',
+        {},
+        h('td', {}, when(record.resolvedAt ?? record.createdAt)),
+        h('td', {}, record.action),
+        h('td', {}, badge(record.status)),
+        h('td', {}, record.policy),
+        h('td', {}, h('code', {}, record.key)),
+        h('td', {}, record.rule),
+        h('td', {}, record.actor),
+        h('td', {}, h('code', {}, record.runId)),
+      ),
     );
     fill($('audit').tBodies[0], rows, 'no records for this key');
   });
@@ -291,7 +450,11 @@ $('audit-form').addEventListener('submit', (event) => {
 $('hold-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const value = $('hold-key').value;
-  const body = { reason: $('hold-reason').value, [$('hold-match').value]: value, policy: $('hold-policy').value || null };
+  const body = {
+    reason: $('hold-reason').value,
+    [$('hold-match').value]: value,
+    policy: $('hold-policy').value || null,
+  };
   void action(() => api('/api/holds', { method: 'POST', body }).then(() => event.target.reset()));
 });
 

@@ -43,12 +43,18 @@ export function relative(iso, now = Date.now()) {
   const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
   const magnitude = Math.abs(seconds);
   const [amount, unit] =
-    magnitude < 60 ? [magnitude, 's'] : magnitude < 3600 ? [Math.round(magnitude / 60), 'min'] : magnitude < 172_800 ? [Math.round(magnitude / 3600), 'h'] : [Math.round(magnitude / 86_400), 'd'];
+    magnitude < 60
+      ? [magnitude, 's']
+      : magnitude < 3600
+        ? [Math.round(magnitude / 60), 'min']
+        : magnitude < 172_800
+          ? [Math.round(magnitude / 3600), 'h']
+          : [Math.round(magnitude / 86_400), 'd'];
   return seconds >= 0 ? `in ${amount} ${unit}` : `${amount} ${unit} ago`;
 }
 
 export function when(iso) {
-  return iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–';
+  return iso ? `${new Date(iso).toISOString().replace('T', ' ').slice(0, 19)}Z` : '–';
 }
 
 export function duration(seconds) {
