@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { ConfigError } from '../errors.ts';
 import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
-import { ApiError, parseBody } from './http.ts';
+import { ApiError, parseBody, send } from './http.ts';
 import { type ApiEnv, callerOf, pathParam, type Routes } from './routes.ts';
 import { type ApiContext, fieldPolicy, pathPolicy } from './state.ts';
 
@@ -18,14 +18,14 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
     const { reason = 'paused from the API' } = await parseBody(c, PauseBody);
     await ctx.control.pause(scope, actor, reason);
     ctx.log.warn('policy_paused', { scope, by: actor, reason });
-    return c.json({ scope, paused: true, by: actor, reason });
+    return send(c, { scope, paused: true, by: actor, reason });
   };
   const resume = async (c: Context<ApiEnv>, scope: string): Promise<Response> => {
     const { actor } = callerOf(c);
     await parseBody(c, EmptyBody);
     const resumed = await ctx.control.resume(scope);
     ctx.log.info('policy_resumed', { scope, by: actor, was_paused: resumed });
-    return c.json({ scope, paused: false, wasPaused: resumed });
+    return send(c, { scope, paused: false, wasPaused: resumed });
   };
   const scopeOf = (c: Context<ApiEnv>): string => pathPolicy(ctx, pathParam(c, 'policy')).name;
 
@@ -88,7 +88,7 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
       const hold = await ctx.control.addHold({ policy, key, prefix, reason: body.reason, createdBy: actor });
       ctx.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason: body.reason, by: actor });
-      return c.json(hold, 201);
+      return send(c, hold, 201);
     },
   );
   routes.add(
@@ -106,7 +106,7 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       if (!(await ctx.control.removeHold(Number(id))))
         throw ApiError.notFound(`no hold with id ${id} (see GET /api/holds)`);
       ctx.log.warn('hold_removed', { hold_id: Number(id), by: actor });
-      return c.json({ id: Number(id), removed: true });
+      return send(c, { id: Number(id), removed: true });
     },
   );
 
@@ -138,7 +138,7 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
         events: `/api/runs/${run.runId}/events`,
         items: `/api/runs/${run.runId}/items`,
       };
-      return c.json({ runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
+      return send(c, { runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
     },
   );
 }

@@ -24,6 +24,19 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Every JSON answer goes through the one redaction (as everything the CLI prints does): run
+ * reports and audit records quote store errors, and a hold's reason is whatever was typed.
+ */
+export function send(
+  c: Context,
+  body: unknown,
+  status: ContentfulStatusCode = 200,
+  headers: Record<string, string> = {},
+) {
+  return c.json(redact(body) as object, status, { 'cache-control': 'no-store', ...headers });
+}
+
 export interface ErrorBody {
   error: { code: string; message: string; issues?: InputIssue[] };
 }

@@ -1,13 +1,13 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
 import type { Census } from '../core/store.ts';
-import type { Clock, Item, RunReport } from '../core/types.ts';
+import type { Clock, Item, RunReport, Trigger } from '../core/types.ts';
 import type { RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
 import { describeCause } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { createStore } from '../stores/registry.ts';
-import { observeStart, observeStore } from './observe.ts';
+import { observeStart, observeStore } from './taps.ts';
 
 /**
  * Runs started over HTTP, in this process: each is the engine's `runPolicy`, exactly as the CLI
@@ -53,7 +53,8 @@ export interface LauncherDeps {
   leaseTtlMs?: number;
 }
 
-export type LaunchOptions = Omit<RunOptions, 'signal' | 'deadline' | 'trigger'>;
+/** `trigger` is `manual` unless said (a scheduler launching through the same launcher says `scheduled`). */
+export type LaunchOptions = Omit<RunOptions, 'signal' | 'deadline' | 'trigger'> & { trigger?: Trigger };
 
 /** Finished runs kept for late subscribers and the overview's bytes to free. */
 const FINISHED_KEPT = 100;
@@ -107,7 +108,7 @@ export class RunLauncher {
     };
     const running = runPolicy(
       policy,
-      { ...options, trigger: 'manual', signal: this.stopping.signal },
+      { trigger: 'manual', ...options, signal: this.stopping.signal },
       { ...this.deps, control: observeStart(this.deps.control, started), store, actor, onProgress },
     ).finally(() => store.close?.());
 

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { RunReport } from '../core/types.ts';
+import { describeCause } from '../errors.ts';
+import { redact } from '../redact.ts';
 import { assessHealth } from '../reports/health.ts';
 import { AuditQuery, HoldsQuery, ItemsQuery, RunsQuery, StatsQuery } from './bodies.ts';
-import { parseQuery } from './http.ts';
+import { parseQuery, send } from './http.ts';
 import type { RunEvent } from './launcher.ts';
 import { callerOf, pathParam, type Routes } from './routes.ts';
 import {
@@ -35,13 +37,13 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     },
     async (c) => {
       const health = await assessHealth(ctx.config.policies, ctx.control, ctx.clock.now()).catch((error: unknown) => {
-        ctx.log.error('health_check_failed', { error: String(error) });
+        ctx.log.error('health_check_failed', { error: describeCause(error) });
         return null;
       });
       // Unable to look is unhealthy: a health check must not pass by failing to check.
       const status = health?.status ?? 'unhealthy';
       const body = c.get('caller') && health ? health : { status };
-      return c.json(body, status === 'healthy' ? 200 : 503, { 'cache-control': 'no-store' });
+      return send(c, body, status === 'healthy' ? 200 : 503);
     },
   );
   routes.add(
@@ -52,14 +54,15 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       summary: "The caller's role and the actor its actions are recorded as",
       responses: OK,
     },
-    (c) => c.json(callerOf(c)),
+    (c) => send(c, callerOf(c)),
   );
   routes.add(
     { method: 'get', path: '/api/overview', access: 'viewer', summary: 'The overview cards', responses: OK },
     async (c) => {
       const states = await readPolicyStates(ctx, ctx.config.policies);
       const now = ctx.clock.now();
-      return c.json(
+      return send(
+        c,
         overview(
           states,
           states.map((state) => policyView(state, now)),
@@ -78,14 +81,17 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     },
     async (c) => {
       const now = ctx.clock.now();
-      return c.json((await readPolicyStates(ctx, ctx.config.policies)).map((state) => policyView(state, now)));
+      return send(
+        c,
+        (await readPolicyStates(ctx, ctx.config.policies)).map((state) => policyView(state, now)),
+      );
     },
   );
   routes.add(
     { method: 'get', path: '/api/policies/:policy', access: 'viewer', summary: 'One policy', responses: OR_404 },
     async (c) => {
       const [state] = await readPolicyStates(ctx, [pathPolicy(ctx, pathParam(c, 'policy'))]);
-      return c.json(policyView(state!, ctx.clock.now()));
+      return send(c, policyView(state!, ctx.clock.now()));
     },
   );
   routes.add(
@@ -100,7 +106,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     async (c) => {
       const query = parseQuery(c, RunsQuery);
       const policy = query.policy === undefined ? {} : { policy: fieldPolicy(ctx, query.policy).name };
-      return c.json((await ctx.control.listRuns({ ...policy, limit: query.limit })).map(runSummary));
+      return send(c, (await ctx.control.listRuns({ ...policy, limit: query.limit })).map(runSummary));
     },
   );
   routes.add(
@@ -113,7 +119,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     },
     async (c) => {
       const run = await requireRun(ctx, pathParam(c, 'runId'));
-      return c.json({ ...runSummary(run), progress: ctx.launcher.get(run.runId)?.progress ?? null });
+      return send(c, { ...runSummary(run), progress: ctx.launcher.get(run.runId)?.progress ?? null });
     },
   );
   routes.add(
@@ -130,7 +136,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       const run = await requireRun(ctx, pathParam(c, 'runId'));
       const items = run.report?.items;
       const bytesToFree = ctx.launcher.get(run.runId)?.bytesToFree ?? null;
-      return c.json({
+      return send(c, {
         runId: run.runId,
         listed: items !== undefined,
         total: items?.length ?? 0,
@@ -151,7 +157,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     async (c) => {
       const { limit } = parseQuery(c, ItemsQuery);
       const run = await requireRun(ctx, pathParam(c, 'runId'));
-      return c.json(await readAudit(ctx, { runId: run.runId, policy: run.policy, limit }));
+      return send(c, await readAudit(ctx, { runId: run.runId, policy: run.policy, limit }));
     },
   );
   routes.add(
@@ -185,7 +191,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       const query = parseQuery(c, AuditQuery);
       if (query.policy !== undefined) fieldPolicy(ctx, query.policy);
       const { run, ...rest } = query;
-      return c.json(await readAudit(ctx, { ...rest, ...(run !== undefined ? { runId: run } : {}) }));
+      return send(c, await readAudit(ctx, { ...rest, ...(run !== undefined ? { runId: run } : {}) }));
     },
   );
   routes.add(
@@ -202,7 +208,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       const runs = await Promise.all(
         ctx.config.policies.map((policy) => ctx.control.listRuns({ policy: policy.name, limit: 1000 })),
       );
-      return c.json(stats(runs.flat(), ctx.clock.now(), days));
+      return send(c, stats(runs.flat(), ctx.clock.now(), days));
     },
   );
   routes.add(
@@ -216,7 +222,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     },
     async (c) => {
       const { policy } = parseQuery(c, HoldsQuery);
-      return c.json(await ctx.control.listHolds(policy === undefined ? undefined : fieldPolicy(ctx, policy).name));
+      return send(c, await ctx.control.listHolds(policy === undefined ? undefined : fieldPolicy(ctx, policy).name));
     },
   );
   routes.add(
@@ -227,7 +233,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       summary: 'Pauses in force (`*`: every policy)',
       responses: OK,
     },
-    async (c) => c.json(await ctx.control.listPauses()),
+    async (c) => send(c, await ctx.control.listPauses()),
   );
 }
 
@@ -239,7 +245,7 @@ async function follow(stream: SSEStreamingApi, subscribe: Subscribe): Promise<vo
   let finish!: () => void;
   const ended = new Promise<void>((resolve) => (finish = resolve));
   const unsubscribe = subscribe((event) => {
-    const data = JSON.stringify(
+    const data = eventData(
       event.type === 'progress'
         ? event.progress
         : event.type === 'done'
@@ -263,7 +269,7 @@ async function followExternal(stream: SSEStreamingApi, ctx: ApiContext, runId: s
       const ended = run?.report
         ? summary(run.report)
         : { runId, policy: run?.policy, status: run?.status ?? 'unknown' };
-      await stream.writeSSE({ event: 'done', data: JSON.stringify(ended) });
+      await stream.writeSSE({ event: 'done', data: eventData(ended) });
       return;
     }
     if (stream.aborted || ctx.closing.aborted) return;
@@ -272,3 +278,5 @@ async function followExternal(stream: SSEStreamingApi, ctx: ApiContext, runId: s
 }
 
 const summary = (report: RunReport): RunReport => ({ ...report, items: undefined });
+/** Redacted like every JSON answer (`send`). */
+const eventData = (value: unknown): string => JSON.stringify(redact(value));
