@@ -25,8 +25,11 @@ const Instant = z.string().transform((value, ctx) => {
 const COUNT = 'must be a whole number above 0, e.g. 100';
 
 export const RunBody = z.strictObject({
-  /** Report what a live run would delete; delete nothing. */
-  dryRun: Flag.default(false),
+  /**
+   * Required: true reports what a live run would delete, false deletes. An empty POST (a curl
+   * without its body) must not delete anything.
+   */
+  dryRun: Flag,
   /** Delete at most this many items, oldest first. */
   limit: z.number({ error: COUNT }).int({ error: COUNT }).positive({ error: COUNT }).optional(),
   /** Tighten the cutoff to this instant (never loosens it). */

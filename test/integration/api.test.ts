@@ -262,6 +262,7 @@ describe('REST API input', () => {
     ],
     ['POST', '/api/policies/files/runs', { body: { dryrun: true } }, 'error: dryrun: unknown field "dryrun"'],
     ['POST', '/api/policies/files/runs', { body: { dryRun: 'yes' } }, 'error: dryRun: must be true or false'],
+    ['POST', '/api/policies/files/runs', {}, 'error: dryRun: missing (this field is required)'],
     [
       'POST',
       '/api/policies/files/runs',
@@ -339,7 +340,7 @@ describe('REST API actions', () => {
       createdBy: `api:operator:${actor}`,
     });
 
-    const { runId, events } = await runToEnd('files', {}, actor);
+    const { runId, events } = await runToEnd('files', { dryRun: false }, actor);
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
     expect(done.data).toMatchObject({
@@ -383,7 +384,7 @@ describe('REST API actions', () => {
     const atSecondBatch = new Promise<void>((resolve) => (reached = resolve));
     gate = { calls: 0, reached, released: new Promise<void>((resolve) => (release = resolve)) };
     try {
-      const started = await call('POST', '/api/policies/slow/runs', { body: {}, actor });
+      const started = await call('POST', '/api/policies/slow/runs', { body: { dryRun: false }, actor });
       expect(started.status).toBe(202);
       const stream = call('GET', `/api/runs/${started.json.runId}/events`, { who: 'viewer' });
       await atSecondBatch;
