@@ -1,8 +1,8 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
-import type { Census } from '../core/store.ts';
+import type { Census, Store } from '../core/store.ts';
 import type { Clock, Item, RunReport, Trigger } from '../core/types.ts';
-import type { RunOptions } from '../engine/options.ts';
+import type { Progress, RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
 import { describeCause } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
@@ -39,6 +39,8 @@ export interface LaunchedRun {
   actor: string;
   progress: RunProgress;
   report: RunReport | null;
+  /** Why the run ended without a report (its history could not be written); null otherwise. */
+  failure: string | null;
   /** Listed dry runs: the bytes a live run would free (sizes the store reported for the listed items). */
   bytesToFree: number | null;
   finished: Promise<RunReport | null>;
@@ -83,34 +85,22 @@ export class RunLauncher {
       progress.planned = Math.min(census.eligible, options.limit ?? Number.POSITIVE_INFINITY, perRun);
       progress.total = census.total;
     };
+    const onProgress = ({ scanned, deleted, elapsedMs }: Progress): void => {
+      const fraction = fractionOf(options.dryRun, progress, scanned, deleted);
+      Object.assign(progress, { scanned, deleted, elapsedMs, fraction });
+      emit({ type: 'progress', progress: { ...progress } });
+    };
     const store = observeStore(await createStore(policy), {
       onCensus,
       ...(sizes ? { onScanned: (items) => rememberSizes(sizes, items) } : {}),
     });
     let started!: (runId: string) => void;
     const recorded = new Promise<string>((resolve) => (started = resolve));
-    const onProgress = ({
-      scanned,
-      deleted,
-      elapsedMs,
-    }: {
-      scanned: number;
-      deleted: number;
-      elapsedMs: number;
-    }): void => {
-      Object.assign(progress, {
-        scanned,
-        deleted,
-        elapsedMs,
-        fraction: fractionOf(options.dryRun, progress, scanned, deleted),
-      });
-      emit({ type: 'progress', progress: { ...progress } });
-    };
     const running = runPolicy(
       policy,
       { trigger: 'manual', ...options, signal: this.stopping.signal },
       { ...this.deps, control: observeStart(this.deps.control, started), store, actor, onProgress },
-    ).finally(() => store.close?.());
+    ).finally(() => this.closeStore(store, policy.name));
 
     const runId = await Promise.race([recorded, running.then((report) => report.runId)]);
     const run: LaunchedRun = {
@@ -120,6 +110,7 @@ export class RunLauncher {
       actor,
       progress,
       report: null,
+      failure: null,
       bytesToFree: null,
       finished: running.then(
         (report) => {
@@ -131,13 +122,15 @@ export class RunLauncher {
         },
         (error: unknown) => {
           // runPolicy records its own failures; this is what it could not (history unreachable).
-          this.deps.log.error('api_run_failed', { run_id: runId, policy: policy.name, error: describeCause(error) });
-          emit({ type: 'failed', message: describeCause(error) });
+          run.failure = describeCause(error);
+          this.deps.log.error('api_run_failed', { run_id: runId, policy: policy.name, error: run.failure });
+          emit({ type: 'failed', message: run.failure });
           return null;
         },
       ),
       subscribe: (listener) => {
         if (run.report) listener({ type: 'done', report: run.report });
+        else if (run.failure !== null) listener({ type: 'failed', message: run.failure });
         else if (progress.planned !== null || progress.scanned > 0)
           listener({ type: 'progress', progress: { ...progress } });
         listeners.add(listener);
@@ -154,7 +147,7 @@ export class RunLauncher {
 
   /** Runs of this process not finished yet, oldest first. */
   inFlight(): LaunchedRun[] {
-    return [...this.runs.values()].filter((run) => run.report === null);
+    return [...this.runs.values()].filter((run) => !settled(run));
   }
 
   /** The newest run of `policy` started here that measured what a live run would free. */
@@ -168,14 +161,25 @@ export class RunLauncher {
     await Promise.allSettled([...this.runs.values()].map((run) => run.finished));
   }
 
+  private async closeStore(store: Store, policy: string): Promise<void> {
+    try {
+      await store.close?.();
+    } catch (error) {
+      // The run's outcome stands; a connection left to time out is worth a line, not a failure.
+      this.deps.log.warn('store_close_failed', { policy, error: describeCause(error) });
+    }
+  }
+
   private remember(run: LaunchedRun): void {
     this.runs.set(run.runId, run);
     for (const [runId, kept] of this.runs) {
       if (this.runs.size <= FINISHED_KEPT) break;
-      if (kept.report !== null) this.runs.delete(runId);
+      if (settled(kept)) this.runs.delete(runId);
     }
   }
 }
+
+const settled = (run: LaunchedRun): boolean => run.report !== null || run.failure !== null;
 
 function rememberSizes(sizes: Map<string, number>, items: Item[]): void {
   for (const item of items) if (item.size !== undefined) sizes.set(item.key, item.size);
