@@ -46,17 +46,27 @@ beforeAll(async () => {
     RETENTION_API_TOKEN: OPERATOR,
     RETENTION_HOME: path.join(shared.scratch, 'home'),
   };
-  [serve, browser] = await Promise.all([startServe(['--config', configFile], env), launchChromium()]);
+  const serving = startServe(['--config', configFile], env);
+  // Assigned before anything can fail, so afterAll stops it whatever failed.
+  [serve, browser] = await Promise.all([
+    serving,
+    launchChromium().finally(() => serving.then((started) => (serve = started))),
+  ]);
   page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => void (message.type() === 'error' && pageErrors.push(message.text())));
 });
 
 afterAll(async () => {
-  await browser?.close();
+  let exitCode: number | null | undefined;
+  try {
+    await browser?.close();
+  } finally {
+    exitCode = await serve?.stop();
+  }
   // A script error anywhere in the page fails the file, even where no assertion looked.
   expect(pageErrors).toEqual([]);
-  if (serve) expect(await serve.stop()).toBe(0);
+  if (serve) expect(exitCode).toBe(0);
 });
 
 const row = (policy: string) => page.locator(`#policies tr[data-policy="${policy}"]`);
