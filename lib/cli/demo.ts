@@ -5,6 +5,7 @@ import { DEMO_HOLDS, DEMO_LOG_TO_RESTORE, demoDocumentHolds, seedDemo, seedDocum
 import { createSqlClient } from '../sql/client.ts';
 import { type CliIO, withSession } from './context.ts';
 import { exitCodeFor, printReports, runPolicies } from './run.ts';
+import { DEFAULT_PORT } from './serve.ts';
 
 /**
  * `npm start`: seeds demo data, puts a few documents on legal hold, then plans and runs every
@@ -80,6 +81,9 @@ async function runDemo(
         `Audit trail:   ${cli} audit --run ${ran.find((report) => report.deleted > 0)?.runId ?? '<run id>'}`,
         `Status:        ${cli} status`,
         `Restore a log: ${cli} restore --run ${runOf('app-logs')} --key ${DEMO_LOG_TO_RESTORE}`,
+        // Not a command line the demo's test runs as printed: `serve` runs until stopped.
+        `Dashboard:     export RETENTION_API_TOKEN="$(openssl rand -hex 16)"; echo "$RETENTION_API_TOKEN"`,
+        `               ${cli} serve   # then open http://127.0.0.1:${DEFAULT_PORT}/ and paste the token`,
       ].join('\n'),
     );
     return exitCodeFor(ran, false);

@@ -21,6 +21,7 @@ import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
 import { parseReportFlags, reportCommand } from './report.ts';
 import { checkRestoreFlags, type RestoreFlags, restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
+import { parseServeFlags, type ServeFlags, serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -199,6 +200,22 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (policy: string) => {
       const checked = (config: RetentionConfig): string => selectPolicies(config, [policy], false, '<policy>')[0]!.name;
       setExit(await withSession(io, configFile(), leaseBreakCommand, checked));
+    });
+  cli
+    .command('serve')
+    .description('REST API and web dashboard (needs RETENTION_API_TOKEN and/or RETENTION_VIEWER_TOKEN)')
+    .option('--port <n>', 'port to listen on (default 8080; 0: any free port)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1: this machine only)')
+    .action(async (flags: ServeFlags) => {
+      const stop = new AbortController();
+      const serve = () =>
+        withSession(
+          io,
+          configFile(),
+          (s, options) => serveCommand(s, options, stop.signal),
+          () => parseServeFlags(flags, io.env),
+        );
+      setExit(await withInterrupts(io, stop, serve));
     });
   cli
     .command('config')

@@ -1,5 +1,5 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { RunRecord } from '../core/control.ts';
+import type { ControlStore, RunRecord } from '../core/control.ts';
 import { durationMs } from '../core/durations.ts';
 import type { SlaStatus } from '../core/types.ts';
 import { nextRun, previousRun } from '../policy/schedule.ts';
@@ -40,6 +40,8 @@ export interface HealthOptions {
 }
 
 export const DEFAULT_MISSED_AFTER_MS = 15 * 60_000;
+/** Runs read per policy by `assessHealth`; the 24h counts cover at most this many runs. */
+export const DEFAULT_RUNS_PER_POLICY = 500;
 const DAY_MS = 86_400_000;
 /** A run that starts a little before its scheduled minute (clock skew, early delivery) still counts. */
 const EARLY_START_TOLERANCE_MS = 60_000;
@@ -123,4 +125,33 @@ function findProblems(
     problems.push(`sla breach: run ${outcome.runId}: ${outcome.report.sla.reasons.join('; ')}`);
   }
   return problems;
+}
+
+/** The whole system: unhealthy when any enabled policy is. */
+export interface HealthAssessment {
+  status: 'healthy' | 'unhealthy';
+  checked_at: string;
+  policies: PolicyHealth[];
+}
+
+/**
+ * What every health endpoint answers (the Lambda health function, the REST API's `/healthz`):
+ * each policy's recent runs, read from the control store and judged by `assessPolicy`.
+ */
+export async function assessHealth(
+  policies: PolicyConfig[],
+  control: Pick<ControlStore, 'listRuns'>,
+  now: Date,
+  options: { missedAfterMs?: number; runsPerPolicy?: number } = {},
+): Promise<HealthAssessment> {
+  const runsRead = options.runsPerPolicy ?? DEFAULT_RUNS_PER_POLICY;
+  const missedAfterMs = options.missedAfterMs ?? DEFAULT_MISSED_AFTER_MS;
+  const assessed = await Promise.all(
+    policies.map(async (policy) => {
+      const runs = await control.listRuns({ policy: policy.name, limit: runsRead });
+      return assessPolicy(policy, runs, now, { missedAfterMs, runsRead });
+    }),
+  );
+  const healthy = assessed.every((policy) => policy.status !== 'unhealthy');
+  return { status: healthy ? 'healthy' : 'unhealthy', checked_at: now.toISOString(), policies: assessed };
 }

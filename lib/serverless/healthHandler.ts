@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { describeCause } from '../errors.ts';
 import { redact } from '../redact.ts';
-import { assessPolicy, DEFAULT_MISSED_AFTER_MS } from '../reports/health.ts';
+import { assessHealth } from '../reports/health.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -29,11 +29,7 @@ export interface HealthHandlerOptions {
   runsPerPolicy?: number;
 }
 
-const DEFAULT_RUNS_PER_POLICY = 500;
-
 export function createHealthHandler(runtime: Runtime, options: HealthHandlerOptions) {
-  const runsRead = options.runsPerPolicy ?? DEFAULT_RUNS_PER_POLICY;
-  const missedAfterMs = options.missedAfterMs ?? DEFAULT_MISSED_AFTER_MS;
   if (!options.token)
     runtime.log.error('health_token_missing', {
       fix: 'set the RetentionHealthToken secret; every request is refused until then',
@@ -55,21 +51,8 @@ export function createHealthHandler(runtime: Runtime, options: HealthHandlerOpti
       if (method !== 'GET') return respond(405, { error: `method ${method} not allowed` }, { allow: 'GET' });
 
       const { config, control } = await runtime.ready();
-      const now = runtime.clock.now();
-      const policies = await Promise.all(
-        config.policies.map(async (policy) =>
-          assessPolicy(policy, await control.listRuns({ policy: policy.name, limit: runsRead }), now, {
-            missedAfterMs,
-            runsRead,
-          }),
-        ),
-      );
-      const healthy = policies.every((policy) => policy.status !== 'unhealthy');
-      return respond(healthy ? 200 : 503, {
-        status: healthy ? 'healthy' : 'unhealthy',
-        checked_at: now.toISOString(),
-        policies,
-      });
+      const health = await assessHealth(config.policies, control, runtime.clock.now(), options);
+      return respond(health.status === 'healthy' ? 200 : 503, health);
     } catch (error) {
       // Unable to look is reported as unhealthy: a health check must not pass by failing to check.
       runtime.log.error('health_check_failed', { error: describeCause(error) });

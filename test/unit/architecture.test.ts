@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * The layers of lib/ (docs/architecture.md), lowest first. Where the layout puts folders in one
  * layer but one of them uses another, they are split here, the user above: errors.ts redacts
  * with redact.ts and appends remedies.ts's remedies, engine/restore.ts reads the audit trail of reports/, and the CLI seeds the demo
- * (demo/) and invokes the deployed handlers with their payloads (serverless/).
+ * (demo/), invokes the deployed handlers with their payloads (serverless/) and serves the API (server/).
  */
 const LIB_RULES: ImportRules = {
   root: 'lib',
@@ -35,7 +35,7 @@ const LIB_RULES: ImportRules = {
     ['reports'],
     ['engine'],
     ['deps.ts'],
-    ['demo', 'serverless'],
+    ['demo', 'serverless', 'server'],
     ['cli'],
   ],
   backendParents: ['stores', 'control'],
@@ -112,7 +112,7 @@ describe('the import rules catch what they are for', () => {
       edge('lib/stores/common.ts', 'lib/control/common.ts'),
       edge('lib/engine/run.ts', 'sst'),
       edge('lib/engine/run.ts', 'test/support/runs.ts'),
-      edge('lib/server/api.ts', 'lib/core/types.ts'),
+      edge('lib/gateway/api.ts', 'lib/core/types.ts'),
       // Allowed: its own folder, lower layers, packages, the registry loading its backends.
       edge('lib/engine/run.ts', 'lib/engine/sweep.ts'),
       edge('lib/engine/run.ts', 'lib/core/types.ts'),
@@ -126,7 +126,7 @@ describe('the import rules catch what they are for', () => {
       'lib/stores/common.ts:1 → lib/control/common.ts: stores and control are peers in one layer: they never import each other',
       'lib/engine/run.ts:1 → sst: lib/ never imports sst (only functions/ and sst.config.ts do: lib/ runs outside SST too)',
       'lib/engine/run.ts:1 → test/support/runs.ts: lib/ imports only from lib/ and packages',
-      'lib/server/api.ts:1 → lib/core/types.ts: lib/server is in no layer (add it to the layers of the import rules)',
+      'lib/gateway/api.ts:1 → lib/core/types.ts: lib/gateway is in no layer (add it to the layers of the import rules)',
     ]);
   });
 

@@ -1,0 +1,144 @@
+import type { Context } from 'hono';
+import { ConfigError } from '../errors.ts';
+import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
+import { ApiError, parseBody, send } from './http.ts';
+import { type ApiEnv, callerOf, pathParam, type Routes } from './routes.ts';
+import { type ApiContext, fieldPolicy, pathPolicy } from './state.ts';
+
+const BAD_BODY = { 400: 'a bad body, the field named' };
+
+/**
+ * The operator's actions, through the same control-store calls as the CLI's commands (`pause`,
+ * `resume`, `hold add`, `hold remove`) and the engine's `runPolicy` for runs, each recorded with
+ * the caller as actor: the pause's `by`, the hold's `createdBy`, the run's audit records.
+ */
+export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
+  const pause = async (c: Context<ApiEnv>, scope: string): Promise<Response> => {
+    const { actor } = callerOf(c);
+    const { reason = 'paused from the API' } = await parseBody(c, PauseBody);
+    await ctx.control.pause(scope, actor, reason);
+    ctx.log.warn('policy_paused', { scope, by: actor, reason });
+    return send(c, { scope, paused: true, by: actor, reason });
+  };
+  const resume = async (c: Context<ApiEnv>, scope: string): Promise<Response> => {
+    const { actor } = callerOf(c);
+    await parseBody(c, EmptyBody);
+    const resumed = await ctx.control.resume(scope);
+    ctx.log.info('policy_resumed', { scope, by: actor, was_paused: resumed });
+    return send(c, { scope, paused: false, wasPaused: resumed });
+  };
+  const scopeOf = (c: Context<ApiEnv>): string => pathPolicy(ctx, pathParam(c, 'policy')).name;
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/policies/:policy/pause',
+      access: 'operator',
+      summary: 'Pause a policy: runs in flight stop before their next deletion',
+      body: PauseBody,
+      responses: { 200: 'paused', ...BAD_BODY },
+    },
+    (c) => pause(c, scopeOf(c)),
+  );
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/policies/:policy/resume',
+      access: 'operator',
+      summary: "Lift a policy's own pause",
+      responses: { 200: 'resumed (or was not paused)' },
+    },
+    (c) => resume(c, scopeOf(c)),
+  );
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/pause',
+      access: 'operator',
+      summary: 'The kill switch: pause every policy',
+      body: PauseBody,
+      responses: { 200: 'paused', ...BAD_BODY },
+    },
+    (c) => pause(c, '*'),
+  );
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/resume',
+      access: 'operator',
+      summary: 'Lift the global pause',
+      responses: { 200: 'resumed (or was not paused)' },
+    },
+    (c) => resume(c, '*'),
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/holds',
+      access: 'operator',
+      summary: 'Add a legal hold on a key or prefix',
+      body: HoldBody,
+      responses: { 201: 'the hold', ...BAD_BODY },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const body = await parseBody(c, HoldBody);
+      const policy = body.policy == null ? null : fieldPolicy(ctx, body.policy).name;
+      const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
+      const hold = await ctx.control.addHold({ policy, key, prefix, reason: body.reason, createdBy: actor });
+      ctx.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason: body.reason, by: actor });
+      return send(c, hold, 201);
+    },
+  );
+  routes.add(
+    {
+      method: 'delete',
+      path: '/api/holds/:id',
+      access: 'operator',
+      summary: 'Remove a hold',
+      responses: { 200: 'removed', 400: 'not a hold id', 404: 'no such hold' },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const id = pathParam(c, 'id');
+      if (!/^\d{1,15}$/.test(id)) throw ConfigError.single('id', 'is not a hold id', 'see ids with GET /api/holds');
+      if (!(await ctx.control.removeHold(Number(id))))
+        throw ApiError.notFound(`no hold with id ${id} (see GET /api/holds)`);
+      ctx.log.warn('hold_removed', { hold_id: Number(id), by: actor });
+      return send(c, { id: Number(id), removed: true });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/policies/:policy/runs',
+      access: 'operator',
+      summary: 'Start a dry run or a live run; answers with its id at once (follow /api/runs/{runId}/events)',
+      body: RunBody,
+      responses: { 202: 'started', ...BAD_BODY, 409: "the policy's store cannot be opened" },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const policy = pathPolicy(ctx, pathParam(c, 'policy'));
+      const { budget, before, ...flags } = await parseBody(c, RunBody);
+      const options = {
+        ...flags,
+        ...(budget !== undefined ? { budgetMs: budget } : {}),
+        ...(before !== undefined ? { before } : {}),
+      };
+      if (options.force) ctx.log.warn('api_force_requested', { policy: policy.name, by: actor });
+      const run = await ctx.launcher.start(policy, options, actor).catch((error: unknown) => {
+        // The policy's store cannot be opened (a missing root): the config's problem, not the request's.
+        throw error instanceof ConfigError ? new ApiError(409, 'store_unavailable', error.message) : error;
+      });
+      const links = {
+        run: `/api/runs/${run.runId}`,
+        events: `/api/runs/${run.runId}/events`,
+        items: `/api/runs/${run.runId}/items`,
+      };
+      return send(c, { runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
+    },
+  );
+}
