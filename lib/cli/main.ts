@@ -3,6 +3,7 @@ import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import type { RetentionConfig } from '../config/schema.ts';
 import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
+import { daemonCommand, type DaemonFlags } from './daemon.ts';
 import { loadCliConfig, selectPolicies, withSession, type CliIO, type Session } from './context.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
@@ -99,6 +100,14 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
   runLike('plan', 'dry run: list what a live run would delete, delete nothing', true);
   runLike('run', 'delete what is past retention', false);
 
+  cli
+    .command('daemon')
+    .description('run every enabled policy on its schedule (UTC) until SIGTERM/SIGINT')
+    .option('--concurrency <n>', 'how many policies may run at the same time (default 2)')
+    .action(async (flags: DaemonFlags) => {
+      const interrupt = new AbortController();
+      setExit(await withInterrupts(io, interrupt, () => daemonCommand(io, configFile(), flags, interrupt.signal)));
+    });
   cli
     .command('status')
     .description('per policy: enabled, paused, last run, next run, lease holder')
