@@ -52,7 +52,15 @@ export async function daemonCommand(
       ...(io.env.SENTRY_ENVIRONMENT ? { environment: io.env.SENTRY_ENVIRONMENT } : {}),
     });
     const scheduler = new Scheduler(
-      { policies: session.config.policies, concurrency, leaseTtlMs, owner: `daemon:${os.hostname()}:${process.pid}` },
+      {
+        policies: session.config.policies,
+        concurrency,
+        leaseTtlMs,
+        owner: `daemon:${os.hostname()}:${process.pid}`,
+        // A lease held elsewhere is looked at again every quarter of its TTL (at most 15 s): a
+        // waiting run starts soon after the holder lets go, or once a dead holder's lease expired.
+        retryMs: Math.min(15_000, leaseTtlMs / 4),
+      },
       {
         control: session.control,
         clock: session.clock,
