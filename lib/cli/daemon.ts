@@ -69,7 +69,8 @@ export async function daemonCommand(
         monitor,
         // `json`: no progress line on a terminal; the log says what each run does.
         run: async (policy, { control, signal }) => {
-          const [report] = await runPolicies({ ...runSession, control }, [policy], { json: true }, { ...SCHEDULED, signal });
+          const options = { ...SCHEDULED, signal };
+          const [report] = await runPolicies({ ...runSession, control }, [policy], { json: true }, options);
           return report;
         },
       },

@@ -6,8 +6,12 @@ import { previousRun } from '../policy/schedule.ts';
  * daemon that was down, a second daemon on another machine and `retention status` all agree.
  */
 
-/** How many of a policy's latest runs are read to find its latest turn (dry runs and skips pass by). */
-export const HISTORY_WINDOW = 100;
+/**
+ * How many of a policy's latest runs are read to find its latest turn, past dry runs and skips.
+ * Bounded: history records carry whole reports (`plan --list` keeps its items). More than this
+ * many dry runs since the latest turn reads as "never ran": no catch-up, the next tick runs it.
+ */
+export const HISTORY_WINDOW = 20;
 
 /**
  * A run that took the policy's turn: a live run that started, however it ended (a crashed run
@@ -34,7 +38,9 @@ export function missedTick(schedule: string, now: Date, latestTurnStart: Date | 
   return latestTurnStart < tick ? tick : null;
 }
 
-export async function readLatestTurn(control: Pick<ControlStore, 'listRuns'>, policy: string): Promise<RunRecord | null> {
+type History = Pick<ControlStore, 'listRuns'>;
+
+export async function readLatestTurn(control: History, policy: string): Promise<RunRecord | null> {
   return latestTurn(await control.listRuns({ policy, limit: HISTORY_WINDOW }));
 }
 
@@ -42,7 +48,7 @@ export async function readLatestTurn(control: Pick<ControlStore, 'listRuns'>, po
  * The run that already took the turn of `tick`, if any: one that started at or after it (another
  * daemon's, or an operator's `retention run` since). Read under the policy's lease, see scheduler.ts.
  */
-export async function turnTakenSince(control: Pick<ControlStore, 'listRuns'>, policy: string, tick: Date): Promise<RunRecord | null> {
+export async function turnTakenSince(control: History, policy: string, tick: Date): Promise<RunRecord | null> {
   const latest = await readLatestTurn(control, policy);
   return latest && latest.startedAt >= tick ? latest : null;
 }

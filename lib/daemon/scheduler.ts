@@ -9,26 +9,11 @@ import { missedTick, readLatestTurn, turnTakenSince } from './due.ts';
 import { handingOver } from './handover.ts';
 import type { Timer, TimerHandle } from './timer.ts';
 
-/**
- * `retention daemon`: runs each enabled policy at the ticks of its cron schedule (UTC).
- *
- * - Per policy at most one run at a time in this process, and at most `concurrency` runs at all.
- *   A tick that passes while its policy runs waits for that run; ticks missed meanwhile are one.
- * - Each tick's run happens once, however many daemons share the control store. Before a run the
- *   daemon takes the policy's lease and, holding it, reads history: a run that started at or
- *   after the tick (another daemon's, or an operator's) means the tick's run happened; the lease
- *   is released and nothing is recorded. Otherwise the run gets the lease (handover.ts). Proof:
- *   runs of one policy hold its lease one after another; a run is recorded (`startRun`, at its
- *   clock's time, which is past the tick it fired for) before its holder releases the lease; so
- *   whoever holds it second for that tick reads the first one's record and stands down. A lease
- *   held elsewhere is waited for (tried again every `retryMs`), never taken as "done": the
- *   holder may be an operator's run that started before the tick.
- * - Catch-up: at start, a policy whose latest run began before its last tick (the daemon was
- *   down) runs once right away (due.ts `missedTick`).
- * - `stop()`: no new runs; runs in flight are signalled and stop after their current batch
- *   (`partial`, checkpoint saved, lease released by the engine).
- */
-export type ScheduledRun = (policy: PolicyConfig, context: { control: ControlStore; signal: AbortSignal }) => Promise<RunReport | undefined>;
+/** Runs one policy now (the CLI: `runPolicies`); undefined when it did not start because of `signal`. */
+export type ScheduledRun = (
+  policy: PolicyConfig,
+  context: { control: ControlStore; signal: AbortSignal },
+) => Promise<RunReport | undefined>;
 
 export interface SchedulerOptions {
   /** Every policy of the config; the disabled ones are never run. */
@@ -58,8 +43,11 @@ export interface NextRun {
   tick: Date;
   /** Earliest start: the tick, or when a waiting run is tried again. */
   at: Date;
-  /** `due`: its tick passed, waiting for a free slot; `waiting_for_lease`: someone else holds the lease. */
-  state: 'scheduled' | 'due' | 'waiting_for_lease';
+  /**
+   * `due`: its tick passed, it waits for a free slot; `retrying`: its lease was held elsewhere (or
+   * the control store failed), tried again at `at`.
+   */
+  state: 'scheduled' | 'due' | 'retrying';
   catchUp: boolean;
 }
 
@@ -83,6 +71,25 @@ const DEFAULT_RETRY_MS = 15_000;
 /** Longest sleep: a wall-clock jump (NTP, a suspended host) is noticed within a minute. */
 const MAX_SLEEP_MS = 60_000;
 
+/**
+ * `retention daemon`: runs each enabled policy at the ticks of its cron schedule (UTC).
+ *
+ * - Per policy at most one run at a time in this process, and at most `concurrency` runs at all.
+ *   A tick that passes while its policy runs waits for that run; ticks missed meanwhile are one.
+ * - Each tick's run happens once, however many daemons share the control store. Before a run the
+ *   daemon takes the policy's lease and, holding it, reads history: a run that started at or
+ *   after the tick (another daemon's, or an operator's) means the tick's run happened; the lease
+ *   is released and nothing is recorded. Otherwise the run gets the lease (handover.ts). Proof:
+ *   runs of one policy hold its lease one after another; a run is recorded (`startRun`, at its
+ *   clock's time, which is past the tick it fired for) before its holder releases the lease; so
+ *   whoever holds it second for that tick reads the first one's record and stands down. A lease
+ *   held elsewhere is waited for (tried again every `retryMs`), never taken as "done": the
+ *   holder may be an operator's run that started before the tick.
+ * - Catch-up: at start, a policy whose latest run began before its last tick (the daemon was
+ *   down) runs once right away (due.ts `missedTick`).
+ * - `stop()`: no new runs; runs in flight are signalled and stop after their current batch
+ *   (`partial`, checkpoint saved, lease released by the engine).
+ */
 export class Scheduler {
   private readonly policies: PolicyConfig[];
   private readonly retryMs: number;
@@ -120,7 +127,9 @@ export class Scheduler {
       ...(skipped.length > 0 ? { disabled: skipped } : {}),
       next_runs: this.nextRuns().map(({ policy, at, state }) => ({ policy, at: at.toISOString(), state })),
     });
-    if (this.policies.length === 0) this.deps.log.warn('no_enabled_policies', { fix: 'set enabled: true on the policies the daemon should run' });
+    if (this.policies.length === 0) {
+      this.deps.log.warn('no_enabled_policies', { fix: 'set enabled: true on the policies the daemon should run' });
+    }
     this.pump();
   }
 
@@ -131,7 +140,8 @@ export class Scheduler {
       const notStarted = [...this.due.keys()];
       this.due.clear();
       this.stopSignal.abort(reason);
-      this.deps.log.info('daemon_stopping', { reason, runs_in_flight: [...this.running.keys()], not_started: notStarted });
+      const inFlight = [...this.running.keys()];
+      this.deps.log.info('daemon_stopping', { reason, runs_in_flight: inFlight, not_started: notStarted });
       await Promise.all([...this.running.values()].map((flight) => flight.done));
       this.deps.log.info('daemon_stopped', { reason });
     })();
@@ -144,7 +154,7 @@ export class Scheduler {
     return this.policies.map((policy) => {
       const waiting = this.due.get(policy.name);
       if (waiting) {
-        const state = waiting.retryAt ? 'waiting_for_lease' : 'due';
+        const state = waiting.retryAt ? 'retrying' : 'due';
         return { policy: policy.name, tick: waiting.tick, at: waiting.retryAt ?? now, state, catchUp: waiting.catchUp };
       }
       const tick = nextRun(policy.schedule, now);
@@ -163,7 +173,8 @@ export class Scheduler {
   private enqueue(due: DueRun, fields: Record<string, unknown> = {}): void {
     this.due.set(due.policy.name, due);
     const waitingFor = this.running.has(due.policy.name) ? { waiting_for: 'run_in_flight' } : {};
-    this.deps.log.info('run_scheduled', { policy: due.policy.name, tick: due.tick.toISOString(), catch_up: due.catchUp, ...waitingFor, ...fields });
+    const { policy, tick, catchUp } = due;
+    this.deps.log.info('run_scheduled', { policy: policy.name, tick: tick.toISOString(), catch_up: catchUp, ...waitingFor, ...fields });
   }
 
   /** Timer callback: every tick that passed since the last wake makes its policy due (once). */
@@ -197,9 +208,10 @@ export class Scheduler {
 
   private sleepUntilNext(now: Date): void {
     if (this.sleeping !== undefined) this.deps.timer.clear(this.sleeping);
+    const retries = [...this.due.values()].filter((due) => due.retryAt && !this.running.has(due.policy.name));
     const wakeAt = Math.min(
       ...this.policies.map((policy) => nextRun(policy.schedule, now).getTime()),
-      ...[...this.due.values()].flatMap((due) => (due.retryAt && !this.running.has(due.policy.name) ? [due.retryAt.getTime()] : [])),
+      ...retries.map((due) => due.retryAt!.getTime()),
     );
     const delayMs = Number.isFinite(wakeAt) ? Math.min(Math.max(wakeAt - now.getTime(), 0), MAX_SLEEP_MS) : MAX_SLEEP_MS;
     this.sleeping = this.deps.timer.set(() => this.wake(), delayMs);
@@ -228,7 +240,8 @@ export class Scheduler {
       lease = await control.acquireLease(due.policy.name, this.options.owner, this.options.leaseTtlMs);
       if (!lease) {
         const holder = await control.getLease(due.policy.name);
-        if (!due.retryAt) log.info('run_waiting', { reason: 'locked', lease_owner: holder?.owner, retry_in_seconds: this.retryMs / 1000 });
+        const retryInSeconds = this.retryMs / 1000;
+        if (!due.retryAt) log.info('run_waiting', { reason: 'locked', lease_owner: holder?.owner, retry_in_seconds: retryInSeconds });
         this.retryLater(due);
         return;
       }
@@ -244,20 +257,24 @@ export class Scheduler {
       });
       if (taken === 'failed' || this.stopping) return;
       if (taken) {
-        log.info('run_skipped', { reason: 'already_ran', run_id: taken.runId, run_started_at: taken.startedAt.toISOString(), run_status: taken.status });
+        const startedAt = taken.startedAt.toISOString();
+        log.info('run_skipped', { reason: 'already_ran', run_id: taken.runId, run_started_at: startedAt, run_status: taken.status });
         return;
       }
       const signal = this.stopSignal.signal;
       const report = await monitorRun(this.deps.monitor, due.policy, { dryRun: false }, () =>
         this.deps.run(due.policy, { control: handingOver(control, lease, () => (handedOver = true)), signal }),
       );
-      log.info('run_finished', { run_id: report?.runId ?? null, status: report?.status ?? 'not_started', catch_up: due.catchUp });
+      const status = report?.status ?? 'not_started';
+      log.info('run_finished', { run_id: report?.runId ?? null, status, catch_up: due.catchUp });
     } catch (error) {
       // Alerted by monitorRun. Not tried again before the next tick: a store that would not open
       // (a missing root) would fail the same way, and a run that started has taken its turn.
       log.error('error', { stage: 'run', error: describeCause(error) });
     } finally {
-      if (!handedOver) await control.releaseLease(lease).catch((error: unknown) => log.warn('lease_release_failed', { error: describeCause(error) }));
+      if (!handedOver) {
+        await control.releaseLease(lease).catch((error: unknown) => log.warn('lease_release_failed', { error: describeCause(error) }));
+      }
     }
   }
 

@@ -197,7 +197,7 @@ describe('daemon scheduler (fake clock)', () => {
     d.control.failing = true;
     await time.advanceTo('2025-01-01T01:00:00Z');
     expect(d.events('error')).toEqual([expect.objectContaining({ stage: 'schedule', error: expect.stringContaining('unreachable') })]);
-    expect(d.scheduler.nextRuns()[0]).toMatchObject({ state: 'waiting_for_lease', at: new Date('2025-01-01T01:00:15Z') });
+    expect(d.scheduler.nextRuns()[0]).toMatchObject({ state: 'retrying', at: new Date('2025-01-01T01:00:15Z') });
     d.control.failing = false;
     await time.advanceTo('2025-01-01T01:00:20Z');
     expect(d.runs.started.map((run) => run.startedAt.toISOString())).toEqual(['2025-01-01T01:00:15.000Z']);
