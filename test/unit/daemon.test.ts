@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
+import type { RunReport } from '../../lib/core/types.ts';
 import { missedTick } from '../../lib/daemon/due.ts';
 import { Scheduler } from '../../lib/daemon/scheduler.ts';
+import { monitorRun } from '../../lib/observe/sentry.ts';
 import { FakeControl, FakeMonitor, FakeRuns, FakeTime, policies, recordingLogger, settle } from '../support/daemonFakes.ts';
 
 /** One daemon under a fake clock; several share `time` and `control` to stand for several machines. */
@@ -214,5 +216,29 @@ describe('missedTick (catch-up from history)', () => {
     ['the policy never ran', null, '0 2 * * *', null],
   ])('%s', (_, latest, schedule, expected) => {
     expect(missedTick(schedule, now, latest ? new Date(latest) : null)?.toISOString() ?? null).toBe(expected);
+  });
+});
+
+describe('monitorRun (shared by the Lambda handler and the daemon)', () => {
+  const [policy] = policies({ name: 'p', schedule: '* * * * *' });
+  const report = { runId: 'r1', policy: 'p', status: 'aborted_limit', dryRun: false, sla: { status: 'ok', reasons: [] } } as unknown as RunReport;
+
+  type Case = [string, boolean, RunReport | undefined, string[], string[]];
+  it.each<Case>([
+    ['a live run: check-in by its outcome, SLA reported', false, report, ['in_progress', 'error'], ['r1']],
+    ['a dry run: no check-in, no SLA alert', true, report, [], []],
+    ['a run that never began (stopping): closed ok, nothing reported', false, undefined, ['in_progress', 'ok'], []],
+  ])('%s', async (_, dryRun, outcome, checkIns, slaReports) => {
+    const monitor = new FakeMonitor();
+    await monitorRun(monitor, policy!, { dryRun }, async () => outcome);
+    expect(monitor.checkIns.map((checkIn) => checkIn.status)).toEqual(checkIns);
+    expect(monitor.slaReports).toEqual(slaReports);
+  });
+
+  it('a run that throws: check-in error, the error captured and rethrown', async () => {
+    const monitor = new FakeMonitor();
+    await expect(monitorRun(monitor, policy!, { dryRun: false }, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(monitor.checkIns.map((checkIn) => checkIn.status)).toEqual(['in_progress', 'error']);
+    expect(monitor.errors).toEqual(['run: boom']);
   });
 });
