@@ -4,6 +4,7 @@ import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, selectPolicies, withSession } from './context.ts';
+import { type DaemonFlags, daemonCommand } from './daemon.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
 import { auditCommand, historyCommand, parseAuditFlags, parseHistoryFlags } from './history.ts';
@@ -110,6 +111,16 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
   runLike('plan', 'dry run: list what a live run would delete, delete nothing', true);
   runLike('run', 'delete what is past retention', false);
 
+  cli
+    .command('daemon')
+    .description('run every enabled policy on its schedule (UTC) until SIGTERM/SIGINT')
+    .option('--concurrency <n>', 'how many policies may run at the same time (default 2)')
+    .option('--port <n>', 'also serve the REST API and dashboard, as `retention serve` (needs its tokens)')
+    .option('--host <address>', 'address to serve on with --port (default 127.0.0.1: this machine only)')
+    .action(async (flags: DaemonFlags) => {
+      const interrupt = new AbortController();
+      setExit(await withInterrupts(io, interrupt, () => daemonCommand(io, configFile(), flags, interrupt.signal)));
+    });
   cli
     .command('status')
     .description('per policy: enabled, paused, last run, next run, lease holder')

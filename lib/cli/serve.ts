@@ -41,6 +41,17 @@ export function parseServeFlags(flags: ServeFlags, env: NodeJS.ProcessEnv): Serv
  * release their leases, and the command exits 0.
  */
 export async function serveCommand(session: Session, options: ServeOptions, stop: AbortSignal): Promise<number> {
+  const server = await startServing(session, options);
+  await new Promise<void>((resolve) =>
+    stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  await server.close();
+  session.io.stdout.write('stopped\n');
+  return 0;
+}
+
+/** Starts the API and dashboard on the session (`serve`, and `daemon --port`) and says where. */
+export async function startServing(session: Session, options: ServeOptions): Promise<{ close(): Promise<void> }> {
   // Loaded here: the other commands need no HTTP server.
   const { startApiServer } = await import('../server/server.ts');
   const server = await startApiServer({
@@ -77,10 +88,5 @@ export async function serveCommand(session: Session, options: ServeOptions, stop
       '',
     ].join('\n'),
   );
-  await new Promise<void>((resolve) =>
-    stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true }),
-  );
-  await server.close();
-  session.io.stdout.write('stopped\n');
-  return 0;
+  return server;
 }

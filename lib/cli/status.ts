@@ -1,19 +1,27 @@
+import { HISTORY_WINDOW, latestTurn, missedTick } from '../daemon/due.ts';
 import { nextRun } from '../policy/schedule.ts';
 import type { Session } from './context.ts';
 import { table, when } from './format.ts';
 
-/** Per policy: enabled, paused, last run, next run, lease holder. */
+/**
+ * Per policy: enabled, paused, last run, next run, lease holder. The next run is the daemon's:
+ * the next tick of the schedule, or, when the last tick passed without a run taking its turn
+ * (no daemon was up, or it waits for a slot or the lease), `due since` that tick: the run a
+ * daemon starts right away (lib/daemon/due.ts decides it the same way for both).
+ */
 export async function statusCommand(session: Session, flags: { json?: boolean }): Promise<number> {
   const now = session.clock.now();
   const rows = [];
   for (const policy of session.config.policies) {
-    const [pause, lastRun, lease, checkpoint] = await Promise.all([
+    const [pause, runs, lease, checkpoint] = await Promise.all([
       session.control.pausedBy(policy.name),
-      session.control.listRuns({ policy: policy.name, limit: 1 }).then((runs) => runs[0] ?? null),
+      session.control.listRuns({ policy: policy.name, limit: HISTORY_WINDOW }),
       session.control.getLease(policy.name),
       session.control.getCheckpoint(policy.name),
     ]);
     const leaseLive = lease !== null && lease.expiresAt > now;
+    const lastRun = runs[0] ?? null;
+    const dueSince = policy.enabled ? missedTick(policy.schedule, now, latestTurn(runs)?.startedAt ?? null) : null;
     rows.push({
       policy: policy.name,
       dataClass: policy.class,
@@ -30,6 +38,7 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
           }
         : null,
       nextRun: policy.enabled ? nextRun(policy.schedule, now).toISOString() : null,
+      dueSince: dueSince?.toISOString() ?? null,
       lease: leaseLive ? { owner: lease.owner, token: lease.token, expiresAt: lease.expiresAt.toISOString() } : null,
       resumeFrom: checkpoint ? checkpoint.cursor : null,
     });
@@ -49,7 +58,7 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
         row.lastRun ? `${row.lastRun.status}${row.lastRun.dryRun ? ' (dry run)' : ''}` : '-',
         row.lastRun?.deleted ?? '-',
         row.lastRun?.sla ?? '-',
-        when(row.nextRun),
+        row.dueSince ? `due since ${when(row.dueSince)}` : when(row.nextRun),
         row.lease ? `${row.lease.owner} until ${when(row.lease.expiresAt)}` : '-',
       ]),
     )}\ncontrol store: ${session.controlLocation}\n`,

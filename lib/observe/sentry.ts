@@ -53,6 +53,37 @@ export function checkInStatus(report: RunReport): 'ok' | 'error' {
   return report.status === 'failed' || report.status === 'aborted_limit' ? 'error' : 'ok';
 }
 
+/**
+ * One run under the monitor, the same in every runtime (Lambda handler, daemon): a check-in that
+ * ends `ok` or `error`, SLA findings as events, a thrown error captured and rethrown. A dry run
+ * answers an operator's question: it is not the scheduled job (no check-in that could mask a
+ * missed run) and raises no SLA alert. `run` resolving to undefined means the run never began
+ * because its runtime was stopping: an operator's stop is no alert, before the first batch as
+ * after it (a run stopped by a signal ends `partial`, `ok`), and the daemon catches the run up.
+ */
+export async function monitorRun<R extends RunReport | undefined>(
+  monitor: RunMonitor,
+  policy: PolicyConfig,
+  context: { dryRun: boolean; requestId?: string },
+  run: () => Promise<R>,
+): Promise<R> {
+  const checkIn = context.dryRun ? null : monitor.checkIn(policy);
+  try {
+    const report = await run();
+    checkIn?.finish(report ? checkInStatus(report) : 'ok');
+    if (report && !context.dryRun) monitor.reportSla(report);
+    return report;
+  } catch (error) {
+    checkIn?.finish('error');
+    monitor.captureError(error, {
+      policy,
+      stage: 'run',
+      ...(context.requestId ? { requestId: context.requestId } : {}),
+    });
+    throw error;
+  }
+}
+
 /** The monitor's schedule as Sentry upserts it. Runs may overshoot their budget by one batch (invariant 4): one minute of slack. */
 export function monitorConfig(policy: PolicyConfig): MonitorConfig {
   return {

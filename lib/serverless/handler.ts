@@ -6,7 +6,7 @@ import type { RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
 import { ConfigError, clip, describeCause, formatIssue, type InputIssue } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
-import { checkInStatus, type RunMonitor } from '../observe/sentry.ts';
+import { monitorRun, type RunMonitor } from '../observe/sentry.ts';
 import { redact, redactText } from '../redact.ts';
 import { createStore } from '../stores/registry.ts';
 import { decideContinuation, invokeAsync } from './continuation.ts';
@@ -120,25 +120,24 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     context: LambdaContext,
     log: Logger,
   ): Promise<HandlerResult> {
-    // A dry run answers an operator's question in its return value: it is not the scheduled job
-    // (no check-in that could mask a missed run) and raises no SLA alert.
-    const checkIn = invocation.dryRun ? null : monitor.checkIn(policy);
     let store: Store | undefined;
     try {
-      store = await makeStore(policy);
-      const report = await runPolicy(policy, runOptions(invocation, context), {
-        control: environment.control,
-        store,
-        clock: runtime.clock,
-        log,
-        actor: `lambda:${context.functionName}`,
-      });
-      checkIn?.finish(checkInStatus(report));
-      if (!invocation.dryRun) monitor.reportSla(report);
-      return report;
+      return await monitorRun(
+        monitor,
+        policy,
+        { dryRun: invocation.dryRun, requestId: context.awsRequestId },
+        async () => {
+          store = await makeStore(policy);
+          return runPolicy(policy, runOptions(invocation, context), {
+            control: environment.control,
+            store,
+            clock: runtime.clock,
+            log,
+            actor: `lambda:${context.functionName}`,
+          });
+        },
+      );
     } catch (error) {
-      checkIn?.finish('error');
-      monitor.captureError(error, { policy, requestId: context.awsRequestId, stage: 'run' });
       // store.open() refused the store's configuration before anything was recorded or touched.
       if (error instanceof ConfigError) return refuse(log, 'bad_config', error.issues);
       log.error('error', { error: describeCause(error), stage: 'run' });
