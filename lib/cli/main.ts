@@ -4,7 +4,7 @@ import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, selectPolicies, withSession } from './context.ts';
-import { type DaemonFlags, daemonCommand } from './daemon.ts';
+import type { DaemonFlags } from './daemon.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
 import { auditCommand, historyCommand, parseAuditFlags, parseHistoryFlags } from './history.ts';
@@ -119,6 +119,8 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--host <address>', 'address to serve on with --port (default 127.0.0.1: this machine only)')
     .action(async (flags: DaemonFlags) => {
       const interrupt = new AbortController();
+      // Loaded here: the other commands need neither the scheduler nor Sentry (a second of start-up).
+      const { daemonCommand } = await import('./daemon.ts');
       setExit(await withInterrupts(io, interrupt, () => daemonCommand(io, configFile(), flags, interrupt.signal)));
     });
   cli
