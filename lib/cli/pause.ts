@@ -1,7 +1,9 @@
 import type { RetentionConfig } from '../config/schema.ts';
+import { recordGovernance } from '../core/governance.ts';
 import { ConfigError } from '../errors.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
+import { when } from './format.ts';
 
 /** Which pauses a command sets or lifts: policy names, or `*` for every policy. */
 export interface PauseScopes {
@@ -9,9 +11,14 @@ export interface PauseScopes {
   reason?: string;
 }
 
+/** What an operator gave no reason for is recorded as such: the record still says who and when. */
+export const NO_REASON = 'no reason given';
+
+const described = (scope: string): string => (scope === '*' ? 'every policy' : `policy ${scope}`);
+
 /**
  * The kill switch: `pause --all` stops every policy (scheduled and manual runs alike) until
- * `resume --all`; a policy's own pause is independent of the global one.
+ * `resume --all`; a policy's own pause is independent of the global one. Both are audit records.
  */
 export async function pauseCommand(
   session: Session,
@@ -20,15 +27,39 @@ export async function pauseCommand(
   for (const scope of scopes) {
     await session.control.pause(scope, session.actor, reason);
     session.log.warn('policy_paused', { scope, by: session.actor, reason });
+    await recordGovernance(session.control, {
+      action: 'paused',
+      actor: session.actor,
+      reason,
+      scope,
+      subject: scope,
+      detail: `paused ${described(scope)}`,
+      at: session.clock.now(),
+    });
     session.io.stdout.write(`paused ${scope === '*' ? 'every policy' : scope}: ${reason}\n`);
   }
   return 0;
 }
 
-export async function resumeCommand(session: Session, { scopes }: PauseScopes): Promise<number> {
+/** Lifting a pause that was there is recorded with what it lifted; resuming what was not paused changes nothing. */
+export async function resumeCommand(session: Session, { scopes, reason = NO_REASON }: PauseScopes): Promise<number> {
+  const pauses = await session.control.listPauses();
   for (const scope of scopes) {
+    const lifted = pauses.find((pause) => pause.scope === scope);
     const resumed = await session.control.resume(scope);
     session.log.info('policy_resumed', { scope, by: session.actor, was_paused: resumed });
+    if (resumed) {
+      const was = lifted ? `: paused by ${lifted.by} at ${when(lifted.at)} (${lifted.reason})` : '';
+      await recordGovernance(session.control, {
+        action: 'resumed',
+        actor: session.actor,
+        reason,
+        scope,
+        subject: scope,
+        detail: `resumed ${described(scope)}${was}`,
+        at: session.clock.now(),
+      });
+    }
     session.io.stdout.write(
       `${resumed ? 'resumed' : 'was not paused:'} ${scope === '*' ? 'every policy (global pause)' : scope}\n`,
     );

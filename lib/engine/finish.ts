@@ -44,6 +44,7 @@ export async function finishRun(
         }
       : {}),
   });
+  report.policyHash = run.policyHash;
   try {
     if (!options.dryRun) await recordHolds(run);
     await deps.control.finishRun(report);
