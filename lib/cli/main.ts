@@ -22,6 +22,7 @@ import { parseReportFlags, reportCommand } from './report.ts';
 import { parseRestoreFlags, restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
 import { statusCommand } from './status.ts';
+import { parseVerifyFlags, verifyCommand } from './verify.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -171,6 +172,13 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--offset <n>', 'skip this many (the next page: see the "more:" line)')
     .option('--json')
     .action(session(parseAuditFlags, auditCommand));
+  cli
+    .command('verify')
+    .description('was this item deleted, and by what right? (or held, retained, overdue, unclassified, absent)')
+    .option('--key <key>', 'the item (for rows: the row key or its linked file)')
+    .option('-p, --policy <name>', 'ask this policy (repeatable); default: every policy', collect)
+    .option('--json', 'the answer as JSON (one policy named: its object; else a list)')
+    .action(session(parseVerifyFlags, verifyCommand));
   cli
     .command('report')
     .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
