@@ -20,7 +20,12 @@ function hold(id: number, key: string, prefix = false): Hold {
   return { id, policy: 'docs', key, prefix, reason: `case ${id}`, createdBy: 'cli:alice@host', createdAt: ago(1) };
 }
 
-function record(key: string, status: AuditRecord['status'], days: number, extra: Partial<AuditRecord> = {}): AuditRecord {
+function record(
+  key: string,
+  status: AuditRecord['status'],
+  days: number,
+  extra: Partial<AuditRecord> = {},
+): AuditRecord {
   return {
     id: 1,
     runId: 'run-1',
@@ -42,7 +47,16 @@ function record(key: string, status: AuditRecord['status'], days: number, extra:
 }
 
 function evidence(overrides: Partial<VerifyEvidence>): VerifyEvidence {
-  return { policy, key: 'a.pdf', cutoffs: flat, holds: [], items: [], records: [], currentPolicyHash: 'h1', ...overrides };
+  return {
+    policy,
+    key: 'a.pdf',
+    cutoffs: flat,
+    holds: [],
+    items: [],
+    records: [],
+    currentPolicyHash: 'h1',
+    ...overrides,
+  };
 }
 
 const deletingRun = (hash: string): RunRecord => ({
@@ -56,7 +70,7 @@ const deletingRun = (hash: string): RunRecord => ({
 });
 
 describe('verifyKey', () => {
-  it.each([
+  it.each<{ name: string; given: Partial<VerifyEvidence>; expected: Record<string, unknown> }>([
     {
       name: 'younger than its retention: retained, eligible 30 days after its timestamp',
       given: { items: [item('a.pdf', 10)] },
@@ -83,7 +97,10 @@ describe('verifyKey', () => {
     {
       name: 'held by an exact hold, even when overdue',
       given: { items: [item('a.pdf', 45)], holds: [hold(3, 'a.pdf'), hold(4, 'b.pdf')] },
-      expected: { state: 'held', holds: [{ id: 3, key: 'a.pdf', prefix: false, reason: 'case 3', by: 'cli:alice@host' }] },
+      expected: {
+        state: 'held',
+        holds: [{ id: 3, key: 'a.pdf', prefix: false, reason: 'case 3', by: 'cli:alice@host' }],
+      },
     },
     {
       name: 'a row held by a prefix hold on its linked file',
@@ -122,8 +139,8 @@ describe('verifyKey', () => {
       given: { records: [record('a.pdf', 'missing', 3)] },
       expected: { state: 'absent', summary: expect.stringContaining('run run-1 found it already gone') },
     },
-  ] as const)('$name', ({ given, expected }) => {
-    expect(verifyKey(evidence(given as Partial<VerifyEvidence>))).toMatchObject(expected);
+  ])('$name', ({ given, expected }) => {
+    expect(verifyKey(evidence(given))).toMatchObject(expected);
   });
 
   it('deleted: when, run, rule, cutoff, actor, the backup while kept, the policy hash it ran with', () => {
