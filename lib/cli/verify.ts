@@ -112,10 +112,23 @@ function trailOf(session: Session, policy: string, store: Store, key: string): P
   return readAuditTrail(session.control, [store], { policy, key, limit: TRAIL });
 }
 
+/**
+ * One list, newest first. The control store's record of a row does not know the row's file; the
+ * rows trail's record of the same deletion does: the file is carried over, so the answer names it.
+ */
 function newestFirst(records: AuditRecord[]): AuditRecord[] {
   const unique = new Map(records.map((record) => [`${record.source ?? 'control'}#${record.id}`, record]));
+  const deletion = (record: AuditRecord) => `${record.runId}\u0000${record.action}\u0000${record.key}`;
+  const files = new Map(
+    [...unique.values()].flatMap((record) => (record.linkedKey ? [[deletion(record), record.linkedKey]] : [])),
+  );
   const at = (record: AuditRecord) => (record.resolvedAt ?? record.createdAt).getTime();
-  return [...unique.values()].sort((a, b) => at(b) - at(a));
+  return [...unique.values()]
+    .map((record) => {
+      const linkedKey = record.linkedKey ?? files.get(deletion(record));
+      return linkedKey ? { ...record, linkedKey } : record;
+    })
+    .sort((a, b) => at(b) - at(a));
 }
 
 /** Items a store without a lookup lists before verify gives up on it. */
