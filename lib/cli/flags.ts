@@ -23,6 +23,29 @@ export function parseInstant(flag: string, value: string | undefined): Date | un
   return parsed.instant;
 }
 
+/** An instant as an operator gives it: a date or date and time, or a duration back from now (`24h`, `7d`). */
+export type TimeFlag = { at: Date } | { agoMs: number };
+
+export function parseTimeFlag(flag: string, value: string | undefined): TimeFlag | undefined {
+  if (value === undefined) return undefined;
+  const either = `a date (${flag} 2024-01-31, ${flag} 2024-01-31T12:00:00Z) or a duration back from now (${flag} 24h)`;
+  // ISO dates start with the year; anything else is read as a duration.
+  if (!/^\d{4}-/.test(value)) {
+    const duration = parseDuration(value);
+    if (!duration.ok)
+      throw ConfigError.single(flag, `${JSON.stringify(clip(value))} is not a date or a duration`, either);
+    return { agoMs: duration.ms };
+  }
+  const parsed = parseInstantText(value, { requireZone: false, example: (text) => `${flag} ${text}` });
+  if (!parsed.ok) throw ConfigError.single(flag, parsed.message, parsed.fix);
+  return { at: parsed.instant };
+}
+
+/** The instant a time flag names, read against the session's clock. */
+export function instantOf(flag: TimeFlag, now: Date): Date {
+  return 'at' in flag ? flag.at : new Date(now.getTime() - flag.agoMs);
+}
+
 /** Same rules as a duration in the config (at least 1s, whole milliseconds, at most 1000y). */
 export function parseDurationFlag(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

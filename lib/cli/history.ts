@@ -1,11 +1,18 @@
 import type { RetentionConfig } from '../config/schema.ts';
-import type { AuditRecord } from '../core/control.ts';
-import { ConfigError } from '../errors.ts';
-import { readAuditTrail } from '../reports/auditTrail.ts';
+import {
+  type AuditAction,
+  type AuditQuery,
+  type AuditRecord,
+  type AuditStatus,
+  GOVERNANCE_ACTIONS,
+} from '../core/control.ts';
+import { governanceView } from '../core/governance.ts';
+import { ConfigError, clip } from '../errors.ts';
+import { auditView, readAuditPage, type TrailPage } from '../reports/auditTrail.ts';
 import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
-import { parsePositiveInt } from './flags.ts';
+import { instantOf, parsePositiveInt, parseTimeFlag, type TimeFlag } from './flags.ts';
 import { bytes, seconds, table, when } from './format.ts';
 
 export interface HistoryOptions {
@@ -61,63 +68,159 @@ export async function historyCommand(session: Session, flags: HistoryOptions): P
   return 0;
 }
 
+const ACTIONS: readonly AuditAction[] = ['delete', 'restore', 'partition_drop', 'hold', ...GOVERNANCE_ACTIONS];
+const OUTCOMES: readonly AuditStatus[] = [
+  'pending',
+  'deleted',
+  'missing',
+  'kept',
+  'failed',
+  'abandoned',
+  'restored',
+  'held',
+  'recorded',
+];
+
+export interface AuditFlags {
+  run?: string;
+  policy?: string[];
+  key?: string;
+  action?: string;
+  outcome?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  offset?: string;
+  json?: boolean;
+}
+
 export interface AuditOptions {
-  query: { runId?: string; policy?: string; key?: string; limit: number };
+  query: Omit<AuditQuery, 'since' | 'until'> & { offset: number };
+  since?: TimeFlag;
+  until?: TimeFlag;
   json: boolean;
+  /** The flags as given, to print the command for the next page. */
+  flags: AuditFlags;
+}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, known: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if ((known as readonly string[]).includes(value)) return value as T;
+  throw ConfigError.single(flag, `${JSON.stringify(clip(value))} is not one of them`, `one of: ${known.join(', ')}`);
 }
 
 /** Checked before the control store opens: a selection, the policy against the config, the limit. */
-export function parseAuditFlags(
-  config: RetentionConfig,
-  flags: { run?: string; policy?: string[]; key?: string; limit?: string; json?: boolean },
-): AuditOptions {
-  if (!flags.run && !flags.policy?.length && !flags.key) {
-    throw ConfigError.single('--run', 'say which records', 'pass --run <id>, --policy <name> and/or --key <key>');
+export function parseAuditFlags(config: RetentionConfig, flags: AuditFlags): AuditOptions {
+  const selections = [flags.run, flags.policy?.length, flags.key, flags.action, flags.outcome, flags.since];
+  if (!selections.some(Boolean)) {
+    throw ConfigError.single(
+      '--run',
+      'say which records',
+      'pass --run <id>, --policy <name>, --key <key>, --action <name>, --outcome <status> and/or --since <time>',
+    );
   }
   const policy = flags.policy?.[0];
   if (policy) selectPolicies(config, [policy], false);
+  const action = oneOf('--action', flags.action, ACTIONS);
+  const status = oneOf('--outcome', flags.outcome, OUTCOMES);
+  const since = parseTimeFlag('--since', flags.since);
+  const until = parseTimeFlag('--until', flags.until);
   const query = {
     ...(flags.run ? { runId: flags.run } : {}),
     ...(policy ? { policy } : {}),
     ...(flags.key ? { key: flags.key } : {}),
+    ...(action ? { action } : {}),
+    ...(status ? { status } : {}),
     limit: parsePositiveInt('--limit', flags.limit) ?? 1000,
+    offset: flags.offset === '0' ? 0 : (parsePositiveInt('--offset', flags.offset) ?? 0),
   };
-  return { query, json: flags.json ?? false };
+  return { query, ...(since ? { since } : {}), ...(until ? { until } : {}), json: flags.json ?? false, flags };
 }
 
-/** The audit trail: who deleted what, when, and why (rule and cutoff). */
-export async function auditCommand(session: Session, { query, json }: AuditOptions): Promise<number> {
+/**
+ * The audit trail: who deleted what, when, and why (rule and cutoff), what failed and with
+ * which error, and what operators did (governance actions). One page at a time: when more
+ * records match, the command says how to get the next page instead of dropping them.
+ */
+export async function auditCommand(session: Session, options: AuditOptions): Promise<number> {
+  const { query, json } = options;
+  const now = session.clock.now();
+  const window = {
+    ...(options.since ? { since: instantOf(options.since, now) } : {}),
+    ...(options.until ? { until: instantOf(options.until, now) } : {}),
+  };
   // Stores that keep their own trail (rows deleted in one statement) are read too: the run's
   // policy, the one asked for, or every policy.
   const wanted = query.policy ?? (query.runId ? (await session.control.getRun(query.runId))?.policy : undefined);
   const policies = session.config.policies.filter((policy) => wanted === undefined || policy.name === wanted);
-  const stores = await Promise.all(policies.map((policy) => createStore(policy)));
-  let records: AuditRecord[];
+  const sources = await Promise.all(
+    policies.map(async (policy) => ({ policy: policy.name, store: await createStore(policy) })),
+  );
+  let page: TrailPage;
   try {
-    records = await readAuditTrail(session.control, stores, query);
+    page = await readAuditPage(session.control, sources, { ...query, ...window });
   } finally {
-    for (const store of stores) await store.close();
+    for (const { store } of sources) await store.close();
   }
-  if (json) {
-    session.io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
-    return 0;
+  const views = page.records.map(auditView);
+  if (json) session.io.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
+  else session.io.stdout.write(`${auditTable(page.records)}\n${page.records.length} record(s)\n`);
+  if (page.more) {
+    const next = nextPageCommand(options.flags, window, query.offset + page.records.length);
+    (json ? session.io.stderr : session.io.stdout).write(`more: ${next}\n`);
   }
-  session.io.stdout.write(
-    `${table(
-      ['when', 'action', 'status', 'policy', 'key', 'item time', 'rule', 'cutoff', 'actor', 'run'],
-      records.map((record) => [
+  for (const { policy, error } of page.unreachable)
+    session.io.stderr.write(`error: policy ${policy}: its own audit trail could not be read: ${error}\n`);
+  return page.unreachable.length > 0 ? 1 : 0;
+}
+
+function auditTable(records: AuditRecord[]): string {
+  return table(
+    [
+      'when',
+      'action',
+      'status',
+      'policy',
+      'key',
+      'item time',
+      'rule or reason',
+      'cutoff',
+      'actor',
+      'run',
+      'error or detail',
+    ],
+    records.map((record) => {
+      const governance = governanceView(record);
+      return [
         when(record.resolvedAt ?? record.createdAt),
         record.action,
         record.status,
         record.policy,
         record.key,
-        when(record.itemTimestamp),
+        governance ? '-' : when(record.itemTimestamp),
         record.rule,
-        when(record.cutoff),
+        governance ? '-' : when(record.cutoff),
         record.actor,
-        record.runId,
-      ]),
-    )}\n${records.length} record(s)\n`,
+        record.runId || '-',
+        record.error ?? '',
+      ];
+    }),
   );
-  return 0;
+}
+
+/** The same command, `offset` records in; a window given as a duration (`--since 24h`) as the instants it meant. */
+function nextPageCommand(flags: AuditFlags, window: { since?: Date; until?: Date }, offset: number): string {
+  const quoted = (value: string) => (/^[\w./:@=+-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`);
+  const given: Array<[string, string | undefined]> = [
+    ['--run', flags.run],
+    ['--policy', flags.policy?.[0]],
+    ['--key', flags.key],
+    ['--action', flags.action],
+    ['--outcome', flags.outcome],
+    ['--since', window.since?.toISOString()],
+    ['--until', window.until?.toISOString()],
+    ['--limit', flags.limit],
+  ];
+  const args = given.flatMap(([flag, value]) => (value === undefined ? [] : [flag, quoted(value)]));
+  return ['retention audit', ...args, '--offset', String(offset), ...(flags.json ? ['--json'] : [])].join(' ');
 }

@@ -1,6 +1,7 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { HoldMatch, Store } from '../core/store.ts';
 import type { Hold } from '../core/types.ts';
+import { addHold, removeHold } from '../engine/governed.ts';
 import { ConfigError, clip, describeCause } from '../errors.ts';
 import { itemHold } from '../policy/classify.ts';
 import { computeCutoffs } from '../policy/plan.ts';
@@ -8,6 +9,7 @@ import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { table, when } from './format.ts';
+import { NO_REASON } from './pause.ts';
 
 /** What `hold add` found for one policy in the hold's scope; `warning` when nothing (surely) matched. */
 interface HoldCheck {
@@ -66,8 +68,7 @@ export async function holdAddCommand(session: Session, request: NewHold): Promis
   const added: Array<Hold & { checks: HoldCheck[] }> = [];
   for (const policy of request.policies) {
     const { key, prefix, reason } = request;
-    const hold = await session.control.addHold({ policy, key, prefix, reason, createdBy: session.actor });
-    session.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason, by: session.actor });
+    const hold = await addHold(session, { policy, key, prefix, reason });
     const governed: PolicyConfig[] =
       policy === null
         ? session.config.policies
@@ -200,8 +201,13 @@ export async function holdListCommand(session: Session, flags: HoldListOptions):
   return 0;
 }
 
-/** A hold id as `hold list` shows it. */
-export function parseHoldId(id: string): number {
+export interface HoldRemoval {
+  id: number;
+  reason: string;
+}
+
+/** A hold id as `hold list` shows it, and why it goes. */
+export function parseHoldRemove(id: string, flags: { reason?: string }): HoldRemoval {
   if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id))) {
     throw ConfigError.single(
       '<id>',
@@ -209,13 +215,13 @@ export function parseHoldId(id: string): number {
       'see ids with: retention hold list',
     );
   }
-  return Number(id);
+  return { id: Number(id), reason: flags.reason ?? NO_REASON };
 }
 
-export async function holdRemoveCommand(session: Session, id: number): Promise<number> {
-  const removed = await session.control.removeHold(id);
+/** Removing a hold lets retention delete what it kept: recorded with the hold as it was. */
+export async function holdRemoveCommand(session: Session, { id, reason }: HoldRemoval): Promise<number> {
+  const removed = await removeHold(session, id, reason);
   if (!removed) throw ConfigError.single('<id>', `no hold with id ${id}`, 'see ids with: retention hold list');
-  session.log.warn('hold_removed', { hold_id: id, by: session.actor });
   session.io.stdout.write(`hold ${id} removed\n`);
   return 0;
 }

@@ -3,7 +3,7 @@ import type { RetentionConfig } from '../config/schema.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
 import { printConfig } from './config.ts';
-import { type CliIO, loadCliConfig, type Session, selectPolicies, withSession } from './context.ts';
+import { type CliIO, loadCliConfig, type Session, withSession } from './context.ts';
 import type { DaemonFlags } from './daemon.ts';
 import { demoCommand } from './demo.ts';
 import { formatCommanderError } from './flags.ts';
@@ -13,17 +13,18 @@ import {
   holdListCommand,
   holdRemoveCommand,
   parseHoldAdd,
-  parseHoldId,
   parseHoldList,
+  parseHoldRemove,
 } from './hold.ts';
 import { type InvokeFlags, invokeCommand } from './invoke.ts';
-import { leaseBreakCommand } from './lease.ts';
+import { leaseBreakCommand, parseLeaseBreak } from './lease.ts';
 import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
 import { parseReportFlags, reportCommand } from './report.ts';
-import { checkRestoreFlags, type RestoreFlags, restoreCommand } from './restore.ts';
+import { parseRestoreFlags, restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
 import { parseServeFlags, type ServeFlags, serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
+import { parseVerifyFlags, verifyCommand } from './verify.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -140,6 +141,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .description('undo pause')
     .option('-p, --policy <name>', 'policy (repeatable)', collect)
     .option('--all', 'lift the global pause')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
     .action(session(pauseScopes, resumeCommand));
 
   const hold = cli.command('hold').description('legal holds: held items are never deleted');
@@ -158,8 +160,9 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(session(parseHoldList, holdListCommand));
   hold
     .command('remove <id>')
-    .action(async (id: string) =>
-      setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldId(id))),
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .action(async (id: string, flags: { reason?: string }) =>
+      setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldRemove(id, flags))),
     );
 
   cli
@@ -174,10 +177,22 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .description('audit records: who deleted what, when and why')
     .option('--run <id>', 'records of one run')
     .option('-p, --policy <name>', 'records of one policy', collect)
-    .option('--key <key>', 'records of one item')
-    .option('--limit <n>', 'how many (default 1000)')
+    .option('--key <key>', 'records of one item (for rows: its key or its linked file)')
+    .option('--action <name>', 'records of one action: delete, hold_added, paused, restored, …')
+    .option('--outcome <status>', 'records with this outcome: failed, deleted, kept, pending, …')
+    .option('--since <time>', 'written at or after: an ISO date or time, or a duration back from now (24h)')
+    .option('--until <time>', 'written before (same forms as --since)')
+    .option('--limit <n>', 'records per page (default 1000)')
+    .option('--offset <n>', 'skip this many (the next page: see the "more:" line)')
     .option('--json')
     .action(session(parseAuditFlags, auditCommand));
+  cli
+    .command('verify')
+    .description('was this item deleted, and by what right? (or held, retained, overdue, unclassified, absent)')
+    .option('--key <key>', 'the item (for rows: the row key or its linked file)')
+    .option('-p, --policy <name>', 'ask this policy (repeatable); default: every policy', collect)
+    .option('--json', 'the answer as JSON (one policy named: its object; else a list)')
+    .action(session(parseVerifyFlags, verifyCommand));
   cli
     .command('report')
     .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
@@ -187,11 +202,14 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(session(parseReportFlags, reportCommand));
   cli
     .command('restore')
-    .description('put back what a run deleted, from its backup')
-    .requiredOption('--run <id>', 'the run whose deletions to undo')
-    .option('--key <key>', 'only this key (repeatable)', collect)
+    .description('put back what a run (or every run of a policy since a time) deleted, from its backups')
+    .option('--run <id>', 'the run whose deletions to undo')
+    .option('--since <time>', "undo every live run of --policy since then, newest first (a bad policy's runs)")
+    .option('-p, --policy <name>', 'the policy, with --since', collect)
+    .option('--key <key>', 'only this key (repeatable; with --run)', collect)
+    .option('--reason <text>', 'why (recorded in the audit trail)')
     .option('--json')
-    .action(session((_config, flags: RestoreFlags) => checkRestoreFlags(flags), restoreCommand));
+    .action(session(parseRestoreFlags, restoreCommand));
   cli
     .command('invoke <policy>')
     .description('run a policy in its deployed Lambda function and print the report')
@@ -210,10 +228,12 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .description('leases')
     .command('break <policy>')
     .description('release a stuck lease (the old holder is fenced off)')
-    .action(async (policy: string) => {
-      const checked = (config: RetentionConfig): string => selectPolicies(config, [policy], false, '<policy>')[0]!.name;
-      setExit(await withSession(io, configFile(), leaseBreakCommand, checked));
-    });
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .action(async (policy: string, flags: { reason?: string }) =>
+      setExit(
+        await withSession(io, configFile(), leaseBreakCommand, (config) => parseLeaseBreak(config, policy, flags)),
+      ),
+    );
   cli
     .command('serve')
     .description('REST API and web dashboard (needs RETENTION_API_TOKEN and/or RETENTION_VIEWER_TOKEN)')

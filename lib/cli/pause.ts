@@ -1,4 +1,5 @@
 import type { RetentionConfig } from '../config/schema.ts';
+import { pauseScope, resumeScope } from '../engine/governed.ts';
 import { ConfigError } from '../errors.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
@@ -9,26 +10,28 @@ export interface PauseScopes {
   reason?: string;
 }
 
+/** What an operator gave no reason for is recorded as such: the record still says who and when. */
+export const NO_REASON = 'no reason given';
+
 /**
  * The kill switch: `pause --all` stops every policy (scheduled and manual runs alike) until
- * `resume --all`; a policy's own pause is independent of the global one.
+ * `resume --all`; a policy's own pause is independent of the global one. Both are audit records.
  */
 export async function pauseCommand(
   session: Session,
   { scopes, reason = 'paused from the CLI' }: PauseScopes,
 ): Promise<number> {
   for (const scope of scopes) {
-    await session.control.pause(scope, session.actor, reason);
-    session.log.warn('policy_paused', { scope, by: session.actor, reason });
+    await pauseScope(session, scope, reason);
     session.io.stdout.write(`paused ${scope === '*' ? 'every policy' : scope}: ${reason}\n`);
   }
   return 0;
 }
 
-export async function resumeCommand(session: Session, { scopes }: PauseScopes): Promise<number> {
+/** Lifting a pause that was there is recorded with what it lifted; resuming what was not paused changes nothing. */
+export async function resumeCommand(session: Session, { scopes, reason = NO_REASON }: PauseScopes): Promise<number> {
   for (const scope of scopes) {
-    const resumed = await session.control.resume(scope);
-    session.log.info('policy_resumed', { scope, by: session.actor, was_paused: resumed });
+    const resumed = await resumeScope(session, scope, reason);
     session.io.stdout.write(
       `${resumed ? 'resumed' : 'was not paused:'} ${scope === '*' ? 'every policy (global pause)' : scope}\n`,
     );

@@ -28,17 +28,45 @@ export interface PauseState {
   at: Date;
 }
 
-/** `hold`: one record per hold per live run that kept eligible items (the count is in `error`). */
-export type AuditAction = 'delete' | 'restore' | 'partition_drop' | 'hold';
+/**
+ * What operators did to the tool's governance, each an audit record of its own (invariant 13):
+ * who, when, why, and over what scope (lib/core/governance.ts maps them to and from records).
+ */
+export const GOVERNANCE_ACTIONS = [
+  'hold_added',
+  'hold_removed',
+  'paused',
+  'resumed',
+  'lease_broken',
+  'limit_overridden',
+  'restored',
+] as const;
+export type GovernanceAction = (typeof GOVERNANCE_ACTIONS)[number];
+
+/**
+ * `hold`: one record per hold per live run that kept eligible items (the count is in `error`);
+ * the governance actions are what operators did (holds, pauses, lease breaks, overrides, restores).
+ */
+export type AuditAction = 'delete' | 'restore' | 'partition_drop' | 'hold' | GovernanceAction;
 
 /**
  * pending: intent written before a deletion (write-ahead);
  * deleted / missing / kept / failed: resolved delete outcomes;
  * abandoned: a crashed run's intent whose item was found still present (nothing was deleted);
  * restored: a restore of a previously deleted item;
- * held: eligible items a hold kept in a run (action `hold`, one record per hold and run).
+ * held: eligible items a hold kept in a run (action `hold`, one record per hold and run);
+ * recorded: a governance action that took effect (a `restored` action is `restored` or `failed`).
  */
-export type AuditStatus = 'pending' | 'deleted' | 'missing' | 'kept' | 'failed' | 'abandoned' | 'restored' | 'held';
+export type AuditStatus =
+  | 'pending'
+  | 'deleted'
+  | 'missing'
+  | 'kept'
+  | 'failed'
+  | 'abandoned'
+  | 'restored'
+  | 'held'
+  | 'recorded';
 
 export interface AuditIntent {
   runId: string;
@@ -67,6 +95,8 @@ export interface AuditRecord extends AuditIntent {
    * in the deleting transaction (`retention.row_audit#<batch id>`). `id` is then the batch's id.
    */
   source?: string;
+  /** A deleted row's linked file (rows policies with `blob`), where the trail recorded it. */
+  linkedKey?: string;
 }
 
 export interface AuditResolution {
@@ -80,6 +110,12 @@ export interface AuditQuery {
   runId?: string;
   policy?: string;
   key?: string;
+  action?: AuditAction;
+  /** The record's status: its outcome (`failed`, `deleted`, …). */
+  status?: AuditStatus;
+  /** When the record was last written (resolved, else created): at or after `since`, before `until`. */
+  since?: Date;
+  until?: Date;
   limit: number;
 }
 

@@ -191,6 +191,8 @@ export interface Store {
   readonly clock?: BackendClock;
   /** Whether a hold matches anything, for keys `present` and `scan` cannot answer for (rows). */
   readonly holdCheck?: HoldCheck;
+  /** One item by the key an operator gives, without a listing (`retention verify`). */
+  readonly lookup?: ItemLookup;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -238,6 +240,14 @@ export interface PartitionDrops {
 export interface OwnAuditTrail {
   /** The store's own audit records of this policy, newest first (read with the control store's by `readAuditTrail`). */
   trail(query: AuditQuery): Promise<AuditRecord[]>;
+}
+
+export interface ItemLookup {
+  /**
+   * The items in the policy's scope that `key` names, as a scan would return them: the item with
+   * that key and, for rows with a linked file, the rows whose file has that key (at most a few).
+   */
+  find(key: string): Promise<Item[]>;
 }
 
 export interface BackendClock {

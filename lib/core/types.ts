@@ -146,5 +146,10 @@ export interface RunReport {
   /** Why the run stopped early or failed. */
   error?: { code: string; message: string };
   cutoffs: Array<{ rule: string; cutoff: string }>;
+  /**
+   * sha256 (hex) of the canonical JSON of the policy as parsed, secrets redacted: which
+   * configuration the run applied, so a deletion can be traced to its rule after the config changed.
+   */
+  policyHash?: string;
   items?: ListedItem[];
 }

@@ -16,7 +16,7 @@ export async function finishRun(
   stopReason?: StopReason,
 ): Promise<RunReport> {
   const { policy, options, deps, context, tally, budget, census, log } = run;
-  const report = buildReport({
+  const built = buildReport({
     runId: context.runId,
     policy,
     dataClass: policy.class,
@@ -44,6 +44,8 @@ export async function finishRun(
         }
       : {}),
   });
+  // The configuration the run applied: "which rule deleted this" still has an answer once it changed.
+  const report: RunReport = { ...built, policyHash: run.policyHash };
   try {
     if (!options.dryRun) await recordHolds(run);
     await deps.control.finishRun(report);

@@ -10,7 +10,7 @@ import { failRun, finishRun, stopRun } from './finish.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { recoverEarlierRuns } from './recover.ts';
-import { type ActiveRun, startRun } from './start.ts';
+import { type ActiveRun, recordLimitOverride, startRun } from './start.ts';
 import { Sweep, type SweepEnd } from './sweep.ts';
 
 export { newRunId } from './start.ts';
@@ -98,6 +98,7 @@ async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<Retentio
     return verdict.error;
   }
   log.warn('limit_overridden', { reason: verdict.reason, actor: run.deps.actor });
+  if (!options.dryRun) await recordLimitOverride(run, verdict.reason);
   return undefined;
 }
 

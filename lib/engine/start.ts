@@ -1,11 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { PolicyConfig } from '../config/schema.ts';
+import { canonicalJson } from '../core/canonical.ts';
 import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
+import { recordGovernance } from '../core/governance.ts';
 import type { Census, RunContext } from '../core/store.ts';
 import type { Cutoffs, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
+import { redact } from '../redact.ts';
 import { Budget } from './budget.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { Tally } from './report.ts';
@@ -25,6 +28,8 @@ export interface ActiveRun {
   tally: Tally;
   budget: Budget;
   cutoffs: Cutoffs;
+  /** `policyHash(policy)`: the configuration this run applies, recorded with its report. */
+  policyHash: string;
   /** The census before the sweep, then what is still overdue after it (the report's backlog). */
   census?: Census;
   /** Planned deletions vs limits, when the limits were exceeded (aborted or forced). */
@@ -37,6 +42,16 @@ export function newRunId(now: Date): string {
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * sha256 of the policy's canonical JSON (as parsed: defaults filled in, durations as written),
+ * secrets redacted: rotating a password is not a change of policy, and no hash of a secret leaves.
+ */
+export function policyHash(policy: PolicyConfig): string {
+  return createHash('sha256')
+    .update(canonicalJson(redact(policy)))
+    .digest('hex');
 }
 
 /**
@@ -62,11 +77,13 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
   // Database rows carry database timestamps: their cutoffs come from the database clock, once.
   const cutoffsAt = store.clock ? await store.clock.now() : startedAt;
   const cutoffs = computeCutoffs(policy.retention, cutoffsAt, options.before);
+  const hash = policyHash(policy);
   log.info('run_started', {
     trigger: options.trigger,
     dry_run: options.dryRun,
     budget_seconds: budget.totalMs / 1000,
     cutoffs: describeCutoffs(cutoffs),
+    policy_hash: hash,
     ...(store.clock ? { clock_skew_ms: cutoffsAt.getTime() - startedAt.getTime() } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
   });
@@ -77,5 +94,27 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
       ...(warning.fix ? { fix: warning.fix } : {}),
     });
   await control.startRun({ runId: context.runId, policy: policy.name, dryRun: options.dryRun, startedAt });
-  return { policy, options, deps, context, startedAt, log, tally: new Tally(options.list), budget, cutoffs };
+  const tally = new Tally(options.list);
+  return { policy, options, deps, context, startedAt, log, tally, budget, cutoffs, policyHash: hash };
+}
+
+/**
+ * `--force` past the safety limits is a governance action (invariant 13): recorded before the
+ * first deletion it allows, so a run that dies midway still leaves the override on record.
+ */
+export function recordLimitOverride(run: ActiveRun, reason: string): Promise<void> {
+  const { policy, context, deps } = run;
+  const planned = run.limits ? ` (planned ${run.limits.planned} of ${run.limits.total} in scope)` : '';
+  return recordGovernance(deps.control, {
+    action: 'limit_overridden',
+    actor: context.actor,
+    reason: '--force',
+    scope: policy.name,
+    subject: context.runId,
+    detail: `${reason}${planned}; the run went ahead`,
+    at: deps.clock.now(),
+    runId: context.runId,
+    store: deps.store.location,
+    trigger: context.trigger,
+  });
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { addHold, type Operator, pauseScope, removeHold, resumeScope } from '../engine/governed.ts';
 import { ConfigError } from '../errors.ts';
 import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
 import { ApiError, parseBody, send } from './http.ts';
@@ -13,18 +14,18 @@ const BAD_BODY = { 400: 'a bad body, the field named' };
  * the caller as actor: the pause's `by`, the hold's `createdBy`, the run's audit records.
  */
 export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
+  // Recorded like the CLI's: the same log lines and governance records, the caller as actor.
+  const operatorOf = (actor: string): Operator => ({ control: ctx.control, clock: ctx.clock, log: ctx.log, actor });
   const pause = async (c: Context<ApiEnv>, scope: string): Promise<Response> => {
     const { actor } = callerOf(c);
     const { reason = 'paused from the API' } = await parseBody(c, PauseBody);
-    await ctx.control.pause(scope, actor, reason);
-    ctx.log.warn('policy_paused', { scope, by: actor, reason });
+    await pauseScope(operatorOf(actor), scope, reason);
     return send(c, { scope, paused: true, by: actor, reason });
   };
   const resume = async (c: Context<ApiEnv>, scope: string): Promise<Response> => {
     const { actor } = callerOf(c);
     await parseBody(c, EmptyBody);
-    const resumed = await ctx.control.resume(scope);
-    ctx.log.info('policy_resumed', { scope, by: actor, was_paused: resumed });
+    const resumed = await resumeScope(operatorOf(actor), scope, 'resumed from the API');
     return send(c, { scope, paused: false, wasPaused: resumed });
   };
   const scopeOf = (c: Context<ApiEnv>): string => pathPolicy(ctx, pathParam(c, 'policy')).name;
@@ -86,8 +87,7 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       const body = await parseBody(c, HoldBody);
       const policy = body.policy == null ? null : fieldPolicy(ctx, body.policy).name;
       const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
-      const hold = await ctx.control.addHold({ policy, key, prefix, reason: body.reason, createdBy: actor });
-      ctx.log.info('hold_added', { hold_id: hold.id, policy, key, prefix, reason: body.reason, by: actor });
+      const hold = await addHold(operatorOf(actor), { policy, key, prefix, reason: body.reason });
       return send(c, hold, 201);
     },
   );
@@ -103,9 +103,8 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       const { actor } = callerOf(c);
       const id = pathParam(c, 'id');
       if (!/^\d{1,15}$/.test(id)) throw ConfigError.single('id', 'is not a hold id', 'see ids with GET /api/holds');
-      if (!(await ctx.control.removeHold(Number(id))))
+      if (!(await removeHold(operatorOf(actor), Number(id), 'removed from the API')))
         throw ApiError.notFound(`no hold with id ${id} (see GET /api/holds)`);
-      ctx.log.warn('hold_removed', { hold_id: Number(id), by: actor });
       return send(c, { id: Number(id), removed: true });
     },
   );

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditIntent, ControlStore } from '../../lib/core/control.ts';
+import { governanceView, recordGovernance } from '../../lib/core/governance.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { LeaseLostError } from '../../lib/errors.ts';
 
@@ -374,6 +375,88 @@ export function controlStoreContract(
         expect(await store.audit({ policy, limit: 2 })).toHaveLength(2);
       });
 
+      it('records governance actions with actor, reason, scope and subject, found by action', async () => {
+        const policy = policyName('governance');
+        const at = new Date('2025-02-03T04:05:06.789Z');
+        const actions = [
+          { action: 'hold_added', scope: policy, subject: 'legal/', detail: 'hold #7 on prefix "legal/"' },
+          { action: 'hold_removed', scope: policy, subject: 'legal/', detail: 'hold #7 removed' },
+          { action: 'paused', scope: policy, subject: policy, detail: `paused policy ${policy}` },
+          { action: 'resumed', scope: policy, subject: policy, detail: `resumed policy ${policy}` },
+          { action: 'lease_broken', scope: policy, subject: policy, detail: 'lease of run-1 broken', runId: 'run-1' },
+          { action: 'limit_overridden', scope: policy, subject: 'run-2', detail: 'too many', runId: 'run-2' },
+          {
+            action: 'restored',
+            scope: policy,
+            subject: 'run-2',
+            detail: '1 of 2 back',
+            runId: 'run-2',
+            status: 'failed',
+          },
+        ] as const;
+        for (const event of actions)
+          await recordGovernance(store, { ...event, actor: 'cli:alice@host', reason: `why ${event.action}`, at });
+
+        const views = (await store.audit({ policy, limit: 100 })).map((record) => governanceView(record));
+        expect(views.map((view) => view?.action)).toEqual(actions.map((event) => event.action).reverse());
+        for (const event of actions) {
+          const [record] = await store.audit({ policy, action: event.action, limit: 10 });
+          expect(governanceView(record!)).toEqual({
+            id: record!.id,
+            action: event.action,
+            status: 'status' in event ? event.status : 'recorded',
+            actor: 'cli:alice@host',
+            at: expect.any(Date),
+            policy,
+            scope: policy,
+            subject: event.subject,
+            reason: `why ${event.action}`,
+            detail: event.detail,
+            ...('runId' in event ? { runId: event.runId } : {}),
+          });
+        }
+        // Over every policy: the scope `*`.
+        await recordGovernance(store, {
+          action: 'paused',
+          actor: 'cli:bob@host',
+          reason: 'incident 12',
+          scope: '*',
+          subject: '*',
+          detail: 'paused every policy',
+          at,
+        });
+        const global = await store.audit({ policy: '*', action: 'paused', limit: 1 });
+        expect(governanceView(global[0]!)).toMatchObject({ scope: '*', actor: 'cli:bob@host', reason: 'incident 12' });
+        expect(await store.pendingIntents(policy)).toEqual([]);
+      });
+
+      it('filters by action, outcome and the time a record was last written', async () => {
+        const policy = policyName('filters');
+        const runId = randomUUID();
+        await store.recordIntents([intent(policy, runId, 'a'), intent(policy, runId, 'b'), intent(policy, runId, 'c')]);
+        const before = await serverTime(store, policy, runId);
+        await sleep(20);
+        await store.resolveIntents(runId, [
+          { key: 'a', status: 'deleted' },
+          { key: 'b', status: 'failed', error: 'EACCES: permission denied' },
+        ]);
+        const failed = await store.audit({ policy, status: 'failed', limit: 10 });
+        expect(failed.map((record) => [record.key, record.error])).toEqual([['b', 'EACCES: permission denied']]);
+        expect((await store.audit({ policy, status: 'pending', limit: 10 })).map((record) => record.key)).toEqual([
+          'c',
+        ]);
+        expect(await store.audit({ policy, action: 'restore', limit: 10 })).toEqual([]);
+        expect(await store.audit({ policy, action: 'delete', limit: 10 })).toHaveLength(3);
+        // Resolved after `before`: a and b; c was last written (created) before it.
+        const since = new Date(before.getTime() + 1);
+        expect((await store.audit({ policy, since, limit: 10 })).map((record) => record.key).sort()).toEqual([
+          'a',
+          'b',
+        ]);
+        expect((await store.audit({ policy, until: since, limit: 10 })).map((record) => record.key)).toEqual(['c']);
+        expect(await store.audit({ policy, since, until: since, limit: 10 })).toEqual([]);
+      });
+
       it('records and resolves a batch of 5,000 intents in one call each', async () => {
         const policy = policyName('batch');
         const runId = randomUUID();
@@ -391,6 +474,12 @@ export function controlStoreContract(
       });
     });
   });
+}
+
+/** When the (pending) records of a run were written, by the store's own clock. */
+async function serverTime(store: ControlStore, policy: string, runId: string): Promise<Date> {
+  const records = await store.audit({ policy, runId, limit: 100 });
+  return new Date(Math.max(...records.map((record) => (record.resolvedAt ?? record.createdAt).getTime())));
 }
 
 function intent(policy: string, runId: string, key: string, size?: number): AuditIntent {

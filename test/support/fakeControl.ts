@@ -186,9 +186,16 @@ export class FakeControl implements ControlStore {
 
   async audit(query: AuditQuery): Promise<AuditRecord[]> {
     const matches = (wanted: string | undefined, value: string) => wanted === undefined || wanted === value;
+    const at = (record: AuditRecord) => (record.resolvedAt ?? record.createdAt).getTime();
     const matching = this.records.filter(
       (record) =>
-        matches(query.runId, record.runId) && matches(query.policy, record.policy) && matches(query.key, record.key),
+        matches(query.runId, record.runId) &&
+        matches(query.policy, record.policy) &&
+        matches(query.key, record.key) &&
+        matches(query.action, record.action) &&
+        matches(query.status, record.status) &&
+        (query.since === undefined || at(record) >= query.since.getTime()) &&
+        (query.until === undefined || at(record) < query.until.getTime()),
     );
     return matching.reverse().slice(0, query.limit);
   }

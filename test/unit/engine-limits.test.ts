@@ -41,6 +41,33 @@ describe('engine: safety limits', () => {
     const report = await runs.run({ force: true });
     expect(report).toMatchObject({ status: 'completed', deleted: 5, limits: { forced: true } });
     expect(runs.events('limit_overridden')).toMatchObject([{ actor: 'test:engine' }]);
+    // On the record, before the first deletion it allowed (invariant 13).
+    const override = runs.control.records.findIndex((record) => record.action === 'limit_overridden');
+    const firstIntent = runs.control.records.findIndex((record) => record.action === 'delete');
+    expect(override).toBeGreaterThanOrEqual(0);
+    expect(override).toBeLessThan(firstIntent);
+    expect(runs.control.records[override]).toMatchObject({
+      policy: report.policy,
+      key: report.runId,
+      runId: report.runId,
+      actor: 'test:engine',
+      rule: '--force',
+      status: 'recorded',
+      error: expect.stringContaining('maxDeletesPerRun'),
+    });
+    expect(report.policyHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('a forced dry run records no override: it deleted nothing', async () => {
+    const runs = new FakeRuns(
+      { items: oldItems(5) },
+      policyWith({ limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } }),
+    );
+    expect(await runs.run({ force: true, dryRun: true })).toMatchObject({
+      status: 'completed',
+      limits: { forced: true },
+    });
+    expect(runs.control.records).toEqual([]);
   });
 
   it('invariant 6: maxDeletesPerRun bounds what a run deletes even when the census counted fewer (items added meanwhile)', async () => {

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
 import { mapConcurrent } from '../../core/async.ts';
-import type { AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
+import type { AuditQuery, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
 import type { Clock } from '../../core/types.ts';
 import { ControlStoreError } from '../../errors.ts';
 import {
@@ -113,13 +113,17 @@ export class DynamoAuditTrail {
     return records;
   }
 
-  /** Newest first (id order). Reads the narrowest source: the run's partition, then the key's, then the policy's. */
-  async query(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]> {
+  /**
+   * Newest first (id order). Reads the narrowest source: the run's partition, then the key's, then
+   * the policy's; the other filters (action, status, time) are tested on each record read.
+   */
+  async query(query: AuditQuery): Promise<AuditRecord[]> {
     const { runId, policy, key, limit } = query;
     const matches = (record: AuditRecord) =>
       (runId === undefined || record.runId === runId) &&
       (policy === undefined || record.policy === policy) &&
-      (key === undefined || record.key === key);
+      (key === undefined || record.key === key) &&
+      matchesFilters(record, query);
     if (runId !== undefined || (policy === undefined && key === undefined)) {
       // A run's records sit in one partition in key order (unfiltered: anywhere): read all, order by id.
       const all: AuditRecord[] = [];
@@ -201,6 +205,17 @@ export class DynamoAuditTrail {
       if (!isConditionalCheckFailed(failure)) throw failure;
     }
   }
+}
+
+/** Action, status and the time the record was last written (resolved, else created), as PostgreSQL filters them. */
+function matchesFilters(record: AuditRecord, query: AuditQuery): boolean {
+  const at = (record.resolvedAt ?? record.createdAt).getTime();
+  return (
+    (query.action === undefined || record.action === query.action) &&
+    (query.status === undefined || record.status === query.status) &&
+    (query.since === undefined || at >= query.since.getTime()) &&
+    (query.until === undefined || at < query.until.getTime())
+  );
 }
 
 interface Condition {

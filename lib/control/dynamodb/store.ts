@@ -8,6 +8,7 @@ import {
 import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
 import type {
   AuditIntent,
+  AuditQuery,
   AuditRecord,
   AuditResolution,
   AuditStatus,
@@ -333,7 +334,7 @@ export class DynamoControlStore implements ControlStore {
     return this.guard('recordEvents', batchContext(events), () => this.auditTrail.record(events));
   }
 
-  audit(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]> {
+  audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => this.auditTrail.query(query));
   }
 

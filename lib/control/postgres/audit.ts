@@ -1,4 +1,4 @@
-import type { AuditIntent, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
+import type { AuditIntent, AuditQuery, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
 import type { SqlExecutor } from '../../sql/client.ts';
 import { AUDIT_COLUMNS, type AuditRow, toAuditRecord } from './records.ts';
 
@@ -85,16 +85,25 @@ export async function selectPendingIntents(
   return rows.map(toAuditRecord);
 }
 
-/** Newest first; absent filters match everything. */
-export async function selectAudit(
-  sql: SqlExecutor,
-  query: { runId?: string; policy?: string; key?: string; limit: number },
-): Promise<AuditRecord[]> {
+/** Newest first; absent filters match everything. The time filters read when the record was last written. */
+export async function selectAudit(sql: SqlExecutor, query: AuditQuery): Promise<AuditRecord[]> {
   const rows = await sql.query<AuditRow>(
     `SELECT ${AUDIT_COLUMNS} FROM retention.audit
       WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR policy = $2) AND ($3::text IS NULL OR key = $3)
+        AND ($5::text IS NULL OR action = $5) AND ($6::text IS NULL OR status = $6)
+        AND ($7::timestamptz IS NULL OR COALESCE(resolved_at, created_at) >= $7)
+        AND ($8::timestamptz IS NULL OR COALESCE(resolved_at, created_at) < $8)
       ORDER BY id DESC LIMIT $4`,
-    [query.runId ?? null, query.policy ?? null, query.key ?? null, query.limit],
+    [
+      query.runId ?? null,
+      query.policy ?? null,
+      query.key ?? null,
+      query.limit,
+      query.action ?? null,
+      query.status ?? null,
+      query.since ?? null,
+      query.until ?? null,
+    ],
   );
   return rows.map(toAuditRecord);
 }

@@ -1,5 +1,6 @@
 import type {
   AuditIntent,
+  AuditQuery,
   AuditRecord,
   AuditResolution,
   AuditStatus,
@@ -303,7 +304,7 @@ export class PostgresControlStore implements ControlStore {
     return this.guard('recordEvents', batchContext(events), () => insertAuditEntries(this.sql, events));
   }
 
-  audit(query: { runId?: string; policy?: string; key?: string; limit: number }): Promise<AuditRecord[]> {
+  audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => selectAudit(this.sql, query));
   }
 

@@ -151,6 +151,15 @@ export function createFsStore(config: FsStoreConfig): Store {
       });
     },
 
+    lookup: {
+      find: (key: string): Promise<Item[]> =>
+        withDirectories(async (directories) => {
+          if (!inScope(key)) return [];
+          const file = await containedFile(directories, key);
+          return file.ok ? [{ key, timestamp: file.stats.mtime, size: file.stats.size }] : [];
+        }),
+    },
+
     backups: {
       async backup(items: EligibleItem[], ref: BackupRef): Promise<BackupOutcome[]> {
         await pinnedRoot();

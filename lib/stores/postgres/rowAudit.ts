@@ -144,21 +144,40 @@ interface RowAuditEntry {
   item_timestamp: Date;
   rule: string;
   cutoff: Date;
+  linked_file: string | null;
 }
+
+/** A row_audit entry's status, as records report it: written only for what happened. */
+const ENTRY_STATUS = `CASE WHEN a.action = 'restore' THEN 'restored' ELSE 'deleted' END`;
 
 /**
  * One policy's entries of `retention.row_audit`, newest first, as audit records (`source` names
- * the batch). A key filter tests the arrays before unnesting, so only batches holding it expand.
+ * the batch). A key filter tests the arrays before unnesting, so only batches holding it expand;
+ * it matches a row's key or its linked file's (invariant 9: the key an operator sees).
  */
 export async function selectRowAudit(sql: SqlClient, policy: string, query: AuditQuery): Promise<AuditRecord[]> {
   const rows = await sql.query<RowAuditEntry>(
     `SELECT a.id AS batch_id, a.run_id, a.policy, a.store, a.actor, a.trigger, a.action, a.created_at,
-            entry.key, entry.item_timestamp, a.rules[${ENTRY_RULE_INDEX}] AS rule, a.cutoffs[${ENTRY_RULE_INDEX}] AS cutoff
+            entry.key, entry.item_timestamp, a.rules[${ENTRY_RULE_INDEX}] AS rule, a.cutoffs[${ENTRY_RULE_INDEX}] AS cutoff,
+            entry.linked_file
        FROM retention.row_audit AS a
-      CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps) WITH ORDINALITY AS entry (key, item_timestamp, ord)
-      WHERE a.policy = $1 AND ($2::text IS NULL OR a.run_id = $2) AND ($3::text IS NULL OR ($3 = ANY(a.keys) AND entry.key = $3))
+      CROSS JOIN LATERAL unnest(a.keys, a.item_timestamps, COALESCE(a.linked_files, '{}'))
+            WITH ORDINALITY AS entry (key, item_timestamp, linked_file, ord)
+      WHERE a.policy = $1 AND ($2::text IS NULL OR a.run_id = $2)
+        AND ($3::text IS NULL OR ($3 = ANY(a.keys) AND entry.key = $3) OR ($3 = ANY(a.linked_files) AND entry.linked_file = $3))
+        AND ($5::text IS NULL OR a.action = $5) AND ($6::text IS NULL OR ${ENTRY_STATUS} = $6)
+        AND ($7::timestamptz IS NULL OR a.created_at >= $7) AND ($8::timestamptz IS NULL OR a.created_at < $8)
       ORDER BY a.id DESC, entry.item_timestamp DESC, entry.key DESC LIMIT $4`,
-    [policy, query.runId ?? null, query.key ?? null, query.limit],
+    [
+      policy,
+      query.runId ?? null,
+      query.key ?? null,
+      query.limit,
+      query.action ?? null,
+      query.status ?? null,
+      query.since ?? null,
+      query.until ?? null,
+    ],
   );
   return rows.map((row) => ({
     id: Number(row.batch_id),
@@ -178,6 +197,7 @@ export async function selectRowAudit(sql: SqlClient, policy: string, query: Audi
     resolvedAt: row.created_at,
     error: null,
     source: `retention.row_audit#${row.batch_id}`,
+    ...(row.linked_file === null ? {} : { linkedKey: row.linked_file }),
   }));
 }
 

@@ -24,6 +24,7 @@ import {
 import type { RowsWarning } from './catalog.ts';
 import { cursorAfter, parseCursor, type ScannedColumns, timestampPosition, toItem } from './cursors.ts';
 import { deleteRows, type RowsDeleteContext } from './delete.ts';
+import { rowsLookup } from './lookup.ts';
 import type { RowsStoreConfig } from './schema.ts';
 import { purposeSegments, type Segment } from './segments.ts';
 import {
@@ -245,6 +246,7 @@ export function createTableStore<BlobConfig>(
 
     clock: databaseClock(access),
     holdCheck: rowsHoldCheck(access),
+    lookup: rowsLookup(access),
     partitions: rowsPartitions(access),
     ...(options.backups ? { backups: rowsBackups(access) } : {}),
     ...(ownTrail ? { audit: ownTrail } : {}),
