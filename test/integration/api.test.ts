@@ -376,6 +376,11 @@ describe('REST API actions', () => {
       'hold_added',
       'hold_removed',
     ]);
+    // The same governance records as the CLI's (invariant 13), the caller as actor.
+    const governance = (await control.audit({ policy: 'files', limit: 1000 }))
+      .filter((record) => record.actor === `api:operator:${actor}` && record.action !== 'delete')
+      .map((record) => record.action);
+    expect(governance.sort()).toEqual(['hold', 'hold_added', 'hold_removed', 'paused', 'resumed']);
   });
 
   it('stops a run in flight when its policy is paused through the API, before its next deletion', async () => {
