@@ -60,9 +60,8 @@ export async function bundleFunction(
     logLevel: 'error',
   });
   const outputs = metafile.outputs;
-  const entryOutput = Object.keys(outputs).find(
-    (file) => outputs[file]!.entryPoint === path.relative(ROOT, path.resolve(ROOT, entry)),
-  )!;
+  // One entry point: esbuild names its output after it, in outdir itself (as SST's handler path expects).
+  const entryOutput = path.relative(ROOT, path.resolve(ROOT, outdir, `${path.parse(entry).name}.mjs`));
   const started = staticClosure(outputs, entryOutput);
   const sizes = (files: Iterable<string>) => [...files].reduce((sum, file) => sum + outputs[file]!.bytes, 0);
   return {
