@@ -26,6 +26,7 @@ export default $config({
     const { resolveConfig } = await import('./lib/serverless/config.ts');
     const { planDeployment } = await import('./lib/serverless/deployment.ts');
     const { SECRETS } = await import('./lib/serverless/naming.ts');
+    const { FUNCTION_BUNDLING } = await import('./lib/serverless/bundling.ts');
     const config = await resolveConfig((await import('./retention.config.ts')).default, process.env);
     const [region, identity] = await Promise.all([aws.getRegion({}), aws.getCallerIdentity({})]);
     const plan = planDeployment(config, {
@@ -64,6 +65,8 @@ export default $config({
           name: fn.name,
           handler: fn.handler,
           runtime: 'nodejs22.x',
+          // Code splitting: store and control store SDKs load on first use (lib/serverless/bundling.ts).
+          nodejs: FUNCTION_BUNDLING,
           timeout: `${fn.timeoutSeconds} seconds`,
           memory: `${fn.memoryMb} MB`,
           link: fn.secrets.map((key) => secrets[key]),

@@ -6,8 +6,21 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFunction } from '../support/bundle.ts';
 
-/** Each Lambda entry point bundles with esbuild into one file that loads and exports a handler. */
+/**
+ * Each Lambda entry point bundles as SST deploys it (code splitting): a cold start reads at most
+ * 1.5 MB and no backend SDK, the entry exports a handler, and every lazy chunk loads.
+ */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAX_START_BYTES = 1.5 * 1024 * 1024;
+/** The stores' and control stores' SDKs and drivers, and the Lambda client of backfill continuations. */
+const LAZY_PACKAGES = [
+  '@aws-sdk/client-s3',
+  '@aws-sdk/client-dynamodb',
+  '@aws-sdk/client-lambda',
+  '@vercel/blob',
+  'pg',
+  '@neondatabase/serverless',
+];
 let dir: string;
 
 beforeAll(async () => {
@@ -20,16 +33,26 @@ afterAll(async () => {
 });
 
 describe('function bundles', () => {
-  it.each(['blobs', 'rows', 'tokens', 'health'])('functions/%s.ts bundles and exports a handler', async (name) => {
-    const outfile = path.join(dir, `${name}.mjs`);
-    const bytes = await bundleFunction(path.join(ROOT, 'functions', `${name}.ts`), outfile);
-    expect(bytes).toBeGreaterThan(0);
-    // Loaded in a fresh process with nothing configured, as at a cold start before secrets.
-    const probe = `const m = await import(${JSON.stringify(outfile)}); process.stdout.write(typeof m.handler);`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '' },
-    });
-    expect(stdout.trim().split('\n').at(-1)).toBe('function');
-  });
+  it.each(['blobs', 'rows', 'tokens', 'health'])(
+    'functions/%s.ts starts without its backends and loads each on demand',
+    async (name) => {
+      const bundle = await bundleFunction(path.join(ROOT, 'functions', `${name}.ts`), path.join(dir, name));
+      expect(bundle.startBytes).toBeLessThanOrEqual(MAX_START_BYTES);
+      expect(LAZY_PACKAGES.filter((pkg) => bundle.startPackages.has(pkg))).toEqual([]);
+      // Loaded in a fresh process with nothing configured, as at a cold start before secrets; then
+      // every lazy chunk, as runs would load them (a chunk that fails to load fails a run, not the start).
+      const probe = [
+        `const m = await import(${JSON.stringify(bundle.entry)});`,
+        `const chunks = ${JSON.stringify([...bundle.lazyChunks.values()])};`,
+        'for (const chunk of chunks) await import(chunk);',
+        "process.stdout.write([typeof m.handler, chunks.length].join(' '));",
+      ].join('\n');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '' },
+      });
+      expect(stdout.trim().split('\n').at(-1)).toBe(`function ${bundle.lazyChunks.size}`);
+      expect(bundle.lazyChunks.size).toBeGreaterThan(0);
+    },
+  );
 });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
+import { FUNCTION_BUNDLING } from '../../lib/serverless/bundling.ts';
 import { planDeployment } from '../../lib/serverless/deployment.ts';
 
 /**
@@ -214,6 +215,8 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
       expect(existsSync(path.join(ROOT, `${file}.ts`)), entry.args.handler).toBe(true);
       expect(readFileSync(path.join(ROOT, `${file}.ts`), 'utf8')).toContain(`export const ${exported} =`);
       expect(entry.args.runtime).toBe('nodejs22.x');
+      // Bundled as test/integration/bundle.test.ts bundles them: lazy chunks for stores and control stores.
+      expect(entry.args.nodejs).toEqual(FUNCTION_BUNDLING);
     }
     // The longest blobs budget is 14m (uploads); the timeout leaves room for the final census and flush.
     expect(seconds(fn(custom, 'blobs').args.timeout)).toBe(14 * 60 + 60);
