@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { RetentionConfig } from '../config/schema.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
+import { type AuditVerifyFlags, auditVerifyCommand, parseAuditVerifyFlags } from './auditVerify.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, selectPolicies, withSession } from './context.ts';
 import { demoCommand } from './demo.ts';
@@ -155,7 +156,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--limit <n>', 'how many (default 20)')
     .option('--json')
     .action(session(parseHistoryFlags, historyCommand));
-  cli
+  const audit = cli
     .command('audit')
     .description('audit records: who deleted what, when and why')
     .option('--run <id>', 'records of one run')
@@ -164,6 +165,15 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--limit <n>', 'how many (default 1000)')
     .option('--json')
     .action(session(parseAuditFlags, auditCommand));
+  // `audit`'s own options (--policy, --json) are parsed by it even after `verify`: read with the parent's.
+  audit
+    .command('verify')
+    .description('recompute the audit hash chains: exit 0 intact, 5 if a record was changed, removed or reordered')
+    .option('--since <duration-or-date>', 'only what was written since, e.g. 7d or 2026-01-01')
+    .addHelpText('after', '\nAlso: -p, --policy <name> (repeatable; default: every chain), --json.\n')
+    .action((_flags, command: Command) =>
+      session(parseAuditVerifyFlags, auditVerifyCommand)(command.optsWithGlobals<AuditVerifyFlags>()),
+    );
   cli
     .command('report')
     .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
