@@ -52,14 +52,18 @@ export const REPAIR_AFTER_MS = 10 * 60_000;
 const APPEND_ATTEMPTS = 50;
 
 const chainPartition = (chain: string) => `chain#${chain}`;
+/** Where entry `seq` of `chain` is. */
+export const chainEntryKey = (chain: string, seq: number): DynamoItem => ({
+  pk: text(chainPartition(chain)),
+  sk: text(sortableId(seq)),
+});
 const debtPartition = (chain: string) => `chaindebt#${chain}`;
 const CHAINS_PK = 'chains';
 const START_KEY: DynamoItem = { pk: text('chainstart'), sk: text('audit') };
 
 function entryItem(entry: ChainEntry): DynamoItem {
   return {
-    pk: text(chainPartition(entry.chain)),
-    sk: text(sortableId(entry.seq)),
+    ...chainEntryKey(entry.chain, entry.seq),
     chain: text(entry.chain),
     seq: num(entry.seq),
     kind: text(entry.kind),
