@@ -104,10 +104,14 @@ export function auditRecordDigest(record: ChainedAuditRecord): string {
  */
 export type ChainEntryKind = 'record' | 'resolve' | 'repair';
 
-/** One record in an entry: its id and the digest of its whole state when the entry was written. */
+/**
+ * One record in an entry: its id, the digest of its whole state when the entry was written, and
+ * its status then (verify ranks a record's chained states by it, see reports/chainCheck.ts).
+ */
 export interface ChainedRecord {
   id: number;
   digest: string;
+  status: string;
 }
 
 /** One link of a control store's chain. `prev` repeats the previous link's hash, so a reordering shows as such. */
@@ -128,7 +132,7 @@ export function entryCanonical(entry: Pick<ChainEntry, 'chain' | 'seq' | 'kind' 
     numberField(entry.seq),
     entry.kind,
     microsField(entry.at),
-    ...entry.records.flatMap((record) => [numberField(record.id), record.digest]),
+    ...entry.records.flatMap((record) => [numberField(record.id), record.digest, record.status]),
   ]);
 }
 
@@ -144,7 +148,7 @@ export function nextEntry(
     seq: head.seq + 1,
     kind,
     at,
-    records: records.map((record) => ({ id: record.id, digest: auditRecordDigest(record) })),
+    records: records.map((record) => ({ id: record.id, digest: auditRecordDigest(record), status: record.status })),
   };
   return { ...body, prev: head.hash, hash: chainLink(head.hash, entryCanonical(body)) };
 }

@@ -133,15 +133,26 @@ export function entryLink(entry: ChainEntry): ChainLink {
 }
 
 /**
- * A control store's records against their latest digests: feed every entry (in seq order), then
- * every record of the chain; what the chain lists and no record answered is `removed`.
+ * A record's states only move forward: pending, then `abandoned` (a recovery found the item
+ * still there), then an outcome (deleted, missing, kept, failed; events are written with one).
+ * The state a record must be in is its most advanced chained state, the latest among equals.
+ * Not simply its latest entry: on DynamoDB a recovery's `abandoned` and the stalled run's own
+ * `deleted` over it are two writers without a common lock, so their entries can land in either
+ * order; a record set back to an earlier state is still caught.
+ */
+const stateRank = (status: string): number => (status === 'pending' ? 0 : status === 'abandoned' ? 1 : 2);
+
+/**
+ * A control store's records against the digests the chain holds for them: feed every entry (in
+ * seq order), then every record of the chain; what the chain lists and no record answered is `removed`.
  */
 export class RecordCheck {
   readonly problems: ChainProblem[] = [];
   records = 0;
   /** Records re-chained by a `repair` entry, by run: listed for the operator. */
   readonly repaired = new Map<string, number>();
-  private readonly latest = new Map<number, { digest: string; seq: number; kind: ChainEntry['kind'] }>();
+  /** Per record, the chained state it must be in (see stateRank). */
+  private readonly latest = new Map<number, { digest: string; seq: number; kind: ChainEntry['kind']; rank: number }>();
 
   constructor(
     readonly trail: string,
@@ -149,8 +160,11 @@ export class RecordCheck {
   ) {}
 
   entry(entry: ChainEntry): void {
-    for (const record of entry.records)
-      this.latest.set(record.id, { digest: record.digest, seq: entry.seq, kind: entry.kind });
+    for (const record of entry.records) {
+      const rank = stateRank(record.status);
+      if ((this.latest.get(record.id)?.rank ?? -1) > rank) continue;
+      this.latest.set(record.id, { digest: record.digest, seq: entry.seq, kind: entry.kind, rank });
+    }
   }
 
   /**

@@ -80,8 +80,8 @@ describe('the canonical encoding', () => {
     const first = nextEntry(emptyHead('docs'), 'record', at, [record(1), record(2)]);
     expect(first).toMatchObject({ chain: 'docs', seq: 1, kind: 'record', prev: GENESIS });
     expect(first.records).toEqual([
-      { id: 1, digest: auditRecordDigest(record(1)) },
-      { id: 2, digest: auditRecordDigest(record(2)) },
+      { id: 1, digest: auditRecordDigest(record(1)), status: 'pending' },
+      { id: 2, digest: auditRecordDigest(record(2)), status: 'pending' },
     ]);
     expect(first.hash).toBe(chainLink(GENESIS, entryCanonical(first)));
     const second = nextEntry({ chain: 'docs', seq: 1, hash: first.hash }, 'resolve', at, [
@@ -201,6 +201,17 @@ describe('checking records against their latest entry', () => {
   ] as const)('%s: %s (record %i)', (_name, seen, kind, id) => {
     expect(check([...seen], [...entries, resolution]).problems).toEqual([
       expect.objectContaining({ kind, recordId: id }),
+    ]);
+  });
+
+  it("holds a record to its most advanced chained state: a recovery's abandoned chained after its own run's deletion", () => {
+    // DynamoDB: the recovery changed the record first but appended its entry last.
+    const abandoned = record(2, { status: 'abandoned', resolvedAt: new Date('2024-03-02T00:00:00Z') });
+    const recovery = nextEntry({ chain: 'docs', seq: 4, hash: resolution.hash }, 'resolve', new Date(), [abandoned]);
+    expect(check([records[0]!, resolved, records[2]!], [...entries, resolution, recovery]).problems).toEqual([]);
+    // Set back to the earlier state, it is a change.
+    expect(check([records[0]!, abandoned, records[2]!], [...entries, resolution, recovery]).problems).toEqual([
+      expect.objectContaining({ kind: 'changed', recordId: 2 }),
     ]);
   });
 

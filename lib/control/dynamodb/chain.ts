@@ -27,7 +27,7 @@ import { indexedItems, partitionItems } from './table.ts';
  * The audit chains in the DynamoDB control table (invariant 13; the scheme is core/chain.ts).
  *
  *   item           pk                     sk
- *   chain entry    chain#<chain>          <seq>        ids and state digests of the records it covers
+ *   chain entry    chain#<chain>          <seq>        ids, state digests and statuses of the records it covers
  *   chain list     chains                 <chain>
  *   chain debt     chaindebt#<chain>      <uuid>       a write in progress: the runs whose records it changes
  *   chain start    chainstart             audit        records with a lower id predate the chains
@@ -70,6 +70,7 @@ function entryItem(entry: ChainEntry): DynamoItem {
     at: instant(entry.at),
     recordIds: { L: entry.records.map((record) => num(record.id)) },
     digests: { L: entry.records.map((record) => text(record.digest)) },
+    statuses: { L: entry.records.map((record) => text(record.status)) },
     prev: text(entry.prev),
     hash: text(entry.hash),
   };
@@ -77,12 +78,17 @@ function entryItem(entry: ChainEntry): DynamoItem {
 
 function toEntry(item: DynamoItem): ChainEntry {
   const digests = item.digests?.L ?? [];
+  const statuses = item.statuses?.L ?? [];
   return {
     chain: item.chain?.S ?? '',
     seq: Number(item.seq?.N),
     kind: item.kind?.S as ChainEntryKind,
     at: new Date(Number(item.at?.N)),
-    records: (item.recordIds?.L ?? []).map((id, index) => ({ id: Number(id.N), digest: digests[index]?.S ?? '' })),
+    records: (item.recordIds?.L ?? []).map((id, index) => ({
+      id: Number(id.N),
+      digest: digests[index]?.S ?? '',
+      status: statuses[index]?.S ?? '',
+    })),
     prev: item.prev?.S ?? '',
     hash: item.hash?.S ?? '',
   };

@@ -51,6 +51,7 @@ async function appendEntries(tx: SqlExecutor, entries: ChainEntry[], before: str
       at: entry.at,
       record_ids: entry.records.map((record) => record.id),
       digests: entry.records.map((record) => record.digest),
+      statuses: entry.records.map((record) => record.status),
       prev: entry.prev,
       hash: entry.hash,
     })),
@@ -58,10 +59,11 @@ async function appendEntries(tx: SqlExecutor, entries: ChainEntry[], before: str
   await tx.query(
     `WITH ${[
       ...before,
-      `appended AS (INSERT INTO retention.audit_chain (chain, seq, kind, at, record_ids, digests, prev, hash)
-         SELECT e.chain, e.seq, e.kind, e.at, e.record_ids, e.digests, e.prev, e.hash
+      `appended AS (INSERT INTO retention.audit_chain (chain, seq, kind, at, record_ids, digests, statuses, prev, hash)
+         SELECT e.chain, e.seq, e.kind, e.at, e.record_ids, e.digests, e.statuses, e.prev, e.hash
            FROM json_to_recordset($${params.length + 1}::json)
-             AS e (chain text, seq bigint, kind text, at timestamptz, record_ids bigint[], digests text[], prev text, hash text)
+             AS e (chain text, seq bigint, kind text, at timestamptz, record_ids bigint[], digests text[], statuses text[],
+                   prev text, hash text)
          RETURNING chain, seq, hash)`,
     ].join(',\n')}
      UPDATE retention.audit_heads AS h SET seq = a.seq, hash = a.hash FROM appended AS a WHERE h.chain = a.chain`,
@@ -132,6 +134,7 @@ interface EntryRow {
   at: Date;
   record_ids: string[];
   digests: string[];
+  statuses: string[];
   prev: string;
   hash: string;
 }
@@ -166,7 +169,7 @@ export function postgresAuditChains(
       guard('chainEntries', { chain }, async () =>
         (
           await sql.query<EntryRow>(
-            `SELECT chain, seq, kind, at, record_ids, digests, prev, hash FROM retention.audit_chain
+            `SELECT chain, seq, kind, at, record_ids, digests, statuses, prev, hash FROM retention.audit_chain
               WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
             [chain, fromSeq, limit],
           )
@@ -175,7 +178,11 @@ export function postgresAuditChains(
           seq: Number(row.seq),
           kind: row.kind,
           at: row.at,
-          records: row.record_ids.map((id, index) => ({ id: Number(id), digest: row.digests[index] ?? '' })),
+          records: row.record_ids.map((id, index) => ({
+            id: Number(id),
+            digest: row.digests[index] ?? '',
+            status: row.statuses[index] ?? '',
+          })),
           prev: row.prev,
           hash: row.hash,
         })),

@@ -132,8 +132,8 @@ const MIGRATIONS: Migration[] = [
     version: 2,
     name: 'audit chains, append-only audit',
     statements: [
-      // One entry per write per chain (chain.ts): the ids and state digests of the records it
-      // wrote or changed, `prev` repeating the previous entry's hash.
+      // One entry per write per chain (chain.ts): the ids, state digests and statuses of the
+      // records it wrote or changed, `prev` repeating the previous entry's hash.
       `CREATE TABLE retention.audit_chain (
         chain text NOT NULL,
         seq bigint NOT NULL,
@@ -141,6 +141,7 @@ const MIGRATIONS: Migration[] = [
         at timestamptz NOT NULL,
         record_ids bigint[] NOT NULL,
         digests text[] NOT NULL,
+        statuses text[] NOT NULL,
         prev text NOT NULL,
         hash text NOT NULL,
         PRIMARY KEY (chain, seq)
