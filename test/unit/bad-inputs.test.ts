@@ -715,6 +715,14 @@ const FLAGS: Array<[string, string[], string, string, Record<string, string>?]> 
     '"all" is not a positive whole number',
   ],
   ['audit of an unknown policy', ['audit', '--policy', 'nope'], '--policy', 'no policy named "nope"'],
+  ['audit verify of an unknown policy', ['audit', 'verify', '--policy', 'nope'], '--policy', 'no policy named "nope"'],
+  [
+    'audit verify since neither a duration nor a date',
+    ['audit', 'verify', '--since', 'yesterday'],
+    '--since',
+    '"yesterday" is neither a duration nor a date',
+  ],
+  ['audit verify of one run', ['audit', 'verify', '--run', 'r1'], '--run', 'not an option of audit verify'],
   ['a hold without key or prefix', ['hold', 'add', '--reason', 'case 1'], '--key', 'give exactly one of --key'],
   [
     'a hold with key and prefix',
