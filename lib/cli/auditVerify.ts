@@ -2,7 +2,7 @@ import type { RetentionConfig } from '../config/schema.ts';
 import type { StoreAuditChain } from '../core/chain.ts';
 import type { Store } from '../core/store.ts';
 import { ConfigError } from '../errors.ts';
-import { type VerifyReport, verifyAuditTrails } from '../reports/verify.ts';
+import { CONTROL_TRAIL, type VerifyReport, verifyAuditTrails } from '../reports/verify.ts';
 import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
@@ -99,7 +99,7 @@ function formatVerify(report: VerifyReport, session: Session): string {
     table(
       ['trail', 'policy', 'links', 'records', 'head', 'not chained'],
       report.trails.map((trail) => [
-        trail.trail === 'control store' ? `control store (${session.controlLocation})` : trail.trail,
+        trail.trail === CONTROL_TRAIL ? `control store (${session.controlLocation})` : trail.trail,
         trail.chain,
         trail.links,
         trail.records ?? '-',
@@ -113,11 +113,13 @@ function formatVerify(report: VerifyReport, session: Session): string {
       lines.push(`note: ${trail.chain}: ${count} record(s) of run ${run} re-chained after an interrupted write`);
     if (trail.awaitingRepair?.length)
       lines.push(
-        `note: ${trail.chain}: a write of run(s) ${trail.awaitingRepair.join(', ')} was interrupted; the next live run of the policy re-chains it`,
+        `note: ${trail.chain}: a write of run(s) ${trail.awaitingRepair.join(', ')} was interrupted; ` +
+          'the next live run of the policy re-chains it',
       );
   }
   const scope = report.since ? ` written since ${when(report.since)}` : '';
-  const counted = `${report.verified.records} record(s) in ${report.verified.entries} entries and ${report.verified.batches} row batch(es)${scope}`;
+  const { records, entries, batches } = report.verified;
+  const counted = `${records} record(s) in ${entries} entries and ${batches} row batch(es)${scope}`;
   const unchained = report.unchained.records + report.unchained.batches;
   const before =
     unchained > 0

@@ -185,7 +185,7 @@ export interface AuditChains {
   list(): Promise<ChainHead[]>;
   /** Entries in seq order from `fromSeq` on, at most `limit`. */
   entries(chain: string, fromSeq: number, limit: number): Promise<ChainEntry[]>;
-  /** The chain's records (their `policy` is the chain) in id order after `afterId`, at most `limit`, as they are now. */
+  /** The chain's records (their `policy` is the chain) in id order after `afterId`, at most `limit`, as now. */
   records(chain: string, afterId: number, limit: number): Promise<ChainedAuditRecord[]>;
   /** Records with a lower id were written before the store had chains (an upgrade): they cannot be verified. */
   firstChainedId(): Promise<number>;

@@ -82,7 +82,8 @@ export class LinkCheck {
         this.problem(
           'changed',
           link.seq,
-          `${link.label} at seq ${link.seq} is not the link ${anchor.by} recorded at its finish (hash ${short(anchor.hash)}, now ${short(link.hash)})`,
+          `${link.label} at seq ${link.seq} is not the link ${anchor.by} recorded at its finish ` +
+            `(hash ${short(anchor.hash)}, now ${short(link.hash)})`,
         );
       }
     }
