@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { RetentionConfig } from '../config/schema.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
+import { type AuditVerifyFlags, auditVerifyCommand, parseAuditVerifyFlags } from './auditVerify.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, withSession } from './context.ts';
 import type { DaemonFlags } from './daemon.ts';
@@ -172,7 +173,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--limit <n>', 'how many (default 20)')
     .option('--json')
     .action(session(parseHistoryFlags, historyCommand));
-  cli
+  const audit = cli
     .command('audit')
     .description('audit records: who deleted what, when and why')
     .option('--run <id>', 'records of one run')
@@ -186,6 +187,15 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('--offset <n>', 'skip this many (the next page: see the "more:" line)')
     .option('--json')
     .action(session(parseAuditFlags, auditCommand));
+  // `audit`'s own options (--policy, --json) are parsed by it even after `verify`: read with the parent's.
+  audit
+    .command('verify')
+    .description('recompute the audit hash chains: exit 0 intact, 5 if a record was changed, removed or reordered')
+    .option('--since <duration-or-date>', 'only what was written since, e.g. 7d or 2026-01-01')
+    .addHelpText('after', '\nAlso: -p, --policy <name> (repeatable; default: every chain), --json.\n')
+    .action((_flags, command: Command) =>
+      session(parseAuditVerifyFlags, auditVerifyCommand)(command.optsWithGlobals<AuditVerifyFlags>()),
+    );
   cli
     .command('verify')
     .description('was this item deleted, and by what right? (or held, retained, overdue, unclassified, absent)')

@@ -1,3 +1,4 @@
+import type { AuditChains } from './chain.ts';
 import type { Hold, RunReport, Trigger } from './types.ts';
 
 /**
@@ -196,5 +197,7 @@ export interface ControlStore {
   /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
   audit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Every audit write is chained (invariant 13, core/chain.ts): the chains, read for run history and verify. */
+  readonly chains: AuditChains;
   close(): Promise<void>;
 }

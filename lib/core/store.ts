@@ -1,3 +1,4 @@
+import type { StoreAuditChain } from './chain.ts';
 import type { AuditQuery, AuditRecord } from './control.ts';
 import type { Cutoffs, EligibleItem, Hold, Item, Trigger } from './types.ts';
 
@@ -240,6 +241,8 @@ export interface PartitionDrops {
 export interface OwnAuditTrail {
   /** The store's own audit records of this policy, newest first (read with the control store's by `readAuditTrail`). */
   trail(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Its hash chain (invariant 13), when the trail has one. */
+  readonly chain?: StoreAuditChain;
 }
 
 export interface ItemLookup {

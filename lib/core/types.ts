@@ -1,3 +1,5 @@
+import type { ChainHead } from './chain.ts';
+
 /**
  * The vocabulary of DESIGN.md as types. Everything here is plain data: stores produce Items,
  * the pure planner turns them into EligibleItems, the engine turns outcomes into a RunReport.
@@ -151,5 +153,10 @@ export interface RunReport {
    * configuration the run applied, so a deletion can be traced to its rule after the config changed.
    */
   policyHash?: string;
+  /**
+   * The heads of the policy's audit chains when the run finished (invariant 13): the control
+   * store's and the store's own trail's. `retention audit verify` checks each is still in its chain.
+   */
+  auditChain?: { control?: ChainHead; store?: ChainHead };
   items?: ListedItem[];
 }

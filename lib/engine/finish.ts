@@ -45,9 +45,12 @@ export async function finishRun(
       : {}),
   });
   // The configuration the run applied: "which rule deleted this" still has an answer once it changed.
-  const report: RunReport = { ...built, policyHash: run.policyHash };
+  let report: RunReport = { ...built, policyHash: run.policyHash };
   try {
-    if (!options.dryRun) await recordHolds(run);
+    if (!options.dryRun) {
+      await recordHolds(run);
+      report = { ...report, auditChain: await auditChainHeads(run) };
+    }
     await deps.control.finishRun(report);
   } catch (failure) {
     // The control store failed (often what ended the run): the report still reaches the caller
@@ -69,9 +72,25 @@ export async function finishRun(
     oldest_overdue_seconds: report.oldestOverdueSeconds,
     duration_seconds: report.durationSeconds,
     dry_run: report.dryRun,
+    // The heads outside the database too: a log line per run anchors the chains (invariant 13).
+    ...(report.auditChain ? { audit_chain: report.auditChain } : {}),
   });
   if (!report.dryRun) log.raw(emfDocument(report));
   return report;
+}
+
+/**
+ * Where the policy's audit chains stand once the run has written its last record, kept in its
+ * history for `retention audit verify` (invariant 13). A head that cannot be read is left out:
+ * the report matters more.
+ */
+async function auditChainHeads(run: ActiveRun): Promise<NonNullable<RunReport['auditChain']>> {
+  const { control, store } = run.deps;
+  const [controlHead, storeHead] = await Promise.all([
+    control.chains.head(run.policy.name).catch(() => undefined),
+    store.audit?.chain?.head().catch(() => undefined),
+  ]);
+  return { ...(controlHead ? { control: controlHead } : {}), ...(storeHead ? { store: storeHead } : {}) };
 }
 
 /**

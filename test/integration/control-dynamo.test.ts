@@ -1,18 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import {
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainEntryKey, REPAIR_AFTER_MS } from '../../lib/control/dynamodb/chain.ts';
 import { CONTROL_TTL_ATTRIBUTE, controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
 import { DynamoControlSchema } from '../../lib/control/dynamodb/schema.ts';
 import { DynamoControlStore } from '../../lib/control/dynamodb/store.ts';
 import type { AuditIntent } from '../../lib/core/control.ts';
 import { type Clock, systemClock } from '../../lib/core/types.ts';
 import { ConfigError, ControlStoreError, LeaseLostError } from '../../lib/errors.ts';
+import { verifyAuditTrails } from '../../lib/reports/auditVerify.ts';
 import { startDynalite, type TestDynamo, withholdBatchWrites } from '../support/dynalite.ts';
+import { auditChainContract, type Tamper } from './chain-contract.ts';
 import { controlStoreContract } from './control-contract.ts';
 
 let dynamo: TestDynamo;
@@ -30,6 +37,61 @@ controlStoreContract('DynamoDB (dynalite)', async () => {
   });
   return { store, teardown: () => store.close() };
 });
+
+auditChainContract('DynamoDB (dynalite)', async () => {
+  const client = dynamo.client();
+  const table = dynamo.tableName('chains');
+  const store = new DynamoControlStore({ client, table, clock: systemClock });
+  await store.migrate();
+  return { store, tamper: dynamoTamper(client, table), teardown: () => store.close() };
+});
+
+/** Plain writes to the table, as anyone allowed to write it could make. */
+function dynamoTamper(client: DynamoDBClient, table: string): Tamper {
+  const recordKey = async (id: number) => {
+    const found = await client.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: 'gsi4',
+        KeyConditionExpression: 'gsi4pk = :id',
+        ExpressionAttributeValues: { ':id': { S: `auditid#${id}` } },
+      }),
+    );
+    const { pk, sk } = found.Items![0]!;
+    return { pk: pk!, sk: sk! };
+  };
+  const entry = async (chain: string, seq: number) =>
+    (await client.send(new GetItemCommand({ TableName: table, Key: chainEntryKey(chain, seq) }))).Item!;
+  return {
+    editRecord: async (id, key) => {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: await recordKey(id),
+          UpdateExpression: 'SET #key = :key',
+          ExpressionAttributeNames: { '#key': 'key' },
+          ExpressionAttributeValues: { ':key': { S: key } },
+        }),
+      );
+    },
+    deleteRecord: async (id) => {
+      await client.send(new DeleteItemCommand({ TableName: table, Key: await recordKey(id) }));
+    },
+    swapEntries: async (chain, a, b) => {
+      const [first, second] = [await entry(chain, a), await entry(chain, b)];
+      const moved = (item: typeof first, seq: number) => ({
+        ...item,
+        ...chainEntryKey(chain, seq),
+        seq: { N: String(seq) },
+      });
+      await client.send(new PutItemCommand({ TableName: table, Item: moved(second, a) }));
+      await client.send(new PutItemCommand({ TableName: table, Item: moved(first, b) }));
+    },
+    deleteEntry: async (chain, seq) => {
+      await client.send(new DeleteItemCommand({ TableName: table, Key: chainEntryKey(chain, seq) }));
+    },
+  };
+}
 
 /** Counts `client`'s calls of one command. */
 function countCommands(client: DynamoDBClient, commandName: string): { count: number } {
@@ -226,6 +288,42 @@ describe('DynamoDB control store specifics', () => {
     expect(waits).toHaveLength(7);
     expect(Math.max(...waits)).toBeLessThanOrEqual(5_000);
     expect(waits[6]!).toBeGreaterThan(waits[0]!);
+    await store.close();
+  });
+
+  it('re-chains a write interrupted between its records and its entry at the next live run, not before', async () => {
+    const client = dynamo.client();
+    const clock = manualClock(new Date());
+    const store = new DynamoControlStore({
+      client,
+      table: dynamo.tableName('interrupted'),
+      clock,
+      sleep: async () => undefined,
+    });
+    await store.migrate();
+    const runId = randomUUID();
+    await store.recordIntents([intent(runId, 'chained')]);
+    // Each BatchWriteItem call gets one record through: some are written, then the write fails.
+    withholdBatchWrites(client, { keep: 1, times: 8 });
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    await expect(store.recordIntents(keys.map((key) => intent(runId, key)))).rejects.toBeInstanceOf(ControlStoreError);
+    const written = (await store.audit({ runId, limit: 100 })).length - 1;
+    expect(written).toBeGreaterThan(0);
+
+    // Not a tampering: verify says the write awaits its repair.
+    const before = await verifyAuditTrails(store, [], { policies: ['bulk'] });
+    expect(before).toMatchObject({ intact: true, trails: [expect.objectContaining({ awaitingRepair: [runId] })] });
+    // A live run that starts before the writer could still be at work leaves it alone.
+    await store.closeCrashedRuns('bulk', randomUUID());
+    expect(await store.chains.unrepaired('bulk')).toHaveLength(1);
+
+    clock.advance(REPAIR_AFTER_MS + 1);
+    await store.closeCrashedRuns('bulk', randomUUID());
+    expect(await store.chains.unrepaired('bulk')).toEqual([]);
+    const after = await verifyAuditTrails(store, [], { policies: ['bulk'] });
+    expect(after.problems).toEqual([]);
+    expect(after.trails[0]).toMatchObject({ records: written + 1, repaired: { [runId]: written + 1 } });
+    expect((await store.chains.entries('bulk', 1, 10)).map((entry) => entry.kind)).toEqual(['record', 'repair']);
     await store.close();
   });
 

@@ -3,9 +3,17 @@ import { LATEST_SCHEMA_VERSION } from '../../lib/control/postgres/migrations.ts'
 import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
 import type { AuditIntent } from '../../lib/core/control.ts';
 import { ConfigError, ControlStoreError, SqlError } from '../../lib/errors.ts';
-import { createSqlClient, defaultDriver, type SqlClient, type SqlDriver } from '../../lib/sql/client.ts';
+import { verifyAuditTrails } from '../../lib/reports/auditVerify.ts';
+import {
+  createSqlClient,
+  defaultDriver,
+  type SqlClient,
+  type SqlDriver,
+  type SqlExecutor,
+} from '../../lib/sql/client.ts';
 import { type NeonProxy, routeNeonThroughProxy, startNeonProxy } from '../support/neonProxy.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.ts';
+import { auditChainContract, type Tamper } from './chain-contract.ts';
 import { controlStoreContract } from './control-contract.ts';
 
 let server: TestPostgres;
@@ -28,6 +36,35 @@ for (const driver of ['pg', 'neon'] as const) {
   });
 }
 
+auditChainContract('PostgreSQL', async () => {
+  const sql = createSqlClient({ url: await server.createDatabase('chains') });
+  const store = new PostgresControlStore(sql);
+  await store.migrate();
+  return { store, tamper: postgresTamper(sql), teardown: () => store.close() };
+});
+
+/** As the tables' owner: the append-only trigger disabled for the statements, as an intruder would. */
+function postgresTamper(sql: SqlClient): Tamper {
+  const asOwner = (table: string, statements: Array<[string, unknown[]]>) =>
+    sql.transaction(async (tx) => {
+      await tx.query(`ALTER TABLE retention.${table} DISABLE TRIGGER append_only`);
+      for (const [text, params] of statements) await tx.query(text, params);
+      await tx.query(`ALTER TABLE retention.${table} ENABLE ALWAYS TRIGGER append_only`);
+    });
+  return {
+    editRecord: (id, key) => asOwner('audit', [['UPDATE retention.audit SET key = $2 WHERE id = $1', [id, key]]]),
+    deleteRecord: (id) => asOwner('audit', [['DELETE FROM retention.audit WHERE id = $1', [id]]]),
+    swapEntries: (chain, a, b) =>
+      asOwner('audit_chain', [
+        ['UPDATE retention.audit_chain SET seq = -1 WHERE chain = $1 AND seq = $2', [chain, a]],
+        ['UPDATE retention.audit_chain SET seq = $2 WHERE chain = $1 AND seq = $3', [chain, a, b]],
+        ['UPDATE retention.audit_chain SET seq = $2 WHERE chain = $1 AND seq = -1', [chain, b]],
+      ]),
+    deleteEntry: (chain, seq) =>
+      asOwner('audit_chain', [['DELETE FROM retention.audit_chain WHERE chain = $1 AND seq = $2', [chain, seq]]]),
+  };
+}
+
 describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: SqlDriver) => {
   let url: string;
   beforeAll(async () => {
@@ -48,7 +85,7 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
     }
   });
 
-  it('writes and resolves 10,000 intents in one round trip each', async () => {
+  it('writes and resolves 10,000 intents in one transaction of a few statements each, chained', async () => {
     const counted = countingClient(createSqlClient({ url, driver }));
     const store = new PostgresControlStore(counted.client);
     try {
@@ -67,15 +104,74 @@ describe.each(['pg', 'neon'] as const)('PostgreSQL specifics via %s', (driver: S
         action: 'delete',
       }));
       counted.statements = 0;
+      // Heads locked (ids and time drawn with them), then records, entry and head in one statement.
       await store.recordIntents(intents);
+      expect(counted.statements).toBe(2);
+      // Heads locked, records updated, entry and head: whatever the count.
       await store.resolveIntents(
         'bulk-run',
         intents.map((intent) => ({ key: intent.key, status: 'deleted' as const })),
       );
-      expect(counted.statements).toBe(2);
+      expect(counted.statements).toBe(5);
+      const [record, resolution] = await store.chains.entries('bulk', 1, 10);
+      expect([record?.kind, record?.records.length, resolution?.kind, resolution?.records.length]).toEqual([
+        'record',
+        10_000,
+        'resolve',
+        10_000,
+      ]);
       expect(await store.pendingIntents('bulk')).toEqual([]);
       const [newest] = await store.audit({ runId: 'bulk-run', limit: 1 });
       expect(newest).toMatchObject({ key: 'k9999', size: 9999, status: 'deleted' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the audit trail append-only: a record is only resolved, entries and heads never change', async () => {
+    const sql = createSqlClient({ url, driver });
+    const store = new PostgresControlStore(sql);
+    try {
+      await store.migrate();
+      const intent = {
+        runId: 'append-only',
+        policy: 'append-only',
+        store: 'fs:/data',
+        itemTimestamp: new Date('2024-01-01T00:00:00Z'),
+        rule: 'retention: 1d',
+        cutoff: new Date('2024-06-01T00:00:00Z'),
+        actor: 'test',
+        trigger: 'manual' as const,
+        action: 'delete' as const,
+      };
+      await store.recordIntents([
+        { ...intent, key: 'a' },
+        { ...intent, key: 'b' },
+      ]);
+      await store.resolveIntents('append-only', [{ key: 'a', status: 'deleted' }]);
+      const refused = [
+        "UPDATE retention.audit SET key = 'c' WHERE policy = 'append-only'",
+        "UPDATE retention.audit SET status = 'kept' WHERE policy = 'append-only' AND key = 'a'",
+        "DELETE FROM retention.audit WHERE policy = 'append-only' AND key = 'b'",
+        'TRUNCATE retention.audit',
+        "UPDATE retention.audit_chain SET kind = 'record' WHERE chain = 'append-only'",
+        "DELETE FROM retention.audit_chain WHERE chain = 'append-only'",
+        "UPDATE retention.audit_heads SET seq = 0 WHERE chain = 'append-only'",
+        "DELETE FROM retention.audit_heads WHERE chain = 'append-only'",
+        'DELETE FROM retention.audit_chain_start',
+      ];
+      for (const statement of refused) {
+        await expect(sql.query(statement), statement).rejects.toThrow(/append-only|only moves forward/);
+      }
+      // Not even with ordinary triggers switched off, as replication does.
+      const replica = sql.transaction(async (tx) => {
+        await tx.query("SET LOCAL session_replication_role = 'replica'");
+        await tx.query("DELETE FROM retention.audit WHERE policy = 'append-only'");
+      });
+      await expect(replica).rejects.toThrow(/append-only/);
+      // A pending intent is still resolved, and the whole trail still verifies.
+      await store.resolveIntents('append-only', [{ key: 'b', status: 'failed', error: 'EACCES' }]);
+      expect((await verifyAuditTrails(store, [], { policies: ['append-only'] })).intact).toBe(true);
     } finally {
       await store.close();
     }
@@ -201,7 +297,15 @@ function countingClient(inner: SqlClient): { client: SqlClient; statements: numb
         counter.statements += 1;
         return inner.query(text, params);
       },
-      transaction: inner.transaction.bind(inner),
+      transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>) =>
+        inner.transaction((tx) =>
+          fn({
+            query: (text: string, params?: unknown[]) => {
+              counter.statements += 1;
+              return tx.query(text, params);
+            },
+          }),
+        ),
       close: () => inner.close(),
     } as SqlClient,
   };

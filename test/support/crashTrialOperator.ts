@@ -77,4 +77,15 @@ export class Operator {
   audit(): Promise<AuditEntry[]> {
     return this.json<AuditEntry[]>('audit', '--policy', this.policy, '--limit', '1000000');
   }
+
+  /** `retention audit verify` of the policy: its chains recomputed (invariant 13); the problems, if any. */
+  async verifyAudit(): Promise<string[]> {
+    const report = await this.json<{ intact: boolean; problems: Array<{ trail: string; message: string }> }>(
+      'audit',
+      'verify',
+      '--policy',
+      this.policy,
+    );
+    return report.problems.map((problem) => `audit verify: ${problem.trail}: ${problem.message}`);
+  }
 }

@@ -198,7 +198,8 @@ export class CrashTrials {
       killedRunId: killed.runId,
       bounds: cutoffBounds(exact, killed, Date.now()),
     };
-    const violations = findViolations(observed);
+    // Killed anywhere, even inside an audit write, the trail still verifies after the recovery.
+    const violations = [...findViolations(observed), ...(await looker.verifyAudit())];
     if (last.status !== 'completed')
       violations.push(`the recovery run ended ${last.status}: ${JSON.stringify(last.error ?? null)}`);
     // A run that wrote intents had the lease; one still `running` in the history never released it.

@@ -1,4 +1,5 @@
 import { leaseLost } from '../../lib/control/errorContext.ts';
+import { type AuditChains, emptyHead } from '../../lib/core/chain.ts';
 import type {
   AuditIntent,
   AuditQuery,
@@ -31,6 +32,15 @@ export class FakeControl implements ControlStore {
   readonly records: AuditRecord[] = [];
   /** Every lease renewal asked for (the engine's fenced round trips). */
   renewals = 0;
+  /** No chains: the engine only reads heads (at finish); the real stores' chains are proven by the contract suite. */
+  readonly chains: AuditChains = {
+    head: async (chain) => emptyHead(chain),
+    list: async () => [],
+    entries: async () => [],
+    records: async () => [],
+    firstChainedId: async () => 1,
+    unrepaired: async () => [],
+  };
 
   constructor(private readonly clock: Clock) {}
 

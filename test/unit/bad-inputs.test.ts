@@ -736,6 +736,20 @@ const FLAGS: Array<[string, string[], string, string, Record<string, string>?]> 
   ['a restore --since of two policies', ['restore', '--since', '1d', '--all'], '--all', 'unknown option'],
   ['a restore --since without policy', ['restore', '--since', '1d'], '--policy', 'the config has 2 policies'],
   ['a restore --since with --key', ['restore', '--since', '1d', '--key', 'a'], '--key', 'only with --run'],
+  ['audit verify of an unknown policy', ['audit', 'verify', '--policy', 'nope'], '--policy', 'no policy named "nope"'],
+  [
+    'audit verify since neither a duration nor a date',
+    ['audit', 'verify', '--since', 'yesterday'],
+    '--since',
+    '"yesterday" is neither a duration nor a date',
+  ],
+  ['audit verify of one run', ['audit', 'verify', '--run', 'r1'], '--run', 'not an option of audit verify'],
+  [
+    'audit verify of one action',
+    ['audit', 'verify', '--action', 'paused'],
+    '--action',
+    'not an option of audit verify',
+  ],
   ['a hold without key or prefix', ['hold', 'add', '--reason', 'case 1'], '--key', 'give exactly one of --key'],
   [
     'a hold with key and prefix',

@@ -10,6 +10,7 @@ import { mapConcurrent } from '../../core/async.ts';
 import type { AuditQuery, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
 import type { Clock } from '../../core/types.ts';
 import { ControlStoreError } from '../../errors.ts';
+import type { DynamoAuditChains } from './chain.ts';
 import {
   type AuditEntry,
   auditItem,
@@ -22,7 +23,7 @@ import {
   text,
   toAuditRecord,
 } from './items.ts';
-import { allocateIds, indexedItems, indexPartitionQuery, partitionItems, writeAll } from './table.ts';
+import { allocateIds, getItem, indexedItems, indexPartitionQuery, partitionItems, writeAll } from './table.ts';
 
 type ResolvedStatus = Exclude<AuditStatus, 'pending'>;
 
@@ -40,6 +41,7 @@ export class DynamoAuditTrail {
     private readonly table: string,
     private readonly clock: Clock,
     private readonly batch: BatchOptions,
+    private readonly chains: DynamoAuditChains,
   ) {}
 
   /**
@@ -51,13 +53,17 @@ export class DynamoAuditTrail {
     const intentPolicies = distinctIntentPolicies(entries);
     const firstId = await allocateIds(this.client, this.table, 'audit', entries.length);
     const at = this.clock.now();
+    const items = entries.map((entry, index) => auditItem(entry, firstId + index, at));
     const requests: WriteRequest[] = [
-      ...entries.map((entry, index) => ({ PutRequest: { Item: auditItem(entry, firstId + index, at) } })),
+      ...items.map((item) => ({ PutRequest: { Item: item } })),
       ...intentPolicies.map(([runId, policy]) => ({ PutRequest: { Item: keys.runPolicy(runId, policy) } })),
     ];
-    await writeAll(this.client, this.table, requests, this.batch, 'audit', {
-      runId: entries[0]!.runId,
-      policy: entries[0]!.policy,
+    await this.chains.chained(touchedBy(entries), 'record', at, async () => {
+      await writeAll(this.client, this.table, requests, this.batch, 'audit', {
+        runId: entries[0]!.runId,
+        policy: entries[0]!.policy,
+      });
+      return items.map(toAuditRecord);
     });
   }
 
@@ -72,16 +78,21 @@ export class DynamoAuditTrail {
       policies.push(marker.sk!.S!);
     const at = this.clock.now();
     const updates = policies.flatMap((policy) => resolutions.map((resolution) => ({ policy, resolution })));
-    await mapConcurrent(updates, RESOLVE_CONCURRENCY, ({ policy, resolution }) =>
-      this.resolve(keys.intent(runId, policy, resolution.key), resolution.status, at, resolution.error, OWN_RUN),
+    const touched = new Map(policies.map((policy) => [policy, new Set([runId])]));
+    await this.chains.chained(touched, 'resolve', at, async () =>
+      resolved(
+        await mapConcurrent(updates, RESOLVE_CONCURRENCY, ({ policy, resolution }) =>
+          this.resolve(keys.intent(runId, policy, resolution.key), resolution.status, at, resolution.error, OWN_RUN),
+        ),
+      ),
     );
   }
 
   /** Rare (crash recovery): each id is first located through gsi4, then resolved like any intent. */
   async resolveById(resolutions: Array<{ id: number; status: ResolvedStatus }>): Promise<void> {
     const at = this.clock.now();
-    await mapConcurrent(resolutions, RESOLVE_CONCURRENCY, async ({ id, status }) => {
-      const located = await this.client.send(
+    const located = await mapConcurrent(resolutions, RESOLVE_CONCURRENCY, async ({ id, status }) => {
+      const found = await this.client.send(
         new QueryCommand({
           TableName: this.table,
           IndexName: 'gsi4',
@@ -90,10 +101,24 @@ export class DynamoAuditTrail {
           ExpressionAttributeValues: { ':id': text(indexPartition.auditById(id)) },
         }),
       );
-      const record = located.Items?.[0];
-      if (record?.pk && record.sk)
-        await this.resolve({ pk: record.pk, sk: record.sk }, status, at, undefined, RECOVERY);
+      const address = found.Items?.[0];
+      if (!address?.pk || !address.sk) return undefined;
+      // The index holds keys only: the record itself says which chain (policy) and run it is in.
+      const key = { pk: address.pk, sk: address.sk };
+      const record = await getItem(this.client, this.table, key);
+      const [policy, run] = [record?.policy?.S, record?.runId?.S];
+      return policy === undefined || run === undefined ? undefined : { key, status, policy, run };
     });
+    const targets = located.filter((target) => target !== undefined);
+    const touched = new Map<string, Set<string>>();
+    for (const { policy, run } of targets) touched.set(policy, (touched.get(policy) ?? new Set()).add(run));
+    await this.chains.chained(touched, 'resolve', at, async () =>
+      resolved(
+        await mapConcurrent(targets, RESOLVE_CONCURRENCY, ({ key, status }) =>
+          this.resolve(key, status, at, undefined, RECOVERY),
+        ),
+      ),
+    );
   }
 
   /**
@@ -169,17 +194,20 @@ export class DynamoAuditTrail {
     }
   }
 
-  /** Only a record in one of the `from` statuses changes; resolving takes it out of the pending index (gsi3). */
+  /**
+   * Only a record in one of the `from` statuses changes; resolving takes it out of the pending
+   * index (gsi3). Returns the record as changed, or nothing when the condition refused it.
+   */
   private async resolve(
     key: DynamoItem,
     status: ResolvedStatus,
     at: Date,
     error: string | undefined,
     from: Condition,
-  ): Promise<void> {
+  ): Promise<DynamoItem | undefined> {
     const withError = error !== undefined;
     try {
-      await this.client.send(
+      const response = await this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: key,
@@ -198,11 +226,15 @@ export class DynamoAuditTrail {
             ':at': instant(at),
             ...(withError ? { ':error': text(error) } : {}),
           },
+          // The record as it now is: its new state is what the chain's entry covers.
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      return response.Attributes;
     } catch (failure) {
       // Resolved already (a concurrent recovery), or no such intent in this policy: nothing to change.
       if (!isConditionalCheckFailed(failure)) throw failure;
+      return undefined;
     }
   }
 }
@@ -216,6 +248,18 @@ function matchesFilters(record: AuditRecord, query: AuditQuery): boolean {
     (query.since === undefined || at >= query.since.getTime()) &&
     (query.until === undefined || at < query.until.getTime())
   );
+}
+
+/** The records the resolutions changed (those a condition refused are not). */
+function resolved(items: Array<DynamoItem | undefined>): AuditRecord[] {
+  return items.filter((item) => item !== undefined).map(toAuditRecord);
+}
+
+/** The chains (policies) a batch of new records goes to, with their runs. */
+function touchedBy(entries: AuditEntry[]): Map<string, Set<string>> {
+  const touched = new Map<string, Set<string>>();
+  for (const entry of entries) touched.set(entry.policy, (touched.get(entry.policy) ?? new Set()).add(entry.runId));
+  return touched;
 }
 
 interface Condition {

@@ -48,7 +48,7 @@ const optionalDate = (item: DynamoItem, name: string): Date | null =>
 const describeKey = (item: DynamoItem): string => `${item.pk?.S ?? '?'}/${item.sk?.S ?? '?'}`;
 
 /** Ids as fixed-width strings, so that string order (sort keys) is numeric order. */
-const sortableId = (id: number): string => String(id).padStart(16, '0');
+export const sortableId = (id: number): string => String(id).padStart(16, '0');
 
 /**
  * Policy names are kebab-case (no `#`), so `<policy>#<key>` is unambiguous. Item keys can be up

@@ -23,6 +23,7 @@ import type { Clock, Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, StoreError } from '../../errors.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 import { DynamoAuditTrail } from './audit.ts';
+import { DynamoAuditChains, REPAIR_AFTER_MS } from './chain.ts';
 import {
   HOLDS_PK,
   holdItem,
@@ -109,6 +110,7 @@ export class DynamoControlStore implements ControlStore {
   private readonly runs: DynamoRunHistory;
   private readonly auditTrail: DynamoAuditTrail;
   private readonly writes: BatchOptions;
+  readonly chains: DynamoAuditChains;
 
   /** `sleep`: the wait between retries of unprocessed audit and hold writes (tests pass a fast one). */
   constructor(opts: {
@@ -123,11 +125,17 @@ export class DynamoControlStore implements ControlStore {
     this.clock = opts.clock;
     this.runs = new DynamoRunHistory(opts.client, opts.table, opts.runTtlDays ?? DEFAULT_RUN_TTL_DAYS);
     this.writes = { ...BATCH_WRITES, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
-    this.auditTrail = new DynamoAuditTrail(opts.client, opts.table, opts.clock, this.writes);
+    this.chains = new DynamoAuditChains(opts.client, opts.table);
+    this.auditTrail = new DynamoAuditTrail(opts.client, opts.table, opts.clock, this.writes, this.chains);
   }
 
   migrate(): Promise<void> {
-    return this.guard('migrate', {}, () => migrateControlTable(this.client, this.table));
+    return this.guard('migrate', {}, async () => {
+      await migrateControlTable(this.client, this.table);
+      // Records with ids up to the counter's now were written before the chains (an upgrade).
+      const counter = await this.get(keys.counter('audit'));
+      await this.chains.markStart(Number(counter?.last?.N ?? 0));
+    });
   }
 
   acquireLease(policy: string, owner: string, ttlMs: number): Promise<Lease | null> {
@@ -290,10 +298,17 @@ export class DynamoControlStore implements ControlStore {
     return this.guard('finishRun', { runId: report.runId, policy: report.policy }, () => this.runs.finish(report));
   }
 
+  /**
+   * Also re-chains what dead writers left of the policy's audit chain (chain.ts): the lease
+   * holder's start is where the policy's crashes are cleaned up.
+   */
   closeCrashedRuns(policy: string, exceptRunId: string): Promise<string[]> {
-    return this.guard('closeCrashedRuns', { policy }, () =>
-      this.runs.closeCrashed(policy, exceptRunId, this.clock.now()),
-    );
+    return this.guard('closeCrashedRuns', { policy }, async () => {
+      const now = this.clock.now();
+      const closed = await this.runs.closeCrashed(policy, exceptRunId, now);
+      await this.chains.repair(policy, now, new Date(now.getTime() - REPAIR_AFTER_MS));
+      return closed;
+    });
   }
 
   listRuns(query: { policy?: string; limit: number }): Promise<RunRecord[]> {

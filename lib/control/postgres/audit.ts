@@ -1,39 +1,65 @@
 import type { AuditIntent, AuditQuery, AuditRecord, AuditResolution, AuditStatus } from '../../core/control.ts';
-import type { SqlExecutor } from '../../sql/client.ts';
+import type { SqlClient, SqlExecutor } from '../../sql/client.ts';
+import { insertChained, resolveChained } from './chain.ts';
 import { AUDIT_COLUMNS, type AuditRow, toAuditRecord } from './records.ts';
 
 /**
- * The audit trail's statements. Every batch is ONE statement whatever its size (10,000 intents
- * = one round trip): rows travel as one array parameter per column and `unnest` zips them.
+ * The audit trail's statements. Every batch is one transaction of a fixed few statements
+ * whatever its size (10,000 intents = the same round trips as 1): rows travel as one array
+ * parameter per column and `unnest` zips them. Each is chained (chain.ts): its records' states
+ * are appended to their policy's chain in the same transaction.
  */
 export type AuditEntry = AuditIntent & { status: AuditStatus; error?: string };
 
 /** Pending entries are intents (unresolved); any other status is recorded already resolved. */
-export async function insertAuditEntries(sql: SqlExecutor, entries: AuditEntry[]): Promise<void> {
+export async function insertAuditEntries(sql: SqlClient, entries: AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const column = <T>(pick: (entry: AuditEntry) => T): T[] => entries.map(pick);
-  await sql.query(
-    `INSERT INTO retention.audit (run_id, policy, store, key, item_timestamp, size, rule, cutoff, actor, trigger, action, status, error, resolved_at)
-     SELECT run_id, policy, store, key, item_timestamp, size, rule, cutoff, actor, trigger, action, status, error,
-            CASE WHEN status = 'pending' THEN NULL ELSE now() END
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[],
-                   $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-         AS batch (run_id, policy, store, key, item_timestamp, size, rule, cutoff, actor, trigger, action, status, error)`,
-    [
-      column((entry) => entry.runId),
-      column((entry) => entry.policy),
-      column((entry) => entry.store),
-      column((entry) => entry.key),
-      column((entry) => entry.itemTimestamp),
-      column((entry) => entry.size ?? null),
-      column((entry) => entry.rule),
-      column((entry) => entry.cutoff),
-      column((entry) => entry.actor),
-      column((entry) => entry.trigger),
-      column((entry) => entry.action),
-      column((entry) => entry.status),
-      column((entry) => entry.error ?? null),
-    ],
+  const chains = [...new Set(entries.map((entry) => entry.policy))];
+  await sql.transaction((tx) =>
+    insertChained(
+      tx,
+      (ids, now) => {
+        // Written with the times the digests are computed from: the database's `now()` of this
+        // transaction, as read (whole milliseconds), so the stored record is exactly what was chained.
+        const records: AuditRecord[] = entries.map((entry, index) => ({
+          ...entry,
+          id: ids[index]!,
+          createdAt: now,
+          resolvedAt: entry.status === 'pending' ? null : now,
+          error: entry.error ?? null,
+        }));
+        const column = <T>(pick: (record: AuditRecord) => T): T[] => records.map(pick);
+        return {
+          records,
+          insert: {
+            cte: `inserted AS (INSERT INTO retention.audit (id, run_id, policy, store, key, item_timestamp, size, rule, cutoff, actor, trigger, action, status, error, created_at, resolved_at)
+              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[],
+                                   $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                                   $15::timestamptz[], $16::timestamptz[]))`,
+            params: [
+              column((record) => record.id),
+              column((record) => record.runId),
+              column((record) => record.policy),
+              column((record) => record.store),
+              column((record) => record.key),
+              column((record) => record.itemTimestamp),
+              column((record) => record.size ?? null),
+              column((record) => record.rule),
+              column((record) => record.cutoff),
+              column((record) => record.actor),
+              column((record) => record.trigger),
+              column((record) => record.action),
+              column((record) => record.status),
+              column((record) => record.error),
+              column((record) => record.createdAt),
+              column((record) => record.resolvedAt),
+            ],
+          },
+        };
+      },
+      chains,
+      entries.length,
+    ),
   );
 }
 
@@ -42,34 +68,61 @@ export async function insertAuditEntries(sql: SqlExecutor, entries: AuditEntry[]
  * this one stalled found the item still present and said so, then this one deleted it. The
  * record must say what happened. Any other resolution is never overwritten.
  */
-export async function resolveRunIntents(
-  sql: SqlExecutor,
-  runId: string,
-  resolutions: AuditResolution[],
-): Promise<void> {
+export async function resolveRunIntents(sql: SqlClient, runId: string, resolutions: AuditResolution[]): Promise<void> {
   if (resolutions.length === 0) return;
-  await sql.query(
-    `UPDATE retention.audit
-        SET status = resolution.status, error = resolution.error, resolved_at = now()
-       FROM unnest($2::text[], $3::text[], $4::text[]) AS resolution (key, status, error)
-      WHERE audit.run_id = $1 AND audit.key = resolution.key AND audit.status IN ('pending', 'abandoned')`,
-    [runId, resolutions.map((r) => r.key), resolutions.map((r) => r.status), resolutions.map((r) => r.error ?? null)],
+  const keys = resolutions.map((r) => r.key);
+  await sql.transaction((tx) =>
+    resolveChained(
+      tx,
+      {
+        chains: 'SELECT policy AS chain FROM retention.audit WHERE run_id = $2 AND key = ANY($3::text[])',
+        params: [runId, keys],
+      },
+      async (now) =>
+        (
+          await tx.query<AuditRow>(
+            `UPDATE retention.audit
+                SET status = resolution.status, error = resolution.error, resolved_at = $5
+               FROM unnest($2::text[], $3::text[], $4::text[]) AS resolution (key, status, error)
+              WHERE audit.run_id = $1 AND audit.key = resolution.key AND audit.status IN ('pending', 'abandoned')
+             RETURNING ${qualified('audit')}`,
+            [runId, keys, resolutions.map((r) => r.status), resolutions.map((r) => r.error ?? null), now],
+          )
+        ).map(toAuditRecord),
+    ),
   );
 }
 
 /** Same rule as above: a record resolved meanwhile (by a concurrent recovery) keeps its first resolution. */
 export async function resolveIntentsById(
-  sql: SqlExecutor,
+  sql: SqlClient,
   resolutions: Array<{ id: number; status: Exclude<AuditStatus, 'pending'> }>,
 ): Promise<void> {
   if (resolutions.length === 0) return;
-  await sql.query(
-    `UPDATE retention.audit SET status = resolution.status, resolved_at = now()
-       FROM unnest($1::bigint[], $2::text[]) AS resolution (id, status)
-      WHERE audit.id = resolution.id AND audit.status = 'pending'`,
-    [resolutions.map((r) => r.id), resolutions.map((r) => r.status)],
+  const ids = resolutions.map((r) => r.id);
+  await sql.transaction((tx) =>
+    resolveChained(
+      tx,
+      { chains: 'SELECT policy AS chain FROM retention.audit WHERE id = ANY($2::bigint[])', params: [ids] },
+      async (now) =>
+        (
+          await tx.query<AuditRow>(
+            `UPDATE retention.audit SET status = resolution.status, resolved_at = $3
+               FROM unnest($1::bigint[], $2::text[]) AS resolution (id, status)
+              WHERE audit.id = resolution.id AND audit.status = 'pending'
+             RETURNING ${qualified('audit')}`,
+            [ids, resolutions.map((r) => r.status), now],
+          )
+        ).map(toAuditRecord),
+    ),
   );
 }
+
+/** The audit columns of `table` (an UPDATE … FROM returns those of every table otherwise ambiguous). */
+const qualified = (table: string): string =>
+  AUDIT_COLUMNS.split(', ')
+    .map((column) => `${table}.${column}`)
+    .join(', ');
 
 /** Oldest first: the order they were written in, which is the order to resolve them. */
 export async function selectPendingIntents(

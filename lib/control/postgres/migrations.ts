@@ -10,6 +10,54 @@ interface Migration {
   statements: string[];
 }
 
+const APPEND_ONLY_HINT = 'the audit trail is append-only; see "Audit integrity" in the README';
+
+/**
+ * The audit trail is append-only for everyone who does not change the schema (invariant 13):
+ * triggers, not grants, because the embedded store has one role, a superuser that grants do not
+ * bind, and anyone who can run the CLI can connect as it. `ENABLE ALWAYS` makes them fire under
+ * `session_replication_role = replica` too, so only DDL (disabling or dropping a trigger, which
+ * takes the owner, and shows) gets past them; the hash chains catch whatever does.
+ */
+const APPEND_ONLY = [
+  `CREATE FUNCTION retention.refuse_audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     RAISE EXCEPTION 'retention.% is append-only: % refused', TG_TABLE_NAME, TG_OP USING HINT = '${APPEND_ONLY_HINT}';
+   END $$`,
+  // The one change a record has: its resolution (pending → an outcome; abandoned → what its own run did).
+  `CREATE FUNCTION retention.audit_resolution_only() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     IF TG_OP = 'UPDATE' AND OLD.status IN ('pending', 'abandoned')
+        AND ROW(NEW.id, NEW.run_id, NEW.policy, NEW.store, NEW.key, NEW.item_timestamp, NEW.size, NEW.rule, NEW.cutoff,
+                NEW.actor, NEW.trigger, NEW.action, NEW.created_at)
+            IS NOT DISTINCT FROM
+            ROW(OLD.id, OLD.run_id, OLD.policy, OLD.store, OLD.key, OLD.item_timestamp, OLD.size, OLD.rule, OLD.cutoff,
+                OLD.actor, OLD.trigger, OLD.action, OLD.created_at) THEN
+       RETURN NEW;
+     END IF;
+     RAISE EXCEPTION 'retention.audit is append-only: % of record % refused (only a pending or abandoned record is resolved)',
+       TG_OP, OLD.id USING HINT = '${APPEND_ONLY_HINT}';
+   END $$`,
+  `CREATE FUNCTION retention.audit_head_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     IF TG_OP = 'UPDATE' AND NEW.chain = OLD.chain AND NEW.seq >= OLD.seq THEN RETURN NEW; END IF;
+     RAISE EXCEPTION 'retention.audit_heads only moves forward: % refused', TG_OP USING HINT = '${APPEND_ONLY_HINT}';
+   END $$`,
+  ...appendOnlyTriggers('audit', 'retention.audit_resolution_only'),
+  ...appendOnlyTriggers('audit_chain', 'retention.refuse_audit_change'),
+  ...appendOnlyTriggers('audit_chain_start', 'retention.refuse_audit_change'),
+  ...appendOnlyTriggers('audit_heads', 'retention.audit_head_forward_only'),
+];
+
+function appendOnlyTriggers(table: string, rowFunction: string): string[] {
+  return [
+    `CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON retention.${table} FOR EACH ROW EXECUTE FUNCTION ${rowFunction}()`,
+    `CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON retention.${table} FOR EACH STATEMENT EXECUTE FUNCTION retention.refuse_audit_change()`,
+    `ALTER TABLE retention.${table} ENABLE ALWAYS TRIGGER append_only`,
+    `ALTER TABLE retention.${table} ENABLE ALWAYS TRIGGER append_only_truncate`,
+  ];
+}
+
 const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -78,6 +126,32 @@ const MIGRATIONS: Migration[] = [
       `CREATE INDEX audit_run_key ON retention.audit (run_id, key)`,
       `CREATE INDEX audit_pending ON retention.audit (policy, status) WHERE status = 'pending'`,
       `CREATE INDEX audit_policy_key ON retention.audit (policy, key)`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'audit chains, append-only audit',
+    statements: [
+      // One entry per write per chain (chain.ts): the ids, state digests and statuses of the
+      // records it wrote or changed, `prev` repeating the previous entry's hash.
+      `CREATE TABLE retention.audit_chain (
+        chain text NOT NULL,
+        seq bigint NOT NULL,
+        kind text NOT NULL,
+        at timestamptz NOT NULL,
+        record_ids bigint[] NOT NULL,
+        digests text[] NOT NULL,
+        statuses text[] NOT NULL,
+        prev text NOT NULL,
+        hash text NOT NULL,
+        PRIMARY KEY (chain, seq)
+      )`,
+      // The last entry of each chain: its row lock is what makes one chain's writers take turns.
+      `CREATE TABLE retention.audit_heads (chain text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,
+      // Records written before this upgrade have no entries: verify counts them apart.
+      `CREATE TABLE retention.audit_chain_start (first_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
+      `INSERT INTO retention.audit_chain_start (first_id) SELECT COALESCE(max(id), 0) + 1 FROM retention.audit`,
+      ...APPEND_ONLY,
     ],
   },
 ];

@@ -1,3 +1,4 @@
+import type { AuditChains } from '../../core/chain.ts';
 import type {
   AuditIntent,
   AuditQuery,
@@ -22,6 +23,7 @@ import {
   selectAudit,
   selectPendingIntents,
 } from './audit.ts';
+import { postgresAuditChains } from './chain.ts';
 import { migrateControlSchema } from './migrations.ts';
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
 import {
@@ -45,7 +47,11 @@ import {
  * The store owns the injected client: `close()` closes it.
  */
 export class PostgresControlStore implements ControlStore {
-  constructor(private readonly sql: SqlClient) {}
+  readonly chains: AuditChains;
+
+  constructor(private readonly sql: SqlClient) {
+    this.chains = postgresAuditChains(sql, (operation, context, fn) => this.guard(operation, context, fn));
+  }
 
   migrate(): Promise<void> {
     return this.guard('migrate', {}, () => migrateControlSchema(this.sql));

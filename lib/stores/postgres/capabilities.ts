@@ -18,6 +18,7 @@ import { parseCursor, timestampPosition } from './cursors.ts';
 import { batchFailureReason, type RowsDeleteContext } from './delete.ts';
 import { dropExpiredPartitions } from './partitions.ts';
 import { selectRowAudit } from './rowAudit.ts';
+import { rowAuditChain } from './rowAuditChain.ts';
 import type { RowsStoreConfig } from './schema.ts';
 import { type Segment, sweepSegments } from './segments.ts';
 import { holdMatchStatement, type RowsShape } from './sql.ts';
@@ -107,6 +108,7 @@ export function rowsAuditTrail(access: TableAccess): OwnAuditTrail | undefined {
       access.guarded('auditTrail', async ({ sql }) =>
         query.policy === undefined || query.policy === config.name ? selectRowAudit(sql, config.name, query) : [],
       ),
+    chain: rowAuditChain((use) => access.guarded('auditChain', ({ sql }) => use(sql)), config.name),
   };
 }
 

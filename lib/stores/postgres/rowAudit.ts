@@ -1,5 +1,6 @@
 import type { AuditQuery, AuditRecord } from '../../core/control.ts';
 import type { SqlClient } from '../../sql/client.ts';
+import { chainedInsertCtes, ensureChainHead, ROW_AUDIT_CHAIN_DDL } from './rowAuditChain.ts';
 import type { RowAuditValues, RowsSql } from './sql.ts';
 
 /**
@@ -78,11 +79,15 @@ const ROW_AUDIT_DDL = [
 /** Distinct from the control schema's migration lock: the two may share a database. */
 const ROW_AUDIT_LOCK_KEY = 0x7265_7472; // "retr"
 
-/** Idempotent and safe to run concurrently (`IF NOT EXISTS` races are serialised by the lock). */
-export async function ensureRowAuditTable(sql: SqlClient): Promise<void> {
+/**
+ * Idempotent and safe to run concurrently (`IF NOT EXISTS` races are serialised by the lock);
+ * also makes the policy's chain head (rowAuditChain.ts).
+ */
+export async function ensureRowAuditTable(sql: SqlClient, policy: string): Promise<void> {
   await sql.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [ROW_AUDIT_LOCK_KEY]);
-    for (const statement of ROW_AUDIT_DDL) await tx.query(statement);
+    for (const statement of [...ROW_AUDIT_DDL, ...ROW_AUDIT_CHAIN_DDL]) await tx.query(statement);
+    await ensureChainHead(tx, policy);
   });
 }
 
@@ -104,10 +109,35 @@ export interface RowAuditSource {
   linkedFileStatus?: string;
 }
 
+/** The columns of a batch as `audit_batch` holds them, in the order its SELECT lists them. */
+const BATCH_COLUMNS = [
+  'id',
+  'run_id',
+  'policy',
+  'store',
+  'actor',
+  'trigger',
+  'action',
+  'status',
+  'row_count',
+  'keys',
+  'item_timestamps',
+  'rules',
+  'cutoffs',
+  'rule_of',
+  'archived_to',
+  'linked_files',
+  'linked_file_statuses',
+  'txid',
+  'created_at',
+];
+
 /**
- * A data-modifying CTE (`audited AS (INSERT …)`) for the statement that changes the rows: one
- * audit row for all of them (none when there are none). The aggregates of one query level see
- * the rows in the same order, so the arrays stay aligned.
+ * Data-modifying CTEs for the statement that changes the rows: one audit row for all of them
+ * (none when there are none), chained to the policy's previous batch (rowAuditChain.ts). The
+ * aggregates of one query level see the rows in the same order, so the arrays stay aligned.
+ * The id, transaction id and time are taken here, not by column defaults, because the batch's
+ * hash covers them.
  */
 export function rowAuditCte(
   sql: RowsSql,
@@ -116,19 +146,24 @@ export function rowAuditCte(
   source: RowAuditSource,
 ): string {
   const actor = `COALESCE(${sql.param(values.actor, 'text')}, 'db:' || current_user)`;
-  const files = source.linkedFile
-    ? `array_agg(${source.linkedFile}), array_agg(${source.linkedFileStatus ?? 'NULL::text'})`
-    : 'NULL, NULL';
   const { why } = source;
-  const reasons =
+  const [rules, cutoffs, ruleOf] =
     'rule' in why
-      ? `array_agg(${why.rule}), array_agg(${why.cutoff}), NULL`
-      : `${why.rules}, ${why.cutoffs}, ${why.ruleOf ? `array_agg(${why.ruleOf})` : 'NULL'}`;
-  return `audited AS (INSERT INTO retention.row_audit (run_id, policy, store, actor, trigger, action, status, row_count, keys, item_timestamps, rules, cutoffs, rule_of, archived_to, linked_files, linked_file_statuses)
-    SELECT ${sql.param(values.runId, 'text')}, ${sql.param(values.policy, 'text')}, ${sql.param(values.store, 'text')}, ${actor}, ${sql.param(values.trigger, 'text')},
-           ${sql.param(entry.action, 'text')}, ${sql.param(entry.status, 'text')}, ${source.rowCount ?? 'count(*)'},
-           array_agg(${source.key}), array_agg(${source.itemTimestamp}), ${reasons}, ${sql.param(entry.archivedTo, 'text')}, ${files}
+      ? [`array_agg(${why.rule})`, `array_agg(${why.cutoff})`, 'NULL::smallint[]']
+      : [why.rules, why.cutoffs, why.ruleOf ? `array_agg(${why.ruleOf})` : 'NULL::smallint[]'];
+  const [files, fileStatuses] = source.linkedFile
+    ? [`array_agg(${source.linkedFile})`, `array_agg(${source.linkedFileStatus ?? 'NULL::text'})`]
+    : ['NULL::text[]', 'NULL::text[]'];
+  const batch = `audit_batch AS (SELECT nextval('retention.row_audit_id_seq') AS id, ${sql.param(values.runId, 'text')} AS run_id,
+           ${sql.param(values.policy, 'text')} AS policy, ${sql.param(values.store, 'text')} AS store, ${actor} AS actor,
+           ${sql.param(values.trigger, 'text')} AS trigger, ${sql.param(entry.action, 'text')} AS action,
+           ${sql.param(entry.status, 'text')} AS status, ${source.rowCount ?? 'count(*)'} AS row_count,
+           array_agg(${source.key}) AS keys, array_agg(${source.itemTimestamp}) AS item_timestamps,
+           ${rules} AS rules, ${cutoffs} AS cutoffs, ${ruleOf} AS rule_of, ${sql.param(entry.archivedTo, 'text')} AS archived_to,
+           ${files} AS linked_files, ${fileStatuses} AS linked_file_statuses,
+           pg_current_xact_id()::text::bigint AS txid, now() AS created_at
       FROM ${source.from} HAVING count(*) > 0)`;
+  return [batch, ...chainedInsertCtes(BATCH_COLUMNS)].join(',\n');
 }
 
 interface RowAuditEntry {

@@ -74,7 +74,8 @@ export async function openTable<BlobConfig>(
       if ('path' in backup) throw new ConfigError([backup], context);
       copies.set(config.backup.to, backup);
     }
-    if (config.audit) await ensureRowAuditTable(sql).catch((error: unknown) => rethrowAuditSetup(error, path, context));
+    if (config.audit)
+      await ensureRowAuditTable(sql, config.name).catch((error: unknown) => rethrowAuditSetup(error, path, context));
     let blobStore: Store | undefined;
     let linkedFiles: LinkedFiles | undefined;
     if (config.blob) {
