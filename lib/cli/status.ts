@@ -1,5 +1,6 @@
 import { HISTORY_WINDOW, latestTurn, missedTick } from '../daemon/due.ts';
 import { nextRun } from '../policy/schedule.ts';
+import { runSummary } from '../reports/health.ts';
 import type { Session } from './context.ts';
 import { table, when } from './format.ts';
 
@@ -27,16 +28,7 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
       dataClass: policy.class,
       enabled: policy.enabled,
       paused: pause ? { scope: pause.scope, by: pause.by, reason: pause.reason, at: pause.at.toISOString() } : null,
-      lastRun: lastRun
-        ? {
-            runId: lastRun.runId,
-            status: lastRun.status,
-            dryRun: lastRun.dryRun,
-            startedAt: lastRun.startedAt.toISOString(),
-            deleted: lastRun.report?.deleted ?? null,
-            sla: lastRun.report?.sla.status ?? null,
-          }
-        : null,
+      lastRun: runSummary(lastRun),
       nextRun: policy.enabled ? nextRun(policy.schedule, now).toISOString() : null,
       dueSince: dueSince?.toISOString() ?? null,
       lease: leaseLive ? { owner: lease.owner, token: lease.token, expiresAt: lease.expiresAt.toISOString() } : null,

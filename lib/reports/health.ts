@@ -155,3 +155,25 @@ export async function assessHealth(
   const healthy = assessed.every((policy) => policy.status !== 'unhealthy');
   return { status: healthy ? 'healthy' : 'unhealthy', checked_at: now.toISOString(), policies: assessed };
 }
+
+/** A run as the status views show it (`retention status --json`, the API's policies). */
+export interface RunSummary {
+  runId: string;
+  status: string;
+  dryRun: boolean;
+  startedAt: string;
+  deleted: number | null;
+  sla: SlaStatus | null;
+}
+
+export function runSummary(run: RunRecord | null): RunSummary | null {
+  if (!run) return null;
+  return {
+    runId: run.runId,
+    status: run.status,
+    dryRun: run.dryRun,
+    startedAt: run.startedAt.toISOString(),
+    deleted: run.report?.deleted ?? null,
+    sla: run.report?.sla.status ?? null,
+  };
+}

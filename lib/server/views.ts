@@ -3,7 +3,7 @@ import type { Lease, PauseState, RunRecord } from '../core/control.ts';
 import type { SlaStatus } from '../core/types.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
 import { nextRun } from '../policy/schedule.ts';
-import type { PolicyHealth } from '../reports/health.ts';
+import { type PolicyHealth, type RunSummary, runSummary } from '../reports/health.ts';
 import type { RunProgress } from './launcher.ts';
 
 /**
@@ -44,14 +44,7 @@ export interface PolicyView {
   paused: { scope: string; by: string; reason: string; at: string } | null;
   lease: { owner: string; expiresAt: string } | null;
   running: PolicyState['running'];
-  lastRun: {
-    runId: string;
-    status: string;
-    dryRun: boolean;
-    startedAt: string;
-    deleted: number | null;
-    sla: SlaStatus | null;
-  } | null;
+  lastRun: RunSummary | null;
   /** Eligible unheld items still there, per the newest run that measured it (dry or live). */
   toClean: { items: number; measuredBy: string; at: string } | null;
   bytesToFree: number | null;
@@ -96,16 +89,7 @@ export function policyView(state: PolicyState, now: Date): PolicyView {
     paused: pause ? { scope: pause.scope, by: pause.by, reason: pause.reason, at: pause.at.toISOString() } : null,
     lease: lease && lease.expiresAt > now ? { owner: lease.owner, expiresAt: lease.expiresAt.toISOString() } : null,
     running: state.running,
-    lastRun: last
-      ? {
-          runId: last.runId,
-          status: last.status,
-          dryRun: last.dryRun,
-          startedAt: last.startedAt.toISOString(),
-          deleted: last.report?.deleted ?? null,
-          sla: last.report?.sla.status ?? null,
-        }
-      : null,
+    lastRun: runSummary(last),
     toClean: measured?.report
       ? { items: measured.report.backlog!, measuredBy: measured.runId, at: measured.report.finishedAt }
       : null,
