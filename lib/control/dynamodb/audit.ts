@@ -48,10 +48,18 @@ export class DynamoAuditTrail {
    * Returns only once every record is written: the write-ahead rule needs all intents stored
    * before the store is touched, so a partial write throws and nothing gets deleted.
    */
+  /** Whether this process has made sure the chains' start is recorded (see `markStart`). */
+  private startMarked = false;
+
   async record(entries: AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const intentPolicies = distinctIntentPolicies(entries);
     const firstId = await allocateIds(this.client, this.table, 'audit', entries.length);
+    // Records with lower ids were written before the chains (an upgrade): said once, by a writer.
+    if (!this.startMarked) {
+      await this.chains.markStart(firstId - 1);
+      this.startMarked = true;
+    }
     const at = this.clock.now();
     const items = entries.map((entry, index) => auditItem(entry, firstId + index, at));
     const requests: WriteRequest[] = [

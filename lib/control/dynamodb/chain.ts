@@ -244,7 +244,7 @@ export class DynamoAuditChains implements AuditChains {
     return Number(item?.firstId?.N ?? 1);
   }
 
-  /** At migration: records written from now on are chained; the ids before are not. Set once. */
+  /** At the first audit write (a writer's grants): records written from now on are chained; the ids before are not. Set once. */
   async markStart(lastId: number): Promise<void> {
     try {
       await this.client.send(

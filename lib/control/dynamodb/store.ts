@@ -131,10 +131,9 @@ export class DynamoControlStore implements ControlStore {
 
   migrate(): Promise<void> {
     return this.guard('migrate', {}, async () => {
+      // Only checks: the health function opens the store with read-only grants. Where the chains
+      // start is written by the first audit write instead (DynamoAuditTrail.record).
       await migrateControlTable(this.client, this.table);
-      // Records with ids up to the counter's now were written before the chains (an upgrade).
-      const counter = await this.get(keys.counter('audit'));
-      await this.chains.markStart(Number(counter?.last?.N ?? 0));
     });
   }
 
