@@ -85,14 +85,15 @@ export async function daemonCommand(
         },
       },
     );
+    // The server first: a port in use is exit 2 before the scheduler has started any run.
+    const server = serve ? await startServing(runSession, serve) : undefined;
     try {
       await scheduler.start();
       onStarted?.(scheduler, runSession);
-      const server = serve ? await startServing(runSession, serve) : undefined;
       await stopped(stop);
-      await server?.close();
       await scheduler.stop(String(stop.reason ?? 'stopped'));
     } finally {
+      await server?.close();
       await monitor.flush();
     }
     return 0;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -190,5 +191,22 @@ describe('retention daemon', () => {
     expect(JSON.stringify(await answer.json())).toContain('"served"');
     expect((await fetch(`${url}/api/policies`)).status).toBe(401);
     expect(await daemon.stop()).toBe(0);
+  });
+
+  it('daemon --port on a port in use: exit 2 before the scheduler runs anything', async () => {
+    const { config } = await missedPolicy('portless', 3);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const env_ = env({ RETENTION_API_TOKEN: 'operator-token-for-the-daemon-test' });
+      const result = await runCli(['--config', config, 'daemon', '--port', port], { env: env_ });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`port ${port} is in use`);
+      // The policy was due (catch-up at start), yet nothing ran.
+      expect(await liveRuns('portless')).toEqual([]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
