@@ -111,28 +111,6 @@ export class Sweep {
     }
   }
 
-  /**
-   * A delete whose request failed (a timeout after the backend acted, a dropped answer) may still
-   * have happened: a failed item that is gone now is recorded `deleted`, the failure kept as its
-   * note, so the record says what is gone (invariant 2′) and the next run, which no longer sees the
-   * item, has nothing left to correct. When the store cannot tell, the failure stands.
-   */
-  private async confirmFailures(outcomes: DeleteOutcome[]): Promise<DeleteOutcome[]> {
-    const failed = outcomes.filter((outcome) => outcome.status === 'failed').map((outcome) => outcome.key);
-    if (failed.length === 0) return outcomes;
-    let present: Set<string>;
-    try {
-      present = await this.run.deps.store.present(failed);
-    } catch {
-      return outcomes;
-    }
-    return outcomes.map((outcome) =>
-      outcome.status === 'failed' && !present.has(outcome.key)
-        ? { key: outcome.key, status: 'deleted', error: `gone after a failed request: ${outcome.error ?? 'no answer'}` }
-        : outcome,
-    );
-  }
-
   private async deleteBatch(batch: EligibleItem[]): Promise<void> {
     const { control, store } = this.run.deps;
     const { tally, log, policy, context: run } = this.run;
@@ -197,7 +175,6 @@ export class Sweep {
       );
       throw error;
     }
-    outcomes = await this.confirmFailures(outcomes);
     // A store stopped by `beforeRequest` (the lease can no longer be trusted) returns the outcomes
     // of what it sent; the rest was never attempted.
     const answered = new Set(outcomes.map((outcome) => outcome.key));

@@ -42,8 +42,6 @@ export class FakeStore implements Store {
   readonly deletingRuns: Array<RunContext | undefined> = [];
   /** Keys whose deletion fails (the backend refuses them). */
   readonly failing = new Set<string>();
-  /** Keys the backend deletes but whose answer fails (a request that timed out after the backend acted). */
-  readonly answerLost = new Set<string>();
   /** Called before each destructive call, with what it is about to delete. */
   beforeDelete?: (keys: string[]) => unknown;
   /** The next `delete` deletes this many items, then throws `error` (a connection lost mid-call). */
@@ -116,10 +114,6 @@ export class FakeStore implements Store {
     const current = this.items.get(item.key);
     if (!current) return { key: item.key, status: 'missing' };
     if (this.failing.has(item.key)) return { key: item.key, status: 'failed', error: 'refused by the fake backend' };
-    if (this.answerLost.has(item.key)) {
-      this.items.delete(item.key);
-      return { key: item.key, status: 'failed', error: 'request timed out' };
-    }
     // Invariant 1 at delete time: rewritten since the scan; its current timestamp decides.
     if (current.timestamp.getTime() >= item.cutoff.getTime()) return { key: item.key, status: 'kept' };
     this.items.delete(item.key);

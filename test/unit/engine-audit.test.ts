@@ -159,19 +159,4 @@ describe('engine: the audit record', () => {
     expect(first.deleted + second.deleted).toBe(6);
     expect(first.failed + second.failed).toBe(0);
   });
-
-  it('invariant 2′: a delete the backend did but whose answer was lost is recorded deleted, not failed; a refusal stays failed', async () => {
-    const runs = new FakeRuns({ items: oldItems(4) });
-    runs.store.answerLost.add('old-01');
-    runs.store.failing.add('old-02');
-    const report = await runs.run();
-    expect(report).toMatchObject({ deleted: 3, failed: 1 });
-    expect(runs.store.keys()).toEqual(['old-02']);
-    const records = runs.control.records.filter((record) => record.runId === report.runId);
-    expect(records.find((record) => record.key === 'old-01')).toMatchObject({
-      status: 'deleted',
-      error: 'gone after a failed request: request timed out',
-    });
-    expect(records.find((record) => record.key === 'old-02')).toMatchObject({ status: 'failed' });
-  });
 });
