@@ -11,3 +11,7 @@ process.stdout.on('error', (error) => {
 });
 const { main } = await import('../lib/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
+// Everything a command does is awaited by main (reports printed, history written, stores closed).
+// What can still hold the process is work abandoned at a deadline: a connection attempt to a
+// frozen server waits out its own timeout. Give clean closes a moment, then exit.
+setTimeout(() => process.exit(), 500).unref();

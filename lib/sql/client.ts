@@ -20,6 +20,12 @@ export interface SqlClient extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Ends the pool; idempotent. */
   close(): Promise<void>;
+  /**
+   * The same pool, with every statement and transaction cut short once `signal` aborts (a run's
+   * deadline): the call rejects with the signal's reason and its connection is destroyed, never
+   * pooled again (a frozen server would keep it busy). Closing the view closes the pool.
+   */
+  withSignal(signal: AbortSignal | undefined): SqlClient;
   readonly driver: SqlDriver;
 }
 
@@ -123,6 +129,8 @@ function useWsWhereWebSocketIsMissing(): void {
 
 class PooledSqlClient implements SqlClient {
   private closing: Promise<void> | undefined;
+  /** Connection attempts not yet settled (see `close`). */
+  private connecting = 0;
 
   constructor(
     readonly driver: SqlDriver,
@@ -138,50 +146,125 @@ class PooledSqlClient implements SqlClient {
     return runStatement<R>(this.pool, this.driver, text, params);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.onConnection(undefined, async (tx) => {
+      await tx.query('BEGIN');
+      const result = await fn(tx);
+      await tx.query('COMMIT');
+      return result;
+    });
+  }
+
+  withSignal(signal: AbortSignal | undefined): SqlClient {
+    if (!signal) return this;
+    return {
+      driver: this.driver,
+      // One statement on a connection of its own, so that an abort can destroy it.
+      query: <R = Record<string, unknown>>(text: string, params?: unknown[]) =>
+        this.onConnection(signal, (tx) => tx.query<R>(text, params)),
+      transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>) =>
+        this.onConnection(signal, async (tx) => {
+          await tx.query('BEGIN');
+          const result = await fn(tx);
+          await tx.query('COMMIT');
+          return result;
+        }),
+      close: () => this.close(),
+      withSignal: (other) => this.withSignal(other),
+    };
+  }
+
+  /**
+   * Runs `fn` on one checked-out connection. A failure the server answered (it has a SQLSTATE)
+   * leaves the connection usable: it is rolled back and pooled again. A failure it did not answer
+   * (a client-side timeout, a dropped connection, the signal) leaves a statement in flight that
+   * any next statement would queue behind: the connection is destroyed instead, at once.
+   */
+  private async onConnection<T>(signal: AbortSignal | undefined, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw wrapSqlError(this.driver, 'connect', signal.reason);
     let connection: PgCompatibleConnection;
     try {
-      connection = await this.pool.connect();
+      this.connecting += 1;
+      const attempt = this.pool.connect().finally(() => {
+        this.connecting -= 1;
+      });
+      connection = await untilAborted(attempt, signal, (late) => late.release());
     } catch (error) {
       throw wrapSqlError(this.driver, 'connect', error);
     }
     // A checked-out connection that dies (the server restarted, the network dropped) emits
     // 'error' on itself, which crashes the process without a listener. The pending query
     // rejects with the cause as well; the listener only keeps the process alive to report it.
-    let dropped: Error | undefined;
+    let broken: Error | boolean = false;
     const onError = (error: Error): void => {
-      dropped = error;
+      broken = error;
     };
     connection.on('error', onError);
     const tx: SqlExecutor = {
-      query: <R = Record<string, unknown>>(text: string, params?: unknown[]) =>
-        runStatement<R>(connection, this.driver, text, params),
+      query: async <R = Record<string, unknown>>(text: string, params?: unknown[]) => {
+        try {
+          return await runStatement<R>(connection, this.driver, text, params, signal);
+        } catch (error) {
+          if (!(error instanceof SqlError && error.context.sqlState)) broken ||= true;
+          throw error;
+        }
+      },
     };
     try {
-      await tx.query('BEGIN');
       const result = await fn(tx);
-      await tx.query('COMMIT');
       connection.off('error', onError);
       connection.release();
       return result;
     } catch (error) {
       // A connection that cannot even roll back is broken: destroy it rather than pool it.
       const rolledBack =
-        dropped === undefined &&
+        broken === false &&
         (await connection.query('ROLLBACK').then(
           () => true,
           () => false,
         ));
       connection.off('error', onError);
-      connection.release(rolledBack ? undefined : (dropped ?? true));
+      connection.release(rolledBack ? undefined : broken || true);
       throw error;
     }
   }
 
   close(): Promise<void> {
     this.closing ??= this.pool.end();
-    return this.closing;
+    if (this.connecting === 0) return this.closing;
+    // An attempt still connecting at close was cut short by a deadline (a server that accepts
+    // connections and then says nothing): it ends by its own connect timeout, not waited for.
+    this.closing.catch(() => undefined);
+    return Promise.resolve();
   }
+}
+
+/**
+ * `pending`, or the signal's reason once it aborts, whichever comes first. A value that arrives
+ * after the abort goes to `abandon` (a connection checked out too late is handed back).
+ */
+function untilAborted<T>(
+  pending: Promise<T>,
+  signal: AbortSignal | undefined,
+  abandon?: (late: T) => void,
+): Promise<T> {
+  if (!signal) return pending;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) abandon?.(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 async function runStatement<R>(
@@ -189,10 +272,12 @@ async function runStatement<R>(
   driver: SqlDriver,
   text: string,
   params?: unknown[],
+  signal?: AbortSignal,
 ): Promise<R[]> {
   let result: { rows: unknown[] };
   try {
-    result = await target.query(text, params);
+    if (signal?.aborted) throw signal.reason;
+    result = await untilAborted(target.query(text, params), signal);
   } catch (error) {
     throw wrapSqlError(driver, statementExcerpt(text), error);
   }

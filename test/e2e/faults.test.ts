@@ -20,7 +20,12 @@ afterEach(async () => {
 });
 
 /** A table of `count` expired events reached through a TCP proxy, and a control database reached directly. */
-async function eventsThroughProxy(name: string, count: number, policyExtra: Record<string, unknown> = {}) {
+async function eventsThroughProxy(
+  name: string,
+  count: number,
+  policyExtra: Record<string, unknown> = {},
+  extraEnv: Record<string, string> = {},
+) {
   const url = await shared.server.createDatabase(name);
   const direct = new URL(url);
   proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port) });
@@ -49,7 +54,7 @@ async function eventsThroughProxy(name: string, count: number, policyExtra: Reco
     ...policyExtra,
   };
   await writeFile(configPath, JSON.stringify({ policies: [policy] }));
-  const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase(`${name}-control`) };
+  const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase(`${name}-control`), ...extraEnv };
   const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
   const start = (...args: string[]) => startCli(['--config', configPath, ...args], env);
   const history = async () =>
@@ -87,7 +92,15 @@ describe('faults end runs cleanly', () => {
   });
 
   it('a frozen rows database costs at most the budget plus one timeout, and leaves nothing running', async () => {
-    const events = await eventsThroughProxy('frozen', 20_000, { statementTimeout: '2s' });
+    // The run's deadline: budget 5 s + one request timeout 3 s. The client-side bound on each
+    // statement (statement timeout 2 s + 5 s) ends the statement in flight first; the reads after
+    // it (the audit chain's head) are cut by the deadline.
+    const events = await eventsThroughProxy(
+      'frozen',
+      20_000,
+      { statementTimeout: '2s' },
+      { RETENTION_REQUEST_TIMEOUT: '3s' },
+    );
     try {
       const started = Date.now();
       const run = events.start('run', '--json', '--budget', '5s');
@@ -95,9 +108,9 @@ describe('faults end runs cleanly', () => {
       events.proxy.freeze();
       const ended = await run.exited;
       const elapsedMs = Date.now() - started;
-      // Budget 5 s + the client-side bound (statement timeout 2 s + 5 s margin), plus process start
-      // and exit (several seconds on a loaded 2-core machine). Without the bound it hangs for good.
-      expect(elapsedMs).toBeLessThan(5_000 + 7_000 + 20_000);
+      // The deadline (8 s), plus process start and exit (several seconds on a loaded 2-core
+      // machine). Without the bounds it hangs for good; before the deadline bound SQL, 30 s.
+      expect(elapsedMs).toBeLessThan(5_000 + 3_000 + 15_000);
       expect(ended.code, ended.stderr).toBe(1);
       const report = JSON.parse(ended.stdout) as RunReport;
       expect(report.status).toBe('failed');

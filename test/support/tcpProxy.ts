@@ -19,6 +19,8 @@ export interface TcpProxy {
    */
   muteFrom(request: RegExp): void;
   restore(): void;
+  /** What clients sent while frozen (never forwarded), as latin1 text: which statements a client tried. */
+  heldBack(): string;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<net.Socket>();
   let mode: 'open' | 'cut' | 'frozen' | 'muted' = 'open';
   let muteTrigger: RegExp | undefined;
+  let heldBack = '';
   const server = net.createServer((client) => {
     if (mode === 'cut') {
       client.destroy();
@@ -43,6 +46,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         muteTrigger = undefined;
       }
       if (mode === 'open' || mode === 'muted') upstream.write(chunk);
+      else if (mode === 'frozen') heldBack += chunk.toString('latin1');
     });
     upstream.on('data', (chunk: Buffer) => {
       if (mode === 'open') client.write(chunk);
@@ -68,6 +72,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       mode = 'open';
       muteTrigger = undefined;
     },
+    heldBack: () => heldBack,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

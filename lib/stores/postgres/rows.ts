@@ -1,3 +1,4 @@
+import { RequestDeadline } from '../../core/deadline.ts';
 import { durationMs } from '../../core/durations.ts';
 import type {
   Census,
@@ -83,6 +84,8 @@ export function createTableStore<BlobConfig>(
   /** The purposes present, looked up once per cutoffs (a run's census and sweep share them). */
   let segments: { cutoffs: Cutoffs; found: Promise<Segment[] | undefined> } | undefined;
   let opening: Promise<OpenedTable> | undefined;
+  /** The run's deadline, bound by `open(run)`: every statement stops waiting once it passes. */
+  const deadline = new RequestDeadline(location);
 
   function opened(): Promise<OpenedTable> {
     opening ??= openTable(config, deps, options, errorContext, warnings).catch((error: unknown) => {
@@ -100,8 +103,9 @@ export function createTableStore<BlobConfig>(
     async guarded<T>(operation: string, fn: (table: OpenedTable) => Promise<T>): Promise<T> {
       const table = await opened();
       try {
-        return await fn(table);
+        return await fn(deadline.signal ? { ...table, sql: table.sql.withSignal(deadline.signal) } : table);
       } catch (error) {
+        deadline.throwIfPassed(operation, error);
         if (error instanceof RetentionError && !(error instanceof SqlError)) throw error;
         throw new StoreError(
           `${location}: ${operation} failed: ${describeCause(error)}`,
@@ -146,6 +150,7 @@ export function createTableStore<BlobConfig>(
     pacingMs: config.pauseBetweenBatchesMs,
 
     async open(run?: RunContext) {
+      deadline.bind(run);
       const table = await opened();
       // The linked files' store, opened (and checked) with the table, takes the run's deadline.
       await table.blobStore?.open(run);
