@@ -129,7 +129,7 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     report.held,
     report.kept,
     report.failed,
-    bytes(report.bytesFreed),
+    report.dryRun ? `(${bytes(report.bytesToFree ?? 0)})` : bytes(report.bytesFreed),
     seconds(report.durationSeconds),
     report.sla.status,
   ]);

@@ -132,6 +132,11 @@ export interface RunReport {
   /** Items whose attribute matched no rule and no default: kept. */
   unclassified: number;
   bytesFreed: number;
+  /**
+   * A dry run only: the bytes its live run would free now (the sizes of what it would delete, from
+   * stores that know them: fs, S3, Vercel Blob; 0 for rows and tokens).
+   */
+  bytesToFree?: number;
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;

@@ -29,6 +29,8 @@ export class Tally {
   kept = 0;
   unclassified = 0;
   bytesFreed = 0;
+  /** A dry run's `bytesFreed`: the sizes of what it would delete. */
+  bytesToFree = 0;
   /** Largest overdue time among items that failed to delete (what a full pass leaves behind). */
   failedOldestOverdueSeconds = 0;
   readonly items: ListedItem[] | undefined;
@@ -200,6 +202,7 @@ export function buildReport(input: ReportInput): RunReport {
     notDeleted: tally.notDeletedSummary(),
     unclassified: tally.unclassified,
     bytesFreed: tally.bytesFreed,
+    ...(input.dryRun ? { bytesToFree: tally.bytesToFree } : {}),
     startedAt: input.startedAt.toISOString(),
     finishedAt: input.finishedAt.toISOString(),
     durationSeconds,

@@ -58,7 +58,11 @@ export class Sweep {
       this.remaining -= batch.length;
       if (!options.dryRun) this.allowance -= batch.length;
       if (batch.length > 0) {
-        if (options.dryRun) for (const item of batch) tally.listItem(item, 'would_delete');
+        if (options.dryRun)
+          for (const item of batch) {
+            tally.bytesToFree += item.size ?? 0;
+            tally.listItem(item, 'would_delete');
+          }
         else await this.deleteBatch(batch);
       }
       if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);

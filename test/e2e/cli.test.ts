@@ -158,6 +158,9 @@ describe('retention CLI end to end', () => {
       .map((item) => item.key)
       .sort();
     expect(planned).toEqual(['a/old-1.bin', 'a/old-2.bin']);
+    // What the live run would free: the two files' sizes ("content of a/old-1.bin", 22 bytes each).
+    expect(plan.bytesToFree).toBe(44);
+    expect(plan.bytesFreed).toBe(0);
     expect(await keysUnder(f.root)).toHaveLength(5);
 
     const run = await f.json('run', '--list', '--before', before.toISOString());
@@ -166,6 +169,8 @@ describe('retention CLI end to end', () => {
       .map((item) => item.key)
       .sort();
     expect(deleted).toEqual(planned);
+    expect(run.bytesFreed).toBe(plan.bytesToFree);
+    expect(run).not.toHaveProperty('bytesToFree');
     expect(await keysUnder(f.root)).toEqual(['b/at-cutoff.bin', 'b/young.bin', 'c/recent.bin']);
 
     const audit = await f.cli('audit', '--run', run.runId, '--json');
