@@ -141,6 +141,13 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
     for (const entry of report.notDeleted)
       io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
+    const upkeep = report.maintenance;
+    if (upkeep)
+      io.stdout.write(
+        `  ${report.policy}: ${upkeep.action} of ${upkeep.target} ${upkeep.status.replace('_', ' ')}` +
+          `${upkeep.reason ? ` (${upkeep.reason})` : ''}: dead tuples ${upkeep.deadTuplesBefore ?? '?'} → ` +
+          `${upkeep.deadTuplesAfter ?? '?'} in ${seconds(upkeep.durationSeconds)}\n`,
+      );
     if (report.items && report.items.length > 0) {
       io.stdout.write(`\n${report.policy} (run ${report.runId}):\n`);
       io.stdout.write(

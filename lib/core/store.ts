@@ -1,6 +1,6 @@
 import type { StoreAuditChain } from './chain.ts';
 import type { AuditQuery, AuditRecord } from './control.ts';
-import type { Cutoffs, EligibleItem, Hold, Item, Trigger } from './types.ts';
+import type { Cutoffs, EligibleItem, Hold, Item, MaintenanceOutcome, Trigger } from './types.ts';
 
 /**
  * One backend that holds items of a data class. A store lists candidates and deletes batches;
@@ -194,6 +194,8 @@ export interface Store {
   readonly holdCheck?: HoldCheck;
   /** One item by the key an operator gives, without a listing (`retention verify`). */
   readonly lookup?: ItemLookup;
+  /** Upkeep after a live run's deletions, when the store's configuration asks for it (rows: VACUUM). */
+  readonly maintenance?: StoreMaintenance;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -255,6 +257,14 @@ export interface ItemLookup {
 
 export interface BackendClock {
   now(): Promise<Date>;
+}
+
+export interface StoreMaintenance {
+  /**
+   * Called once after a live run's sweep with what it deleted and the run's scope at its census;
+   * undefined when nothing is due (below the configured share). Must finish within `timeLeftMs`.
+   */
+  afterRun(facts: { deleted: number; inScope: number; timeLeftMs: number }): Promise<MaintenanceOutcome | undefined>;
 }
 
 export interface HoldCheck {

@@ -150,6 +150,8 @@ export interface RunReport {
   limits?: { planned: number; total: number; maxDeletesPerRun: number; maxDeleteFraction: number; forced: boolean };
   /** Why a `partial` run stopped before its pass was done. */
   stopReason?: StopReason;
+  /** Upkeep after the deletions (rows: VACUUM (ANALYZE) once a run deleted enough of a table). */
+  maintenance?: MaintenanceOutcome;
   /** Why the run stopped early or failed. */
   error?: { code: string; message: string };
   cutoffs: Array<{ rule: string; cutoff: string }>;
@@ -164,4 +166,21 @@ export interface RunReport {
    */
   auditChain?: { control?: ChainHead; store?: ChainHead };
   items?: ListedItem[];
+}
+
+/**
+ * What a store did for its backend's health after a live run's deletions (PostgreSQL: VACUUM
+ * (ANALYZE), outside the deleting transactions). Never a run failure: the deletions are done.
+ */
+export interface MaintenanceOutcome {
+  action: 'vacuum';
+  /** The table (or partitioned table, its partitions with it). */
+  target: string;
+  /** `skipped`: not allowed or no time left (`reason` says which); `timed_out`: cut at the budget. */
+  status: 'done' | 'skipped' | 'timed_out' | 'failed';
+  reason?: string;
+  /** Dead tuples as PostgreSQL's statistics count them (they may lag the last second of deletes). */
+  deadTuplesBefore: number | null;
+  deadTuplesAfter: number | null;
+  durationSeconds: number;
 }

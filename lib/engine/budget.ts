@@ -43,6 +43,10 @@ export class Budget {
     return this.elapsedMs() + this.slowestBatchMs <= this.totalMs;
   }
 
+  remainingMs(): number {
+    return Math.max(0, this.totalMs - this.elapsedMs());
+  }
+
   usedPercent(): number {
     if (this.totalMs === 0) return 100;
     return Math.round((this.elapsedMs() / this.totalMs) * 1000) / 10;

@@ -34,6 +34,7 @@ export async function finishRun(
     cutoffs: describeCutoffs(run.cutoffs),
     ...(run.limits ? { limits: run.limits } : {}),
     ...(stopReason ? { stopReason } : {}),
+    ...(run.maintenance ? { maintenance: run.maintenance } : {}),
     // describeCause: the cause chain, redacted, so history never stores a credential an error quoted.
     ...(error
       ? {

@@ -163,6 +163,7 @@ export interface ReportInput {
   cutoffs: RunReport['cutoffs'];
   limits?: RunReport['limits'];
   stopReason?: StopReason;
+  maintenance?: RunReport['maintenance'];
   error?: RunReport['error'];
 }
 
@@ -213,6 +214,7 @@ export function buildReport(input: ReportInput): RunReport {
     sla,
     ...(input.limits ? { limits: input.limits } : {}),
     ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+    ...(input.maintenance ? { maintenance: input.maintenance } : {}),
     ...(input.error ? { error: input.error } : {}),
     cutoffs: input.cutoffs,
     ...(tally.items ? { items: tally.items } : {}),

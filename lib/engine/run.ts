@@ -7,6 +7,7 @@ import { checkLimits } from '../policy/limits.ts';
 import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
+import { maintainAfterRun } from './maintenance.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { recoverEarlierRuns } from './recover.ts';
@@ -45,6 +46,7 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     if (overLimits) return await finishRun(run, 'aborted_limit', overLimits);
     const { end, fromStart, skippedRows } = await sweepExpired(run, holds, fence);
     await pruneBackups(run);
+    await maintainAfterRun(run);
     run.census = await backlogAfter(run, holds, end.status === 'completed' && fromStart);
     // What is still due after a pass that skipped rows in use is, at least partly, those rows.
     if (skippedRows && end.status === 'completed') run.tally.countSkippedInUse(run.census.eligible);

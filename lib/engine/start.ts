@@ -34,6 +34,8 @@ export interface ActiveRun {
   census?: Census;
   /** Planned deletions vs limits, when the limits were exceeded (aborted or forced). */
   limits?: RunReport['limits'];
+  /** The store's upkeep after the sweep (maintenance.ts), when it did any. */
+  maintenance?: RunReport['maintenance'];
 }
 
 export function newRunId(now: Date): string {

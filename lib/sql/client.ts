@@ -18,6 +18,11 @@ export type SqlDriver = 'pg' | 'neon';
 export interface SqlClient extends SqlExecutor {
   /** Runs `fn` in BEGIN … COMMIT on one connection; any throw rolls back and is rethrown. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one connection outside any transaction (VACUUM cannot run in one; SET applies
+   * to the session). Settings `fn` changes must be RESET by it before it returns.
+   */
+  session<T>(fn: (connection: SqlExecutor) => Promise<T>): Promise<T>;
   /** Ends the pool; idempotent. */
   close(): Promise<void>;
   /**
@@ -155,6 +160,10 @@ class PooledSqlClient implements SqlClient {
     });
   }
 
+  session<T>(fn: (connection: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.onConnection(undefined, fn);
+  }
+
   withSignal(signal: AbortSignal | undefined): SqlClient {
     if (!signal) return this;
     return {
@@ -169,6 +178,7 @@ class PooledSqlClient implements SqlClient {
           await tx.query('COMMIT');
           return result;
         }),
+      session: <T>(fn: (connection: SqlExecutor) => Promise<T>) => this.onConnection(signal, fn),
       close: () => this.close(),
       withSignal: (other) => this.withSignal(other),
     };

@@ -45,6 +45,7 @@ import {
   type RowsStoreDeps,
   type TableStoreOptions,
 } from './table.ts';
+import { rowsMaintenance } from './vacuum.ts';
 
 export type { RowsStoreDeps, TableStoreOptions };
 
@@ -141,6 +142,7 @@ export function createTableStore<BlobConfig>(
   const { guarded } = access;
 
   const ownTrail = rowsAuditTrail(access);
+  const maintenance = rowsMaintenance(access);
   return {
     kind: 'postgres',
     location,
@@ -253,6 +255,7 @@ export function createTableStore<BlobConfig>(
     holdCheck: rowsHoldCheck(access),
     lookup: rowsLookup(access),
     partitions: rowsPartitions(access),
+    ...(maintenance ? { maintenance } : {}),
     ...(options.backups ? { backups: rowsBackups(access) } : {}),
     ...(ownTrail ? { audit: ownTrail } : {}),
     // One statement per batch only where it records the deletions itself (no write-ahead intent

@@ -60,6 +60,11 @@ export function sweepFields(timeout: z.ZodString) {
     pauseBetweenBatchesMs: z.number().int().min(0).max(60_000).default(0),
     statementTimeout: timeout.default('30s'),
     lockTimeout: timeout.default('5s'),
+    /**
+     * VACUUM (ANALYZE) the table after a live run that deleted at least this share of the rows in
+     * its scope: outside the deleting transactions, never FULL, within what is left of the budget.
+     */
+    vacuum: z.strictObject({ minDeletedFraction: z.number().gt(0).max(1).default(0.1) }).optional(),
   };
 }
 
@@ -113,6 +118,7 @@ export interface RowsStoreConfig<BlobConfig = unknown> {
   pauseBetweenBatchesMs: number;
   statementTimeout: string;
   lockTimeout: string;
+  vacuum?: { minDeletedFraction: number };
 }
 
 /**
