@@ -25,6 +25,7 @@ import { parseRestoreFlags, restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
 import { parseServeFlags, type ServeFlags, serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
+import { parseStorageFlags, storageCommand } from './storage.ts';
 import { parseVerifyFlags, verifyCommand } from './verify.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -210,6 +211,15 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
     .option('--json', 'print the report as JSON (only JSON on stdout)')
     .action(session(parseReportFlags, reportCommand));
+  cli
+    .command('storage')
+    .description(
+      'what is using the space: items and bytes per policy, directory or prefix and purpose; what a run would free',
+    )
+    .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
+    .option('--limit <n>', 'items walked per policy at most (default 1000000)')
+    .option('--json', 'print the analysis as JSON (only JSON on stdout)')
+    .action(session(parseStorageFlags, storageCommand));
   cli
     .command('restore')
     .description('put back what a run (or every run of a policy since a time) deleted, from its backups')
