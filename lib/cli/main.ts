@@ -19,6 +19,7 @@ import {
 } from './hold.ts';
 import { type InvokeFlags, invokeCommand } from './invoke.ts';
 import { leaseBreakCommand, parseLeaseBreak } from './lease.ts';
+import { lifecycleCommand, parseLifecycleFlags } from './lifecycle.ts';
 import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
 import { parseReportFlags, reportCommand } from './report.ts';
 import { parseRestoreFlags, restoreCommand } from './restore.ts';
@@ -211,6 +212,12 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
     .option('--json', 'print the report as JSON (only JSON on stdout)')
     .action(session(parseReportFlags, reportCommand));
+  cli
+    .command('lifecycle')
+    .description("push a policy down to the backend's own expiry: S3 Lifecycle rules, or DynamoDB TTL; or why not")
+    .option('-p, --policy <name>', 'the policy (an s3 or dynamodb one)', collect)
+    .option('--json', 'print the plan as JSON (only JSON on stdout)')
+    .action(session(parseLifecycleFlags, lifecycleCommand));
   cli
     .command('storage')
     .description(

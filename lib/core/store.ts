@@ -1,5 +1,6 @@
 import type { StoreAuditChain } from './chain.ts';
 import type { AuditQuery, AuditRecord } from './control.ts';
+import type { RetentionSpec } from './retention.ts';
 import type { Cutoffs, EligibleItem, Hold, Item, MaintenanceOutcome, Trigger } from './types.ts';
 
 /**
@@ -196,6 +197,8 @@ export interface Store {
   readonly lookup?: ItemLookup;
   /** Upkeep after a live run's deletions, when the store's configuration asks for it (rows: VACUUM). */
   readonly maintenance?: StoreMaintenance;
+  /** The backend's own expiry (S3 Lifecycle, DynamoDB TTL), for `retention lifecycle`. */
+  readonly nativeExpiry?: NativeExpiry;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -257,6 +260,40 @@ export interface ItemLookup {
 
 export interface BackendClock {
   now(): Promise<Date>;
+}
+
+/**
+ * Pushing a policy down to the backend's own expiry where that is enough: what the backend would
+ * need (S3 Lifecycle rules), what it is set to now (DynamoDB TTL), and whether it deletes exactly
+ * what the policy would, never earlier. The sweeper then runs as the verifier.
+ */
+export interface NativeExpiry {
+  plan(input: NativeExpiryInput): Promise<NativeExpiryPlan>;
+}
+
+export interface NativeExpiryInput {
+  policy: string;
+  retention: RetentionSpec;
+  /** Holds that apply to the policy (its own and global ones). */
+  holds: Hold[];
+  /** The policy copies what it deletes (`backup`). */
+  backup: boolean;
+}
+
+export interface NativeExpiryPlan {
+  mechanism: 's3_lifecycle' | 'dynamodb_ttl';
+  /** The backend would delete what the policy deletes, never earlier, and nothing it keeps. */
+  equivalent: boolean;
+  /** Why not, each with what would have to change. */
+  reasons: string[];
+  /** What the backend is set to now, where the store can read it. */
+  current?: string;
+  /** What to apply (S3: the `--lifecycle-configuration` JSON of put-bucket-lifecycle-configuration). */
+  configuration?: unknown;
+  /** The command that applies it. */
+  apply?: string;
+  /** What changes once it is applied (timing, audit), true whether or not it is equivalent. */
+  notes: string[];
 }
 
 export interface StoreMaintenance {

@@ -32,6 +32,7 @@ import { CensusTally, sendGuarded } from '../common.ts';
 import { decodeCursor, encodeCursor, NAME, ReadPacer, readPage, type TableLayout } from './read.ts';
 import type { DynamoTokensStoreConfig } from './schema.ts';
 import { checkTable, type KeyCodec, type OpenedTable } from './table.ts';
+import { ttlPlan } from './ttl.ts';
 
 export interface DynamoTokensStoreDeps {
   /** Injected client (tests, custom credentials); default: built from the config, destroyed by close(). */
@@ -157,6 +158,10 @@ export function createDynamoTokensStore(config: DynamoTokensStoreConfig, deps: D
     async open(run?: RunContext) {
       deadline.bind(run);
       await opened();
+    },
+
+    nativeExpiry: {
+      plan: (input) => guarded('describing TTL', () => ttlPlan(client, config, input, deadline.sendOptions)),
     },
 
     scan: ({ cutoffs, cursor, limit }: ScanQuery): Promise<Page> =>

@@ -19,6 +19,7 @@ import { type Clock, type EligibleItem, type Item, systemClock } from '../../cor
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
 import { createS3Backups } from './backup.ts';
+import { lifecyclePlan } from './lifecycle.ts';
 import { type CurrentObject, deleteTargets, type ObjectSource, objectLocator, resultFor } from './objects.ts';
 
 /** Per-object retries of DeleteObjects Errors[] (the SDK already retried whole requests). */
@@ -269,6 +270,8 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       shards,
       deleteObjects: (bucket, targets) => deleteTargets(client, bucket, targets, deleteOptions()),
     }),
+
+    nativeExpiry: { plan: async (input) => lifecyclePlan(config, input) },
 
     async close() {
       if (!deps.client) client.destroy();
