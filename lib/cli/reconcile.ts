@@ -45,7 +45,7 @@ export function parseReconcileFlags(config: RetentionConfig, flags: ReconcileFla
     throw ConfigError.single(
       '--grace',
       `${flags.grace} is shorter than 1h`,
-      'a file that young may be mid-upload, its row not committed yet: use at least 1h (default 24h)',
+      'use at least 1h, default 24h: a younger file may be mid-upload, its row not committed yet',
     );
   return {
     policy,

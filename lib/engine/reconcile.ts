@@ -77,6 +77,8 @@ export async function reconcilePolicy(
   deps: RunDeps,
 ): Promise<ReconcileReport> {
   const { mode, orphans, filesPolicy, links } = await orphansOf(policy, deps.store, grace);
+  // Listed before the run: the stores then take the run's deadline, which may have passed when it ends.
+  const missing = links ? await rowsWithoutFile(links, await links.files()) : undefined;
   // The policy's checkpoint is a position in its own store, not in the files': left alone.
   const run = await runPolicy(filesPolicy, { ...options, list: true, checkpoint: false }, { ...deps, store: orphans });
   return {
@@ -87,7 +89,7 @@ export async function reconcilePolicy(
     dryRun: options.dryRun,
     files: { ...orphans.counts },
     run,
-    ...(links ? { rowsWithoutFile: await rowsWithoutFile(links, await links.files()) } : {}),
+    ...(missing ? { rowsWithoutFile: missing } : {}),
   };
 }
 

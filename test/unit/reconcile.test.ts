@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseReconcileFlags, type ReconcileFlags } from '../../lib/cli/reconcile.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { mainFilesOf, type SidecarRule, sidecarPatternProblem } from '../../lib/policy/sidecars.ts';
@@ -69,6 +70,50 @@ describe('sidecar patterns', () => {
       'policies[0].store.sidecars[0].mainFile: "*.json" is both the sidecar and its main file',
     ]);
     expect(issues([])).toHaveLength(1);
+  });
+});
+
+describe('reconcile flags (exit 2 before anything opens)', () => {
+  const photos = (name: string, sidecars?: unknown) => ({
+    name,
+    class: 'blobs',
+    schedule: '0 2 * * *',
+    retention: '30d',
+    store: { kind: 'fs', root: `/srv/${name}`, ...(sidecars ? { sidecars } : {}) },
+  });
+  const config = parseConfig({
+    policies: [photos('photos', [{ pattern: '*.json', mainFile: '*.jpg' }]), photos('plain')],
+  });
+  const refusal = (flags: ReconcileFlags) => {
+    try {
+      parseReconcileFlags(config, flags);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return error.message;
+    }
+  };
+
+  it.each<[string, ReconcileFlags, string]>([
+    ['no policy named', {}, 'error: --policy: the config has 2 policies'],
+    [
+      'two policies',
+      { policy: ['photos', 'plain'] },
+      'error: --policy: 2 policies named (reconcile one policy at a time)',
+    ],
+    ['nothing to reconcile', { policy: ['plain'] }, 'error: --policy: policy "plain" has no linked files'],
+    ['a grace under 1h', { policy: ['photos'], grace: '59m' }, 'error: --grace: 59m is shorter than 1h'],
+    ['a grace without unit', { policy: ['photos'], grace: '24' }, 'error: --grace:'],
+  ])('%s', (_, flags, message) => {
+    expect(refusal(flags)).toContain(message);
+  });
+
+  it('lists unless --delete; --delete --dry-run lists too; the grace is kept as written for the rule', () => {
+    const parse = (flags: ReconcileFlags) => parseReconcileFlags(config, { policy: ['photos'], ...flags });
+    expect(parse({})).toMatchObject({ grace: '24h', options: { dryRun: true, list: true, force: false } });
+    expect(parse({ delete: true, grace: '3d', force: true }).options).toMatchObject({ dryRun: false, force: true });
+    expect(parse({ delete: true, grace: '3d' }).grace).toBe('3d');
+    expect(parse({ delete: true, dryRun: true }).options.dryRun).toBe(true);
   });
 });
 
