@@ -180,6 +180,33 @@ describe('reconcile: fs sidecars', () => {
     expect(plan.rowsWithoutFile).toBeUndefined();
     expect(outcomes(plan)).toEqual({ 'b.json': 'would_delete' });
 
+    // A run in the policy's name: the policy's pause stops it before anything is deleted.
+    const pause = await cliWith(
+      scratch,
+      control,
+      [policy(declared)],
+      'pause',
+      '--policy',
+      'photos',
+      '--reason',
+      'audit',
+    );
+    expect(pause.code, pause.stderr).toBe(0);
+    const paused = await cliWith(scratch, control, [policy(declared)], 'reconcile', '--delete', '--json');
+    expect((JSON.parse(paused.stdout) as ReconcileReport).run.status).toBe('skipped_paused');
+    expect(await filesUnder(root)).toHaveLength(7);
+    const resume = await cliWith(
+      scratch,
+      control,
+      [policy(declared)],
+      'resume',
+      '--policy',
+      'photos',
+      '--reason',
+      'done',
+    );
+    expect(resume.code, resume.stderr).toBe(0);
+
     const deleted = await cliWith(scratch, control, [policy(declared)], 'reconcile', '--delete', '--json');
     expect(deleted.code, deleted.stderr).toBe(0);
     const report = JSON.parse(deleted.stdout) as ReconcileReport;
