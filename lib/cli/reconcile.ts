@@ -92,9 +92,8 @@ export async function reconcileCommand(
 function printReconcile(session: Session, report: ReconcileReport): void {
   const { io } = session;
   const what = report.mode === 'orphans' ? 'files no row names' : 'sidecars whose main file is gone';
-  io.stdout.write(
-    `${report.policy}: ${what} in ${report.store}, older than ${report.grace}${report.dryRun ? ' (dry run: --delete deletes them)' : ''}\n`,
-  );
+  const dry = report.dryRun ? ' (dry run: --delete deletes them)' : '';
+  io.stdout.write(`${report.policy}: ${what} in ${report.store}, older than ${report.grace}${dry}\n`);
   const { files } = report;
   io.stdout.write(
     `  files listed ${files.files}, younger than ${report.grace} ${files.young}, still needed ${files.needed}\n\n`,

@@ -105,6 +105,10 @@ describe('reconcile: files no row names, rows whose file is gone', () => {
       rows: [{ key: '4', timestamp: expect.any(String), file: 'docs/gone.pdf' }],
       truncated: false,
     });
+    const text = await cli(generous, 'reconcile');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('files listed 7, younger than 24h 1, still needed 3');
+    expect(text.stdout).toMatch(/rows whose file is gone: 1\n[\s\S]*\n4 +\S+ +docs\/gone\.pdf\n/);
     const dryDelete = await cli(generous, 'reconcile', '--delete', '--dry-run', '--json');
     expect(dryDelete.code, dryDelete.stderr).toBe(0);
     expect(outcomes(JSON.parse(dryDelete.stdout) as ReconcileReport)).toEqual(outcomes(plan));
