@@ -100,6 +100,9 @@ describe('reconcile: files no row names, rows whose file is gone', () => {
     expect(plan.run.items!.find((item) => item.key === 'docs/o1.pdf')!.rule).toBe(
       'orphan=no row in public.documents.file_path: 24h',
     );
+    // Orphans 2 days past the grace: reported, but no breach of the policy's maxOverdue (1d), which is about its rows.
+    expect(plan.run.sla.status).toBe('ok');
+    expect(plan.run.oldestOverdueSeconds).toBeGreaterThan(DAY / 1000);
     expect(plan.rowsWithoutFile).toEqual({
       count: 1,
       rows: [{ key: '4', timestamp: expect.any(String), file: 'docs/gone.pdf' }],
