@@ -21,6 +21,7 @@ import { type InvokeFlags, invokeCommand } from './invoke.ts';
 import { leaseBreakCommand, parseLeaseBreak } from './lease.ts';
 import { lifecycleCommand, parseLifecycleFlags } from './lifecycle.ts';
 import { pauseCommand, pauseScopes, resumeCommand } from './pause.ts';
+import { parseReconcileFlags, type ReconcileFlags, type ReconcileRequest, reconcileCommand } from './reconcile.ts';
 import { parseReportFlags, reportCommand } from './report.ts';
 import { parseRestoreFlags, restoreCommand } from './restore.ts';
 import { exitCodeFor, parseRunFlags, printReports, type RunFlags, runPolicies, selectRunPolicies } from './run.ts';
@@ -115,6 +116,29 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
   runLike('plan', 'dry run: list what a live run would delete, delete nothing', true);
   runLike('run', 'delete what is past retention', false);
 
+  cli
+    .command('reconcile')
+    .description('files no row names (rows with linked files) or sidecars whose main file is gone (fs); --delete')
+    .option('-p, --policy <name>', 'the policy', collect)
+    .option('--grace <duration>', 'files younger than this are never orphans (default 24h, at least 1h)')
+    .option('--delete', 'delete the orphans through the engine (lease, holds, limits, audit); default: list')
+    .option('--dry-run', 'with --delete: list only')
+    .option('--limit <n>', 'delete at most n orphans, oldest first')
+    .option('--budget <duration>', 'time budget for the run, e.g. 15m')
+    .option('--force', 'proceed past the safety limits (logged)')
+    .option('--json', 'print the reconcile report as JSON (only JSON on stdout)')
+    .option('--strict', 'exit 1 on an SLA breach')
+    .action(async (flags: ReconcileFlags) => {
+      const interrupt = new AbortController();
+      const reconcile = () =>
+        withSession<number, ReconcileRequest>(
+          io,
+          configFile(),
+          (s, request) => reconcileCommand(s, request, interrupt.signal),
+          (config) => parseReconcileFlags(config, flags),
+        );
+      setExit(await withInterrupts(io, interrupt, reconcile));
+    });
   cli
     .command('daemon')
     .description('run every enabled policy on its schedule (UTC) until SIGTERM/SIGINT')

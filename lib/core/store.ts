@@ -199,6 +199,8 @@ export interface Store {
   readonly maintenance?: StoreMaintenance;
   /** The backend's own expiry (S3 Lifecycle, DynamoDB TTL), for `retention lifecycle`. */
   readonly nativeExpiry?: NativeExpiry;
+  /** The files the items link to, in another store (rows with `blob`): what `retention reconcile` checks. */
+  readonly linked?: LinkedFileIndex;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -256,6 +258,27 @@ export interface ItemLookup {
    * that key and, for rows with a linked file, the rows whose file has that key (at most a few).
    */
   find(key: string): Promise<Item[]>;
+}
+
+/**
+ * A rows table's links to its files (`blob.column` naming keys of `blob.store`), both ways: which
+ * files a row references (orphan files are those none does) and which rows reference a file.
+ */
+export interface LinkedFileIndex {
+  /** `<table>.<column>` as configured: what the links are, for audit rules and messages. */
+  readonly column: string;
+  /** The linked files' store, opened with this store (call `open` first). */
+  files(): Promise<Store>;
+  /** Which of these file keys a row of the table (any row, in the policy's scope or not) names now. */
+  referenced(keys: string[]): Promise<Set<string>>;
+  /** Rows in the policy's scope that name a file, in key order, from after `cursor`. */
+  links(query: { cursor?: string; limit: number }): Promise<LinkedRowsPage>;
+}
+
+export interface LinkedRowsPage {
+  rows: Array<{ key: string; timestamp: Date; linkedKey: string }>;
+  cursor?: string;
+  done: boolean;
 }
 
 export interface BackendClock {

@@ -19,6 +19,11 @@ export interface RunOptions {
   force: boolean;
   /** Add every touched item to the report. */
   list: boolean;
+  /**
+   * false: neither resume from nor save the policy's checkpoint. A run in the policy's name over
+   * another store (reconcile's orphan files) must not move the position of the policy's own scans.
+   */
+  checkpoint?: boolean;
   /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
   signal?: AbortSignal;
 }

@@ -38,6 +38,16 @@ export async function recoverEarlierRuns(run: ActiveRun): Promise<void> {
   const { policy, context, log } = run;
   const crashed = await control.closeCrashedRuns(policy.name, context.runId);
   if (crashed.length > 0) log.warn('crashed_runs_closed', { runs: crashed });
-  const recovered = await resolveByPresence(store, control, await control.pendingIntents(policy.name, context.runId));
+  const pending = await control.pendingIntents(policy.name, context.runId);
+  // Only the store an intent names can say whether its item is gone: a policy's runs may go
+  // through two stores (its own, and `retention reconcile` over its linked files).
+  const own = pending.filter((record) => record.store === store.location);
+  const recovered = await resolveByPresence(store, control, own);
   if (recovered.deleted + recovered.abandoned > 0) log.warn('intents_recovered', { ...recovered });
+  if (own.length < pending.length)
+    log.warn('intents_left', {
+      count: pending.length - own.length,
+      stores: [...new Set(pending.filter((record) => record.store !== store.location).map((record) => record.store))],
+      reason: 'recorded against another store; resolved by the next run over it',
+    });
 }

@@ -117,7 +117,9 @@ interface SweepOutcome {
 async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<SweepOutcome> {
   const { policy, options, deps, log } = run;
   const checkpoint =
-    options.dryRun || options.limit !== undefined ? null : await deps.control.getCheckpoint(policy.name);
+    options.dryRun || options.limit !== undefined || options.checkpoint === false
+      ? null
+      : await deps.control.getCheckpoint(policy.name);
   const sweep = new Sweep(run, fence);
   const steps = stepsFor(run, holds, fence, checkpoint?.cursor, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });

@@ -106,7 +106,8 @@ export class Sweep {
   private async checkpoint(step: Step, truncated: boolean): Promise<void> {
     const { fence } = this;
     const { control } = this.run.deps;
-    if (!fence || this.run.options.limit !== undefined || truncated) return;
+    const { limit, checkpoint } = this.run.options;
+    if (!fence || limit !== undefined || checkpoint === false || truncated) return;
     if (step.done) await control.clearCheckpoint(fence.current);
     else if (step.cursor !== undefined) {
       const startedAt = fence.timestamp();

@@ -1,4 +1,6 @@
 import * as z from 'zod';
+import { problemCheck } from '../../core/issues.ts';
+import { mainPatterns, sidecarPatternProblem } from '../../policy/sidecars.ts';
 import { globProblem, type RootProblem, rootProblem } from './roots.ts';
 
 /**
@@ -19,6 +21,25 @@ function checked(check: (value: string) => RootProblem | undefined) {
 /** Globs over keys relative to an fs root: never absolute, never climbing out with `..`. */
 const FsGlobs = z.array(checked(globProblem));
 
+const SidecarPattern = z.string().min(1).superRefine(problemCheck(sidecarPatternProblem));
+
+/**
+ * `{ pattern: "*.json", mainFile: "*.jpg" }` (policy/sidecars.ts): a file matching `pattern` whose
+ * main file is gone is swept by `retention reconcile` once older than its grace period.
+ */
+const Sidecar = z
+  .strictObject({ pattern: SidecarPattern, mainFile: z.union([SidecarPattern, z.array(SidecarPattern).min(1)]) })
+  .superRefine((rule, ctx) => {
+    const mains = mainPatterns(rule);
+    if (mains.includes(rule.pattern))
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${rule.pattern}" is both the sidecar and its main file`,
+        path: ['mainFile'],
+        params: { fix: 'name the main file\'s own pattern, e.g. "*.jpg"' },
+      });
+  });
+
 export const FsStoreSchema = z.strictObject({
   kind: z.literal('fs'),
   /**
@@ -32,6 +53,8 @@ export const FsStoreSchema = z.strictObject({
   exclude: FsGlobs.optional(),
   /** Remove directories that a run left empty (never the root itself). */
   removeEmptyDirs: z.boolean().default(false),
+  /** Files that belong to another file (`*.json` beside `*.jpg`): orphaned once it is gone. */
+  sidecars: z.array(Sidecar).min(1).optional(),
 });
 
 export type FsStoreConfig = z.output<typeof FsStoreSchema>;

@@ -25,6 +25,7 @@ import {
 import type { RowsWarning } from './catalog.ts';
 import { cursorAfter, parseCursor, type ScannedColumns, timestampPosition, toItem } from './cursors.ts';
 import { deleteRows, type RowsDeleteContext } from './delete.ts';
+import { rowsLinks } from './links.ts';
 import { rowsLookup } from './lookup.ts';
 import type { RowsStoreConfig } from './schema.ts';
 import { purposeSegments, type Segment } from './segments.ts';
@@ -254,6 +255,7 @@ export function createTableStore<BlobConfig>(
     clock: databaseClock(access),
     holdCheck: rowsHoldCheck(access),
     lookup: rowsLookup(access),
+    ...(config.blob ? { linked: rowsLinks(access) } : {}),
     partitions: rowsPartitions(access),
     ...(maintenance ? { maintenance } : {}),
     ...(options.backups ? { backups: rowsBackups(access) } : {}),
