@@ -50,7 +50,7 @@ export function parseReconcileFlags(config: RetentionConfig, flags: ReconcileFla
   return {
     policy,
     grace: flags.grace ?? DEFAULT_GRACE,
-    options: parseRunFlags({ ...flags, dryRun: !flags.delete || (flags.dryRun ?? false), list: true }, 'manual'),
+    options: parseRunFlags({ ...flags, dryRun: !flags.delete || (flags.dryRun ?? false), list: true }, 'reconcile'),
     json: flags.json ?? false,
     strict: flags.strict ?? false,
   };

@@ -1,4 +1,5 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import { isPolicyRun } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
 import { describeCause } from '../errors.ts';
 import { analyzeStorage, type StorageAnalysis, type StorageGroup } from '../reports/storage.ts';
@@ -68,7 +69,7 @@ async function analyze(session: Session, policy: PolicyConfig, limit: number): P
       session.control.listHolds(policy.name),
       session.control.listRuns({ policy: policy.name, limit: 20 }),
     ]);
-    const lastLive = runs.find((run) => !run.dryRun);
+    const lastLive = runs.find(isPolicyRun);
     return await analyzeStorage(store, policy, { now, holds, lastRunAt: lastLive?.startedAt ?? null, limit });
   } catch (error) {
     return { policy: policy.name, error: describeCause(error) };

@@ -131,6 +131,14 @@ export interface RunRecord {
   report: RunReport | null;
 }
 
+/**
+ * A live run of the policy's own job: not a dry run (an operator's question), nor a reconcile run
+ * over its orphans (`retention reconcile --delete`), whose backlog and timing are not the policy's.
+ */
+export function isPolicyRun(run: RunRecord): boolean {
+  return !run.dryRun && run.report?.trigger !== 'reconcile';
+}
+
 export interface NewHold {
   policy: string | null;
   key: string;

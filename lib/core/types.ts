@@ -69,7 +69,8 @@ export interface Hold {
   createdAt: Date;
 }
 
-export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo';
+/** `reconcile`: a run of `retention reconcile` over a policy's orphans, in the policy's name (not its turn). */
+export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo' | 'reconcile';
 
 export type RunStatus = 'completed' | 'partial' | 'skipped_locked' | 'skipped_paused' | 'aborted_limit' | 'failed';
 

@@ -1,4 +1,4 @@
-import type { ControlStore, RunRecord } from '../core/control.ts';
+import { type ControlStore, isPolicyRun, type RunRecord } from '../core/control.ts';
 import { previousRun } from '../policy/schedule.ts';
 
 /**
@@ -19,7 +19,7 @@ export const HISTORY_WINDOW = 20;
  * is an operator's question and `skipped_locked` did nothing: neither is the scheduled run.
  */
 export function tookItsTurn(run: RunRecord): boolean {
-  return !run.dryRun && run.status !== 'skipped_locked';
+  return isPolicyRun(run) && run.status !== 'skipped_locked';
 }
 
 /** The latest run that took its turn, from history newest first. */

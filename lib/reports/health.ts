@@ -1,5 +1,5 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import type { ControlStore, RunRecord } from '../core/control.ts';
+import { type ControlStore, isPolicyRun, type RunRecord } from '../core/control.ts';
 import { durationMs } from '../core/durations.ts';
 import type { SlaStatus } from '../core/types.ts';
 import { nextRun, previousRun } from '../policy/schedule.ts';
@@ -48,7 +48,7 @@ const EARLY_START_TOLERANCE_MS = 60_000;
 
 /** `runs`: this policy's history, newest first (as `ControlStore.listRuns` returns it). */
 export function assessPolicy(policy: PolicyConfig, runs: RunRecord[], now: Date, options: HealthOptions): PolicyHealth {
-  const live = runs.filter((run) => !run.dryRun);
+  const live = runs.filter(isPolicyRun);
   const last = live[0] ?? null;
   const outcome = latestOutcome(live);
   const since = now.getTime() - DAY_MS;

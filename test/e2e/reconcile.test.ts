@@ -126,7 +126,14 @@ describe('reconcile: files no row names, rows whose file is gone', () => {
     const deleted = await cli(generous, 'reconcile', '--delete', '--json');
     expect(deleted.code, deleted.stderr).toBe(0);
     const report = JSON.parse(deleted.stdout) as ReconcileReport;
-    expect(report.run).toMatchObject({ status: 'completed', dryRun: false, deleted: 2, held: 1, failed: 0 });
+    expect(report.run).toMatchObject({
+      status: 'completed',
+      trigger: 'reconcile',
+      dryRun: false,
+      deleted: 2,
+      held: 1,
+      failed: 0,
+    });
     expect(outcomes(report)).toEqual({ 'docs/o1.pdf': 'deleted', 'docs/o2.pdf': 'deleted', 'docs/held.pdf': 'held' });
     expect(await filesUnder(root)).toEqual([
       'docs/d1.pdf',

@@ -31,6 +31,11 @@ describe('assessPolicy', () => {
       /^missed: the run due at 2025-03-10T12:00:00.000Z did not start/,
     ],
     ['only a dry run happened since', [run(5, 'completed', {}, true), run(80, 'completed')], /^missed/],
+    [
+      'only a reconcile run over its orphans happened since',
+      [run(5, 'completed', { trigger: 'reconcile' }), run(80, 'completed')],
+      /^missed/,
+    ],
     ['a run hangs past budget + allowance', [run(30, 'running'), run(80, 'completed')], /^stuck: run run-30/],
     [
       'the last decisive run failed (a later skipped_locked does not hide it)',
