@@ -65,7 +65,8 @@ export function createApiHandler(runtime: Runtime, options: ApiHandlerOptions) {
       holdChecking: { stores: false, reason: NO_STORE_ACCESS },
       ...(options.dashboardDir !== undefined ? { dashboardDir: options.dashboardDir } : {}),
     });
-    return handle(api.app) as UrlHandler;
+    // Everything the API and dashboard send is text; hono's default would base64 the event stream.
+    return handle(api.app, { isContentTypeBinary: (type) => !/^text\/|[/+]json\s*(;|$)/i.test(type) }) as UrlHandler;
   };
 
   return async function handler(event: unknown): Promise<HttpResponse> {
