@@ -223,6 +223,21 @@ describe('the API behind a Function URL', () => {
     expect(chart.body.length).toBeGreaterThan(10_000);
   });
 
+  it('answers 502 naming the function when the invoke fails, and no run is recorded', async () => {
+    const misnamed = createApiHandler(apiRuntime, {
+      tokens: { operator: OPERATOR, viewer: VIEWER },
+      env: { RETENTION_FUNCTION_BLOBS: 'app-test-missing' },
+      lambda: lambda.client,
+    });
+    const runs = (await call('GET', '/api/runs', { who: 'viewer' })).json.length;
+    const answer = await misnamed(urlEvent('POST', '/api/policies/files/runs', { body: { dryRun: true } }));
+    expect(answer.statusCode).toBe(502);
+    const { error } = JSON.parse(answer.body) as { error: { code: string; message: string } };
+    expect(error.code).toBe('invoke_failed');
+    expect(error.message).toContain('asynchronous invoke of app-test-missing failed');
+    expect((await call('GET', '/api/runs', { who: 'viewer' })).json).toHaveLength(runs);
+  });
+
   it('refuses what did not come through the URL, and refuses everything without tokens', async () => {
     const direct = await handler({ policy: 'files' });
     expect(direct.statusCode).toBe(400);
