@@ -31,6 +31,7 @@ let lambda: LambdaStandIn;
 let fixture: HandlerFixture;
 let apiRuntime: Runtime;
 let handler: ReturnType<typeof createApiHandler>;
+let dashboardDir: string;
 const lines: Array<Record<string, unknown>> = [];
 
 /** The dashboard files as sst.config.ts copies them into the API function's package. */
@@ -60,6 +61,7 @@ beforeAll(async () => {
     { key: 'new.log', mtime: new Date(Date.now() - DAY) },
   ]);
   lambda.register(FUNCTION_NAME, (payload) => fixture.handler(payload, lambdaContext(60_000)));
+  dashboardDir = await copyDashboard();
   apiRuntime = createRuntime({
     env: { RETENTION_CONFIG: fixture.configPath },
     databaseUrl: fixture.databaseUrl,
@@ -69,7 +71,7 @@ beforeAll(async () => {
     tokens: { operator: OPERATOR, viewer: VIEWER },
     env: { RETENTION_FUNCTION_BLOBS: FUNCTION_NAME },
     lambda: lambda.client,
-    dashboardDir: await copyDashboard(),
+    dashboardDir,
   });
 });
 afterAll(async () => {
@@ -236,6 +238,27 @@ describe('the API behind a Function URL', () => {
     expect(error.code).toBe('invoke_failed');
     expect(error.message).toContain('asynchronous invoke of app-test-missing failed');
     expect((await call('GET', '/api/runs', { who: 'viewer' })).json).toHaveLength(runs);
+  });
+
+  it('the deployed entry point (functions/api.ts) reads its tokens without SST links, its dashboard from the task root', async () => {
+    const env = {
+      RETENTION_CONFIG: fixture.configPath,
+      RETENTION_DATABASE_URL: fixture.databaseUrl,
+      RETENTION_VIEWER_TOKEN: VIEWER,
+      RETENTION_LOG_LEVEL: 'error',
+      LAMBDA_TASK_ROOT: path.dirname(dashboardDir),
+    };
+    Object.assign(process.env, env);
+    try {
+      const entry = (await import('../../functions/api.ts')).handler;
+      const whoami = await entry(urlEvent('GET', '/api/whoami', { who: 'viewer' }));
+      expect(JSON.parse(whoami.body)).toEqual({ role: 'viewer', actor: 'api:viewer' });
+      // No operator token set: the operator's is refused like any unknown token.
+      expect((await entry(urlEvent('GET', '/api/whoami'))).statusCode).toBe(401);
+      expect((await entry(urlEvent('GET', '/', { who: 'none' }))).body).toContain('<script type="module"');
+    } finally {
+      for (const key of Object.keys(env)) delete process.env[key];
+    }
   });
 
   it('refuses what did not come through the URL, and refuses everything without tokens', async () => {
