@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { planDeployment } from '../../lib/serverless/deployment.ts';
 import type { HttpResponse } from '../../lib/serverless/healthHandler.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
 import { seedFiles } from '../support/cli.ts';
+import { functionUrlEvent } from '../support/functionUrl.ts';
 import { FUNCTION_NAME, type HandlerFixture, handlerFixture, lambdaContext } from '../support/handlerFixture.ts';
 import { type LambdaStandIn, startLambdaStandIn } from '../support/lambda.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -83,33 +83,17 @@ type Who = 'operator' | 'viewer' | 'none';
 
 /** A request as a Function URL hands it to the function (payload format 2.0). */
 function urlEvent(method: string, route: string, options: { who?: Who; body?: unknown; actor?: string } = {}) {
-  const [rawPath, rawQueryString = ''] = route.split('?') as [string, string?];
   const who = options.who ?? 'operator';
-  const headers: Record<string, string> = { host: 'abc123.lambda-url.us-east-1.on.aws', 'user-agent': 'test' };
+  const headers: Record<string, string> = { 'user-agent': 'test' };
   if (who !== 'none') headers.authorization = `Bearer ${who === 'operator' ? OPERATOR : VIEWER}`;
   if (options.actor) headers['x-retention-actor'] = options.actor;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString,
+  return functionUrlEvent(
+    method,
+    route,
     headers,
-    requestContext: {
-      accountId: 'anonymous',
-      apiId: 'abc123',
-      domainName: 'abc123.lambda-url.us-east-1.on.aws',
-      domainPrefix: 'abc123',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'test' },
-      requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: '07/Dec/2026:23:00:00 +0000',
-      timeEpoch: Date.now(),
-    },
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-    isBase64Encoded: false,
-  };
+    options.body === undefined ? undefined : JSON.stringify(options.body),
+  );
 }
 
 async function call(method: string, route: string, options: Parameters<typeof urlEvent>[2] = {}) {
