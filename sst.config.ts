@@ -2,12 +2,13 @@
 
 /**
  * Deploys data-retention: one function per data class in use, one EventBridge schedule per enabled
- * policy of retention.config.ts, the health endpoint, the DynamoDB control table (when the config
+ * policy of retention.config.ts, the health endpoint, the REST API and dashboard, the DynamoDB control table (when the config
  * uses one), the S3 backup buckets and the secrets. Everything, IAM statements included, is derived
  * by `planDeployment` (lib/serverless/deployment.ts, pure and unit-tested); this file only turns
  * the plan into SST components.
  *
  *   npx sst secret set RetentionSentryDsn "https://…" --stage production   (and the other secrets)
+ *   npx sst secret set RetentionApiToken "$(openssl rand -hex 32)" --stage production   (RetentionViewerToken too)
  *   npx sst deploy --stage production
  *
  * RETENTION_CONFIG=<file> deploys another config than the bundled retention.config.ts.
@@ -74,7 +75,10 @@ export default $config({
           permissions: fn.permissions,
           environment: fn.environment,
           logging: { retention: '3 months' },
+          // Auth NONE: the health token and the API's bearer tokens are checked by the code behind the URL.
           ...(fn.url ? { url: { authorization: 'none' } } : {}),
+          // The API's dashboard files: a bundle has no lib/server/dashboard/ nor node_modules.
+          ...(fn.copyFiles.length > 0 ? { copyFiles: fn.copyFiles } : {}),
         }),
       ]),
     );
@@ -92,6 +96,7 @@ export default $config({
 
     return {
       health: functions.health.url,
+      api: functions.api.url,
       ...(table ? { controlTable: table.name } : {}),
       ...Object.fromEntries(plan.functions.map((fn) => [`function_${fn.role}`, fn.name])),
     };

@@ -39,6 +39,7 @@ const FIRST_RUN: Record<FunctionRole, { stores: StoreKind[]; control: ControlKin
   rows: { stores: ['postgres', 's3'], control: 'postgres' },
   tokens: { stores: ['dynamodb'], control: 'postgres' },
   health: { stores: [], control: 'postgres' },
+  api: { stores: [], control: 'postgres' },
 };
 
 // As deployed: Sentry initialises at cold start when a DSN is linked (nothing is sent at init), and
@@ -47,6 +48,7 @@ const COLD_START_ENV = {
   ...process.env,
   SENTRY_DSN: 'http://public@127.0.0.1:9/1',
   RETENTION_HEALTH_TOKEN: 'bench',
+  RETENTION_API_TOKEN: 'bench-operator-token',
   RETENTION_LOG_LEVEL: 'error',
 };
 

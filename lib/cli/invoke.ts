@@ -2,7 +2,7 @@ import type { InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { loadConfig } from '../config/load.ts';
 import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
-import { DEFAULT_APP, DEFAULT_STAGE, functionEnvVar, functionName } from '../serverless/naming.ts';
+import { dataClassFunction, functionEnvVar } from '../serverless/naming.ts';
 import type { ManualPayloadInput } from '../serverless/payload.ts';
 import { type HandlerResult, isErrorResult } from '../serverless/result.ts';
 import { type CliIO, selectPolicies } from './context.ts';
@@ -47,9 +47,7 @@ export async function invokeCommand(
     ...(flags.force ? { force: true } : {}),
     ...(flags.continue ? { continue: true } : {}),
   };
-  const target =
-    io.env[functionEnvVar(policy!.class)] ??
-    functionName(io.env.RETENTION_APP ?? DEFAULT_APP, io.env.RETENTION_STAGE ?? DEFAULT_STAGE, policy!.class);
+  const target = dataClassFunction(io.env, policy!.class);
 
   const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
   const client = lambda ?? new LambdaClient({});

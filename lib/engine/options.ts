@@ -26,6 +26,12 @@ export interface RunOptions {
   checkpoint?: boolean;
   /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
   signal?: AbortSignal;
+  /**
+   * The id to record the run under, when its starter answered with it before the run began (the
+   * cloud API invokes a function asynchronously); a new one otherwise. An id already in history
+   * fails the run's start, before anything is touched: a redelivered invocation never runs twice.
+   */
+  runId?: string;
 }
 
 export interface Progress {

@@ -67,7 +67,8 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
   // Requests hung on a frozen backend end one request timeout after the budget: the run fails then,
   // with its report, instead of waiting out every retry.
   const signal = runDeadline(budget.totalMs, requestTimeoutMs());
-  const context: RunContext = { runId: newRunId(startedAt), actor: deps.actor, trigger: options.trigger, signal };
+  const runId = options.runId ?? newRunId(startedAt);
+  const context: RunContext = { runId, actor: deps.actor, trigger: options.trigger, signal };
   const log = deps.log.child({
     correlation_id: context.runId,
     policy: policy.name,

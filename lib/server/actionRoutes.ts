@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
-import { addHold, type Operator, pauseScope, removeHold, resumeScope } from '../engine/governed.ts';
+import { type Operator, pauseScope, removeHold, resumeScope } from '../engine/governed.ts';
+import { addCheckedHold } from '../engine/holdCheck.ts';
 import { ConfigError } from '../errors.ts';
 import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
 import { ApiError, parseBody, send } from './http.ts';
@@ -80,14 +81,16 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       access: 'operator',
       summary: 'Add a legal hold on a key or prefix',
       body: HoldBody,
-      responses: { 201: 'the hold', ...BAD_BODY },
+      responses: { 201: 'the hold, with `checks`: per policy, whether anything matches it', ...BAD_BODY },
     },
     async (c) => {
       const { actor } = callerOf(c);
       const body = await parseBody(c, HoldBody);
       const policy = body.policy == null ? null : fieldPolicy(ctx, body.policy).name;
       const [key, prefix] = body.key !== undefined ? [body.key, false] : [body.prefix!, true];
-      const hold = await addHold(operatorOf(actor), { policy, key, prefix, reason: body.reason });
+      const request = { policy, key, prefix, reason: body.reason };
+      // As `hold add --json` answers: the hold and, per policy it covers, whether anything matches.
+      const hold = await addCheckedHold(operatorOf(actor), ctx.config.policies, request, ctx.holdChecking);
       return send(c, hold, 201);
     },
   );

@@ -32,10 +32,29 @@ export type RunEvent =
   | { type: 'done'; report: RunReport }
   | { type: 'failed'; message: string };
 
-export interface LaunchedRun {
+/** A run a launcher started: its id (recorded in history, or about to be) and what kind of run. */
+export interface StartedRun {
   runId: string;
-  policy: string;
   dryRun: boolean;
+}
+
+/**
+ * What the routes ask of whatever starts runs: RunLauncher runs them in this process (`serve`,
+ * the daemon); in the cloud, serverless/invokeLauncher.ts hands them to the data-class functions
+ * and follows none of them (their progress is their history).
+ */
+export interface Launcher {
+  /** Resolves once the run is started; a ConfigError (the store cannot be opened) means nothing was. */
+  start(policy: PolicyConfig, options: LaunchOptions, actor: string): Promise<StartedRun>;
+  /** A run this process follows (progress, events); undefined for runs elsewhere. */
+  get(runId: string): LaunchedRun | undefined;
+  inFlight(): LaunchedRun[];
+  latestMeasured(policy: string): LaunchedRun | undefined;
+  close(): Promise<void>;
+}
+
+export interface LaunchedRun extends StartedRun {
+  policy: string;
   actor: string;
   progress: RunProgress;
   report: RunReport | null;
@@ -61,7 +80,7 @@ export type LaunchOptions = Omit<RunOptions, 'signal' | 'deadline' | 'trigger'> 
 /** Finished runs kept for late subscribers and the overview's bytes to free. */
 const FINISHED_KEPT = 100;
 
-export class RunLauncher {
+export class RunLauncher implements Launcher {
   private readonly runs = new Map<string, LaunchedRun>();
   private readonly stopping = new AbortController();
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
+import type { RunRecord } from '../core/control.ts';
 import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import { redact } from '../redact.ts';
@@ -165,7 +166,10 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       method: 'get',
       path: '/api/runs/:runId/events',
       access: 'viewer',
-      summary: "A run's progress as server-sent events: progress, then done",
+      summary: ctx.streaming
+        ? "A run's progress as server-sent events: progress, then done"
+        : "A run's state as one server-sent event per request (responses are buffered here): " +
+          '`running` with `retry` (ask again then), or `done`; or poll GET /api/runs/{runId}',
       stream: true,
       responses: OR_404,
     },
@@ -173,6 +177,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       const runId = pathParam(c, 'runId');
       const launched = ctx.launcher.get(runId);
       if (!launched) await requireRun(ctx, runId);
+      if (!ctx.streaming) return streamSSE(c, (stream) => snapshot(stream, ctx, runId));
       return streamSSE(c, (stream) =>
         launched ? follow(stream, launched.subscribe) : followExternal(stream, ctx, runId),
       );
@@ -264,17 +269,33 @@ async function follow(stream: SSEStreamingApi, subscribe: Subscribe): Promise<vo
 async function followExternal(stream: SSEStreamingApi, ctx: ApiContext, runId: string): Promise<void> {
   for (;;) {
     const run = await ctx.control.getRun(runId);
-    // A crashed run has no report: its record says how it ended.
     if (run?.status !== 'running') {
-      const ended = run?.report
-        ? summary(run.report)
-        : { runId, policy: run?.policy, status: run?.status ?? 'unknown' };
-      await stream.writeSSE({ event: 'done', data: eventData(ended) });
+      await stream.writeSSE({ event: 'done', data: eventData(ended(run, runId)) });
       return;
     }
     if (stream.aborted || ctx.closing.aborted) return;
     await sleep(EXTERNAL_POLL_MS, undefined, { signal: ctx.closing }).catch(() => undefined);
   }
+}
+
+/**
+ * Where a response is sent only once complete (a Function URL buffers it), a stream that follows
+ * a run would be cut by the function's timeout: each request gets the run's state now, and
+ * `retry` tells the client when to ask again.
+ */
+async function snapshot(stream: SSEStreamingApi, ctx: ApiContext, runId: string): Promise<void> {
+  const run = await ctx.control.getRun(runId);
+  if (run?.status === 'running') {
+    const data = eventData({ runId, policy: run.policy, status: run.status, startedAt: run.startedAt });
+    await stream.writeSSE({ event: 'running', data, retry: EXTERNAL_POLL_MS * 2 });
+    return;
+  }
+  await stream.writeSSE({ event: 'done', data: eventData(ended(run, runId)) });
+}
+
+/** A finished run's report; a crashed run has none: its record says how it ended. */
+function ended(run: RunRecord | null, runId: string): unknown {
+  return run?.report ? summary(run.report) : { runId, policy: run?.policy, status: run?.status ?? 'unknown' };
 }
 
 const summary = (report: RunReport): RunReport => ({ ...report, items: undefined });

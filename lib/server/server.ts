@@ -6,12 +6,13 @@ import { Hono } from 'hono';
 import type { RetentionConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
 import { type Clock, systemClock } from '../core/types.ts';
+import type { HoldChecking } from '../engine/holdCheck.ts';
 import type { Logger } from '../observe/log.ts';
 import { addActionRoutes } from './actionRoutes.ts';
 import type { ApiTokens } from './auth.ts';
 import { addDashboard } from './dashboard.ts';
 import { ApiError, errorResponse, toApiError } from './http.ts';
-import { RunLauncher } from './launcher.ts';
+import { type Launcher, RunLauncher } from './launcher.ts';
 import { openApiDocument } from './openapi.ts';
 import { addReadRoutes } from './readRoutes.ts';
 import { type ApiEnv, type Operation, Routes } from './routes.ts';
@@ -29,14 +30,23 @@ export interface ApiOptions {
   clock?: Clock;
   leaseTtlMs?: number;
   /** Runs started through the API go here; by default one of the server's own. */
-  launcher?: RunLauncher;
+  launcher?: Launcher;
   /** In the OpenAPI document; package.json's by default. */
   version?: string;
+  /** The dashboard's files as the deployment copies them (a bundled function); the checkout's by default. */
+  dashboardDir?: string;
+  /**
+   * False where responses are buffered whole (a Lambda Function URL): a run's events are then one
+   * snapshot per request, with a `retry` for the next, instead of a stream that never ends in time.
+   */
+  streaming?: boolean;
+  /** Whether a new hold is checked against the stores (the cloud API has no access to them). */
+  holdChecking?: HoldChecking;
 }
 
 export interface Api {
   app: Hono<ApiEnv>;
-  launcher: RunLauncher;
+  launcher: Launcher;
   operations: Operation[];
   /** Streams end, runs in flight stop after their current batch and release their leases. */
   close(): Promise<void>;
@@ -60,6 +70,8 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     log: options.log,
     launcher,
     closing: closing.signal,
+    streaming: options.streaming ?? true,
+    holdChecking: options.holdChecking ?? { stores: true },
   };
 
   const app = new Hono<ApiEnv>();
@@ -81,7 +93,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     { method: 'get', path: '/api/openapi.json', access: 'public', summary: 'This document', responses: { 200: 'OK' } },
     (c) => c.json(openApiDocument(routes.operations, version)),
   );
-  await addDashboard(app);
+  await addDashboard(app, options.dashboardDir);
   return {
     app,
     launcher,

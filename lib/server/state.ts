@@ -1,13 +1,14 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import type { AuditQuery, AuditRecord, ControlStore, RunRecord } from '../core/control.ts';
 import type { Clock } from '../core/types.ts';
+import type { HoldChecking } from '../engine/holdCheck.ts';
 import { ConfigError, clip } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { readAuditTrail } from '../reports/auditTrail.ts';
 import { assessPolicy, DEFAULT_MISSED_AFTER_MS, DEFAULT_RUNS_PER_POLICY } from '../reports/health.ts';
 import { createStore } from '../stores/registry.ts';
 import { ApiError } from './http.ts';
-import type { RunLauncher } from './launcher.ts';
+import type { Launcher } from './launcher.ts';
 import type { PolicyState } from './views.ts';
 
 /** What the routes work with: the same config and control store the CLI commands use. */
@@ -16,9 +17,12 @@ export interface ApiContext {
   control: ControlStore;
   clock: Clock;
   log: Logger;
-  launcher: RunLauncher;
+  launcher: Launcher;
   /** Aborted when the server closes: streams following runs of other processes end. */
   closing: AbortSignal;
+  /** False where responses are buffered whole (Lambda): run events are snapshots, see readRoutes.ts. */
+  streaming: boolean;
+  holdChecking: HoldChecking;
 }
 
 /** A policy named in the path: unknown is 404. */

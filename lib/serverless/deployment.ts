@@ -3,8 +3,17 @@ import type { AwsScope, DynamoTable, Statement } from '../core/backend.ts';
 import { durationMs } from '../core/durations.ts';
 import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
+import { dashboardCopies } from '../server/dashboard.ts';
 import type { StoreConfig } from '../stores/registry.ts';
-import { componentName, type FunctionRole, functionName, SECRETS, type SecretKey } from './naming.ts';
+import {
+  API_DASHBOARD_DIR,
+  componentName,
+  type FunctionRole,
+  functionEnvVar,
+  functionName,
+  SECRETS,
+  type SecretKey,
+} from './naming.ts';
 import {
   backupBucket,
   controlIssues,
@@ -42,8 +51,13 @@ export interface FunctionPlan {
   permissions: Statement[];
   secrets: SecretKey[];
   environment: Record<string, string>;
-  /** A Function URL (health only); auth is the bearer token checked in code. */
+  /**
+   * A Function URL (health and the API) with auth NONE: IAM auth would need signed requests, which
+   * neither an uptime checker nor a browser sends; the bearer tokens are checked in code instead.
+   */
   url: boolean;
+  /** Files put beside the bundle (paths from the repository root → in the package): the API's dashboard. */
+  copyFiles: Array<{ from: string; to: string }>;
 }
 
 export interface CronPlan {
@@ -88,6 +102,8 @@ export const TIMEOUT_MARGIN_SECONDS = 60;
 /** Lambda's ceiling; a longer budget is capped by the invocation deadline (the run ends `partial`). */
 export const MAX_TIMEOUT_SECONDS = 900;
 const HEALTH_TIMEOUT_SECONDS = 30;
+/** Every API request is a few control store calls; starting a run waits up to 10 s for its record. */
+const API_TIMEOUT_SECONDS = 30;
 const DATA_CLASSES: DataClass[] = ['blobs', 'rows', 'tokens'];
 const SECRET_ORDER = Object.keys(SECRETS) as SecretKey[];
 
@@ -108,7 +124,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     const name = functionName(context.app, context.stage, dataClass);
     const longestBudget = Math.max(...policies.map((policy) => durationMs(policy.budget) / 1000));
     // `continue: true` backfills re-invoke the function itself, and nothing else.
-    const itself = `arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`;
+    const itself = lambdaArn(context, name);
     const grant = merge([
       controlPermissions(control, 'read-write', aws),
       ...config.policies.flatMap((policy, index) => (policy.class === dataClass ? [policyGrants[index]!] : [])),
@@ -125,6 +141,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
       secrets: grant.secrets,
       environment,
       url: false,
+      copyFiles: [],
     });
   }
   // Health reads run history and nothing else: no store, no write.
@@ -140,7 +157,9 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     secrets: health.secrets,
     environment,
     url: true,
+    copyFiles: [],
   });
+  functions.push(apiFunction(functions, control, context, aws));
 
   const secrets = SECRET_ORDER.filter((key) => functions.some((plan) => plan.secrets.includes(key)));
   const table = controlTable(control);
@@ -153,6 +172,47 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     secrets,
   };
 }
+
+/**
+ * The REST API and dashboard: the control store read and written as the API does (pauses, holds,
+ * their governance records, run history), and `lambda:InvokeFunction` on exactly the data-class
+ * functions, which run what it starts. No store: runs, dry runs included, happen in those functions.
+ */
+function apiFunction(
+  planned: FunctionPlan[],
+  control: RetentionConfig['control'],
+  context: DeploymentContext,
+  aws: AwsScope,
+): FunctionPlan {
+  const runners = planned.filter((fn): fn is FunctionPlan & { role: DataClass } =>
+    (DATA_CLASSES as string[]).includes(fn.role),
+  );
+  const invoke: Statement[] =
+    runners.length > 0
+      ? [{ actions: ['lambda:InvokeFunction'], resources: runners.map((fn) => lambdaArn(context, fn.name)) }]
+      : [];
+  const grant = merge([
+    controlPermissions(control, 'read-write', aws),
+    { statements: invoke, secrets: ['apiToken', 'viewerToken'] },
+  ]);
+  const names = Object.fromEntries(runners.map((fn) => [functionEnvVar(fn.role), fn.name]));
+  return {
+    role: 'api',
+    component: 'RetentionApi',
+    name: functionName(context.app, context.stage, 'api'),
+    handler: 'functions/api.handler',
+    timeoutSeconds: API_TIMEOUT_SECONDS,
+    memoryMb: 512,
+    permissions: grant.statements,
+    secrets: grant.secrets,
+    environment: { RETENTION_STAGE: context.stage, ...names },
+    url: true,
+    copyFiles: dashboardCopies(API_DASHBOARD_DIR),
+  };
+}
+
+const lambdaArn = (context: DeploymentContext, name: string): string =>
+  `arn:aws:lambda:${context.region}:${context.accountId}:function:${name}`;
 
 /** One schedule per enabled policy; a schedule EventBridge cannot express is an issue. */
 function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[] {

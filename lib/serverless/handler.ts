@@ -133,7 +133,7 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
             store,
             clock: runtime.clock,
             log,
-            actor: `lambda:${context.functionName}`,
+            actor: invocation.actor ?? `lambda:${context.functionName}`,
           });
         },
       );
@@ -153,13 +153,15 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
       trigger: invocation.trigger,
       dryRun: invocation.dryRun,
       force: invocation.force,
-      list: false,
+      list: invocation.list,
       deadline: {
         at: new Date(now + context.getRemainingTimeInMillis()),
         marginMs: deps.deadlineMarginMs ?? DEFAULT_DEADLINE_MARGIN_MS,
       },
       ...(invocation.limit !== undefined ? { limit: invocation.limit } : {}),
       ...(invocation.before !== undefined ? { before: invocation.before } : {}),
+      ...(invocation.runId !== undefined ? { runId: invocation.runId } : {}),
+      ...(invocation.budgetMs !== undefined ? { budgetMs: invocation.budgetMs } : {}),
     };
   }
 

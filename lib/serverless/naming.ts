@@ -13,6 +13,8 @@ export const SECRETS = {
   blobToken: 'RetentionBlobToken',
   sentryDsn: 'RetentionSentryDsn',
   healthToken: 'RetentionHealthToken',
+  apiToken: 'RetentionApiToken',
+  viewerToken: 'RetentionViewerToken',
 } as const;
 
 export type SecretKey = keyof typeof SECRETS;
@@ -23,9 +25,14 @@ export const SECRET_ENV: Record<SecretKey, string> = {
   blobToken: 'BLOB_READ_WRITE_TOKEN',
   sentryDsn: 'SENTRY_DSN',
   healthToken: 'RETENTION_HEALTH_TOKEN',
+  apiToken: 'RETENTION_API_TOKEN',
+  viewerToken: 'RETENTION_VIEWER_TOKEN',
 };
 
-export type FunctionRole = DataClass | 'health';
+/** Where the API function's package holds the dashboard's files (copied there by the deployment). */
+export const API_DASHBOARD_DIR = 'dashboard';
+
+export type FunctionRole = DataClass | 'health' | 'api';
 
 /** Physical Lambda name, set explicitly so operators and the CLI can name it: `data-retention-production-blobs`. */
 export function functionName(app: string, stage: string, role: FunctionRole): string {
@@ -35,6 +42,15 @@ export function functionName(app: string, stage: string, role: FunctionRole): st
 /** Env override of a data class's function name for `retention invoke`: `RETENTION_FUNCTION_BLOBS`. */
 export function functionEnvVar(dataClass: DataClass): string {
   return `RETENTION_FUNCTION_${dataClass.toUpperCase()}`;
+}
+
+/**
+ * The function that runs a data class's policies, as `retention invoke` and the cloud API call it:
+ * `RETENTION_FUNCTION_<CLASS>` (the deployment sets it for the API), else the name the app and stage give.
+ */
+export function dataClassFunction(env: NodeJS.ProcessEnv, dataClass: DataClass): string {
+  const app = env.RETENTION_APP ?? DEFAULT_APP;
+  return env[functionEnvVar(dataClass)] ?? functionName(app, env.RETENTION_STAGE ?? DEFAULT_STAGE, dataClass);
 }
 
 /** `temp-files` → `TempFiles`: SST component names must be PascalCase-ish and unique. */

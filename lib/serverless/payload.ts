@@ -1,12 +1,15 @@
 import * as z from 'zod';
+import { durationMs } from '../core/durations.ts';
 import { parseInstantText } from '../core/instants.ts';
 import { toInputIssues } from '../core/issues.ts';
+import { Duration } from '../core/retention.ts';
 import type { Trigger } from '../core/types.ts';
 import type { InputIssue } from '../errors.ts';
 
 /**
  * What a data-class function accepts (pure). Three shapes, one set of fields:
- * - a manual payload `{ policy, dryRun?, limit?, before?, force?, continue?, hop? }`;
+ * - a manual payload `{ policy, dryRun?, limit?, before?, force?, continue?, hop? }`, and from the
+ *   cloud API also `runId`, `actor`, `list` and `budget` (serverless/invokeLauncher.ts);
  * - what the deployed schedules send, `{ policy, trigger: "scheduled", ... }` (SST's Cron passes its
  *   `event` as the whole input, so the EventBridge envelope never arrives; the marker says it);
  * - a raw EventBridge / Scheduler "Scheduled Event" envelope with the payload in `detail`, for
@@ -30,6 +33,12 @@ const Instant = z
   });
 
 const Flag = z.boolean({ error: 'must be true or false' });
+/** engine/start.ts `newRunId`: UTC start second and 6 hex digits. */
+const RUN_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const RUN_ID_SHAPE = 'must be a run id such as "20240131T020000Z-1a2b3c" (set by the API; leave it out)';
+/** What server/auth.ts `actorFor` records: plain words, since it goes into audit records and logs. */
+const ACTOR = /^[\w.:@+-]{1,100}$/;
+const ACTOR_SHAPE = 'must be 1 to 100 letters, digits or . _ : @ + -, e.g. "api:operator:alice@example.com"';
 const COUNT = 'must be a whole number above 0, e.g. 100';
 const HOPS = `must be a whole number from 0 to ${MAX_HOPS}: the function counts its own re-invocations (leave it out)`;
 
@@ -47,12 +56,20 @@ const payloadFields = {
   continue: Flag.optional(),
   /** How many times this backfill has re-invoked itself; set by the function, not by callers. */
   hop: z.number({ error: HOPS }).int({ error: HOPS }).min(0, { error: HOPS }).max(MAX_HOPS, { error: HOPS }).optional(),
+  /** The id to record the run under: the cloud API answers with it before the run starts. */
+  runId: z.string().regex(RUN_ID, { error: RUN_ID_SHAPE }).optional(),
+  /** Who asked (`api:operator:alice`), recorded as the run's actor instead of the function. */
+  actor: z.string().regex(ACTOR, { error: ACTOR_SHAPE }).optional(),
+  /** Keep every touched item in the run's report (history), as the API's `list` does. */
+  list: Flag.optional(),
+  /** Replaces the policy's budget (still capped by the invocation's remaining time), e.g. "5m". */
+  budget: Duration.optional(),
 };
 
 type PayloadFields = z.output<z.ZodObject<typeof payloadFields>>;
 
 function conflictRules(payload: PayloadFields, ctx: z.RefinementCtx): void {
-  const conflict = (field: 'dryRun' | 'limit', why: string): void =>
+  const conflict = (field: 'dryRun' | 'limit' | 'runId', why: string): void =>
     ctx.addIssue({
       code: 'custom',
       path: ['continue'],
@@ -63,6 +80,8 @@ function conflictRules(payload: PayloadFields, ctx: z.RefinementCtx): void {
   if (payload.continue && payload.dryRun)
     conflict('dryRun', 'a dry run keeps no checkpoint, so every hop would redo the same plan');
   if (payload.continue && payload.limit !== undefined) conflict('limit', 'each hop would delete up to the limit again');
+  if (payload.continue && payload.runId !== undefined)
+    conflict('runId', 'each hop is a run of its own, with its own id');
 }
 
 export const ManualPayload = z.strictObject(payloadFields).superRefine(conflictRules);
@@ -91,6 +110,10 @@ export interface Invocation {
   force: boolean;
   limit?: number;
   before?: Date;
+  runId?: string;
+  actor?: string;
+  list: boolean;
+  budgetMs?: number;
   /** The validated manual payload, re-sent (with `hop + 1`) when the run continues itself. */
   continuation: { payload: ManualPayloadInput; hop: number } | null;
 }
@@ -136,6 +159,10 @@ function invocationOf(payload: PayloadFields, trigger: Invocation['trigger']): P
       force: payload.force ?? false,
       ...(payload.limit !== undefined ? { limit: payload.limit } : {}),
       ...(payload.before !== undefined ? { before: instantOf(payload.before) } : {}),
+      ...(payload.runId !== undefined ? { runId: payload.runId } : {}),
+      ...(payload.actor !== undefined ? { actor: payload.actor } : {}),
+      list: payload.list ?? false,
+      ...(payload.budget !== undefined ? { budgetMs: durationMs(payload.budget) } : {}),
       continuation: payload.continue ? { payload, hop: payload.hop ?? 0 } : null,
     },
   };

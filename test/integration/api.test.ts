@@ -338,6 +338,7 @@ describe('REST API actions', () => {
       key: 'old-2.log',
       prefix: false,
       createdBy: `api:operator:${actor}`,
+      checks: [{ policy: 'files', matched: true }],
     });
 
     const { runId, events } = await runToEnd('files', { dryRun: false }, actor);
@@ -381,6 +382,22 @@ describe('REST API actions', () => {
       .filter((record) => record.actor === `api:operator:${actor}` && record.action !== 'delete')
       .map((record) => record.action);
     expect(governance.sort()).toEqual(['hold', 'hold_added', 'hold_removed', 'paused', 'resumed']);
+  });
+
+  it('says, as `hold add` does, when a new hold matches nothing in a policy (kept all the same)', async () => {
+    const hold = await call('POST', '/api/holds', { body: { policy: 'files', key: 'old-9.log', reason: 'typo?' } });
+    expect(hold.status).toBe(201);
+    expect(hold.json.checks).toEqual([
+      {
+        policy: 'files',
+        matched: false,
+        warning: expect.stringMatching(
+          /^hold #\d+ matches nothing in policy files \(yet\): check the key \(fs: a path/,
+        ),
+      },
+    ]);
+    expect((await control.listHolds('files')).map((entry) => entry.key)).toContain('old-9.log');
+    expect((await call('DELETE', `/api/holds/${hold.json.id}`)).status).toBe(200);
   });
 
   it('stops a run in flight when its policy is paused through the API, before its next deletion', async () => {

@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe('function bundles', () => {
-  it.each(['blobs', 'rows', 'tokens', 'health'])(
+  it.each(['blobs', 'rows', 'tokens', 'health', 'api'])(
     'functions/%s.ts starts without its backends and loads each on demand',
     async (name) => {
       const bundle = await bundleFunction(path.join(ROOT, 'functions', `${name}.ts`), path.join(dir, name));

@@ -9,6 +9,7 @@ import { parseConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
 import { controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
+import { createApiHandler } from '../../lib/serverless/apiHandler.ts';
 import { type DeploymentPlan, planDeployment } from '../../lib/serverless/deployment.ts';
 import { createDataClassHandler } from '../../lib/serverless/handler.ts';
 import { createHealthHandler } from '../../lib/serverless/healthHandler.ts';
@@ -24,6 +25,7 @@ import {
 } from '../support/awsGrants.ts';
 import { startDynalite, type TestDynamo } from '../support/dynalite.ts';
 import { lambdaContext } from '../support/handlerFixture.ts';
+import { type LambdaStandIn, startLambdaStandIn } from '../support/lambda.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
 
 /**
@@ -45,6 +47,7 @@ let scratch: string;
 let plan: DeploymentPlan;
 let configPath: string;
 let controlTable: string;
+let lambda: LambdaStandIn;
 const savedEnv = { ...process.env };
 
 async function createTable(definition: CreateTableCommandInput): Promise<void> {
@@ -61,7 +64,7 @@ async function putTokens(table: string, items: Array<Record<string, AttributeVal
 }
 
 beforeAll(async () => {
-  [s3, dynamo] = await Promise.all([startTestS3(), startDynalite()]);
+  [s3, dynamo, lambda] = await Promise.all([startTestS3(), startDynalite(), startLambdaStandIn()]);
   admin = dynamo.client();
   const dynamoEndpoint = await admin.config.endpoint!();
   controlTable = dynamo.tableName('control');
@@ -175,7 +178,7 @@ beforeAll(async () => {
 afterAll(async () => {
   process.env = savedEnv;
   await Promise.all([s3Proxy?.stop(), dynamoProxy?.stop()]);
-  await Promise.all([s3?.stop(), dynamo?.stop()]);
+  await Promise.all([s3?.stop(), dynamo?.stop(), lambda?.stop()]);
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -188,9 +191,16 @@ function runtimeFor(): Runtime {
 async function requestsOf(work: () => Promise<void>): Promise<IamRequest[]> {
   s3Proxy.reset();
   dynamoProxy.reset();
+  const invoked = lambda.invocations.length;
   await work();
   const dynamoRequests = dynamoProxy.requests.flatMap((request) => dynamoIamRequests(request, ACCOUNT));
-  return [...s3Proxy.requests.flatMap(s3IamRequests), ...dynamoRequests];
+  // Lambda authorizes Invoke on the function's ARN, whatever its invocation type.
+  const invokes = lambda.invocations.slice(invoked).map((invocation) => ({
+    action: 'lambda:InvokeFunction',
+    resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${invocation.functionName}`,
+    call: `Invoke ${invocation.type}`,
+  }));
+  return [...s3Proxy.requests.flatMap(s3IamRequests), ...dynamoRequests, ...invokes];
 }
 
 const statementsOf = (role: FunctionRole) => plan.functions.find((entry) => entry.role === role)!.permissions;
@@ -241,6 +251,63 @@ describe('the planned statements cover what the functions send', () => {
     );
     expect(requests.some((request) => request.resource.endsWith('/index/byExpiry'))).toBe(true);
     expect(denied(statementsOf('tokens'), requests)).toEqual([]);
+  });
+
+  it('api: pausing, holding, reading and starting runs need the control table and the invoke, nothing else', async () => {
+    const runtime = runtimeFor();
+    const api = plan.functions.find((fn) => fn.role === 'api')!;
+    // The data-class functions' names as the deployment hands them over; they record invocations only
+    // (their own requests are theirs, checked above), so the API answers without waiting for the run.
+    for (const name of Object.values(api.environment)) lambda.register(name, async () => null);
+    const handler = createApiHandler(runtime, {
+      tokens: { operator: 'operator-token-0123456789abcdef', viewer: undefined },
+      env: api.environment,
+      lambda: lambda.client,
+      recordWaitMs: 0,
+    });
+    const request = (method: string, rawPath: string, body?: unknown) => ({
+      version: '2.0',
+      rawPath,
+      rawQueryString: '',
+      headers: { authorization: 'Bearer operator-token-0123456789abcdef', 'content-type': 'application/json' },
+      requestContext: { http: { method, path: rawPath, sourceIp: '203.0.113.7' } },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      isBase64Encoded: false,
+    });
+    const requests = await requestsOf(async () => {
+      const answers = [
+        await handler(request('GET', '/api/overview')),
+        await handler(request('POST', '/api/policies/pdfs/pause', { reason: 'grants' })),
+        await handler(request('POST', '/api/policies/pdfs/resume')),
+        await handler(request('POST', '/api/holds', { policy: 'sessions', key: 's1', reason: 'grants' })),
+        await handler(request('GET', '/api/holds')),
+        await handler(request('GET', '/api/audit?policy=pdfs')),
+        await handler(request('POST', '/api/policies/sessions/runs', { dryRun: true })),
+      ];
+      expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200, 200, 201, 200, 200, 202]);
+    });
+    await runtime.close();
+    // Every action of the read-write grant is used: it is not broader than the API needs.
+    expect(actionsOf(requests)).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:DescribeTimeToLive',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'lambda:InvokeFunction',
+    ]);
+    // Only the control table (no bucket, no token table) and only the tokens function were touched.
+    expect(
+      requests.every(
+        (entry) =>
+          entry.resource.includes(`:table/${controlTable}`) || entry.resource.endsWith(':function:app-test-tokens'),
+      ),
+    ).toBe(true);
+    expect(denied(statementsOf('api'), requests)).toEqual([]);
   });
 
   it('health: reading run history needs nothing beyond its read-only statements', async () => {

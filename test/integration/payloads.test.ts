@@ -140,6 +140,16 @@ const HONOURED: Array<[string, Record<string, unknown>, Partial<RunReport>, stri
   ],
   ['force: past the limits', { force: true }, { status: 'completed', deleted: 3 }, ['young/1d.bin']],
   [
+    "list, actor and budget (the cloud API's): every item in the report",
+    { force: true, list: true, actor: 'api:operator:alice', budget: '5m' },
+    {
+      status: 'completed',
+      deleted: 3,
+      items: expect.arrayContaining([expect.objectContaining({ key: 'old/40d.bin', outcome: 'deleted' })]),
+    },
+    ['young/1d.bin'],
+  ],
+  [
     'continue and hop: accepted, nothing left to continue',
     { force: true, continue: true, hop: 2 },
     { status: 'completed', deleted: 3 },
@@ -167,6 +177,11 @@ const REFUSED: Array<[Record<string, unknown>, string, string]> = [
   [{ continue: true, dryRun: true }, '.continue', 'cannot be combined with dryRun'],
   [{ continue: true, limit: 1 }, '.continue', 'cannot be combined with limit'],
   [{ continue: true, hop: 21 }, '.hop', 'must be a whole number from 0 to 20'],
+  [{ runId: 'run-1' }, '.runId', 'must be a run id such as "20240131T020000Z-1a2b3c"'],
+  [{ continue: true, runId: '20240131T020000Z-1a2b3c' }, '.continue', 'cannot be combined with runId'],
+  [{ actor: 'alice smith' }, '.actor', 'must be 1 to 100 letters, digits or . _ : @ + -'],
+  [{ list: 'yes' }, '.list', 'must be true or false'],
+  [{ budget: '5' }, '.budget', '"5" has no unit'],
   [{ policy: undefined }, '.policy', 'missing (this field is required)'],
   [{ policy: '' }, '.policy', 'must name a policy'],
 ];

@@ -164,9 +164,17 @@ describe('sst.config.ts with the shipped retention.config.ts', () => {
       ofType(shipped, 'sst.Secret')
         .map((secret) => secret.name)
         .sort(),
-    ).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    ).toEqual([
+      'RetentionApiToken',
+      'RetentionBlobToken',
+      'RetentionDatabaseUrl',
+      'RetentionHealthToken',
+      'RetentionSentryDsn',
+      'RetentionViewerToken',
+    ]);
     expect(linked(shipped, 'blobs')).toEqual(['RetentionBlobToken', 'RetentionDatabaseUrl', 'RetentionSentryDsn']);
     expect(linked(shipped, 'health')).toEqual(['RetentionDatabaseUrl', 'RetentionHealthToken']);
+    expect(linked(shipped, 'api')).toEqual(['RetentionApiToken', 'RetentionDatabaseUrl', 'RetentionViewerToken']);
   });
 
   it('declares no DynamoDB table for a PostgreSQL control store, and the backup bucket', () => {
@@ -208,7 +216,7 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
   it("declares functions whose handlers exist, on nodejs22.x, with timeouts above their policies' budgets", () => {
     const functions = ofType(custom, 'sst.aws.Function');
     expect(functions.map((entry) => entry.args.name).sort()).toEqual(
-      ['blobs', 'health', 'rows', 'tokens'].map((role) => `data-retention-production-${role}`),
+      ['api', 'blobs', 'health', 'rows', 'tokens'].map((role) => `data-retention-production-${role}`),
     );
     for (const entry of functions) {
       const [file, exported] = (entry.args.handler as string).split('.');
@@ -224,6 +232,51 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
     expect(seconds(fn(custom, 'rows').args.timeout)).toBe(900);
     expect(fn(custom, 'health').args.url).toEqual({ authorization: 'none' });
     expect(fn(custom, 'blobs').args.url).toBeUndefined();
+    expect(fn(custom, 'api').args.url).toEqual({ authorization: 'none' });
+    expect(seconds(fn(custom, 'api').args.timeout)).toBe(30);
+  });
+
+  it('declares the API with its dashboard files copied beside the bundle, each from a file that exists', () => {
+    const api = fn(custom, 'api').args;
+    const copies = api.copyFiles as Array<{ from: string; to: string }>;
+    expect(copies.map((copy) => copy.to).sort()).toEqual(
+      [
+        'charts.js',
+        'dashboard.css',
+        'dashboard.js',
+        'index.html',
+        'ui.js',
+        'vendor/uPlot.iife.min.js',
+        'vendor/uPlot.min.css',
+      ].map((file) => `dashboard/${file}`),
+    );
+    for (const copy of copies) expect(existsSync(path.join(ROOT, copy.from)), copy.from).toBe(true);
+    for (const role of ['blobs', 'health']) expect(fn(custom, role).args.copyFiles).toBeUndefined();
+    // The API finds the data-class functions by these names, and may invoke exactly them.
+    expect(api.environment).toEqual({
+      RETENTION_STAGE: 'production',
+      RETENTION_FUNCTION_BLOBS: 'data-retention-production-blobs',
+      RETENTION_FUNCTION_ROWS: 'data-retention-production-rows',
+      RETENTION_FUNCTION_TOKENS: 'data-retention-production-tokens',
+    });
+    const control = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/retention-control`;
+    const reads = ['DescribeTable', 'DescribeTimeToLive', 'GetItem', 'BatchGetItem', 'Query'];
+    const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
+    expect(api.permissions).toEqual([
+      { actions: [...reads, ...writes].map((action) => `dynamodb:${action}`), resources: [control] },
+      {
+        actions: ['dynamodb:Query'],
+        resources: ['gsi1', 'gsi2', 'gsi3', 'gsi4'].map((gsi) => `${control}/index/${gsi}`),
+      },
+      {
+        actions: ['lambda:InvokeFunction'],
+        resources: ['blobs', 'rows', 'tokens'].map(
+          (role) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:data-retention-production-${role}`,
+        ),
+      },
+    ]);
+    expect(linked(custom, 'api')).toEqual(['RetentionApiToken', 'RetentionViewerToken']);
+    expect(custom.outputs).toMatchObject({ api: expect.stringContaining('lambda-url') });
   });
 
   it('declares the DynamoDB control table under its configured name, and no database secret', () => {
@@ -246,7 +299,13 @@ describe('sst.config.ts with RETENTION_CONFIG', () => {
       ofType(custom, 'sst.Secret')
         .map((secret) => secret.name)
         .sort(),
-    ).toEqual(['RetentionBlobToken', 'RetentionHealthToken', 'RetentionSentryDsn']);
+    ).toEqual([
+      'RetentionApiToken',
+      'RetentionBlobToken',
+      'RetentionHealthToken',
+      'RetentionSentryDsn',
+      'RetentionViewerToken',
+    ]);
     expect(linked(custom, 'tokens')).toEqual(['RetentionSentryDsn']);
   });
 

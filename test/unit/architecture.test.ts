@@ -18,7 +18,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * The layers of lib/ (docs/architecture.md), lowest first. Where the layout puts folders in one
  * layer but one of them uses another, they are split here, the user above: errors.ts redacts
  * with redact.ts and appends remedies.ts's remedies, engine/restore.ts reads the audit trail of reports/, and the CLI seeds the demo
- * (demo/), invokes the deployed handlers with their payloads (serverless/) and serves the API (server/) and runs the scheduler (daemon/).
+ * (demo/), invokes the deployed handlers with their payloads (serverless/) and serves the API (server/) and runs the scheduler (daemon/);
+ * the cloud API function (serverless/) serves the API of server/.
  */
 const LIB_RULES: ImportRules = {
   root: 'lib',
@@ -35,7 +36,9 @@ const LIB_RULES: ImportRules = {
     ['reports'],
     ['engine'],
     ['deps.ts'],
-    ['demo', 'serverless', 'server', 'daemon'],
+    ['demo', 'server', 'daemon'],
+    // The cloud API (serverless/apiHandler.ts) serves server/'s app.
+    ['serverless'],
     ['cli'],
   ],
   backendParents: ['stores', 'control'],

@@ -875,7 +875,8 @@ describe('bad inputs to a Lambda function: refused before anything is opened', (
       '"2024-13-01T00:00:00Z" has no month 13',
     ],
     [{ policy: 'files', hop: -1 }, TWO, 'bad_payload', 'payload.hop', 'must be a whole number from 0 to 20'],
-    [{ policy: 'files', budget: '1h' }, TWO, 'bad_payload', 'payload', 'unknown field "budget"'],
+    [{ policy: 'files', budgetMs: 3_600_000 }, TWO, 'bad_payload', 'payload', 'unknown field "budgetMs"'],
+    [{ policy: 'files', budget: '0s' }, TWO, 'bad_payload', 'payload.budget', '"0s" must be longer than zero'],
     [{ policy: 'files', limit: 1e21 }, TWO, 'bad_payload', 'payload.limit', 'must be a whole number above 0'],
     [{ policy: 'files', before: HUGE }, TWO, 'bad_payload', 'payload.before', `"${'x'.repeat(200)}${CLIPPED}"`],
     [

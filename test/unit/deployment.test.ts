@@ -44,7 +44,7 @@ describe('the shipped retention.config.ts', () => {
   it('loads through the real loader and plans: prefix-conditioned listing, the backup location, the Vercel token', async () => {
     const { config } = await loadConfig('retention.config.ts', ROOT);
     const deployment = planDeployment(config, CONTEXT);
-    expect(deployment.functions.map((entry) => entry.role)).toEqual(['blobs', 'health']);
+    expect(deployment.functions.map((entry) => entry.role)).toEqual(['blobs', 'health', 'api']);
     expect(fn(deployment, 'blobs').permissions).toEqual([
       { actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::acme-docs'], conditions: onPrefix('pdfs/*') },
       {
@@ -62,6 +62,14 @@ describe('the shipped retention.config.ts', () => {
     // No control configured: PostgreSQL at the RetentionDatabaseUrl secret; `uploads` has no token of its own.
     expect(fn(deployment, 'blobs').secrets).toEqual(['databaseUrl', 'blobToken', 'sentryDsn']);
     expect(fn(deployment, 'health')).toMatchObject({ permissions: [], secrets: ['databaseUrl', 'healthToken'] });
+    // The API: the control store (its URL secret), its tokens, and invoking the one data-class function.
+    expect(fn(deployment, 'api')).toMatchObject({
+      handler: 'functions/api.handler',
+      url: true,
+      permissions: [{ actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-blobs`] }],
+      secrets: ['databaseUrl', 'apiToken', 'viewerToken'],
+      environment: { RETENTION_STAGE: 'test', RETENTION_FUNCTION_BLOBS: 'app-test-blobs' },
+    });
     expect(deployment.controlTable).toBeNull();
     expect(deployment.backupBuckets).toEqual([
       { component: 'BackupAcmeRetentionBackups', bucket: 'acme-retention-backups', expiresInDays: 30 },
@@ -328,7 +336,16 @@ describe('the control store', () => {
       secrets: ['healthToken'],
     });
     expect(fn(deployment, 'tokens').secrets).toEqual(['sentryDsn']);
-    expect(deployment.secrets).toEqual(['sentryDsn', 'healthToken']);
+    // The API reads and writes the table as the data-class functions do, and starts runs in them.
+    expect(fn(deployment, 'api')).toMatchObject({
+      permissions: [
+        { actions: [...reads, ...writes], resources: [table] },
+        { actions: ['dynamodb:Query'], resources: indexes },
+        { actions: ['lambda:InvokeFunction'], resources: [`${ARN.lambda}:app-test-tokens`] },
+      ],
+      secrets: ['apiToken', 'viewerToken'],
+    });
+    expect(deployment.secrets).toEqual(['sentryDsn', 'healthToken', 'apiToken', 'viewerToken']);
     expect(deployment.controlTable).toMatchObject({
       name: 'retention-control',
       primaryIndex: { hashKey: 'pk', rangeKey: 'sk' },
@@ -341,8 +358,10 @@ describe('the control store', () => {
     expect(plan([policy], { kind: 'postgres', url: 'postgres://retention@db/retention' }).secrets).toEqual([
       'sentryDsn',
       'healthToken',
+      'apiToken',
+      'viewerToken',
     ]);
-    expect(plan([policy]).secrets).toEqual(['databaseUrl', 'sentryDsn', 'healthToken']);
+    expect(plan([policy]).secrets).toEqual(['databaseUrl', 'sentryDsn', 'healthToken', 'apiToken', 'viewerToken']);
   });
 
   it('refuses a DynamoDB control table in another region than the one it is declared in', () => {

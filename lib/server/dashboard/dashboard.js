@@ -21,27 +21,40 @@ async function api(path, { method = 'GET', body, stream = false } = {}) {
   return payload;
 }
 
-/** Server-sent events over fetch (EventSource cannot send the Authorization header). */
+/**
+ * Server-sent events over fetch (EventSource cannot send the Authorization header). A stream that
+ * ends before `done` or `failed` with a `retry` (the cloud API answers one snapshot per request)
+ * is asked for again after that many milliseconds.
+ */
 async function events(runId, onEvent) {
-  const response = await api(`/api/runs/${encodeURIComponent(runId)}/events`, { stream: true });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
   for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const field = (name) =>
-        block
-          .split('\n')
-          .find((line) => line.startsWith(`${name}:`))
-          ?.slice(name.length + 1)
-          .trim();
-      const data = field('data');
-      if (data !== undefined) onEvent(field('event') ?? 'message', JSON.parse(data));
+    const response = await api(`/api/runs/${encodeURIComponent(runId)}/events`, { stream: true });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let retry = null;
+    let ended = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const field = (name) =>
+          block
+            .split('\n')
+            .find((line) => line.startsWith(`${name}:`))
+            ?.slice(name.length + 1)
+            .trim();
+        const data = field('data');
+        const type = field('event') ?? 'message';
+        if (field('retry') !== undefined) retry = Number(field('retry'));
+        if (type === 'done' || type === 'failed') ended = true;
+        if (data !== undefined) onEvent(type, JSON.parse(data));
+      }
     }
+    if (ended || retry === null) return;
+    await new Promise((resolve) => setTimeout(resolve, retry));
   }
 }
 
@@ -319,6 +332,8 @@ function follow(runId, policy, dryRun) {
         text.textContent = dryRun
           ? `scanned ${count(data.scanned)} of ${count(data.total)}`
           : `deleted ${count(data.deleted)} of ${count(data.planned)}`;
+      } else if (type === 'running') {
+        text.textContent = 'running…';
       } else if (type === 'done') {
         bar.value = 1;
         entry.dataset.state = 'done';
