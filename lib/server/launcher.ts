@@ -1,7 +1,7 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
 import type { Census, Store } from '../core/store.ts';
-import type { Clock, Item, RunReport, Trigger } from '../core/types.ts';
+import type { Clock, RunReport, Trigger } from '../core/types.ts';
 import type { Progress, RunOptions } from '../engine/options.ts';
 import { runPolicy } from '../engine/run.ts';
 import { describeCause } from '../errors.ts';
@@ -49,7 +49,6 @@ export interface Launcher {
   /** A run this process follows (progress, events); undefined for runs elsewhere. */
   get(runId: string): LaunchedRun | undefined;
   inFlight(): LaunchedRun[];
-  latestMeasured(policy: string): LaunchedRun | undefined;
   close(): Promise<void>;
 }
 
@@ -60,8 +59,6 @@ export interface LaunchedRun extends StartedRun {
   report: RunReport | null;
   /** Why the run ended without a report (its history could not be written); null otherwise. */
   failure: string | null;
-  /** Listed dry runs: the bytes a live run would free (sizes the store reported for the listed items). */
-  bytesToFree: number | null;
   finished: Promise<RunReport | null>;
   /** Replays the latest state, then follows; returns the unsubscribe. */
   subscribe(listener: (event: RunEvent) => void): () => void;
@@ -97,7 +94,6 @@ export class RunLauncher implements Launcher {
       for (const listener of listeners) listener(event);
     };
     const progress: RunProgress = { scanned: 0, deleted: 0, planned: null, total: null, elapsedMs: 0, fraction: 0 };
-    const sizes = options.dryRun && options.list ? new Map<string, number>() : null;
 
     const onCensus = (census: Census): void => {
       const perRun = options.dryRun || options.force ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
@@ -109,10 +105,7 @@ export class RunLauncher implements Launcher {
       Object.assign(progress, { scanned, deleted, elapsedMs, fraction });
       emit({ type: 'progress', progress: { ...progress } });
     };
-    const store = observeStore(await createStore(policy), {
-      onCensus,
-      ...(sizes ? { onScanned: (items) => rememberSizes(sizes, items) } : {}),
-    });
+    const store = observeStore(await createStore(policy), { onCensus });
     let started!: (runId: string) => void;
     const recorded = new Promise<string>((resolve) => (started = resolve));
     const running = runPolicy(
@@ -130,11 +123,9 @@ export class RunLauncher implements Launcher {
       progress,
       report: null,
       failure: null,
-      bytesToFree: null,
       finished: running.then(
         (report) => {
           run.report = report;
-          run.bytesToFree = sizes && report.items ? bytesListed(report, sizes) : null;
           Object.assign(progress, { elapsedMs: report.durationSeconds * 1000, fraction: 1 });
           emit({ type: 'done', report });
           return report;
@@ -169,11 +160,6 @@ export class RunLauncher implements Launcher {
     return [...this.runs.values()].filter((run) => !settled(run));
   }
 
-  /** The newest run of `policy` started here that measured what a live run would free. */
-  latestMeasured(policy: string): LaunchedRun | undefined {
-    return [...this.runs.values()].reverse().find((run) => run.policy === policy && run.bytesToFree !== null);
-  }
-
   /** Stops runs in flight after their current batch (leases released, checkpoints kept) and waits for them. */
   async close(): Promise<void> {
     this.stopping.abort('server shutting down');
@@ -200,19 +186,9 @@ export class RunLauncher implements Launcher {
 
 const settled = (run: LaunchedRun): boolean => run.report !== null || run.failure !== null;
 
-function rememberSizes(sizes: Map<string, number>, items: Item[]): void {
-  for (const item of items) if (item.size !== undefined) sizes.set(item.key, item.size);
-}
-
 function fractionOf(dryRun: boolean, progress: RunProgress, scanned: number, deleted: number): number {
   const [done, of] = dryRun ? [scanned, progress.total] : [deleted, progress.planned];
   if (of === null || of === 0) return 0;
   // A census may undercount what a run then meets (items past their cutoff since): never past the end.
   return Math.min(1, done / of);
-}
-
-function bytesListed(report: RunReport, sizes: Map<string, number>): number {
-  return (report.items ?? [])
-    .filter((item) => item.outcome === 'would_delete')
-    .reduce((sum, item) => sum + (sizes.get(item.key) ?? 0), 0);
 }

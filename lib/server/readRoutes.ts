@@ -136,7 +136,7 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
       const { limit, offset } = parseQuery(c, ItemsQuery);
       const run = await requireRun(ctx, pathParam(c, 'runId'));
       const items = run.report?.items;
-      const bytesToFree = ctx.launcher.get(run.runId)?.bytesToFree ?? null;
+      const bytesToFree = run.report?.bytesToFree ?? null;
       return send(c, {
         runId: run.runId,
         listed: items !== undefined,

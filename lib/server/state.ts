@@ -63,17 +63,16 @@ export async function readPolicyStates(ctx: ApiContext, policies: PolicyConfig[]
         lease,
         health,
         running: running ? { runId: running.runId, dryRun: running.dryRun, progress: { ...running.progress } } : null,
-        bytesToFree: bytesToFree(ctx, policy.name, runs[0]),
+        bytesToFree: bytesToFree(runs[0]),
       };
     }),
   );
 }
 
-/** Known while the newest run is this server's listed dry run, or a live run that left nothing behind. */
-function bytesToFree(ctx: ApiContext, policy: string, newest: RunRecord | undefined): number | null {
-  const measured = ctx.launcher.latestMeasured(policy);
-  if (measured && newest?.runId === measured.runId) return measured.bytesToFree;
-  return newest && !newest.dryRun && newest.report?.backlog === 0 ? 0 : null;
+/** Known while the newest run is a dry run (its report says what a live run would free), or a live run that left nothing behind. */
+function bytesToFree(newest: RunRecord | undefined): number | null {
+  if (newest?.dryRun) return newest.report?.bytesToFree ?? null;
+  return newest?.report?.backlog === 0 ? 0 : null;
 }
 
 /** A run record as lists show it: the report without its item list (that is `/items`). */

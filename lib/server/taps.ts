@@ -1,12 +1,10 @@
 import type { ControlStore } from '../core/control.ts';
 import type { Census, Store } from '../core/store.ts';
-import type { Item } from '../core/types.ts';
 
 /**
  * Read-only taps on what a run does, for the API: its id as soon as it is recorded (a run started
  * over HTTP answers with its id, not its report), its own census (what it plans to delete, the
- * length of the progress bar) and, for listed dry runs, the sizes of what it scanned (bytes to
- * free). Every call is passed through unchanged; the engine is none the wiser.
+ * length of the progress bar). Every call is passed through unchanged; the engine is none the wiser.
  */
 function tapped<T extends object>(
   target: T,
@@ -36,8 +34,6 @@ export function observeStart(control: ControlStore, onStarted: (runId: string) =
 export interface StoreTaps {
   /** The run's first census: before any deletion, what the limits are checked against. */
   onCensus(census: Census): void;
-  /** Scanned items (only when sizes are wanted: it costs a map entry per item). */
-  onScanned?(items: Item[]): void;
 }
 
 export function observeStore(store: Store, taps: StoreTaps): Store {
@@ -48,6 +44,5 @@ export function observeStore(store: Store, taps: StoreTaps): Store {
       counted = true;
       taps.onCensus(census);
     },
-    ...(taps.onScanned ? { scan: (page: { items: Item[] }) => taps.onScanned!(page.items) } : {}),
   });
 }

@@ -71,10 +71,6 @@ export class InvokeLauncher implements Launcher {
     return [];
   }
 
-  latestMeasured(): LaunchedRun | undefined {
-    return undefined;
-  }
-
   async close(): Promise<void> {}
 
   private get waitMs(): number {
