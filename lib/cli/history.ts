@@ -1,10 +1,11 @@
 import type { RetentionConfig } from '../config/schema.ts';
 import {
+  AUDIT_ACTIONS,
+  AUDIT_STATUSES,
   type AuditAction,
   type AuditQuery,
   type AuditRecord,
   type AuditStatus,
-  GOVERNANCE_ACTIONS,
 } from '../core/control.ts';
 import { governanceView } from '../core/governance.ts';
 import { ConfigError, clip } from '../errors.ts';
@@ -68,18 +69,8 @@ export async function historyCommand(session: Session, flags: HistoryOptions): P
   return 0;
 }
 
-const ACTIONS: readonly AuditAction[] = ['delete', 'restore', 'partition_drop', 'hold', ...GOVERNANCE_ACTIONS];
-const OUTCOMES: readonly AuditStatus[] = [
-  'pending',
-  'deleted',
-  'missing',
-  'kept',
-  'failed',
-  'abandoned',
-  'restored',
-  'held',
-  'recorded',
-];
+const ACTIONS: readonly AuditAction[] = AUDIT_ACTIONS;
+const OUTCOMES: readonly AuditStatus[] = AUDIT_STATUSES;
 
 export interface AuditFlags {
   run?: string;

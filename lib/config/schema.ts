@@ -9,6 +9,7 @@ import { checkSchedule } from '../policy/schedule.ts';
 import { rowsPolicyFields } from '../stores/postgres/schema.ts';
 import { backendsServing, classSchemas, storeBackend } from '../stores/registry.ts';
 import { s3BackupLocation } from '../stores/s3/schema.ts';
+import { Compress, checkCompress } from './compress.ts';
 
 /**
  * The configuration as zod schemas, parsed once at start. A policy's `store` and the `control`
@@ -92,7 +93,13 @@ const PolicyCommon = {
 
 export const TokensStore = storeOf('tokens');
 
-export const BlobsPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('blobs'), store: BlobStore });
+export const BlobsPolicy = z.strictObject({
+  ...PolicyCommon,
+  class: z.literal('blobs'),
+  store: BlobStore,
+  /** Compress files older than `after` (fs: `<name>.gz`, mtime kept); `retention` still deletes them. */
+  compress: Compress.optional(),
+});
 
 /** Tokens: `retention` is the grace period after the expiry attribute. */
 export const TokensPolicy = z.strictObject({ ...PolicyCommon, class: z.literal('tokens'), store: TokensStore });
@@ -155,6 +162,8 @@ export const Config = z
         );
       }
       if (policy.class === 'rows' && policy.blob) checkLinkedFiles(ctx, policy, ['policies', index]);
+      if (policy.class === 'blobs' && policy.compress)
+        checkCompress(ctx, { ...policy, compress: policy.compress }, ['policies', index]);
       if (policy.backup && policy.store.kind === 's3') {
         const { bucket, prefix, prefixes } = policy.store;
         const location = s3BackupLocation(

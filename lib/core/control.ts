@@ -46,28 +46,41 @@ export type GovernanceAction = (typeof GOVERNANCE_ACTIONS)[number];
 
 /**
  * `hold`: one record per hold per live run that kept eligible items (the count is in `error`);
+ * `compress`: a file compressed in place (policies with `compress`; the sizes are in `error`);
  * the governance actions are what operators did (holds, pauses, lease breaks, overrides, restores).
  */
-export type AuditAction = 'delete' | 'restore' | 'partition_drop' | 'hold' | GovernanceAction;
+export const AUDIT_ACTIONS = [
+  'delete',
+  'restore',
+  'partition_drop',
+  'hold',
+  'compress',
+  ...GOVERNANCE_ACTIONS,
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /**
- * pending: intent written before a deletion (write-ahead);
+ * pending: intent written before a deletion or a compression (write-ahead);
  * deleted / missing / kept / failed: resolved delete outcomes;
  * abandoned: a crashed run's intent whose item was found still present (nothing was deleted);
  * restored: a restore of a previously deleted item;
+ * compressed: a compression done (action `compress`: the original replaced by its complete compressed copy);
  * held: eligible items a hold kept in a run (action `hold`, one record per hold and run);
  * recorded: a governance action that took effect (a `restored` action is `restored` or `failed`).
  */
-export type AuditStatus =
-  | 'pending'
-  | 'deleted'
-  | 'missing'
-  | 'kept'
-  | 'failed'
-  | 'abandoned'
-  | 'restored'
-  | 'held'
-  | 'recorded';
+export const AUDIT_STATUSES = [
+  'pending',
+  'deleted',
+  'missing',
+  'kept',
+  'failed',
+  'abandoned',
+  'restored',
+  'held',
+  'recorded',
+  'compressed',
+] as const;
+export type AuditStatus = (typeof AUDIT_STATUSES)[number];
 
 export interface AuditIntent {
   runId: string;

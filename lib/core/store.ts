@@ -201,6 +201,8 @@ export interface Store {
   readonly nativeExpiry?: NativeExpiry;
   /** The files the items link to, in another store (rows with `blob`): what `retention reconcile` checks. */
   readonly linked?: LinkedFileIndex;
+  /** Compression in place (fs policies with `compress`): the policy's compress tier. */
+  readonly compress?: StoreCompression;
   /**
    * Milliseconds to wait between batches (rows: `pauseBetweenBatchesMs`, room for replicas and
    * other writers). The engine waits, then checks its lease: a pause never sits between the
@@ -209,6 +211,40 @@ export interface Store {
   readonly pacingMs?: number;
   /** Found by open(); logged at run start. */
   readonly warnings?: readonly StoreWarning[];
+}
+
+/**
+ * - compressed: the compressed copy is complete and durable, then the original was removed.
+ * - missing: the original is gone (nothing to do).
+ * - kept: left as it is: modified since the scan, or its compressed name is taken by another file.
+ * - failed: could not be compressed; the original is still there and is retried next run.
+ */
+export type CompressStatus = 'compressed' | 'missing' | 'kept' | 'failed';
+
+export interface CompressOutcome {
+  key: string;
+  status: CompressStatus;
+  /** The compressed file's key (`<key>.gz`), for `compressed`. */
+  compressedKey?: string;
+  bytesBefore?: number;
+  bytesAfter?: number;
+  /** Why, for kept and failed; for compressed, a note (an interrupted compression finished). */
+  error?: string;
+}
+
+export interface StoreCompression {
+  /**
+   * Compresses each item in place, one outcome per item it attempted. Crash-safe per file: at
+   * every instant the original or its complete compressed copy (or both) exists. Calls
+   * `options.beforeRequest` before each file and before each removal of an original, and stops
+   * by throwing what it throws (the run lost its lease); items not attempted have no outcome.
+   */
+  compress(items: EligibleItem[], options?: DeleteOptions): Promise<CompressOutcome[]>;
+  /**
+   * Removes the temporary files of compressions that never finished (a killed process) that this
+   * store's listings passed over since the last call; returns how many went.
+   */
+  removeLeftovers(options?: DeleteOptions): Promise<number>;
 }
 
 export interface StoreBackups {

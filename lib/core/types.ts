@@ -99,8 +99,17 @@ export interface SlaResult {
 /**
  * `kept`: found no longer eligible (or in use) when re-checked at delete time; `missing`: already
  * gone when deleted. `error` says why for held (the hold), kept (the cause) and failed (the error).
+ * `compressed` / `would_compress`: the compress tier (policies with `compress`).
  */
-export type ItemOutcome = 'deleted' | 'missing' | 'would_delete' | 'held' | 'failed' | 'kept';
+export type ItemOutcome =
+  | 'deleted'
+  | 'missing'
+  | 'would_delete'
+  | 'held'
+  | 'failed'
+  | 'kept'
+  | 'compressed'
+  | 'would_compress';
 
 export interface ListedItem {
   key: string;
@@ -153,6 +162,8 @@ export interface RunReport {
   stopReason?: StopReason;
   /** Upkeep after the deletions (rows: VACUUM (ANALYZE) once a run deleted enough of a table). */
   maintenance?: MaintenanceOutcome;
+  /** The compress tier, for policies with `compress` when the pass ran (after a completed sweep). */
+  compressed?: CompressionSummary;
   /** Why the run stopped early or failed. */
   error?: { code: string; message: string };
   cutoffs: Array<{ rule: string; cutoff: string }>;
@@ -167,6 +178,22 @@ export interface RunReport {
    */
   auditChain?: { control?: ChainHead; store?: ChainHead };
   items?: ListedItem[];
+}
+
+/** What a run's compress pass did (a dry run: what it would do, in `wouldCompress`). */
+export interface CompressionSummary {
+  /** Files compressed, and their sizes before and after. */
+  count: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Left as they are when re-checked (modified since the scan, the `.gz` name taken). */
+  kept: number;
+  failed: number;
+  /** A dry run: files a live run would compress now, and their size. */
+  wouldCompress?: number;
+  bytesToCompress?: number;
+  /** The pass stopped before the end of the scope (budget, or `maxDeletesPerRun` compressions): the rest next run. */
+  unfinished?: 'budget' | 'limit';
 }
 
 /**

@@ -69,6 +69,7 @@ export async function finishRun(
     failed: report.failed,
     held: report.held,
     bytes_freed: report.bytesFreed,
+    ...(report.compressed ? { compressed: report.compressed } : {}),
     backlog: report.backlog,
     oldest_overdue_seconds: report.oldestOverdueSeconds,
     duration_seconds: report.durationSeconds,

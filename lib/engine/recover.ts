@@ -5,22 +5,26 @@ import type { ActiveRun } from './start.ts';
 /**
  * Resolves write-ahead intents whose outcome is unknown (invariant 2): a crash between the intent
  * and its resolution, or a batch delete that threw midway. The store is the source of truth:
- * an item still present was not deleted (`abandoned`); one that is gone was (`deleted`).
+ * an item still present was not deleted (`abandoned`); one that is gone was (`deleted`). A
+ * `compress` intent whose original is gone was compressed (its original goes only once the
+ * compressed copy is complete); one whose original is still there is `abandoned` (redone later).
  */
 const CHUNK = 1000;
 
 export interface RecoveryResult {
   deleted: number;
+  compressed: number;
   abandoned: number;
 }
 
 async function resolveByPresence(store: Store, control: ControlStore, records: AuditRecord[]): Promise<RecoveryResult> {
-  const result: RecoveryResult = { deleted: 0, abandoned: 0 };
+  const result: RecoveryResult = { deleted: 0, compressed: 0, abandoned: 0 };
   for (let start = 0; start < records.length; start += CHUNK) {
     const chunk = records.slice(start, start + CHUNK);
     const present = await store.present(chunk.map((record) => record.key));
     const resolutions = chunk.map((record) => {
-      const status = present.has(record.key) ? ('abandoned' as const) : ('deleted' as const);
+      const gone = record.action === 'compress' ? ('compressed' as const) : ('deleted' as const);
+      const status = present.has(record.key) ? ('abandoned' as const) : gone;
       result[status] += 1;
       return { id: record.id, status };
     });
@@ -43,7 +47,8 @@ export async function recoverEarlierRuns(run: ActiveRun): Promise<void> {
   // through two stores (its own, and `retention reconcile` over its linked files).
   const own = pending.filter((record) => record.store === store.location);
   const recovered = await resolveByPresence(store, control, own);
-  if (recovered.deleted + recovered.abandoned > 0) log.warn('intents_recovered', { ...recovered });
+  if (recovered.deleted + recovered.compressed + recovered.abandoned > 0)
+    log.warn('intents_recovered', { ...recovered });
   if (own.length < pending.length)
     log.warn('intents_left', {
       count: pending.length - own.length,

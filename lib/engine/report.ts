@@ -1,7 +1,8 @@
 import type { PolicyConfig } from '../config/schema.ts';
 import { durationMs } from '../core/durations.ts';
-import type { DeleteOutcome } from '../core/store.ts';
+import type { CompressOutcome, DeleteOutcome } from '../core/store.ts';
 import type {
+  CompressionSummary,
   DataClass,
   EligibleItem,
   Hold,
@@ -38,6 +39,8 @@ export class Tally {
   readonly heldByHold = new Map<number, { hold: Hold; count: number }>();
   /** Held items a store counted without saying which hold kept each (one-statement sweeps). */
   heldInStore: { count: number; holds: Hold[] } | undefined;
+  /** The compress pass, when the policy compresses and the pass ran. */
+  compression: CompressionSummary | undefined;
   private readonly causes = new Map<string, NotDeleted>();
 
   constructor(list: boolean) {
@@ -119,6 +122,34 @@ export class Tally {
         this.notDeleted('failed', cause);
         this.listItem(item, 'failed', cause);
       }
+    }
+  }
+
+  startCompression(dryRun: boolean): CompressionSummary {
+    this.compression = { count: 0, bytesBefore: 0, bytesAfter: 0, kept: 0, failed: 0 };
+    if (dryRun) Object.assign(this.compression, { wouldCompress: 0, bytesToCompress: 0 });
+    return this.compression;
+  }
+
+  /**
+   * One file of the compress pass: `outcome` undefined in a dry run (it would be compressed).
+   * Compressions are not deletions: kept and failed ones stay out of `kept`, `failed` and
+   * `notDeleted`, which are about what is past retention; they are listed with a `compress:` cause.
+   */
+  countCompression(item: EligibleItem, outcome: CompressOutcome | undefined): void {
+    const summary = this.compression!;
+    if (!outcome) {
+      summary.wouldCompress = (summary.wouldCompress ?? 0) + 1;
+      summary.bytesToCompress = (summary.bytesToCompress ?? 0) + (item.size ?? 0);
+      this.listItem(item, 'would_compress');
+    } else if (outcome.status === 'compressed') {
+      summary.count += 1;
+      summary.bytesBefore += outcome.bytesBefore ?? 0;
+      summary.bytesAfter += outcome.bytesAfter ?? 0;
+      this.listItem(item, 'compressed');
+    } else if (outcome.status === 'kept' || outcome.status === 'failed') {
+      summary[outcome.status] += 1;
+      this.listItem(item, outcome.status, `compress: ${outcome.error ?? 'unknown'}`);
     }
   }
 
@@ -215,6 +246,7 @@ export function buildReport(input: ReportInput): RunReport {
     ...(input.limits ? { limits: input.limits } : {}),
     ...(input.stopReason ? { stopReason: input.stopReason } : {}),
     ...(input.maintenance ? { maintenance: input.maintenance } : {}),
+    ...(tally.compression ? { compressed: tally.compression } : {}),
     ...(input.error ? { error: input.error } : {}),
     cutoffs: input.cutoffs,
     ...(tally.items ? { items: tally.items } : {}),

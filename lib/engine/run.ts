@@ -5,6 +5,7 @@ import type { Hold, RunReport } from '../core/types.ts';
 import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from '../errors.ts';
 import { checkLimits } from '../policy/limits.ts';
 import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
+import { compressPass } from './compress.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
 import { maintainAfterRun } from './maintenance.ts';
@@ -44,10 +45,13 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     const holds = await deps.control.listHolds(policy.name);
     const overLimits = await censusOverLimits(run, holds);
     if (overLimits) return await finishRun(run, 'aborted_limit', overLimits);
-    const { end, fromStart, skippedRows } = await sweepExpired(run, holds, fence);
+    const swept = await sweepExpired(run, holds, fence);
+    const { fromStart, skippedRows } = swept;
+    // Deletion first: the compress tier runs only once everything due has been deleted.
+    const end = swept.end.status === 'completed' ? await compressPass(run, holds, fence) : swept.end;
     await pruneBackups(run);
     await maintainAfterRun(run);
-    run.census = await backlogAfter(run, holds, end.status === 'completed' && fromStart);
+    run.census = await backlogAfter(run, holds, swept.end.status === 'completed' && fromStart);
     // What is still due after a pass that skipped rows in use is, at least partly, those rows.
     if (skippedRows && end.status === 'completed') run.tally.countSkippedInUse(run.census.eligible);
     if (end.status === 'completed') return await finishRun(run, 'completed');

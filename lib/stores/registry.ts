@@ -2,6 +2,7 @@ import type * as z from 'zod';
 import type { RetentionSpec } from '../core/retention.ts';
 import type { Store } from '../core/store.ts';
 import type { DataClass } from '../core/types.ts';
+import type { CompressFormat } from '../policy/compress.ts';
 import { dynamodbBackend } from './dynamodb/index.ts';
 import { fsBackend } from './fs/index.ts';
 import { postgresBackend } from './postgres/index.ts';
@@ -38,7 +39,7 @@ interface PolicyBase {
  * of their table; only PostgreSQL serves them, so its schema types them.
  */
 export type StorePolicy =
-  | (PolicyBase & { class: 'blobs'; store: StoreConfigOf<'blobs'> })
+  | (PolicyBase & { class: 'blobs'; store: StoreConfigOf<'blobs'>; compress?: { format: CompressFormat } })
   | (PolicyBase & { class: 'tokens'; store: StoreConfigOf<'tokens'> })
   | ({ class: 'rows' } & Omit<RowsStoreConfig<StoreConfigOf<'blobs'>>, 'store'> & { store: StoreConfigOf<'rows'> });
 

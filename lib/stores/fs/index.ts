@@ -1,4 +1,5 @@
 import type { StoreDescriptor } from '../../core/backend.ts';
+import type { CompressFormat } from '../../policy/compress.ts';
 import { type FsStoreConfig, FsStoreSchema } from './schema.ts';
 
 /** Files under a local directory: blobs only, and only where the CLI runs. */
@@ -7,7 +8,9 @@ export const fsBackend = {
   classes: { blobs: { schema: FsStoreSchema, backupTo: 'a directory outside the store root' } },
   load: async () => {
     const { createFsStore } = await import('./store.ts');
-    return (policy: { store: FsStoreConfig }) => createFsStore(policy.store);
+    // A linked files' store (a rows policy's `blob`) has no compress tier: its files keep their names.
+    return (policy: { store: FsStoreConfig; compress?: { format: CompressFormat } }) =>
+      createFsStore(policy.store, policy.compress);
   },
   deployment: {
     grant: () => ({

@@ -21,8 +21,10 @@ import type {
 } from '../../core/store.ts';
 import type { EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
+import { COMPRESSED_SUFFIX, type CompressFormat } from '../../policy/compress.ts';
 import { backupSegment, countCensus, scopeMatcher, sendGuarded } from '../common.ts';
 import { backupFiles, restoreFile } from './backup.ts';
+import { compressFile, isCompressTemporary, removeTemporary } from './compress.ts';
 import {
   containedFile,
   isErrnoCode,
@@ -36,16 +38,23 @@ import { type WalkedFile, walkFiles } from './walk.ts';
 
 /** Each delete is two thread-pool round trips (lstat, unlink) after its directory is open; overlap a few files. */
 const DELETE_CONCURRENCY = 16;
+/** Compression is CPU work on libuv's pool (4 threads by default): a few files at a time keep it busy. */
+const COMPRESS_CONCURRENCY = 4;
+/** Leftover temporaries remembered between passes; past this many, the next pass finds the rest. */
+const MAX_LEFTOVERS = 10_000;
 
 /**
  * A local directory (data class `blobs`): keys are POSIX paths relative to the root, timestamps
  * are mtimes. Every directory is reached from the root's open handle one level at a time without
  * following a symlink (paths.ts), so nothing outside the root is listed, deleted, copied or
  * written, whatever is swapped for what inside it meanwhile. Needs Linux (/proc/self/fd).
+ * `compress`: the policy's compress tier (compress.ts); its compressed files stay in scope.
  */
-export function createFsStore(config: FsStoreConfig): Store {
+export function createFsStore(config: FsStoreConfig, compress?: { format: CompressFormat }): Store {
   const location = `fs:${config.root}`;
-  const inScope = scopeMatcher(config.include, config.exclude);
+  const inScope = compressedInScope(scopeMatcher(config.include, config.exclude), compress?.format);
+  /** Temporary files of compressions that never finished, met by listings: removed by the next compress pass. */
+  const leftovers = new Set<string>();
   let pinning: Promise<FileHandle> | undefined;
 
   /** The root's handle, opened and verified once; a failed open is retried on the next call. */
@@ -70,7 +79,10 @@ export function createFsStore(config: FsStoreConfig): Store {
   async function* filesInScope(after?: string): AsyncGenerator<WalkedFile> {
     const root = await pinnedRoot();
     for await (const file of walkFiles({ fd: root.fd, location }, after)) {
-      if (inScope(file.key)) yield file;
+      // The store's own work in progress is never an item (invariant 10).
+      if (isCompressTemporary(path.posix.basename(file.key))) {
+        if (leftovers.size < MAX_LEFTOVERS) leftovers.add(file.key);
+      } else if (inScope(file.key)) yield file;
     }
   }
 
@@ -151,6 +163,34 @@ export function createFsStore(config: FsStoreConfig): Store {
       });
     },
 
+    ...(compress
+      ? {
+          compress: {
+            compress: (items: EligibleItem[], options?: DeleteOptions) =>
+              withDirectories((directories) =>
+                sendGuarded(chunks(items, COMPRESS_CONCURRENCY), 1, options?.beforeRequest, async (chunk) => {
+                  const done = await Promise.all(
+                    chunk.map((item) => compressFile(directories, item, compress.format, options?.beforeRequest)),
+                  );
+                  await directories.trim();
+                  return done;
+                }),
+              ),
+            removeLeftovers: (options?: DeleteOptions) =>
+              withDirectories(async (directories) => {
+                let removed = 0;
+                for (const key of [...leftovers]) {
+                  options?.beforeRequest?.();
+                  leftovers.delete(key);
+                  if (await removeTemporary(directories, key)) removed += 1;
+                  await directories.trim();
+                }
+                return removed;
+              }),
+          },
+        }
+      : {}),
+
     lookup: {
       find: (key: string): Promise<Item[]> =>
         withDirectories(async (directories) => {
@@ -223,6 +263,13 @@ export function createFsStore(config: FsStoreConfig): Store {
       },
     },
   };
+}
+
+/** With compression, `x.log.gz` is in scope wherever `x.log` is: the delete tier must still find it. */
+function compressedInScope(inScope: (key: string) => boolean, format: CompressFormat | undefined) {
+  if (!format) return inScope;
+  const suffix = COMPRESSED_SUFFIX[format];
+  return (key: string) => inScope(key) || (key.endsWith(suffix) && inScope(key.slice(0, -suffix.length)));
 }
 
 function toItem(file: WalkedFile): Item {
