@@ -59,7 +59,7 @@ export function checkCompress(ctx: z.RefinementCtx, policy: CompressingPolicy, a
     if (kept.ok && after.ms >= kept.ms)
       issue(
         ctx,
-        `${policy.compress.after} is not shorter than the retention ${retention}: files would be deleted, never compressed`,
+        `${policy.compress.after} is not shorter than the retention ${retention}: files would be deleted uncompressed`,
         `compress sooner than every retention, e.g. after: "${formatShorter(kept.ms)}"`,
         [...at, 'compress', 'after'],
       );

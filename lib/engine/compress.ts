@@ -123,7 +123,7 @@ async function compressBatch(
   if (unattempted.length > 0) fence.assertHeld();
 }
 
-/** The record's note: the sizes for a compression (`gzip: 1200 → 300 bytes (saved 900) as a.log.gz`), else the cause. */
+/** The record's note: a compression's sizes (`gzip: 1200 → 300 bytes (saved 900) as a.log.gz`), else the cause. */
 function note(outcome: CompressOutcome, plan: CompressPlan): string | undefined {
   if (outcome.status !== 'compressed') return outcome.error;
   const before = outcome.bytesBefore ?? 0;

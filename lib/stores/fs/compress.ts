@@ -6,10 +6,12 @@ import { type FileHandle, link, lstat, open, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, createGzip } from 'node:zlib';
-import type { CompressOutcome } from '../../core/store.ts';
+import { chunks } from '../../core/async.ts';
+import type { CompressOutcome, StoreCompression } from '../../core/store.ts';
 import type { EligibleItem } from '../../core/types.ts';
 import { describeCause } from '../../errors.ts';
 import { COMPRESSED_SUFFIX, type CompressFormat } from '../../policy/compress.ts';
+import { sendGuarded } from '../common.ts';
 import { containedFile, isErrnoCode, lstatOrUndefined, type PinnedDirectories, within } from './paths.ts';
 
 /**
@@ -21,6 +23,44 @@ import { containedFile, isErrnoCode, lstatOrUndefined, type PinnedDirectories, w
  * exactly the original's bytes, and removes the original. Temporary files are never items (the
  * store's listings skip them) and are removed by the next pass that lists them (`removeLeftovers`).
  */
+
+/** Compression is CPU work on libuv's pool (4 threads by default): a few files at a time keep it busy. */
+const COMPRESS_CONCURRENCY = 4;
+
+/**
+ * The store's `compress` capability. `withDirectories` runs a call over pinned directories (closed
+ * after it); `leftovers` are the temporaries the store's listings met (they skip them).
+ */
+export function compression(
+  withDirectories: <T>(use: (directories: PinnedDirectories) => Promise<T>) => Promise<T>,
+  format: CompressFormat,
+  leftovers: Set<string>,
+): StoreCompression {
+  return {
+    compress: (items, options) =>
+      withDirectories((directories) =>
+        // One group of files at a time, the lease checked before each (and before each original goes).
+        sendGuarded(chunks(items, COMPRESS_CONCURRENCY), 1, options?.beforeRequest, async (chunk) => {
+          const done = await Promise.all(
+            chunk.map((item) => compressFile(directories, item, format, options?.beforeRequest)),
+          );
+          await directories.trim();
+          return done;
+        }),
+      ),
+    removeLeftovers: (options) =>
+      withDirectories(async (directories) => {
+        let removed = 0;
+        for (const key of [...leftovers]) {
+          options?.beforeRequest?.();
+          leftovers.delete(key);
+          if (await removeTemporary(directories, key)) removed += 1;
+          await directories.trim();
+        }
+        return removed;
+      }),
+  };
+}
 
 /** Temporary names: hidden, unmistakable, and short whatever the original's name (NAME_MAX). */
 const TEMPORARY = /^\.retention-compress-[0-9a-f]{16}\.tmp$/;
@@ -39,7 +79,7 @@ const fsyncFd = promisify(fsync);
 /** What the store asks of the engine before each destructive step (`DeleteOptions.beforeRequest`). */
 type Guard = (() => void) | undefined;
 
-export async function compressFile(
+async function compressFile(
   directories: PinnedDirectories,
   item: EligibleItem,
   format: CompressFormat,
@@ -198,7 +238,7 @@ async function sameContent(original: string, compressed: string): Promise<boolea
 }
 
 /** Removes the temporary file `name` in the directory of `key`, reached through pinned directories. */
-export async function removeTemporary(directories: PinnedDirectories, key: string): Promise<boolean> {
+async function removeTemporary(directories: PinnedDirectories, key: string): Promise<boolean> {
   const file = await containedFile(directories, key);
   if (!file.ok || !isCompressTemporary(file.name)) return false;
   try {

@@ -24,7 +24,7 @@ import { ConfigError, describeCause, StoreError } from '../../errors.ts';
 import { COMPRESSED_SUFFIX, type CompressFormat } from '../../policy/compress.ts';
 import { backupSegment, countCensus, scopeMatcher, sendGuarded } from '../common.ts';
 import { backupFiles, restoreFile } from './backup.ts';
-import { compressFile, isCompressTemporary, removeTemporary } from './compress.ts';
+import { compression, isCompressTemporary } from './compress.ts';
 import {
   containedFile,
   isErrnoCode,
@@ -38,8 +38,6 @@ import { type WalkedFile, walkFiles } from './walk.ts';
 
 /** Each delete is two thread-pool round trips (lstat, unlink) after its directory is open; overlap a few files. */
 const DELETE_CONCURRENCY = 16;
-/** Compression is CPU work on libuv's pool (4 threads by default): a few files at a time keep it busy. */
-const COMPRESS_CONCURRENCY = 4;
 /** Leftover temporaries remembered between passes; past this many, the next pass finds the rest. */
 const MAX_LEFTOVERS = 10_000;
 
@@ -163,33 +161,7 @@ export function createFsStore(config: FsStoreConfig, compress?: { format: Compre
       });
     },
 
-    ...(compress
-      ? {
-          compress: {
-            compress: (items: EligibleItem[], options?: DeleteOptions) =>
-              withDirectories((directories) =>
-                sendGuarded(chunks(items, COMPRESS_CONCURRENCY), 1, options?.beforeRequest, async (chunk) => {
-                  const done = await Promise.all(
-                    chunk.map((item) => compressFile(directories, item, compress.format, options?.beforeRequest)),
-                  );
-                  await directories.trim();
-                  return done;
-                }),
-              ),
-            removeLeftovers: (options?: DeleteOptions) =>
-              withDirectories(async (directories) => {
-                let removed = 0;
-                for (const key of [...leftovers]) {
-                  options?.beforeRequest?.();
-                  leftovers.delete(key);
-                  if (await removeTemporary(directories, key)) removed += 1;
-                  await directories.trim();
-                }
-                return removed;
-              }),
-          },
-        }
-      : {}),
+    ...(compress ? { compress: compression(withDirectories, compress.format, leftovers) } : {}),
 
     lookup: {
       find: (key: string): Promise<Item[]> =>
