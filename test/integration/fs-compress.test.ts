@@ -1,4 +1,16 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -57,6 +69,7 @@ describe('fs compress', () => {
   it('round trip: the .gz decompresses to the original, keeps its mtime and mode; the original is gone', async () => {
     const content = logText(2_000);
     const item = await seed('logs/app.log', content);
+    await chmod(path.join(root, 'logs/app.log'), 0o640);
     const [outcome] = await compression().compress([item]);
     expect(outcome).toMatchObject({ key: 'logs/app.log', status: 'compressed', compressedKey: 'logs/app.log.gz' });
     expect(outcome!.bytesBefore).toBe(Buffer.byteLength(content));
@@ -65,6 +78,7 @@ describe('fs compress', () => {
     expect(gunzipSync(await readFile(gz)).toString()).toBe(content);
     expect((await stat(gz)).mtime.getTime()).toBe(OLD.getTime());
     expect((await stat(gz)).size).toBe(outcome!.bytesAfter);
+    expect((await stat(gz)).mode & 0o777).toBe(0o640);
     expect(await readdir(path.join(root, 'logs'))).toEqual(['app.log.gz']);
   });
 

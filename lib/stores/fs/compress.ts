@@ -161,13 +161,16 @@ async function writeCompressed(
     // The name now denotes another file than the one checked (replaced in between): not ours to compress.
     if (opened.ino !== scanned.ino || opened.dev !== scanned.dev)
       return { error: 'replaced since the scan; left as it is' };
-    output = await open(at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opened.mode & 0o7777);
+    // Permission bits only (never setuid/setgid on a copy root writes); set again past the umask below.
+    const mode = opened.mode & 0o777;
+    output = await open(at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     await pipeline(
       createReadStream('', { fd: input.fd, autoClose: false, emitClose: false }),
       compressor(format),
       createWriteStream('', { fd: output.fd, autoClose: false, emitClose: false }),
     );
     if (process.getuid?.() === 0) await output.chown(opened.uid, opened.gid).catch(() => undefined);
+    await output.chmod(mode);
     await output.utimes(opened.atime, opened.mtime);
     await output.sync();
     const written = await output.stat();
