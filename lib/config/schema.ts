@@ -162,8 +162,10 @@ export const Config = z
         );
       }
       if (policy.class === 'rows' && policy.blob) checkLinkedFiles(ctx, policy, ['policies', index]);
-      if (policy.class === 'blobs' && policy.compress)
+      if (policy.class === 'blobs' && policy.compress) {
         checkCompress(ctx, { ...policy, compress: policy.compress }, ['policies', index]);
+        checkCompressedRoot(ctx, config.policies, policy.store, ['policies', index, 'compress']);
+      }
       if (policy.backup && policy.store.kind === 's3') {
         const { bucket, prefix, prefixes } = policy.store;
         const location = s3BackupLocation(
@@ -238,6 +240,30 @@ function checkLinkedFiles(
       `${blob.backupTo} is inside the linked files' root ${blob.store.root}`,
       'choose a backup directory outside the root',
       [...at, 'blob', 'backupTo'],
+    );
+  }
+}
+
+/**
+ * Compressing renames files (`x` → `x.gz`): a root that also holds a rows policy's linked files
+ * would break the rows' links (their files gone, orphan `.gz` files in their place).
+ */
+function checkCompressedRoot(
+  ctx: z.RefinementCtx,
+  policies: Array<z.output<typeof Policy>>,
+  store: z.output<typeof BlobStore>,
+  at: PropertyKey[],
+): void {
+  if (store.kind !== 'fs') return;
+  for (const other of policies) {
+    if (other.class !== 'rows' || other.blob?.store.kind !== 'fs') continue;
+    const linkedRoot = other.blob.store.root;
+    if (!isInsideDirectory(store.root, linkedRoot) && !isInsideDirectory(linkedRoot, store.root)) continue;
+    issue(
+      ctx,
+      `${store.root} overlaps ${linkedRoot}, where rows policy "${other.name}" links its files: compressing renames them`,
+      'remove compress, or keep the linked files out of this root',
+      at,
     );
   }
 }

@@ -58,6 +58,27 @@ describe('compress config', () => {
       issues.join('\n'),
     ).toBe(true);
   });
+  it('refuses a root that holds the files a rows policy links to (compressing renames them)', () => {
+    const documents = {
+      name: 'documents',
+      class: 'rows',
+      store: { kind: 'postgres', url: 'postgres://localhost/app' },
+      table: 'public.documents',
+      timestamp: 'created_at',
+      retention: '1y',
+      schedule: '0 3 * * *',
+      blob: { column: 'file', store: { kind: 'fs', root: '/var/log/app/uploads' } },
+    };
+    try {
+      parseConfig({ policies: [logs, documents] });
+      throw new Error('expected the config to be rejected');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(
+        'error: policies[0].compress: /var/log/app overlaps /var/log/app/uploads, where rows policy "documents" links',
+      );
+    }
+  });
 });
 
 describe('selectForCompression', () => {
