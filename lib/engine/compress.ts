@@ -35,6 +35,12 @@ export async function compressPass(run: ActiveRun, holds: Hold[], fence: Fence |
       log.warn('run_interrupted', { reason, compressed: summary.count });
       return { status: 'partial', stopReason: 'signal', error: new InterruptedError(reason) };
     }
+    // Checked before the first batch too: the sweep's batches already spent part of the budget.
+    if (!budget.allowsNextBatch()) {
+      log.warn('budget_exhausted', { pass: 'compress', compressed: summary.count });
+      summary.unfinished = 'budget';
+      return { status: 'partial', stopReason: 'budget' };
+    }
     const started = deps.clock.now().getTime();
     const page = await deps.store.scan({
       cutoffs: run.cutoffs,
@@ -51,11 +57,6 @@ export async function compressPass(run: ActiveRun, holds: Hold[], fence: Fence |
       log.warn('compress_limit_reached', { compressed: summary.count, max_per_run: policy.limits.maxDeletesPerRun });
       summary.unfinished = 'limit';
       break;
-    }
-    if (!budget.allowsNextBatch()) {
-      log.warn('budget_exhausted', { pass: 'compress', compressed: summary.count });
-      summary.unfinished = 'budget';
-      return { status: 'partial', stopReason: 'budget' };
     }
     cursor = page.cursor;
   }

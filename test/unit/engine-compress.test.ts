@@ -113,6 +113,16 @@ describe('engine: compress, then delete', () => {
     expect(store.keys().every((key) => key.endsWith('.gz'))).toBe(true);
   });
 
+  it('deletion first: a sweep that left no room for another batch leaves compressing to the next run', async () => {
+    const { runs, store, run } = setup([item('a-old', ago(40 * DAY)), item('b-old', ago(40 * DAY)), ...mid(2)]);
+    // The sweep's one batch takes two minutes of a three-minute budget: no room for a compress batch.
+    store.beforeDelete = () => runs.clock.advance(2 * MINUTE);
+    const report = await run({ budgetMs: 3 * MINUTE });
+    expect(report).toMatchObject({ status: 'partial', stopReason: 'budget', deleted: 2 });
+    expect(report.compressed).toMatchObject({ count: 0, unfinished: 'budget' });
+    expect(store.compressCalls).toEqual([]);
+  });
+
   it('at most maxDeletesPerRun compressions per run, without failing it', async () => {
     const { run } = setup(mid(5), { batchSize: 2, limits: { maxDeletesPerRun: 3, maxDeleteFraction: 1 } });
     const report = await run();
