@@ -175,5 +175,8 @@ describe('compress, then delete', () => {
     expect(new Set(records.filter((record) => record.status === 'compressed').map((record) => record.key)).size).toBe(
       FILES,
     );
+    // And chained like every other record: the trail of killed and recovered runs verifies.
+    const verified = await cli('audit', 'verify');
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
   });
 });
