@@ -5,7 +5,7 @@ import type { ComplianceReport } from './complianceRead.ts';
  * The report as one self-contained printable page: inline CSS, charts drawn here as inline SVG
  * (deletions per day as bars, the oldest overdue item per day as a line), no script, no network.
  */
-const html = (text: string | number): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escaped = (text: string | number): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const CSS = `body{font:13px/1.4 system-ui,sans-serif;margin:24px;color:#111}h1{font-size:20px}h2{font-size:16px;margin-top:28px;
 border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -16,19 +16,19 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.compliant{c
 export function complianceHtml(report: ComplianceReport): string {
   const { summary, chains } = report;
   const chain = chains.intact
-    ? `<p class="compliant">Audit chains intact: ${chains.verified_records} record(s) and ${chains.verified_batches} row batch(es) verified since ${html(chains.since)}.</p>`
-    : `<p class="attention">Audit chains ALTERED: ${chains.problem_count} problem(s); first: ${html(chains.first_problem ?? '')}</p>`;
+    ? `<p class="compliant">Audit chains intact: ${chains.verified_records} record(s) and ${chains.verified_batches} row batch(es) verified since ${escaped(chains.since)}.</p>`
+    : `<p class="attention">Audit chains ALTERED: ${chains.problem_count} problem(s); first: ${escaped(chains.first_problem ?? '')}</p>`;
   const rows = report.policies.map(
     (p) =>
-      `<tr><td>${html(p.policy)}</td><td class="${p.verdict}">${p.verdict}</td><td>${p.deleted}</td><td>${p.failed}</td>` +
+      `<tr><td>${escaped(p.policy)}</td><td class="${p.verdict}">${p.verdict}</td><td>${p.deleted}</td><td>${p.failed}</td>` +
       `<td>${p.failure_rate_percent}%</td><td>${p.end.held ?? '-'}</td><td>${p.end.unclassified ?? '-'}</td>` +
       `<td>${p.end.backlog ?? '-'}</td><td>${overdue(p.end.oldest_overdue_seconds)}</td><td>${p.sla_breaches}</td>` +
       `<td>${p.missed_runs.count}</td><td>${p.reconciliation.findings.length}</td></tr>`,
   );
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Retention compliance ${html(report.period.label)}</title>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Retention compliance ${escaped(report.period.label)}</title>
 <style>${CSS}</style></head><body>
-<h1>Retention compliance report: ${html(report.period.label)}</h1>
-<p>Period ${html(report.period.from)} to ${html(report.period.to)} (UTC, end excluded); generated ${html(report.generated_at)}.
+<h1>Retention compliance report: ${escaped(report.period.label)}</h1>
+<p>Period ${escaped(report.period.from)} to ${escaped(report.period.to)} (UTC, end excluded); generated ${escaped(report.generated_at)}.
 ${summary.compliant} compliant, ${summary.attention} need attention, ${summary.disabled} disabled; ${summary.findings} reconciliation finding(s).</p>
 ${chain}
 <table><tr><th>policy</th><th>verdict</th><th>deleted</th><th>failed</th><th>failure rate</th><th>held</th><th>unclassified</th>
@@ -42,19 +42,19 @@ ${report.policies.map(policySection).join('\n')}
 
 function policySection(p: PolicyPeriodReport): string {
   const reasons = p.reasons.length
-    ? `<ul class="findings">${p.reasons.map((reason) => `<li>${html(reason)}</li>`).join('')}</ul>`
+    ? `<ul class="findings">${p.reasons.map((reason) => `<li>${escaped(reason)}</li>`).join('')}</ul>`
     : '<p class="compliant">Nothing to explain.</p>';
   const purposes = p.purposes
     .map(
       (f) =>
-        `<tr><td>${html(f.purpose)}</td><td>${f.deleted}</td><td>${f.failed}</td><td>${f.kept}</td><td>${f.pending}</td></tr>`,
+        `<tr><td>${escaped(f.purpose)}</td><td>${f.deleted}</td><td>${f.failed}</td><td>${f.kept}</td><td>${f.pending}</td></tr>`,
     )
     .join('');
   const governance = Object.entries(p.governance)
-    .map(([action, count]) => `${html(action)} ${count}`)
+    .map(([action, count]) => `${escaped(action)} ${count}`)
     .join(', ');
   const { reconciliation: r } = p;
-  return `<section><h2>${html(p.policy)} <span class="${p.verdict}">(${p.verdict})</span></h2>
+  return `<section><h2>${escaped(p.policy)} <span class="${p.verdict}">(${p.verdict})</span></h2>
 ${reasons}
 <p>Reconciliation: ${r.audit_deleted} deletion(s) recorded in the period; the ${p.runs.total} run(s) started in it report ${r.history_deleted};
 ${r.runs_checked} run(s) checked whole against their records, ${r.unreported.length} without a report.
