@@ -105,7 +105,8 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   const unreported: RunCheck[] = [];
   let checked = 0;
   const known = new Map(input.runs.map((run) => [run.runId, run]));
-  const runIds = new Set([...input.runs.map((run) => run.runId), ...input.runCounts.keys()]);
+  // Runs of the period, and earlier ones only for their records in it.
+  const runIds = new Set([...input.startedInPeriod, ...input.runCounts.keys()]);
   for (const runId of runIds) {
     const run = known.get(runId);
     const audit = deletedIn(input.runCounts.get(runId) ?? []);
@@ -126,7 +127,8 @@ export function reconcile(input: ReconcileInput): Reconciliation {
       audit_deleted: audit,
     };
     if (check.history_deleted === null) {
-      if (audit > 0 || run.status !== 'skipped_locked') unreported.push(check);
+      // In progress with nothing recorded yet is not worth a line; a crash always is.
+      if (audit > 0 || run.status === 'crashed') unreported.push(check);
       continue;
     }
     checked += 1;
@@ -150,7 +152,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
     audit_deleted: deletedIn(input.periodCounts),
     history_deleted: history,
     runs_checked: checked,
-    unreported: unreported.filter((check) => check.audit_deleted > 0 || check.status === 'crashed'),
+    unreported,
     findings,
   };
 }

@@ -137,7 +137,10 @@ describe('reconcile', () => {
 
 describe('assessPeriod', () => {
   it('is compliant when every run ran, reconciles and leaves nothing overdue', () => {
-    const report = assessPeriod(hourlyFilesPolicy(), data(hourlyDay()), PERIOD);
+    const day = hourlyDay();
+    // The day before is another period's: its runs are not reconciled here.
+    day.runs.push(run(25 * 60, 'completed', { deleted: 9 }));
+    const report = assessPeriod(hourlyFilesPolicy(), data(day), PERIOD);
     expect(report).toMatchObject({
       verdict: 'compliant',
       reasons: [],
