@@ -3,7 +3,7 @@ import type { StoreAuditChain } from '../core/chain.ts';
 import type { AuditCount, AuditCountQuery, ControlStore, GovernanceAction, RunRecord } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
 import { describeCause } from '../errors.ts';
-import { verifyAuditTrails } from './auditVerify.ts';
+import { type VerifyReport, verifyAuditTrails } from './auditVerify.ts';
 import { assessPeriod, governanceCounts, type PolicyPeriodReport } from './compliance.ts';
 import type { Period } from './period.ts';
 import { mergeSources } from './reconcile.ts';
@@ -144,14 +144,22 @@ async function verifyChains(
   const storeChains: Array<{ policy: string; chain: StoreAuditChain }> = sources.flatMap(({ policy, store }) =>
     store.audit?.chain ? [{ policy: policy.name, chain: store.audit.chain }] : [],
   );
-  const verified = await verifyAuditTrails(control, storeChains, {
-    policies: sources.map(({ policy }) => policy.name),
-    since: period.from,
-  });
+  const since = period.from.toISOString();
+  let verified: VerifyReport;
+  try {
+    verified = await verifyAuditTrails(control, storeChains, {
+      policies: sources.map(({ policy }) => policy.name),
+      since: period.from,
+    });
+  } catch (error) {
+    // The rest of the report stands; evidence that could not be checked is said so, not left out.
+    const first_problem = `could not be verified: ${describeCause(error)} (run \`retention audit verify\` once it is reachable)`;
+    return { intact: false, since, verified_records: 0, verified_batches: 0, problem_count: 1, first_problem };
+  }
   const first = verified.problems[0];
   return {
     intact: verified.intact,
-    since: period.from.toISOString(),
+    since,
     verified_records: verified.verified.records,
     verified_batches: verified.verified.batches,
     problem_count: verified.problemCount,
