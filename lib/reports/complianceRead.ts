@@ -79,17 +79,19 @@ async function policyReport(
   now: Date,
 ): Promise<PolicyPeriodReport> {
   let storeError: string | null = null;
-  const counts = async (query: AuditCountQuery) => {
-    const recorded = control.auditCounts(query);
-    let own: AuditCount[] | null = null;
-    if (store.audit) {
-      try {
-        own = await store.audit.counts(query);
-      } catch (error) {
-        storeError = describeCause(error);
-      }
+  // A store trail that cannot be read is a finding of its own; the control store must answer.
+  const ownCounts = async (query: AuditCountQuery): Promise<AuditCount[] | null> => {
+    if (!store.audit) return null;
+    try {
+      return await store.audit.counts(query);
+    } catch (error) {
+      storeError = describeCause(error);
+      return null;
     }
-    return mergeSources({ control: await recorded, store: own });
+  };
+  const counts = async (query: AuditCountQuery) => {
+    const [recorded, own] = await Promise.all([control.auditCounts(query), ownCounts(query)]);
+    return mergeSources({ control: recorded, store: own });
   };
   const runs = await readRuns(control, policy.name, period);
   const inPeriod = await counts({ policy: policy.name, from: period.from, to: period.to });

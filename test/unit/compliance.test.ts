@@ -187,6 +187,14 @@ describe('assessPeriod', () => {
     ]);
     expect(purposeOf('partition of 5 rows, all past retention')).toBe('partitions');
   });
+
+  it("says when the store's own trail could not be read, instead of reporting its deletions as none", () => {
+    const report = assessPeriod(hourlyFilesPolicy(), { ...data(hourlyDay()), storeError: 'ECONNREFUSED' }, PERIOD);
+    expect(report.verdict).toBe('attention');
+    expect(report.reasons).toEqual([
+      expect.stringMatching(/^reconciliation: the store's own audit trail .* could not be read \(ECONNREFUSED\)/),
+    ]);
+  });
 });
 
 describe('chart', () => {
