@@ -231,10 +231,16 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(session(parseVerifyFlags, verifyCommand));
   cli
     .command('report')
-    .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
-    .option('--since <duration>', 'the window: runs started this long ago or later, e.g. 7d, 24h (default 30d)')
+    .description('compliance report over a period, per policy and purpose, reconciled with the audit trail')
+    .option('--month <YYYY-MM>', 'the period: one calendar month in UTC, e.g. 2026-11')
+    .option('--from <time>', 'the period: from this instant (with --to), e.g. 2026-11-01T00:00:00Z')
+    .option('--to <time>', 'the period: up to this instant, excluded')
+    .option('--since <duration>', 'the period: this long back to now, e.g. 7d (default 30d)')
     .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
     .option('--json', 'print the report as JSON (only JSON on stdout)')
+    .option('--csv', 'print the report as CSV: a row per policy, then one per purpose')
+    .option('--html', 'print one self-contained printable HTML page (charts, chain verification)')
+    .option('--strict', 'exit 1 when any policy needs attention or the audit chains are altered')
     .action(session(parseReportFlags, reportCommand));
   cli
     .command('lifecycle')

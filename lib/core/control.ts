@@ -120,6 +120,30 @@ export interface AuditQuery {
   limit: number;
 }
 
+/**
+ * `auditCounts`: one policy's records written in [from, to), by when each was first written (a
+ * deletion's intent is written just before the deletion; a recovery resolves it later, but the
+ * item went then). A policy's records are counted whatever their number: no cap.
+ */
+export interface AuditCountQuery {
+  policy: string;
+  from: Date;
+  to: Date;
+}
+
+/** How many of a policy's records share a run, action, current status, rule and UTC day. */
+export interface AuditCount {
+  runId: string;
+  action: AuditAction;
+  status: AuditStatus;
+  /** The rule recorded (per-purpose rules name their purpose: `purpose=Legal: 7y`). */
+  rule: string;
+  /** `YYYY-MM-DD` (UTC) of when the records were written. */
+  day: string;
+  /** Records; rows for a store trail's partition drops (one batch per partition, with its row count). */
+  count: number;
+}
+
 export interface RunRecord {
   runId: string;
   policy: string;
@@ -205,6 +229,8 @@ export interface ControlStore {
   /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
   audit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Counts of the policy's records in a period, grouped (the compliance report reconciles runs with them). */
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]>;
   /** Every audit write is chained (invariant 13, core/chain.ts): the chains, read for run history and verify. */
   readonly chains: AuditChains;
   close(): Promise<void>;

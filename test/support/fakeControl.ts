@@ -1,6 +1,9 @@
 import { leaseLost } from '../../lib/control/errorContext.ts';
+import { countRecords } from '../../lib/core/auditCounts.ts';
 import { type AuditChains, emptyHead } from '../../lib/core/chain.ts';
 import type {
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -192,6 +195,10 @@ export class FakeControl implements ControlStore {
 
   async recordEvents(events: Array<AuditIntent & { status: Resolved; error?: string }>): Promise<void> {
     for (const event of events) this.append(event);
+  }
+
+  async auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return countRecords(this.records, query);
   }
 
   async audit(query: AuditQuery): Promise<AuditRecord[]> {

@@ -7,6 +7,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
 import type {
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -23,6 +25,7 @@ import type { Clock, Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, StoreError } from '../../errors.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
 import { DynamoAuditTrail } from './audit.ts';
+import { countDynamoAudit } from './auditCounts.ts';
 import { DynamoAuditChains, REPAIR_AFTER_MS } from './chain.ts';
 import {
   HOLDS_PK,
@@ -350,6 +353,10 @@ export class DynamoControlStore implements ControlStore {
 
   audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => this.auditTrail.query(query));
+  }
+
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return this.guard('auditCounts', { policy: query.policy }, () => countDynamoAudit(this.client, this.table, query));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { SqlClient } from '../../sql/client.ts';
+import { AUDIT_COUNTS_INDEX } from './auditCounts.ts';
 
 /**
  * The control schema, as versioned migrations. A migration is applied once, in order, and
@@ -154,6 +155,7 @@ const MIGRATIONS: Migration[] = [
       ...APPEND_ONLY,
     ],
   },
+  { version: 3, name: 'audit counts by period', statements: [AUDIT_COUNTS_INDEX] },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

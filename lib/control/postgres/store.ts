@@ -1,5 +1,7 @@
 import type { AuditChains } from '../../core/chain.ts';
 import type {
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -23,6 +25,7 @@ import {
   selectAudit,
   selectPendingIntents,
 } from './audit.ts';
+import { countAudit } from './auditCounts.ts';
 import { postgresAuditChains } from './chain.ts';
 import { migrateControlSchema } from './migrations.ts';
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
@@ -312,6 +315,10 @@ export class PostgresControlStore implements ControlStore {
 
   audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => selectAudit(this.sql, query));
+  }
+
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return this.guard('auditCounts', { policy: query.policy }, () => countAudit(this.sql, query));
   }
 
   close(): Promise<void> {
