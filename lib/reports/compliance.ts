@@ -1,5 +1,11 @@
 import type { PolicyConfig } from '../config/schema.ts';
-import { type AuditCount, GOVERNANCE_ACTIONS, type GovernanceAction, type RunRecord } from '../core/control.ts';
+import {
+  type AuditCount,
+  GOVERNANCE_ACTIONS,
+  type GovernanceAction,
+  isPolicyRun,
+  type RunRecord,
+} from '../core/control.ts';
 import { durationMs, formatDuration } from '../core/durations.ts';
 import type { DataClass } from '../core/types.ts';
 import { latestOutcome } from './health.ts';
@@ -85,7 +91,8 @@ export interface PolicyPeriodReport {
 const MISSED_AFTER_MS = 15 * 60_000;
 
 export function assessPeriod(policy: PolicyConfig, data: PolicyPeriodData, period: Period): PolicyPeriodReport {
-  const live = data.runs.filter((run) => !run.dryRun);
+  // The policy's own runs: a reconcile run's orphans are not its backlog (its deletions still count, from the trail).
+  const live = data.runs.filter(isPolicyRun);
   const inPeriod = live.filter((run) => run.startedAt >= period.from && run.startedAt < period.to);
   const atEnd = latestOutcome(live.filter((run) => run.startedAt < period.to && run.finishedAt !== null));
   const reconciliation = reconcile({

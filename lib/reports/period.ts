@@ -1,4 +1,4 @@
-import type { RunRecord } from '../core/control.ts';
+import { isPolicyRun, type RunRecord } from '../core/control.ts';
 import { ConfigError, clip } from '../errors.ts';
 import { nextRun } from '../policy/schedule.ts';
 
@@ -57,11 +57,12 @@ export interface MissedRuns {
 /**
  * Scheduled instants in the period (up to `until`: what is not due yet cannot be missed) that no
  * live run served: a run serves an instant when it starts between a minute before it and the next
- * scheduled instant. Any trigger counts (a manual run in that slot did the work).
+ * scheduled instant. Any trigger counts (a manual run in that slot did the work), except a reconcile run
+ * over the policy's orphans, which does not do the policy's job.
  */
 export function missedRuns(schedule: string, runs: RunRecord[], period: Period, until: Date): MissedRuns {
   const starts = runs
-    .filter((run) => !run.dryRun)
+    .filter(isPolicyRun)
     .map((run) => run.startedAt.getTime())
     .sort((a, b) => a - b);
   const end = Math.min(period.to.getTime(), until.getTime());
