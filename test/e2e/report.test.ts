@@ -223,7 +223,7 @@ describe('retention report', () => {
     } finally {
       await embedded.release();
     }
-  });
+  }, 150_000); // A dozen CLI runs, a kill and a restore: ~35 s alone, more beside other test files.
 
   it('refuses bad periods and formats with exit 2, naming the flag', async () => {
     const configPath = path.join(shared.scratch, 'bad-input.json');
