@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { CONTROL_BACKENDS } from '../control/registry.ts';
 import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
-import { DatabaseTimeout, Duration, Retention } from '../core/retention.ts';
+import { DatabaseTimeout, Duration, Retention, type RetentionSpec } from '../core/retention.ts';
 import type { DataClass } from '../core/types.ts';
 import { checkSchedule } from '../policy/schedule.ts';
 import { rowsPolicyFields } from '../stores/postgres/schema.ts';
@@ -50,6 +50,57 @@ const Sla = z.strictObject({
   warnAt: z.number().gt(0).lt(1).default(0.8),
 });
 
+/**
+ * What a run does in an emergency (`retention run --emergency`, or the daemon when the policy's
+ * file system crosses its critical line): each rule given only narrows what the emergency keeps
+ * (an item goes when it is older than `retention` and not among the `keepNewest` newest).
+ */
+const Emergency = z
+  .strictObject({
+    /** Replaces the policy's retention for an emergency run. */
+    retention: Retention.optional(),
+    /** Keep only the newest N items in scope (by timestamp); holds still hold. */
+    keepNewest: z.number().int().positive().optional(),
+    /** At most this many deletions in one emergency run. */
+    maxDeletes: z.number().int().positive().optional(),
+  })
+  .superRefine((emergency, ctx) => {
+    if (emergency.retention === undefined && emergency.keepNewest === undefined)
+      issue(ctx, 'says neither what to keep nor for how long', 'add keepNewest: <n> or retention: "<duration>"');
+  });
+
+/**
+ * The disk monitor (`retention disk`, and the daemon every `interval`): the file systems that fs
+ * policies live on, against a warning and a critical line (percent used).
+ */
+export const DiskConfig = z
+  .strictObject({
+    warning: z.number().gt(0).lt(100).default(80),
+    critical: z.number().gt(0).max(100).default(90),
+    /** An alert of one kind (file system + level) is repeated at most this often; critical ones always go. */
+    cooldown: Duration.default('6h'),
+    /** How often the daemon looks. */
+    interval: Duration.default('5m'),
+    /** The latest alerts as JSON (for dashboards), and the cooldown state; default $RETENTION_HOME/disk-alerts.json. */
+    alertFile: z
+      .string()
+      .min(1)
+      .superRefine(
+        problemCheck((file: string) =>
+          path.isAbsolute(file)
+            ? undefined
+            : { message: `${file} is not absolute`, fix: 'e.g. "/var/lib/retention-alerts.json"' },
+        ),
+      )
+      .optional(),
+  })
+  .superRefine((disk, ctx) => {
+    if (disk.warning >= disk.critical)
+      issue(ctx, `warning ${disk.warning} is not below critical ${disk.critical}`, 'e.g. warning: 80, critical: 90', [
+        'warning',
+      ]);
+  });
+
 const Backup = z.strictObject({
   /** Where copies go before deletion (a directory for the fs store). */
   to: z.string().min(1),
@@ -86,6 +137,7 @@ const PolicyCommon = {
   limits: Limits.default({ maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 }),
   sla: Sla.default({ maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 }),
   backup: Backup.optional(),
+  emergency: Emergency.optional(),
   /** Retention under 1h is almost always a typo; this says it is not. */
   allowShortRetention: z.boolean().default(false),
 };
@@ -123,6 +175,7 @@ export const Config = z
   .strictObject({
     /** Where leases, history and audit live; absent = embedded PostgreSQL under $RETENTION_HOME. */
     control: ControlConfig.optional(),
+    disk: DiskConfig.default({ warning: 80, critical: 90, cooldown: '6h', interval: '5m' }),
     policies: z.array(Policy).min(1, { error: 'needs at least one policy' }),
   })
   .superRefine((config, ctx) => {
@@ -173,15 +226,20 @@ export const Config = z
           ['policies', index, 'backup', 'to'],
         );
       }
-      for (const [path, duration] of retentionDurations(policy.retention)) {
-        const parsed = parseDuration(duration);
-        if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
-          issue(
-            ctx,
-            `retention ${duration} is under 1h`,
-            'if that is intended, set "allowShortRetention": true on the policy',
-            ['policies', index, 'retention', ...path],
-          );
+      const emergencyRetention = policy.emergency?.retention;
+      const retentions: Array<[PropertyKey[], RetentionSpec]> = [[['retention'], policy.retention]];
+      if (emergencyRetention) retentions.push([['emergency', 'retention'], emergencyRetention]);
+      for (const [field, retention] of retentions) {
+        for (const [path, duration] of retentionDurations(retention)) {
+          const parsed = parseDuration(duration);
+          if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
+            issue(
+              ctx,
+              `retention ${duration} is under 1h`,
+              'if that is intended, set "allowShortRetention": true on the policy',
+              ['policies', index, ...field, ...path],
+            );
+          }
         }
       }
     });
@@ -238,7 +296,7 @@ function isInsideDirectory(root: string, candidate: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-function retentionDurations(retention: z.infer<typeof Retention>): Array<[PropertyKey[], string]> {
+function retentionDurations(retention: RetentionSpec): Array<[PropertyKey[], string]> {
   if (typeof retention === 'string') return [[[], retention]];
   const entries: Array<[PropertyKey[], string]> = Object.entries(retention.rules).map(([value, duration]) => [
     ['rules', value],
@@ -251,3 +309,5 @@ function retentionDurations(retention: z.infer<typeof Retention>): Array<[Proper
 export type RetentionConfig = z.output<typeof Config>;
 export type RetentionConfigInput = z.input<typeof Config>;
 export type PolicyConfig = z.output<typeof Policy>;
+export type EmergencyConfig = z.output<typeof Emergency>;
+export type DiskSettings = z.output<typeof DiskConfig>;
