@@ -5,6 +5,7 @@ import { durationMs } from '../core/durations.ts';
 import type { Clock } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
+import type { OperationalAlert } from '../observe/sentry.ts';
 import { alertDue, alertKind, type DiskLevel } from './levels.ts';
 import type { DiskProbe } from './probe.ts';
 import { type FilesystemStatus, surveyDisks } from './survey.ts';
@@ -97,6 +98,17 @@ export async function checkDisks(
     lastSent: state.lastSent,
   });
   return report;
+}
+
+/** A disk alert as a Sentry event: one issue per file system and level. */
+export function operationalAlert(alert: DiskAlert): OperationalAlert {
+  return {
+    message: alert.message,
+    level: alert.level === 'critical' ? 'error' : 'warning',
+    fingerprint: ['disk', alert.filesystem, alert.level],
+    tags: { alert: 'disk', disk_level: alert.level, filesystem: alert.filesystem },
+    context: { ...alert },
+  };
 }
 
 function describeAlert(status: FilesystemStatus, settings: DiskSettings, now: Date): DiskAlert {
