@@ -153,6 +153,7 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     `${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'kept', 'failed', 'freed', 'duration', 'sla'], rows)}\n`,
   );
   for (const report of reports) {
+    if (report.emergency) io.stdout.write(`  ${report.policy}: ${describeEmergency(report.emergency)}\n`);
     for (const reason of report.sla.reasons) io.stdout.write(`  ${report.policy}: ${reason}\n`);
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
     for (const entry of report.notDeleted)
@@ -174,6 +175,12 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
       );
     }
   }
+}
+
+function describeEmergency({ reason, usedPercent }: NonNullable<RunReport['emergency']>): string {
+  const why =
+    reason === 'operator' ? 'asked by an operator (--emergency)' : 'its file system crossed the critical line';
+  return `emergency run: ${why}${usedPercent !== undefined ? ` (${usedPercent}% used)` : ''}`;
 }
 
 /** On a terminal, one self-overwriting line: items/s, deleted, elapsed. */
