@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/types.ts';
 import { statfsProbe } from '../../lib/disk/probe.ts';
-import { logLines, runCli, seedFiles } from '../support/cli.ts';
+import { BIN, logLines, runCli, seedFiles } from '../support/cli.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**
@@ -28,7 +31,7 @@ async function fixture(policy: Record<string, unknown>, disk: Record<string, unk
   await writeFile(configPath, JSON.stringify(config));
   const env = { RETENTION_DATABASE_URL: await shared.server.createDatabase('disk') };
   const cli = (...args: string[]) => runCli(['--config', configPath, ...args], { env });
-  return { root, alertFile, cli };
+  return { root, alertFile, configPath, env, cli };
 }
 
 describe('retention disk', () => {
@@ -85,5 +88,40 @@ describe('retention run --emergency', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('error: policies[0].emergency: logs has no emergency rules');
     expect(await readdir(root)).toEqual(['a.log']);
+  });
+});
+
+describe('retention daemon on a critical disk', () => {
+  it('alerts and runs the emergency rules at its first check (the disk stays over its tiny lines: in full)', async () => {
+    const now = Date.now();
+    // Never scheduled in this test (1 January), never caught up (never ran): only the disk check deletes.
+    const { root, configPath, env, alertFile } = await fixture(
+      { schedule: '0 0 1 1 *', emergency: { keepNewest: 2 }, limits: { maxDeleteFraction: 1 } },
+      { warning: 0.1, critical: 0.2 },
+    );
+    await seedFiles(
+      root,
+      Array.from({ length: 6 }, (_, index) => ({ key: `c-${index}.jpg`, mtime: new Date(now - (6 - index) * HOUR) })),
+    );
+    const child = spawn(process.execPath, [BIN, 'daemon', '--config', configPath], {
+      env: { ...process.env, ...env, RETENTION_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    const events = (name: string) => logLines(stderr).filter((line) => line.event === name);
+    for (let waited = 0; events('emergency_finished').length === 0; waited += 100) {
+      if (child.exitCode !== null || waited > 50_000) throw new Error(`daemon: no emergency run; its log:\n${stderr}`);
+      await sleep(100);
+    }
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    expect(code, stderr).toBe(0);
+    expect(events('disk_alert')).toMatchObject([{ level: 'error', disk_level: 'critical', policies: ['logs'] }]);
+    expect(events('emergency_finished')).toMatchObject([{ policy: 'logs', status: 'completed', deleted: 4 }]);
+    expect(events('run_completed')).toMatchObject([{ emergency: { reason: 'disk_critical' }, deleted: 4 }]);
+    expect((await readdir(root)).sort()).toEqual(['c-4.jpg', 'c-5.jpg']);
+    expect(JSON.parse(await readFile(alertFile, 'utf8'))).toMatchObject({ recentAlerts: [{ level: 'critical' }] });
   });
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
+import { checkFsRoots } from '../../lib/config/roots.ts';
 import { alertDue, diskLevel } from '../../lib/disk/levels.ts';
 import { checkDisks, type DiskAlert } from '../../lib/disk/monitor.ts';
 import { statfsProbe, usageOf } from '../../lib/disk/probe.ts';
@@ -199,6 +200,21 @@ describe('disk config', () => {
     throw new Error('parsed');
   };
   const policies = [fsPolicy('logs', '/srv/data/logs')];
+
+  it('no fs root may contain the alert file (the tool never lists its own state)', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'disk-root-'));
+    try {
+      const config = parseConfig({
+        policies: [fsPolicy('logs', root)],
+        disk: { alertFile: path.join(root, 'a.json') },
+      });
+      await expect(checkFsRoots(config, {})).rejects.toThrow(
+        `policies[0].store.root: ${root} contains disk.alertFile ${path.join(root, 'a.json')}`,
+      );
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 
   it('defaults 80/90, 6h cooldown, 5m interval', () => {
     expect(parseConfig({ policies }).disk).toEqual({ warning: 80, critical: 90, cooldown: '6h', interval: '5m' });
