@@ -137,6 +137,7 @@ function watchDisks(
       const [report] = await runPolicies(session, [policy], { json: true }, options);
       return report;
     },
+    isPaused: async (policy) => (await session.control.pausedBy(policy)) !== null,
     captureError,
   });
 }

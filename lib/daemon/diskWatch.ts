@@ -19,6 +19,8 @@ export interface DiskWatchDeps {
   /** One check: measure, alert what is due, write the alert file (lib/disk `checkDisks`). */
   check: () => Promise<DiskReport>;
   runEmergency: EmergencyRunner;
+  /** A paused policy (or everything paused) gets no emergency run: a pause is the operator's kill switch. */
+  isPaused: (policy: string) => Promise<boolean>;
   captureError: (error: unknown, stage: string) => void;
 }
 
@@ -101,6 +103,11 @@ export class DiskWatch {
       if (this.stopped) return;
       const usedPercent = (await this.deps.probe.usage(root)).usedPercent;
       if (usedPercent < this.settings.warning) return;
+      // Asked here, not left to the run: a run would record a skipped run in history at every check.
+      if (await this.deps.isPaused(policy.name)) {
+        log.warn('emergency_skipped', { policy: policy.name, reason: 'paused', used_percent: usedPercent });
+        continue;
+      }
       log.warn('emergency_started', { policy: policy.name, filesystem: status.id, used_percent: usedPercent });
       try {
         const report = await this.deps.runEmergency(policy, { reason: 'disk_critical', usedPercent, diskOk });

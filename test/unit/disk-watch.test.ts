@@ -71,6 +71,7 @@ describe('daemon: disk watch', () => {
         reports.push(report);
         return report;
       },
+      isPaused: async (policy) => (await runs.control.pausedBy(policy)) !== null,
       captureError: (_error, stage) => void errors.push(stage),
     });
     return { time, runs, disk, lines, reports, errors, watch };
@@ -112,6 +113,20 @@ describe('daemon: disk watch', () => {
     expect(reports).toEqual([]);
     expect(runs.store.keys()).toHaveLength(10);
     expect(lines.find((line) => line.event === 'disk_critical_no_emergency')).toMatchObject({ policies: ['logs'] });
+  });
+
+  it('a paused policy gets no emergency run (nor a skipped run in history at every check), and says so', async () => {
+    const { runs, lines, reports, watch } = setUp();
+    await runs.control.pause('*', 'ops', 'incident');
+    watch.start();
+    await watch.idle();
+    expect(reports).toEqual([]);
+    expect(runs.control.runs.size).toBe(0);
+    expect(lines.find((line) => line.event === 'emergency_skipped')).toMatchObject({
+      policy: 'logs',
+      reason: 'paused',
+    });
+    await watch.stop();
   });
 
   it('a failed check is logged and alerted, and the next interval checks again', async () => {
