@@ -3,13 +3,12 @@ import * as z from 'zod';
 import { issue, problemCheck } from '../core/issues.ts';
 import { Duration, Retention } from '../core/retention.ts';
 
-/**
- * The config of the disk monitor and of emergency runs (docs: README "Disk filling up"): zod
- * only, assembled into the config by schema.ts.
- */
+// The config of the disk monitor and of emergency runs (README "Disk filling up"): zod only,
+// assembled into the config by schema.ts.
+
 /**
  * What a run does in an emergency (`retention run --emergency`, or the daemon when the policy's
- * file system crosses its critical line): each rule given only narrows what the emergency keeps
+ * file system crosses its critical line): each rule given only narrows what the emergency deletes
  * (an item goes when it is older than `retention` and not among the `keepNewest` newest).
  */
 export const Emergency = z

@@ -5,7 +5,7 @@ import { computeCutoffs } from './plan.ts';
 /**
  * The cutoffs of an emergency run (pure). A policy's `emergency` rules replace its retention for
  * the run: `retention` is a shorter one, `keepNewest: N` keeps only the N newest items in scope.
- * Given both, an item goes only when both say so: each rule can only narrow what is kept. The
+ * Given both, an item goes only when both say so: each rule can only narrow what is deleted. The
  * result is ordinary cutoffs, so eligibility (strict `<`), holds, the stores' re-check at delete
  * time, audit and limits work as in any run; only the rule's name says `emergency: …`.
  */
