@@ -93,7 +93,8 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
       .option('--force', 'proceed past the safety limits (logged)')
       .option('--json', 'print the run report as JSON (only JSON on stdout)')
       .option('--list', 'include every touched item in the report')
-      .option('--strict', 'exit 1 on an SLA breach');
+      .option('--strict', 'exit 1 on an SLA breach')
+      .option('--emergency', "apply the policies' emergency rules in full (oldest first), whatever the disk says");
     if (!dryRun) command.option('--dry-run', 'report what would be deleted; delete nothing');
     command.action(async (flags: RunFlags) => {
       const interrupt = new AbortController();
@@ -306,6 +307,14 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
           () => parseServeFlags(flags, io.env),
         );
       setExit(await withInterrupts(io, stop, serve));
+    });
+  cli
+    .command('disk')
+    .description('the file systems fs policies live on: used %, level, alerts; exit 0 ok, 1 warning, 6 critical')
+    .option('--json', 'print the check as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const { diskCommand } = await import('./disk.ts');
+      setExit(await diskCommand(io, configFile(), flags));
     });
   cli
     .command('config')

@@ -3,7 +3,7 @@ import { describeCause, type LeaseLostError, RetentionError } from '../errors.ts
 import { emfDocument } from '../observe/metrics.ts';
 import { describeCutoffs, latestCutoff } from '../policy/plan.ts';
 import { buildReport, describeHold } from './report.ts';
-import type { ActiveRun } from './start.ts';
+import { type ActiveRun, emergencyReason } from './start.ts';
 
 /**
  * How a run ends, whatever ended it: the report, the `hold` audit records, the history record,
@@ -15,7 +15,9 @@ export async function finishRun(
   error?: Error,
   stopReason?: StopReason,
 ): Promise<RunReport> {
-  const { policy, options, deps, context, tally, budget, census, log } = run;
+  const { policy, options, deps, context, tally, budget, log } = run;
+  // An emergency's cutoffs are not the policy's: what it left is no measure of the policy's backlog.
+  const census = options.emergency ? undefined : run.census;
   const built = buildReport({
     runId: context.runId,
     policy,
@@ -35,6 +37,7 @@ export async function finishRun(
     ...(run.limits ? { limits: run.limits } : {}),
     ...(stopReason ? { stopReason } : {}),
     ...(run.maintenance ? { maintenance: run.maintenance } : {}),
+    ...(options.emergency ? { emergency: emergencyReason(options.emergency) } : {}),
     // describeCause: the cause chain, redacted, so history never stores a credential an error quoted.
     ...(error
       ? {
@@ -61,6 +64,7 @@ export async function finishRun(
   log.info('run_completed', {
     status: report.status,
     ...(report.stopReason ? { stop_reason: report.stopReason } : {}),
+    ...(report.emergency ? { emergency: report.emergency } : {}),
     sla_status: report.sla.status,
     sla_reasons: report.sla.reasons,
     scanned: report.scanned,

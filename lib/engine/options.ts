@@ -1,6 +1,6 @@
 import type { ControlStore } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
-import type { Clock, Trigger } from '../core/types.ts';
+import type { Clock, EmergencyReason, Trigger } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 
 /** What a caller (CLI, handler, tests) hands `runPolicy`: how to run, and with what. */
@@ -32,6 +32,16 @@ export interface RunOptions {
    * fails the run's start, before anything is touched: a redelivered invocation never runs twice.
    */
   runId?: string;
+  /** Apply the policy's `emergency` rules instead of its retention, oldest first (lib/policy/emergency.ts). */
+  emergency?: EmergencyRun;
+}
+
+export interface EmergencyRun extends EmergencyReason {
+  /**
+   * Asked between batches (a daemon's run for a full disk): true once the disk is back under its
+   * warning line, and the run stops there (`partial`, `disk_ok`). Absent: the rules in full.
+   */
+  diskOk?: () => Promise<boolean>;
 }
 
 export interface Progress {

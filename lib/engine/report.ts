@@ -164,6 +164,7 @@ export interface ReportInput {
   limits?: RunReport['limits'];
   stopReason?: StopReason;
   maintenance?: RunReport['maintenance'];
+  emergency?: RunReport['emergency'];
   error?: RunReport['error'];
 }
 
@@ -215,6 +216,7 @@ export function buildReport(input: ReportInput): RunReport {
     ...(input.limits ? { limits: input.limits } : {}),
     ...(input.stopReason ? { stopReason: input.stopReason } : {}),
     ...(input.maintenance ? { maintenance: input.maintenance } : {}),
+    ...(input.emergency ? { emergency: input.emergency } : {}),
     ...(input.error ? { error: input.error } : {}),
     cutoffs: input.cutoffs,
     ...(tally.items ? { items: tally.items } : {}),

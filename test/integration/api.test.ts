@@ -155,6 +155,7 @@ describe('REST API access', () => {
       'GET /api/stats': { query: '?days=7', ok: [200] },
       'GET /api/holds': { ok: [200] },
       'GET /api/pauses': { ok: [200] },
+      'GET /api/disk': { ok: [200] },
       'POST /api/policies/{policy}/pause': { body: { reason: 'access test' }, ok: [200] },
       'POST /api/policies/{policy}/resume': { ok: [200] },
       'POST /api/pause': { body: { reason: 'access test' }, ok: [200] },
@@ -492,5 +493,18 @@ describe('retention serve', () => {
     expect(tokensFromEnv({ RETENTION_VIEWER_TOKEN: VIEWER })).toEqual({ viewer: VIEWER });
     // The control store was never opened: no embedded server was started in the home.
     await expect(readdir(home)).rejects.toThrow();
+  });
+});
+
+describe('disk cards', () => {
+  it('GET /api/disk: the file system under both roots, once, with its policies, percent used and level', async () => {
+    const response = await call('GET', '/api/disk', { who: 'viewer' });
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ warning: 80, critical: 90 });
+    expect(response.json.filesystems).toHaveLength(1);
+    const [filesystem] = response.json.filesystems;
+    expect(filesystem).toMatchObject({ roots: [roots.files, roots.slow], policies: ['files', 'slow'] });
+    expect(['ok', 'warning', 'critical']).toContain(filesystem.level);
+    expect(filesystem.usedPercent).toBeGreaterThan(0);
   });
 });
