@@ -143,7 +143,7 @@ export function assessPeriod(policy: PolicyConfig, data: PolicyPeriodData, perio
     runs,
     sla_breaches: slaBreaches,
     missed_runs: policy.enabled
-      ? missedRuns(policy.schedule, live, period, new Date(data.now.getTime() - MISSED_AFTER_MS))
+      ? missedRuns(policy.schedule, data.runs, period, new Date(data.now.getTime() - MISSED_AFTER_MS))
       : { count: 0, first: null, last: null },
     governance: governanceCounts(data.periodCounts),
     pending: data.periodCounts.filter((c) => c.status === 'pending').reduce((sum, c) => sum + c.count, 0),

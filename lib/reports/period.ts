@@ -58,7 +58,11 @@ export interface MissedRuns {
  * Scheduled instants in the period (up to `until`: what is not due yet cannot be missed) that no
  * live run served: a run serves an instant when it starts between a minute before it and the next
  * scheduled instant. Any trigger counts (a manual run in that slot did the work), except a reconcile run
- * over the policy's orphans, which does not do the policy's job.
+ * over the policy's orphans or an emergency run, which do not do the policy's job.
+ *
+ * `runs`: the policy's whole history back to the period's start (as the report reads it). Slots
+ * before its first recorded run, of any kind, were not the tool's to miss (the policy was added
+ * later); a policy with no history at all missed every slot.
  */
 export function missedRuns(schedule: string, runs: RunRecord[], period: Period, until: Date): MissedRuns {
   const starts = runs
@@ -67,7 +71,9 @@ export function missedRuns(schedule: string, runs: RunRecord[], period: Period, 
     .sort((a, b) => a - b);
   const end = Math.min(period.to.getTime(), until.getTime());
   const missed: Date[] = [];
-  let due = nextRun(schedule, new Date(period.from.getTime() - 1));
+  const known = runs.length > 0 ? Math.min(...runs.map((run) => run.startedAt.getTime())) : period.from.getTime();
+  const from = Math.max(period.from.getTime(), known - EARLY_START_TOLERANCE_MS);
+  let due = nextRun(schedule, new Date(from - 1));
   let index = 0;
   while (due.getTime() < end) {
     const following = nextRun(schedule, due);

@@ -81,8 +81,16 @@ describe('periods', () => {
     });
     // Not due yet is not missed: reported at 12:30 on the day, 02:00 to 12:00 are.
     expect(missedRuns('0 * * * *', served, PERIOD, new Date('2026-11-10T12:30:00Z')).count).toBe(11);
+    // A dry run does not serve its slot.
     const dry = { ...run(30, 'completed'), dryRun: true };
-    expect(missedRuns('0 23 * * *', [dry], PERIOD, NOW).count).toBe(1);
+    expect(missedRuns('0 23 * * *', [run(25 * 60, 'completed'), dry], PERIOD, NOW).count).toBe(1);
+  });
+
+  it("slots before the policy's first recorded run are not missed; a policy that never ran missed them all", () => {
+    expect(missedRuns('0 * * * *', [run(60, 'completed')], PERIOD, NOW).count).toBe(0);
+    // Known from a dry run at 21:30: 22:00 and 23:00 were due, and a dry run serves neither.
+    expect(missedRuns('0 * * * *', [{ ...run(150, 'completed'), dryRun: true }], PERIOD, NOW).count).toBe(2);
+    expect(missedRuns('0 * * * *', [], PERIOD, NOW).count).toBe(24);
   });
 });
 
