@@ -9,6 +9,7 @@ import type { Cutoffs, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
 import { redact } from '../redact.ts';
+import type { FailureStreaks } from './attention.ts';
 import { Budget } from './budget.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { Tally } from './report.ts';
@@ -36,6 +37,8 @@ export interface ActiveRun {
   limits?: RunReport['limits'];
   /** The store's upkeep after the sweep (maintenance.ts), when it did any. */
   maintenance?: RunReport['maintenance'];
+  /** Live runs that hold the lease: failures and settled items for the attention queue. */
+  streaks?: FailureStreaks;
 }
 
 export function newRunId(now: Date): string {
