@@ -1,9 +1,17 @@
 import { applyStreaks, isOpen } from '../core/attention.ts';
-import type { AttentionItem, FailureStreakUpdate } from '../core/control.ts';
+import type { AttentionItem, ControlStore, FailureStreakUpdate } from '../core/control.ts';
 import type { DeleteOutcome } from '../core/store.ts';
-import type { RunReport } from '../core/types.ts';
+import type { Clock, RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
-import type { ActiveRun } from './start.ts';
+import type { Logger } from '../observe/log.ts';
+
+/** What of a run (start.ts ActiveRun) the streaks need; named here so that start.ts may hold a FailureStreaks. */
+interface StreakRun {
+  policy: { name: string; attentionAfter: number };
+  deps: { control: ControlStore; clock: Clock };
+  context: { runId: string };
+  log: Logger;
+}
 
 /**
  * Failures counted into streaks per run at most: past that many, the cause is systemic (the
@@ -43,7 +51,7 @@ export class FailureStreaks {
 }
 
 /** The policy's streaks when a live run starts (one read; usually none). */
-export async function loadStreaks(run: ActiveRun): Promise<FailureStreaks> {
+export async function loadStreaks(run: StreakRun): Promise<FailureStreaks> {
   return new FailureStreaks(await run.deps.control.attentionItems(run.policy.name, 1));
 }
 
@@ -51,7 +59,7 @@ export async function loadStreaks(run: ActiveRun): Promise<FailureStreaks> {
  * Writes the run's streaks and counts the policy's open items. The report matters more than the
  * queue: a control store that fails here is logged, and the report goes without `attention`.
  */
-export async function saveStreaks(run: ActiveRun, streaks: FailureStreaks): Promise<RunReport['attention']> {
+export async function saveStreaks(run: StreakRun, streaks: FailureStreaks): Promise<RunReport['attention']> {
   const { control, clock } = run.deps;
   const after = run.policy.attentionAfter;
   const update = streaks.update(run.policy.name, run.context.runId);
