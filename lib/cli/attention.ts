@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import { isOpen } from '../core/attention.ts';
+import { attentionView, isOpen } from '../core/attention.ts';
 import type { AttentionItem } from '../core/control.ts';
 import { dismissAttention } from '../engine/governed.ts';
 import { ConfigError, clip } from '../errors.ts';
@@ -90,25 +90,21 @@ async function itemsOf(session: Session, policy: PolicyConfig, dismissed: boolea
   return items.filter((item) => dismissed || isOpen(item, policy.attentionAfter));
 }
 
-export function attentionJson(item: AttentionItem) {
-  return {
-    policy: item.policy,
-    key: item.key,
-    failures: item.failures,
-    firstFailedAt: item.firstFailedAt.toISOString(),
-    lastFailedAt: item.lastFailedAt.toISOString(),
-    lastRunId: item.lastRunId,
-    lastError: item.lastError,
-    dismissed: item.dismissed ? { ...item.dismissed, at: item.dismissed.at.toISOString() } : null,
-  };
-}
+const afterOf = (policies: PolicyConfig[], name: string): number =>
+  policies.find((policy) => policy.name === name)?.attentionAfter ?? 0;
 
 async function listCommand(session: Session, request: ListRequest): Promise<number> {
   const items: AttentionItem[] = [];
   for (const policy of request.policies) items.push(...(await itemsOf(session, policy, request.dismissed)));
   const { stdout } = session.io;
   if (request.json) {
-    stdout.write(`${JSON.stringify(items.map(attentionJson), null, 2)}\n`);
+    stdout.write(
+      `${JSON.stringify(
+        items.map((item) => attentionView(item, afterOf(request.policies, item.policy))),
+        null,
+        2,
+      )}\n`,
+    );
     return 0;
   }
   const open = items.filter((item) => item.dismissed === null).length;

@@ -56,3 +56,18 @@ export function clipError(error: string): string {
 export function byFailures(a: AttentionItem, b: AttentionItem): number {
   return b.failures - a.failures || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
+
+/** An item as the CLI's `--json` and the API show it: instants as ISO strings, `open` by the policy's threshold. */
+export function attentionView(item: AttentionItem, after: number) {
+  return {
+    policy: item.policy,
+    key: item.key,
+    failures: item.failures,
+    open: isOpen(item, after),
+    firstFailedAt: item.firstFailedAt.toISOString(),
+    lastFailedAt: item.lastFailedAt.toISOString(),
+    lastRunId: item.lastRunId,
+    lastError: item.lastError,
+    dismissed: item.dismissed ? { ...item.dismissed, at: item.dismissed.at.toISOString() } : null,
+  };
+}
