@@ -3,7 +3,7 @@ import type { AttentionItem, FailureStreakUpdate } from '../../core/control.ts';
 import type { SqlClient } from '../../sql/client.ts';
 
 /**
- * Failure streaks in `retention.attention` (migration 3): the rules of core/attention.ts
+ * Failure streaks in `retention.attention` (migration 4): the rules of core/attention.ts
  * `nextStreaks` in two statements, whatever the number of keys, in one transaction.
  */
 const COLUMNS =
