@@ -39,8 +39,10 @@ export class FailureStreaks {
     for (const outcome of outcomes) {
       if (outcome.status !== 'failed') {
         if (this.known.has(outcome.key)) this.settled.add(outcome.key);
-      } else if (this.failed.size < MAX_TRACKED_FAILURES)
+      } else if (this.failed.size < MAX_TRACKED_FAILURES || this.known.has(outcome.key)) {
+        // Past the cap, known streaks are still extended: a whole pass must not end them as unmet.
         this.failed.set(outcome.key, outcome.error ?? 'unknown error');
+      }
     }
   }
 

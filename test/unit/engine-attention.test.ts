@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FailureStreaks, MAX_TRACKED_FAILURES } from '../../lib/engine/attention.ts';
 import { FakeRuns, oldItems, policyWith, T0 } from '../support/fakeRuns.ts';
 
 /**
@@ -77,5 +78,17 @@ describe('engine: failure streaks (attention)', () => {
     const retried = await runs.run({ fromStart: true });
     expect(retried.failed).toBe(1);
     expect((await streak(runs, 'old-00'))?.failures).toBe(2);
+  });
+
+  it('past the failures a run counts, known streaks are still extended (a whole pass must not end them)', () => {
+    const known = { policy: 'files', key: 'known', failures: 2, firstFailedAt: T0, lastFailedAt: T0 };
+    const streaks = new FailureStreaks([{ ...known, lastRunId: 'r0', lastError: 'e', dismissed: null }]);
+    const failures = Array.from({ length: MAX_TRACKED_FAILURES + 5 }, (_, index) => `k${index}`);
+    streaks.note(failures.map((key) => ({ key, status: 'failed' as const, error: 'EPERM' })));
+    streaks.note([{ key: 'known', status: 'failed', error: 'EPERM' }]);
+    streaks.wholePass = true;
+    const update = streaks.update('files', 'r1');
+    expect(update.failed).toHaveLength(MAX_TRACKED_FAILURES + 1);
+    expect(update.failed.at(-1)).toEqual({ key: 'known', error: 'EPERM' });
   });
 });
