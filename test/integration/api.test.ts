@@ -460,6 +460,7 @@ describe('REST API actions', () => {
       bytesToFreeFrom: ['files', 'slow'],
       deletedLast30d: 6,
       running: 0,
+      attentionOpen: 0,
     });
     const stats = (await call('GET', '/api/stats?days=3', { who: 'viewer' })).json;
     expect(stats.days.map((day: { deleted: number }) => day.deleted)).toEqual([0, 0, 6]);
@@ -513,6 +514,7 @@ describe('REST API actions', () => {
     });
     expect(record).toMatchObject({ actor: `api:operator:${actor}`, rule: 'owned by team X', runId: 'r3' });
     expect((await call('GET', '/api/attention', { who: 'viewer' })).json[0].open).toBe(1);
+    expect((await call('GET', '/api/overview', { who: 'viewer' })).json.attentionOpen).toBe(1);
 
     // Neither item exists: the retry's whole pass no longer meets them, and their streaks end.
     const retry = await call('POST', '/api/policies/files/attention/retry', { actor });
