@@ -91,4 +91,15 @@ describe('engine: failure streaks (attention)', () => {
     expect(update.failed).toHaveLength(MAX_TRACKED_FAILURES + 1);
     expect(update.failed.at(-1)).toEqual({ key: 'known', error: 'EPERM' });
   });
+
+  it("a run over another store in the policy's name (checkpoint: false, as reconcile's) leaves its streaks alone", async () => {
+    const runs = new FakeRuns({ items: oldItems(2) });
+    runs.store.failing.add('old-00');
+    await runs.run();
+    runs.store.items.delete('old-00');
+    const other = await runs.run({ checkpoint: false });
+    expect(other.status).toBe('completed');
+    expect(other.attention).toBeUndefined();
+    expect((await streak(runs, 'old-00'))?.failures).toBe(1);
+  });
 });
