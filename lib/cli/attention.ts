@@ -90,24 +90,18 @@ async function itemsOf(session: Session, policy: PolicyConfig, dismissed: boolea
   return items.filter((item) => dismissed || isOpen(item, policy.attentionAfter));
 }
 
-const afterOf = (policies: PolicyConfig[], name: string): number =>
-  policies.find((policy) => policy.name === name)?.attentionAfter ?? 0;
-
 async function listCommand(session: Session, request: ListRequest): Promise<number> {
-  const items: AttentionItem[] = [];
-  for (const policy of request.policies) items.push(...(await itemsOf(session, policy, request.dismissed)));
+  const items: Array<ReturnType<typeof attentionView>> = [];
+  for (const policy of request.policies) {
+    const found = await itemsOf(session, policy, request.dismissed);
+    items.push(...found.map((item) => attentionView(item, policy.attentionAfter)));
+  }
   const { stdout } = session.io;
   if (request.json) {
-    stdout.write(
-      `${JSON.stringify(
-        items.map((item) => attentionView(item, afterOf(request.policies, item.policy))),
-        null,
-        2,
-      )}\n`,
-    );
+    stdout.write(`${JSON.stringify(items, null, 2)}\n`);
     return 0;
   }
-  const open = items.filter((item) => item.dismissed === null).length;
+  const open = items.filter((item) => item.open).length;
   if (items.length === 0) {
     stdout.write('no item needs attention\n');
     return 0;
