@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { RetentionConfig } from '../config/schema.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
+import { registerAttention } from './attention.ts';
 import { type AuditVerifyFlags, auditVerifyCommand, parseAuditVerifyFlags } from './auditVerify.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, withSession } from './context.ts';
@@ -192,6 +193,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (id: string, flags: { reason?: string }) =>
       setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldRemove(id, flags))),
     );
+  registerAttention(cli, { io, configFile, setExit, withInterrupts });
 
   cli
     .command('history')

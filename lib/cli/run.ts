@@ -156,6 +156,13 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     if (report.emergency) io.stdout.write(`  ${report.policy}: ${describeEmergency(report.emergency)}\n`);
     for (const reason of report.sla.reasons) io.stdout.write(`  ${report.policy}: ${reason}\n`);
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
+    if (report.attention && report.attention.open > 0) {
+      const { open, after } = report.attention;
+      io.stdout.write(
+        `  ${report.policy}: ${open} item${open === 1 ? '' : 's'} failed in ${after} or more consecutive runs` +
+          ` (retention attention list --policy ${report.policy})\n`,
+      );
+    }
     for (const entry of report.notDeleted)
       io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
     const upkeep = report.maintenance;

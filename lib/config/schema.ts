@@ -1,6 +1,7 @@
 import path from 'node:path';
 import * as z from 'zod';
 import { CONTROL_BACKENDS } from '../control/registry.ts';
+import { DEFAULT_ATTENTION_AFTER } from '../core/attention.ts';
 import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
 import { DatabaseTimeout, Duration, Retention, type RetentionSpec } from '../core/retention.ts';
@@ -88,6 +89,8 @@ const PolicyCommon = {
   sla: Sla.default({ maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 }),
   backup: Backup.optional(),
   emergency: Emergency.optional(),
+  /** Consecutive live runs an item may fail to delete before `retention attention list` shows it. */
+  attentionAfter: z.number().int().min(1).max(1000).default(DEFAULT_ATTENTION_AFTER),
   /** Retention under 1h is almost always a typo; this says it is not. */
   allowShortRetention: z.boolean().default(false),
 };

@@ -181,6 +181,11 @@ export interface RunReport {
    * store's and the store's own trail's. `retention audit verify` checks each is still in its chain.
    */
   auditChain?: { control?: ChainHead; store?: ChainHead };
+  /**
+   * Live runs: the policy's items that failed to delete in `after` (the policy's `attentionAfter`)
+   * or more consecutive runs and were not dismissed, once this run's outcomes were counted.
+   */
+  attention?: { open: number; after: number };
   items?: ListedItem[];
 }
 

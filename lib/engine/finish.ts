@@ -2,6 +2,7 @@ import type { RunReport, RunStatus, StopReason } from '../core/types.ts';
 import { describeCause, type LeaseLostError, RetentionError } from '../errors.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import { describeCutoffs, latestCutoff } from '../policy/plan.ts';
+import { saveStreaks } from './attention.ts';
 import { buildReport, describeHold } from './report.ts';
 import { type ActiveRun, emergencyReason } from './start.ts';
 
@@ -51,6 +52,8 @@ export async function finishRun(
   // The configuration the run applied: "which rule deleted this" still has an answer once it changed.
   let report: RunReport = { ...built, policyHash: run.policyHash };
   try {
+    const attention = run.streaks ? await saveStreaks(run, run.streaks) : undefined;
+    if (attention) report = { ...report, attention };
     if (!options.dryRun) {
       await recordHolds(run);
       report = { ...report, auditChain: await auditChainHeads(run) };
@@ -76,6 +79,7 @@ export async function finishRun(
     backlog: report.backlog,
     oldest_overdue_seconds: report.oldestOverdueSeconds,
     duration_seconds: report.durationSeconds,
+    ...(report.attention ? { attention_open: report.attention.open } : {}),
     dry_run: report.dryRun,
     // The heads outside the database too: a log line per run anchors the chains (invariant 13).
     ...(report.auditChain ? { audit_chain: report.auditChain } : {}),

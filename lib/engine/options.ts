@@ -20,10 +20,13 @@ export interface RunOptions {
   /** Add every touched item to the report. */
   list: boolean;
   /**
-   * false: neither resume from nor save the policy's checkpoint. A run in the policy's name over
-   * another store (reconcile's orphan files) must not move the position of the policy's own scans.
+   * false: neither resume from nor save the policy's checkpoint, nor count its failure streaks. A
+   * run in the policy's name over another store (reconcile's orphan files) must not move the
+   * position of the policy's own scans, nor end the streaks of its items as not met.
    */
   checkpoint?: boolean;
+  /** Start at the start of the scope, not at the checkpoint (`attention retry`: the failed items are reached). */
+  fromStart?: boolean;
   /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
   signal?: AbortSignal;
   /**

@@ -4,6 +4,7 @@ import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
 import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from '../errors.ts';
 import { checkLimits } from '../policy/limits.ts';
+import { loadStreaks } from './attention.ts';
 import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
@@ -41,10 +42,13 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   if (fence === 'locked') return finishRun(run, 'skipped_locked');
   try {
     if (fence) await recoverEarlierRuns(run);
+    // A run over another store in the policy's name (reconcile) has none of its items.
+    if (fence && options.checkpoint !== false) run.streaks = await loadStreaks(run);
     const holds = await deps.control.listHolds(policy.name);
     const overLimits = await censusOverLimits(run, holds);
     if (overLimits) return await finishRun(run, 'aborted_limit', overLimits);
     const { end, fromStart, skippedRows } = await sweepExpired(run, holds, fence);
+    if (run.streaks) run.streaks.wholePass = end.status === 'completed' && fromStart;
     await pruneBackups(run);
     await maintainAfterRun(run);
     run.census = await backlogAfter(run, holds, end.status === 'completed' && fromStart);
@@ -116,10 +120,8 @@ interface SweepOutcome {
 /** Whole partitions first, then the batch loop over steps from the checkpoint (or oldest first). */
 async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<SweepOutcome> {
   const { policy, options, deps, log } = run;
-  const checkpoint =
-    options.dryRun || run.oldestFirst || options.checkpoint === false
-      ? null
-      : await deps.control.getCheckpoint(policy.name);
+  const fresh = options.dryRun || run.oldestFirst || options.checkpoint === false || options.fromStart;
+  const checkpoint = fresh ? null : await deps.control.getCheckpoint(policy.name);
   const sweep = new Sweep(run, fence);
   const steps = stepsFor(run, holds, fence, checkpoint?.cursor, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });

@@ -9,6 +9,7 @@ import type { Cutoffs, EmergencyReason, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
 import { redact } from '../redact.ts';
+import type { FailureStreaks } from './attention.ts';
 import { Budget } from './budget.ts';
 import { emergencyRunCutoffs } from './emergency.ts';
 import type { RunDeps, RunOptions } from './options.ts';
@@ -44,6 +45,8 @@ export interface ActiveRun {
    * not pass over the whole scope in key order must not move where the next full pass resumes.
    */
   oldestFirst: boolean;
+  /** Live runs that hold the lease: failures and settled items for the attention queue. */
+  streaks?: FailureStreaks;
 }
 
 export function newRunId(now: Date): string {

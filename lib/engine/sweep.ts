@@ -181,10 +181,9 @@ export class Sweep {
         })),
       ]);
       const gone = deletable.filter((item) => !present.has(item.key));
-      tally.countOutcomes(
-        gone,
-        gone.map((item) => ({ key: item.key, status: 'deleted' })),
-      );
+      const deleted = gone.map((item) => ({ key: item.key, status: 'deleted' as const }));
+      tally.countOutcomes(gone, deleted);
+      this.run.streaks?.note(deleted);
       throw error;
     }
     // A store stopped by `beforeRequest` (the lease can no longer be trusted) returns the outcomes
@@ -205,6 +204,7 @@ export class Sweep {
       })),
     ]);
     tally.countOutcomes(batch, all);
+    this.run.streaks?.note(all);
     const failed = all.filter((outcome) => outcome.status === 'failed');
     log.info('batch_deleted', {
       batch_size: batch.length,

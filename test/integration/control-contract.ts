@@ -5,6 +5,7 @@ import type { AuditIntent, ControlStore } from '../../lib/core/control.ts';
 import { governanceView, recordGovernance } from '../../lib/core/governance.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { LeaseLostError } from '../../lib/errors.ts';
+import { attentionContract } from './attention-contract.ts';
 
 /**
  * The behaviour every ControlStore backend must have (PostgreSQL now, DynamoDB later), run
@@ -38,6 +39,8 @@ export function controlStoreContract(
       await store.migrate();
       expect((await store.listHolds()).map((h) => h.id)).toContain(hold.id);
     });
+
+    attentionContract(() => store, policyName);
 
     describe('leases', () => {
       it('gives a held lease to nobody else', async () => {

@@ -156,6 +156,27 @@ const MIGRATIONS: Migration[] = [
     ],
   },
   { version: 3, name: 'audit counts by period', statements: [AUDIT_COUNTS_INDEX] },
+  {
+    version: 4,
+    name: 'failure streaks (the attention queue)',
+    statements: [
+      // One row per item whose deletion failed in consecutive live runs (core/attention.ts);
+      // state, not record: rows go when a streak ends. Dismissals are audited as governance records.
+      `CREATE TABLE retention.attention (
+        policy text NOT NULL,
+        key text NOT NULL,
+        failures integer NOT NULL,
+        first_failed_at timestamptz NOT NULL,
+        last_failed_at timestamptz NOT NULL,
+        last_run_id text NOT NULL,
+        last_error text NOT NULL,
+        dismissed_by text,
+        dismissed_reason text,
+        dismissed_at timestamptz,
+        PRIMARY KEY (policy, key)
+      )`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

@@ -1,5 +1,6 @@
 import type { AuditChains } from '../../core/chain.ts';
 import type {
+  AttentionItem,
   AuditCount,
   AuditCountQuery,
   AuditIntent,
@@ -9,6 +10,7 @@ import type {
   AuditStatus,
   Checkpoint,
   ControlStore,
+  FailureStreakUpdate,
   Lease,
   NewHold,
   PauseState,
@@ -18,6 +20,7 @@ import type { Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, SqlError } from '../../errors.ts';
 import type { SqlClient } from '../../sql/client.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
+import { dismissStreak, noteStreaks, selectStreaks } from './attention.ts';
 import {
   insertAuditEntries,
   resolveIntentsById,
@@ -319,6 +322,19 @@ export class PostgresControlStore implements ControlStore {
 
   auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
     return this.guard('auditCounts', { policy: query.policy }, () => countAudit(this.sql, query));
+  }
+
+  noteFailureStreaks(update: FailureStreakUpdate): Promise<void> {
+    const context = { policy: update.policy, runId: update.runId, failed: update.failed.length };
+    return this.guard('noteFailureStreaks', context, () => noteStreaks(this.sql, update));
+  }
+
+  attentionItems(policy: string, minFailures: number): Promise<AttentionItem[]> {
+    return this.guard('attentionItems', { policy }, () => selectStreaks(this.sql, policy, minFailures));
+  }
+
+  dismissAttention(policy: string, key: string, by: string, reason: string): Promise<AttentionItem | null> {
+    return this.guard('dismissAttention', { policy, key }, () => dismissStreak(this.sql, { policy, key, by, reason }));
   }
 
   close(): Promise<void> {

@@ -124,6 +124,12 @@ function renderCards(overview) {
       h('span', {}, badge(overview.health)),
       `${sla.ok} ok · ${sla.warning} warning · ${sla.breach} breach · ${sla.none} not run`,
     ),
+    card(
+      'attention',
+      'Need attention',
+      count(overview.attentionOpen),
+      'failed to delete run after run: retention attention list',
+    ),
   );
 }
 
