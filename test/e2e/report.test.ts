@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -8,8 +7,9 @@ import { PostgresControlStore } from '../../lib/control/postgres/store.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import type { ComplianceReport } from '../../lib/reports/complianceRead.ts';
 import { createSqlClient } from '../../lib/sql/client.ts';
-import { BIN, runCli, seedFiles } from '../support/cli.ts';
+import { runCli, seedFiles } from '../support/cli.ts';
 import { useFreshHomes } from '../support/embeddedHome.ts';
+import { evidenceSetup, killAfterBatches, OLD } from '../support/evidence.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**
@@ -20,75 +20,7 @@ import { usePostgresAndScratch } from '../support/lifecycle.ts';
  */
 const shared = usePostgresAndScratch('retention-report-');
 const newHome = useFreshHomes('retention-report-home-');
-const OLD = new Date(Date.now() - 90 * 86_400_000);
-
-async function setup() {
-  const home = await newHome();
-  const dir = (name: string) => path.join(shared.scratch, `${path.basename(home)}-${name}`);
-  const [files, bulk, backups] = [dir('files'), dir('bulk'), dir('backups')];
-  for (const directory of [files, bulk, backups]) await mkdir(directory);
-  await seedFiles(
-    files,
-    Array.from({ length: 12 }, (_, i) => ({ key: `f${i}.pdf`, mtime: OLD })),
-  );
-  await seedFiles(
-    bulk,
-    Array.from({ length: 40 }, (_, i) => ({ key: `b${String(i).padStart(3, '0')}.tmp`, mtime: OLD })),
-  );
-  const rows = await shared.server.createDatabase('report_rows');
-  const seed = new pg.Client({ connectionString: rows });
-  await seed.connect();
-  await seed.query('CREATE TABLE docs (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL)');
-  await seed.query('CREATE INDEX ON docs (created_at, id)');
-  await seed.query(`INSERT INTO docs (created_at) SELECT now() - interval '40 days' FROM generate_series(1, 9)`);
-  await seed.end();
-  // Daily at 02:00: no scheduled run falls due inside the test's period unless it runs then.
-  const common = { schedule: '0 2 * * *', retention: '30d', limits: { maxDeleteFraction: 1 } };
-  const config = path.join(shared.scratch, `${path.basename(home)}.json`);
-  await writeFile(
-    config,
-    JSON.stringify({
-      policies: [
-        {
-          ...common,
-          name: 'files',
-          class: 'blobs',
-          store: { kind: 'fs', root: files },
-          batchSize: 5,
-          backup: { to: backups, keepFor: '30d' },
-        },
-        { ...common, name: 'bulk', class: 'blobs', store: { kind: 'fs', root: bulk }, batchSize: 5 },
-        {
-          ...common,
-          name: 'docs',
-          class: 'rows',
-          store: { kind: 'postgres', url: rows },
-          table: 'public.docs',
-          timestamp: 'created_at',
-          batchSize: 4,
-        },
-      ],
-    }),
-  );
-  const env = { RETENTION_HOME: home, RETENTION_DATABASE_URL: '', RETENTION_LEASE_TTL: '3s' };
-  const cli = (...args: string[]) => runCli(['--config', config, ...args], { env });
-  return { home, files, rows, config, env, cli };
-}
-
-/** `retention run --policy <p>`, SIGKILLed once it has deleted `batches` batches. */
-async function killAfterBatches(config: string, env: Record<string, string>, policy: string, batches: number) {
-  const child = spawn(process.execPath, [BIN, '--config', config, 'run', '--policy', policy], {
-    env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let seen = 0;
-  child.stderr.on('data', (chunk: Buffer) => {
-    seen += (chunk.toString().match(/"event":"batch_deleted"/g) ?? []).length;
-    if (seen >= batches) child.kill('SIGKILL');
-  });
-  const signal = await new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-  expect(signal).toBe('SIGKILL');
-}
+const setup = async () => evidenceSetup(shared, await newHome(), { files: 12, bulk: 40, batchSize: 5 });
 
 /** What a run killed mid-batch leaves: its history `running`, its intents `pending`. */
 async function crashedWithIntents(url: string, root: string, keys: string[]): Promise<void> {
