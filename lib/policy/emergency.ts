@@ -1,3 +1,4 @@
+import { BestOf } from '../core/heap.ts';
 import type { RetentionSpec } from '../core/retention.ts';
 import type { CutoffRule, Cutoffs } from '../core/types.ts';
 import { computeCutoffs } from './plan.ts';
@@ -61,46 +62,19 @@ export function emergencyCutoffs(
  * `keepFrom()` is the N-th newest, the instant `emergencyCutoffs` keeps from.
  */
 export class NewestTimestamps {
-  private readonly heap: number[] = [];
+  private readonly newest: BestOf<number>;
 
-  constructor(private readonly count: number) {}
+  constructor(count: number) {
+    this.newest = new BestOf(count, (a, b) => a > b);
+  }
 
   offer(timestamp: Date): void {
-    const value = timestamp.getTime();
-    if (this.heap.length < this.count) {
-      this.heap.push(value);
-      this.siftUp(this.heap.length - 1);
-    } else if (this.count > 0 && value > this.heap[0]!) {
-      this.heap[0] = value;
-      this.siftDown(0);
-    }
+    this.newest.offer(timestamp.getTime());
   }
 
   /** Null while fewer than N were offered: nothing goes by count. */
   keepFrom(): Date | null {
-    return this.heap.length < this.count || this.count === 0 ? null : new Date(this.heap[0]!);
-  }
-
-  private siftUp(start: number): void {
-    let index = start;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (this.heap[parent]! <= this.heap[index]!) return;
-      [this.heap[index], this.heap[parent]] = [this.heap[parent]!, this.heap[index]!];
-      index = parent;
-    }
-  }
-
-  private siftDown(start: number): void {
-    let index = start;
-    for (;;) {
-      const left = 2 * index + 1;
-      let smallest = index;
-      if (left < this.heap.length && this.heap[left]! < this.heap[smallest]!) smallest = left;
-      if (left + 1 < this.heap.length && this.heap[left + 1]! < this.heap[smallest]!) smallest = left + 1;
-      if (smallest === index) return;
-      [this.heap[index], this.heap[smallest]] = [this.heap[smallest]!, this.heap[index]!];
-      index = smallest;
-    }
+    const nth = this.newest.worstKept();
+    return nth === undefined ? null : new Date(nth);
   }
 }
