@@ -1,10 +1,15 @@
 import os from 'node:os';
 import type { Clock } from '../core/types.ts';
+import { DiskWatch } from '../daemon/diskWatch.ts';
 import { DEFAULT_CONCURRENCY, Scheduler } from '../daemon/scheduler.ts';
 import { systemTimer } from '../daemon/timer.ts';
+import { checkDisks, operationalAlert } from '../disk/monitor.ts';
+import { statfsProbe } from '../disk/probe.ts';
+import { fsRootsOf } from '../disk/survey.ts';
 import { Logger, levelFromEnv } from '../observe/log.ts';
-import { createRunMonitor } from '../observe/sentry.ts';
+import { captureAlert, createRunMonitor } from '../observe/sentry.ts';
 import { type CliIO, type Session, withSession } from './context.ts';
+import { alertFileOf } from './disk.ts';
 import { parsePositiveInt } from './flags.ts';
 import { runPolicies } from './run.ts';
 import { parseServeFlags, type ServeOptions, startServing } from './serve.ts';
@@ -85,18 +90,55 @@ export async function daemonCommand(
         },
       },
     );
+    const diskWatch = watchDisks(runSession, stop, (error, stage) => monitor.captureError(error, { stage }));
     // The server first: a port in use is exit 2 before the scheduler has started any run.
     const server = serve ? await startServing(runSession, serve) : undefined;
     try {
       await scheduler.start();
+      diskWatch?.start();
       onStarted?.(scheduler, runSession);
       await stopped(stop);
-      await scheduler.stop(String(stop.reason ?? 'stopped'));
+      await Promise.all([scheduler.stop(String(stop.reason ?? 'stopped')), diskWatch?.stop()]);
     } finally {
       await server?.close();
       await monitor.flush();
     }
     return 0;
+  });
+}
+
+/**
+ * The disk monitor of the daemon (lib/daemon/diskWatch.ts), when any policy lives on a local file
+ * system: alerts to the log, the alert file and Sentry; emergency runs on the daemon's session,
+ * stopped by the daemon's own stop like its scheduled runs.
+ */
+function watchDisks(
+  session: Session,
+  stop: AbortSignal,
+  captureError: (error: unknown, stage: string) => void,
+): DiskWatch | undefined {
+  const { config, clock, log, io } = session;
+  if (fsRootsOf(config.policies).length === 0) return undefined;
+  const alertFile = alertFileOf(config, io);
+  return new DiskWatch(config.policies, config.disk, {
+    log,
+    timer: systemTimer,
+    probe: statfsProbe,
+    check: () =>
+      checkDisks(config.policies, config.disk, {
+        probe: statfsProbe,
+        clock,
+        log,
+        alertFile,
+        sendAlert: (alert) => captureAlert(operationalAlert(alert)),
+      }),
+    runEmergency: async (policy, emergency) => {
+      const options = { ...SCHEDULED, signal: stop, emergency };
+      const [report] = await runPolicies(session, [policy], { json: true }, options);
+      return report;
+    },
+    isPaused: async (policy) => (await session.control.pausedBy(policy)) !== null,
+    captureError,
   });
 }
 

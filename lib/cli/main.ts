@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { RetentionConfig } from '../config/schema.ts';
 import { ConfigError, describeCause, RetentionError } from '../errors.ts';
 import { redactText } from '../redact.ts';
+import { registerAttention } from './attention.ts';
 import { type AuditVerifyFlags, auditVerifyCommand, parseAuditVerifyFlags } from './auditVerify.ts';
 import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, withSession } from './context.ts';
@@ -93,7 +94,8 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
       .option('--force', 'proceed past the safety limits (logged)')
       .option('--json', 'print the run report as JSON (only JSON on stdout)')
       .option('--list', 'include every touched item in the report')
-      .option('--strict', 'exit 1 on an SLA breach');
+      .option('--strict', 'exit 1 on an SLA breach')
+      .option('--emergency', "apply the policies' emergency rules in full (oldest first), whatever the disk says");
     if (!dryRun) command.option('--dry-run', 'report what would be deleted; delete nothing');
     command.action(async (flags: RunFlags) => {
       const interrupt = new AbortController();
@@ -191,6 +193,7 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(async (id: string, flags: { reason?: string }) =>
       setExit(await withSession(io, configFile(), holdRemoveCommand, () => parseHoldRemove(id, flags))),
     );
+  registerAttention(cli, { io, configFile, setExit, withInterrupts });
 
   cli
     .command('history')
@@ -231,10 +234,16 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
     .action(session(parseVerifyFlags, verifyCommand));
   cli
     .command('report')
-    .description('compliance report: per policy, what its runs did over a window and whether it is doing its job')
-    .option('--since <duration>', 'the window: runs started this long ago or later, e.g. 7d, 24h (default 30d)')
+    .description('compliance report over a period, per policy and purpose, reconciled with the audit trail')
+    .option('--month <YYYY-MM>', 'the period: one calendar month in UTC, e.g. 2026-11')
+    .option('--from <time>', 'the period: from this instant (with --to), e.g. 2026-11-01T00:00:00Z')
+    .option('--to <time>', 'the period: up to this instant, excluded')
+    .option('--since <duration>', 'the period: this long back to now, e.g. 7d (default 30d)')
     .option('-p, --policy <name>', 'one policy (repeatable); default: every policy', collect)
     .option('--json', 'print the report as JSON (only JSON on stdout)')
+    .option('--csv', 'print the report as CSV: a row per policy, then one per purpose')
+    .option('--html', 'print one self-contained printable HTML page (charts, chain verification)')
+    .option('--strict', 'exit 1 when any policy needs attention or the audit chains are altered')
     .action(session(parseReportFlags, reportCommand));
   cli
     .command('lifecycle')
@@ -300,6 +309,14 @@ function program(io: CliIO, setExit: (code: number) => void): Command {
           () => parseServeFlags(flags, io.env),
         );
       setExit(await withInterrupts(io, stop, serve));
+    });
+  cli
+    .command('disk')
+    .description('the file systems fs policies live on: used %, level, alerts; exit 0 ok, 1 warning, 6 critical')
+    .option('--json', 'print the check as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const { diskCommand } = await import('./disk.ts');
+      setExit(await diskCommand(io, configFile(), flags));
     });
   cli
     .command('config')

@@ -1,99 +1,201 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import type { ControlStore } from '../core/control.ts';
-import { durationMs } from '../core/durations.ts';
-import { type ComplianceReport, complianceReport, type PolicyRecords } from '../reports/compliance.ts';
+import { ConfigError } from '../errors.ts';
+import { complianceHtml } from '../reports/complianceHtml.ts';
+import { buildComplianceReport, type ComplianceReport } from '../reports/complianceRead.ts';
+import { instantsPeriod, monthPeriod, type Period } from '../reports/period.ts';
+import { createStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
-import { parseDurationFlag } from './flags.ts';
-import { bytes, seconds, table, when } from './format.ts';
+import { parseDurationFlag, parseInstant } from './flags.ts';
+import { seconds, table, when } from './format.ts';
 
-/** Runs read per policy; a window holding more is reported as incomplete. */
-const RUNS_READ = 1000;
-const DEFAULT_SINCE = '30d';
+const DEFAULT_SINCE_MS = 30 * 86_400_000;
 
 export interface ReportFlags {
+  month?: string;
+  from?: string;
+  to?: string;
   since?: string;
   policy?: string[];
   json?: boolean;
+  csv?: boolean;
+  html?: boolean;
+  strict?: boolean;
 }
 
+type Format = 'table' | 'json' | 'csv' | 'html';
+
 export interface ReportOptions {
-  sinceMs: number;
+  /** The period, read against the session's clock (`--since` and the default end now). */
+  period: (now: Date) => Period;
   policies: PolicyConfig[];
-  json: boolean;
+  format: Format;
+  strict: boolean;
 }
 
 /** Checked before the control store is opened, so bad input starts nothing; no --policy: every policy. */
 export function parseReportFlags(config: RetentionConfig, flags: ReportFlags): ReportOptions {
   const names = flags.policy ?? [];
+  const formats = (['json', 'csv', 'html'] as const).filter((format) => flags[format]);
+  if (formats.length > 1)
+    throw ConfigError.single(`--${formats[1]}`, `given with --${formats[0]}`, 'choose one output format');
   return {
-    sinceMs: parseDurationFlag('--since', flags.since) ?? durationMs(DEFAULT_SINCE),
+    period: parsePeriod(flags),
     policies: selectPolicies(config, names, names.length === 0),
-    json: flags.json ?? false,
+    format: formats[0] ?? 'table',
+    strict: flags.strict ?? false,
   };
 }
 
-/** Compliance report: per policy, what its live runs did over the window and whether it is doing its job. Read-only. */
-export async function reportCommand(session: Session, options: ReportOptions): Promise<number> {
-  const read = async (policy: PolicyConfig) => ({ policy, records: await readRecords(session.control, policy.name) });
-  const entries = await Promise.all(options.policies.map(read));
-  const until = session.clock.now();
-  const report = complianceReport(entries, {
-    since: new Date(until.getTime() - options.sinceMs),
-    until,
-    runsRead: RUNS_READ,
-  });
-  session.io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return 0;
+function parsePeriod(flags: ReportFlags): (now: Date) => Period {
+  const given = (['month', 'from', 'to', 'since'] as const).filter((flag) => flags[flag] !== undefined);
+  const fix = 'give --month YYYY-MM, or --from and --to, or --since';
+  if (flags.month !== undefined) {
+    if (given.length > 1) throw ConfigError.single(`--${given[1]}`, 'given with --month', fix);
+    const month = monthPeriod(flags.month);
+    return () => month;
+  }
+  if (flags.since !== undefined) {
+    if (given.length > 1) throw ConfigError.single(`--${given.find((f) => f !== 'since')}`, 'given with --since', fix);
+    const ms = parseDurationFlag('--since', flags.since)!;
+    return (now) => ({ ...instantsPeriod(new Date(now.getTime() - ms), now), label: `last ${flags.since}` });
+  }
+  if (flags.from !== undefined || flags.to !== undefined) {
+    const missing = flags.from === undefined ? '--from' : flags.to === undefined ? '--to' : null;
+    if (missing)
+      throw ConfigError.single(missing, 'missing', `give both --from and --to, e.g. --from 2026-11-01 --to 2026-12-01`);
+    const period = instantsPeriod(parseInstant('--from', flags.from)!, parseInstant('--to', flags.to)!);
+    return () => period;
+  }
+  return (now) => ({ ...instantsPeriod(new Date(now.getTime() - DEFAULT_SINCE_MS), now), label: 'last 30d' });
 }
 
-async function readRecords(control: ControlStore, policy: string): Promise<PolicyRecords> {
-  const [runs, holds, pause] = await Promise.all([
-    control.listRuns({ policy, limit: RUNS_READ }),
-    control.listHolds(policy),
-    control.pausedBy(policy),
-  ]);
-  // The intents of a run still in progress are not left over: that run resolves them itself.
-  const newest = runs.find((run) => !run.dryRun);
-  const pending = await control.pendingIntents(policy, newest?.status === 'running' ? newest.runId : undefined);
-  return { runs, holds: holds.length, pause, pendingIntents: pending.length };
+/**
+ * The compliance report over a period: per policy and purpose, reconciled with the audit trail.
+ * Read-only. Exit 0; with --strict, 1 when any policy needs attention or the chains are altered.
+ */
+export async function reportCommand(session: Session, options: ReportOptions): Promise<number> {
+  const now = session.clock.now();
+  const sources = await Promise.all(
+    options.policies.map(async (policy) => ({ policy, store: await createStore(policy) })),
+  );
+  let report: ComplianceReport;
+  try {
+    report = await buildComplianceReport(session.control, sources, options.period(now), now);
+  } finally {
+    for (const { store } of sources) await store.close();
+  }
+  const render: Record<Format, (report: ComplianceReport) => string> = {
+    table: formatReport,
+    json: (r) => `${JSON.stringify(r, null, 2)}\n`,
+    csv: formatCsv,
+    html: complianceHtml,
+  };
+  session.io.stdout.write(render[options.format](report));
+  const troubled = report.summary.attention > 0 || !report.chains.intact;
+  return options.strict && troubled ? 1 : 0;
 }
 
 function formatReport(report: ComplianceReport): string {
-  const rows = report.policies.map((policy) => [
-    policy.policy,
-    policy.verdict,
-    `${policy.runs.total}${policy.runs.failed > 0 ? ` (${policy.runs.failed} failed)` : ''}`,
-    policy.totals.deleted,
-    policy.totals.failed,
-    bytes(policy.totals.bytes_freed),
-    policy.sla.breach,
-    policy.latest_run?.backlog ?? '-',
-    seconds(policy.latest_run?.oldest_overdue_seconds ?? null),
-    policy.holds,
+  const rows = report.policies.map((p) => [
+    p.policy,
+    p.verdict,
+    p.deleted,
+    p.failed,
+    `${p.failure_rate_percent}%`,
+    p.end.held ?? '-',
+    p.end.unclassified ?? '-',
+    p.end.backlog ?? '-',
+    seconds(p.end.oldest_overdue_seconds),
+    p.sla_breaches,
+    p.missed_runs.count,
+    Object.values(p.governance).reduce((sum, count) => sum + (count ?? 0), 0),
+    p.reconciliation.findings.length,
   ]);
+  const { period, chains, summary } = report;
   const lines = [
-    `compliance report: live runs started ${when(report.since)} to ${when(report.until)}`,
+    `compliance report ${period.label}: ${when(period.from)} to ${when(period.to)} (end excluded)`,
     '',
     table(
-      ['policy', 'verdict', 'runs', 'deleted', 'failed', 'freed', 'sla breaches', 'backlog', 'oldest overdue', 'holds'],
+      [
+        'policy',
+        'verdict',
+        'deleted',
+        'failed',
+        'fail%',
+        'held',
+        'unclassified',
+        'backlog',
+        'oldest overdue',
+        'sla breaches',
+        'missed',
+        'governance',
+        'findings',
+      ],
       rows,
     ),
   ];
-  for (const policy of report.policies.filter((candidate) => candidate.verdict === 'attention')) {
-    lines.push('', `${policy.policy} needs attention:`, ...policy.reasons.map((reason) => `  - ${reason}`));
+  for (const p of report.policies.filter((candidate) => candidate.purposes.length > 1)) {
+    const purposes = p.purposes.map((f) => [f.purpose, f.deleted, f.failed, f.kept, f.pending]);
+    lines.push('', `${p.policy} by purpose:`, table(['purpose', 'deleted', 'failed', 'kept', 'pending'], purposes));
   }
-  const incomplete = report.policies.filter((policy) => !policy.window_complete).map((policy) => policy.policy);
-  if (incomplete.length > 0) {
-    lines.push(
-      '',
-      `note: the window holds more than ${RUNS_READ} runs of ${incomplete.join(', ')}: their counts cover the newest ${RUNS_READ} only (narrow it with --since)`,
-    );
+  for (const p of report.policies.filter((candidate) => candidate.verdict === 'attention')) {
+    lines.push('', `${p.policy} needs attention:`, ...p.reasons.map((reason) => `  - ${reason}`));
   }
-  const count = (verdict: string): number => report.policies.filter((policy) => policy.verdict === verdict).length;
   lines.push(
     '',
-    `${count('compliant')} compliant, ${count('attention')} need attention, ${count('disabled')} disabled`,
+    chains.intact
+      ? `audit chains intact since ${when(chains.since)} (${chains.verified_records} records, ${chains.verified_batches} row batches)`
+      : `audit chains ALTERED: ${chains.problem_count} problem(s); first: ${chains.first_problem}`,
+    `${summary.compliant} compliant, ${summary.attention} need attention, ${summary.disabled} disabled; ${summary.findings} reconciliation finding(s)`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+const CSV_HEADER = [
+  'policy',
+  'purpose',
+  'verdict',
+  'deleted',
+  'failed',
+  'failure_rate_percent',
+  'held',
+  'unclassified',
+  'backlog',
+  'oldest_overdue_seconds',
+  'sla_breaches',
+  'missed_runs',
+  'governance_actions',
+  'findings',
+];
+
+/** One row per policy (purpose `*`), then one per purpose with what the audit trail knows of it. */
+function formatCsv(report: ComplianceReport): string {
+  const cell = (value: string | number | null) => {
+    const text = value === null ? '' : String(value);
+    return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const rows: Array<Array<string | number | null>> = [];
+  for (const p of report.policies) {
+    rows.push([
+      p.policy,
+      '*',
+      p.verdict,
+      p.deleted,
+      p.failed,
+      p.failure_rate_percent,
+      p.end.held,
+      p.end.unclassified,
+      p.end.backlog,
+      p.end.oldest_overdue_seconds,
+      p.sla_breaches,
+      p.missed_runs.count,
+      Object.values(p.governance).reduce((sum, count) => sum + (count ?? 0), 0),
+      p.reconciliation.findings.length,
+    ]);
+    for (const f of p.purposes) {
+      rows.push([p.policy, f.purpose, null, f.deleted, f.failed, null, null, null, null, null, null, null, null, null]);
+    }
+  }
+  return `${[CSV_HEADER, ...rows].map((row) => row.map(cell).join(',')).join('\n')}\n`;
 }

@@ -20,6 +20,8 @@ export interface RunFlags {
   json?: boolean;
   list?: boolean;
   strict?: boolean;
+  /** Apply each policy's `emergency` rules in full, whatever the disk says. */
+  emergency?: boolean;
 }
 
 /** Validated before any server starts: bad flags are exit 2 with nothing touched. */
@@ -35,13 +37,27 @@ export function parseRunFlags(flags: RunFlags, trigger: Trigger): Omit<RunOption
     ...(limit !== undefined ? { limit } : {}),
     ...(before !== undefined ? { before } : {}),
     ...(budgetMs !== undefined ? { budgetMs } : {}),
+    ...(flags.emergency ? { emergency: { reason: 'operator' as const } } : {}),
   };
 }
 
 /** `--policy` names or, with `--all`, every enabled policy: checked before anything is opened. */
 export function selectRunPolicies(config: RetentionConfig, flags: RunFlags): PolicyConfig[] {
   const enabled = { ...config, policies: config.policies.filter((policy) => policy.enabled) };
-  return selectPolicies(flags.all ? enabled : config, flags.policy, flags.all);
+  const selected = selectPolicies(flags.all ? enabled : config, flags.policy, flags.all);
+  if (!flags.emergency) return selected;
+  // --all --emergency: the enabled policies that have emergency rules; a named one must have them.
+  const withRules = flags.all ? selected.filter((policy) => policy.emergency) : selected;
+  const without = selected.find((policy) => !policy.emergency);
+  if (withRules.length === 0 || (!flags.all && without)) {
+    const index = config.policies.indexOf(without ?? selected[0]!);
+    throw ConfigError.single(
+      `policies[${index}].emergency`,
+      `${config.policies[index]!.name} has no emergency rules, so --emergency has nothing to apply`,
+      'add emergency: { keepNewest: <n> } or { retention: "<duration>" } to the policy, or run without --emergency',
+    );
+  }
+  return withRules;
 }
 
 /**
@@ -137,8 +153,16 @@ export function printReports(io: CliIO, reports: RunReport[], flags: RunFlags): 
     `${table(['policy', 'status', 'scanned', 'eligible', 'deleted', 'held', 'kept', 'failed', 'freed', 'duration', 'sla'], rows)}\n`,
   );
   for (const report of reports) {
+    if (report.emergency) io.stdout.write(`  ${report.policy}: ${describeEmergency(report.emergency)}\n`);
     for (const reason of report.sla.reasons) io.stdout.write(`  ${report.policy}: ${reason}\n`);
     if (report.error) io.stdout.write(`  ${report.policy}: ${report.error.message}\n`);
+    if (report.attention && report.attention.open > 0) {
+      const { open, after } = report.attention;
+      io.stdout.write(
+        `  ${report.policy}: ${open} item${open === 1 ? '' : 's'} failed in ${after} or more consecutive runs` +
+          ` (retention attention list --policy ${report.policy})\n`,
+      );
+    }
     for (const entry of report.notDeleted)
       io.stdout.write(`  ${report.policy}: ${entry.count} ${entry.outcome}: ${entry.cause}\n`);
     if (report.compressed) io.stdout.write(`  ${report.policy}: ${describeCompression(report.compressed)}\n`);
@@ -177,6 +201,12 @@ function describeCompression(summary: CompressionSummary): string {
     `compressed ${count} files, ${bytes(bytesBefore)} → ${bytes(bytesAfter)} (saved ${bytes(bytesBefore - bytesAfter)})` +
     (extra ? `; ${extra}` : '')
   );
+}
+
+function describeEmergency({ reason, usedPercent }: NonNullable<RunReport['emergency']>): string {
+  const why =
+    reason === 'operator' ? 'asked by an operator (--emergency)' : 'its file system crossed the critical line';
+  return `emergency run: ${why}${usedPercent !== undefined ? ` (${usedPercent}% used)` : ''}`;
 }
 
 /** On a terminal, one self-overwriting line: items/s, deleted, elapsed. */

@@ -1,3 +1,4 @@
+import { isOpen } from '../core/attention.ts';
 import { HISTORY_WINDOW, latestTurn, missedTick } from '../daemon/due.ts';
 import { nextRun } from '../policy/schedule.ts';
 import { runSummary } from '../reports/health.ts';
@@ -5,7 +6,7 @@ import type { Session } from './context.ts';
 import { table, when } from './format.ts';
 
 /**
- * Per policy: enabled, paused, last run, next run, lease holder. The next run is the daemon's:
+ * Per policy: enabled, paused, last run, items needing attention, next run, lease holder. The next run is the daemon's:
  * the next tick of the schedule, or, when the last tick passed without a run taking its turn
  * (no daemon was up, or it waits for a slot or the lease), `due since` that tick: the run a
  * daemon starts right away (lib/daemon/due.ts decides it the same way for both).
@@ -14,11 +15,12 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
   const now = session.clock.now();
   const rows = [];
   for (const policy of session.config.policies) {
-    const [pause, runs, lease, checkpoint] = await Promise.all([
+    const [pause, runs, lease, checkpoint, streaks] = await Promise.all([
       session.control.pausedBy(policy.name),
       session.control.listRuns({ policy: policy.name, limit: HISTORY_WINDOW }),
       session.control.getLease(policy.name),
       session.control.getCheckpoint(policy.name),
+      session.control.attentionItems(policy.name, policy.attentionAfter),
     ]);
     const leaseLive = lease !== null && lease.expiresAt > now;
     const lastRun = runs[0] ?? null;
@@ -33,6 +35,8 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
       dueSince: dueSince?.toISOString() ?? null,
       lease: leaseLive ? { owner: lease.owner, token: lease.token, expiresAt: lease.expiresAt.toISOString() } : null,
       resumeFrom: checkpoint ? checkpoint.cursor : null,
+      // Items that failed in attentionAfter consecutive runs, not dismissed: `retention attention list`.
+      attention: { open: streaks.filter((item) => isOpen(item, policy.attentionAfter)).length },
     });
   }
   if (flags.json) {
@@ -41,7 +45,18 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
   }
   session.io.stdout.write(
     `${table(
-      ['policy', 'enabled', 'paused', 'last run', 'last status', 'deleted', 'sla', 'next run', 'lease holder'],
+      [
+        'policy',
+        'enabled',
+        'paused',
+        'last run',
+        'last status',
+        'deleted',
+        'sla',
+        'attention',
+        'next run',
+        'lease holder',
+      ],
       rows.map((row) => [
         row.policy,
         row.enabled ? 'yes' : 'no',
@@ -50,6 +65,7 @@ export async function statusCommand(session: Session, flags: { json?: boolean })
         row.lastRun ? `${row.lastRun.status}${row.lastRun.dryRun ? ' (dry run)' : ''}` : '-',
         row.lastRun?.deleted ?? '-',
         row.lastRun?.sla ?? '-',
+        row.attention.open,
         row.dueSince ? `due since ${when(row.dueSince)}` : when(row.nextRun),
         row.lease ? `${row.lease.owner} until ${when(row.lease.expiresAt)}` : '-',
       ]),

@@ -25,6 +25,8 @@ export async function checkFsRoots(config: RetentionConfig, context: RootContext
   }
   guarded.push(...(context.ownDirectories ?? []));
   if (context.configFile) guarded.push({ path: context.configFile, what: `the config file ${context.configFile}` });
+  const { alertFile } = config.disk;
+  if (alertFile) guarded.push({ path: alertFile, what: `disk.alertFile ${alertFile} (the disk monitor's state)` });
   config.policies.forEach((policy, index) => {
     // fs backups are directories; other stores' `backup.to` (a table, s3://…) is one only if absolute.
     if (policy.backup && (policy.store.kind === 'fs' || path.isAbsolute(policy.backup.to))) {

@@ -1,15 +1,17 @@
 import path from 'node:path';
 import * as z from 'zod';
 import { CONTROL_BACKENDS } from '../control/registry.ts';
+import { DEFAULT_ATTENTION_AFTER } from '../core/attention.ts';
 import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
-import { DatabaseTimeout, Duration, Retention } from '../core/retention.ts';
+import { DatabaseTimeout, Duration, Retention, type RetentionSpec } from '../core/retention.ts';
 import type { DataClass } from '../core/types.ts';
 import { checkSchedule } from '../policy/schedule.ts';
 import { rowsPolicyFields } from '../stores/postgres/schema.ts';
 import { backendsServing, classSchemas, storeBackend } from '../stores/registry.ts';
 import { s3BackupLocation } from '../stores/s3/schema.ts';
 import { Compress, checkCompress } from './compress.ts';
+import { DiskConfig, Emergency } from './disk.ts';
 
 /**
  * The configuration as zod schemas, parsed once at start. A policy's `store` and the `control`
@@ -87,6 +89,9 @@ const PolicyCommon = {
   limits: Limits.default({ maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 }),
   sla: Sla.default({ maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 }),
   backup: Backup.optional(),
+  emergency: Emergency.optional(),
+  /** Consecutive live runs an item may fail to delete before `retention attention list` shows it. */
+  attentionAfter: z.number().int().min(1).max(1000).default(DEFAULT_ATTENTION_AFTER),
   /** Retention under 1h is almost always a typo; this says it is not. */
   allowShortRetention: z.boolean().default(false),
 };
@@ -130,6 +135,7 @@ export const Config = z
   .strictObject({
     /** Where leases, history and audit live; absent = embedded PostgreSQL under $RETENTION_HOME. */
     control: ControlConfig.optional(),
+    disk: DiskConfig.default({ warning: 80, critical: 90, cooldown: '6h', interval: '5m' }),
     policies: z.array(Policy).min(1, { error: 'needs at least one policy' }),
   })
   .superRefine((config, ctx) => {
@@ -184,15 +190,20 @@ export const Config = z
           ['policies', index, 'backup', 'to'],
         );
       }
-      for (const [path, duration] of retentionDurations(policy.retention)) {
-        const parsed = parseDuration(duration);
-        if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
-          issue(
-            ctx,
-            `retention ${duration} is under 1h`,
-            'if that is intended, set "allowShortRetention": true on the policy',
-            ['policies', index, 'retention', ...path],
-          );
+      const emergencyRetention = policy.emergency?.retention;
+      const retentions: Array<[PropertyKey[], RetentionSpec]> = [[['retention'], policy.retention]];
+      if (emergencyRetention) retentions.push([['emergency', 'retention'], emergencyRetention]);
+      for (const [field, retention] of retentions) {
+        for (const [path, duration] of retentionDurations(retention)) {
+          const parsed = parseDuration(duration);
+          if (parsed.ok && parsed.ms < ONE_HOUR_MS && !policy.allowShortRetention) {
+            issue(
+              ctx,
+              `retention ${duration} is under 1h`,
+              'if that is intended, set "allowShortRetention": true on the policy',
+              ['policies', index, ...field, ...path],
+            );
+          }
         }
       }
     });
@@ -273,7 +284,7 @@ function isInsideDirectory(root: string, candidate: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-function retentionDurations(retention: z.infer<typeof Retention>): Array<[PropertyKey[], string]> {
+function retentionDurations(retention: RetentionSpec): Array<[PropertyKey[], string]> {
   if (typeof retention === 'string') return [[[], retention]];
   const entries: Array<[PropertyKey[], string]> = Object.entries(retention.rules).map(([value, duration]) => [
     ['rules', value],
@@ -286,3 +297,4 @@ function retentionDurations(retention: z.infer<typeof Retention>): Array<[Proper
 export type RetentionConfig = z.output<typeof Config>;
 export type RetentionConfigInput = z.input<typeof Config>;
 export type PolicyConfig = z.output<typeof Policy>;
+export type { DiskSettings, EmergencyConfig } from './disk.ts';

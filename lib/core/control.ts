@@ -41,6 +41,7 @@ export const GOVERNANCE_ACTIONS = [
   'lease_broken',
   'limit_overridden',
   'restored',
+  'attention_dismissed',
 ] as const;
 export type GovernanceAction = (typeof GOVERNANCE_ACTIONS)[number];
 
@@ -133,6 +134,30 @@ export interface AuditQuery {
   limit: number;
 }
 
+/**
+ * `auditCounts`: one policy's records written in [from, to), by when each was first written (a
+ * deletion's intent is written just before the deletion; a recovery resolves it later, but the
+ * item went then). A policy's records are counted whatever their number: no cap.
+ */
+export interface AuditCountQuery {
+  policy: string;
+  from: Date;
+  to: Date;
+}
+
+/** How many of a policy's records share a run, action, current status, rule and UTC day. */
+export interface AuditCount {
+  runId: string;
+  action: AuditAction;
+  status: AuditStatus;
+  /** The rule recorded (per-purpose rules name their purpose: `purpose=Legal: 7y`). */
+  rule: string;
+  /** `YYYY-MM-DD` (UTC) of when the records were written. */
+  day: string;
+  /** Records; rows for a store trail's partition drops (one batch per partition, with its row count). */
+  count: number;
+}
+
 export interface RunRecord {
   runId: string;
   policy: string;
@@ -146,10 +171,11 @@ export interface RunRecord {
 
 /**
  * A live run of the policy's own job: not a dry run (an operator's question), nor a reconcile run
- * over its orphans (`retention reconcile --delete`), whose backlog and timing are not the policy's.
+ * over its orphans (`retention reconcile --delete`), nor an emergency run (its rules, not the
+ * retention, and it stops once the disk has room), whose backlog and timing are not the policy's.
  */
 export function isPolicyRun(run: RunRecord): boolean {
-  return !run.dryRun && run.report?.trigger !== 'reconcile';
+  return !run.dryRun && run.report?.trigger !== 'reconcile' && run.report?.emergency === undefined;
 }
 
 export interface NewHold {
@@ -158,6 +184,37 @@ export interface NewHold {
   prefix: boolean;
   reason: string;
   createdBy: string;
+}
+
+/**
+ * An item whose deletion failed in consecutive live runs of its policy (its failure streak). A
+ * streak ends (the record goes) when a run settles the item (deleted, missing, kept, held) or a
+ * whole pass over the policy's scope no longer fails it. Listed for an operator once `failures`
+ * reaches the policy's `attentionAfter` (lib/core/attention.ts holds the rules).
+ */
+export interface AttentionItem {
+  policy: string;
+  key: string;
+  /** Consecutive live runs that attempted the item and failed to delete it. */
+  failures: number;
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+  lastRunId: string;
+  lastError: string;
+  /** An operator acknowledged it: no longer counted as open while the streak lasts. */
+  dismissed: { by: string; reason: string; at: Date } | null;
+}
+
+/** What one live run learnt about the items it tried to delete. */
+export interface FailureStreakUpdate {
+  policy: string;
+  runId: string;
+  /** Items whose deletion failed in this run, with the error (one entry per key). */
+  failed: Array<{ key: string; error: string }>;
+  /** Items with a streak that this run settled (deleted, missing, kept, held): their streak ends. */
+  settled: string[];
+  /** The run passed over the policy's whole scope: every streak it did not extend ends. */
+  wholePass: boolean;
 }
 
 export interface ControlStore {
@@ -218,6 +275,20 @@ export interface ControlStore {
   /** Records events that are resolved when they happen (restores). Dry runs record no audit. */
   recordEvents(events: Array<AuditIntent & { status: Exclude<AuditStatus, 'pending'>; error?: string }>): Promise<void>;
   audit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Counts of the policy's records in a period, grouped (the compliance report reconciles runs with them). */
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]>;
+
+  /**
+   * Counts failure streaks (core/attention.ts `nextStreaks`): a failed key's streak grows by one
+   * per run (a run noted twice counts once), settled keys' streaks end. A few round trips whatever
+   * the number of keys. The backend's clock stamps `lastFailedAt`.
+   */
+  noteFailureStreaks(update: FailureStreakUpdate): Promise<void>;
+  /** The policy's streaks of at least `minFailures`, dismissed ones included; most failures first, then by key. */
+  attentionItems(policy: string, minFailures: number): Promise<AttentionItem[]>;
+  /** Marks a streak dismissed (kept until it ends); null when the key has no streak. */
+  dismissAttention(policy: string, key: string, by: string, reason: string): Promise<AttentionItem | null>;
+
   /** Every audit write is chained (invariant 13, core/chain.ts): the chains, read for run history and verify. */
   readonly chains: AuditChains;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import type { StoreAuditChain } from './chain.ts';
-import type { AuditQuery, AuditRecord } from './control.ts';
+import type { AuditCount, AuditCountQuery, AuditQuery, AuditRecord } from './control.ts';
 import type { RetentionSpec } from './retention.ts';
 import type { Cutoffs, EligibleItem, Hold, Item, MaintenanceOutcome, Trigger } from './types.ts';
 
@@ -284,6 +284,8 @@ export interface PartitionDrops {
 export interface OwnAuditTrail {
   /** The store's own audit records of this policy, newest first (read with the control store's by `readAuditTrail`). */
   trail(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Its records of the policy in a period, counted as the control store counts its own (`ControlStore.auditCounts`). */
+  counts(query: AuditCountQuery): Promise<AuditCount[]>;
   /** Its hash chain (invariant 13), when the trail has one. */
   readonly chain?: StoreAuditChain;
 }

@@ -38,6 +38,8 @@ export interface CutoffRule {
   retentionMs: number;
   /** Items strictly older than this are eligible. */
   cutoff: Date;
+  /** The rule's name in audit records and reports when not derived from `retention` (`emergency: keep newest 100`). */
+  label?: string;
 }
 
 export interface Cutoffs {
@@ -79,7 +81,18 @@ export type RunStatus = 'completed' | 'partial' | 'skipped_locked' | 'skipped_pa
  * the others are stops an operator or a fault asked for (`retention` exits 4) or the safety limit
  * on what one run may delete (exit 3).
  */
-export type StopReason = 'budget' | 'signal' | 'paused' | 'lease_lost' | 'limit';
+export type StopReason = 'budget' | 'signal' | 'paused' | 'lease_lost' | 'limit' | 'disk_ok';
+
+/**
+ * Why a run applied its policy's emergency rules: its file system crossed the critical line (the
+ * daemon; the run stops once the disk is back under the warning line: `disk_ok`, exit 0), or an
+ * operator asked (`retention run --emergency`: the rules in full, whatever the disk says).
+ */
+export interface EmergencyReason {
+  reason: 'disk_critical' | 'operator';
+  /** Percent used of the policy's file system when the run was decided. */
+  usedPercent?: number;
+}
 
 /** Eligible items a run did not delete, grouped by outcome and cause (invariant 12). */
 export interface NotDeleted {
@@ -164,6 +177,8 @@ export interface RunReport {
   maintenance?: MaintenanceOutcome;
   /** The compress tier, for policies with `compress` when the pass ran (after a completed sweep). */
   compressed?: CompressionSummary;
+  /** Set when the run applied the policy's emergency rules instead of its retention. */
+  emergency?: EmergencyReason;
   /** Why the run stopped early or failed. */
   error?: { code: string; message: string };
   cutoffs: Array<{ rule: string; cutoff: string }>;
@@ -177,6 +192,11 @@ export interface RunReport {
    * store's and the store's own trail's. `retention audit verify` checks each is still in its chain.
    */
   auditChain?: { control?: ChainHead; store?: ChainHead };
+  /**
+   * Live runs: the policy's items that failed to delete in `after` (the policy's `attentionAfter`)
+   * or more consecutive runs and were not dismissed, once this run's outcomes were counted.
+   */
+  attention?: { open: number; after: number };
   items?: ListedItem[];
 }
 

@@ -16,7 +16,8 @@ export const HISTORY_WINDOW = 20;
 /**
  * A run that took the policy's turn: a live run that started, however it ended (a crashed run
  * started too; its checkpoint is picked up by the next tick), or a tick a pause skipped. A dry run
- * is an operator's question and `skipped_locked` did nothing: neither is the scheduled run.
+ * is an operator's question and `skipped_locked` did nothing: neither is the scheduled run (nor
+ * are reconcile and emergency runs, see `isPolicyRun`).
  */
 export function tookItsTurn(run: RunRecord): boolean {
   return isPolicyRun(run) && run.status !== 'skipped_locked';

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BestOf } from '../core/heap.ts';
 import type { Store, SweepSession, SweptBatch } from '../core/store.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../core/types.ts';
 import { type PageSelection, selectPage } from '../policy/plan.ts';
@@ -153,49 +154,21 @@ export async function* oldestFirstSteps(input: Omit<StepSourceInput, 'cursor'>, 
   if (chosen.length === 0) yield { scanned: 0, held: [], unclassified: 0, deletable: [], done: true };
 }
 
-/** Keeps the `capacity` oldest items offered (a max-heap on timestamp, then key). */
+/** Keeps the `capacity` oldest items offered (by timestamp, then key). */
 export class OldestItems {
-  private readonly heap: EligibleItem[] = [];
+  private readonly oldest: BestOf<EligibleItem>;
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.oldest = new BestOf(capacity, (a, b) => newer(b, a));
+  }
 
   offer(item: EligibleItem): void {
-    if (this.capacity <= 0) return;
-    if (this.heap.length < this.capacity) {
-      this.heap.push(item);
-      this.siftUp(this.heap.length - 1);
-    } else if (newer(this.heap[0]!, item)) {
-      this.heap[0] = item;
-      this.siftDown(0);
-    }
+    this.oldest.offer(item);
   }
 
+  /** Oldest first. */
   sorted(): EligibleItem[] {
-    return [...this.heap].sort((a, b) => (newer(a, b) ? 1 : newer(b, a) ? -1 : 0));
-  }
-
-  private siftUp(start: number): void {
-    let index = start;
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (!newer(this.heap[index]!, this.heap[parent]!)) return;
-      [this.heap[index], this.heap[parent]] = [this.heap[parent]!, this.heap[index]!];
-      index = parent;
-    }
-  }
-
-  private siftDown(start: number): void {
-    let index = start;
-    for (;;) {
-      const left = 2 * index + 1;
-      const right = left + 1;
-      let newest = index;
-      if (left < this.heap.length && newer(this.heap[left]!, this.heap[newest]!)) newest = left;
-      if (right < this.heap.length && newer(this.heap[right]!, this.heap[newest]!)) newest = right;
-      if (newest === index) return;
-      [this.heap[index], this.heap[newest]] = [this.heap[newest]!, this.heap[index]!];
-      index = newest;
-    }
+    return this.oldest.sorted();
   }
 }
 

@@ -2,8 +2,9 @@ import type { RunReport, RunStatus, StopReason } from '../core/types.ts';
 import { describeCause, type LeaseLostError, RetentionError } from '../errors.ts';
 import { emfDocument } from '../observe/metrics.ts';
 import { describeCutoffs, latestCutoff } from '../policy/plan.ts';
+import { saveStreaks } from './attention.ts';
 import { buildReport, describeHold } from './report.ts';
-import type { ActiveRun } from './start.ts';
+import { type ActiveRun, emergencyReason } from './start.ts';
 
 /**
  * How a run ends, whatever ended it: the report, the `hold` audit records, the history record,
@@ -15,7 +16,9 @@ export async function finishRun(
   error?: Error,
   stopReason?: StopReason,
 ): Promise<RunReport> {
-  const { policy, options, deps, context, tally, budget, census, log } = run;
+  const { policy, options, deps, context, tally, budget, log } = run;
+  // An emergency's cutoffs are not the policy's: what it left is no measure of the policy's backlog.
+  const census = options.emergency ? undefined : run.census;
   const built = buildReport({
     runId: context.runId,
     policy,
@@ -35,6 +38,7 @@ export async function finishRun(
     ...(run.limits ? { limits: run.limits } : {}),
     ...(stopReason ? { stopReason } : {}),
     ...(run.maintenance ? { maintenance: run.maintenance } : {}),
+    ...(options.emergency ? { emergency: emergencyReason(options.emergency) } : {}),
     // describeCause: the cause chain, redacted, so history never stores a credential an error quoted.
     ...(error
       ? {
@@ -48,6 +52,8 @@ export async function finishRun(
   // The configuration the run applied: "which rule deleted this" still has an answer once it changed.
   let report: RunReport = { ...built, policyHash: run.policyHash };
   try {
+    const attention = run.streaks ? await saveStreaks(run, run.streaks) : undefined;
+    if (attention) report = { ...report, attention };
     if (!options.dryRun) {
       await recordHolds(run);
       report = { ...report, auditChain: await auditChainHeads(run) };
@@ -61,6 +67,7 @@ export async function finishRun(
   log.info('run_completed', {
     status: report.status,
     ...(report.stopReason ? { stop_reason: report.stopReason } : {}),
+    ...(report.emergency ? { emergency: report.emergency } : {}),
     sla_status: report.sla.status,
     sla_reasons: report.sla.reasons,
     scanned: report.scanned,
@@ -73,6 +80,7 @@ export async function finishRun(
     backlog: report.backlog,
     oldest_overdue_seconds: report.oldestOverdueSeconds,
     duration_seconds: report.durationSeconds,
+    ...(report.attention ? { attention_open: report.attention.open } : {}),
     dry_run: report.dryRun,
     // The heads outside the database too: a log line per run anchors the chains (invariant 13).
     ...(report.auditChain ? { audit_chain: report.auditChain } : {}),

@@ -1,11 +1,11 @@
-import type { ControlStore } from '../core/control.ts';
+import type { AttentionItem, ControlStore } from '../core/control.ts';
 import { recordGovernance } from '../core/governance.ts';
 import type { Clock, Hold } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { describeHold } from './report.ts';
 
 /**
- * The operator's actions on the tool itself — pause, resume, hold add, hold remove — each with its
+ * The operator's actions on the tool itself — pause, resume, hold add, hold remove, attention dismiss — each with its
  * log line and its governance record (invariant 13), done once here for every door they come
  * through: the CLI's commands and the REST API's routes.
  */
@@ -89,4 +89,32 @@ export async function removeHold(operator: Operator, id: number, reason: string)
     at: clock.now(),
   });
   return hold;
+}
+
+/**
+ * An operator acknowledges an item that keeps failing (`attention dismiss`): it is no longer
+ * counted open while its streak lasts; recorded with the streak as it stood. Undefined: the key
+ * has no failure streak in that policy.
+ */
+export async function dismissAttention(
+  operator: Operator,
+  request: { policy: string; key: string; reason: string },
+): Promise<AttentionItem | undefined> {
+  const { control, log, actor, clock } = operator;
+  const { policy, key, reason } = request;
+  const item = await control.dismissAttention(policy, key, actor, reason);
+  if (!item) return undefined;
+  log.info('attention_dismissed', { policy, key, failures: item.failures, by: actor, reason });
+  const plural = item.failures === 1 ? '' : 's';
+  await recordGovernance(control, {
+    action: 'attention_dismissed',
+    actor,
+    reason,
+    scope: policy,
+    subject: key,
+    detail: `failed in ${item.failures} consecutive run${plural} (last ${item.lastRunId}: ${item.lastError})`,
+    at: clock.now(),
+    runId: item.lastRunId,
+  });
+  return item;
 }

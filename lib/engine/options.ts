@@ -1,6 +1,6 @@
 import type { ControlStore } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
-import type { Clock, Trigger } from '../core/types.ts';
+import type { Clock, EmergencyReason, Trigger } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 
 /** What a caller (CLI, handler, tests) hands `runPolicy`: how to run, and with what. */
@@ -20,10 +20,13 @@ export interface RunOptions {
   /** Add every touched item to the report. */
   list: boolean;
   /**
-   * false: neither resume from nor save the policy's checkpoint. A run in the policy's name over
-   * another store (reconcile's orphan files) must not move the position of the policy's own scans.
+   * false: neither resume from nor save the policy's checkpoint, nor count its failure streaks. A
+   * run in the policy's name over another store (reconcile's orphan files) must not move the
+   * position of the policy's own scans, nor end the streaks of its items as not met.
    */
   checkpoint?: boolean;
+  /** Start at the start of the scope, not at the checkpoint (`attention retry`: the failed items are reached). */
+  fromStart?: boolean;
   /** Aborting stops the run after the current batch (`partial`, checkpoint kept, lease released). */
   signal?: AbortSignal;
   /**
@@ -32,6 +35,16 @@ export interface RunOptions {
    * fails the run's start, before anything is touched: a redelivered invocation never runs twice.
    */
   runId?: string;
+  /** Apply the policy's `emergency` rules instead of its retention, oldest first (lib/policy/emergency.ts). */
+  emergency?: EmergencyRun;
+}
+
+export interface EmergencyRun extends EmergencyReason {
+  /**
+   * Asked between batches (a daemon's run for a full disk): true once the disk is back under its
+   * warning line, and the run stops there (`partial`, `disk_ok`). Absent: the rules in full.
+   */
+  diskOk?: () => Promise<boolean>;
 }
 
 export interface Progress {

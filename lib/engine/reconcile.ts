@@ -131,7 +131,8 @@ async function orphansOf(policy: PolicyConfig, store: Store, grace: string): Pro
  * restore of a row would bring back.
  */
 function derivedPolicy(policy: PolicyConfig, store: BlobsPolicy['store'], test: OrphanTest, grace: string) {
-  const { name, description, schedule, enabled, budget, batchSize, limits, sla, allowShortRetention } = policy;
+  const { name, description, schedule, enabled, budget, batchSize, limits, sla, allowShortRetention, attentionAfter } =
+    policy;
   return {
     name,
     ...(description !== undefined ? { description } : {}),
@@ -144,6 +145,7 @@ function derivedPolicy(policy: PolicyConfig, store: BlobsPolicy['store'], test: 
     // an old orphan is reported (oldestOverdueSeconds), never an SLA breach of the policy.
     sla: { ...sla, maxOverdue: NO_OVERDUE_SLA },
     allowShortRetention,
+    attentionAfter,
     class: 'blobs',
     store,
     retention: { by: test.attribute, rules: { [test.value]: grace } },

@@ -195,6 +195,7 @@ export interface ReportInput {
   limits?: RunReport['limits'];
   stopReason?: StopReason;
   maintenance?: RunReport['maintenance'];
+  emergency?: RunReport['emergency'];
   error?: RunReport['error'];
 }
 
@@ -247,6 +248,7 @@ export function buildReport(input: ReportInput): RunReport {
     ...(input.stopReason ? { stopReason: input.stopReason } : {}),
     ...(input.maintenance ? { maintenance: input.maintenance } : {}),
     ...(tally.compression ? { compressed: tally.compression } : {}),
+    ...(input.emergency ? { emergency: input.emergency } : {}),
     ...(input.error ? { error: input.error } : {}),
     cutoffs: input.cutoffs,
     ...(tally.items ? { items: tally.items } : {}),

@@ -4,6 +4,7 @@ import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
 import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from '../errors.ts';
 import { checkLimits } from '../policy/limits.ts';
+import { loadStreaks } from './attention.ts';
 import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
 import { compressPass } from './compress.ts';
 import { Fence } from './fence.ts';
@@ -42,11 +43,14 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
   if (fence === 'locked') return finishRun(run, 'skipped_locked');
   try {
     if (fence) await recoverEarlierRuns(run);
+    // A run over another store in the policy's name (reconcile) has none of its items.
+    if (fence && options.checkpoint !== false) run.streaks = await loadStreaks(run);
     const holds = await deps.control.listHolds(policy.name);
     const overLimits = await censusOverLimits(run, holds);
     if (overLimits) return await finishRun(run, 'aborted_limit', overLimits);
     const swept = await sweepExpired(run, holds, fence);
     const { fromStart, skippedRows } = swept;
+    if (run.streaks) run.streaks.wholePass = swept.end.status === 'completed' && fromStart;
     // Deletion first: the compress tier runs only once everything due has been deleted.
     const end = swept.end.status === 'completed' ? await compressPass(run, holds, fence) : swept.end;
     await pruneBackups(run);
@@ -93,8 +97,8 @@ async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<Retentio
   const { policy, options, log } = run;
   const census = await run.deps.store.census({ cutoffs: run.cutoffs, holds });
   run.census = census;
-  const planned = Math.min(census.eligible, options.limit ?? Number.POSITIVE_INFINITY);
-  // --limit caps what this run deletes, never what the policy means to delete: the fraction guard
+  const planned = Math.min(census.eligible, run.deleteCap ?? Number.POSITIVE_INFINITY);
+  // --limit (or maxDeletes) caps what this run deletes, never what the policy means to delete: the fraction guard
   // (a wrong root, "1d" typed for "1y") looks at everything eligible.
   const verdict = checkLimits({ planned, eligible: census.eligible, total: census.total, ...policy.limits });
   if (verdict.ok) return undefined;
@@ -120,17 +124,15 @@ interface SweepOutcome {
 /** Whole partitions first, then the batch loop over steps from the checkpoint (or oldest first). */
 async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<SweepOutcome> {
   const { policy, options, deps, log } = run;
-  const checkpoint =
-    options.dryRun || options.limit !== undefined || options.checkpoint === false
-      ? null
-      : await deps.control.getCheckpoint(policy.name);
+  const fresh = options.dryRun || run.oldestFirst || options.checkpoint === false || options.fromStart;
+  const checkpoint = fresh ? null : await deps.control.getCheckpoint(policy.name);
   const sweep = new Sweep(run, fence);
   const steps = stepsFor(run, holds, fence, checkpoint?.cursor, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
-  // Whole partitions would overrun --limit (a progressive rollout): limited runs go row by row.
-  if (options.limit === undefined) await dropWholePartitions(run, holds, fence);
+  // Whole partitions would overrun --limit (a progressive rollout): oldest-first runs go row by row.
+  if (!run.oldestFirst) await dropWholePartitions(run, holds, fence);
   const end = await sweep.consume(steps);
-  const fromStart = checkpoint === null && options.limit === undefined && !sweep.skippedRows;
+  const fromStart = checkpoint === null && !run.oldestFirst && !sweep.skippedRows;
   return { end, fromStart, skippedRows: sweep.skippedRows };
 }
 
@@ -148,7 +150,7 @@ function stepsFor(
 ): AsyncGenerator<Step> {
   const { policy, options, deps, cutoffs } = run;
   const input = { store: deps.store, cutoffs, holds, batchSize: policy.batchSize };
-  if (options.limit !== undefined) return oldestFirstSteps(input, options.limit);
+  if (run.oldestFirst) return oldestFirstSteps(input, run.deleteCap ?? Number.POSITIVE_INFINITY);
   const resume = cursor !== undefined ? { cursor } : {};
   // A dry run lists and a backup copies between selecting a batch and deleting it: page by page.
   const { sweep } = deps.store;
@@ -186,7 +188,8 @@ async function pruneBackups(run: ActiveRun): Promise<void> {
 async function backlogAfter(run: ActiveRun, holds: Hold[], completePass: boolean): Promise<Census> {
   const { tally } = run;
   const before = run.census!;
-  if (run.options.dryRun || tally.deleted + tally.failed === 0) return before;
+  // An emergency's cutoffs are not the policy's: what it leaves is not the policy's backlog (not reported).
+  if (run.options.dryRun || run.options.emergency || tally.deleted + tally.failed === 0) return before;
   if (completePass)
     return { ...before, eligible: tally.failed, oldestOverdueSeconds: tally.failedOldestOverdueSeconds };
   return run.deps.store.census({ cutoffs: run.cutoffs, holds });

@@ -5,11 +5,13 @@ import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
 import { recordGovernance } from '../core/governance.ts';
 import type { Census, RunContext } from '../core/store.ts';
-import type { Cutoffs, RunReport } from '../core/types.ts';
+import type { Cutoffs, EmergencyReason, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
 import { redact } from '../redact.ts';
+import type { FailureStreaks } from './attention.ts';
 import { Budget } from './budget.ts';
+import { emergencyRunCutoffs } from './emergency.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { Tally } from './report.ts';
 
@@ -36,6 +38,15 @@ export interface ActiveRun {
   limits?: RunReport['limits'];
   /** The store's upkeep after the sweep (maintenance.ts), when it did any. */
   maintenance?: RunReport['maintenance'];
+  /** At most this many deletions (`--limit`, an emergency's `maxDeletes`); absent: no cap but the limits. */
+  deleteCap?: number;
+  /**
+   * Oldest items first, no checkpoint read or written (`--limit`, emergencies): a run that does
+   * not pass over the whole scope in key order must not move where the next full pass resumes.
+   */
+  oldestFirst: boolean;
+  /** Live runs that hold the lease: failures and settled items for the attention queue. */
+  streaks?: FailureStreaks;
 }
 
 export function newRunId(now: Date): string {
@@ -79,8 +90,12 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
   await store.open(context);
   // Database rows carry database timestamps: their cutoffs come from the database clock, once.
   const cutoffsAt = store.clock ? await store.clock.now() : startedAt;
-  const cutoffs = computeCutoffs(policy.retention, cutoffsAt, options.before);
+  const cutoffs = options.emergency
+    ? await emergencyRunCutoffs(policy, store, cutoffsAt, options.before)
+    : computeCutoffs(policy.retention, cutoffsAt, options.before);
   const hash = policyHash(policy);
+  const caps = [options.limit, options.emergency ? policy.emergency?.maxDeletes : undefined];
+  const deleteCap = Math.min(...caps.map((cap) => cap ?? Number.POSITIVE_INFINITY));
   log.info('run_started', {
     trigger: options.trigger,
     dry_run: options.dryRun,
@@ -89,6 +104,7 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
     policy_hash: hash,
     ...(store.clock ? { clock_skew_ms: cutoffsAt.getTime() - startedAt.getTime() } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    ...(options.emergency ? { emergency: emergencyFields(options.emergency), max_deletes: deleteCap } : {}),
   });
   for (const warning of store.warnings ?? [])
     log.warn('store_warning', {
@@ -98,7 +114,30 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
     });
   await control.startRun({ runId: context.runId, policy: policy.name, dryRun: options.dryRun, startedAt });
   const tally = new Tally(options.list);
-  return { policy, options, deps, context, startedAt, log, tally, budget, cutoffs, policyHash: hash };
+  return {
+    policy,
+    options,
+    deps,
+    context,
+    startedAt,
+    log,
+    tally,
+    budget,
+    cutoffs,
+    policyHash: hash,
+    ...(Number.isFinite(deleteCap) ? { deleteCap } : {}),
+    oldestFirst: options.limit !== undefined || options.emergency !== undefined,
+  };
+}
+
+/** An emergency's reason as reports and log lines carry it. */
+export function emergencyReason({ reason, usedPercent }: EmergencyReason): EmergencyReason {
+  return { reason, ...(usedPercent !== undefined ? { usedPercent } : {}) };
+}
+
+function emergencyFields(emergency: EmergencyReason): Record<string, unknown> {
+  const { reason, usedPercent } = emergencyReason(emergency);
+  return { reason, ...(usedPercent !== undefined ? { used_percent: usedPercent } : {}) };
 }
 
 /**

@@ -35,7 +35,7 @@ export class Sweep {
     private readonly fence: Fence | null,
   ) {
     const { options, policy } = run;
-    this.remaining = options.limit ?? Number.POSITIVE_INFINITY;
+    this.remaining = run.deleteCap ?? Number.POSITIVE_INFINITY;
     this.allowance = options.force || options.dryRun ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
   }
 
@@ -71,7 +71,7 @@ export class Sweep {
       deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
       if (step.done && batch.length === step.deletable.length) return { status: 'completed' };
       if (this.remaining <= 0) return { status: 'completed' };
-      const stop = this.stopRequested();
+      const stop = this.stopRequested() ?? (await this.diskRecovered());
       if (stop) return stop;
       if (!budget.allowsNextBatch()) {
         log.warn('budget_exhausted', {
@@ -102,12 +102,19 @@ export class Sweep {
     return undefined;
   }
 
+  /** A run for a full disk stops once the disk is back under its warning line: that was its purpose. */
+  private async diskRecovered(): Promise<SweepEnd | undefined> {
+    const diskOk = this.run.options.emergency?.diskOk;
+    if (!diskOk || !(await diskOk())) return undefined;
+    this.run.log.info('disk_ok', { deleted: this.run.tally.deleted });
+    return { status: 'partial', stopReason: 'disk_ok' };
+  }
+
   /** `truncated`: the allowance cut this step's batch short, so its cursor would skip items: keep the last checkpoint. */
   private async checkpoint(step: Step, truncated: boolean): Promise<void> {
     const { fence } = this;
     const { control } = this.run.deps;
-    const { limit, checkpoint } = this.run.options;
-    if (!fence || limit !== undefined || checkpoint === false || truncated) return;
+    if (!fence || this.run.oldestFirst || this.run.options.checkpoint === false || truncated) return;
     if (step.done) await control.clearCheckpoint(fence.current);
     else if (step.cursor !== undefined) {
       const startedAt = fence.timestamp();
@@ -174,10 +181,9 @@ export class Sweep {
         })),
       ]);
       const gone = deletable.filter((item) => !present.has(item.key));
-      tally.countOutcomes(
-        gone,
-        gone.map((item) => ({ key: item.key, status: 'deleted' })),
-      );
+      const deleted = gone.map((item) => ({ key: item.key, status: 'deleted' as const }));
+      tally.countOutcomes(gone, deleted);
+      this.run.streaks?.note(deleted);
       throw error;
     }
     // A store stopped by `beforeRequest` (the lease can no longer be trusted) returns the outcomes
@@ -198,6 +204,7 @@ export class Sweep {
       })),
     ]);
     tally.countOutcomes(batch, all);
+    this.run.streaks?.note(all);
     const failed = all.filter((outcome) => outcome.status === 'failed');
     log.info('batch_deleted', {
       batch_size: batch.length,

@@ -19,6 +19,8 @@ const METRICS: Array<{ name: string; unit: Unit; value: (report: RunReport) => n
   { name: 'Backlog', unit: 'Count', value: (r) => r.backlog },
   { name: 'OldestOverdueSeconds', unit: 'Seconds', value: (r) => r.oldestOverdueSeconds },
   { name: 'SlaBreach', unit: 'Count', value: (r) => (r.sla.status === 'breach' ? 1 : 0) },
+  // Items that failed in `attentionAfter` consecutive runs and wait for an operator (alarm on > 0).
+  { name: 'AttentionOpen', unit: 'Count', value: (r) => r.attention?.open ?? null },
 ];
 
 export function emfDocument(report: RunReport): Record<string, unknown> {

@@ -179,6 +179,26 @@ function runTags(report: RunReport): Record<string, string> {
   };
 }
 
+/** An alert that is no run's (a disk filling up): one Sentry event, grouped by its fingerprint. */
+export interface OperationalAlert {
+  message: string;
+  level: 'warning' | 'error';
+  fingerprint: string[];
+  tags: Record<string, string>;
+  context: Record<string, unknown>;
+}
+
+/** Sent through the client `createRunMonitor` set up; without a DSN (no client) nothing is sent. */
+export function captureAlert(alert: OperationalAlert): void {
+  Sentry.withScope((scope) => {
+    scope.setLevel(alert.level);
+    scope.setFingerprint(alert.fingerprint);
+    scope.setTags(alert.tags);
+    scope.setContext('alert', alert.context);
+    Sentry.captureMessage(alert.message);
+  });
+}
+
 const disabledMonitor: RunMonitor = {
   checkIn: () => ({ finish: () => undefined }),
   reportSla: () => undefined,

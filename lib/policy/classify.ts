@@ -21,11 +21,13 @@ export function cutoffFor(item: Item, cutoffs: Cutoffs): AppliedCutoff | undefin
   if (by !== undefined) {
     const matched =
       by === 'prefix' ? longestPrefixRule(item.key, rules) : rules.find((rule) => rule.value === item.attributes?.[by]);
-    if (matched) return { cutoff: matched.cutoff, rule: `${by}=${matched.value}: ${matched.retention}` };
+    if (matched)
+      return { cutoff: matched.cutoff, rule: matched.label ?? `${by}=${matched.value}: ${matched.retention}` };
   }
   if (!fallback) return undefined;
   // With `by` set the fallback is the configured `default`; without it the retention is flat.
-  return { cutoff: fallback.cutoff, rule: `${by === undefined ? 'retention' : 'default'}: ${fallback.retention}` };
+  const rule = fallback.label ?? `${by === undefined ? 'retention' : 'default'}: ${fallback.retention}`;
+  return { cutoff: fallback.cutoff, rule };
 }
 
 /** The most specific rule wins: `testing/tmp/` over `testing/` for `testing/tmp/a.log`. */

@@ -33,12 +33,14 @@ export function computeCutoffs(retention: RetentionSpec, now: Date, before?: Dat
 /** Cutoffs as `[{rule, cutoff}]` for reports and logs. */
 export function describeCutoffs(cutoffs: Cutoffs): Array<{ rule: string; cutoff: string }> {
   const described = cutoffs.rules.map((rule) => ({
-    rule: `${cutoffs.by}=${rule.value}: ${formatDuration(rule.retentionMs)}`,
+    rule: rule.label ?? `${cutoffs.by}=${rule.value}: ${formatDuration(rule.retentionMs)}`,
     cutoff: rule.cutoff.toISOString(),
   }));
   if (cutoffs.fallback) {
     described.push({
-      rule: `${cutoffs.by ? 'default' : 'retention'}: ${formatDuration(cutoffs.fallback.retentionMs)}`,
+      rule:
+        cutoffs.fallback.label ??
+        `${cutoffs.by ? 'default' : 'retention'}: ${formatDuration(cutoffs.fallback.retentionMs)}`,
       cutoff: cutoffs.fallback.cutoff.toISOString(),
     });
   }

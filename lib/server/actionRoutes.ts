@@ -1,9 +1,11 @@
 import type { Context } from 'hono';
-import { type Operator, pauseScope, removeHold, resumeScope } from '../engine/governed.ts';
+import { isOpen } from '../core/attention.ts';
+import { dismissAttention, type Operator, pauseScope, removeHold, resumeScope } from '../engine/governed.ts';
 import { addCheckedHold } from '../engine/holdCheck.ts';
 import { ConfigError } from '../errors.ts';
-import { EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
+import { DismissBody, EmptyBody, HoldBody, PauseBody, RunBody } from './bodies.ts';
 import { ApiError, parseBody, send } from './http.ts';
+import type { LaunchOptions } from './launcher.ts';
 import { type ApiEnv, callerOf, pathParam, type Routes } from './routes.ts';
 import { type ApiContext, fieldPolicy, pathPolicy } from './state.ts';
 
@@ -11,7 +13,7 @@ const BAD_BODY = { 400: 'a bad body, the field named' };
 
 /**
  * The operator's actions, through the same control-store calls as the CLI's commands (`pause`,
- * `resume`, `hold add`, `hold remove`) and the engine's `runPolicy` for runs, each recorded with
+ * `resume`, `hold add`, `hold remove`, `attention dismiss`) and the engine's `runPolicy` for runs, each recorded with
  * the caller as actor: the pause's `by`, the hold's `createdBy`, the run's audit records.
  */
 export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
@@ -30,6 +32,22 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
     return send(c, { scope, paused: false, wasPaused: resumed });
   };
   const scopeOf = (c: Context<ApiEnv>): string => pathPolicy(ctx, pathParam(c, 'policy')).name;
+  /** Starts a run of the path's policy; answers at once with its id and where to follow it. */
+  const launch = async (c: Context<ApiEnv>, options: LaunchOptions): Promise<Response> => {
+    const { actor } = callerOf(c);
+    const policy = pathPolicy(ctx, pathParam(c, 'policy'));
+    if (options.force) ctx.log.warn('api_force_requested', { policy: policy.name, by: actor });
+    const run = await ctx.launcher.start(policy, options, actor).catch((error: unknown) => {
+      // The policy's store cannot be opened (a missing root): the config's problem, not the request's.
+      throw error instanceof ConfigError ? new ApiError(409, 'store_unavailable', error.message) : error;
+    });
+    const links = {
+      run: `/api/runs/${run.runId}`,
+      events: `/api/runs/${run.runId}/events`,
+      items: `/api/runs/${run.runId}/items`,
+    };
+    return send(c, { runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
+  };
 
   routes.add(
     {
@@ -115,6 +133,44 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
   routes.add(
     {
       method: 'post',
+      path: '/api/policies/:policy/attention/dismiss',
+      access: 'operator',
+      summary: 'Acknowledge an item that keeps failing: no longer open while it fails (a governance record)',
+      body: DismissBody,
+      responses: { 200: 'dismissed', ...BAD_BODY, 404: 'no failing item with that key' },
+    },
+    async (c) => {
+      const { actor } = callerOf(c);
+      const policy = scopeOf(c);
+      const { key, reason } = await parseBody(c, DismissBody);
+      const item = await dismissAttention(operatorOf(actor), { policy, key, reason });
+      if (!item)
+        throw ApiError.notFound(`no failing item ${JSON.stringify(key)} in ${policy} (see GET /api/attention)`);
+      return send(c, { policy, key, failures: item.failures, dismissed: true, by: actor, reason });
+    },
+  );
+  routes.add(
+    {
+      method: 'post',
+      path: '/api/policies/:policy/attention/retry',
+      access: 'operator',
+      summary: 'Run the policy now from the start of its scope, reaching its open items; then GET /api/attention',
+      responses: { 200: 'nothing open: no run', 202: 'started', 409: "the policy's store cannot be opened" },
+    },
+    async (c) => {
+      await parseBody(c, EmptyBody);
+      const policy = pathPolicy(ctx, pathParam(c, 'policy'));
+      const streaks = await ctx.control.attentionItems(policy.name, policy.attentionAfter);
+      // As `retention attention retry`: with nothing open, nothing to retry.
+      if (!streaks.some((item) => isOpen(item, policy.attentionAfter)))
+        return send(c, { policy: policy.name, open: 0, runId: null });
+      return launch(c, { dryRun: false, force: false, list: false, fromStart: true });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
       path: '/api/policies/:policy/runs',
       access: 'operator',
       summary: 'Start a dry run or a live run; answers with its id at once (follow /api/runs/{runId}/events)',
@@ -122,25 +178,12 @@ export function addActionRoutes(routes: Routes, ctx: ApiContext): void {
       responses: { 202: 'started', ...BAD_BODY, 409: "the policy's store cannot be opened" },
     },
     async (c) => {
-      const { actor } = callerOf(c);
-      const policy = pathPolicy(ctx, pathParam(c, 'policy'));
       const { budget, before, ...flags } = await parseBody(c, RunBody);
-      const options = {
+      return launch(c, {
         ...flags,
         ...(budget !== undefined ? { budgetMs: budget } : {}),
         ...(before !== undefined ? { before } : {}),
-      };
-      if (options.force) ctx.log.warn('api_force_requested', { policy: policy.name, by: actor });
-      const run = await ctx.launcher.start(policy, options, actor).catch((error: unknown) => {
-        // The policy's store cannot be opened (a missing root): the config's problem, not the request's.
-        throw error instanceof ConfigError ? new ApiError(409, 'store_unavailable', error.message) : error;
       });
-      const links = {
-        run: `/api/runs/${run.runId}`,
-        events: `/api/runs/${run.runId}/events`,
-        items: `/api/runs/${run.runId}/items`,
-      };
-      return send(c, { runId: run.runId, policy: policy.name, dryRun: run.dryRun, actor, links }, 202);
     },
   );
 }

@@ -45,6 +45,12 @@ export const RunBody = z.strictObject({
 /** Actions that take nothing: a body, if any, must be empty (a field there was meant for something). */
 export const EmptyBody = z.strictObject({});
 
+/** Acknowledge an item of the attention queue: which, and why (the reason of its governance record). */
+export const DismissBody = z.strictObject({
+  key: Text('the item key, see GET /api/attention'),
+  reason: Text('e.g. "owned by team X, ticket 123"'),
+});
+
 export const PauseBody = z.strictObject({ reason: Text('say why, e.g. "incident 4411"').optional() });
 
 /** One of `key` or `prefix`; `policy` absent or null: the hold applies to every policy. */

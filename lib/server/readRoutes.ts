@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
+import { attentionView } from '../core/attention.ts';
 import type { RunRecord } from '../core/control.ts';
 import type { RunReport } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
@@ -228,6 +229,24 @@ export function addReadRoutes(routes: Routes, ctx: ApiContext): void {
     async (c) => {
       const { policy } = parseQuery(c, HoldsQuery);
       return send(c, await ctx.control.listHolds(policy === undefined ? undefined : fieldPolicy(ctx, policy).name));
+    },
+  );
+  routes.add(
+    {
+      method: 'get',
+      path: '/api/attention',
+      access: 'viewer',
+      summary: 'Per policy: items that failed in attentionAfter consecutive runs (open, or dismissed)',
+      responses: OK,
+    },
+    async (c) => {
+      const policies = await Promise.all(
+        ctx.config.policies.map(async ({ name, attentionAfter: after }) => {
+          const items = (await ctx.control.attentionItems(name, after)).map((item) => attentionView(item, after));
+          return { policy: name, after, open: items.filter((item) => item.open).length, items };
+        }),
+      );
+      return send(c, policies);
     },
   );
   routes.add(

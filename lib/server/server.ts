@@ -11,6 +11,7 @@ import type { Logger } from '../observe/log.ts';
 import { addActionRoutes } from './actionRoutes.ts';
 import type { ApiTokens } from './auth.ts';
 import { addDashboard } from './dashboard.ts';
+import { addDiskRoutes } from './diskRoutes.ts';
 import { ApiError, errorResponse, toApiError } from './http.ts';
 import { type Launcher, RunLauncher } from './launcher.ts';
 import { openApiDocument } from './openapi.ts';
@@ -87,6 +88,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const routes = new Routes(app, options.tokens);
   addReadRoutes(routes, ctx);
   addActionRoutes(routes, ctx);
+  addDiskRoutes(routes, ctx);
   const version =
     options.version ?? (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   routes.add(

@@ -1,4 +1,5 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
+import { isOpen } from '../core/attention.ts';
 import type { AuditQuery, AuditRecord, ControlStore, RunRecord } from '../core/control.ts';
 import type { Clock } from '../core/types.ts';
 import type { HoldChecking } from '../engine/holdCheck.ts';
@@ -46,10 +47,11 @@ export async function readPolicyStates(ctx: ApiContext, policies: PolicyConfig[]
   const inFlight = ctx.launcher.inFlight();
   return Promise.all(
     policies.map(async (policy) => {
-      const [runs, pause, lease] = await Promise.all([
+      const [runs, pause, lease, streaks] = await Promise.all([
         ctx.control.listRuns({ policy: policy.name, limit: DEFAULT_RUNS_PER_POLICY }),
         ctx.control.pausedBy(policy.name),
         ctx.control.getLease(policy.name),
+        ctx.control.attentionItems(policy.name, policy.attentionAfter),
       ]);
       const health = assessPolicy(policy, runs, now, {
         missedAfterMs: DEFAULT_MISSED_AFTER_MS,
@@ -64,6 +66,7 @@ export async function readPolicyStates(ctx: ApiContext, policies: PolicyConfig[]
         health,
         running: running ? { runId: running.runId, dryRun: running.dryRun, progress: { ...running.progress } } : null,
         bytesToFree: bytesToFree(runs[0]),
+        attentionOpen: streaks.filter((item) => isOpen(item, policy.attentionAfter)).length,
       };
     }),
   );

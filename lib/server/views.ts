@@ -25,6 +25,8 @@ export interface PolicyState {
   running: { runId: string; dryRun: boolean; progress: RunProgress } | null;
   /** From this server's newest listed dry run, when it is the policy's newest run. */
   bytesToFree: number | null;
+  /** Items that failed in `attentionAfter` consecutive runs, not dismissed (GET /api/attention). */
+  attentionOpen: number;
 }
 
 export type PolicyStatus = 'running' | 'paused' | 'disabled' | 'healthy' | 'unhealthy';
@@ -48,6 +50,7 @@ export interface PolicyView {
   /** Eligible unheld items still there, per the newest run that measured it (dry or live). */
   toClean: { items: number; measuredBy: string; at: string } | null;
   bytesToFree: number | null;
+  attentionOpen: number;
   health: {
     status: PolicyHealth['status'];
     problems: string[];
@@ -94,6 +97,7 @@ export function policyView(state: PolicyState, now: Date): PolicyView {
       ? { items: measured.report.backlog!, measuredBy: measured.runId, at: measured.report.finishedAt }
       : null,
     bytesToFree: state.bytesToFree,
+    attentionOpen: state.attentionOpen,
     health: {
       status: health.status,
       problems: health.problems,
@@ -118,6 +122,8 @@ export interface Overview {
   sla: Record<SlaStatus | 'none', number>;
   health: 'healthy' | 'unhealthy';
   running: number;
+  /** Open items of the attention queue, over every policy. */
+  attentionOpen: number;
 }
 
 export function overview(states: PolicyState[], views: PolicyView[], now: Date): Overview {
@@ -149,6 +155,7 @@ export function overview(states: PolicyState[], views: PolicyView[], now: Date):
     sla,
     health: views.some((view) => view.health.status === 'unhealthy') ? 'unhealthy' : 'healthy',
     running: views.filter((view) => view.running !== null).length,
+    attentionOpen: views.reduce((sum, view) => sum + view.attentionOpen, 0),
   };
 }
 

@@ -87,6 +87,11 @@ describe('web dashboard', () => {
     // Nothing has run yet: no backlog is measured, and the history is empty.
     expect(await page.locator('[data-card="items-to-clean"] .detail').textContent()).toContain('not measured yet');
     expect(await chartTotal()).toBe(0);
+    // The demo's fs policies live on one file system: one disk card, with its level.
+    const disk = page.locator('#disk-cards [data-card^="disk-"]');
+    await disk.first().waitFor();
+    expect(await disk.count()).toBe(1);
+    expect(await disk.locator('.badge').textContent()).toMatch(/^(ok|warning|critical)$/);
     // The token stays in this tab: a reload opens the dashboard without asking again.
     await page.reload();
     await page.locator('#policies tbody tr').first().waitFor();

@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { acquireEmbeddedPostgres } from '../../lib/control/local/embedded.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import type { VerifyReport } from '../../lib/reports/auditVerify.ts';
-import { BIN, runCli, seedFiles } from '../support/cli.ts';
+import { seedFiles } from '../support/cli.ts';
 import { useFreshHomes } from '../support/embeddedHome.ts';
+import { evidenceSetup, killAfterBatches, OLD } from '../support/evidence.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 
 /**
@@ -18,74 +16,7 @@ import { usePostgresAndScratch } from '../support/lifecycle.ts';
  */
 const shared = usePostgresAndScratch('retention-verify-e2e-');
 const newHome = useFreshHomes('retention-verify-home-');
-const OLD = new Date(Date.now() - 90 * 86_400_000);
-
-async function setup() {
-  const home = await newHome();
-  const dir = (name: string) => path.join(shared.scratch, `${path.basename(home)}-${name}`);
-  const [files, bulk, backups] = [dir('files'), dir('bulk'), dir('backups')];
-  for (const directory of [files, bulk, backups]) await mkdir(directory);
-  await seedFiles(
-    files,
-    Array.from({ length: 25 }, (_, i) => ({ key: `f${i}.pdf`, mtime: OLD })),
-  );
-  await seedFiles(
-    bulk,
-    Array.from({ length: 60 }, (_, i) => ({ key: `b${String(i).padStart(3, '0')}.tmp`, mtime: OLD })),
-  );
-  const rows = await shared.server.createDatabase('verify_rows');
-  const seed = new pg.Client({ connectionString: rows });
-  await seed.connect();
-  await seed.query('CREATE TABLE docs (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL)');
-  await seed.query('CREATE INDEX ON docs (created_at, id)');
-  await seed.query(`INSERT INTO docs (created_at) SELECT now() - interval '40 days' FROM generate_series(1, 9)`);
-  await seed.end();
-  const common = { schedule: '0 2 * * *', retention: '30d', limits: { maxDeleteFraction: 1 } };
-  const config = path.join(shared.scratch, `${path.basename(home)}.json`);
-  await writeFile(
-    config,
-    JSON.stringify({
-      policies: [
-        {
-          ...common,
-          name: 'files',
-          class: 'blobs',
-          store: { kind: 'fs', root: files },
-          batchSize: 10,
-          backup: { to: backups, keepFor: '30d' },
-        },
-        { ...common, name: 'bulk', class: 'blobs', store: { kind: 'fs', root: bulk }, batchSize: 10 },
-        {
-          ...common,
-          name: 'docs',
-          class: 'rows',
-          store: { kind: 'postgres', url: rows },
-          table: 'public.docs',
-          timestamp: 'created_at',
-          batchSize: 4,
-        },
-      ],
-    }),
-  );
-  const env = { RETENTION_HOME: home, RETENTION_DATABASE_URL: '', RETENTION_LEASE_TTL: '3s' };
-  const cli = (...args: string[]) => runCli(['--config', config, ...args], { env });
-  return { home, files, rows, config, env, cli };
-}
-
-/** `retention run --policy <p>`, SIGKILLed once it has deleted `batches` batches. */
-async function killAfterBatches(config: string, env: Record<string, string>, policy: string, batches: number) {
-  const child = spawn(process.execPath, [BIN, '--config', config, 'run', '--policy', policy], {
-    env: { ...process.env, RETENTION_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let seen = 0;
-  child.stderr.on('data', (chunk: Buffer) => {
-    seen += (chunk.toString().match(/"event":"batch_deleted"/g) ?? []).length;
-    if (seen >= batches) child.kill('SIGKILL');
-  });
-  const signal = await new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-  expect(signal).toBe('SIGKILL');
-}
+const setup = async () => evidenceSetup(shared, await newHome(), { files: 25, bulk: 60, batchSize: 10 });
 
 async function newestRecord(url: string, policy: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });

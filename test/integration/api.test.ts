@@ -155,6 +155,7 @@ describe('REST API access', () => {
       'GET /api/stats': { query: '?days=7', ok: [200] },
       'GET /api/holds': { ok: [200] },
       'GET /api/pauses': { ok: [200] },
+      'GET /api/disk': { ok: [200] },
       'POST /api/policies/{policy}/pause': { body: { reason: 'access test' }, ok: [200] },
       'POST /api/policies/{policy}/resume': { ok: [200] },
       'POST /api/pause': { body: { reason: 'access test' }, ok: [200] },
@@ -162,7 +163,21 @@ describe('REST API access', () => {
       'POST /api/holds': { body: { policy: 'files', key: 'access-test', reason: 'access test' }, ok: [201] },
       'DELETE /api/holds/{id}': { ok: [200] },
       'POST /api/policies/{policy}/runs': { body: { dryRun: true }, ok: [202] },
+      'GET /api/attention': { ok: [200] },
+      'POST /api/policies/{policy}/attention/dismiss': {
+        body: { key: 'access-test', reason: 'access test' },
+        ok: [200],
+      },
+      // Nothing open in files (the streak below is one failure long): answered without a run.
+      'POST /api/policies/{policy}/attention/retry': { ok: [200] },
     };
+    await control.noteFailureStreaks({
+      policy: 'files',
+      runId: 'access-test',
+      failed: [{ key: 'access-test', error: 'EPERM' }],
+      settled: [],
+      wholePass: false,
+    });
     expect(operations.map(({ method, route }) => `${method} ${route}`).sort()).toEqual(Object.keys(examples).sort());
     for (const { method, route, access } of operations) {
       const example = examples[`${method} ${route}`]!;
@@ -446,12 +461,68 @@ describe('REST API actions', () => {
       bytesToFreeFrom: ['files', 'slow'],
       deletedLast30d: 6,
       running: 0,
+      attentionOpen: 0,
     });
     const stats = (await call('GET', '/api/stats?days=3', { who: 'viewer' })).json;
     expect(stats.days.map((day: { deleted: number }) => day.deleted)).toEqual([0, 0, 6]);
     const history = (await call('GET', '/api/runs?policy=slow', { who: 'viewer' })).json;
     expect(history[0]).toMatchObject({ runId, dryRun: true, status: 'completed', itemCount: 25 });
     expect(history[0].report.items).toBeUndefined();
+  });
+
+  it('lists the attention queue for viewers; an operator dismisses (recorded) and retries from the start of the scope', async () => {
+    const fail = (runId: string, keys: string[]) =>
+      control.noteFailureStreaks({
+        policy: 'files',
+        runId,
+        failed: keys.map((key) => ({ key, error: 'EPERM: operation not permitted' })),
+        settled: [],
+        wholePass: false,
+      });
+    for (const runId of ['r1', 'r2', 'r3']) await fail(runId, ['stuck.log', 'other.log']);
+    const listed = await call('GET', '/api/attention', { who: 'viewer' });
+    expect(listed.json[0]).toMatchObject({ policy: 'files', after: 3, open: 2 });
+    expect(listed.json[0].items[0]).toEqual({
+      policy: 'files',
+      key: 'other.log',
+      failures: 3,
+      open: true,
+      firstFailedAt: expect.any(String),
+      lastFailedAt: expect.any(String),
+      lastRunId: 'r3',
+      lastError: 'EPERM: operation not permitted',
+      dismissed: null,
+    });
+    expect(listed.json[1]).toMatchObject({ policy: 'slow', open: 0, items: [] });
+
+    const missing = await call('POST', '/api/policies/files/attention/dismiss', { body: { key: 'stuck.log' }, actor });
+    expect([missing.status, missing.json.error.message]).toEqual([
+      400,
+      'error: reason: missing (this field is required)',
+    ]);
+    const unknown = await call('POST', '/api/policies/files/attention/dismiss', {
+      body: { key: 'no.log', reason: 'r' },
+    });
+    expect(unknown.status).toBe(404);
+    const body = { key: 'other.log', reason: 'owned by team X' };
+    const dismissed = await call('POST', '/api/policies/files/attention/dismiss', { body, actor });
+    expect(dismissed.json).toMatchObject({ dismissed: true, failures: 3, by: `api:operator:${actor}` });
+    const [record] = await control.audit({
+      policy: 'files',
+      action: 'attention_dismissed',
+      key: 'other.log',
+      limit: 5,
+    });
+    expect(record).toMatchObject({ actor: `api:operator:${actor}`, rule: 'owned by team X', runId: 'r3' });
+    expect((await call('GET', '/api/attention', { who: 'viewer' })).json[0].open).toBe(1);
+    expect((await call('GET', '/api/overview', { who: 'viewer' })).json.attentionOpen).toBe(1);
+
+    // Neither item exists: the retry's whole pass no longer meets them, and their streaks end.
+    const retry = await call('POST', '/api/policies/files/attention/retry', { actor });
+    expect(retry.status, retry.text).toBe(202);
+    await server.api.launcher.get(retry.json.runId)!.finished;
+    expect((await control.getRun(retry.json.runId))?.report).toMatchObject({ attention: { open: 0, after: 3 } });
+    expect((await call('GET', '/api/attention', { who: 'viewer' })).json[0]).toMatchObject({ open: 0, items: [] });
   });
 });
 
@@ -492,5 +563,18 @@ describe('retention serve', () => {
     expect(tokensFromEnv({ RETENTION_VIEWER_TOKEN: VIEWER })).toEqual({ viewer: VIEWER });
     // The control store was never opened: no embedded server was started in the home.
     await expect(readdir(home)).rejects.toThrow();
+  });
+});
+
+describe('disk cards', () => {
+  it('GET /api/disk: the file system under both roots, once, with its policies, percent used and level', async () => {
+    const response = await call('GET', '/api/disk', { who: 'viewer' });
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ warning: 80, critical: 90 });
+    expect(response.json.filesystems).toHaveLength(1);
+    const [filesystem] = response.json.filesystems;
+    expect(filesystem).toMatchObject({ roots: [roots.files, roots.slow], policies: ['files', 'slow'] });
+    expect(['ok', 'warning', 'critical']).toContain(filesystem.level);
+    expect(filesystem.usedPercent).toBeGreaterThan(0);
   });
 });

@@ -5,6 +5,7 @@ import type { AuditIntent, ControlStore } from '../../lib/core/control.ts';
 import { governanceView, recordGovernance } from '../../lib/core/governance.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { LeaseLostError } from '../../lib/errors.ts';
+import { attentionContract } from './attention-contract.ts';
 
 /**
  * The behaviour every ControlStore backend must have (PostgreSQL now, DynamoDB later), run
@@ -38,6 +39,8 @@ export function controlStoreContract(
       await store.migrate();
       expect((await store.listHolds()).map((h) => h.id)).toContain(hold.id);
     });
+
+    attentionContract(() => store, policyName);
 
     describe('leases', () => {
       it('gives a held lease to nobody else', async () => {
@@ -455,6 +458,61 @@ export function controlStoreContract(
         ]);
         expect((await store.audit({ policy, until: since, limit: 10 })).map((record) => record.key)).toEqual(['c']);
         expect(await store.audit({ policy, since, until: since, limit: 10 })).toEqual([]);
+      });
+
+      it('counts a period of one policy by run, action, status, rule and day of creation', async () => {
+        const policy = policyName('counts');
+        const [earlier, run, other] = [randomUUID(), randomUUID(), randomUUID()];
+        await store.recordIntents([intent(policy, earlier, 'before-the-period')]);
+        await store.resolveIntents(earlier, [{ key: 'before-the-period', status: 'deleted' }]);
+        const from = new Date((await serverTime(store, policy, earlier)).getTime() + 1);
+        await sleep(20);
+        const legal = { rule: 'purpose=Legal: 7y' };
+        await store.recordIntents([
+          ...['a', 'b', 'c'].map((key) => intent(policy, run, key)),
+          { ...intent(policy, run, 'd'), ...legal },
+          { ...intent(policy, run, 'e'), ...legal },
+          intent(policyName('noise'), other, 'a'),
+        ]);
+        await store.resolveIntents(run, [
+          { key: 'a', status: 'deleted' },
+          { key: 'b', status: 'deleted' },
+          { key: 'c', status: 'failed', error: 'EACCES' },
+          { key: 'd', status: 'deleted' },
+        ]);
+        await recordGovernance(store, {
+          action: 'paused',
+          scope: policy,
+          subject: policy,
+          actor: 'cli:ops',
+          reason: 'month end',
+          detail: 'paused',
+          at: new Date(),
+        });
+        const to = new Date(Date.now() + 60_000);
+        const counts = await store.auditCounts({ policy, from, to });
+        const governance = counts.find((count) => count.action === 'paused');
+        expect(governance).toMatchObject({ status: 'recorded', count: 1 });
+        const deletions = counts
+          .filter((count) => count.action === 'delete')
+          .map(({ runId, status, rule, count }) => [runId === run ? 'run' : runId, status, rule, count])
+          .sort();
+        expect(deletions).toEqual([
+          ['run', 'deleted', 'purpose=Legal: 7y', 1],
+          ['run', 'deleted', 'retention: 30d', 2],
+          ['run', 'failed', 'retention: 30d', 1],
+          ['run', 'pending', 'purpose=Legal: 7y', 1],
+        ]);
+        const written = await store.audit({ policy, since: from, limit: 100 });
+        const days = (dates: string[]) => [...new Set(dates)].sort();
+        expect(days(counts.map((count) => count.day))).toEqual(
+          days(written.map((record) => record.createdAt.toISOString().slice(0, 10))),
+        );
+        expect(await store.auditCounts({ policy, from: to, to: new Date(to.getTime() + 60_000) })).toEqual([]);
+        // Counted by when each record was written: the earlier run's, resolved before `from`, is not in it.
+        expect(counts.some((count) => count.runId === earlier)).toBe(false);
+        const whole = await store.auditCounts({ policy, from: new Date(from.getTime() - 3_600_000), to });
+        expect(whole.filter((count) => count.runId === earlier)).toMatchObject([{ status: 'deleted', count: 1 }]);
       });
 
       it('records and resolves a batch of 5,000 intents in one call each', async () => {

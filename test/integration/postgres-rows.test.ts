@@ -317,6 +317,16 @@ describe('rows policy', () => {
         expect(inDatabase.rows.map((row) => row.key).sort()).toEqual(expected);
         expect(inDatabase.rows.find((row) => row.key === '8')?.rule).toBe('purpose_code=Legal: 7y');
         expect(inDatabase.rows.find((row) => row.key === '13')?.rule).toBe('default: 30d');
+        // The compliance report's counts: per rule, without expanding keys, as the entries say.
+        const perRule = new Map<string, number>();
+        for (const row of inDatabase.rows) perRule.set(row.rule, (perRule.get(row.rule) ?? 0) + 1);
+        const counts = await store.audit!.counts({
+          policy: 'documents',
+          from: new Date(Date.now() - 3_600_000),
+          to: new Date(Date.now() + 3_600_000),
+        });
+        expect(new Map(counts.map((count) => [count.rule, count.count]))).toEqual(perRule);
+        expect(counts.every((count) => count.runId === report.runId && count.status === 'deleted')).toBe(true);
       } finally {
         await store.close?.();
         await control.close();

@@ -1,6 +1,11 @@
 import { leaseLost } from '../../lib/control/errorContext.ts';
+import { byFailures, nextStreaks } from '../../lib/core/attention.ts';
+import { countRecords } from '../../lib/core/auditCounts.ts';
 import { type AuditChains, emptyHead } from '../../lib/core/chain.ts';
 import type {
+  AttentionItem,
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -8,11 +13,13 @@ import type {
   AuditStatus,
   Checkpoint,
   ControlStore,
+  FailureStreakUpdate,
   Lease,
   NewHold,
   PauseState,
   RunRecord,
 } from '../../lib/core/control.ts';
+
 import type { Clock, Hold, RunReport } from '../../lib/core/types.ts';
 
 type Resolved = Exclude<AuditStatus, 'pending'>;
@@ -30,6 +37,8 @@ export class FakeControl implements ControlStore {
   readonly holds: Hold[] = [];
   readonly runs = new Map<string, RunRecord>();
   readonly records: AuditRecord[] = [];
+  /** Failure streaks by policy, then key. */
+  readonly streaks = new Map<string, Map<string, AttentionItem>>();
   /** Every lease renewal asked for (the engine's fenced round trips). */
   renewals = 0;
   /** No chains: the engine only reads heads (at finish); the real stores' chains are proven by the contract suite. */
@@ -194,6 +203,10 @@ export class FakeControl implements ControlStore {
     for (const event of events) this.append(event);
   }
 
+  async auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return countRecords(this.records, query);
+  }
+
   async audit(query: AuditQuery): Promise<AuditRecord[]> {
     const matches = (wanted: string | undefined, value: string) => wanted === undefined || wanted === value;
     const at = (record: AuditRecord) => (record.resolvedAt ?? record.createdAt).getTime();
@@ -208,6 +221,26 @@ export class FakeControl implements ControlStore {
         (query.until === undefined || at(record) < query.until.getTime()),
     );
     return matching.reverse().slice(0, query.limit);
+  }
+
+  async noteFailureStreaks(update: FailureStreakUpdate): Promise<void> {
+    const streaks = this.streaks.get(update.policy) ?? new Map<string, AttentionItem>();
+    const { write, end } = nextStreaks([...streaks.values()], update, this.clock.now());
+    for (const key of end) streaks.delete(key);
+    for (const item of write) streaks.set(item.key, item);
+    this.streaks.set(update.policy, streaks);
+  }
+
+  async attentionItems(policy: string, minFailures: number): Promise<AttentionItem[]> {
+    const items = [...(this.streaks.get(policy)?.values() ?? [])];
+    return items.filter((item) => item.failures >= minFailures).sort(byFailures);
+  }
+
+  async dismissAttention(policy: string, key: string, by: string, reason: string): Promise<AttentionItem | null> {
+    const item = this.streaks.get(policy)?.get(key);
+    if (!item) return null;
+    item.dismissed = { by, reason, at: this.clock.now() };
+    return { ...item };
   }
 
   /** Records of `runId` with `action`, as key → status. */

@@ -1,3 +1,4 @@
+import { countRecords } from '../../lib/core/auditCounts.ts';
 import type { AuditQuery, AuditRecord } from '../../lib/core/control.ts';
 import type {
   Census,
@@ -57,7 +58,11 @@ export class FakeStore implements Store {
     for (const item of options.items ?? []) this.items.set(item.key, item);
     if (options.sweep) {
       this.sweep = this.oneStatementSweep(options.sweep.audited);
-      if (options.sweep.audited) this.audit = { trail: async (query) => this.ownTrail(query) };
+      if (options.sweep.audited)
+        this.audit = {
+          trail: async (query) => this.ownTrail(query),
+          counts: async (query) => countRecords(this.ownRecords, query),
+        };
     }
   }
 

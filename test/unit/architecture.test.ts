@@ -33,6 +33,7 @@ const LIB_RULES: ImportRules = {
     ['stores', 'control'],
     ['config'],
     ['observe'],
+    ['disk'],
     ['reports'],
     ['engine'],
     ['deps.ts'],

@@ -194,6 +194,12 @@ const CONFIGS: Array<[string, Doc, string, string]> = [
     'must be at most 10000, not 100000',
   ],
   [
+    'an attentionAfter of 0',
+    policy(OTHER, { attentionAfter: 0 }),
+    'policies[1].attentionAfter',
+    'must be at least 1, not 0',
+  ],
+  [
     'a negative maxDeletesPerRun',
     policy(OTHER, { limits: { maxDeletesPerRun: -1 } }),
     'policies[1].limits.maxDeletesPerRun',
@@ -767,6 +773,25 @@ const FLAGS: Array<[string, string[], string, string, Record<string, string>?]> 
   ],
   ['holds of an unknown policy', ['hold', 'list', '--policy', 'nope'], '--policy', 'no policy named "nope"'],
   ['a hold id that is a word', ['hold', 'remove', 'first'], '<id>', '"first" is not a hold id'],
+  ['attention of an unknown policy', ['attention', 'list', '--policy', 'nope'], '--policy', 'no policy named "nope"'],
+  [
+    'an attention retry of two policies',
+    ['attention', 'retry', '--policy', 'files', '--policy', 'other'],
+    '--policy',
+    'retry takes one policy',
+  ],
+  [
+    'an attention dismiss without key',
+    ['attention', 'dismiss', '--policy', 'files', '--reason', 'r'],
+    '--key',
+    'no item named',
+  ],
+  [
+    'an attention dismiss without reason',
+    ['attention', 'dismiss', '--policy', 'files', '--key', 'a'],
+    '--reason',
+    'a dismissal needs a reason',
+  ],
   ['a restore without --run', ['restore'], '--run', 'missing'],
   ['a restore of an empty run id', ['restore', '--run', ''], '--run', 'must not be empty'],
   ['a lease break of an unknown policy', ['lease', 'break', 'nope'], '<policy>', 'no policy named "nope"'],

@@ -54,6 +54,7 @@ describe('emfDocument', () => {
       budgetUsedPercent: 0.3,
       backlog: null,
       oldestOverdueSeconds: 0,
+      attention: { open: 2, after: 3 },
       finishedAt: '2026-11-22T12:00:00.000Z',
       sla: { status: 'breach', reasons: [] },
     } as unknown as RunReport;
@@ -82,9 +83,11 @@ describe('emfDocument', () => {
         'BudgetUsedPercent',
         'OldestOverdueSeconds',
         'SlaBreach',
+        'AttentionOpen',
       ]),
     );
     expect(names).not.toContain('Backlog');
+    expect(document.AttentionOpen).toBe(2);
     for (const name of names) expect(typeof document[name]).toBe('number');
     expect(document.SlaBreach).toBe(1);
   });

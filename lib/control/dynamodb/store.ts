@@ -7,6 +7,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { type BatchOptions, type DynamoItem, isConditionalCheckFailed } from '../../aws/dynamo.ts';
 import type {
+  AttentionItem,
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -14,6 +17,7 @@ import type {
   AuditStatus,
   Checkpoint,
   ControlStore,
+  FailureStreakUpdate,
   Lease,
   NewHold,
   PauseState,
@@ -22,7 +26,9 @@ import type {
 import type { Clock, Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, StoreError } from '../../errors.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
+import { DynamoFailureStreaks } from './attention.ts';
 import { DynamoAuditTrail } from './audit.ts';
+import { countDynamoAudit } from './auditCounts.ts';
 import { DynamoAuditChains, REPAIR_AFTER_MS } from './chain.ts';
 import {
   HOLDS_PK,
@@ -57,6 +63,7 @@ import { allocateIds, getItem, migrateControlTable, partitionItems, writeAll } f
  *   audit intent    audit#<runId>         intent#<policy>#<key>  audit#<policy> / <id>    auditkey#<key> / <id>   pending#<policy> / <id>  auditid#<id>
  *   audit event     audit#<runId>         event#<id>             audit#<policy> / <id>    auditkey#<key> / <id>                            auditid#<id>
  *   run's policies  auditpolicies#<runId> <policy>
+ *   failure streak  attention#<policy>    <key> (attention.ts)
  *
  * (<start> is `<startedAt ISO>#<runId>`.) Lists read one partition: pauses, holds (id order),
  * runs newest first (gsi1 per policy, gsi2 all), audit newest first (gsi1 by policy, gsi2 by key,
@@ -110,6 +117,7 @@ export class DynamoControlStore implements ControlStore {
   private readonly runs: DynamoRunHistory;
   private readonly auditTrail: DynamoAuditTrail;
   private readonly writes: BatchOptions;
+  private readonly streaks: DynamoFailureStreaks;
   readonly chains: DynamoAuditChains;
 
   /** `sleep`: the wait between retries of unprocessed audit and hold writes (tests pass a fast one). */
@@ -127,6 +135,7 @@ export class DynamoControlStore implements ControlStore {
     this.writes = { ...BATCH_WRITES, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
     this.chains = new DynamoAuditChains(opts.client, opts.table);
     this.auditTrail = new DynamoAuditTrail(opts.client, opts.table, opts.clock, this.writes, this.chains);
+    this.streaks = new DynamoFailureStreaks(opts.client, opts.table, opts.clock, this.writes);
   }
 
   migrate(): Promise<void> {
@@ -350,6 +359,23 @@ export class DynamoControlStore implements ControlStore {
 
   audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => this.auditTrail.query(query));
+  }
+
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return this.guard('auditCounts', { policy: query.policy }, () => countDynamoAudit(this.client, this.table, query));
+  }
+
+  noteFailureStreaks(update: FailureStreakUpdate): Promise<void> {
+    const context = { policy: update.policy, runId: update.runId, failed: update.failed.length };
+    return this.guard('noteFailureStreaks', context, () => this.streaks.note(update));
+  }
+
+  attentionItems(policy: string, minFailures: number): Promise<AttentionItem[]> {
+    return this.guard('attentionItems', { policy }, () => this.streaks.list(policy, minFailures));
+  }
+
+  dismissAttention(policy: string, key: string, by: string, reason: string): Promise<AttentionItem | null> {
+    return this.guard('dismissAttention', { policy, key }, () => this.streaks.dismiss(policy, key, by, reason));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { SqlClient } from '../../sql/client.ts';
+import { AUDIT_COUNTS_INDEX } from './auditCounts.ts';
 
 /**
  * The control schema, as versioned migrations. A migration is applied once, in order, and
@@ -152,6 +153,28 @@ const MIGRATIONS: Migration[] = [
       `CREATE TABLE retention.audit_chain_start (first_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
       `INSERT INTO retention.audit_chain_start (first_id) SELECT COALESCE(max(id), 0) + 1 FROM retention.audit`,
       ...APPEND_ONLY,
+    ],
+  },
+  { version: 3, name: 'audit counts by period', statements: [AUDIT_COUNTS_INDEX] },
+  {
+    version: 4,
+    name: 'failure streaks (the attention queue)',
+    statements: [
+      // One row per item whose deletion failed in consecutive live runs (core/attention.ts);
+      // state, not record: rows go when a streak ends. Dismissals are audited as governance records.
+      `CREATE TABLE retention.attention (
+        policy text NOT NULL,
+        key text NOT NULL,
+        failures integer NOT NULL,
+        first_failed_at timestamptz NOT NULL,
+        last_failed_at timestamptz NOT NULL,
+        last_run_id text NOT NULL,
+        last_error text NOT NULL,
+        dismissed_by text,
+        dismissed_reason text,
+        dismissed_at timestamptz,
+        PRIMARY KEY (policy, key)
+      )`,
     ],
   },
 ];

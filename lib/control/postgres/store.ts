@@ -1,5 +1,8 @@
 import type { AuditChains } from '../../core/chain.ts';
 import type {
+  AttentionItem,
+  AuditCount,
+  AuditCountQuery,
   AuditIntent,
   AuditQuery,
   AuditRecord,
@@ -7,6 +10,7 @@ import type {
   AuditStatus,
   Checkpoint,
   ControlStore,
+  FailureStreakUpdate,
   Lease,
   NewHold,
   PauseState,
@@ -16,6 +20,7 @@ import type { Hold, RunReport } from '../../core/types.ts';
 import { ControlStoreError, describeCause, RetentionError, SqlError } from '../../errors.ts';
 import type { SqlClient } from '../../sql/client.ts';
 import { batchContext, holdsContext, leaseContext, leaseLost, positiveTtl } from '../errorContext.ts';
+import { dismissStreak, noteStreaks, selectStreaks } from './attention.ts';
 import {
   insertAuditEntries,
   resolveIntentsById,
@@ -23,6 +28,7 @@ import {
   selectAudit,
   selectPendingIntents,
 } from './audit.ts';
+import { countAudit } from './auditCounts.ts';
 import { postgresAuditChains } from './chain.ts';
 import { migrateControlSchema } from './migrations.ts';
 import type { CheckpointRow, HoldRow, LeaseRow, PauseRow, RunRow } from './records.ts';
@@ -312,6 +318,23 @@ export class PostgresControlStore implements ControlStore {
 
   audit(query: AuditQuery): Promise<AuditRecord[]> {
     return this.guard('audit', { ...query }, () => selectAudit(this.sql, query));
+  }
+
+  auditCounts(query: AuditCountQuery): Promise<AuditCount[]> {
+    return this.guard('auditCounts', { policy: query.policy }, () => countAudit(this.sql, query));
+  }
+
+  noteFailureStreaks(update: FailureStreakUpdate): Promise<void> {
+    const context = { policy: update.policy, runId: update.runId, failed: update.failed.length };
+    return this.guard('noteFailureStreaks', context, () => noteStreaks(this.sql, update));
+  }
+
+  attentionItems(policy: string, minFailures: number): Promise<AttentionItem[]> {
+    return this.guard('attentionItems', { policy }, () => selectStreaks(this.sql, policy, minFailures));
+  }
+
+  dismissAttention(policy: string, key: string, by: string, reason: string): Promise<AttentionItem | null> {
+    return this.guard('dismissAttention', { policy, key }, () => dismissStreak(this.sql, { policy, key, by, reason }));
   }
 
   close(): Promise<void> {

@@ -124,7 +124,33 @@ function renderCards(overview) {
       h('span', {}, badge(overview.health)),
       `${sla.ok} ok · ${sla.warning} warning · ${sla.breach} breach · ${sla.none} not run`,
     ),
+    card(
+      'attention',
+      'Need attention',
+      count(overview.attentionOpen),
+      'failed to delete run after run: retention attention list',
+    ),
   );
+}
+
+/** One card per file system under fs policies (none: the section stays hidden). */
+function renderDisks(disk) {
+  const kinds = { critical: 'breach', unknown: 'warning' };
+  const cards = disk.filesystems.map((fs) =>
+    card(
+      `disk-${fs.id}`,
+      `Disk: ${fs.roots.join(', ')}`,
+      h(
+        'span',
+        {},
+        fs.usedPercent === undefined ? '-' : `${fs.usedPercent.toFixed(1)}% `,
+        badge(fs.level, kinds[fs.level] ?? fs.level),
+      ),
+      fs.error ?? `${fs.policies.join(', ')} · warning ${disk.warning}%, critical ${disk.critical}%`,
+    ),
+  );
+  $('disk-cards').replaceChildren(...cards);
+  $('disk-cards').hidden = cards.length === 0;
 }
 
 function renderPolicies(policies) {
@@ -304,6 +330,7 @@ async function refresh() {
     renderPolicies(policies);
     renderHistory(runs, stats);
     renderHolds(holds);
+    renderDisks(await api('/api/disk'));
   } catch (error) {
     showError(error);
   }

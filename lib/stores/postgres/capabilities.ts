@@ -1,4 +1,4 @@
-import type { AuditQuery } from '../../core/control.ts';
+import type { AuditCountQuery, AuditQuery } from '../../core/control.ts';
 import type {
   BackendClock,
   BackupRef,
@@ -19,6 +19,7 @@ import { batchFailureReason, type RowsDeleteContext } from './delete.ts';
 import { dropExpiredPartitions } from './partitions.ts';
 import { selectRowAudit } from './rowAudit.ts';
 import { rowAuditChain } from './rowAuditChain.ts';
+import { countRowAudit } from './rowAuditCounts.ts';
 import type { RowsStoreConfig } from './schema.ts';
 import { type Segment, sweepSegments } from './segments.ts';
 import { holdMatchStatement, type RowsShape } from './sql.ts';
@@ -108,6 +109,8 @@ export function rowsAuditTrail(access: TableAccess): OwnAuditTrail | undefined {
       access.guarded('auditTrail', async ({ sql }) =>
         query.policy === undefined || query.policy === config.name ? selectRowAudit(sql, config.name, query) : [],
       ),
+    counts: (query: AuditCountQuery) =>
+      access.guarded('auditCounts', ({ sql }) => countRowAudit(sql, config.name, query)),
     chain: rowAuditChain((use) => access.guarded('auditChain', ({ sql }) => use(sql)), config.name),
   };
 }

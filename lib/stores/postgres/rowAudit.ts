@@ -1,6 +1,7 @@
 import type { AuditQuery, AuditRecord } from '../../core/control.ts';
 import type { SqlClient } from '../../sql/client.ts';
 import { chainedInsertCtes, ensureChainHead, ROW_AUDIT_CHAIN_DDL } from './rowAuditChain.ts';
+import { ROW_AUDIT_COUNTS_INDEX } from './rowAuditCounts.ts';
 import type { RowAuditValues, RowsSql } from './sql.ts';
 
 /**
@@ -67,6 +68,7 @@ const ROW_AUDIT_DDL = [
   'ALTER TABLE retention.row_audit ADD COLUMN IF NOT EXISTS rule_of smallint[]',
   'ALTER TABLE retention.row_audit ALTER COLUMN keys SET STORAGE EXTERNAL, ALTER COLUMN item_timestamps SET STORAGE EXTERNAL',
   'CREATE INDEX IF NOT EXISTS row_audit_run ON retention.row_audit (run_id)',
+  ROW_AUDIT_COUNTS_INDEX,
   `CREATE OR REPLACE VIEW retention.row_audit_entries AS
     SELECT a.id AS batch_id, a.run_id, a.policy, a.store, a.actor, a.trigger, a.action, a.status, a.archived_to, a.txid, a.created_at,
            entry.key, entry.item_timestamp, a.rules[${ENTRY_RULE_INDEX}] AS rule, a.cutoffs[${ENTRY_RULE_INDEX}] AS cutoff,
