@@ -76,11 +76,16 @@ async function verifyIn(session: Session, policy: PolicyConfig, key: string): Pr
     await store.open();
     // Database rows are judged by the database's clock, as a run would judge them.
     const now = store.clock ? await store.clock.now() : session.clock.now();
-    const [items, holds, records] = await Promise.all([
-      store.lookup ? store.lookup.find(key) : listedFind(store, policy, key, now),
+    const find = (wanted: string) =>
+      store!.lookup ? store!.lookup.find(wanted) : listedFind(store!, policy, wanted, now);
+    const [found, holds, records] = await Promise.all([
+      find(key),
       session.control.listHolds(policy.name),
       trailOf(session, policy.name, store, key),
     ]);
+    // A file of a policy that compresses may be there as its .gz (same mtime: the same retention).
+    const compressed = found.length === 0 && 'compress' in policy && policy.compress ? await find(`${key}.gz`) : [];
+    const items = found.length > 0 ? found : compressed;
     // A row named by its file: the control store keeps the row's records under the row's key.
     const rowKeys = new Set([...items, ...records].map((entry) => entry.key).filter((rowKey) => rowKey !== key));
     const byRow = await Promise.all(
@@ -88,9 +93,9 @@ async function verifyIn(session: Session, policy: PolicyConfig, key: string): Pr
     );
     const all = newestFirst([...records, ...byRow.flat()]);
     const deletion = all.find((record) => record.action === 'delete' && record.status === 'deleted');
-    return verifyKey({
+    const answer = verifyKey({
       policy,
-      key,
+      key: compressed.length > 0 ? `${key}.gz` : key,
       cutoffs: computeCutoffs(policy.retention, now),
       holds,
       items,
@@ -98,6 +103,13 @@ async function verifyIn(session: Session, policy: PolicyConfig, key: string): Pr
       deletingRun: deletion ? await session.control.getRun(deletion.runId) : null,
       currentPolicyHash: policyHash(policy),
     });
+    if (compressed.length === 0) return answer;
+    return {
+      ...answer,
+      key,
+      compressedAs: `${key}.gz`,
+      summary: `compressed as ${key}.gz, which is ${answer.summary}`,
+    };
   } catch (error) {
     return { policy: policy.name, key, state: 'unreachable', error: describeCause(error) };
   } finally {

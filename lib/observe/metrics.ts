@@ -21,6 +21,13 @@ const METRICS: Array<{ name: string; unit: Unit; value: (report: RunReport) => n
   { name: 'SlaBreach', unit: 'Count', value: (r) => (r.sla.status === 'breach' ? 1 : 0) },
   // Items that failed in `attentionAfter` consecutive runs and wait for an operator (alarm on > 0).
   { name: 'AttentionOpen', unit: 'Count', value: (r) => r.attention?.open ?? null },
+  // Policies with a compress tier: files compressed, and the bytes that saved.
+  { name: 'Compressed', unit: 'Count', value: (r) => r.compressed?.count ?? null },
+  {
+    name: 'BytesSavedByCompression',
+    unit: 'Bytes',
+    value: (r) => (r.compressed ? r.compressed.bytesBefore - r.compressed.bytesAfter : null),
+  },
 ];
 
 export function emfDocument(report: RunReport): Record<string, unknown> {

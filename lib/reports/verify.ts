@@ -65,6 +65,8 @@ export interface Verification {
   attribute?: { name: string; value: string | null };
   /** Other rows linked to the same file. */
   otherItems?: string[];
+  /** The file is there compressed, under this key (policies with `compress`): the answer is about it. */
+  compressedAs?: string;
 }
 
 export function verifyKey(evidence: VerifyEvidence): Verification {

@@ -96,6 +96,15 @@ describe('compress, then delete', () => {
     const records = JSON.parse(audit.stdout) as AuditRecord[];
     expect(records).toMatchObject([{ key: 'mid/c.log', status: 'compressed', size: content.length }]);
     expect(records[0]!.error).toContain(`saved ${content.length - report.compressed!.bytesAfter}`);
+    // "Is mid/c.log still kept?": yes, compressed, under the same retention.
+    const verified = await cli('verify', '--policy', 'logs', '--key', 'mid/c.log', '--json');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({
+      key: 'mid/c.log',
+      compressedAs: 'mid/c.log.gz',
+      state: 'retained',
+      summary: expect.stringMatching(/^compressed as mid\/c\.log\.gz, which is present and within its retention/),
+    });
 
     // The next run has nothing left to compress (idempotent); the table says so under the policy.
     const again = await cli('run');

@@ -55,6 +55,7 @@ describe('emfDocument', () => {
       backlog: null,
       oldestOverdueSeconds: 0,
       attention: { open: 2, after: 3 },
+      compressed: { count: 4, bytesBefore: 1_000, bytesAfter: 100, kept: 0, failed: 0 },
       finishedAt: '2026-11-22T12:00:00.000Z',
       sla: { status: 'breach', reasons: [] },
     } as unknown as RunReport;
@@ -88,6 +89,7 @@ describe('emfDocument', () => {
     );
     expect(names).not.toContain('Backlog');
     expect(document.AttentionOpen).toBe(2);
+    expect(document).toMatchObject({ Compressed: 4, BytesSavedByCompression: 900 });
     for (const name of names) expect(typeof document[name]).toBe('number');
     expect(document.SlaBreach).toBe(1);
   });
