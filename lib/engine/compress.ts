@@ -1,11 +1,11 @@
-import type { AuditIntent, AuditResolution } from '../core/control.ts';
+import type { AuditResolution } from '../core/control.ts';
 import { durationMs } from '../core/durations.ts';
 import type { CompressOutcome, StoreCompression } from '../core/store.ts';
 import type { EligibleItem, Hold } from '../core/types.ts';
 import { describeCause, InterruptedError } from '../errors.ts';
 import { type CompressPlan, compressPlan, selectForCompression } from '../policy/compress.ts';
 import type { Fence } from './fence.ts';
-import type { ActiveRun } from './start.ts';
+import { type ActiveRun, auditIntent } from './start.ts';
 import type { SweepEnd } from './sweep.ts';
 
 /**
@@ -79,7 +79,7 @@ async function compressBatch(
   const { control, store } = run.deps;
   const { context, tally, log } = run;
   const settle = (resolutions: AuditResolution[]) => control.resolveIntents(context.runId, resolutions);
-  await control.recordIntents(batch.map((item) => intent(run, item)));
+  await control.recordIntents(batch.map((item) => auditIntent(run, item, 'compress')));
   let outcomes: CompressOutcome[];
   try {
     await fence.check();
@@ -131,21 +131,4 @@ function note(outcome: CompressOutcome, plan: CompressPlan): string | undefined 
   const after = outcome.bytesAfter ?? 0;
   const sizes = `${plan.format}: ${before} → ${after} bytes (saved ${before - after}) as ${outcome.compressedKey}`;
   return outcome.error ? `${sizes}; ${outcome.error}` : sizes;
-}
-
-function intent(run: ActiveRun, item: EligibleItem): AuditIntent {
-  const { context } = run;
-  return {
-    runId: context.runId,
-    policy: run.policy.name,
-    store: run.deps.store.location,
-    key: item.key,
-    itemTimestamp: item.timestamp,
-    ...(item.size !== undefined ? { size: item.size } : {}),
-    rule: item.rule,
-    cutoff: item.cutoff,
-    actor: context.actor,
-    trigger: context.trigger,
-    action: 'compress',
-  };
 }

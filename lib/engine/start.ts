@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { PolicyConfig } from '../config/schema.ts';
 import { canonicalJson } from '../core/canonical.ts';
+import type { AuditIntent } from '../core/control.ts';
 import { requestTimeoutMs, runDeadline } from '../core/deadline.ts';
 import { durationMs } from '../core/durations.ts';
 import { recordGovernance } from '../core/governance.ts';
 import type { Census, RunContext } from '../core/store.ts';
-import type { Cutoffs, EmergencyReason, RunReport } from '../core/types.ts';
+import type { Cutoffs, EligibleItem, EmergencyReason, RunReport } from '../core/types.ts';
 import type { Logger } from '../observe/log.ts';
 import { computeCutoffs, describeCutoffs } from '../policy/plan.ts';
 import { redact } from '../redact.ts';
@@ -159,4 +160,22 @@ export function recordLimitOverride(run: ActiveRun, reason: string): Promise<voi
     store: deps.store.location,
     trigger: context.trigger,
   });
+}
+
+/** The write-ahead record of what the run is about to do to `item` (invariant 2), before it does it. */
+export function auditIntent(run: ActiveRun, item: EligibleItem, action: 'delete' | 'compress'): AuditIntent {
+  const { context } = run;
+  return {
+    runId: context.runId,
+    policy: run.policy.name,
+    store: run.deps.store.location,
+    key: item.key,
+    itemTimestamp: item.timestamp,
+    ...(item.size !== undefined ? { size: item.size } : {}),
+    rule: item.rule,
+    cutoff: item.cutoff,
+    actor: context.actor,
+    trigger: context.trigger,
+    action,
+  };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditIntent, AuditResolution } from '../core/control.ts';
+import type { AuditResolution } from '../core/control.ts';
 import type { DeleteOutcome, SweptBatch } from '../core/store.ts';
 import type { EligibleItem, StopReason } from '../core/types.ts';
 import {
@@ -11,7 +11,7 @@ import {
 } from '../errors.ts';
 import type { Step } from './batches.ts';
 import type { Fence } from './fence.ts';
-import type { ActiveRun } from './start.ts';
+import { type ActiveRun, auditIntent } from './start.ts';
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
 export type SweepEnd = { status: 'completed' } | { status: 'partial'; stopReason: StopReason; error?: RetentionError };
@@ -127,7 +127,7 @@ export class Sweep {
     const { control, store } = this.run.deps;
     const { tally, log, policy, context: run } = this.run;
     const fence = this.fence!;
-    await control.recordIntents(batch.map((item) => this.intent(item)));
+    await control.recordIntents(batch.map((item) => auditIntent(this.run, item, 'delete')));
     const settle = (resolutions: AuditResolution[]) => control.resolveIntents(run.runId, resolutions);
 
     let deletable = batch;
@@ -243,22 +243,5 @@ export class Sweep {
       one_statement: true,
       ...(swept.mode ? { mode: swept.mode } : {}),
     });
-  }
-
-  private intent(item: EligibleItem): AuditIntent {
-    const { context } = this.run;
-    return {
-      runId: context.runId,
-      policy: this.run.policy.name,
-      store: this.run.deps.store.location,
-      key: item.key,
-      itemTimestamp: item.timestamp,
-      ...(item.size !== undefined ? { size: item.size } : {}),
-      rule: item.rule,
-      cutoff: item.cutoff,
-      actor: context.actor,
-      trigger: context.trigger,
-      action: 'delete',
-    };
   }
 }
