@@ -100,6 +100,21 @@ const EXPECTED: Record<string, (stdout: string, args: string[], cwd: string) => 
     expect(stdout.split('\n')).toContain(summary);
     await stat(path.join(cwd, '.retention', 'demo', 'data', 'logs', key));
   },
+  storage: (stdout) => {
+    // A line per policy (items, size, what a run would free now), then its directories.
+    for (const policy of DEMO_POLICIES) {
+      expect(stdout).toMatch(new RegExp(`^${policy}\\s+\\S+\\s+\\d+\\s`, 'm'));
+      expect(stdout).toContain(`${policy} by directory or prefix:`);
+    }
+    expect(stdout).toContain('documents by purpose:');
+  },
+  report: (stdout) => {
+    // The last 30 days: every policy with its verdict and the audit count it reconciled to.
+    for (const policy of DEMO_POLICIES)
+      expect(stdout).toMatch(new RegExp(`^${policy}\\s+(compliant|attention)\\s+[1-9]`, 'm'));
+    expect(stdout).toMatch(/^audit chains intact since /m);
+    expect(stdout).toMatch(/0 reconciliation finding\(s\)/);
+  },
   plan: (stdout) => {
     // After the demo's run only the held documents are still due: listed, each with its hold.
     expect(stdout).toMatch(/^documents\s+completed \(dry run\)\s+\d+\s+(\d+)\s+\(0\)\s+\1\s/m);
