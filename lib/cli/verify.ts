@@ -4,7 +4,7 @@ import type { Store } from '../core/store.ts';
 import type { Item } from '../core/types.ts';
 import { policyHash } from '../engine/start.ts';
 import { ConfigError, describeCause, StoreError } from '../errors.ts';
-import { computeCutoffs } from '../policy/plan.ts';
+import { computeCutoffs, listingCutoffs } from '../policy/plan.ts';
 import { readAuditTrail } from '../reports/auditTrail.ts';
 import { type Verification, verifyKey } from '../reports/verify.ts';
 import { createStore } from '../stores/registry.ts';
@@ -145,13 +145,11 @@ function newestFirst(records: AuditRecord[]): AuditRecord[] {
 
 /** Items a store without a lookup lists before verify gives up on it. */
 const LISTED_ITEMS = 10_000;
-/** Cutoffs this far ahead list every item in scope: some stores list only what is past their cutoffs. */
-const EVERYTHING_AHEAD_MS = 100 * 365 * 86_400_000;
 
 /** Stores that cannot look up one key: whether it exists, then its timestamp from a bounded listing. */
 async function listedFind(store: Store, policy: PolicyConfig, key: string, now: Date): Promise<Item[]> {
   if (!(await store.present([key])).has(key)) return [];
-  const cutoffs = computeCutoffs(policy.retention, new Date(now.getTime() + EVERYTHING_AHEAD_MS));
+  const cutoffs = listingCutoffs(policy.retention, now);
   let cursor: string | undefined;
   let listed = 0;
   while (listed < LISTED_ITEMS) {

@@ -3,7 +3,7 @@ import type { HoldMatch, Store } from '../core/store.ts';
 import type { Hold } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import { itemHold } from '../policy/classify.ts';
-import { computeCutoffs } from '../policy/plan.ts';
+import { listingCutoffs } from '../policy/plan.ts';
 import { createStore } from '../stores/registry.ts';
 import { addHold, type Operator } from './governed.ts';
 
@@ -47,8 +47,6 @@ export async function addCheckedHold(
 /** Items a prefix check lists in stores it cannot query (fs, S3, Vercel Blob, DynamoDB) before it gives up. */
 const PREFIX_CHECK_ITEMS = 10_000;
 const PAGE = 1_000;
-/** Cutoffs this far ahead make every item in scope listable: some stores list only what is past their cutoffs. */
-const EVERYTHING_AHEAD_MS = 100 * 365 * 86_400_000;
 
 const holdName = (hold: Hold): string => `hold #${hold.id} ${hold.prefix ? 'prefix' : 'key'} "${hold.key}"`;
 
@@ -89,7 +87,7 @@ async function checkHold(operator: Operator, hold: Hold, policy: PolicyConfig): 
 
 /** Exact keys: `present`. Prefixes: the first PREFIX_CHECK_ITEMS items listed, key by key. */
 async function listedMatch(store: Store, policy: PolicyConfig, hold: Hold, now: Date): Promise<HoldMatch> {
-  const cutoffs = computeCutoffs(policy.retention, new Date(now.getTime() + EVERYTHING_AHEAD_MS));
+  const cutoffs = listingCutoffs(policy.retention, now);
   if (!hold.prefix && (await store.present([hold.key])).has(hold.key)) return { matched: true };
   let cursor: string | undefined;
   let listed = 0;

@@ -30,6 +30,18 @@ export function computeCutoffs(retention: RetentionSpec, now: Date, before?: Dat
   };
 }
 
+/** Past the longest retention a policy may have (1000y): see `listingCutoffs`. */
+const EVERYTHING_AHEAD_MS = 1_100 * 365.25 * 86_400_000;
+
+/**
+ * Cutoffs under which every item in scope is past its rule, for reads that must list everything a
+ * store holds (verify, storage, hold checks): some stores push the cutoffs down and list only what
+ * is past them. Never for deleting.
+ */
+export function listingCutoffs(retention: RetentionSpec, now: Date): Cutoffs {
+  return computeCutoffs(retention, new Date(now.getTime() + EVERYTHING_AHEAD_MS));
+}
+
 /** Cutoffs as `[{rule, cutoff}]` for reports and logs. */
 export function describeCutoffs(cutoffs: Cutoffs): Array<{ rule: string; cutoff: string }> {
   const described = cutoffs.rules.map((rule) => ({

@@ -2,7 +2,7 @@ import type { PolicyConfig } from '../config/schema.ts';
 import type { Store } from '../core/store.ts';
 import type { Cutoffs, Hold, Item } from '../core/types.ts';
 import { cutoffFor, isEligible, itemHold } from '../policy/classify.ts';
-import { computeCutoffs } from '../policy/plan.ts';
+import { computeCutoffs, listingCutoffs } from '../policy/plan.ts';
 
 /**
  * `retention storage`: what is using the space, per policy. The store's items are walked once
@@ -50,8 +50,6 @@ export interface StorageQuery {
 }
 
 const PAGE = 1_000;
-/** Past the longest retention (1000y): cutoffs this far ahead make every item in scope listed. */
-const EVERYTHING_AHEAD_MS = 1_100 * 365.25 * 86_400_000;
 
 export async function analyzeStorage(
   store: Store,
@@ -59,7 +57,7 @@ export async function analyzeStorage(
   query: StorageQuery,
 ): Promise<StorageAnalysis> {
   const cutoffs = computeCutoffs(policy.retention, query.now);
-  const listAll = computeCutoffs(policy.retention, new Date(query.now.getTime() + EVERYTHING_AHEAD_MS));
+  const listAll = listingCutoffs(policy.retention, query.now);
   const tally = new StorageTally(cutoffs, query);
   let cursor: string | undefined;
   for (;;) {

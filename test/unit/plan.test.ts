@@ -4,7 +4,7 @@ import type { Clock, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
 import { MAX_PAGES_PER_STEP, OldestItems, pagedSteps } from '../../lib/engine/batches.ts';
 import { Budget } from '../../lib/engine/budget.ts';
 import { checkLimits } from '../../lib/policy/limits.ts';
-import { computeCutoffs, describeCutoffs, latestCutoff, selectPage } from '../../lib/policy/plan.ts';
+import { computeCutoffs, describeCutoffs, latestCutoff, listingCutoffs, selectPage } from '../../lib/policy/plan.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
 const DAY = 86_400_000;
@@ -43,6 +43,15 @@ describe('computeCutoffs', () => {
     const mixed = computeCutoffs(purposeRetention, NOW, new Date('2026-01-01T00:00:00Z'));
     expect(mixed.rules.find((rule) => rule.value === 'General')?.cutoff).toEqual(new Date('2026-01-01T00:00:00Z'));
     expect(mixed.rules.find((rule) => rule.value === 'Legal')?.cutoff).toEqual(ago(7 * 365 * DAY));
+  });
+});
+
+describe('listingCutoffs', () => {
+  it('puts every rule past every item, even for the longest retention a policy may have (1000y)', () => {
+    const now = new Date('2026-12-07T00:00:00Z');
+    const cutoffs = listingCutoffs({ by: 'purpose', rules: { Legal: '1000y', Temp: '1d' }, default: '200y' }, now);
+    for (const rule of [...cutoffs.rules, cutoffs.fallback!])
+      expect(rule.cutoff.getTime()).toBeGreaterThan(now.getTime());
   });
 });
 
