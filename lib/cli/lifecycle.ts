@@ -1,7 +1,7 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
-import type { NativeExpiryPlan, Store } from '../core/store.ts';
+import type { NativeExpiryPlan } from '../core/store.ts';
 import { ConfigError } from '../errors.ts';
-import { createStore } from '../stores/registry.ts';
+import { withOpenStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 
@@ -38,24 +38,18 @@ export function parseLifecycleFlags(config: RetentionConfig, flags: LifecycleFla
  */
 export async function lifecycleCommand(session: Session, options: LifecycleOptions): Promise<number> {
   const { policy } = options;
-  let store: Store | undefined;
-  try {
-    store = await createStore(policy);
-    await store.open();
-    const holds = await session.control.listHolds(policy.name);
-    const plan = await store.nativeExpiry!.plan({
+  const plan = await withOpenStore(policy, async (store) =>
+    store.nativeExpiry!.plan({
       policy: policy.name,
       retention: policy.retention,
-      holds,
+      holds: await session.control.listHolds(policy.name),
       backup: 'backup' in policy && policy.backup !== undefined,
-    });
-    session.io.stdout.write(
-      options.json ? `${JSON.stringify({ policy: policy.name, ...plan }, null, 2)}\n` : describe(policy.name, plan),
-    );
-    return 0;
-  } finally {
-    await store?.close().catch(() => undefined);
-  }
+    }),
+  );
+  session.io.stdout.write(
+    options.json ? `${JSON.stringify({ policy: policy.name, ...plan }, null, 2)}\n` : describe(policy.name, plan),
+  );
+  return 0;
 }
 
 function describe(policy: string, plan: NativeExpiryPlan): string {

@@ -1,9 +1,8 @@
 import type { PolicyConfig, RetentionConfig } from '../config/schema.ts';
 import { isPolicyRun } from '../core/control.ts';
-import type { Store } from '../core/store.ts';
 import { describeCause } from '../errors.ts';
 import { analyzeStorage, type StorageAnalysis, type StorageGroup } from '../reports/storage.ts';
-import { createStore } from '../stores/registry.ts';
+import { withOpenStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 import { parsePositiveInt } from './flags.ts';
@@ -59,22 +58,19 @@ export async function storageCommand(session: Session, options: StorageOptions):
 }
 
 async function analyze(session: Session, policy: PolicyConfig, limit: number): Promise<StorageAnalysis | Unreachable> {
-  let store: Store | undefined;
   try {
-    store = await createStore(policy);
-    await store.open();
-    const [now, holds, runs] = await Promise.all([
-      // Database rows are judged by the database's clock, as a run would judge them.
-      store.clock ? store.clock.now() : session.clock.now(),
-      session.control.listHolds(policy.name),
-      session.control.listRuns({ policy: policy.name, limit: 20 }),
-    ]);
-    const lastLive = runs.find(isPolicyRun);
-    return await analyzeStorage(store, policy, { now, holds, lastRunAt: lastLive?.startedAt ?? null, limit });
+    return await withOpenStore(policy, async (store) => {
+      const [now, holds, runs] = await Promise.all([
+        // Database rows are judged by the database's clock, as a run would judge them.
+        store.clock ? store.clock.now() : session.clock.now(),
+        session.control.listHolds(policy.name),
+        session.control.listRuns({ policy: policy.name, limit: 20 }),
+      ]);
+      const lastLive = runs.find(isPolicyRun);
+      return analyzeStorage(store, policy, { now, holds, lastRunAt: lastLive?.startedAt ?? null, limit });
+    });
   } catch (error) {
     return { policy: policy.name, error: describeCause(error) };
-  } finally {
-    await store?.close().catch(() => undefined);
   }
 }
 

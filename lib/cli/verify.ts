@@ -7,7 +7,7 @@ import { ConfigError, describeCause, StoreError } from '../errors.ts';
 import { computeCutoffs, listingCutoffs } from '../policy/plan.ts';
 import { readAuditTrail } from '../reports/auditTrail.ts';
 import { type Verification, verifyKey } from '../reports/verify.ts';
-import { createStore } from '../stores/registry.ts';
+import { withOpenStore } from '../stores/registry.ts';
 import type { Session } from './context.ts';
 import { selectPolicies } from './context.ts';
 
@@ -70,51 +70,44 @@ export async function verifyCommand(session: Session, request: VerifyRequest): P
 }
 
 async function verifyIn(session: Session, policy: PolicyConfig, key: string): Promise<Verification | Unanswered> {
-  let store: Store | undefined;
   try {
-    store = await createStore(policy);
-    await store.open();
-    // Database rows are judged by the database's clock, as a run would judge them.
-    const now = store.clock ? await store.clock.now() : session.clock.now();
-    const find = (wanted: string) =>
-      store!.lookup ? store!.lookup.find(wanted) : listedFind(store!, policy, wanted, now);
-    const [found, holds, records] = await Promise.all([
-      find(key),
-      session.control.listHolds(policy.name),
-      trailOf(session, policy.name, store, key),
-    ]);
-    // A file of a policy that compresses may be there as its .gz (same mtime: the same retention).
-    const compressed = found.length === 0 && 'compress' in policy && policy.compress ? await find(`${key}.gz`) : [];
-    const items = found.length > 0 ? found : compressed;
-    // A row named by its file: the control store keeps the row's records under the row's key.
-    const rowKeys = new Set([...items, ...records].map((entry) => entry.key).filter((rowKey) => rowKey !== key));
-    const byRow = await Promise.all(
-      [...rowKeys].map((rowKey) => session.control.audit({ policy: policy.name, key: rowKey, limit: TRAIL })),
-    );
-    const all = newestFirst([...records, ...byRow.flat()]);
-    const deletion = all.find((record) => record.action === 'delete' && record.status === 'deleted');
-    const answer = verifyKey({
-      policy,
-      key: compressed.length > 0 ? `${key}.gz` : key,
-      cutoffs: computeCutoffs(policy.retention, now),
-      holds,
-      items,
-      records: all,
-      deletingRun: deletion ? await session.control.getRun(deletion.runId) : null,
-      currentPolicyHash: policyHash(policy),
-    });
-    if (compressed.length === 0) return answer;
-    return {
-      ...answer,
-      key,
-      compressedAs: `${key}.gz`,
-      summary: `compressed as ${key}.gz, which is ${answer.summary}`,
-    };
+    return await withOpenStore(policy, (store) => answerFrom(session, policy, store, key));
   } catch (error) {
     return { policy: policy.name, key, state: 'unreachable', error: describeCause(error) };
-  } finally {
-    await store?.close().catch(() => undefined);
   }
+}
+
+async function answerFrom(session: Session, policy: PolicyConfig, store: Store, key: string): Promise<Verification> {
+  // Database rows are judged by the database's clock, as a run would judge them.
+  const now = store.clock ? await store.clock.now() : session.clock.now();
+  const find = (wanted: string) => (store.lookup ? store.lookup.find(wanted) : listedFind(store, policy, wanted, now));
+  const [found, holds, records] = await Promise.all([
+    find(key),
+    session.control.listHolds(policy.name),
+    trailOf(session, policy.name, store, key),
+  ]);
+  // A file of a policy that compresses may be there as its .gz (same mtime: the same retention).
+  const compressed = found.length === 0 && 'compress' in policy && policy.compress ? await find(`${key}.gz`) : [];
+  const items = found.length > 0 ? found : compressed;
+  // A row named by its file: the control store keeps the row's records under the row's key.
+  const rowKeys = new Set([...items, ...records].map((entry) => entry.key).filter((rowKey) => rowKey !== key));
+  const byRow = await Promise.all(
+    [...rowKeys].map((rowKey) => session.control.audit({ policy: policy.name, key: rowKey, limit: TRAIL })),
+  );
+  const all = newestFirst([...records, ...byRow.flat()]);
+  const deletion = all.find((record) => record.action === 'delete' && record.status === 'deleted');
+  const answer = verifyKey({
+    policy,
+    key: compressed.length > 0 ? `${key}.gz` : key,
+    cutoffs: computeCutoffs(policy.retention, now),
+    holds,
+    items,
+    records: all,
+    deletingRun: deletion ? await session.control.getRun(deletion.runId) : null,
+    currentPolicyHash: policyHash(policy),
+  });
+  if (compressed.length === 0) return answer;
+  return { ...answer, key, compressedAs: `${key}.gz`, summary: `compressed as ${key}.gz, which is ${answer.summary}` };
 }
 
 /** Records read per key: the newest are the ones that decide. */

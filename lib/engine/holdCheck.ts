@@ -4,7 +4,7 @@ import type { Hold } from '../core/types.ts';
 import { describeCause } from '../errors.ts';
 import { itemHold } from '../policy/classify.ts';
 import { listingCutoffs } from '../policy/plan.ts';
-import { createStore } from '../stores/registry.ts';
+import { withOpenStore } from '../stores/registry.ts';
 import { addHold, type Operator } from './governed.ts';
 
 /**
@@ -53,21 +53,16 @@ const holdName = (hold: Hold): string => `hold #${hold.id} ${hold.prefix ? 'pref
 async function checkHold(operator: Operator, hold: Hold, policy: PolicyConfig): Promise<HoldCheck> {
   const what = holdName(hold);
   let found: HoldMatch;
-  let store: Store | undefined;
   try {
-    store = await createStore(policy);
-    await store.open();
-    found = store.holdCheck
-      ? await store.holdCheck.matches(hold)
-      : await listedMatch(store, policy, hold, operator.clock.now());
+    found = await withOpenStore(policy, (store) =>
+      store.holdCheck ? store.holdCheck.matches(hold) : listedMatch(store, policy, hold, operator.clock.now()),
+    );
   } catch (error) {
     return {
       policy: policy.name,
       matched: null,
       warning: `${what}: could not check policy ${policy.name}: ${describeCause(error)}`,
     };
-  } finally {
-    await store?.close().catch(() => undefined);
   }
   operator.log.info('hold_checked', { hold_id: hold.id, policy: policy.name, matched: found.matched ?? null });
   if (found.matched === true) return { policy: policy.name, matched: true };

@@ -94,3 +94,17 @@ export async function createStore(policy: StorePolicy): Promise<Store> {
   );
   return store;
 }
+
+/**
+ * The policy's store, opened outside a run for a read (verify, storage, lifecycle, a hold check),
+ * handed to `use`, and closed whatever `use` does; a failing close never hides `use`'s outcome.
+ */
+export async function withOpenStore<T>(policy: StorePolicy, use: (store: Store) => Promise<T>): Promise<T> {
+  const store = await createStore(policy);
+  try {
+    await store.open();
+    return await use(store);
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
