@@ -5,6 +5,7 @@ import type { AttentionItem } from '../core/control.ts';
 import { dismissAttention } from '../engine/governed.ts';
 import { ConfigError, clip } from '../errors.ts';
 import { type CliIO, type Session, selectPolicies, withSession } from './context.ts';
+import { collect } from './flags.ts';
 import { table, when } from './format.ts';
 import { EXIT, exitCodeFor, printReports, runPolicies } from './run.ts';
 
@@ -61,8 +62,6 @@ export function registerAttention(cli: Command, kit: AttentionKit): void {
       setExit(await withSession(io, configFile(), dismissCommand, (config) => parseDismiss(config, flags))),
     );
 }
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 interface ListFlags {
   policy?: string[];

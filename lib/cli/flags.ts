@@ -91,3 +91,6 @@ export function formatCommanderError(text: string): string {
   }
   return text;
 }
+
+/** Commander's value parser for a repeatable flag (`--policy a --policy b`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -8,7 +8,7 @@ import { printConfig } from './config.ts';
 import { type CliIO, loadCliConfig, type Session, withSession } from './context.ts';
 import type { DaemonFlags } from './daemon.ts';
 import { demoCommand } from './demo.ts';
-import { formatCommanderError } from './flags.ts';
+import { collect, formatCommanderError } from './flags.ts';
 import { auditCommand, historyCommand, parseAuditFlags, parseHistoryFlags } from './history.ts';
 import {
   holdAddCommand,
@@ -30,8 +30,6 @@ import { parseServeFlags, type ServeFlags, serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 import { parseStorageFlags, storageCommand } from './storage.ts';
 import { parseVerifyFlags, verifyCommand } from './verify.ts';
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function processIO(): CliIO {
   return {
