@@ -54,7 +54,8 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // Deletion first: the compress tier runs only once everything due has been deleted.
     const end = swept.end.status === 'completed' ? await compressPass(run, holds, fence) : swept.end;
     await pruneBackups(run);
-    await maintainAfterRun(run);
+    // A stopped run (signal, pause, limit, budget) stops: no VACUUM that could take what is left of the budget.
+    if (end.status === 'completed') await maintainAfterRun(run);
     run.census = await backlogAfter(run, holds, swept.end.status === 'completed' && fromStart);
     // What is still due after a pass that skipped rows in use is, at least partly, those rows.
     if (skippedRows && end.status === 'completed') run.tally.countSkippedInUse(run.census.eligible);

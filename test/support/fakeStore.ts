@@ -11,6 +11,7 @@ import type {
   RunContext,
   ScanQuery,
   Store,
+  StoreMaintenance,
   SweptBatch,
 } from '../../lib/core/store.ts';
 import type { Cutoffs, EligibleItem, Hold, Item } from '../../lib/core/types.ts';
@@ -51,6 +52,8 @@ export class FakeStore implements Store {
   readonly ownRecords: AuditRecord[] = [];
   readonly sweep?: OneStatementSweep;
   readonly audit?: OwnAuditTrail;
+  /** Upkeep after a run (rows: VACUUM), when a test gives the store one. */
+  maintenance?: StoreMaintenance;
   opened = 0;
   closed = 0;
 

@@ -101,4 +101,23 @@ describe('engine: lease, budget and stops', () => {
     expect(runs.store.deleteCalls).toHaveLength(1);
     expect(runs.control.checkpoints.get('files')?.cursor).toBe('old-01');
   });
+
+  it('invariant 8: a stopped run starts no upkeep after its sweep (a VACUUM could take the rest of the budget)', async () => {
+    const runs = new FakeRuns({ items: oldItems(6) }, policyWith({ batchSize: 2 }));
+    const upkeep: number[] = [];
+    runs.store.maintenance = {
+      afterRun: async ({ deleted }) => {
+        upkeep.push(deleted);
+        return undefined;
+      },
+    };
+    const stop = new AbortController();
+    runs.store.beforeDelete = () => stop.abort('SIGTERM');
+    expect(await runs.run({ signal: stop.signal })).toMatchObject({ status: 'partial', stopReason: 'signal' });
+    expect(upkeep).toEqual([]);
+    // The next run completes the pass, and only then is the upkeep asked for.
+    runs.store.beforeDelete = undefined;
+    expect(await runs.run()).toMatchObject({ status: 'completed', deleted: 4 });
+    expect(upkeep).toEqual([4]);
+  });
 });
