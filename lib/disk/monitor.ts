@@ -10,11 +10,16 @@ import { alertDue, alertKind, type DiskLevel } from './levels.ts';
 import type { DiskProbe } from './probe.ts';
 import { type FilesystemStatus, surveyDisks } from './survey.ts';
 
-/** One alert as it is logged, sent to Sentry and kept in the alert file. */
+/**
+ * One alert as it is logged, sent to Sentry and kept in the alert file. `recovered`: a file system
+ * that had alerted is back under its warning line (sent once, so whoever was paged knows to stand down).
+ */
 export interface DiskAlert {
   at: string;
   filesystem: string;
-  level: Exclude<DiskLevel, 'ok'>;
+  level: Exclude<DiskLevel, 'ok'> | 'recovered';
+  /** For `recovered`: the level it came back from. */
+  was?: Exclude<DiskLevel, 'ok'>;
   usedPercent?: number;
   roots: string[];
   policies: string[];
@@ -63,7 +68,24 @@ export async function checkDisks(
   const state = await readAlertFile(deps.alertFile, log);
   const alerts: DiskAlert[] = [];
   for (const status of filesystems) {
-    if (status.level === 'ok') continue;
+    if (status.level === 'ok') {
+      const was = state.levels.get(status.id);
+      if (was === undefined || was === 'ok') continue;
+      const alert = describeRecovery(status, was, settings, now);
+      alerts.push(alert);
+      // A new breach after this one alerts at once, not after the old breach's cooldown.
+      for (const level of ['warning', 'critical', 'unknown'] as const)
+        delete state.lastSent[alertKind(status.id, level)];
+      log.info('disk_recovered', {
+        filesystem: alert.filesystem,
+        was,
+        used_percent: alert.usedPercent,
+        policies: alert.policies,
+        message: alert.message,
+      });
+      deps.sendAlert?.(alert);
+      continue;
+    }
     const kind = alertKind(status.id, status.level);
     const last = state.lastSent[kind];
     if (!alertDue(status.level, last ? new Date(last) : undefined, now, durationMs(settings.cooldown))) continue;
@@ -104,7 +126,7 @@ export async function checkDisks(
 export function operationalAlert(alert: DiskAlert): OperationalAlert {
   return {
     message: alert.message,
-    level: alert.level === 'critical' ? 'error' : 'warning',
+    level: alert.level === 'critical' ? 'error' : alert.level === 'recovered' ? 'info' : 'warning',
     fingerprint: ['disk', alert.filesystem, alert.level],
     tags: { alert: 'disk', disk_level: alert.level, filesystem: alert.filesystem },
     context: { ...alert },
@@ -129,20 +151,49 @@ function describeAlert(status: FilesystemStatus, settings: DiskSettings, now: Da
   };
 }
 
-async function readAlertFile(file: string, log: Logger): Promise<Pick<AlertFile, 'recentAlerts' | 'lastSent'>> {
+function describeRecovery(
+  status: FilesystemStatus,
+  was: Exclude<DiskLevel, 'ok'>,
+  settings: DiskSettings,
+  now: Date,
+): DiskAlert {
+  return {
+    at: now.toISOString(),
+    filesystem: status.id,
+    level: 'recovered',
+    was,
+    ...(status.usedPercent !== undefined ? { usedPercent: status.usedPercent } : {}),
+    roots: status.roots,
+    policies: status.policies,
+    message:
+      `disk recovered: ${status.usedPercent}% used on the file system of ${status.roots.join(', ')} ` +
+      `(policies ${status.policies.join(', ')}), back under the warning line ${settings.warning}% (was ${was})`,
+  };
+}
+
+/** What the previous check left: recent alerts, cooldowns, and each file system's level then. */
+interface PreviousChecks extends Pick<AlertFile, 'recentAlerts' | 'lastSent'> {
+  levels: Map<string, DiskLevel>;
+}
+
+async function readAlertFile(file: string, log: Logger): Promise<PreviousChecks> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    return { recentAlerts: [], lastSent: {} };
+    return { recentAlerts: [], lastSent: {}, levels: new Map() };
   }
   try {
     const parsed = JSON.parse(text) as Partial<AlertFile>;
-    return { recentAlerts: parsed.recentAlerts ?? [], lastSent: parsed.lastSent ?? {} };
+    return {
+      recentAlerts: parsed.recentAlerts ?? [],
+      lastSent: parsed.lastSent ?? {},
+      levels: new Map((parsed.filesystems ?? []).map((status) => [status.id, status.level])),
+    };
   } catch (error) {
     // A torn or hand-edited file: start over (at worst one alert comes before its cooldown ended).
     log.warn('disk_alert_file_unreadable', { file, error: describeCause(error) });
-    return { recentAlerts: [], lastSent: {} };
+    return { recentAlerts: [], lastSent: {}, levels: new Map() };
   }
 }
 

@@ -182,7 +182,7 @@ function runTags(report: RunReport): Record<string, string> {
 /** An alert that is no run's (a disk filling up): one Sentry event, grouped by its fingerprint. */
 export interface OperationalAlert {
   message: string;
-  level: 'warning' | 'error';
+  level: 'info' | 'warning' | 'error';
   fingerprint: string[];
   tags: Record<string, string>;
   context: Record<string, unknown>;

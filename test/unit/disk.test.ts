@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import { checkFsRoots } from '../../lib/config/roots.ts';
 import { alertDue, diskLevel } from '../../lib/disk/levels.ts';
-import { checkDisks, type DiskAlert } from '../../lib/disk/monitor.ts';
+import { checkDisks, type DiskAlert, operationalAlert } from '../../lib/disk/monitor.ts';
 import { statfsProbe, usageOf } from '../../lib/disk/probe.ts';
 import { surveyDisks } from '../../lib/disk/survey.ts';
 import { ConfigError } from '../../lib/errors.ts';
@@ -158,6 +158,39 @@ describe('disk survey and alerts', () => {
     const file = JSON.parse(await readFile(alertFile, 'utf8'));
     expect(file).toMatchObject({ warning: 80, critical: 90, filesystems: [{ level: 'critical' }, { level: 'ok' }] });
     expect(file.recentAlerts).toHaveLength(4);
+  });
+
+  it('a file system back under its warning line says so once, and its next breach alerts at once', async () => {
+    const disk = twoDisks();
+    const { clock, lines, sent, check } = monitor(disk);
+    disk.setUsed('/srv/data', 92);
+    expect((await check()).alerts).toMatchObject([{ level: 'critical' }]);
+    disk.setUsed('/srv/data', 84);
+    clock.advance(60_000);
+    expect((await check()).alerts).toMatchObject([{ level: 'warning' }]);
+
+    disk.setUsed('/srv/data', 70);
+    clock.advance(60_000);
+    const recovered = (await check()).alerts;
+    expect(recovered).toMatchObject([{ level: 'recovered', was: 'warning', filesystem: 'ext4:1', usedPercent: 70 }]);
+    expect(recovered[0]!.message).toBe(
+      'disk recovered: 70% used on the file system of /srv/data/logs, /srv/data/tmp (policies logs, tmp), ' +
+        'back under the warning line 80% (was warning)',
+    );
+    expect(operationalAlert(recovered[0]!)).toMatchObject({
+      level: 'info',
+      fingerprint: ['disk', 'ext4:1', 'recovered'],
+    });
+    expect(lines.filter((line) => line.event === 'disk_recovered')).toMatchObject([{ level: 'info', was: 'warning' }]);
+    // Once: the next check of a healthy disk is quiet.
+    clock.advance(60_000);
+    expect((await check()).alerts).toEqual([]);
+
+    // A new warning within the old warning's cooldown (6 h) alerts: it is a new breach.
+    disk.setUsed('/srv/data', 81);
+    clock.advance(60_000);
+    expect((await check()).alerts).toMatchObject([{ level: 'warning', usedPercent: 81 }]);
+    expect(sent.map((alert) => alert.level)).toEqual(['critical', 'warning', 'recovered', 'warning']);
   });
 
   it('the cooldown is read back from the file (a restarted daemon does not re-alert), and an unreadable file starts over', async () => {
