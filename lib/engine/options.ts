@@ -1,3 +1,4 @@
+import type { PolicyConfig } from '../config/schema.ts';
 import type { ControlStore } from '../core/control.ts';
 import type { Store } from '../core/store.ts';
 import type { Clock, EmergencyReason, Trigger } from '../core/types.ts';
@@ -37,6 +38,11 @@ export interface RunOptions {
   runId?: string;
   /** Apply the policy's `emergency` rules instead of its retention, oldest first (lib/policy/emergency.ts). */
   emergency?: EmergencyRun;
+  /**
+   * The configuration recorded as applied (`policyHash`) when the run goes over a policy derived
+   * from it (reconcile): the policy as configured, so `verify` does not call it changed since.
+   */
+  configuredAs?: PolicyConfig;
 }
 
 export interface EmergencyRun extends EmergencyReason {

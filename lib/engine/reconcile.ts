@@ -82,7 +82,11 @@ export async function reconcilePolicy(
   // Listed before the run: the stores then take the run's deadline, which may have passed when it ends.
   const missing = links ? await rowsWithoutFile(links, await links.files()) : undefined;
   // The policy's checkpoint is a position in its own store, not in the files': left alone.
-  const run = await runPolicy(filesPolicy, { ...options, list: true, checkpoint: false }, { ...deps, store: orphans });
+  const run = await runPolicy(
+    filesPolicy,
+    { ...options, list: true, checkpoint: false, configuredAs: policy },
+    { ...deps, store: orphans },
+  );
   return {
     policy: policy.name,
     mode,

@@ -94,7 +94,7 @@ export async function startRun(policy: PolicyConfig, options: RunOptions, deps: 
   const cutoffs = options.emergency
     ? await emergencyRunCutoffs(policy, store, cutoffsAt, options.before)
     : computeCutoffs(policy.retention, cutoffsAt, options.before);
-  const hash = policyHash(policy);
+  const hash = policyHash(options.configuredAs ?? policy);
   const caps = [options.limit, options.emergency ? policy.emergency?.maxDeletes : undefined];
   const deleteCap = Math.min(...caps.map((cap) => cap ?? Number.POSITIVE_INFINITY));
   log.info('run_started', {

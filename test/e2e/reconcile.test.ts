@@ -151,6 +151,13 @@ describe('reconcile: files no row names, rows whose file is gone', () => {
       ['docs/o2.pdf', 'deleted', 'orphan=no row in public.documents.file_path: 24h', report.run.runId],
     ]);
 
+    // Verify answers for an orphan: deleted by that run, under the configuration as it still is.
+    const verified = await cli(generous, 'verify', '--key', 'docs/o1.pdf', '--json');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject([
+      { policy: 'documents', state: 'deleted', runId: report.run.runId, configChanged: false },
+    ]);
+
     // The policy's own runs are unaffected (its checkpoint and intents are its own store's).
     const run = await cli(generous, 'plan', '--json');
     expect(run.code, run.stderr).toBe(0);
