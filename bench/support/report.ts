@@ -33,6 +33,7 @@ export function printFigures({ backend, rateLimited, figures }: BackendFigures, 
   console.log(
     `${'scenario'.padEnd(46)} deleted  seconds    obj/s  ×ideal  ×per-key  list/1000` +
       (rateLimited ? '  DeleteObjects/1000  DeleteObject/1000' : '      del calls/1000                   ') +
+      '  other/1000' +
       (rateLimited ? '  delete phase  of limit' : '') +
       '  peak RSS',
   );
@@ -49,6 +50,7 @@ export function printFigures({ backend, rateLimited, figures }: BackendFigures, 
       per1000(m.proxy.requests.list, m).padStart(10),
       per1000(m.proxy.requests.deleteObjects, m).padStart(19),
       (rateLimited ? per1000(m.proxy.requests.deleteObject, m) : '').padStart(18),
+      per1000(m.proxy.requests.other, m).padStart(11),
       ...(rateLimited
         ? [`${phase(m).toFixed(0)}/s`.padStart(13), `${((phase(m) / ceiling) * 100).toFixed(0)} %`.padStart(9)]
         : []),
