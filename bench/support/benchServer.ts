@@ -49,7 +49,7 @@ const operations: Record<string, (args: any) => unknown> = {
     const body = Buffer.from('x');
     for (const { key, at } of objects) s3Store.putObject(bucket, key, body).lastModified = new Date(at);
   },
-  countS3: ({ bucket }: { bucket: string }) => s3Store.buckets.get(bucket)?.size ?? 0,
+  keysS3: ({ bucket }: { bucket: string }) => [...(s3Store.buckets.get(bucket)?.keys() ?? [])],
   dropS3: ({ bucket }: { bucket: string }) => s3Store.buckets.delete(bucket),
   async startVercelBlob() {
     vercelBlob ??= await startVercelBlobStandIn();
@@ -60,7 +60,7 @@ const operations: Record<string, (args: any) => unknown> = {
     vercelBlob!.seed(objects.map(({ key, at }) => ({ pathname: key, uploadedAt: new Date(at), size: 1 })));
     vercelSeeded = objects.map((object) => object.key);
   },
-  countVercelBlob: () => vercelSeeded.filter((pathname) => vercelBlob!.get(pathname)).length,
+  keysVercelBlob: () => vercelSeeded.filter((pathname) => vercelBlob!.get(pathname)),
   async startProxy({ name, target, options }: { name: string; target?: string; options: ProxyOptions }) {
     const proxy = await startLatencyProxy(target ?? s3Endpoint, options);
     proxies.set(name, proxy);

@@ -15,13 +15,14 @@ export interface BenchServers {
   proxyStats(name: string): Promise<ProxyStats>;
   resetProxy(name: string): Promise<void>;
   seedS3(bucket: string, objects: SeedObject[]): Promise<void>;
-  countS3(bucket: string): Promise<number>;
+  /** The keys left in the bucket. */
+  keysS3(bucket: string): Promise<string[]>;
   dropS3(bucket: string): Promise<void>;
   startVercelBlob(): Promise<{ apiUrl: string; token: string }>;
   /** Replaces the stand-in's blobs with these. */
   seedVercelBlob(objects: SeedObject[]): Promise<void>;
-  /** How many of the seeded blobs remain. */
-  countVercelBlob(): Promise<number>;
+  /** The seeded blobs that remain. */
+  keysVercelBlob(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -61,11 +62,11 @@ export async function startBenchServers(): Promise<BenchServers> {
     proxyStats: (name) => call('proxyStats', { name }),
     resetProxy: (name) => call('resetProxy', { name }),
     seedS3: (bucket, objects) => call('seedS3', { bucket, objects }),
-    countS3: (bucket) => call('countS3', { bucket }),
+    keysS3: (bucket) => call('keysS3', { bucket }),
     dropS3: (bucket) => call('dropS3', { bucket }),
     startVercelBlob: () => call('startVercelBlob'),
     seedVercelBlob: (objects) => call('seedVercelBlob', { objects }),
-    countVercelBlob: () => call('countVercelBlob'),
+    keysVercelBlob: () => call('keysVercelBlob'),
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.disconnect();
