@@ -15,7 +15,7 @@
  * real clock on real LastModified values: fauxqs stamps LastModified with the time of the PUT and
  * cannot set it, so the bench server seeds its store directly and sets LastModified (the objects
  * are otherwise what PutObject makes). Each scenario gets a freshly seeded bucket, and must leave
- * exactly the young objects: a scenario that deleted less would otherwise look fast.
+ * exactly the young objects: one that deleted less, or other objects, would otherwise look fast.
  *
  * Scenarios, all in this process except the CLI:
  *   (ideal)   the SDK alone: list + DeleteObjects of 1,000 keys, 5 in flight, no audit;

@@ -85,4 +85,4 @@ process.on('disconnect', () => {
     .then(() => app.close())
     .finally(() => process.exit(0));
 });
-process.send!({ ready: { s3Endpoint: s3Endpoint.replace('localhost', '127.0.0.1') } });
+process.send!({ ready: true });

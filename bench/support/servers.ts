@@ -8,8 +8,6 @@ export type { SeedObject };
 
 /** The bench server process (bench/support/benchServer.ts on Node 24), seen from the bench. */
 export interface BenchServers {
-  /** fauxqs's S3 without a proxy: for seeding and checks, never for a measured scenario. */
-  s3Endpoint: string;
   /** Starts a latency proxy named `name` in front of `target` (default: fauxqs's S3). */
   startProxy(name: string, options: ProxyOptions, target?: string): Promise<string>;
   proxyStats(name: string): Promise<ProxyStats>;
@@ -37,7 +35,7 @@ export async function startBenchServers(): Promise<BenchServers> {
     env: { ...process.env, NODE_OPTIONS: '', BENCH_FAUXQS_DIR: runtime.fauxqs },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const { s3Endpoint } = await ready(child);
+  await ready(child);
   const pending = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   child.on('message', (message: { id: number; result?: unknown; error?: string }) => {
@@ -57,7 +55,6 @@ export async function startBenchServers(): Promise<BenchServers> {
     });
 
   return {
-    s3Endpoint,
     startProxy: (name, options, target) => call('startProxy', { name, options, target }),
     proxyStats: (name) => call('proxyStats', { name }),
     resetProxy: (name) => call('resetProxy', { name }),
@@ -77,13 +74,14 @@ export async function startBenchServers(): Promise<BenchServers> {
   };
 }
 
-function ready(child: ChildProcess): Promise<{ s3Endpoint: string }> {
+/** The server announces itself with one `{ ready }` message once it listens. */
+function ready(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     const exited = (code: number | null) => reject(new Error(`bench server exited before it was ready (code ${code})`));
     child.once('exit', exited);
-    child.once('message', (message: { ready: { s3Endpoint: string } }) => {
+    child.once('message', () => {
       child.off('exit', exited);
-      resolve(message.ready);
+      resolve();
     });
   });
 }
