@@ -2,7 +2,7 @@
  * Blob deletion at the rate S3 allows (issue 16), against baselines measured in the same run:
  *
  *   npm run bench:s3 -- [--objects 20000] [--expired-fraction 0.9] [--prefixes 1]
- *                       [--only ideal,per-key,engine,cli] [--backends s3,vercel-blob]
+ *                       [--only ideal,per-key,engine,cli] [--backends s3,vercel-blob] [--runs 1]
  *
  * The server is fauxqs's in-memory S3 (installed on first use, with the Node 24 it needs, into
  * bench/.cache/), in a child process behind a latency proxy (bench/support/latencyProxy.ts):
@@ -25,6 +25,8 @@
  *             its fixed cost (the same command against an empty bucket, on a warm database).
  * The same for Vercel Blob: the stand-in of test/support/vercelBlob.ts, driven by the real SDK,
  * behind the same proxy with 30 ms per request only (Vercel publishes no per-prefix rate).
+ * `--runs N` repeats every scenario N times (each run all scenarios in turn, so that a slow
+ * spell of the machine does not hit one scenario only) and ends with the median and range.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,7 +38,7 @@ import { startTestPostgres, type TestPostgres } from '../test/support/postgres.t
 import { s3TestClient } from '../test/support/s3.ts';
 import { type ProxyOptions, S3_COSTS } from './support/latencyProxy.ts';
 import { idealLoop, type ObjectApi, perKeyLoop, s3Api, vercelBlobApi } from './support/loops.ts';
-import { type BackendFigures, printFigures } from './support/report.ts';
+import { type BackendFigures, printFigures, printSpread } from './support/report.ts';
 import { benchPolicy, cliRun, engineRun, type Measured, timed } from './support/scenarios.ts';
 import { type BenchServers, type SeedObject, startBenchServers } from './support/servers.ts';
 
@@ -53,6 +55,7 @@ const expiredFraction = Number(flag('expired-fraction', '0.9'));
 const prefixCount = Number(flag('prefixes', '1'));
 const only = new Set(flag('only', SCENARIOS.join(',')).split(','));
 const backends = flag('backends', 's3,vercel-blob').split(',');
+const runCount = Number(flag('runs', '1'));
 
 interface Scope {
   store: Record<string, unknown>;
@@ -213,7 +216,12 @@ async function main(): Promise<void> {
     };
     for (const name of backends) {
       const backend = await all[name]!(servers);
-      printFigures(await measureBackend(backend, servers, databases), prefixCount);
+      const runs: BackendFigures[] = [];
+      for (let run = 0; run < runCount; run += 1) {
+        runs.push(await measureBackend(backend, servers, databases));
+        printFigures(runs.at(-1)!, prefixCount);
+      }
+      printSpread(runs, prefixCount);
     }
     await control.close();
   } finally {
