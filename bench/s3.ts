@@ -157,7 +157,12 @@ async function measureBackend(
   const youngKeys = objects.filter((object) => object.at > Date.now() - 30 * DAY).map((object) => object.key);
   const cutoff = new Date(Date.now() - 30 * DAY);
   const figures: Partial<Record<Scenario, Measured>> = {};
-  const cliEnv = (scope: Scope) => ({ ...scope.env, RETENTION_DATABASE_URL: databases.cliDatabaseUrl });
+  // A home of its own: whatever the CLI keeps there stays out of the operator's.
+  const cliEnv = (scope: Scope) => ({
+    ...scope.env,
+    RETENTION_DATABASE_URL: databases.cliDatabaseUrl,
+    RETENTION_HOME: path.join(databases.scratch, 'home'),
+  });
   const policyName = (scenario: string) => `bench-${scenario}-${randomBytes(4).toString('hex')}`;
 
   for (const scenario of SCENARIOS.filter((name) => only.has(name))) {
