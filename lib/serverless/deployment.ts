@@ -4,7 +4,7 @@ import { durationMs } from '../core/durations.ts';
 import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
 import { dashboardCopies } from '../server/dashboard.ts';
-import type { StoreConfig } from '../stores/registry.ts';
+import type { StoreConfig } from '../stores/descriptors.ts';
 import {
   API_DASHBOARD_DIR,
   componentName,
