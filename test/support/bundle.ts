@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { FUNCTION_BUNDLING } from '../../lib/serverless/bundling.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,8 +32,8 @@ export interface FunctionBundle {
 }
 
 /**
- * Bundles one Lambda entry point into `outdir` as SST deploys it: FUNCTION_BUNDLING plus what
- * SST always sets (platform node, keepNames, `module` before `main`, esnext, its banner).
+ * Bundles one Lambda entry point into `outdir` as SST deploys it: FUNCTION_BUNDLING (its plugins
+ * included) plus what SST always sets (platform node, keepNames, `module` before `main`, esnext, its banner).
  * `externalAwsSdk`: leave `@aws-sdk/*` to the Lambda runtime.
  */
 export async function bundleFunction(
@@ -55,6 +55,7 @@ export async function bundleFunction(
     keepNames: true,
     mainFields: ['module', 'main'],
     banner: { js: SST_BANNER },
+    plugins: await functionPlugins(),
     external: options.externalAwsSdk ? ['@aws-sdk/*'] : [],
     metafile: true,
     logLevel: 'error',
@@ -80,6 +81,12 @@ export async function bundleFunction(
         .map(([file, output]) => [output.entryPoint!, path.resolve(ROOT, file)]),
     ),
   };
+}
+
+/** The plugins FUNCTION_BUNDLING names, as SST loads them. */
+async function functionPlugins(): Promise<Plugin[]> {
+  const url = pathToFileURL(path.join(ROOT, FUNCTION_BUNDLING.plugins)).href;
+  return ((await import(url)) as { default: Plugin[] }).default;
 }
 
 /** The package of a path in node_modules: its last `node_modules/` segment, scope included. */
