@@ -1,3 +1,6 @@
+import { type ControlKind, DEFAULT_CONTROL } from '../control/descriptors.ts';
+import type { FunctionRole } from './naming.ts';
+
 /**
  * How every function is bundled: `sst.config.ts` passes this as `sst.aws.Function`'s `nodejs`,
  * and test/support/bundle.ts (the bundle test, `bench:cold-start`) bundles the same way.
@@ -17,3 +20,11 @@ export const FUNCTION_BUNDLING = {
   splitting: true,
   plugins: 'lib/serverless/esbuildPlugins.mjs',
 } as const;
+
+/**
+ * The entry of a function (`functions/blobs.handler`, relative to the repository root): one per
+ * control store kind, each carrying that kind's code only; the default kind's at the top level.
+ */
+export function functionHandler(role: FunctionRole, control: ControlKind): string {
+  return control === DEFAULT_CONTROL.kind ? `functions/${role}.handler` : `functions/${control}/${role}.handler`;
+}

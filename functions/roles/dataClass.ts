@@ -1,9 +1,9 @@
-import type { ControlLoaders } from '../lib/control/descriptors.ts';
-import type { DataClass } from '../lib/core/types.ts';
-import { createRunMonitor } from '../lib/observe/sentry.ts';
-import { createDataClassHandler } from '../lib/serverless/handler.ts';
-import { openStore, type StoreLoaders } from '../lib/stores/descriptors.ts';
-import { runtime, secret } from './adapter.ts';
+import type { ControlLoaders } from '../../lib/control/descriptors.ts';
+import type { DataClass } from '../../lib/core/types.ts';
+import { createRunMonitor } from '../../lib/observe/sentry.ts';
+import { createDataClassHandler } from '../../lib/serverless/handler.ts';
+import { openStore, type StoreLoaders } from '../../lib/stores/descriptors.ts';
+import { runtime, secret } from '../adapter.ts';
 
 /**
  * A data-class function: its runtime, Sentry from the linked DSN, and the handler from lib/, with
