@@ -41,4 +41,24 @@ const vercelBlobImports = {
   },
 };
 
-export default [vercelBlobImports];
+/**
+ * `bowser`, which the AWS SDK imports (`import()`, a chunk of its own) to parse a browser's user
+ * agent, only where `window` exists: in Node it is never called, and the user agent the SDK sends
+ * is the same without it (os "other", browser "unknown"). A module that parses nothing instead.
+ */
+const FROM_AWS_SDK_CORE = `${path.sep}node_modules${path.sep}@aws-sdk${path.sep}core${path.sep}`;
+
+const awsSdkBrowserImports = {
+  name: 'retention-aws-sdk-browser-imports',
+  setup(build) {
+    build.onResolve({ filter: /^bowser$/ }, (args) =>
+      args.importer.includes(FROM_AWS_SDK_CORE) ? { path: args.path, namespace: 'retention-aws-sdk' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'retention-aws-sdk' }, () => ({
+      contents: 'export const parse = () => undefined;',
+      loader: 'js',
+    }));
+  },
+};
+
+export default [vercelBlobImports, awsSdkBrowserImports];

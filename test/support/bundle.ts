@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deflateRawSync } from 'node:zlib';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { FUNCTION_BUNDLING } from '../../lib/serverless/bundling.ts';
 
@@ -26,6 +28,10 @@ export interface FunctionBundle {
   startPackages: Set<string>;
   /** Everything deployed, the lazy chunks (loaded on first use) included. */
   totalBytes: number;
+  /** The same, each file deflated as in the zip Lambda downloads (headers aside). */
+  zippedBytes: number;
+  /** Every source file in the deployed files, by repository path (`lib/stores/s3/store.ts`). */
+  inputs: Set<string>;
   files: number;
   /** The chunk of each `import()` target, by repository path (`lib/stores/s3/store.ts`). */
   lazyChunks: Map<string, string>;
@@ -74,6 +80,12 @@ export async function bundleFunction(
       ),
     ),
     totalBytes: sizes(Object.keys(outputs)),
+    zippedBytes: (
+      await Promise.all(
+        Object.keys(outputs).map(async (file) => deflateRawSync(await readFile(path.join(ROOT, file))).length),
+      )
+    ).reduce((sum, bytes) => sum + bytes, 0),
+    inputs: new Set(Object.values(outputs).flatMap((output) => Object.keys(output.inputs))),
     files: Object.keys(outputs).length,
     lazyChunks: new Map(
       Object.entries(outputs)
