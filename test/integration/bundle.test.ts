@@ -12,6 +12,7 @@ import type { FunctionRole } from '../../lib/serverless/naming.ts';
 import { openStore } from '../../lib/stores/descriptors.ts';
 import { TOKEN_LOADERS } from '../../lib/stores/tokenLoaders.ts';
 import { bundleFunction, type FunctionBundle } from '../support/bundle.ts';
+import { startVercelBlobStandIn } from '../support/vercelBlob.ts';
 
 /**
  * Each Lambda entry point bundles as SST deploys it (code splitting, the plugins), one per role
@@ -156,5 +157,41 @@ describe('a kind a function does not carry', () => {
         fix: 'run the policy in the blobs function, or with the CLI',
       },
     ]);
+  });
+});
+
+describe('the plugins', () => {
+  it("@vercel/blob, bundled with Node's fetch and without the OIDC refresh, still lists and deletes", async () => {
+    const standIn = await startVercelBlobStandIn();
+    try {
+      standIn.seed([{ pathname: 'u/old.txt', uploadedAt: new Date('2020-01-01T00:00:00Z'), body: 'x' }]);
+      const source = path.join(dir, 'vercel-blob-probe.ts');
+      await writeFile(
+        source,
+        [
+          `import { parseConfig } from ${JSON.stringify(path.join(ROOT, 'lib/config/load.ts'))};`,
+          `import { BLOB_LOADERS } from ${JSON.stringify(path.join(ROOT, 'lib/stores/blobLoaders.ts'))};`,
+          `import { openStore } from ${JSON.stringify(path.join(ROOT, 'lib/stores/descriptors.ts'))};`,
+          'const store = { kind: "vercel-blob", prefix: "u/", token: process.env.TOKEN };',
+          'const policy = { name: "uploads", class: "blobs", retention: "1d", schedule: "0 3 * * *", store };',
+          'const opened = await openStore(BLOB_LOADERS, parseConfig({ policies: [policy] }).policies[0]);',
+          'await opened.open();',
+          'const page = await opened.scan({ cursor: undefined, limit: 10 });',
+          'const outcomes = await opened.delete(page.items.map((item) => ({ ...item, cutoff: new Date() })));',
+          'process.stdout.write(JSON.stringify({ keys: page.items.map((item) => item.key), outcomes }));',
+        ].join('\n'),
+      );
+      const bundle = await bundleFunction(source, path.join(dir, 'vercel-blob-probe'));
+      // Neither undici nor the OIDC refresh (jose, the Vercel CLI's helpers) is deployed.
+      const refresh = /node_modules\/(undici|jose|@vercel\/cli-[a-z]+)\/|get-vercel-oidc-token-with-refresh/;
+      expect([...bundle.inputs].filter((input) => refresh.test(input))).toEqual([]);
+      const probe = `await import(${JSON.stringify(bundle.entry)});`;
+      const result = JSON.parse(await runNode(probe, { VERCEL_BLOB_API_URL: standIn.apiUrl, TOKEN: standIn.token }));
+      expect(result.keys).toEqual(['u/old.txt']);
+      expect(result.outcomes).toEqual([expect.objectContaining({ key: 'u/old.txt', status: 'deleted' })]);
+      expect(standIn.get('u/old.txt')).toBeUndefined();
+    } finally {
+      await standIn.stop();
+    }
   });
 });
