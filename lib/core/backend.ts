@@ -1,7 +1,6 @@
 import type * as z from 'zod';
 import type { InputIssue } from '../errors.ts';
 import type { ControlStore } from './control.ts';
-import type { Store } from './store.ts';
 
 /**
  * What a backend folder exports from its index.ts: one descriptor saying which configs it takes
@@ -83,14 +82,6 @@ export interface BlobSupport<Config> extends ClassSupport<Config> {
   /** Where its copies go, in words: the fix of a missing `blob.backupTo` names it. */
   backupTo: string;
 }
-
-/**
- * Builds a store for one policy; `openLinked` opens another registered store for the same policy
- * (a rows policy's linked files), loading it on first use. Each backend types the parameters as
- * its own configs; stores/descriptors.ts checks that each loaded factory takes what a policy of
- * its kind and class holds (here they are `never`, so that any factory fits the contract).
- */
-export type StoreFactory = (policy: never, openLinked: never) => Store;
 
 export interface StoreDeployment<Config> {
   /** What a function needs to use the store for one policy, or why no Lambda function can. */
