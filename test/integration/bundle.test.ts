@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config/load.ts';
 import { CONTROL_BACKENDS, type ControlKind } from '../../lib/control/registry.ts';
 import type { DataClass } from '../../lib/core/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { functionHandler } from '../../lib/serverless/bundling.ts';
+import { planDeployment } from '../../lib/serverless/deployment.ts';
 import type { FunctionRole } from '../../lib/serverless/naming.ts';
 import { openStore } from '../../lib/stores/descriptors.ts';
 import { TOKEN_LOADERS } from '../../lib/stores/tokenLoaders.ts';
@@ -102,6 +105,34 @@ describe.each(ENTRIES)('$entry', ({ role, control, entry }) => {
     for (const [dataClass, files] of Object.entries(STORE_CODE) as Array<[DataClass, string[]]>) {
       expect(carried(files), `${dataClass} stores`).toEqual(OPENS[role].includes(dataClass) ? files : []);
     }
+  });
+});
+
+describe('the deployment plan', () => {
+  const CONTROLS = {
+    postgres: { kind: 'postgres', url: 'postgres://retention@db/retention' },
+    dynamodb: { kind: 'dynamodb', table: 'retention-control', region: 'eu-west-1' },
+  } as const;
+  it.each(CONTROL_BACKENDS.map((backend) => backend.kind))('names entries of control kind %s that exist', (kind) => {
+    const policies = (['blobs', 'tokens'] as const).map((dataClass) => ({
+      name: dataClass,
+      class: dataClass,
+      store:
+        dataClass === 'blobs'
+          ? { kind: 's3', bucket: 'docs', region: 'eu-west-1' }
+          : { kind: 'dynamodb', table: 'sessions', key: { partition: 'id' } },
+      retention: '7d',
+      schedule: '0 3 * * *',
+    }));
+    const config = parseConfig({ control: CONTROLS[kind], policies } as Parameters<typeof parseConfig>[0]);
+    const context = { app: 'app', stage: 'test', region: 'eu-west-1', accountId: '123456789012' };
+    const handlers = planDeployment(config, context).functions.map((fn) => fn.handler);
+    expect(handlers).toEqual(
+      ['blobs', 'tokens', 'health', 'api'].map((role) => functionHandler(role as FunctionRole, kind)),
+    );
+    expect(handlers.filter((handler) => !existsSync(path.join(ROOT, handler.replace(/\.handler$/, '.ts'))))).toEqual(
+      [],
+    );
   });
 });
 
