@@ -97,10 +97,10 @@ export async function openStore(loaders: StoreLoaders, policy: StorePolicy, at =
   const byKind = loaders[policy.class] as Record<string, StoreLoader<DataClass, StoreKind> | undefined> | undefined;
   const load = byKind?.[kind];
   if (!load) {
-    const carried = Object.keys(byKind ?? {});
+    const carried = Object.keys(byKind ?? {}).join(', ') || 'none';
     throw ConfigError.single(
       `${at}.kind`,
-      `a ${policy.class} store of kind "${kind}" is not in this function's code (it has: ${carried.join(', ') || 'none'})`,
+      `a ${policy.class} store of kind "${kind}" is not in this function's code (it has: ${carried})`,
       `run the policy in the ${policy.class} function, or with the CLI`,
       { policy: policy.name },
     );
