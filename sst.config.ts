@@ -66,7 +66,8 @@ export default $config({
           name: fn.name,
           handler: fn.handler,
           runtime: 'nodejs22.x',
-          // Code splitting: store and control store SDKs load on first use (lib/serverless/bundling.ts).
+          // Code splitting, and the esbuild plugins: lib/serverless/bundling.ts. The entry (fn.handler) carries
+          // its class's stores and the config's control store kind only.
           nodejs: FUNCTION_BUNDLING,
           timeout: `${fn.timeoutSeconds} seconds`,
           memory: `${fn.memoryMb} MB`,

@@ -1,4 +1,5 @@
 import { Resource } from 'sst/resource';
+import type { ControlLoaders } from '../lib/control/descriptors.ts';
 import { SECRET_ENV, SECRETS, type SecretKey } from '../lib/serverless/naming.ts';
 import { createRuntime, type Runtime } from '../lib/serverless/runtime.ts';
 import bundledConfig from '../retention.config.ts';
@@ -14,7 +15,10 @@ export function secret(key: SecretKey): string | undefined {
   return name in linked ? linked[name]?.value : process.env[SECRET_ENV[key]];
 }
 
-/** Config (bundled, or RETENTION_CONFIG) and control store, opened on the first invocation. */
-export function runtime(): Runtime {
-  return createRuntime({ bundledConfig, env: process.env, databaseUrl: secret('databaseUrl') });
+/**
+ * Config (bundled, or RETENTION_CONFIG) and control store, opened on the first invocation with the
+ * control store code this function carries.
+ */
+export function runtime(controls: ControlLoaders): Runtime {
+  return createRuntime({ bundledConfig, controls, env: process.env, databaseUrl: secret('databaseUrl') });
 }

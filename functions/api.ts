@@ -1,15 +1,8 @@
-import path from 'node:path';
-import { createApiHandler } from '../lib/serverless/apiHandler.ts';
-import { API_DASHBOARD_DIR } from '../lib/serverless/naming.ts';
-import { runtime, secret } from './adapter.ts';
+import { loadPostgresControl } from '../lib/control/postgres/load.ts';
+import { apiHandler } from './roles/api.ts';
 
 /**
- * The REST API and dashboard behind the Function URL: `Authorization: Bearer <RetentionApiToken or
- * RetentionViewerToken>`. The dashboard's files are copied beside the bundle by the deployment.
+ * functions/roles/api.ts with the PostgreSQL control store,
+ * the default kind (functions/dynamodb/ has the DynamoDB one's).
  */
-const taskRoot = process.env.LAMBDA_TASK_ROOT;
-export const handler = createApiHandler(runtime(), {
-  tokens: { operator: secret('apiToken'), viewer: secret('viewerToken') },
-  env: process.env,
-  dashboardDir: taskRoot ? path.join(taskRoot, API_DASHBOARD_DIR) : undefined,
-});
+export const handler = apiHandler({ postgres: loadPostgresControl });

@@ -1,5 +1,8 @@
-import { createHealthHandler } from '../lib/serverless/healthHandler.ts';
-import { runtime, secret } from './adapter.ts';
+import { loadPostgresControl } from '../lib/control/postgres/load.ts';
+import { healthHandler } from './roles/health.ts';
 
-/** Behind the Function URL: `GET` with `Authorization: Bearer <RetentionHealthToken>`; 503 when any policy is unhealthy. */
-export const handler = createHealthHandler(runtime(), { token: secret('healthToken') });
+/**
+ * functions/roles/health.ts with the PostgreSQL control store,
+ * the default kind (functions/dynamodb/ has the DynamoDB one's).
+ */
+export const handler = healthHandler({ postgres: loadPostgresControl });

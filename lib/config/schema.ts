@@ -1,14 +1,14 @@
 import path from 'node:path';
 import * as z from 'zod';
-import { CONTROL_BACKENDS } from '../control/registry.ts';
+import { CONTROL_BACKENDS } from '../control/descriptors.ts';
 import { DEFAULT_ATTENTION_AFTER } from '../core/attention.ts';
 import { parseDuration } from '../core/durations.ts';
 import { issue, problemCheck } from '../core/issues.ts';
 import { DatabaseTimeout, Duration, Retention, type RetentionSpec } from '../core/retention.ts';
 import type { DataClass } from '../core/types.ts';
 import { checkSchedule } from '../policy/schedule.ts';
+import { backendsServing, classSchemas, storeBackend } from '../stores/descriptors.ts';
 import { rowsPolicyFields } from '../stores/postgres/schema.ts';
-import { backendsServing, classSchemas, storeBackend } from '../stores/registry.ts';
 import { s3BackupLocation } from '../stores/s3/schema.ts';
 import { Compress, checkCompress } from './compress.ts';
 import { DiskConfig, Emergency } from './disk.ts';

@@ -1,16 +1,17 @@
 import type * as z from 'zod';
 import type { InputIssue } from '../errors.ts';
 import type { ControlStore } from './control.ts';
-import type { Store } from './store.ts';
 
 /**
- * What a backend folder exports from its index.ts: one descriptor saying which configs it takes,
- * how its code is loaded and what a deployment must give it. The registries (stores/registry.ts,
- * control/registry.ts) list the descriptors, and the config schema, the factories and the
- * deployment plan read them there: a backend is one folder and one registry line. index.ts
- * declares its descriptor `satisfies` this contract, so a missing part is a type error. It
- * imports schemas and pure code only: the SDK or driver comes with `load()`, when a store opens,
- * so validating a config or planning a deployment never loads one.
+ * What a backend folder exports from its index.ts: one descriptor saying which configs it takes
+ * and what a deployment must give it. index.ts declares it `satisfies` this contract, so a missing
+ * part is a type error, and imports schemas and pure code only. The code that runs the backend is
+ * apart, in the folder's load*.ts: a loader whose `import()` brings the store code and its SDK or
+ * driver when a store opens. The descriptors (stores/descriptors.ts, control/descriptors.ts) are
+ * what validating a config and planning a deployment read; the loaders are listed per data class
+ * (stores/blobLoaders.ts, …) and per control kind, so that a function's bundle holds the code of
+ * what it can run and nothing else (a bundler keeps every `import()` it can reach). A backend is
+ * one folder, one descriptor line and one loader line per class it serves.
  */
 
 // ---- What a deployment gives a backend (lib/serverless/deployment.ts gathers it per function).
@@ -82,14 +83,6 @@ export interface BlobSupport<Config> extends ClassSupport<Config> {
   backupTo: string;
 }
 
-/**
- * Builds a store for one policy; `openLinked` opens another registered store for the same policy
- * (a rows policy's linked files), loading it on first use. Each backend types the parameters as
- * its own configs; stores/registry.ts checks that each factory takes what a policy of its kind
- * holds (here they are `never`, so that any factory fits the contract).
- */
-export type StoreFactory = (policy: never, openLinked: never) => Store;
-
 export interface StoreDeployment<Config> {
   /** What a function needs to use the store for one policy, or why no Lambda function can. */
   grant: (store: Config, use: StoreUse) => Grant | Refusal;
@@ -104,8 +97,6 @@ export interface StoreDescriptor<Config extends { kind: string }> {
   kind: Config['kind'];
   /** The data classes it serves (at least one), each with the schema of a policy's `store`. */
   classes: { blobs?: BlobSupport<Config>; tokens?: ClassSupport<Config>; rows?: ClassSupport<Config> };
-  /** Loads the store code, SDK included; resolves to the factory. */
-  load: () => Promise<StoreFactory>;
   deployment: StoreDeployment<Config>;
 }
 
@@ -158,7 +149,5 @@ export interface ControlDescriptor<Config extends { kind: string }, Unconfigured
   kind: Config['kind'];
   /** Parses the config's `control` entry. */
   schema: z.ZodType<Config>;
-  /** Loads the control store code, SDK or driver included; resolves to its opener. */
-  load: () => Promise<ControlOpener<Config, Unconfigured>>;
   deployment: ControlDeployment<Config, Unconfigured>;
 }

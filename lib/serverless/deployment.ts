@@ -4,7 +4,8 @@ import { durationMs } from '../core/durations.ts';
 import type { DataClass } from '../core/types.ts';
 import { ConfigError, type InputIssue } from '../errors.ts';
 import { dashboardCopies } from '../server/dashboard.ts';
-import type { StoreConfig } from '../stores/registry.ts';
+import type { StoreConfig } from '../stores/descriptors.ts';
+import { functionHandler } from './bundling.ts';
 import {
   API_DASHBOARD_DIR,
   componentName,
@@ -43,7 +44,7 @@ export interface FunctionPlan {
   role: FunctionRole;
   component: string;
   name: string;
-  /** `functions/blobs.handler`, relative to the repo root. */
+  /** `functions/blobs.handler`, relative to the repo root (bundling.ts: one entry per control kind). */
   handler: string;
   timeoutSeconds: number;
   /** Lambda's CPU share grows with memory: the data classes get room for concurrent deletes. */
@@ -134,7 +135,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
       role: dataClass,
       component: componentName('Retention', dataClass),
       name,
-      handler: `functions/${dataClass}.handler`,
+      handler: functionHandler(dataClass, controlKind(control)),
       timeoutSeconds: Math.min(MAX_TIMEOUT_SECONDS, Math.ceil(longestBudget) + TIMEOUT_MARGIN_SECONDS),
       memoryMb: 1024,
       permissions: grant.statements,
@@ -150,7 +151,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     role: 'health',
     component: 'RetentionHealth',
     name: functionName(context.app, context.stage, 'health'),
-    handler: 'functions/health.handler',
+    handler: functionHandler('health', controlKind(control)),
     timeoutSeconds: HEALTH_TIMEOUT_SECONDS,
     memoryMb: 256,
     permissions: health.statements,
@@ -200,7 +201,7 @@ function apiFunction(
     role: 'api',
     component: 'RetentionApi',
     name: functionName(context.app, context.stage, 'api'),
-    handler: 'functions/api.handler',
+    handler: functionHandler('api', controlKind(control)),
     timeoutSeconds: API_TIMEOUT_SECONDS,
     memoryMb: 512,
     permissions: grant.statements,

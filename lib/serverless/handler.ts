@@ -8,7 +8,6 @@ import { ConfigError, clip, describeCause, formatIssue, type InputIssue } from '
 import type { Logger } from '../observe/log.ts';
 import { monitorRun, type RunMonitor } from '../observe/sentry.ts';
 import { redact, redactText } from '../redact.ts';
-import { createStore } from '../stores/registry.ts';
 import { decideContinuation, invokeAsync } from './continuation.ts';
 import { type Invocation, parseInvocation } from './payload.ts';
 import { type ErrorCode, type ErrorResult, type HandlerResult, isErrorResult } from './result.ts';
@@ -28,8 +27,11 @@ export interface LambdaContext {
 export interface DataClassDeps {
   /** Sentry check-ins and alerts (a disabled monitor without a DSN). */
   monitor: RunMonitor;
-  /** Store construction; tests wrap stores to slow them down or inject faults. */
-  createStore?: (policy: PolicyConfig) => Promise<Store>;
+  /**
+   * Store construction: the function entry passes its class's loaders (functions/), so its bundle
+   * holds no other class's store code; tests wrap stores to slow them down or inject faults.
+   */
+  createStore: (policy: PolicyConfig) => Promise<Store>;
   /** For `continue: true` re-invocations; created on first use when absent. */
   lambda?: LambdaClient;
   /**
@@ -45,7 +47,7 @@ export const DEFAULT_DEADLINE_MARGIN_MS = 20_000;
 
 export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, deps: DataClassDeps) {
   const { monitor } = deps;
-  const makeStore = deps.createStore ?? createStore;
+  const makeStore = deps.createStore;
   let lambda = deps.lambda;
 
   return async function handler(event: unknown, context: LambdaContext): Promise<HandlerResult> {

@@ -1,4 +1,4 @@
-import { type ControlConfig, type ControlKind, controlBackend, DEFAULT_CONTROL } from '../control/registry.ts';
+import { type ControlConfig, type ControlKind, controlBackend, DEFAULT_CONTROL } from '../control/descriptors.ts';
 import type {
   AwsScope,
   ControlAccess,
@@ -10,7 +10,7 @@ import type {
   StoreUse,
 } from '../core/backend.ts';
 import type { InputIssue } from '../errors.ts';
-import { type StoreConfig, storeBackend } from '../stores/registry.ts';
+import { type StoreConfig, storeBackend } from '../stores/descriptors.ts';
 
 /**
  * What a deployment gives each store and control store, asked of the descriptor of its kind

@@ -1,7 +1,7 @@
 import type { RetentionConfig } from '../config/schema.ts';
+import { type ControlLoaders, openControlWith } from '../control/descriptors.ts';
 import type { ControlStore } from '../core/control.ts';
 import { type Clock, systemClock } from '../core/types.ts';
-import { openControlStore } from '../deps.ts';
 import { type LineSink, Logger, levelFromEnv } from '../observe/log.ts';
 import { resolveConfig } from './config.ts';
 
@@ -19,6 +19,8 @@ export interface FlushableSink extends LineSink {
 export interface RuntimeOptions {
   /** The config bundled into the function. `RETENTION_CONFIG` (a file path) wins: tests, local runs. */
   bundledConfig?: unknown;
+  /** The control store code the function carries: the kind its deployed config names (functions/). */
+  controls: ControlLoaders;
   env: NodeJS.ProcessEnv;
   /** Read by the function adapter from SST secrets (or the environment). */
   databaseUrl?: string | undefined;
@@ -57,7 +59,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const open = async (): Promise<{ environment: Environment; close: () => Promise<void> }> => {
     const config = await resolveConfig(options.bundledConfig, options.env);
-    const opened = await openControlStore(config, {
+    const opened = await openControlWith(options.controls, config.control, {
       env: { ...options.env, ...(options.databaseUrl ? { RETENTION_DATABASE_URL: options.databaseUrl } : {}) },
       // One invocation at a time per container: a small pool, no idle connections piling up on the server.
       poolMax: 2,

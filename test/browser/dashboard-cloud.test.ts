@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import { createApiHandler } from '../../lib/serverless/apiHandler.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
 import { seedFiles } from '../support/cli.ts';
@@ -51,6 +52,7 @@ beforeAll(async () => {
   ]);
   lambda.register(FUNCTION_NAME, (payload) => fixture.handler(payload, lambdaContext(60_000)));
   apiRuntime = createRuntime({
+    controls: CONTROL_LOADERS,
     env: { RETENTION_CONFIG: fixture.configPath },
     databaseUrl: fixture.databaseUrl,
     sink: { write: () => undefined },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import { createApiHandler } from '../../lib/serverless/apiHandler.ts';
 import { planDeployment } from '../../lib/serverless/deployment.ts';
 import type { HttpResponse } from '../../lib/serverless/healthHandler.ts';
@@ -63,6 +64,7 @@ beforeAll(async () => {
   lambda.register(FUNCTION_NAME, (payload) => fixture.handler(payload, lambdaContext(60_000)));
   dashboardDir = await copyDashboard();
   apiRuntime = createRuntime({
+    controls: CONTROL_LOADERS,
     env: { RETENTION_CONFIG: fixture.configPath },
     databaseUrl: fixture.databaseUrl,
     sink: { write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) },

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { RetentionConfigInput } from '../../lib/config/schema.ts';
 import { controlTableDefinition } from '../../lib/control/dynamodb/definition.ts';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
 import { createApiHandler } from '../../lib/serverless/apiHandler.ts';
 import { type DeploymentPlan, planDeployment } from '../../lib/serverless/deployment.ts';
@@ -15,6 +16,7 @@ import { createDataClassHandler } from '../../lib/serverless/handler.ts';
 import { createHealthHandler } from '../../lib/serverless/healthHandler.ts';
 import type { FunctionRole } from '../../lib/serverless/naming.ts';
 import { createRuntime, type Runtime } from '../../lib/serverless/runtime.ts';
+import { createStore } from '../../lib/stores/registry.ts';
 import {
   denied,
   dynamoIamRequests,
@@ -184,7 +186,11 @@ afterAll(async () => {
 
 /** A function's runtime, as each deployed function builds its own (config from RETENTION_CONFIG). */
 function runtimeFor(): Runtime {
-  return createRuntime({ env: { RETENTION_CONFIG: configPath }, sink: { write: () => undefined } });
+  return createRuntime({
+    controls: CONTROL_LOADERS,
+    env: { RETENTION_CONFIG: configPath },
+    sink: { write: () => undefined },
+  });
 }
 
 /** Runs `work` as one function and returns the IAM authorizations its requests needed. */
@@ -210,6 +216,7 @@ describe('the planned statements cover what the functions send', () => {
   it('blobs: an S3 run with its backup needs nothing beyond them but the bucket check of open()', async () => {
     const runtime = runtimeFor();
     const handler = createDataClassHandler('blobs', runtime, {
+      createStore,
       monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
     });
     const requests = await requestsOf(async () => {
@@ -234,6 +241,7 @@ describe('the planned statements cover what the functions send', () => {
   it('tokens: DynamoDB runs through a GSI and by Scan with batch deletes need nothing beyond them', async () => {
     const runtime = runtimeFor();
     const handler = createDataClassHandler('tokens', runtime, {
+      createStore,
       monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
     });
     const requests = await requestsOf(async () => {

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { invokeCommand } from '../../lib/cli/invoke.ts';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { createHealthHandler, type HttpResponse } from '../../lib/serverless/healthHandler.ts';
 import { type HandlerResult, isErrorResult } from '../../lib/serverless/result.ts';
@@ -362,6 +363,7 @@ describe('health handler', () => {
     authorization?: string,
   ): Promise<HttpResponse & { json: Record<string, unknown> }> {
     const runtime = createRuntime({
+      controls: CONTROL_LOADERS,
       env: { RETENTION_CONFIG: f.configPath },
       databaseUrl: f.databaseUrl,
       sink: { write: () => undefined },

@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deflateRawSync } from 'node:zlib';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { FUNCTION_BUNDLING } from '../../lib/serverless/bundling.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,14 +28,18 @@ export interface FunctionBundle {
   startPackages: Set<string>;
   /** Everything deployed, the lazy chunks (loaded on first use) included. */
   totalBytes: number;
+  /** The same, each file deflated as in the zip Lambda downloads (headers aside). */
+  zippedBytes: number;
+  /** Every source file in the deployed files, by repository path (`lib/stores/s3/store.ts`). */
+  inputs: Set<string>;
   files: number;
   /** The chunk of each `import()` target, by repository path (`lib/stores/s3/store.ts`). */
   lazyChunks: Map<string, string>;
 }
 
 /**
- * Bundles one Lambda entry point into `outdir` as SST deploys it: FUNCTION_BUNDLING plus what
- * SST always sets (platform node, keepNames, `module` before `main`, esnext, its banner).
+ * Bundles one Lambda entry point into `outdir` as SST deploys it: FUNCTION_BUNDLING (its plugins
+ * included) plus what SST always sets (platform node, keepNames, `module` before `main`, esnext, its banner).
  * `externalAwsSdk`: leave `@aws-sdk/*` to the Lambda runtime.
  */
 export async function bundleFunction(
@@ -55,6 +61,7 @@ export async function bundleFunction(
     keepNames: true,
     mainFields: ['module', 'main'],
     banner: { js: SST_BANNER },
+    plugins: await functionPlugins(),
     external: options.externalAwsSdk ? ['@aws-sdk/*'] : [],
     metafile: true,
     logLevel: 'error',
@@ -73,6 +80,12 @@ export async function bundleFunction(
       ),
     ),
     totalBytes: sizes(Object.keys(outputs)),
+    zippedBytes: (
+      await Promise.all(
+        Object.keys(outputs).map(async (file) => deflateRawSync(await readFile(path.join(ROOT, file))).length),
+      )
+    ).reduce((sum, bytes) => sum + bytes, 0),
+    inputs: new Set(Object.values(outputs).flatMap((output) => Object.keys(output.inputs))),
     files: Object.keys(outputs).length,
     lazyChunks: new Map(
       Object.entries(outputs)
@@ -80,6 +93,12 @@ export async function bundleFunction(
         .map(([file, output]) => [output.entryPoint!, path.resolve(ROOT, file)]),
     ),
   };
+}
+
+/** The plugins FUNCTION_BUNDLING names, as SST loads them. */
+async function functionPlugins(): Promise<Plugin[]> {
+  const url = pathToFileURL(path.join(ROOT, FUNCTION_BUNDLING.plugins)).href;
+  return ((await import(url)) as { default: Plugin[] }).default;
 }
 
 /** The package of a path in node_modules: its last `node_modules/` segment, scope included. */

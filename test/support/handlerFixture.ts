@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { PolicyConfig } from '../../lib/config/schema.ts';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import type { Store } from '../../lib/core/store.ts';
 import type { DataClass } from '../../lib/core/types.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
@@ -62,6 +63,7 @@ export async function handlerFixture(
   const databaseUrl = await server.createDatabase('handlers');
   const lines: Array<Record<string, unknown>> = [];
   const runtime = createRuntime({
+    controls: CONTROL_LOADERS,
     env: { RETENTION_CONFIG: configPath, RETENTION_LOG_LEVEL: 'debug' },
     databaseUrl,
     sink: { write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) },

@@ -3,10 +3,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROL_LOADERS } from '../../lib/control/registry.ts';
 import { createRunMonitor } from '../../lib/observe/sentry.ts';
 import { createDataClassHandler } from '../../lib/serverless/handler.ts';
 import { isErrorResult } from '../../lib/serverless/result.ts';
 import { createRuntime } from '../../lib/serverless/runtime.ts';
+import { createStore } from '../../lib/stores/registry.ts';
 import { expectRefused, runInProcess, startTripwire } from '../support/badInputs.ts';
 import { seedFiles } from '../support/cli.ts';
 import { lambdaContext } from '../support/handlerFixture.ts';
@@ -880,11 +882,13 @@ describe('bad inputs to a Lambda function: refused before anything is opened', (
     const file = path.join(scratch, `deployed-${Math.random().toString(36).slice(2)}.json`);
     await writeFile(file, JSON.stringify(document));
     const runtime = createRuntime({
+      controls: CONTROL_LOADERS,
       env: { RETENTION_CONFIG: file },
       databaseUrl: trip.postgres,
       sink: { write: (line) => void lines.push(line) },
     });
     const handle = createDataClassHandler('blobs', runtime, {
+      createStore,
       monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
     });
     return (event: unknown) => handle(event, lambdaContext(60_000));

@@ -4,12 +4,11 @@ import { type PostgresStoreConfig, PostgresStoreSchema } from '../../sql/schema.
 /**
  * PostgreSQL (Neon in the cloud): the default, so it also opens, and is granted, when the config
  * names no control store. That database's URL is then the `databaseUrl` secret
- * (`RETENTION_DATABASE_URL`; the CLI falls back to its embedded PostgreSQL).
+ * (`RETENTION_DATABASE_URL`; the CLI falls back to its embedded PostgreSQL). Its code: load.ts.
  */
 export const postgresControl = {
   kind: 'postgres',
   schema: PostgresStoreSchema,
-  load: async () => (await import('./open.ts')).openPostgresControl,
   deployment: {
     // A configured database is reached through the URL in the config, bundled with it. (Read-only
     // there would be a database role: the health function runs migrate() like the others.)

@@ -6,10 +6,6 @@ import { type DynamoTokensStoreConfig, DynamoTokensStoreSchema } from './schema.
 export const dynamodbBackend = {
   kind: 'dynamodb',
   classes: { tokens: { schema: DynamoTokensStoreSchema } },
-  load: async () => {
-    const { createDynamoTokensStore } = await import('./store.ts');
-    return (policy: { store: DynamoTokensStoreConfig }) => createDynamoTokensStore(policy.store);
-  },
   deployment: { grant: dynamoTokensGrant },
 } satisfies StoreDescriptor<DynamoTokensStoreConfig>;
 

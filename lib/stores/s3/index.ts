@@ -6,9 +6,5 @@ import { type S3StoreConfig, S3StoreSchema } from './schema.ts';
 export const s3Backend = {
   kind: 's3',
   classes: { blobs: { schema: S3StoreSchema, backupTo: 's3://<bucket>/<prefix>, outside the store prefix' } },
-  load: async () => {
-    const { createS3Store } = await import('./store.ts');
-    return (policy: { store: S3StoreConfig }) => createS3Store(policy.store);
-  },
   deployment: s3Deployment,
 } satisfies StoreDescriptor<S3StoreConfig>;

@@ -5,10 +5,6 @@ import { type VercelBlobStoreConfig, VercelBlobStoreSchema } from './schema.ts';
 export const vercelBlobBackend = {
   kind: 'vercel-blob',
   classes: { blobs: { schema: VercelBlobStoreSchema, backupTo: 'a pathname prefix outside the store prefix' } },
-  load: async () => {
-    const { createVercelBlobStore } = await import('./store.ts');
-    return (policy: { store: VercelBlobStoreConfig }) => createVercelBlobStore(policy.store);
-  },
   deployment: {
     // Reached with its token (the SDK reads BLOB_READ_WRITE_TOKEN), never with IAM. Backups are
     // copies inside the same store: the same token.
