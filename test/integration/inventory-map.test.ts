@@ -1,0 +1,190 @@
+import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/core/types.ts';
+import { type HandlerFixture, handlerFixture } from '../support/handlerFixture.ts';
+import { type InventoryObject, runDistributedMap, writeInventory } from '../support/inventory.ts';
+import { usePostgresAndScratch } from '../support/lifecycle.ts';
+import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
+
+/**
+ * The Distributed Map path, simulated: an S3 Inventory of a bucket of a few thousand objects on
+ * s3rver, read back as ItemReader reads it and batched as ItemBatcher batches it, each shard run
+ * by the real blobs handler (embedded PostgreSQL control store), four at a time, one shard twice.
+ * Exactly once: every expired, unheld, in-scope object is deleted, with one `deleted` record.
+ */
+const DAY = 86_400_000;
+const shared = usePostgresAndScratch('retention-inventory-');
+let s3: TestS3;
+let client: S3Client;
+const fixtures: HandlerFixture[] = [];
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  client = s3.client();
+  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+});
+afterAll(async () => {
+  client?.destroy();
+  await s3?.stop();
+});
+afterEach(async () => {
+  await Promise.all(fixtures.splice(0).map((fixture) => fixture.runtime.close()));
+});
+
+const INVENTORY_PREFIX = 'inventory/source/daily/';
+const keys = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}${index}.bin`);
+
+async function deployment(policy: Record<string, unknown> = {}) {
+  const [bucket, destination] = await Promise.all([s3.createBucket(), s3.createBucket()]);
+  const fixture = await handlerFixture(shared.server, shared.scratch, {
+    policy: {
+      name: 'docs',
+      store: {
+        kind: 's3',
+        bucket,
+        prefix: 'data/',
+        exclude: ['**/*.keep'],
+        region: 'us-east-1',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        inventory: { bucket: destination, prefix: INVENTORY_PREFIX },
+      },
+      retention: '30d',
+      budget: '10m',
+      ...policy,
+    },
+  });
+  fixtures.push(fixture);
+  return { fixture, bucket, destination };
+}
+
+async function listAll(bucket: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) found.add(object.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  return found;
+}
+
+describe('S3 Inventory shards through the blobs handler', () => {
+  it('deletes every expired, unheld, in-scope object exactly once across shards, a retried shard included', async () => {
+    const { fixture, bucket, destination } = await deployment();
+    const old = new Date(Date.now() - 60 * DAY);
+    const expired = [...keys('data/old/', 1500), 'data/old/with space.bin', 'data/old/a+b%.bin'];
+    const groups = {
+      expired,
+      young: keys('data/young/', 300),
+      rewritten: keys('data/rewritten/', 100),
+      gone: keys('data/gone/', 100),
+      held: keys('data/held/', 100),
+      outside: keys('other/', 200),
+      excluded: ['data/old/x.keep', 'data/old/y.keep'],
+    };
+    const youngKeys = new Set(groups.young);
+    const objects: InventoryObject[] = Object.values(groups)
+      .flat()
+      .map((key) => ({ key, timestamp: youngKeys.has(key) ? new Date(Date.now() - DAY) : old }));
+    await s3.seedFiles(bucket, objects);
+    const manifest = await writeInventory(client, {
+      source: bucket,
+      destination,
+      prefix: INVENTORY_PREFIX,
+      objects,
+      files: 3,
+    });
+    // After the inventory date: rewritten (young now), deleted by someone else, put under a hold.
+    await Promise.all(groups.rewritten.map((key) => s3.setLastModified(bucket, key, new Date())));
+    await Promise.all(groups.gone.map((key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))));
+    const { control } = await fixture.runtime.ready();
+    await control.addHold({ policy: 'docs', key: 'data/held/', prefix: true, reason: 'litigation', createdBy: 'test' });
+
+    const map = await runDistributedMap({
+      client,
+      manifest,
+      policy: 'docs',
+      batchSize: 250,
+      concurrency: 4,
+      invoke: (payload) => fixture.handler(payload),
+    });
+    expect(map.shards.length).toBe(Math.ceil(objects.length / 250));
+    expect(map.shards.filter((shard) => shard.error)).toEqual([]);
+    // The Task retried after it succeeded (a lost response): the shard's rows are all done already.
+    const retried = map.shards[2]!;
+    const again = (await fixture.handler(retried.payload)) as RunReport;
+    expect(again).toMatchObject({ status: 'completed', trigger: 'inventory', deleted: 0 });
+
+    const left = await listAll(bucket);
+    expect(groups.expired.filter((key) => left.has(key))).toEqual([]);
+    for (const kept of [groups.young, groups.rewritten, groups.held, groups.outside, groups.excluded])
+      expect(kept.filter((key) => !left.has(key))).toEqual([]);
+
+    const records = await control.audit({ policy: 'docs', action: 'delete', limit: 100_000 });
+    const deleted = records.filter((record) => record.status === 'deleted').map((record) => record.key);
+    expect(deleted.length).toBe(groups.expired.length);
+    expect(new Set(deleted)).toEqual(new Set(groups.expired));
+    expect(records.filter((record) => record.status === 'pending')).toEqual([]);
+    const reports = map.shards.flatMap((shard) => shard.attempts as RunReport[]);
+    const sum = (field: 'deleted' | 'held') => reports.reduce((total, report) => total + report[field], 0);
+    expect(sum('deleted')).toBe(groups.expired.length);
+    expect(sum('held')).toBe(groups.held.length);
+    // Shards are not the policy's scheduled turn, and the daemon's "due" ignores them.
+    expect(new Set(reports.map((report) => report.trigger))).toEqual(new Set(['inventory']));
+  });
+
+  it('refuses a hostile shard whole, before anything is touched', async () => {
+    const { fixture, bucket, destination } = await deployment();
+    const old = new Date(Date.now() - 60 * DAY);
+    await s3.seedFiles(bucket, [{ key: 'data/a.bin', timestamp: old }]);
+    const row = { Bucket: bucket, Key: 'data/a.bin', LastModifiedDate: old.toISOString(), Size: '1' };
+    const manifest = { bucket: destination, key: `${INVENTORY_PREFIX}2026-12-07T01-00Z/manifest.json` };
+    const shard = (change: Record<string, unknown>) => ({
+      policy: 'docs',
+      shard: { manifest, id: 'exec/shard-0', items: [row], ...change },
+    });
+    const cases: Array<[unknown, RegExp]> = [
+      [shard({ items: [{ ...row, Bucket: 'someone-else' }] }), /payload\.shard\.items\[0\]\.Bucket/],
+      [shard({ manifest: { bucket: destination, key: 'elsewhere/manifest.json' } }), /payload\.shard\.manifest/],
+      [shard({ items: [{ ...row, LastModifiedDate: 'yesterday' }] }), /LastModifiedDate/],
+      [{ ...shard({}), dryrun: false }, /dryrun/],
+      [shard({ items: [] }), /payload\.shard\.items/],
+    ];
+    for (const [payload, message] of cases) {
+      const thrown = await fixture.handler(payload).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(thrown?.name).toBe('RetentionShardFailed');
+      expect(thrown?.message).toMatch(message);
+    }
+    expect(await listAll(bucket)).toEqual(new Set(['data/a.bin']));
+  });
+
+  it('judges the safety limits per shard: a shard over maxDeleteFraction deletes nothing and fails the map', async () => {
+    const { fixture, bucket, destination } = await deployment({ limits: { maxDeleteFraction: 0.5 } });
+    const old = new Date(Date.now() - 60 * DAY);
+    const objects = keys('data/old/', 40).map((key) => ({ key, timestamp: old }));
+    await s3.seedFiles(bucket, objects);
+    const manifest = await writeInventory(client, {
+      source: bucket,
+      destination,
+      prefix: INVENTORY_PREFIX,
+      objects,
+      files: 1,
+    });
+    const map = await runDistributedMap({
+      client,
+      manifest,
+      policy: 'docs',
+      batchSize: 20,
+      concurrency: 2,
+      invoke: (payload) => fixture.handler(payload),
+    });
+    expect(map.shards.map((shard) => shard.error?.name)).toEqual(['RetentionShardFailed', 'RetentionShardFailed']);
+    expect(map.shards[0]!.error!.message).toMatch(/aborted_limit/);
+    expect((await listAll(bucket)).size).toBe(40);
+  });
+});
