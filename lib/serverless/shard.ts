@@ -8,6 +8,7 @@ import type { RunReport } from '../core/types.ts';
 import { clip, type InputIssue, LeaseLostError } from '../errors.ts';
 import { type InventoryRow, inventoryShardStore, rowItem, type ShardRows, shardRows } from '../stores/s3/inventory.ts';
 import type { S3StoreConfig } from '../stores/s3/schema.ts';
+import { SHARD_FAILED_ERROR, SHARD_RETRIED_ERROR } from './inventoryMap.ts';
 import type { Invocation } from './payload.ts';
 import { type HandlerResult, isErrorResult } from './result.ts';
 
@@ -208,15 +209,12 @@ export function shardDeps(
  */
 export class ShardError extends Error {
   constructor(
-    override readonly name: 'RetentionShardUnfinished' | 'RetentionShardFailed',
+    override readonly name: typeof SHARD_RETRIED_ERROR | typeof SHARD_FAILED_ERROR,
     message: string,
   ) {
     super(message);
   }
 }
-
-export const SHARD_RETRIED_ERROR = 'RetentionShardUnfinished';
-export const SHARD_FAILED_ERROR = 'RetentionShardFailed';
 
 /** A completed shard's report is the Task's result; anything else (a refusal too) is thrown as a ShardError. */
 export function shardResult(result: HandlerResult): RunReport {

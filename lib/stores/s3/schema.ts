@@ -86,6 +86,8 @@ const InventorySchema = z.strictObject({
   prefix: KeyPrefix.refine((prefix) => prefix === '' || prefix.endsWith('/'), {
     error: 'must end with "/" (the folder S3 Inventory writes <date>/manifest.json under)',
   }),
+  /** Shards run at once (the Map's MaxConcurrency): each deletes at up to ~1,000 objects a second. */
+  concurrency: z.number().int().min(1).max(1000).default(10),
 });
 
 /** The inventory's reports are not the policy's items: a policy whose scope holds them would delete them. */
