@@ -172,12 +172,11 @@ export interface RunRecord {
 /**
  * A live run of the policy's own job: not a dry run (an operator's question), nor a reconcile run
  * over its orphans (`retention reconcile --delete`), nor an emergency run (its rules, not the
- * retention, and it stops once the disk has room), nor one inventory shard (a slice of the bucket),
- * whose backlog and timing are not the policy's.
+ * retention, and it stops once the disk has room), whose backlog and timing are not the policy's.
+ * An inventory shard (`trigger: "inventory"`) is: its policy has no listing schedule, its shards are its turn.
  */
 export function isPolicyRun(run: RunRecord): boolean {
-  const trigger = run.report?.trigger;
-  return !run.dryRun && trigger !== 'reconcile' && trigger !== 'inventory' && run.report?.emergency === undefined;
+  return !run.dryRun && run.report?.trigger !== 'reconcile' && run.report?.emergency === undefined;
 }
 
 export interface NewHold {

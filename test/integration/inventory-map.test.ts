@@ -1,5 +1,6 @@
 import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { isPolicyRun } from '../../lib/core/control.ts';
 import type { RunReport } from '../../lib/core/types.ts';
 import { type HandlerFixture, handlerFixture } from '../support/handlerFixture.ts';
 import { type InventoryObject, runDistributedMap, writeInventory } from '../support/inventory.ts';
@@ -131,8 +132,10 @@ describe('S3 Inventory shards through the blobs handler', () => {
     const sum = (field: 'deleted' | 'held') => reports.reduce((total, report) => total + report[field], 0);
     expect(sum('deleted')).toBe(groups.expired.length);
     expect(sum('held')).toBe(groups.held.length);
-    // Shards are not the policy's scheduled turn, and the daemon's "due" ignores them.
+    // Shards are the policy's turn (it has no listing schedule): health and missed slots count them.
     expect(new Set(reports.map((report) => report.trigger))).toEqual(new Set(['inventory']));
+    const history = await control.listRuns({ policy: 'docs', limit: 100 });
+    expect(history.filter(isPolicyRun).length).toBe(map.shards.length + 1);
   });
 
   it('refuses a hostile shard whole, before anything is touched', async () => {
