@@ -1,8 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isPolicyRun } from '../../lib/core/control.ts';
+import type { Store } from '../../lib/core/store.ts';
 import type { RunReport } from '../../lib/core/types.ts';
-import { type HandlerFixture, handlerFixture } from '../support/handlerFixture.ts';
+import { type FixtureOptions, type HandlerFixture, handlerFixture } from '../support/handlerFixture.ts';
 import { type InventoryObject, runDistributedMap, writeInventory } from '../support/inventory.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
 import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
@@ -36,7 +38,7 @@ afterEach(async () => {
 const INVENTORY_PREFIX = 'inventory/source/daily/';
 const keys = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}${index}.bin`);
 
-async function deployment(policy: Record<string, unknown> = {}) {
+async function deployment(policy: Record<string, unknown> = {}, options: Pick<FixtureOptions, 'wrapStore'> = {}) {
   const [bucket, destination] = await Promise.all([s3.createBucket(), s3.createBucket()]);
   const fixture = await handlerFixture(shared.server, shared.scratch, {
     policy: {
@@ -55,6 +57,7 @@ async function deployment(policy: Record<string, unknown> = {}) {
       budget: '10m',
       ...policy,
     },
+    ...options,
   });
   fixtures.push(fixture);
   return { fixture, bucket, destination };
@@ -128,7 +131,7 @@ describe('S3 Inventory shards through the blobs handler', () => {
     expect(deleted.length).toBe(groups.expired.length);
     expect(new Set(deleted)).toEqual(new Set(groups.expired));
     expect(records.filter((record) => record.status === 'pending')).toEqual([]);
-    const reports = map.shards.flatMap((shard) => shard.attempts as RunReport[]);
+    const reports = map.shards.map((shard) => shard.result as RunReport);
     const sum = (field: 'deleted' | 'held') => reports.reduce((total, report) => total + report[field], 0);
     expect(sum('deleted')).toBe(groups.expired.length);
     expect(sum('held')).toBe(groups.held.length);
@@ -190,4 +193,98 @@ describe('S3 Inventory shards through the blobs handler', () => {
     expect(map.shards[0]!.error!.message).toMatch(/aborted_limit/);
     expect((await listAll(bucket)).size).toBe(40);
   });
+
+  it('resumes a shard that ran out of budget from its own checkpoint, each key deleted once', async () => {
+    const { fixture, bucket, destination } = await deployment(
+      { budget: '1s', batchSize: 10 },
+      { wrapStore: (store) => delayedDeletes(store, 1_200) },
+    );
+    const old = new Date(Date.now() - 60 * DAY);
+    const objects = keys('data/old/', 30).map((key) => ({ key, timestamp: old }));
+    await s3.seedFiles(bucket, objects);
+    const manifest = await writeInventory(client, {
+      source: bucket,
+      destination,
+      prefix: INVENTORY_PREFIX,
+      objects,
+      files: 1,
+    });
+    const map = await runDistributedMap({
+      client,
+      manifest,
+      policy: 'docs',
+      batchSize: 30,
+      concurrency: 1,
+      invoke: (payload) => fixture.handler(payload),
+    });
+    const [shard] = map.shards;
+    expect(shard!.error).toBeUndefined();
+    expect(shard!.result).toMatchObject({ status: 'completed' });
+    expect(shard!.retried.length).toBeGreaterThan(0);
+    expect(new Set(shard!.retried.map((error) => error.name))).toEqual(new Set(['RetentionShardUnfinished']));
+    // Each attempt went on where the last stopped: nothing deleted twice, nothing left.
+    expect(fixture.lines.filter((line) => line.event === 'run_resumed').length).toBeGreaterThan(0);
+    expect(await listAll(bucket)).toEqual(new Set());
+    const { control } = await fixture.runtime.ready();
+    const records = await control.audit({ policy: 'docs', action: 'delete', status: 'deleted', limit: 1000 });
+    expect(records.map((record) => record.key).sort()).toEqual(objects.map((object) => object.key).sort());
+  });
+
+  it("stops every shard at the policy's pause, before its next batch", async () => {
+    let pauseAfterFirstDelete: (() => Promise<void>) | undefined;
+    const { fixture, bucket, destination } = await deployment(
+      { batchSize: 10 },
+      {
+        wrapStore: (store) =>
+          withDelete(store, async (items, options) => {
+            const outcomes = await store.delete(items, options);
+            await pauseAfterFirstDelete?.();
+            pauseAfterFirstDelete = undefined;
+            return outcomes;
+          }),
+      },
+    );
+    const { control } = await fixture.runtime.ready();
+    pauseAfterFirstDelete = () => control.pause('docs', 'operator', 'incident');
+    const old = new Date(Date.now() - 60 * DAY);
+    const objects = keys('data/old/', 40).map((key) => ({ key, timestamp: old }));
+    await s3.seedFiles(bucket, objects);
+    const manifest = await writeInventory(client, {
+      source: bucket,
+      destination,
+      prefix: INVENTORY_PREFIX,
+      objects,
+      files: 1,
+    });
+    const map = await runDistributedMap({
+      client,
+      manifest,
+      policy: 'docs',
+      batchSize: 40,
+      concurrency: 1,
+      invoke: (payload) => fixture.handler(payload),
+    });
+    expect(map.shards[0]!.error).toMatchObject({
+      name: 'RetentionShardFailed',
+      message: expect.stringMatching(/paused/),
+    });
+    expect((await listAll(bucket)).size).toBe(30);
+  });
 });
+
+function withDelete(store: Store, remove: Store['delete']): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'delete') return remove;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function delayedDeletes(store: Store, delayMs: number): Store {
+  return withDelete(store, async (items, options) => {
+    await sleep(delayMs);
+    return store.delete(items, options);
+  });
+}

@@ -83,8 +83,8 @@ export async function readInventory(client: S3Client, manifest: { bucket: string
 }
 
 export interface MapRun {
-  /** One entry per shard: the reports of its attempts, or the error of its last one. */
-  shards: Array<{ id: string; payload: unknown; attempts: unknown[]; error?: Error }>;
+  /** One entry per shard: its result, the errors of the attempts before, and the error it ended with. */
+  shards: Array<{ id: string; payload: unknown; result?: unknown; retried: Error[]; error?: Error }>;
 }
 
 export async function runDistributedMap(input: {
@@ -104,17 +104,19 @@ export async function runDistributedMap(input: {
   const shards = await mapConcurrent(batches, input.concurrency, async (items, index) => {
     const id = `map-run/shard-${index}`;
     const payload = { policy: input.policy, shard: { manifest: input.manifest, id, items } };
-    const shard: MapRun['shards'][number] = { id, payload, attempts: [] };
-    for (let attempt = 0; attempt <= (input.retries ?? 3); attempt += 1) {
+    const shard: MapRun['shards'][number] = { id, payload, retried: [] };
+    for (let attempt = 0; ; attempt += 1) {
       try {
-        shard.attempts.push(await input.invoke(payload));
+        shard.result = await input.invoke(payload);
         return shard;
       } catch (error) {
-        shard.error = error as Error;
-        if ((error as Error).name !== 'RetentionShardUnfinished') return shard;
+        if ((error as Error).name !== 'RetentionShardUnfinished' || attempt === (input.retries ?? 3)) {
+          shard.error = error as Error;
+          return shard;
+        }
+        shard.retried.push(error as Error);
       }
     }
-    return shard;
   });
   return { shards };
 }
