@@ -14,7 +14,7 @@ import { decideContinuation, invokeAsync } from './continuation.ts';
 import { type Invocation, parseInvocation } from './payload.ts';
 import { type ErrorCode, type ErrorResult, type HandlerResult, isErrorResult } from './result.ts';
 import type { Environment, Runtime } from './runtime.ts';
-import { isShardEvent, isShardInvocation, parseShard, shardDeps, shardOf, shardResult } from './shard.ts';
+import { isShardEvent, isShardInvocation, parseShard, shardDeps, shardMonitor, shardOf, shardResult } from './shard.ts';
 
 /**
  * The handler of one data-class function (`blobs`, `rows`, `tokens`): validates the event, runs the
@@ -130,7 +130,7 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     let store: Store | undefined;
     try {
       return await monitorRun(
-        monitor,
+        shardRows ? shardMonitor(monitor) : monitor,
         policy,
         { dryRun: invocation.dryRun, requestId: context.awsRequestId },
         async () => {

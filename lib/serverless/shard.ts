@@ -6,6 +6,7 @@ import { toInputIssues } from '../core/issues.ts';
 import type { Store } from '../core/store.ts';
 import type { RunReport } from '../core/types.ts';
 import { clip, type InputIssue, LeaseLostError } from '../errors.ts';
+import type { RunMonitor } from '../observe/sentry.ts';
 import { type InventoryRow, inventoryShardStore, rowItem, type ShardRows, shardRows } from '../stores/s3/inventory.ts';
 import type { S3StoreConfig } from '../stores/s3/schema.ts';
 import { SHARD_FAILED_ERROR, SHARD_RETRIED_ERROR } from './inventoryMap.ts';
@@ -226,4 +227,17 @@ export function shardResult(result: HandlerResult): RunReport {
     throw new ShardError(SHARD_RETRIED_ERROR, what);
   const why = report.stopReason ? ` (${report.stopReason})` : '';
   throw new ShardError(SHARD_FAILED_ERROR, `${what}${why}`);
+}
+
+/**
+ * Sentry for a shard: SLA events and errors as for any run, but no cron check-in. The policy's
+ * monitor expects one run per schedule slot; an execution has up to 10^6 shards, none on a schedule.
+ */
+export function shardMonitor(monitor: RunMonitor): RunMonitor {
+  return {
+    checkIn: () => ({ finish: () => undefined }),
+    reportSla: (report) => monitor.reportSla(report),
+    captureError: (error, tags) => monitor.captureError(error, tags),
+    flush: (timeoutMs) => monitor.flush(timeoutMs),
+  };
 }
