@@ -125,12 +125,13 @@ export function shardOf(policy: PolicyConfig, shard: InventoryShard): { rows: Sh
 
 /**
  * The shard's own lease (and checkpoint) name: the policy, then a digest of the manifest and the
- * shard's keys. The same batch retried (a Lambda retry, a redriven execution) takes the same lease
+ * shard's rows. The same batch retried (a Lambda retry, a redriven execution) takes the same lease
  * and resumes from its checkpoint; shards of one execution hold different leases and run at once.
  */
-export function shardLeaseName(policy: string, shard: InventoryShard, rows: ShardRows): string {
+export function shardLeaseName(policy: string, shard: InventoryShard): string {
+  // Every row's key, in scope or not: two shards of one manifest never share a lease.
   const digest = createHash('sha256').update(`${shard.manifest.bucket}/${shard.manifest.key}\n`);
-  for (const item of rows.items) digest.update(`${item.key}\n`);
+  for (const row of shard.rows) digest.update(`${row.Key}\n`);
   return `${policy}/inventory/${digest.digest('hex').slice(0, 24)}`;
 }
 
@@ -192,7 +193,7 @@ export function shardDeps(
   rows: ShardRows,
   deps: { store: Store; control: ControlStore },
 ): { store: Store; control: ControlStore; leaseName: string } {
-  const leaseName = shardLeaseName(policy.name, shard, rows);
+  const leaseName = shardLeaseName(policy.name, shard);
   const keys = new Set(rows.items.map((item) => item.key));
   return {
     store: inventoryShardStore(deps.store, rows),
