@@ -92,9 +92,12 @@ export function rowItem(row: InventoryRow): RowItem {
   if (row.IsDeleteMarker === 'true') return { skip: 'delete_marker' };
   const key = decodeInventoryKey(row.Key ?? '');
   if (key === undefined || key === '') return { problem: `Key ${JSON.stringify(row.Key)} is not a URL-encoded key` };
-  const timestamp = new Date(row.LastModifiedDate ?? '');
-  if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(row.LastModifiedDate ?? '') || Number.isNaN(timestamp.getTime()))
-    return { problem: `LastModifiedDate ${JSON.stringify(row.LastModifiedDate)} is not an ISO instant` };
+  const text = row.LastModifiedDate ?? '';
+  const timestamp = new Date(text);
+  // `new Date` rolls 2019-02-30 over to March 2nd: the calendar date must survive the round trip.
+  const real = !Number.isNaN(timestamp.getTime()) && timestamp.toISOString().slice(0, 10) === text.slice(0, 10);
+  if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(text) || !real)
+    return { problem: `LastModifiedDate ${JSON.stringify(text)} is not an ISO instant` };
   const size = row.Size === undefined || row.Size === '' ? 0 : Number(row.Size);
   if (!Number.isSafeInteger(size) || size < 0)
     return { problem: `Size ${JSON.stringify(row.Size)} is not a byte count` };
