@@ -88,7 +88,9 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
 
     const shard = isShardInvocation(invocation) ? shardOf(policy, invocation.shard) : undefined;
     if (shard && 'issues' in shard) return refuse(log, 'bad_payload', shard.issues);
-    const result = await runChecked(policy, invocation, environment, context, log, shard?.rows);
+    // Every line of a shard's run names the shard (the child execution), to find it from the map run.
+    const runLog = isShardInvocation(invocation) ? log.child({ shard: invocation.shard.id }) : log;
+    const result = await runChecked(policy, invocation, environment, context, runLog, shard?.rows);
     if (!isErrorResult(result)) await continueIfPartial(result, invocation, context, log);
     return result;
   }

@@ -37,7 +37,7 @@ export const ShardPayload = z.strictObject({
   dryRun: z.boolean({ error: 'must be true or false' }).optional(),
   shard: z.strictObject({
     manifest: z.strictObject({ bucket: z.string().min(1), key: z.string().min(1) }),
-    /** The child execution's name: logged and recorded with the run, never part of the lease. */
+    /** The child execution's name: on every log line of the shard's run, never part of the lease. */
     id: z.string().regex(ID, { error: 'must be 1 to 200 letters, digits or . _ : @ + / -' }),
     items: z
       .array(Row)

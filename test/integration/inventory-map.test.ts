@@ -223,7 +223,9 @@ describe('S3 Inventory shards through the blobs handler', () => {
     expect(shard!.retried.length).toBeGreaterThan(0);
     expect(new Set(shard!.retried.map((error) => error.name))).toEqual(new Set(['RetentionShardUnfinished']));
     // Each attempt went on where the last stopped: nothing deleted twice, nothing left.
-    expect(fixture.lines.filter((line) => line.event === 'run_resumed').length).toBeGreaterThan(0);
+    const resumed = fixture.lines.filter((line) => line.event === 'run_resumed');
+    expect(resumed.length).toBe(shard!.retried.length);
+    expect(new Set(resumed.map((line) => line.shard))).toEqual(new Set(['map-run/shard-0']));
     expect(await listAll(bucket)).toEqual(new Set());
     const { control } = await fixture.runtime.ready();
     const records = await control.audit({ policy: 'docs', action: 'delete', status: 'deleted', limit: 1000 });
