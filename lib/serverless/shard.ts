@@ -143,7 +143,8 @@ export function shardLeaseName(policy: string, shard: InventoryShard): string {
  *   batch (invariant 8);
  * - recovery resolves only pending intents of this shard's keys (an earlier attempt of this shard,
  *   or a crashed run of the policy): a sibling shard's intents are its own, in flight;
- * - no run is closed as crashed: a shard cannot tell a sibling still running from a dead one.
+ * - no run is closed as crashed: a shard cannot tell a sibling still running from a dead one;
+ * - a shard does not start while the policy's own lease is held (a listing run).
  */
 export function shardControl(
   control: ControlStore,
@@ -156,9 +157,21 @@ export function shardControl(
   const refuseIfPaused = async (lease: Lease) => {
     if (await paused()) throw new LeaseLostError(`policy ${policy} is paused`, { policy, token: lease.token });
   };
+  let blockedBy: Lease | null = null;
   const overrides: Partial<ControlStore> = {
-    acquireLease: (name, owner, ttlMs) => control.acquireLease(named(name), owner, ttlMs),
-    getLease: (name) => control.getLease(named(name)),
+    async acquireLease(name, owner, ttlMs) {
+      const lease = await control.acquireLease(named(name), owner, ttlMs);
+      if (!lease || name !== policy) return lease;
+      // A listing run of the policy (`retention run`) may be deleting these keys: the shard waits
+      // (skipped_locked, retried). Both instants are the control store's clock: the shard lease was
+      // granted until its now + ttl.
+      const holder = await control.getLease(policy);
+      if (!holder || holder.expiresAt.getTime() <= lease.expiresAt.getTime() - ttlMs) return lease;
+      await control.releaseLease(lease);
+      blockedBy = holder;
+      return null;
+    },
+    getLease: async (name) => (name === policy && blockedBy ? blockedBy : control.getLease(named(name))),
     breakLease: (name) => control.breakLease(named(name)),
     getCheckpoint: (name) => control.getCheckpoint(named(name)),
     renewLease: async (lease, ttlMs) => ((await paused()) ? null : control.renewLease(lease, ttlMs)),

@@ -272,6 +272,36 @@ describe('S3 Inventory shards through the blobs handler', () => {
     });
     expect((await listAll(bucket)).size).toBe(30);
   });
+  it("waits while a listing run holds the policy's lease: the shard is retried, not run beside it", async () => {
+    const { fixture, bucket, destination } = await deployment();
+    const old = new Date(Date.now() - 60 * DAY);
+    const objects = keys('data/old/', 5).map((key) => ({ key, timestamp: old }));
+    await s3.seedFiles(bucket, objects);
+    const manifest = await writeInventory(client, {
+      source: bucket,
+      destination,
+      prefix: INVENTORY_PREFIX,
+      objects,
+      files: 1,
+    });
+    const { control } = await fixture.runtime.ready();
+    const listing = (await control.acquireLease('docs', 'cli:operator', 60_000))!;
+    const run = (retries: number) =>
+      runDistributedMap({
+        client,
+        manifest,
+        policy: 'docs',
+        batchSize: 5,
+        concurrency: 1,
+        retries,
+        invoke: fixture.handler,
+      });
+    const blocked = await run(0);
+    expect(blocked.shards[0]!.error).toMatchObject({ name: 'RetentionShardUnfinished', message: /skipped_locked/ });
+    expect((await listAll(bucket)).size).toBe(5);
+    await control.releaseLease(listing);
+    expect((await run(0)).shards[0]!.result).toMatchObject({ status: 'completed', deleted: 5 });
+  });
 });
 
 function withDelete(store: Store, remove: Store['delete']): Store {
