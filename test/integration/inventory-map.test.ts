@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isPolicyRun } from '../../lib/core/control.ts';
 import type { Store } from '../../lib/core/store.ts';
 import type { RunReport } from '../../lib/core/types.ts';
+import { verifyAuditTrails } from '../../lib/reports/auditVerify.ts';
 import { type FixtureOptions, type HandlerFixture, handlerFixture } from '../support/handlerFixture.ts';
 import { type InventoryObject, runDistributedMap, writeInventory } from '../support/inventory.ts';
 import { usePostgresAndScratch } from '../support/lifecycle.ts';
@@ -131,6 +132,10 @@ describe('S3 Inventory shards through the blobs handler', () => {
     expect(deleted.length).toBe(groups.expired.length);
     expect(new Set(deleted)).toEqual(new Set(groups.expired));
     expect(records.filter((record) => record.status === 'pending')).toEqual([]);
+    // Four shards appended to the policy's one hash chain at once: it still verifies (invariant 13).
+    const verified = await verifyAuditTrails(control, [], { policies: ['docs'] });
+    expect(verified.problems).toEqual([]);
+    expect(verified.verified.records).toBeGreaterThanOrEqual(groups.expired.length);
     const reports = map.shards.map((shard) => shard.result as RunReport);
     const sum = (field: 'deleted' | 'held') => reports.reduce((total, report) => total + report[field], 0);
     expect(sum('deleted')).toBe(groups.expired.length);
