@@ -43,10 +43,10 @@ export const SHARD_FAILED_ERROR = 'RetentionShardFailed';
  * Rows per shard. A child's input is at most 256 KiB (a Step Functions payload), so bytes bind
  * first for long keys; 1,000 rows is one re-listing and one DeleteObjects, seconds of the budget.
  */
-export const ROWS_PER_SHARD = 1000;
-export const SHARD_INPUT_BYTES = 240 * 1024;
+const ROWS_PER_SHARD = 1000;
+const SHARD_INPUT_BYTES = 240 * 1024;
 /** Under `store.inventory.prefix`: where the Map writes its results (a summary per child run). */
-export const RESULTS_FOLDER = 'retention-map-results/';
+const RESULTS_FOLDER = 'retention-map-results/';
 
 interface Context {
   app: string;

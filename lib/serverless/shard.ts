@@ -25,13 +25,13 @@ import { type HandlerResult, isErrorResult } from './result.ts';
  */
 
 /** ItemBatcher's MaxItemsPerBatch is 1,000 (inventoryMap.ts); far past it is not a batch of ours. */
-export const MAX_SHARD_ITEMS = 10_000;
+const MAX_SHARD_ITEMS = 10_000;
 const ID = /^[\w.:@+/-]{1,200}$/;
 
 const Text = z.string({ error: 'must be a string, as ItemReader passes every inventory column' });
 const Row = z.object({ Bucket: Text, Key: Text, LastModifiedDate: Text }).catchall(Text);
 
-export const ShardPayload = z.strictObject({
+const ShardPayload = z.strictObject({
   policy: z.string().min(1, { error: 'must name a policy' }),
   /** Report what the shard would delete; delete nothing. */
   dryRun: z.boolean({ error: 'must be true or false' }).optional(),
@@ -45,7 +45,6 @@ export const ShardPayload = z.strictObject({
       .max(MAX_SHARD_ITEMS, { error: `must hold at most ${MAX_SHARD_ITEMS} rows (ItemBatcher sends 1,000)` }),
   }),
 });
-export type ShardPayload = z.output<typeof ShardPayload>;
 
 export interface InventoryShard {
   id: string;

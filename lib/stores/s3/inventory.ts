@@ -23,15 +23,11 @@ export const InventoryManifest = z.object({
   fileSchema: z.string().min(1),
   files: z.array(z.object({ key: z.string().min(1), size: z.number(), MD5checksum: z.string() })).min(1),
 });
-export type InventoryManifest = z.output<typeof InventoryManifest>;
-
-/** The columns a row must have for a shard to be decided on: without a date nothing is eligible. */
-export const REQUIRED_COLUMNS = ['Bucket', 'Key', 'LastModifiedDate'] as const;
 
 /** One inventory row as ItemReader hands it: every value a string, named by the manifest's fileSchema. */
 export type InventoryRow = Record<string, string>;
 
-export function schemaColumns(fileSchema: string): string[] {
+function schemaColumns(fileSchema: string): string[] {
   return fileSchema.split(',').map((column) => column.trim());
 }
 
