@@ -8,7 +8,6 @@ import type { RunReport } from '../core/types.ts';
 import { clip, type InputIssue, LeaseLostError } from '../errors.ts';
 import type { RunMonitor } from '../observe/sentry.ts';
 import { type InventoryRow, inventoryShardStore, rowItem, type ShardRows, shardRows } from '../stores/s3/inventory.ts';
-import type { S3StoreConfig } from '../stores/s3/schema.ts';
 import { SHARD_FAILED_ERROR, SHARD_RETRIED_ERROR } from './inventoryMap.ts';
 import type { Invocation } from './payload.ts';
 import { type HandlerResult, isErrorResult } from './result.ts';
@@ -26,6 +25,8 @@ import { type HandlerResult, isErrorResult } from './result.ts';
 
 /** ItemBatcher's MaxItemsPerBatch is 1,000 (inventoryMap.ts); far past it is not a batch of ours. */
 const MAX_SHARD_ITEMS = 10_000;
+/** A batch of hostile rows is refused naming this many of them (and how many more). */
+const MAX_ISSUES_SHOWN = 20;
 const ID = /^[\w.:@+/-]{1,200}$/;
 
 const Text = z.string({ error: 'must be a string, as ItemReader passes every inventory column' });
@@ -86,9 +87,9 @@ export function parseShard(event: unknown): ParsedShard {
 
 /** The shard checked against its policy: its items, or the issues that refuse it (nothing touched). */
 export function shardOf(policy: PolicyConfig, shard: InventoryShard): { rows: ShardRows } | { issues: InputIssue[] } {
-  const store = policy.store as { kind: string } & Partial<S3StoreConfig>;
-  const inventory = store.kind === 's3' ? store.inventory : undefined;
-  if (!inventory)
+  const s3 = policy.class === 'blobs' && policy.store.kind === 's3' ? policy.store : undefined;
+  const inventory = s3?.inventory;
+  if (!s3 || !inventory)
     return {
       issues: [
         {
@@ -98,7 +99,6 @@ export function shardOf(policy: PolicyConfig, shard: InventoryShard): { rows: Sh
         },
       ],
     };
-  const s3 = store as S3StoreConfig;
   const issues: InputIssue[] = [];
   const { bucket, key } = shard.manifest;
   if (bucket !== inventory.bucket || !key.startsWith(inventory.prefix) || !key.endsWith('/manifest.json'))
@@ -119,6 +119,14 @@ export function shardOf(policy: PolicyConfig, shard: InventoryShard): { rows: Sh
     if ('problem' in read)
       issues.push({ path: at, message: read.problem, fix: 'pass the rows as ItemReader read them' });
   });
+  if (issues.length > MAX_ISSUES_SHOWN) {
+    const more = issues.length - MAX_ISSUES_SHOWN;
+    issues.splice(MAX_ISSUES_SHOWN, more, {
+      path: 'payload.shard.items',
+      message: `and ${more} more problems`,
+      fix: 'fix the rows above first',
+    });
+  }
   return issues.length > 0 ? { issues } : { rows: shardRows(shard.rows, s3) };
 }
 

@@ -162,6 +162,7 @@ describe('S3 Inventory shards through the blobs handler', () => {
       [shard({ items: [{ ...row, LastModifiedDate: 'yesterday' }] }), /LastModifiedDate/],
       [{ ...shard({}), dryrun: false }, /dryrun/],
       [shard({ items: [] }), /payload\.shard\.items/],
+      [shard({ items: Array.from({ length: 50 }, () => ({ ...row, Bucket: 'x' })) }), /and 30 more problems/],
     ];
     for (const [payload, message] of cases) {
       const thrown = await fixture.handler(payload).then(
