@@ -95,6 +95,49 @@ export default $config({
       });
     }
 
+    // Distributed Maps over S3 Inventories (lib/serverless/inventoryMap.ts): raw Pulumi resources,
+    // SST has no Step Functions component with an ItemReader. Roles hold exactly the planned statements.
+    const policyDocument = (statements: Array<{ actions: string[]; resources: string[] }>) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: statements.map((statement) => ({
+          Effect: 'Allow',
+          Action: statement.actions,
+          Resource: statement.resources,
+        })),
+      });
+    const assumedBy = (service: string) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }],
+      });
+    for (const map of plan.inventoryMaps) {
+      const role = new aws.iam.Role(`${map.component}Role`, { assumeRolePolicy: assumedBy('states.amazonaws.com') });
+      const grants = new aws.iam.RolePolicy(`${map.component}Policy`, {
+        role: role.id,
+        policy: policyDocument(map.permissions),
+      });
+      const machine = new aws.sfn.StateMachine(
+        map.component,
+        { name: map.name, type: 'STANDARD', roleArn: role.arn, definition: JSON.stringify(map.definition) },
+        { dependsOn: [grants, functions.blobs] },
+      );
+      const startRole = new aws.iam.Role(`${map.component}StartRole`, {
+        assumeRolePolicy: assumedBy('events.amazonaws.com'),
+        inlinePolicies: [{ name: 'start', policy: policyDocument(map.start.permissions) }],
+      });
+      const rule = new aws.cloudwatch.EventRule(`${map.component}Start`, {
+        eventPattern: JSON.stringify(map.start.pattern),
+        state: map.start.enabled ? 'ENABLED' : 'DISABLED',
+      });
+      new aws.cloudwatch.EventTarget(`${map.component}Target`, {
+        rule: rule.name,
+        arn: machine.arn,
+        roleArn: startRole.arn,
+        inputTransformer: { inputPaths: map.start.input.paths, inputTemplate: map.start.input.template },
+      });
+    }
+
     return {
       health: functions.health.url,
       api: functions.api.url,

@@ -173,6 +173,7 @@ export interface RunRecord {
  * A live run of the policy's own job: not a dry run (an operator's question), nor a reconcile run
  * over its orphans (`retention reconcile --delete`), nor an emergency run (its rules, not the
  * retention, and it stops once the disk has room), whose backlog and timing are not the policy's.
+ * An inventory shard (`trigger: "inventory"`) is: its policy has no listing schedule, its shards are its turn.
  */
 export function isPolicyRun(run: RunRecord): boolean {
   return !run.dryRun && run.report?.trigger !== 'reconcile' && run.report?.emergency === undefined;

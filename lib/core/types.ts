@@ -72,7 +72,8 @@ export interface Hold {
 }
 
 /** `reconcile`: a run of `retention reconcile` over a policy's orphans, in the policy's name (not its turn). */
-export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo' | 'reconcile';
+/** `inventory`: one shard of an S3 Inventory, run by the deployment's Distributed Map (stores/s3/inventory.ts). */
+export type Trigger = 'scheduled' | 'manual' | 'backfill' | 'demo' | 'reconcile' | 'inventory';
 
 export type RunStatus = 'completed' | 'partial' | 'skipped_locked' | 'skipped_paused' | 'aborted_limit' | 'failed';
 

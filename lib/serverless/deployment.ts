@@ -6,6 +6,7 @@ import { ConfigError, type InputIssue } from '../errors.ts';
 import { dashboardCopies } from '../server/dashboard.ts';
 import type { StoreConfig } from '../stores/descriptors.ts';
 import { functionHandler } from './bundling.ts';
+import { hasInventory, type InventoryMapPlan, planInventoryMaps } from './inventoryMap.ts';
 import {
   API_DASHBOARD_DIR,
   componentName,
@@ -96,6 +97,8 @@ export interface DeploymentPlan {
   controlTable: ControlTablePlan | null;
   backupBuckets: BackupBucketPlan[];
   secrets: SecretKey[];
+  /** One Distributed Map per S3 policy with `store.inventory` (inventoryMap.ts). */
+  inventoryMaps: InventoryMapPlan[];
 }
 
 /** Kept beyond the longest budget for what follows the last batch (census, history, flush, re-invoke). */
@@ -164,6 +167,8 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
 
   const secrets = SECRET_ORDER.filter((key) => functions.some((plan) => plan.secrets.includes(key)));
   const table = controlTable(control);
+  const blobs = functions.find((fn) => fn.role === 'blobs');
+  const inventoryMaps = blobs ? planInventoryMaps(config, { ...context, blobs }) : [];
   return {
     functions,
     crons,
@@ -171,6 +176,7 @@ export function planDeployment(config: RetentionConfig, context: DeploymentConte
     controlTable: table ? { component: 'RetentionControl', ...table } : null,
     backupBuckets: backupBuckets(config),
     secrets,
+    inventoryMaps,
   };
 }
 
@@ -219,7 +225,9 @@ const lambdaArn = (context: DeploymentContext, name: string): string =>
 function scheduleCrons(config: RetentionConfig, issues: InputIssue[]): CronPlan[] {
   const crons: CronPlan[] = [];
   config.policies.forEach((policy, index) => {
-    if (!policy.enabled) return;
+    // An inventory's delivery starts its policy's Distributed Map (inventoryMap.ts), not a schedule:
+    // a listing run beside the shards would delete the same keys as they do.
+    if (!policy.enabled || hasInventory(policy)) return;
     const converted = toEventBridgeCron(policy.schedule);
     if (!converted.ok) {
       issues.push({ path: `policies[${index}].schedule`, message: converted.message, fix: converted.fix });

@@ -8,10 +8,12 @@ import { ConfigError, clip, describeCause, formatIssue, type InputIssue } from '
 import type { Logger } from '../observe/log.ts';
 import { monitorRun, type RunMonitor } from '../observe/sentry.ts';
 import { redact, redactText } from '../redact.ts';
+import type { ShardRows } from '../stores/s3/inventory.ts';
 import { decideContinuation, invokeAsync } from './continuation.ts';
 import { type Invocation, parseInvocation } from './payload.ts';
 import { type ErrorCode, type ErrorResult, type HandlerResult, isErrorResult } from './result.ts';
 import type { Environment, Runtime } from './runtime.ts';
+import { isShardEvent, isShardInvocation, parseShard, shardDeps, shardMonitor, shardOf, shardResult } from './shard.ts';
 
 /**
  * The handler of one data-class function (`blobs`, `rows`, `tokens`): validates the event, runs the
@@ -54,7 +56,9 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     const log = runtime.log.child({ request_id: context.awsRequestId, data_class: dataClass });
     try {
       // What leaves the function (its result, or the error the platform logs) carries no secret.
-      return redact(await handle(event, context, log));
+      const result = await handle(event, context, log);
+      // A Distributed Map reads a shard's end from the error it throws (shard.ts `shardResult`).
+      return redact(isShardEvent(event) ? shardResult(result) : result);
     } catch (error) {
       throw redactThrown(error);
     } finally {
@@ -64,7 +68,7 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
   };
 
   async function handle(event: unknown, context: LambdaContext, log: Logger): Promise<HandlerResult> {
-    const parsed = parseInvocation(event);
+    const parsed = isShardEvent(event) ? parseShard(event) : parseInvocation(event);
     if (!parsed.ok) return refuse(log, 'bad_payload', parsed.issues);
     const { invocation } = parsed;
 
@@ -84,7 +88,11 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
       return policy;
     }
 
-    const result = await runChecked(policy, invocation, environment, context, log);
+    const shard = isShardInvocation(invocation) ? shardOf(policy, invocation.shard) : undefined;
+    if (shard && 'issues' in shard) return refuse(log, 'bad_payload', shard.issues);
+    // Every line of a shard's run names the shard (the child execution), to find it from the map run.
+    const runLog = isShardInvocation(invocation) ? log.child({ shard: invocation.shard.id }) : log;
+    const result = await runChecked(policy, invocation, environment, context, runLog, shard?.rows);
     if (!isErrorResult(result)) await continueIfPartial(result, invocation, context, log);
     return result;
   }
@@ -121,18 +129,25 @@ export function createDataClassHandler(dataClass: DataClass, runtime: Runtime, d
     environment: Environment,
     context: LambdaContext,
     log: Logger,
+    shardRows?: ShardRows,
   ): Promise<HandlerResult> {
     let store: Store | undefined;
     try {
       return await monitorRun(
-        monitor,
+        shardRows ? shardMonitor(monitor) : monitor,
         policy,
         { dryRun: invocation.dryRun, requestId: context.awsRequestId },
         async () => {
           store = await makeStore(policy);
+          const { control } = environment;
+          // A shard runs over its rows only, under its own lease and checkpoint (serverless/shard.ts).
+          const through =
+            shardRows && isShardInvocation(invocation)
+              ? shardDeps(policy, invocation.shard, shardRows, { store, control })
+              : { store, control };
           return runPolicy(policy, runOptions(invocation, context), {
-            control: environment.control,
-            store,
+            control: through.control,
+            store: through.store,
             clock: runtime.clock,
             log,
             actor: invocation.actor ?? `lambda:${context.functionName}`,

@@ -105,7 +105,8 @@ const EventBridgeEnvelope = z.strictObject({
 
 export interface Invocation {
   policy: string;
-  trigger: Extract<Trigger, 'scheduled' | 'manual' | 'backfill'>;
+  /** `inventory`: a shard of the Distributed Map (serverless/shard.ts), never from these payloads. */
+  trigger: Extract<Trigger, 'scheduled' | 'manual' | 'backfill' | 'inventory'>;
   dryRun: boolean;
   force: boolean;
   limit?: number;

@@ -40,6 +40,9 @@ const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 const DAY_MS = 86_400_000;
 
+/** The swept bucket and the backup bucket (which holds the inventory too). */
+let docs: string;
+let vault: string;
 let s3: TestS3;
 let dynamo: TestDynamo;
 let admin: DynamoDBClient;
@@ -85,7 +88,7 @@ beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 
-  const [docs, vault] = await Promise.all([s3.createBucket(), s3.createBucket()]);
+  [docs, vault] = await Promise.all([s3.createBucket(), s3.createBucket()]);
   const old = new Date(Date.now() - 60 * DAY_MS);
   await s3.seed(docs, [
     { key: 'pdfs/2024/a.pdf', timestamp: old },
@@ -147,6 +150,8 @@ beforeAll(async () => {
           region: REGION,
           endpoint: s3Proxy.endpoint,
           forcePathStyle: true,
+          // Shards of its S3 Inventory run in the same function, with the same statements.
+          inventory: { bucket: vault, prefix: 'inventory/docs/daily/' },
         },
         backup: { to: `s3://${vault}/retention/`, keepFor: '1d' },
       },
@@ -235,6 +240,30 @@ describe('the planned statements cover what the functions send', () => {
     expect(actionsOf(requests)).toEqual(expect.arrayContaining(used));
     // The S3 store opens with a listing under its prefix (not HeadBucket, which IAM checks as an
     // unconditioned ListBucket), so a prefix-conditioned grant covers every request.
+    expect(denied(statementsOf('blobs'), requests)).toEqual([]);
+  });
+
+  it('blobs: an S3 Inventory shard needs nothing beyond them, and never reads the inventory', async () => {
+    const runtime = runtimeFor();
+    const handler = createDataClassHandler('blobs', runtime, {
+      monitor: createRunMonitor({ dsn: undefined, clock: runtime.clock }),
+      createStore,
+    });
+    const old = new Date(Date.now() - 60 * DAY_MS);
+    await s3.seed(docs, [{ key: 'pdfs/2023/c.pdf', timestamp: old }]);
+    const items = ['pdfs/2023/c.pdf', 'other/old.pdf'].map((key) => ({
+      Bucket: docs,
+      Key: key,
+      Size: '1',
+      LastModifiedDate: old.toISOString(),
+    }));
+    const manifest = { bucket: vault, key: 'inventory/docs/daily/2026-12-07T01-00Z/manifest.json' };
+    const requests = await requestsOf(async () => {
+      const report = await handler({ policy: 'pdfs', shard: { manifest, id: 'run/0', items } }, lambdaContext(60_000));
+      expect(report).toMatchObject({ status: 'completed', trigger: 'inventory', deleted: 1 });
+    });
+    await runtime.close();
+    expect(requests.filter((request) => request.resource.includes(`${vault}/inventory/`))).toEqual([]);
     expect(denied(statementsOf('blobs'), requests)).toEqual([]);
   });
 

@@ -77,6 +77,41 @@ const KeyPrefix = z.string().superRefine(
   }),
 );
 
+/**
+ * Where S3 Inventory delivers this bucket's reports: `<destination prefix>/<source bucket>/<config id>/`,
+ * holding `<date>/manifest.json` and `data/*.csv.gz`.
+ */
+const InventorySchema = z.strictObject({
+  bucket: BucketName,
+  prefix: KeyPrefix.refine((prefix) => prefix === '' || prefix.endsWith('/'), {
+    error: 'must end with "/" (the folder S3 Inventory writes <date>/manifest.json under)',
+  }),
+  /** Shards run at once (the Map's MaxConcurrency): each deletes at up to ~1,000 objects a second. */
+  concurrency: z.number().int().min(1).max(1000).default(10),
+});
+
+/** The inventory's reports are not the policy's items: a policy whose scope holds them would delete them. */
+function checkInventoryOutsideScope(
+  store: {
+    bucket: string;
+    prefix: string;
+    prefixes?: string[] | undefined;
+    inventory?: { bucket: string; prefix: string } | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const { inventory } = store;
+  if (!inventory || inventory.bucket !== store.bucket) return;
+  const shards = store.prefixes ?? [store.prefix];
+  if (shards.some((shard) => inventory.prefix.startsWith(shard) || shard.startsWith(inventory.prefix)))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['inventory', 'prefix'],
+      message: `s3://${inventory.bucket}/${inventory.prefix} overlaps the store s3://${store.bucket}/${store.prefix}`,
+      params: { fix: 'deliver the inventory to another bucket or to a prefix outside the store' },
+    });
+}
+
 export const S3StoreSchema = z
   .strictObject({
     kind: z.literal('s3'),
@@ -108,9 +143,15 @@ export const S3StoreSchema = z
      * servers reject the request, hence opt-in.
      */
     conditionalDelete: z.boolean().default(false),
+    /**
+     * An S3 Inventory of the bucket (CSV), for buckets too large to list: the Distributed Map of
+     * the deployment reads its manifests and hands the blobs function shards of rows (inventory.ts).
+     */
+    inventory: InventorySchema.optional(),
   })
   .superRefine((store, ctx) => {
     checkRegion(store, ctx);
+    checkInventoryOutsideScope(store, ctx);
     const shards = store.prefixes ?? [];
     shards.forEach((shard, index) => {
       if (!shard.startsWith(store.prefix)) {
