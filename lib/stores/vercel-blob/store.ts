@@ -187,8 +187,8 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     kind: 'vercel-blob',
     location,
     order: 'key',
-    // del() takes 1000 URLs; a second batch's re-listing overlaps the first one's del.
-    deletes: { batchItems: LIST_LIMIT, inFlight: 2 },
+    // del() takes 1000 URLs, one request at a time (rate limits).
+    deletes: { batchItems: LIST_LIMIT, inFlight: 1 },
     censusByListing: true,
 
     async open(run?: RunContext) {
