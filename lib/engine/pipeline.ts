@@ -36,6 +36,11 @@ export class InOrder<T> {
     this.queue.push(entry);
   }
 
+  /** Some launched work threw (it may wait behind running work to be handed back). */
+  get failed(): boolean {
+    return this.queue.some((entry) => entry.error !== undefined);
+  }
+
   /** Launched work not yet settled. */
   get pending(): number {
     return this.queue.filter((entry) => !entry.settled).length;

@@ -62,7 +62,8 @@ export class Sweep {
     try {
       for await (const step of steps) {
         const truncated = this.launch(step);
-        await this.settle(this.inFlight - 1);
+        // A batch failed: launch nothing more; the rest settle and its error ends the run.
+        await this.settle(this.pipeline.failed ? 0 : this.inFlight - 1);
         const end = await this.stopAfter(step, truncated);
         if (end) return end;
       }
