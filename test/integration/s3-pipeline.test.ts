@@ -86,23 +86,29 @@ describe('S3 runs at the request level', () => {
   it.each([
     [false, 2 + 2],
     [true, 2],
-  ])('conditionalDelete %s: 1,200 deleted with %i listings (2 for the census) and DeleteObjects of 1000', async (conditionalDelete, expectedListings) => {
-    await seedExpired();
-    proxy.reset();
-    const report = await run(proxiedStore({ conditionalDelete }));
-    expect(report).toMatchObject({ status: 'completed', deleted: 1_200, backlog: 0, bytesFreed: 1_200 });
-    expect(listings()).toHaveLength(expectedListings);
-    expect(
-      deletes()
-        .map((request) => request.deleteKeys!.length)
-        .sort((a, b) => b - a),
-    ).toEqual([1000, 200]);
-    const sent = deletes().flatMap((request) => request.deleteKeys!);
-    expect(sent.every((object) => (object.etag !== undefined) === conditionalDelete)).toBe(true);
-  });
+  ])(
+    'conditionalDelete %s: 1,200 deleted with %i listings (2 for the census) and DeleteObjects of 1000',
+    async (conditionalDelete, expectedListings) => {
+      await seedExpired();
+      proxy.reset();
+      const report = await run(proxiedStore({ conditionalDelete }));
+      expect(report).toMatchObject({ status: 'completed', deleted: 1_200, backlog: 0, bytesFreed: 1_200 });
+      expect(listings()).toHaveLength(expectedListings);
+      expect(
+        deletes()
+          .map((request) => request.deleteKeys!.length)
+          .sort((a, b) => b - a),
+      ).toEqual([1000, 200]);
+      const sent = deletes().flatMap((request) => request.deleteKeys!);
+      expect(sent.every((object) => (object.etag !== undefined) === conditionalDelete)).toBe(true);
+    },
+  );
 
   it('conditionalDelete: an object rewritten after the listing goes out with the listed ETag, and S3 refusing it keeps it', async () => {
-    await s3.seed(bucket, ['a', 'b', 'c'].map((key) => ({ key, timestamp: daysAgo(40), body: `old ${key}` })));
+    await s3.seed(
+      bucket,
+      ['a', 'b', 'c'].map((key) => ({ key, timestamp: daysAgo(40), body: `old ${key}` })),
+    );
     const store = proxiedStore({ conditionalDelete: true });
     await store.open();
     const eligible = await eligibleItems(store);

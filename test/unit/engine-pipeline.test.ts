@@ -69,34 +69,37 @@ describe('engine: delete batches in flight', () => {
   it.each([
     ['signal', (_runs: FakeRuns, stop: AbortController) => () => stop.abort('SIGTERM')],
     ['budget', (runs: FakeRuns, _stop: AbortController) => () => runs.clock.advance(40_000)],
-  ] as const)('a %s stop mid-pipeline launches nothing more, settles the batches in flight, and the next run resumes without skipping or double counting', async (reason, stopper) => {
-    const runs = new FakeRuns(
-      { items: oldItems(12), deletes: THREE_IN_FLIGHT },
-      policyWith({ batchSize: 2, budget: '1m' }),
-    );
-    const controller = new AbortController();
-    const order = slowFirst(runs);
-    const delay = runs.store.beforeDelete!;
-    const stop = stopper(runs, controller);
-    runs.store.beforeDelete = async (keys) => {
-      if (order.launched.length === 1) stop();
-      await delay(keys);
-    };
-    checkpointsChecked(runs);
-    const first = await runs.run({ signal: controller.signal });
-    expect(first).toMatchObject({ status: 'partial', stopReason: reason });
-    expect(first.deleted).toBe(12 - runs.store.keys().length);
-    expect(first.deleted).toBeGreaterThan(0);
-    expect(first.deleted).toBeLessThan(12);
-    expectTruthfulRecords(runs);
+  ] as const)(
+    'a %s stop mid-pipeline launches nothing more, settles the batches in flight, and the next run resumes without skipping or double counting',
+    async (reason, stopper) => {
+      const runs = new FakeRuns(
+        { items: oldItems(12), deletes: THREE_IN_FLIGHT },
+        policyWith({ batchSize: 2, budget: '1m' }),
+      );
+      const controller = new AbortController();
+      const order = slowFirst(runs);
+      const delay = runs.store.beforeDelete!;
+      const stop = stopper(runs, controller);
+      runs.store.beforeDelete = async (keys) => {
+        if (order.launched.length === 1) stop();
+        await delay(keys);
+      };
+      checkpointsChecked(runs);
+      const first = await runs.run({ signal: controller.signal });
+      expect(first).toMatchObject({ status: 'partial', stopReason: reason });
+      expect(first.deleted).toBe(12 - runs.store.keys().length);
+      expect(first.deleted).toBeGreaterThan(0);
+      expect(first.deleted).toBeLessThan(12);
+      expectTruthfulRecords(runs);
 
-    runs.store.beforeDelete = undefined;
-    const second = await runs.run();
-    expect(second).toMatchObject({ status: 'completed', missing: 0 });
-    expect(first.deleted + second.deleted).toBe(12);
-    expect(runs.store.keys()).toEqual([]);
-    expect(expectTruthfulRecords(runs).filter((record) => record.status === 'deleted')).toHaveLength(12);
-  });
+      runs.store.beforeDelete = undefined;
+      const second = await runs.run();
+      expect(second).toMatchObject({ status: 'completed', missing: 0 });
+      expect(first.deleted + second.deleted).toBe(12);
+      expect(runs.store.keys()).toEqual([]);
+      expect(expectTruthfulRecords(runs).filter((record) => record.status === 'deleted')).toHaveLength(12);
+    },
+  );
 
   it('maxDeletesPerRun is never exceeded with batches in flight: the allowance is reserved when a batch launches', async () => {
     const runs = new FakeRuns(
