@@ -104,6 +104,25 @@ describe('S3 runs at the request level', () => {
     },
   );
 
+  it('with prefix shards, consecutive batches come from different prefixes (one 3,500/s limit each)', async () => {
+    await s3.seedFiles(
+      bucket,
+      ['p0-', 'p1-'].flatMap((shard) =>
+        Array.from({ length: 1_100 }, (_, i) => ({
+          key: `${shard}${String(i).padStart(5, '0')}`,
+          timestamp: daysAgo(40),
+        })),
+      ),
+    );
+    const report = await run(proxiedStore({ prefixes: ['p0-', 'p1-'] }));
+    expect(report).toMatchObject({ status: 'completed', deleted: 2_200 });
+    const shardsOf = (keys: Array<{ key: string }>) => [...new Set(keys.map((object) => object.key.slice(0, 3)))];
+    // The kept listing in turns of 1000 per shard: p0's first 1000, p1's, then the rest of both
+    // (in key order the second batch would be p0's last 100 and p1's first 900).
+    const full = deletes().filter((request) => request.deleteKeys!.length === 1000);
+    expect([...new Set(full.map((request) => shardsOf(request.deleteKeys!).join('+')))].sort()).toEqual(['p0-', 'p1-']);
+  });
+
   it('conditionalDelete: an object rewritten after the listing goes out with the listed ETag, and S3 refusing it keeps it', async () => {
     await s3.seed(
       bucket,

@@ -17,7 +17,7 @@ import type {
 } from '../../core/store.ts';
 import { type Clock, type EligibleItem, type Item, systemClock } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
+import { CensusTally, checkedOnce, locateByListing, scopeMatcher } from '../common.ts';
 import { createS3Backups } from './backup.ts';
 import { lifecyclePlan } from './lifecycle.ts';
 import {
@@ -217,13 +217,10 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
           return quota > 0 ? listShard(shard, positions[shard] ?? undefined, quota) : undefined;
         }),
       );
-      const items: Item[] = [];
       listed.forEach((result, index) => {
-        if (!result) return;
-        positions[active[index]!] = result.token;
-        items.push(...result.items);
+        if (result) positions[active[index]!] = result.token;
       });
-      items.sort((a, b) => compareUtf8(a.key, b.key));
+      const items = byTurns(listed.map((result) => result?.items ?? []));
       return { items, cursor: JSON.stringify(positions), done: shards.every((shard) => positions[shard] === null) };
     },
 
@@ -359,6 +356,18 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     }
     return outcomes;
   }
+}
+
+/**
+ * Shards' items in turns of 1000 (each shard's in key order): consecutive delete batches then come
+ * from different prefixes, so the batches in flight share the load across their per-prefix limits.
+ */
+function byTurns(shardItems: Item[][]): Item[] {
+  const items: Item[] = [];
+  const longest = Math.max(0, ...shardItems.map((list) => list.length));
+  for (let start = 0; start < longest; start += MAX_OBJECTS_PER_DELETE)
+    for (const list of shardItems) items.push(...list.slice(start, start + MAX_OBJECTS_PER_DELETE));
+  return items;
 }
 
 /** An object as the scan listed it, its deletion conditioned on the listed ETag (`version`). */
