@@ -6,10 +6,11 @@ import { olderFirst, type Step } from './batches.ts';
 import type { ActiveRun } from './start.ts';
 
 /**
- * Items (to delete, and held) a run keeps from its census listing, at most: about 200 bytes each,
- * so a few hundred MB at worst. A bigger scope is counted, then scanned again page by page.
+ * Items (to delete, and held) a run keeps from its census listing, at most: about 250 bytes each,
+ * so some 60 MB, within a small Lambda's memory. A bigger scope is counted, then scanned again
+ * page by page (as before: three listings instead of two).
  */
-export const RETAINED_ITEMS = 1_000_000;
+export const RETAINED_ITEMS = 250_000;
 /** Items per scan call of the census listing (the store lists them in 1000-key requests). */
 const LISTING_ITEMS = 10_000;
 

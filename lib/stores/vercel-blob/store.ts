@@ -46,7 +46,7 @@ export const DEFAULT_SDK_RETRIES = '2';
 const LIST_LIMIT = 1000;
 /**
  * Scanned pages remembered (where each started, its first and last pathname) so a delete batch is
- * re-listed from where its page started: enough for a run's whole kept census listing (1M blobs).
+ * re-listed from where its page started: a run's whole kept census listing (250 pages) and more.
  */
 const REMEMBERED_PAGES = 1_100;
 
