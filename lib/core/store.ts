@@ -209,8 +209,26 @@ export interface Store {
    * lease check and the deletion.
    */
   readonly pacingMs?: number;
+  /** How deletions are best sent (object stores: requests of up to 1000 keys, several in flight). */
+  readonly deletes?: DeleteShape;
+  /**
+   * `census` is a full listing of what `scan` pages through (object stores; not a COUNT): the engine
+   * may count the census from its own scan from the start and keep what it listed to delete from.
+   */
+  readonly censusByListing?: boolean;
   /** Found by open(); logged at run start. */
   readonly warnings?: readonly StoreWarning[];
+}
+
+/**
+ * The batches a store fills best and how many it takes at once. A live run's delete batches hold
+ * at least `batchItems` items (whatever `batchSize`), and the engine keeps up to `inFlight` items'
+ * worth of `batchItems`-sized requests in flight (`inFlight × batchItems / batch size` batches, at
+ * least one), each batch with its own write-ahead intents and lease check.
+ */
+export interface DeleteShape {
+  batchItems: number;
+  inFlight: number;
 }
 
 /**

@@ -35,6 +35,21 @@ export interface StepSourceInput {
 export const MAX_PAGES_PER_STEP = 8;
 
 /**
+ * Items per delete batch: `batchSize`, or more where the store fills bigger requests (S3 and Vercel
+ * Blob take 1000 keys per request: 500-item batches would send half-empty ones).
+ */
+export function deleteBatchSize(batchSize: number, store: Store): number {
+  return Math.max(batchSize, store.deletes?.batchItems ?? 0);
+}
+
+/** Batches a live run keeps in flight: as many as keep the store's requests in flight busy (one at least). */
+export function batchesInFlight(batchSize: number, store: Store): number {
+  const shape = store.deletes;
+  if (!shape) return 1;
+  return Math.max(1, Math.floor((shape.inFlight * shape.batchItems) / deleteBatchSize(batchSize, store)));
+}
+
+/**
  * Pages in store order from `cursor`, regrouped into steps of exactly `batchSize` deletable
  * items (fewer at the end, or after MAX_PAGES_PER_STEP pages). Items left over from a page wait
  * for the next step; a step's cursor never passes an item not yet handled, so resuming from a
@@ -174,6 +189,12 @@ export class OldestItems {
 
 /** True when `a` sorts after `b` (newer timestamp, then greater key). */
 function newer(a: EligibleItem, b: EligibleItem): boolean {
+  return olderFirst(a, b) > 0;
+}
+
+/** Sort order of `--limit`: oldest timestamp first, then key. */
+export function olderFirst(a: EligibleItem, b: EligibleItem): number {
   const delta = a.timestamp.getTime() - b.timestamp.getTime();
-  return delta !== 0 ? delta > 0 : a.key > b.key;
+  if (delta !== 0) return delta;
+  return a.key > b.key ? 1 : a.key < b.key ? -1 : 0;
 }

@@ -67,5 +67,7 @@ export interface RunDeps {
   /** Who runs this: `cli:alice@host`, `lambda:retention-blobs`. Recorded in audit. */
   actor: string;
   leaseTtlMs?: number;
+  /** Most items a run keeps from its census listing to delete from (default `RETAINED_ITEMS`; tests lower it). */
+  retainedItems?: number;
   onProgress?: (progress: Progress) => void;
 }

@@ -1,11 +1,12 @@
 import type { PolicyConfig } from '../config/schema.ts';
+import type { Checkpoint } from '../core/control.ts';
 import { durationMs } from '../core/durations.ts';
 import type { Census } from '../core/store.ts';
 import type { Hold, RunReport } from '../core/types.ts';
 import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from '../errors.ts';
 import { checkLimits } from '../policy/limits.ts';
 import { loadStreaks } from './attention.ts';
-import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
+import { deleteBatchSize, oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
 import { compressPass } from './compress.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
@@ -13,6 +14,7 @@ import { maintainAfterRun } from './maintenance.ts';
 import type { RunDeps, RunOptions } from './options.ts';
 import { dropWholePartitions } from './partitions.ts';
 import { recoverEarlierRuns } from './recover.ts';
+import { censusByListing, RETAINED_ITEMS, type RetainedListing, retainedSteps } from './retained.ts';
 import { type ActiveRun, recordLimitOverride, startRun } from './start.ts';
 import { Sweep, type SweepEnd } from './sweep.ts';
 
@@ -46,9 +48,11 @@ export async function runPolicy(policy: PolicyConfig, options: RunOptions, deps:
     // A run over another store in the policy's name (reconcile) has none of its items.
     if (fence && options.checkpoint !== false) run.streaks = await loadStreaks(run);
     const holds = await deps.control.listHolds(policy.name);
-    const overLimits = await censusOverLimits(run, holds);
+    const checkpoint = await resumePoint(run);
+    const retained = await takeCensus(run, holds, checkpoint === null);
+    const overLimits = await checkCensus(run);
     if (overLimits) return await finishRun(run, 'aborted_limit', overLimits);
-    const swept = await sweepExpired(run, holds, fence);
+    const swept = await sweepExpired(run, { holds, fence, checkpoint, retained });
     const { fromStart, skippedRows } = swept;
     if (run.streaks) run.streaks.wholePass = swept.end.status === 'completed' && fromStart;
     // Deletion first: the compress tier runs only once everything due has been deleted.
@@ -90,14 +94,32 @@ async function acquireLease(run: ActiveRun): Promise<Fence | 'locked'> {
   return new Fence(control, lease, leaseTtlMs, run.budget.totalMs + leaseTtlMs);
 }
 
+/** The checkpoint a live run resumes from; null for runs that start at the start of the scope. */
+async function resumePoint(run: ActiveRun): Promise<Checkpoint | null> {
+  const { options, policy, deps } = run;
+  const fresh = options.dryRun || run.oldestFirst || options.checkpoint === false || options.fromStart;
+  return fresh ? null : await deps.control.getCheckpoint(policy.name);
+}
+
 /**
- * Census + limits, before the first deletion (invariant 6). Returns why the run must delete
- * nothing, or undefined (within the limits, or forced past them).
+ * The census (invariant 6: before the first deletion). A store whose census is a listing anyway,
+ * asked from the start of the scope, is counted from one scan the run keeps to delete from.
  */
-async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<RetentionError | undefined> {
+async function takeCensus(run: ActiveRun, holds: Hold[], fromStart: boolean): Promise<RetainedListing | undefined> {
+  const { store } = run.deps;
+  if (fromStart && store.censusByListing) {
+    const listed = await censusByListing(run, holds, run.deps.retainedItems ?? RETAINED_ITEMS);
+    run.census = listed.census;
+    return listed.retained;
+  }
+  run.census = await store.census({ cutoffs: run.cutoffs, holds });
+  return undefined;
+}
+
+/** Limits on the census. Returns why the run must delete nothing, or undefined (within the limits, or forced past them). */
+async function checkCensus(run: ActiveRun): Promise<RetentionError | undefined> {
   const { policy, options, log } = run;
-  const census = await run.deps.store.census({ cutoffs: run.cutoffs, holds });
-  run.census = census;
+  const census = run.census!;
   const planned = Math.min(census.eligible, run.deleteCap ?? Number.POSITIVE_INFINITY);
   // --limit (or maxDeletes) caps what this run deletes, never what the policy means to delete: the fraction guard
   // (a wrong root, "1d" typed for "1y") looks at everything eligible.
@@ -113,6 +135,14 @@ async function censusOverLimits(run: ActiveRun, holds: Hold[]): Promise<Retentio
   return undefined;
 }
 
+/** What the sweep starts from: the run's holds and lease, its checkpoint, or a listing kept from its census. */
+interface SweepStart {
+  holds: Hold[];
+  fence: Fence | null;
+  checkpoint: Checkpoint | null;
+  retained: RetainedListing | undefined;
+}
+
 /** How the sweep went, and whether its pass started at the start of the scope and saw every row. */
 interface SweepOutcome {
   end: SweepEnd;
@@ -123,12 +153,11 @@ interface SweepOutcome {
 }
 
 /** Whole partitions first, then the batch loop over steps from the checkpoint (or oldest first). */
-async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null): Promise<SweepOutcome> {
-  const { policy, options, deps, log } = run;
-  const fresh = options.dryRun || run.oldestFirst || options.checkpoint === false || options.fromStart;
-  const checkpoint = fresh ? null : await deps.control.getCheckpoint(policy.name);
+async function sweepExpired(run: ActiveRun, start: SweepStart): Promise<SweepOutcome> {
+  const { holds, fence, checkpoint } = start;
+  const { log } = run;
   const sweep = new Sweep(run, fence);
-  const steps = stepsFor(run, holds, fence, checkpoint?.cursor, sweep.batchAllowance);
+  const steps = stepsFor(run, start, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
   // Whole partitions would overrun --limit (a progressive rollout): oldest-first runs go row by row.
   if (!run.oldestFirst) await dropWholePartitions(run, holds, fence);
@@ -138,20 +167,18 @@ async function sweepExpired(run: ActiveRun, holds: Hold[], fence: Fence | null):
 }
 
 /**
- * Where batches come from: with --limit, the oldest first (no checkpoint); a live run with
+ * Where batches come from: a listing kept from the census; with --limit, the oldest first (no checkpoint); a live run with
  * nothing to do between selecting a batch and deleting it (no backup copy) sweeps one statement
  * per batch where the store offers it; anything else goes page by page from the checkpoint.
  */
-function stepsFor(
-  run: ActiveRun,
-  holds: Hold[],
-  fence: Fence | null,
-  cursor: string | undefined,
-  allowance: () => number,
-): AsyncGenerator<Step> {
+function stepsFor(run: ActiveRun, start: SweepStart, allowance: () => number): AsyncGenerator<Step> {
   const { policy, options, deps, cutoffs } = run;
-  const input = { store: deps.store, cutoffs, holds, batchSize: policy.batchSize };
-  if (run.oldestFirst) return oldestFirstSteps(input, run.deleteCap ?? Number.POSITIVE_INFINITY);
+  const { holds, fence, retained } = start;
+  const cursor = start.checkpoint?.cursor;
+  const input = { store: deps.store, cutoffs, holds, batchSize: deleteBatchSize(policy.batchSize, deps.store) };
+  const cap = run.deleteCap ?? Number.POSITIVE_INFINITY;
+  if (retained) return retainedSteps(retained, input.batchSize, run.oldestFirst ? cap : undefined);
+  if (run.oldestFirst) return oldestFirstSteps(input, cap);
   const resume = cursor !== undefined ? { cursor } : {};
   // A dry run lists and a backup copies between selecting a batch and deleting it: page by page.
   const { sweep } = deps.store;

@@ -9,8 +9,9 @@ import {
   type RetentionError,
   UnauditedDeletionError,
 } from '../errors.ts';
-import type { Step } from './batches.ts';
+import { batchesInFlight, type Step } from './batches.ts';
 import type { Fence } from './fence.ts';
+import { InOrder } from './pipeline.ts';
 import { type ActiveRun, auditIntent } from './start.ts';
 
 /** How a sweep ended: its whole pass done, or stopped early, and why. */
@@ -28,6 +29,11 @@ export class Sweep {
   /** A one-statement batch passed over eligible rows in use (they stay, uncounted, for the next run). */
   skippedRows = false;
   private deletedBatches = 0;
+  /** Delete batches in flight at once (the store's `deletes` shape; one otherwise). */
+  private readonly inFlight: number;
+  private readonly pipeline = new InOrder<{ step: Step; truncated: boolean; started: number }>();
+  /** The first batch (or checkpoint) that threw: later steps are not checkpointed, and the run rethrows it. */
+  private failure: { cause: unknown } | undefined;
 
   /** `fence`: the run's lease (null for a dry run, which deletes nothing). */
   constructor(
@@ -37,6 +43,7 @@ export class Sweep {
     const { options, policy } = run;
     this.remaining = run.deleteCap ?? Number.POSITIVE_INFINITY;
     this.allowance = options.force || options.dryRun ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
+    this.inFlight = options.dryRun ? 1 : batchesInFlight(policy.batchSize, run.deps.store);
   }
 
   /**
@@ -46,44 +53,102 @@ export class Sweep {
   readonly batchAllowance = (): number =>
     this.run.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance);
 
+  /**
+   * Launches a batch per step, up to `inFlight` at once (the next step is scanned while they run),
+   * and settles them in step order: counts, checkpoint, budget. A stop (done, signal, limit,
+   * budget, disk) stops launching and waits for the batches in flight, whose outcomes are recorded.
+   */
   async consume(steps: AsyncGenerator<Step>): Promise<SweepEnd> {
-    const { tally, budget, log, options, deps } = this.run;
-    for await (const step of steps) {
-      const batchStarted = deps.clock.now().getTime();
-      tally.scanned += step.scanned;
-      tally.unclassified += step.unclassified;
-      for (const item of step.held) tally.countHeld(item);
-      const batch = step.deletable.slice(0, this.batchAllowance());
-      tally.eligible += batch.length;
-      this.remaining -= batch.length;
-      if (!options.dryRun) this.allowance -= batch.length;
-      if (batch.length > 0) {
-        if (options.dryRun)
-          for (const item of batch) {
-            tally.bytesToFree += item.size ?? 0;
-            tally.listItem(item, 'would_delete');
-          }
-        else await this.deleteBatch(batch);
+    try {
+      for await (const step of steps) {
+        const truncated = this.launch(step);
+        // A batch failed: launch nothing more; the rest settle and its error ends the run.
+        await this.settle(this.pipeline.failed ? 0 : this.inFlight - 1);
+        const end = await this.stopAfter(step, truncated);
+        if (end) return end;
       }
-      if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);
-      await this.checkpoint(step, batch.length < step.deletable.length);
-      budget.recordBatch(deps.clock.now().getTime() - batchStarted);
-      deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
-      if (step.done && batch.length === step.deletable.length) return { status: 'completed' };
-      if (this.remaining <= 0) return { status: 'completed' };
-      const stop = this.stopRequested() ?? (await this.diskRecovered());
-      if (stop) return stop;
-      if (!budget.allowsNextBatch()) {
-        log.warn('budget_exhausted', {
-          elapsed_seconds: budget.elapsedMs() / 1000,
-          budget_seconds: budget.totalMs / 1000,
-          deleted: tally.deleted,
-        });
-        return { status: 'partial', stopReason: 'budget' };
-      }
+      await this.settle(0);
+      // Steps end without a `done` step only when the allowance stopped a one-statement sweep.
+      return this.stopRequested() ?? { status: 'completed' };
+    } catch (error) {
+      // A scan (or a batch) threw: the batches in flight still settle, their intents resolved, first.
+      await this.settle(0).catch(() => undefined);
+      throw error;
     }
-    // Steps end without a `done` step only when the allowance stopped a one-statement sweep.
-    return this.stopRequested() ?? { status: 'completed' };
+  }
+
+  /** Counts what the step scanned and starts its batch; true when the allowance cut the batch short. */
+  private launch(step: Step): boolean {
+    const { tally, options, deps } = this.run;
+    const started = deps.clock.now().getTime();
+    tally.scanned += step.scanned;
+    tally.unclassified += step.unclassified;
+    for (const item of step.held) tally.countHeld(item);
+    // Reserved now, not when the batch settles: batches in flight never add up past the allowance.
+    const batch = step.deletable.slice(0, this.batchAllowance());
+    tally.eligible += batch.length;
+    this.remaining -= batch.length;
+    if (!options.dryRun) this.allowance -= batch.length;
+    const truncated = batch.length < step.deletable.length;
+    if (options.dryRun)
+      for (const item of batch) {
+        tally.bytesToFree += item.size ?? 0;
+        tally.listItem(item, 'would_delete');
+      }
+    if (step.swept && step.swept.deleted > 0) this.countSwept(step.swept);
+    const work = batch.length > 0 && !options.dryRun ? this.deleteBatch(batch) : undefined;
+    this.pipeline.launch({ step, truncated, started }, work);
+    return truncated;
+  }
+
+  /**
+   * Settles launched steps in order once at most `maxPending` run: checkpoint, budget, progress.
+   * After a batch failed, nothing later is checkpointed; the rest settle, then its error is thrown.
+   */
+  private async settle(maxPending: number): Promise<void> {
+    const { tally, budget, deps } = this.run;
+    for (;;) {
+      for (const { value, error } of await this.pipeline.settled(this.failure ? 0 : maxPending)) {
+        if (this.failure) continue;
+        if (error) {
+          this.failure = error;
+          continue;
+        }
+        try {
+          await this.checkpoint(value.step, value.truncated);
+        } catch (cause) {
+          this.failure = { cause };
+          continue;
+        }
+        budget.recordBatch(deps.clock.now().getTime() - value.started);
+        deps.onProgress?.({ scanned: tally.scanned, deleted: tally.deleted, elapsedMs: budget.elapsedMs() });
+      }
+      if (!this.failure) return;
+      if (this.pipeline.pending === 0) throw this.failure.cause;
+    }
+  }
+
+  /** After launching `step`: whether the run ends here (the batches in flight settled first). */
+  private async stopAfter(step: Step, truncated: boolean): Promise<SweepEnd | undefined> {
+    const { tally, budget, log, options } = this.run;
+    const finished = (step.done && !truncated) || this.remaining <= 0;
+    const stopping = options.signal?.aborted || this.allowance <= 0 || !budget.allowsNextBatch();
+    const diskOk = !finished && !stopping && (await this.diskRecovered());
+    if (!finished && !stopping && !diskOk) return undefined;
+    await this.settle(0);
+    if (finished) return { status: 'completed' };
+    if (diskOk) {
+      log.info('disk_ok', { deleted: tally.deleted });
+      return { status: 'partial', stopReason: 'disk_ok' };
+    }
+    const stop = this.stopRequested();
+    if (stop) return stop;
+    log.warn('budget_exhausted', {
+      elapsed_seconds: budget.elapsedMs() / 1000,
+      budget_seconds: budget.totalMs / 1000,
+      deleted: tally.deleted,
+    });
+    return { status: 'partial', stopReason: 'budget' };
   }
 
   /** A signal, or the per-run deletion limit reached: the run stops here, `partial`. */
@@ -103,11 +168,9 @@ export class Sweep {
   }
 
   /** A run for a full disk stops once the disk is back under its warning line: that was its purpose. */
-  private async diskRecovered(): Promise<SweepEnd | undefined> {
+  private async diskRecovered(): Promise<boolean> {
     const diskOk = this.run.options.emergency?.diskOk;
-    if (!diskOk || !(await diskOk())) return undefined;
-    this.run.log.info('disk_ok', { deleted: this.run.tally.deleted });
-    return { status: 'partial', stopReason: 'disk_ok' };
+    return diskOk !== undefined && (await diskOk());
   }
 
   /** `truncated`: the allowance cut this step's batch short, so its cursor would skip items: keep the last checkpoint. */

@@ -142,11 +142,12 @@ describe('CLI against object stores', () => {
   });
 
   it('a short budget ends partial; repeated runs resume and delete every eligible object exactly once', async () => {
-    // Budgets start at 1s: each DeleteObjects held 0.6 s by the proxy leaves room for one batch (of 5) per run.
+    // Budgets start at 1s: each DeleteObjects (of 1000 keys, one at a time) held 0.6 s by the proxy leaves room for one per run.
     const bucket = await s3.createBucket();
-    await s3.seed(bucket, [
-      ...Array.from({ length: 8 }, (_, i) => ({
-        key: `old/${String(i).padStart(2, '0')}.tmp`,
+    const expired = 1_200;
+    await s3.seedFiles(bucket, [
+      ...Array.from({ length: expired }, (_, i) => ({
+        key: `old/${String(i).padStart(4, '0')}.tmp`,
         timestamp: ago(60 * DAY),
       })),
       { key: 'young.tmp', timestamp: ago(DAY) },
@@ -160,7 +161,14 @@ describe('CLI against object stores', () => {
       retention: '30d',
       batchSize: 5,
       limits: { maxDeleteFraction: 1 },
-      store: { kind: 's3', bucket, region: 'us-east-1', endpoint: proxy.endpoint, forcePathStyle: true },
+      store: {
+        kind: 's3',
+        bucket,
+        region: 'us-east-1',
+        endpoint: proxy.endpoint,
+        forcePathStyle: true,
+        deleteConcurrency: 1,
+      },
     };
     const configPath = path.join(shared.scratch, `budget-${Date.now()}.json`);
     await writeFile(configPath, JSON.stringify({ policies: [policy] }));
@@ -186,10 +194,13 @@ describe('CLI against object stores', () => {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const left = await s3.client().send(new ListObjectsV2Command({ Bucket: bucket }));
     expect((left.Contents ?? []).map((object) => object.Key)).toEqual(['young.tmp']);
-    const records = (await cli('audit', '--policy', 'tmp')) as Array<{ key: string; status: string }>;
+    const records = (await cli('audit', '--policy', 'tmp', '--limit', '10000')) as Array<{
+      key: string;
+      status: string;
+    }>;
     const deletedKeys = records.filter((record) => record.status === 'deleted').map((record) => record.key);
-    expect(deletedKeys).toHaveLength(8);
-    expect(new Set(deletedKeys).size).toBe(8);
+    expect(deletedKeys).toHaveLength(expired);
+    expect(new Set(deletedKeys).size).toBe(expired);
     expect(records.every((record) => record.status === 'deleted')).toBe(true);
   });
 });

@@ -1,13 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RetryEvent } from '../../lib/core/async.ts';
 import type { Store } from '../../lib/core/store.ts';
+import { systemClock } from '../../lib/core/types.ts';
+import { runPolicy } from '../../lib/engine/run.ts';
 import { ConfigError, StoreError } from '../../lib/errors.ts';
+import { Logger } from '../../lib/observe/log.ts';
 import { VercelBlobStoreSchema } from '../../lib/stores/vercel-blob/schema.ts';
 import {
   createVercelBlobStore,
   type VercelBlobStoreConfig,
   type VercelBlobStoreDeps,
 } from '../../lib/stores/vercel-blob/store.ts';
+import { FakeControl } from '../support/fakeControl.ts';
+import { policyWith } from '../support/fakeRuns.ts';
 import { startVercelBlobStandIn, type VercelBlobStandIn } from '../support/vercelBlob.ts';
 import {
   CONTRACT_NOW,
@@ -120,6 +125,29 @@ describe('vercel-blob store', () => {
     // Scan pages plus one re-list per page before its del(): 8 list calls for 3.5 pages of 1000.
     expect(standIn.calls).toMatchObject({ list: 8, delete: 4, head: 0 });
     expect(standIn.get('other/keep.pdf')).toBeDefined();
+  });
+
+  it('a run lists the prefix once, for its census, and deletes from that listing: 2 list pages per 1000 deleted', async () => {
+    standIn.seed([
+      ...Array.from({ length: 3000 }, (_, index) => ({
+        pathname: `pdfs/${String(index).padStart(5, '0')}.pdf`,
+        uploadedAt: daysAgo(40),
+      })),
+      { pathname: 'pdfs/young.pdf', uploadedAt: new Date() },
+    ]);
+    const store = storeWith({ prefix: 'pdfs/' });
+    standIn.resetCounters();
+    const log = new Logger({ sink: { write: () => undefined }, level: 'error', clock: systemClock });
+    const report = await runPolicy(
+      policyWith({ batchSize: 500 }),
+      { trigger: 'manual', dryRun: false, force: false, list: false },
+      { control: new FakeControl(systemClock), store, clock: systemClock, log, actor: 'test:blob' },
+    );
+    expect(report).toMatchObject({ status: 'completed', deleted: 3000, backlog: 0 });
+    // The census listing (3 pages of 1000 and the young blob's), one re-list per batch of 1000,
+    // and open's check (limit 1): 2 pages per 1000 deleted. Before: 5 (census, scan by 500, re-list).
+    expect(standIn.calls).toMatchObject({ list: 4 + 3 + 1, delete: 3, head: 0 });
+    expect(standIn.get('pdfs/young.pdf')).toBeDefined();
   });
 
   it('splits del() into chunks of at most 1000 URLs', async () => {

@@ -5,6 +5,7 @@ import type {
   CensusQuery,
   DeleteOptions,
   DeleteOutcome,
+  DeleteShape,
   OneStatementSweep,
   OwnAuditTrail,
   Page,
@@ -31,6 +32,10 @@ export interface FakeStoreOptions {
    * writes the batch's records to the store's own trail (`audit`).
    */
   sweep?: { audited: boolean };
+  /** Declare a delete shape (several batches in flight), as object stores do. */
+  deletes?: DeleteShape;
+  /** Declare the census a listing (object stores): runs from the start count it from their own scan. */
+  censusByListing?: boolean;
 }
 
 export class FakeStore implements Store {
@@ -52,6 +57,11 @@ export class FakeStore implements Store {
   readonly ownRecords: AuditRecord[] = [];
   readonly sweep?: OneStatementSweep;
   readonly audit?: OwnAuditTrail;
+  readonly deletes?: DeleteShape;
+  readonly censusByListing?: boolean;
+  /** Calls of `scan` and of `census`. */
+  scans = 0;
+  censuses = 0;
   /** Upkeep after a run (rows: VACUUM), when a test gives the store one. */
   maintenance?: StoreMaintenance;
   opened = 0;
@@ -59,6 +69,8 @@ export class FakeStore implements Store {
 
   constructor(options: FakeStoreOptions = {}) {
     for (const item of options.items ?? []) this.items.set(item.key, item);
+    if (options.deletes) this.deletes = options.deletes;
+    if (options.censusByListing) this.censusByListing = true;
     if (options.sweep) {
       this.sweep = this.oneStatementSweep(options.sweep.audited);
       if (options.sweep.audited)
@@ -83,6 +95,7 @@ export class FakeStore implements Store {
   }
 
   async scan({ cursor, limit }: ScanQuery): Promise<Page> {
+    this.scans += 1;
     const after = this.keys().filter((key) => cursor === undefined || key > cursor);
     const page = after.slice(0, limit).map((key) => this.items.get(key)!);
     const last = page.at(-1)?.key ?? cursor;
@@ -90,6 +103,7 @@ export class FakeStore implements Store {
   }
 
   async census(query: CensusQuery): Promise<Census> {
+    this.censuses += 1;
     const tally = new CensusTally(query);
     for (const key of this.keys()) if (!tally.add(this.items.get(key)!)) break;
     return tally.census;

@@ -248,9 +248,11 @@ function lastKeyOf(keys: string[]): { lastKey?: string } {
 
 /** `held`: S3 Object Lock keeps the object (see s3ObjectLock.ts); `error` says which lock. */
 /** `unsent`: never sent, because `beforeRequest` stopped the deletion first (the run lost its lease). */
+/** `missing`: a conditional delete found no object (S3 answers NoSuchKey where an unconditional delete succeeds). */
 export type TargetResult =
   | { status: 'deleted' }
   | { status: 'changed' }
+  | { status: 'missing' }
   | { status: 'unsent' }
   | { status: 'failed' | 'held'; error: string };
 
@@ -378,5 +380,6 @@ function classifyObjectError(code: string | undefined, message: string | undefin
   // Retrying will not help: a lock or a missing permission stays. Which one is asked afterwards.
   if (code === 'AccessDenied') return { status: 'denied', error: detail };
   if (code === 'PreconditionFailed') return { status: 'changed' };
+  if (code === 'NoSuchKey') return { status: 'missing' };
   return { status: 'retry', error: detail };
 }

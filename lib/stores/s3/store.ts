@@ -17,10 +17,17 @@ import type {
 } from '../../core/store.ts';
 import { type Clock, type EligibleItem, type Item, systemClock } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { CensusTally, checkedOnce, compareUtf8, locateByListing, scopeMatcher } from '../common.ts';
+import { CensusTally, checkedOnce, locateByListing, scopeMatcher } from '../common.ts';
 import { createS3Backups } from './backup.ts';
 import { lifecyclePlan } from './lifecycle.ts';
-import { type CurrentObject, deleteTargets, type ObjectSource, objectLocator, resultFor } from './objects.ts';
+import {
+  type CurrentObject,
+  deleteTargets,
+  MAX_OBJECTS_PER_DELETE,
+  type ObjectSource,
+  objectLocator,
+  resultFor,
+} from './objects.ts';
 
 /** Per-object retries of DeleteObjects Errors[] (the SDK already retried whole requests). */
 const OBJECT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 };
@@ -58,10 +65,14 @@ type ShardCursor = Record<string, string | null>;
  * An S3 bucket (data class `blobs`). Keys are object keys, timestamps LastModified.
  *
  * Invariant 1 at delete time: S3 has no atomic "delete if older than" and a HEAD per object is
- * too costly, so each batch is re-listed right before DeleteObjects (one ListObjectsV2 per ≤1000
- * contiguous keys): an object rewritten since the scan is `kept`, one already gone is `missing`.
- * The re-check is thus at most one batch old; a write landing in the milliseconds between that
- * listing and DeleteObjects is only caught with `conditionalDelete` (ETag-conditional deletes).
+ * too costly. With `conditionalDelete` (current versions), each DeleteObjects carries the ETag the
+ * scan listed, and S3 itself refuses an object rewritten since (`kept`); nothing is re-listed.
+ * Otherwise each batch is re-listed right before DeleteObjects (one ListObjectsV2 per ≤1000
+ * contiguous keys): an object rewritten since the scan is `kept`, one already gone is `missing`,
+ * and a write landing in the milliseconds between that listing and DeleteObjects is not caught.
+ *
+ * Deletions go in batches of 1000 keys (one DeleteObjects each), `deleteConcurrency` of them in
+ * flight; the census is a listing, so a run counts it from a scan it keeps (`censusByListing`).
  */
 export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): Store {
   const client = deps.client ?? s3ClientFor(config);
@@ -78,6 +89,8 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     shardOf: (key) => shards.find((shard) => key.startsWith(shard)),
   };
   const context = (extra: Record<string, unknown> = {}) => ({ store: location, ...extra });
+  /** The ETag the scan listed is what a deletion is conditioned on: no re-listing needed. */
+  const listedETagGuards = config.conditionalDelete && config.versions === 'current';
 
   /** Lists one shard from `token`, at most `quota` keys in as few requests as possible. */
   async function listShard(
@@ -110,7 +123,12 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       for (const object of response.Contents ?? []) {
         listed += 1;
         if (object.Key !== undefined && inScope(object.Key))
-          items.push({ key: object.Key, timestamp: object.LastModified!, size: object.Size ?? 0 });
+          items.push({
+            key: object.Key,
+            timestamp: object.LastModified!,
+            size: object.Size ?? 0,
+            ...(listedETagGuards && object.ETag ? { version: object.ETag } : {}),
+          });
       }
       next = response.IsTruncated ? response.NextContinuationToken : undefined;
     } while (next !== undefined && listed < quota);
@@ -181,6 +199,8 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     kind: 's3',
     location,
     order: 'key',
+    deletes: { batchItems: MAX_OBJECTS_PER_DELETE, inFlight: config.deleteConcurrency },
+    censusByListing: true,
 
     async open(run?: RunContext) {
       deadline.bind(run);
@@ -197,13 +217,10 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
           return quota > 0 ? listShard(shard, positions[shard] ?? undefined, quota) : undefined;
         }),
       );
-      const items: Item[] = [];
       listed.forEach((result, index) => {
-        if (!result) return;
-        positions[active[index]!] = result.token;
-        items.push(...result.items);
+        if (result) positions[active[index]!] = result.token;
       });
-      items.sort((a, b) => compareUtf8(a.key, b.key));
+      const items = byTurns(listed.map((result) => result?.items ?? []));
       return { items, cursor: JSON.stringify(positions), done: shards.every((shard) => positions[shard] === null) };
     },
 
@@ -228,16 +245,20 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
         });
         return false;
       });
+      // Items listed with their ETag need no re-listing: the conditional DeleteObjects re-checks them.
+      const listed = listedETagGuards ? inStore.filter((item) => item.version !== undefined) : [];
+      const unlisted = listedETagGuards ? inStore.filter((item) => item.version === undefined) : inStore;
       let current: Map<string, CurrentObject>;
       try {
-        current = await locate(inStore.map((item) => item.key));
+        current = await locate(unlisted.map((item) => item.key));
       } catch (error) {
-        deadline.throwIfPassed(`re-checking ${inStore.length} keys`, error);
+        deadline.throwIfPassed(`re-checking ${unlisted.length} keys`, error);
         return [
           ...outcomes,
           ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) })),
         ];
       }
+      for (const item of listed) current.set(item.key, asListed(item));
       const deletable: Array<{ item: EligibleItem; object: CurrentObject }> = [];
       for (const item of inStore) {
         const object = current.get(item.key);
@@ -330,10 +351,29 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
         outcomes.push({ key: object.key, status: result.status, error: result.error });
       // Conditional delete refused: the object changed after the pre-delete listing.
       else if (result.status === 'changed') outcomes.push({ key: object.key, status: 'kept' });
+      else if (result.status === 'missing') outcomes.push({ key: object.key, status: 'missing' });
       else outcomes.push({ key: object.key, status: 'deleted', bytes: object.size });
     }
     return outcomes;
   }
+}
+
+/**
+ * Shards' items in turns of 1000 (each shard's in key order): consecutive delete batches then come
+ * from different prefixes, so the batches in flight share the load across their per-prefix limits.
+ */
+function byTurns(shardItems: Item[][]): Item[] {
+  const items: Item[] = [];
+  const longest = Math.max(0, ...shardItems.map((list) => list.length));
+  for (let start = 0; start < longest; start += MAX_OBJECTS_PER_DELETE)
+    for (const list of shardItems) items.push(...list.slice(start, start + MAX_OBJECTS_PER_DELETE));
+  return items;
+}
+
+/** An object as the scan listed it, its deletion conditioned on the listed ETag (`version`). */
+function asListed(item: EligibleItem): CurrentObject {
+  const current = { key: item.key, ...(item.version !== undefined ? { etag: item.version } : {}) };
+  return { key: item.key, lastModified: item.timestamp, size: item.size ?? 0, current, noncurrent: [] };
 }
 
 /**

@@ -25,7 +25,15 @@ import type {
 } from '../../core/store.ts';
 import type { EligibleItem, Item } from '../../core/types.ts';
 import { ConfigError, describeCause, StoreError } from '../../errors.ts';
-import { checkedOnce, countCensus, type KeyLocator, locateByListing, scopeMatcher, sendGuarded } from '../common.ts';
+import {
+  checkedOnce,
+  compareUtf8,
+  countCensus,
+  type KeyLocator,
+  locateByListing,
+  scopeMatcher,
+  sendGuarded,
+} from '../common.ts';
 import { type BlobCall, createVercelBlobBackups } from './backup.ts';
 
 /** The SDK never retries a 429: we do, waiting at least its Retry-After, a bounded number of times. */
@@ -36,8 +44,11 @@ export const RATE_LIMIT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, 
  */
 export const DEFAULT_SDK_RETRIES = '2';
 const LIST_LIMIT = 1000;
-/** Scanned pages remembered so a delete batch can be re-listed from where its page started. */
-const REMEMBERED_PAGES = 8;
+/**
+ * Scanned pages remembered (where each started, its first and last pathname) so a delete batch is
+ * re-listed from where its page started: a run's whole kept census listing (250 pages) and more.
+ */
+const REMEMBERED_PAGES = 1_100;
 
 export type VercelBlobStoreDeps = RetryDeps;
 
@@ -55,7 +66,7 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
   const location = `vercel-blob:${config.prefix}`;
   const matchesGlobs = scopeMatcher(config.include, config.exclude);
   const inScope = (key: string): boolean => key.startsWith(config.prefix) && matchesGlobs(key);
-  const recentPages: Array<{ cursor?: string; keys: Set<string> }> = [];
+  const recentPages: Array<{ cursor?: string; first: string; last: string }> = [];
   const deadline = new RequestDeadline(location);
 
   const token = (): string => {
@@ -123,7 +134,9 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
 
   const locator: KeyLocator<ListBlobResultBlob> = {
     async listWindow(first) {
-      const remembered = recentPages.find((page) => page.keys.has(first));
+      const remembered = recentPages.find(
+        (page) => compareUtf8(page.first, first) <= 0 && compareUtf8(first, page.last) <= 0,
+      );
       if (!remembered) return undefined;
       const page = await listPage({
         prefix: config.prefix,
@@ -174,6 +187,9 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
     kind: 'vercel-blob',
     location,
     order: 'key',
+    // del() takes 1000 URLs, one request at a time (rate limits).
+    deletes: { batchItems: LIST_LIMIT, inFlight: 1 },
+    censusByListing: true,
 
     async open(run?: RunContext) {
       deadline.bind(run);
@@ -275,7 +291,10 @@ export function createVercelBlobStore(config: VercelBlobStoreConfig, deps: Verce
   };
 
   function rememberPage(cursor: string | undefined, blobs: ListBlobResultBlob[]): void {
-    recentPages.unshift({ ...(cursor ? { cursor } : {}), keys: new Set(blobs.map((blob) => blob.pathname)) });
+    const first = blobs[0]?.pathname;
+    const last = blobs.at(-1)?.pathname;
+    if (first === undefined || last === undefined) return;
+    recentPages.unshift({ ...(cursor ? { cursor } : {}), first, last });
     recentPages.length = Math.min(recentPages.length, REMEMBERED_PAGES);
   }
 }

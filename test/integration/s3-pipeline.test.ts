@@ -1,0 +1,155 @@
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../lib/core/store.ts';
+import { type RunReport, systemClock } from '../../lib/core/types.ts';
+import { runPolicy } from '../../lib/engine/run.ts';
+import { Logger } from '../../lib/observe/log.ts';
+import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
+import { createS3Store, type S3StoreConfig, s3ClientFor } from '../../lib/stores/s3/store.ts';
+import { FakeControl } from '../support/fakeControl.ts';
+import { policyWith } from '../support/fakeRuns.ts';
+import { type FaultProxy, startFaultProxy } from '../support/faultProxy.ts';
+import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
+import { contractCutoffs, daysAgo, eligibleItems } from './store-contract.ts';
+
+/**
+ * Runs over s3rver at the request level (counted by the fault proxy): the census counted from the
+ * listing the run deletes from (one listing of the prefix, not three), DeleteObjects filled to
+ * 1000 keys whatever `batchSize`, and, with `conditionalDelete`, no re-listing before a delete
+ * while an object rewritten since the listing is still `kept`.
+ */
+let s3: TestS3;
+let client: S3Client;
+let proxy: FaultProxy;
+let bucket: string;
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  client = s3.client();
+  proxy = await startFaultProxy(s3.endpoint);
+});
+afterAll(async () => {
+  client?.destroy();
+  await proxy?.stop();
+  await s3?.stop();
+});
+beforeEach(async () => {
+  bucket = await s3.createBucket();
+  proxy.reset();
+});
+
+function proxiedStore(options: Partial<S3StoreConfig> = {}): Store {
+  const config = S3StoreSchema.parse({
+    kind: 's3',
+    bucket,
+    region: 'us-east-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    ...options,
+  });
+  return createS3Store(config, {
+    client: s3ClientFor(config, { endpoint: proxy.endpoint, credentials: S3RVER_CREDENTIALS }),
+    sleep: async () => undefined,
+  });
+}
+
+async function run(store: Store, policy = policyWith({ batchSize: 500 })): Promise<RunReport> {
+  const log = new Logger({ sink: { write: () => undefined }, level: 'error', clock: systemClock });
+  const control = new FakeControl(systemClock);
+  const options = { trigger: 'manual' as const, dryRun: false, force: false, list: false };
+  return await runPolicy(policy, options, { control, store, clock: systemClock, log, actor: 'test:s3' });
+}
+
+/** ListObjectsV2 requests but the bucket check of open() (MaxKeys 1). */
+const listings = () =>
+  proxy.requests.filter((request) => request.url.includes('list-type=2') && !/[?&]max-keys=1(&|$)/.test(request.url));
+const deletes = () => proxy.requests.filter((request) => request.deleteKeys);
+
+/** 1,200 expired objects and 10 young ones, at the bucket root (s3rver races on emptied directories). */
+async function seedExpired(): Promise<void> {
+  await s3.seedFiles(bucket, [
+    ...Array.from({ length: 1_200 }, (_, i) => ({ key: `old-${String(i).padStart(5, '0')}`, timestamp: daysAgo(40) })),
+    ...Array.from({ length: 10 }, (_, i) => ({ key: `young-${i}`, timestamp: new Date(Date.now() - 3_600_000) })),
+  ]);
+}
+
+describe('S3 runs at the request level', () => {
+  it('counts the census from the listing it deletes from: the same census as a separate one', async () => {
+    await seedExpired();
+    const census = await proxiedStore().census({ cutoffs: contractCutoffs, holds: [] });
+    expect(census).toMatchObject({ total: 1_210, exact: true });
+    // A fraction guard the census trips reports what the census counted.
+    const report = await run(proxiedStore(), policyWith({ batchSize: 500, limits: { maxDeleteFraction: 0.5 } }));
+    expect(report).toMatchObject({ status: 'aborted_limit', limits: { planned: 1_200, total: census.total } });
+  });
+
+  it.each([
+    [false, 2 + 2],
+    [true, 2],
+  ])(
+    'conditionalDelete %s: 1,200 deleted with %i listings (2 for the census) and DeleteObjects of 1000',
+    async (conditionalDelete, expectedListings) => {
+      await seedExpired();
+      proxy.reset();
+      const report = await run(proxiedStore({ conditionalDelete }));
+      expect(report).toMatchObject({ status: 'completed', deleted: 1_200, backlog: 0, bytesFreed: 1_200 });
+      expect(listings()).toHaveLength(expectedListings);
+      expect(
+        deletes()
+          .map((request) => request.deleteKeys!.length)
+          .sort((a, b) => b - a),
+      ).toEqual([1000, 200]);
+      const sent = deletes().flatMap((request) => request.deleteKeys!);
+      expect(sent.every((object) => (object.etag !== undefined) === conditionalDelete)).toBe(true);
+    },
+  );
+
+  it('with prefix shards, consecutive batches come from different prefixes (one 3,500/s limit each)', async () => {
+    await s3.seedFiles(
+      bucket,
+      ['p0-', 'p1-'].flatMap((shard) =>
+        Array.from({ length: 1_100 }, (_, i) => ({
+          key: `${shard}${String(i).padStart(5, '0')}`,
+          timestamp: daysAgo(40),
+        })),
+      ),
+    );
+    const report = await run(proxiedStore({ prefixes: ['p0-', 'p1-'] }));
+    expect(report).toMatchObject({ status: 'completed', deleted: 2_200 });
+    const shardsOf = (keys: Array<{ key: string }>) => [...new Set(keys.map((object) => object.key.slice(0, 3)))];
+    // The kept listing in turns of 1000 per shard: p0's first 1000, p1's, then the rest of both
+    // (in key order the second batch would be p0's last 100 and p1's first 900).
+    const full = deletes().filter((request) => request.deleteKeys!.length === 1000);
+    expect([...new Set(full.map((request) => shardsOf(request.deleteKeys!).join('+')))].sort()).toEqual(['p0-', 'p1-']);
+  });
+
+  it('conditionalDelete: an object rewritten after the listing goes out with the listed ETag, and S3 refusing it keeps it', async () => {
+    await s3.seed(
+      bucket,
+      ['a', 'b', 'c'].map((key) => ({ key, timestamp: daysAgo(40), body: `old ${key}` })),
+    );
+    const store = proxiedStore({ conditionalDelete: true });
+    await store.open();
+    const eligible = await eligibleItems(store);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'b', Body: 'rewritten' }));
+    const now = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b' }));
+    expect(now.ETag).not.toBe(eligible.get('b')!.version);
+    proxy.reset();
+    // s3rver ignores ETags: answer as AWS does for a changed object (the key is not forwarded).
+    proxy.failKeys(['b'], { code: 'PreconditionFailed', message: 'At least one of the pre-conditions did not hold' });
+
+    const outcomes = await store.delete([...eligible.values()]);
+    expect(outcomes.map((outcome) => [outcome.key, outcome.status]).sort()).toEqual([
+      ['a', 'deleted'],
+      ['b', 'kept'],
+      ['c', 'deleted'],
+    ]);
+    expect(listings()).toEqual([]);
+    expect(deletes().flatMap((request) => request.deleteKeys!)).toContainEqual({
+      key: 'b',
+      etag: eligible.get('b')!.version,
+    });
+    expect(await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b' }))).toMatchObject({ ETag: now.ETag });
+    await store.close();
+  });
+});
