@@ -6,6 +6,7 @@ import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from
 import { checkLimits } from '../policy/limits.ts';
 import { loadStreaks } from './attention.ts';
 import { oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
+import { batchSizing, pageSize } from './batchSize.ts';
 import { compressPass } from './compress.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
@@ -150,7 +151,7 @@ function stepsFor(
   allowance: () => number,
 ): AsyncGenerator<Step> {
   const { policy, options, deps, cutoffs } = run;
-  const input = { store: deps.store, cutoffs, holds, batchSize: policy.batchSize };
+  const input = { store: deps.store, cutoffs, holds, batchSize: pageSize(policy) };
   if (run.oldestFirst) return oldestFirstSteps(input, run.deleteCap ?? Number.POSITIVE_INFINITY);
   const resume = cursor !== undefined ? { cursor } : {};
   // A dry run lists and a backup copies between selecting a batch and deleting it: page by page.
@@ -163,7 +164,7 @@ function stepsFor(
   return sweptSteps({
     session,
     detail,
-    batchSize: policy.batchSize,
+    sizing: batchSizing(policy.batchSize),
     ...resume,
     fence,
     pacingMs: deps.store.pacingMs ?? 0,
