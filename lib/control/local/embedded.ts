@@ -150,9 +150,29 @@ async function releaseClient(layout: Layout, client: string, runAs: () => Promis
   await withProcessLock(layout.lock, async () => {
     await rm(client, { force: true });
     if (await anyLiveClient(layout.clients)) return;
-    if ((await postmasterOf(layout)) === null) return;
-    await pgCtl(layout, ['stop', '-w', '-t', '60', '-D', layout.data, '-m', 'fast'], await runAs());
+    const server = await postmasterOf(layout);
+    if (server === null) return;
+    // Not `-w`: pg_ctl looks every 100 ms, and the server is usually gone after a few; every CLI run pays this.
+    await pgCtl(layout, ['stop', '-W', '-D', layout.data, '-m', 'fast'], await runAs());
+    await untilStopped(layout, server.pid);
   });
+}
+
+/** How often a stopping server is looked at. */
+const STOP_POLL_MS = 5;
+const STOP_TIMEOUT_MS = 60_000;
+
+/** Returns once the server process has exited (still under the lock: no start may overlap its shutdown). */
+async function untilStopped(layout: Layout, pid: number): Promise<void> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (await isServerOf(pid, layout.data)) {
+    if (Date.now() > deadline)
+      throw new ControlStoreError(
+        `the embedded PostgreSQL of ${layout.home} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s (see ${layout.log})`,
+        { home: layout.home, pid },
+      );
+    await sleep(STOP_POLL_MS);
+  }
 }
 
 async function initialiseOnce(layout: Layout, runAs: RunAs, durable: boolean): Promise<void> {
