@@ -1,39 +1,49 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
 /**
  * Runs the CLI as an operator does (`node bin/retention.js …`, its own process, the embedded
  * control store under a $RETENTION_HOME of its own unless the config names one) and times it
- * from spawn to exit. Shared by bench/rows.ts (the default policy through the CLI) and
+ * from spawn to exit (wall clock, and CPU time through /usr/bin/time). Shared by bench/rows.ts (the default policy through the CLI) and
  * bench/cliCost.ts (what a run with nothing to do costs).
  */
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'retention.js');
 
 export interface CliRun {
   seconds: number;
+  /** CPU seconds (user + system) of the CLI process and what it waited for (pg_ctl), not of the server. */
+  cpuSeconds: number;
   exitCode: number | null;
   stdout: string;
   /** The JSON log lines the run wrote to stderr, parsed. */
   events: Array<Record<string, unknown>>;
 }
 
-export async function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<CliRun> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, bin = BIN): Promise<CliRun> {
+  return runTimed([process.execPath, bin, ...args], env, cwd);
+}
+
+/** Any command, timed the same way (`node -e 0` for the runtime alone). */
+export async function runTimed(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<CliRun> {
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env } });
+  const times = path.join(cwd, `cpu-${process.pid}-${started}`);
+  const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', times, ...argv], { cwd, env: { ...process.env, ...env } });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
   const exitCode = await new Promise<number | null>((resolve) => child.once('close', resolve));
   const seconds = (performance.now() - started) / 1000;
+  const [user = 0, system = 0] = (await readFile(times, 'utf8')).trim().split(' ').map(Number);
+  await rm(times, { force: true });
   const events = Buffer.concat(err)
     .toString()
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { seconds, exitCode, stdout: Buffer.concat(out).toString(), events };
+  return { seconds, cpuSeconds: user + system, exitCode, stdout: Buffer.concat(out).toString(), events };
 }
 
 /** A scratch directory with `config` as its retention.config.json and a $RETENTION_HOME of its own. */
