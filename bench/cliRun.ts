@@ -6,8 +6,8 @@ import path from 'node:path';
 /**
  * Runs the CLI as an operator does (`node bin/retention.js …`, its own process, the embedded
  * control store under a $RETENTION_HOME of its own unless the config names one) and times it
- * from spawn to exit (wall clock, and CPU time through /usr/bin/time). Shared by bench/rows.ts (the default policy through the CLI) and
- * bench/cliCost.ts (what a run with nothing to do costs).
+ * from spawn to exit (wall clock, and CPU time through /usr/bin/time). Shared by bench/rows.ts
+ * (the default policy through the CLI) and bench/cliCost.ts (a run with nothing to do).
  */
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'retention.js');
 

@@ -586,7 +586,6 @@ async function sweeps(): Promise<void> {
   }
 }
 
-
 /**
  * A policy with the default batch sizing (or `--batch-size`) through the CLI, as an operator
  * runs it: `node bin/retention.js run`, the embedded control store with its default durability.

@@ -87,8 +87,8 @@ const PolicyCommon = {
   budget: Duration.default('10m'),
   /**
    * Items per batch. Absent (the default): rows swept in one statement per batch size each
-   * statement by how long the last one took (engine/batchSize.ts); every other store takes
-   * DEFAULT_BATCH_SIZE (500, engine/batchSize.ts). Set: that many in every batch, for operators who tuned it.
+   * statement by how long the last one took, and every other store takes 500 (engine/batchSize.ts).
+   * Set: that many in every batch, for operators who tuned it.
    */
   batchSize: z.number().int().positive().max(10_000).optional(),
   limits: Limits.default({ maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 }),

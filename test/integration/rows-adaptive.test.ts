@@ -35,7 +35,8 @@ async function seeded() {
   await database.connect();
   await database.query('CREATE TABLE documents (id bigint PRIMARY KEY, created_at timestamptz NOT NULL)');
   await database.query(
-    `INSERT INTO documents SELECT g, now() - interval '40 days' + g * interval '1 second' FROM generate_series(1, $1) AS g`,
+    `INSERT INTO documents SELECT g, now() - interval '40 days' + g * interval '1 second'
+       FROM generate_series(1, $1) AS g`,
     [DUE],
   );
   await database.query(

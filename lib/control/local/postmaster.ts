@@ -79,7 +79,8 @@ export async function untilStopped(layout: ServerFiles, pid: number): Promise<vo
   while (await isServerOf(pid, layout.data)) {
     if (Date.now() > deadline)
       throw new ControlStoreError(
-        `the embedded PostgreSQL of ${layout.home} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s (see ${layout.log})`,
+        `the embedded PostgreSQL of ${layout.home} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s ` +
+          `(see ${layout.log})`,
         { home: layout.home, pid },
       );
     await sleep(WATCH_MS);
