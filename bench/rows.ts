@@ -13,6 +13,7 @@ import type { Cursor } from '../lib/stores/postgres/sql.ts';
 import { type SweepMode, sweepRows } from '../lib/stores/postgres/sweep.ts';
 import { createStore } from '../lib/stores/registry.ts';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres.ts';
+import { batchGaps, cliWorkspace, median, runCli } from './cliRun.ts';
 
 /**
  * The Performance section of issue 3, printed (not a timed test):
@@ -47,13 +48,16 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '5000' },
     repeat: { type: 'string', default: '3' },
     only: { type: 'string', default: 'sweeps,partitions,sparse' },
+    'batch-size': { type: 'string' },
+    /** Only these of the sweeps' scenarios, by letter: `e,ea,a,c` (c, the baseline, always runs). */
+    scenarios: { type: 'string' },
   },
 });
 const ROWS = Number(args.rows);
 const BATCH = Number(args.batch);
 /** Each scenario runs this many times (fresh copies); the run with the median time is reported. */
 const REPEAT = Number(args.repeat);
-/** Which parts run: `sweeps` (the tables), `partitions`, `sparse` ((p)). */
+/** Which parts run: `sweeps` (the tables), `partitions`, `sparse` ((p)), `cli` (a policy through the CLI). */
 const ONLY = new Set(args.only.split(','));
 const DAY_MS = 86_400_000;
 
@@ -301,7 +305,7 @@ async function statements(url: string, name: string, text: string, repeat: boole
  * per batch with its row audit, checkpoints). Batch times are the gaps between `batch_deleted`
  * log lines; the run's setup before the first batch (lease, recovery, census) is reported apart.
  */
-async function engineRun(name: string): Promise<Measure> {
+async function engineRun(name: string, batchSize: number | undefined, label: string): Promise<Measure> {
   const controlName = `${name}_control`;
   await withClient(database('postgres'), (client) => client.query(`CREATE DATABASE ${controlName}`));
   const control = new PostgresControlStore(createSqlClient({ url: server.url(controlName) }));
@@ -316,7 +320,7 @@ async function engineRun(name: string): Promise<Measure> {
         table: 'public.documents',
         timestamp: 'created_at',
         retention: '30d',
-        batchSize: BATCH,
+        ...(batchSize === undefined ? {} : { batchSize }),
         budget: '1h',
         limits: { maxDeletesPerRun: 100_000_000, maxDeleteFraction: 1 },
       },
@@ -350,7 +354,7 @@ async function engineRun(name: string): Promise<Measure> {
     if (report.status !== 'completed') throw new Error(`engine run ended ${report.status}: ${report.error?.message}`);
     const seconds = (performance.now() - started) / 1000;
     setupTimes.push(Math.round(setupMs ?? 0));
-    return { name: '(e) engine run', deleted: report.deleted, seconds, batches, peakRssMb: rss.peakMb() };
+    return { name: label, deleted: report.deleted, seconds, batches, peakRssMb: rss.peakMb() };
   } finally {
     await store.close();
     await control.close();
@@ -358,7 +362,8 @@ async function engineRun(name: string): Promise<Measure> {
 }
 
 const SCENARIOS: Array<[string, (url: string) => Promise<Measure>]> = [
-  ['(e) engine run', (url) => engineRun(url)],
+  ['(e) engine run', (url) => engineRun(url, BATCH, '(e) engine run')],
+  ['(ea) engine, adaptive', (url) => engineRun(url, undefined, '(ea) engine, adaptive')],
   ['(a) sweep, audit', (url) => fusedSweep(server.url(url), '(a) sweep, audit')],
   ['(b) sweep, no audit', (url) => unauditedSweep(server.url(url), '(b) sweep, no audit')],
   ['(s) row in use', (url) => withRowInUse(server.url(url), () => fusedSweep(server.url(url), '(s) row in use'))],
@@ -547,6 +552,7 @@ async function main(): Promise<void> {
     if (ONLY.has('sweeps')) await sweeps();
     if (ONLY.has('partitions')) await partitions();
     if (ONLY.has('sparse')) await sparsePurposes();
+    if (ONLY.has('cli')) await throughTheCli();
   } finally {
     await server.stop();
   }
@@ -560,7 +566,9 @@ async function sweeps(): Promise<void> {
   );
   for (const longTransaction of [false, true]) {
     const measures: Measure[] = [];
-    for (const [, scenario] of SCENARIOS) {
+    const wanted = args.scenarios ? new Set([...args.scenarios.split(','), 'c']) : undefined;
+    for (const [label, scenario] of SCENARIOS) {
+      if (wanted && !wanted.has(label.slice(1, label.indexOf(')')))) continue;
       const runs: Measure[] = [];
       for (let round = 0; round < REPEAT; round += 1) {
         const name = await freshCopy();
@@ -572,10 +580,90 @@ async function sweeps(): Promise<void> {
     }
     report(longTransaction ? 'with a long transaction open in another session' : 'no other transaction', measures);
     console.log(
-      `(e) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`,
+      `(e), (ea) setup before the first batch (lease, recovery, census; in its seconds, not in its batch times): ${setupTimes.splice(0).join(' / ')} ms`,
     );
     console.log(`each scenario ran ${REPEAT} time(s) on a fresh copy; the median run is shown`);
   }
+}
+
+/**
+ * A policy with the default batch sizing (or `--batch-size`) through the CLI, as an operator
+ * runs it: `node bin/retention.js run`, the embedded control store with its default durability.
+ * The same command run again right after has nothing to delete: its time is the run's fixed cost
+ * (start-up, embedded server, lease, census, history, shutdown), taken off the first to compare
+ * with one unbatched DELETE of the same table, measured in this process each round.
+ */
+async function throughTheCli(): Promise<void> {
+  const batchSize = args['batch-size'] === undefined ? {} : { batchSize: Number(args['batch-size']) };
+  if (!ONLY.has('sweeps')) await seed();
+  console.log(
+    `\n(cli) ${ROWS / 2} of ${ROWS} rows through the CLI, batchSize ${batchSize.batchSize ?? 'absent (adaptive)'}`,
+  );
+  console.log(
+    'round  deleted  run s  fixed s  net s  net rows/s  one DELETE s  net ×(c)  batches  p50 ms  p99 ms  max ms',
+  );
+  const ratios: number[] = [];
+  for (let round = 1; round <= REPEAT; round += 1) {
+    const name = await freshCopy();
+    const workspace = await cliWorkspace({
+      policies: [
+        {
+          name: 'bench-cli',
+          class: 'rows',
+          schedule: '0 * * * *',
+          store: { kind: 'postgres', url: server.url(name) },
+          table: 'public.documents',
+          timestamp: 'created_at',
+          retention: '30d',
+          limits: { maxDeletesPerRun: 100_000_000, maxDeleteFraction: 1 },
+          ...batchSize,
+        },
+      ],
+    });
+    try {
+      // The first command in a new home creates the embedded cluster (initdb): not a run's cost.
+      await runCli(['status'], workspace.env, workspace.dir);
+      const command = ['run', '--policy', 'bench-cli', '--json'];
+      const sweep = await runCli(command, workspace.env, workspace.dir);
+      const empty = await runCli(command, workspace.env, workspace.dir);
+      // One policy: its report; several: a list.
+      const deleted = ([JSON.parse(sweep.stdout)].flat() as Array<{ deleted: number }>)[0]!.deleted;
+      // Half of the rows, give or take the few that crossed the cutoff since the seed.
+      if (sweep.exitCode !== 0 || empty.exitCode !== 0 || Math.abs(deleted - ROWS / 2) > ROWS / 100)
+        throw new Error(`the CLI runs exited ${sweep.exitCode} / ${empty.exitCode}, deleting ${deleted}`);
+      const baseline = await freshCopy();
+      const c = await statements(server.url(baseline), '(c)', 'DELETE FROM documents WHERE created_at < $1', false);
+      await dropCopy(baseline);
+      const net = sweep.seconds - empty.seconds;
+      const ratio = deleted / net / (c.deleted / c.seconds);
+      ratios.push(ratio);
+      const gaps = batchGaps(sweep.events).sort((a, b) => a - b);
+      console.log(
+        [
+          String(round).padStart(5),
+          String(deleted).padStart(8),
+          sweep.seconds.toFixed(2).padStart(6),
+          empty.seconds.toFixed(2).padStart(8),
+          net.toFixed(2).padStart(6),
+          Math.round(deleted / net)
+            .toString()
+            .padStart(11),
+          c.seconds.toFixed(2).padStart(13),
+          ratio.toFixed(2).padStart(9),
+          String(gaps.length).padStart(8),
+          quantile(gaps, 0.5).toFixed(0).padStart(7),
+          quantile(gaps, 0.99).toFixed(0).padStart(7),
+          (gaps.at(-1) ?? 0).toFixed(0).padStart(7),
+        ].join(' '),
+      );
+    } finally {
+      await workspace.remove();
+      await dropCopy(name);
+    }
+  }
+  console.log(
+    `median net ×(c): ${median(ratios).toFixed(2)} (target >= 0.5); batch times are the gaps between batch_deleted lines`,
+  );
 }
 
 await main();

@@ -93,7 +93,7 @@ export async function withSession<T, P = undefined>(
   requestTimeoutMs(io.env);
   const { config, source } = await loadCliConfig(io, configFile);
   const prepared = prepare ? prepare(config) : (undefined as P);
-  const opened = await openControlStore(config, { env: io.env, fallback: () => embeddedDatabase(io) });
+  const opened = await openWithEmbeddedFallback(io, config);
   try {
     const session: Session = {
       io,
@@ -109,6 +109,28 @@ export async function withSession<T, P = undefined>(
     return await use(session, prepared);
   } finally {
     await opened.close();
+  }
+}
+
+/**
+ * The control store, with the embedded PostgreSQL as the database when none is configured. That
+ * server is then started at once, while the control store's code (both SQL drivers) loads: the
+ * two overlapped save a CLI run most of the start's wait. Only after the config and the flags
+ * were found valid, so bad input still starts nothing.
+ */
+async function openWithEmbeddedFallback(io: CliIO, config: RetentionConfig) {
+  const early = !config.control && !io.env.RETENTION_DATABASE_URL ? embeddedDatabase(io) : undefined;
+  // Awaited by the fallback below; until then a failed start must not count as unhandled.
+  early?.catch(() => undefined);
+  try {
+    return await openControlStore(config, { env: io.env, fallback: () => early ?? embeddedDatabase(io) });
+  } catch (error) {
+    // The opener may have failed before taking the server (its code did not load): let it go (idempotent).
+    await early?.then(
+      (database) => database.release(),
+      () => undefined,
+    );
+    throw error;
   }
 }
 

@@ -85,7 +85,12 @@ const PolicyCommon = {
   schedule: Schedule,
   enabled: z.boolean().default(true),
   budget: Duration.default('10m'),
-  batchSize: z.number().int().positive().max(10_000).default(500),
+  /**
+   * Items per batch. Absent (the default): rows swept in one statement per batch size each
+   * statement by how long the last one took, and every other store takes 500 (engine/batchSize.ts).
+   * Set: that many in every batch, for operators who tuned it.
+   */
+  batchSize: z.number().int().positive().max(10_000).optional(),
   limits: Limits.default({ maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 }),
   sla: Sla.default({ maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 }),
   backup: Backup.optional(),

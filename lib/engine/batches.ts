@@ -3,7 +3,8 @@ import { BestOf } from '../core/heap.ts';
 import type { Store, SweepSession, SweptBatch } from '../core/store.ts';
 import type { Cutoffs, EligibleItem, Hold } from '../core/types.ts';
 import { type PageSelection, selectPage } from '../policy/plan.ts';
-import type { Fence } from './fence.ts';
+import type { BatchSizing } from './batchSize.ts';
+import type { Fence, MonotonicClock } from './fence.ts';
 
 /**
  * Where a run's batches come from. Each step is one store round trip: a scanned page (with what
@@ -99,20 +100,25 @@ export async function* pagedSteps(input: StepSourceInput): AsyncGenerator<Step> 
 /**
  * Live runs of stores that delete a batch in one statement (select, lock, delete, audit): each
  * step IS the deletion, so the lease is checked before the statement, not after the step.
+ * `sizing` says how many rows each statement may delete (the policy's `batchSize`, or adaptive:
+ * batchSize.ts) and learns from how long each took; the run's allowance caps every statement.
  */
 export async function* sweptSteps(input: {
   session: SweepSession;
   detail: 'rows' | 'summary';
-  batchSize: number;
+  sizing: BatchSizing;
   cursor?: string;
   fence: Fence;
   /** The store's wait between batches (`Store.pacingMs`), before the lease check. */
   pacingMs: number;
   allowance: () => number;
+  /** Times the statements (performance.now() unless a test says otherwise). */
+  now?: MonotonicClock;
 }): AsyncGenerator<Step> {
+  const now = input.now ?? (() => performance.now());
   let cursor = input.cursor;
   for (let first = true; ; first = false) {
-    const limit = Math.min(input.batchSize, input.allowance());
+    const limit = Math.min(input.sizing.next(), input.allowance());
     if (limit <= 0) return;
     if (!first && input.pacingMs > 0) {
       // After a pause, a round trip: the checkpoint written before it is no longer fresh.
@@ -122,11 +128,13 @@ export async function* sweptSteps(input: {
       // The previous step's checkpoint (a fenced write, just before this) counts as the check.
       await input.fence.checkBeforeNext();
     }
+    const started = now();
     const batch = await input.session.next({
       ...(cursor !== undefined ? { cursor } : {}),
       limit,
       detail: input.detail,
     });
+    input.sizing.record({ asked: limit, deleted: batch.deleted, elapsedMs: now() - started });
     yield {
       ...emptyStep(),
       scanned: batch.deleted,

@@ -4,6 +4,7 @@ import type { CompressOutcome, StoreCompression } from '../core/store.ts';
 import type { EligibleItem, Hold } from '../core/types.ts';
 import { describeCause, InterruptedError } from '../errors.ts';
 import { type CompressPlan, compressPlan, selectForCompression } from '../policy/compress.ts';
+import { pageSize } from './batchSize.ts';
 import type { Fence } from './fence.ts';
 import { type ActiveRun, auditIntent } from './start.ts';
 import type { SweepEnd } from './sweep.ts';
@@ -44,7 +45,7 @@ export async function compressPass(run: ActiveRun, holds: Hold[], fence: Fence |
     const started = deps.clock.now().getTime();
     const page = await deps.store.scan({
       cutoffs: run.cutoffs,
-      limit: policy.batchSize,
+      limit: pageSize(policy),
       ...(cursor ? { cursor } : {}),
     });
     const batch = selectForCompression(page.items, run.cutoffs, plan, holds).slice(0, allowance);

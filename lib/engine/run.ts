@@ -7,6 +7,7 @@ import { describeCause, LeaseLostError, LIMIT_ADVICE, type RetentionError } from
 import { checkLimits } from '../policy/limits.ts';
 import { loadStreaks } from './attention.ts';
 import { deleteBatchSize, oldestFirstSteps, pagedSteps, type Step, sweptSteps } from './batches.ts';
+import { batchSizing, pageSize } from './batchSize.ts';
 import { compressPass } from './compress.ts';
 import { Fence } from './fence.ts';
 import { failRun, finishRun, stopRun } from './finish.ts';
@@ -175,7 +176,7 @@ function stepsFor(run: ActiveRun, start: SweepStart, allowance: () => number): A
   const { policy, options, deps, cutoffs } = run;
   const { holds, fence, retained } = start;
   const cursor = start.checkpoint?.cursor;
-  const input = { store: deps.store, cutoffs, holds, batchSize: deleteBatchSize(policy.batchSize, deps.store) };
+  const input = { store: deps.store, cutoffs, holds, batchSize: deleteBatchSize(pageSize(policy), deps.store) };
   const cap = run.deleteCap ?? Number.POSITIVE_INFINITY;
   if (retained) return retainedSteps(retained, input.batchSize, run.oldestFirst ? cap : undefined);
   if (run.oldestFirst) return oldestFirstSteps(input, cap);
@@ -190,7 +191,7 @@ function stepsFor(run: ActiveRun, start: SweepStart, allowance: () => number): A
   return sweptSteps({
     session,
     detail,
-    batchSize: policy.batchSize,
+    sizing: batchSizing(policy.batchSize),
     ...resume,
     fence,
     pacingMs: deps.store.pacingMs ?? 0,

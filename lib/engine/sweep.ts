@@ -10,6 +10,7 @@ import {
   UnauditedDeletionError,
 } from '../errors.ts';
 import { batchesInFlight, type Step } from './batches.ts';
+import { pageSize } from './batchSize.ts';
 import type { Fence } from './fence.ts';
 import { InOrder } from './pipeline.ts';
 import { type ActiveRun, auditIntent } from './start.ts';
@@ -43,7 +44,7 @@ export class Sweep {
     const { options, policy } = run;
     this.remaining = run.deleteCap ?? Number.POSITIVE_INFINITY;
     this.allowance = options.force || options.dryRun ? Number.POSITIVE_INFINITY : policy.limits.maxDeletesPerRun;
-    this.inFlight = options.dryRun ? 1 : batchesInFlight(policy.batchSize, run.deps.store);
+    this.inFlight = options.dryRun ? 1 : batchesInFlight(pageSize(policy), run.deps.store);
   }
 
   /**

@@ -238,7 +238,6 @@ describe('rows policy', () => {
         table: 'public.documents',
         timestamp: 'created_at',
         audit: true,
-        batchSize: 500,
         store: { kind: 'postgres' },
       });
 

@@ -28,11 +28,12 @@ describe('config validation', () => {
       name: 'temp-files',
       enabled: true,
       budget: '10m',
-      batchSize: 500,
       limits: { maxDeletesPerRun: 10_000, maxDeleteFraction: 0.5 },
       sla: { maxOverdue: '1d', maxFailureRate: 0.01, warnAt: 0.8 },
       allowShortRetention: false,
     });
+    // No batchSize: batches are sized by how long they take where the store sweeps in one statement.
+    expect(policy).not.toHaveProperty('batchSize');
   });
 
   it('accepts per-purpose retention with a default', () => {

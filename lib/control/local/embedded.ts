@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,8 @@ import {
   serverDirectoryOutsideHome,
 } from './asRoot.ts';
 import { initdb, pgCtl, SUPERUSER, writeDurably } from './cluster.ts';
-import { anyLiveClient, isProcessAlive, registerClient, withProcessLock } from './processCoordination.ts';
+import { postmasterOf, startedOrReady, untilStopped } from './postmaster.ts';
+import { anyLiveClient, registerClient, withProcessLock } from './processCoordination.ts';
 
 /**
  * The embedded default control database: one PostgreSQL server per $RETENTION_HOME, shared by
@@ -150,8 +151,11 @@ async function releaseClient(layout: Layout, client: string, runAs: () => Promis
   await withProcessLock(layout.lock, async () => {
     await rm(client, { force: true });
     if (await anyLiveClient(layout.clients)) return;
-    if ((await postmasterOf(layout)) === null) return;
-    await pgCtl(layout, ['stop', '-w', '-t', '60', '-D', layout.data, '-m', 'fast'], await runAs());
+    const server = await postmasterOf(layout);
+    if (server === null) return;
+    // Not `-w`: pg_ctl looks every 100 ms, and the server is usually gone after a few; every CLI run pays this.
+    await pgCtl(layout, ['stop', '-W', '-D', layout.data, '-m', 'fast'], await runAs());
+    await untilStopped(layout, server.pid);
   });
 }
 
@@ -172,33 +176,6 @@ async function initialiseOnce(layout: Layout, runAs: RunAs, durable: boolean): P
   await writeDurably(layout.initialised, `${new Date().toISOString()}\n`);
 }
 
-/**
- * Reads postmaster.pid (line 1: pid, line 4: port). The file is stale when its process is gone
- * or is not a server of this data directory (the pid was reused): it is then removed so the next
- * start is clean. A live server's file is never removed: two servers on one data directory
- * would corrupt it.
- */
-async function postmasterOf(layout: Layout): Promise<{ pid: number; port: number } | null> {
-  const pidFile = path.join(layout.data, 'postmaster.pid');
-  const lines = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n');
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  if (await isServerOf(pid, layout.data)) return { pid, port };
-  await rm(pidFile, { force: true });
-  return null;
-}
-
-async function isServerOf(pid: number, dataDir: string): Promise<boolean> {
-  if (!isProcessAlive(`${pid}:`)) return false;
-  // A postmaster's working directory is its data directory (it chdir()s there at start).
-  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
-  if (cwd !== null) return cwd === (await realpath(dataDir));
-  // Unreadable (no /proc, or not allowed): when in doubt, it is a live server.
-  const command = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => 'postgres');
-  return command.trim() === 'postgres';
-}
-
 async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Promise<number> {
   for (let attempt = 1; ; attempt += 1) {
     const previous = attempt === 1 ? await previousPort(layout) : undefined;
@@ -211,7 +188,10 @@ async function startServer(layout: Layout, runAs: RunAs, durable: boolean): Prom
     const listen = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
     const serverOptions = `${listen} ${durabilityOptions(durable)}`;
     try {
-      await pgCtl(layout, ['start', '-w', '-t', '60', '-D', layout.data, '-l', layout.log, '-o', serverOptions], runAs);
+      await startedOrReady(
+        layout,
+        pgCtl(layout, ['start', '-w', '-t', '60', '-D', layout.data, '-l', layout.log, '-o', serverOptions], runAs),
+      );
       if (port !== previous) await writeFile(layout.port, `${port}\n`);
       return port;
     } catch (error) {
