@@ -1,10 +1,7 @@
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../lib/core/store.ts';
-import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
-import { createS3Store, type S3StoreConfig, s3ClientFor } from '../../lib/stores/s3/store.ts';
-import { escapeXml, type FaultProxy, parseDeleteObjects, startFaultProxy } from '../support/faultProxy.ts';
-import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { escapeXml, parseDeleteObjects } from '../support/faultProxy.ts';
+import { useProxiedS3 } from '../support/s3.ts';
 import { CONTRACT_NOW, daysAgo, eligibleItems } from './store-contract.ts';
 
 /**
@@ -12,38 +9,7 @@ import { CONTRACT_NOW, daysAgo, eligibleItems } from './store-contract.ts';
  * s3rver has no Object Lock: the fault proxy answers per-key AccessDenied in DeleteObjects and
  * S3's GetObjectLegalHold / GetObjectRetention answers, and the real SDK drives the store.
  */
-let s3: TestS3;
-let client: S3Client;
-let proxy: FaultProxy;
-let bucket: string;
-
-beforeAll(async () => {
-  s3 = await startTestS3();
-  client = s3.client();
-  proxy = await startFaultProxy(s3.endpoint);
-});
-afterAll(async () => {
-  client?.destroy();
-  await proxy?.stop();
-  await s3?.stop();
-});
-beforeEach(async () => {
-  bucket = await s3.createBucket();
-  proxy.reset();
-});
-
-function lockedStore(options: Partial<S3StoreConfig> = {}): Store {
-  const config = S3StoreSchema.parse({
-    kind: 's3',
-    bucket,
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    ...options,
-  });
-  const proxied = s3ClientFor(config, { endpoint: proxy.endpoint, credentials: S3RVER_CREDENTIALS });
-  return createS3Store(config, { client: proxied, sleep: async () => undefined, clock: { now: () => CONTRACT_NOW } });
-}
+const env = useProxiedS3();
 
 const xml = (body: string) => ({
   status: 200,
@@ -72,10 +38,10 @@ type LockAnswers = Record<string, { legalHold: Answer; retention: Answer }>;
 /** Answers the lock GETs; records which key, version and subresource each asked. */
 function answerLocks(answers: LockAnswers): string[] {
   const asked: string[] = [];
-  proxy.route(({ method, url }) => {
+  env.proxy.route(({ method, url }) => {
     const subresource = ['legal-hold', 'retention'].find((name) => url.searchParams.has(name));
     if (method !== 'GET' || !subresource) return undefined;
-    const key = decodeURIComponent(url.pathname.slice(`/${bucket}/`.length));
+    const key = decodeURIComponent(url.pathname.slice(`/${env.bucket}/`.length));
     const version = url.searchParams.get('versionId');
     asked.push(`${subresource} ${key}${version ? `@${version}` : ''}`);
     const answer = answers[key];
@@ -86,7 +52,7 @@ function answerLocks(answers: LockAnswers): string[] {
 }
 
 async function exists(key: string): Promise<boolean> {
-  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+  return env.client.send(new HeadObjectCommand({ Bucket: env.bucket, Key: key })).then(
     () => true,
     () => false,
   );
@@ -135,14 +101,14 @@ describe('S3 Object Lock', () => {
       ],
       ['deletable.pdf', null, 'deleted', ''],
     ];
-    await s3.seed(
-      bucket,
+    await env.s3.seed(
+      env.bucket,
       cases.map(([key]) => ({ key, timestamp: daysAgo(40) })),
     );
-    const store = lockedStore();
+    const store = env.store({}, { clock: { now: () => CONTRACT_NOW } });
     const items = [...(await eligibleItems(store)).values()];
     const denied = cases.filter(([, answers]) => answers !== null).map(([key]) => key);
-    proxy.failKeys(denied, { code: 'AccessDenied', message: 'Access Denied' });
+    env.proxy.failKeys(denied, { code: 'AccessDenied', message: 'Access Denied' });
     const asked = answerLocks(Object.fromEntries(cases.flatMap(([key, answers]) => (answers ? [[key, answers]] : []))));
 
     const outcomes = await store.delete(items);
@@ -155,7 +121,7 @@ describe('S3 Object Lock', () => {
       expect(await exists(key), key).toBe(status !== 'deleted');
     }
     // AccessDenied is not retried, and only refused keys cost lock requests; a legal hold settles it.
-    expect(proxy.requests.filter((request) => request.deleteKeys)).toHaveLength(1);
+    expect(env.proxy.requests.filter((request) => request.deleteKeys)).toHaveLength(1);
     expect(asked.sort()).toEqual(
       [
         ...denied.map((key) => `legal-hold ${key}`),
@@ -167,12 +133,12 @@ describe('S3 Object Lock', () => {
   });
 
   it('a locked noncurrent version holds its key: the lock is asked for that version, the current version stays', async () => {
-    await s3.seed(bucket, [{ key: 'v/old.pdf', timestamp: daysAgo(40) }]);
+    await env.s3.seed(env.bucket, [{ key: 'v/old.pdf', timestamp: daysAgo(40) }]);
     const versions = [
       { id: 'v3', latest: true, at: daysAgo(40) },
       { id: 'v1', latest: false, at: daysAgo(60) },
     ];
-    proxy.route(({ method, url, body }) => {
+    env.proxy.route(({ method, url, body }) => {
       // s3rver has no versions: answer as a versioned bucket with v1 under a legal hold.
       if (method === 'POST' && url.searchParams.has('delete')) {
         const results = parseDeleteObjects(body).map((object) =>
@@ -189,11 +155,11 @@ describe('S3 Object Lock', () => {
           `<Version><Key>v/old.pdf</Key><VersionId>${version.id}</VersionId><IsLatest>${version.latest}</IsLatest><LastModified>${version.at.toISOString()}</LastModified><ETag>"e"</ETag><Size>4</Size></Version>`,
       );
       return xml(
-        `<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name><IsTruncated>false</IsTruncated>${entries.join('')}</ListVersionsResult>`,
+        `<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${env.bucket}</Name><IsTruncated>false</IsTruncated>${entries.join('')}</ListVersionsResult>`,
       );
     });
     const asked = answerLocks({ 'v/old.pdf': { legalHold: legalHold('ON'), retention: NO_LOCK_CONFIGURATION } });
-    const store = lockedStore({ versions: 'all' });
+    const store = env.store({ versions: 'all' }, { clock: { now: () => CONTRACT_NOW } });
 
     const outcomes = await store.delete([...(await eligibleItems(store)).values()]);
 
@@ -201,7 +167,7 @@ describe('S3 Object Lock', () => {
       { key: 'v/old.pdf', status: 'held', error: 'object_lock: legal hold (a noncurrent version)' },
     ]);
     expect(asked).toEqual(['legal-hold v/old.pdf@v1']);
-    expect(proxy.requests.filter((request) => request.deleteKeys).map((request) => request.deleteKeys)).toEqual([
+    expect(env.proxy.requests.filter((request) => request.deleteKeys).map((request) => request.deleteKeys)).toEqual([
       [{ key: 'v/old.pdf', versionId: 'v1' }],
     ]);
   });

@@ -1,15 +1,12 @@
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../lib/core/store.ts';
 import { type RunReport, systemClock } from '../../lib/core/types.ts';
 import { runPolicy } from '../../lib/engine/run.ts';
 import { Logger } from '../../lib/observe/log.ts';
-import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
-import { createS3Store, type S3StoreConfig, s3ClientFor } from '../../lib/stores/s3/store.ts';
 import { FakeControl } from '../support/fakeControl.ts';
 import { policyWith } from '../support/fakeRuns.ts';
-import { type FaultProxy, startFaultProxy } from '../support/faultProxy.ts';
-import { S3RVER_CREDENTIALS, startTestS3, type TestS3 } from '../support/s3.ts';
+import { useProxiedS3 } from '../support/s3.ts';
 import { contractCutoffs, daysAgo, eligibleItems } from './store-contract.ts';
 
 /**
@@ -18,56 +15,25 @@ import { contractCutoffs, daysAgo, eligibleItems } from './store-contract.ts';
  * 1000 keys whatever `batchSize`, and, with `conditionalDelete`, no re-listing before a delete
  * while an object rewritten since the listing is still `kept`.
  */
-let s3: TestS3;
-let client: S3Client;
-let proxy: FaultProxy;
-let bucket: string;
-
-beforeAll(async () => {
-  s3 = await startTestS3();
-  client = s3.client();
-  proxy = await startFaultProxy(s3.endpoint);
-});
-afterAll(async () => {
-  client?.destroy();
-  await proxy?.stop();
-  await s3?.stop();
-});
-beforeEach(async () => {
-  bucket = await s3.createBucket();
-  proxy.reset();
-});
-
-function proxiedStore(options: Partial<S3StoreConfig> = {}): Store {
-  const config = S3StoreSchema.parse({
-    kind: 's3',
-    bucket,
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    ...options,
-  });
-  return createS3Store(config, {
-    client: s3ClientFor(config, { endpoint: proxy.endpoint, credentials: S3RVER_CREDENTIALS }),
-    sleep: async () => undefined,
-  });
-}
+const env = useProxiedS3();
 
 async function run(store: Store, policy = policyWith({ batchSize: 500 })): Promise<RunReport> {
   const log = new Logger({ sink: { write: () => undefined }, level: 'error', clock: systemClock });
   const control = new FakeControl(systemClock);
   const options = { trigger: 'manual' as const, dryRun: false, force: false, list: false };
-  return await runPolicy(policy, options, { control, store, clock: systemClock, log, actor: 'test:s3' });
+  return await runPolicy(policy, options, { control, store, clock: systemClock, log, actor: 'test:env.s3' });
 }
 
-/** ListObjectsV2 requests but the bucket check of open() (MaxKeys 1). */
+/** ListObjectsV2 requests but the env.bucket check of open() (MaxKeys 1). */
 const listings = () =>
-  proxy.requests.filter((request) => request.url.includes('list-type=2') && !/[?&]max-keys=1(&|$)/.test(request.url));
-const deletes = () => proxy.requests.filter((request) => request.deleteKeys);
+  env.proxy.requests.filter(
+    (request) => request.url.includes('list-type=2') && !/[?&]max-keys=1(&|$)/.test(request.url),
+  );
+const deletes = () => env.proxy.requests.filter((request) => request.deleteKeys);
 
-/** 1,200 expired objects and 10 young ones, at the bucket root (s3rver races on emptied directories). */
+/** 1,200 expired objects and 10 young ones, at the env.bucket root (s3rver races on emptied directories). */
 async function seedExpired(): Promise<void> {
-  await s3.seedFiles(bucket, [
+  await env.s3.seedFiles(env.bucket, [
     ...Array.from({ length: 1_200 }, (_, i) => ({ key: `old-${String(i).padStart(5, '0')}`, timestamp: daysAgo(40) })),
     ...Array.from({ length: 10 }, (_, i) => ({ key: `young-${i}`, timestamp: new Date(Date.now() - 3_600_000) })),
   ]);
@@ -76,10 +42,10 @@ async function seedExpired(): Promise<void> {
 describe('S3 runs at the request level', () => {
   it('counts the census from the listing it deletes from: the same census as a separate one', async () => {
     await seedExpired();
-    const census = await proxiedStore().census({ cutoffs: contractCutoffs, holds: [] });
+    const census = await env.store().census({ cutoffs: contractCutoffs, holds: [] });
     expect(census).toMatchObject({ total: 1_210, exact: true });
     // A fraction guard the census trips reports what the census counted.
-    const report = await run(proxiedStore(), policyWith({ batchSize: 500, limits: { maxDeleteFraction: 0.5 } }));
+    const report = await run(env.store(), policyWith({ batchSize: 500, limits: { maxDeleteFraction: 0.5 } }));
     expect(report).toMatchObject({ status: 'aborted_limit', limits: { planned: 1_200, total: census.total } });
   });
 
@@ -90,8 +56,8 @@ describe('S3 runs at the request level', () => {
     'conditionalDelete %s: 1,200 deleted with %i listings (2 for the census) and DeleteObjects of 1000',
     async (conditionalDelete, expectedListings) => {
       await seedExpired();
-      proxy.reset();
-      const report = await run(proxiedStore({ conditionalDelete }));
+      env.proxy.reset();
+      const report = await run(env.store({ conditionalDelete }));
       expect(report).toMatchObject({ status: 'completed', deleted: 1_200, backlog: 0, bytesFreed: 1_200 });
       expect(listings()).toHaveLength(expectedListings);
       expect(
@@ -105,8 +71,8 @@ describe('S3 runs at the request level', () => {
   );
 
   it('with prefix shards, consecutive batches come from different prefixes (one 3,500/s limit each)', async () => {
-    await s3.seedFiles(
-      bucket,
+    await env.s3.seedFiles(
+      env.bucket,
       ['p0-', 'p1-'].flatMap((shard) =>
         Array.from({ length: 1_100 }, (_, i) => ({
           key: `${shard}${String(i).padStart(5, '0')}`,
@@ -114,7 +80,7 @@ describe('S3 runs at the request level', () => {
         })),
       ),
     );
-    const report = await run(proxiedStore({ prefixes: ['p0-', 'p1-'] }));
+    const report = await run(env.store({ prefixes: ['p0-', 'p1-'] }));
     expect(report).toMatchObject({ status: 'completed', deleted: 2_200 });
     const shardsOf = (keys: Array<{ key: string }>) => [...new Set(keys.map((object) => object.key.slice(0, 3)))];
     // The kept listing in turns of 1000 per shard: p0's first 1000, p1's, then the rest of both
@@ -124,19 +90,22 @@ describe('S3 runs at the request level', () => {
   });
 
   it('conditionalDelete: an object rewritten after the listing goes out with the listed ETag, and S3 refusing it keeps it', async () => {
-    await s3.seed(
-      bucket,
+    await env.s3.seed(
+      env.bucket,
       ['a', 'b', 'c'].map((key) => ({ key, timestamp: daysAgo(40), body: `old ${key}` })),
     );
-    const store = proxiedStore({ conditionalDelete: true });
+    const store = env.store({ conditionalDelete: true });
     await store.open();
     const eligible = await eligibleItems(store);
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'b', Body: 'rewritten' }));
-    const now = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b' }));
+    await env.client.send(new PutObjectCommand({ Bucket: env.bucket, Key: 'b', Body: 'rewritten' }));
+    const now = await env.client.send(new HeadObjectCommand({ Bucket: env.bucket, Key: 'b' }));
     expect(now.ETag).not.toBe(eligible.get('b')!.version);
-    proxy.reset();
+    env.proxy.reset();
     // s3rver ignores ETags: answer as AWS does for a changed object (the key is not forwarded).
-    proxy.failKeys(['b'], { code: 'PreconditionFailed', message: 'At least one of the pre-conditions did not hold' });
+    env.proxy.failKeys(['b'], {
+      code: 'PreconditionFailed',
+      message: 'At least one of the pre-conditions did not hold',
+    });
 
     const outcomes = await store.delete([...eligible.values()]);
     expect(outcomes.map((outcome) => [outcome.key, outcome.status]).sort()).toEqual([
@@ -149,7 +118,9 @@ describe('S3 runs at the request level', () => {
       key: 'b',
       etag: eligible.get('b')!.version,
     });
-    expect(await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'b' }))).toMatchObject({ ETag: now.ETag });
+    expect(await env.client.send(new HeadObjectCommand({ Bucket: env.bucket, Key: 'b' }))).toMatchObject({
+      ETag: now.ETag,
+    });
     await store.close();
   });
 });

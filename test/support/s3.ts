@@ -5,8 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { mapConcurrent } from '../../lib/core/async.ts';
+import type { Store } from '../../lib/core/store.ts';
+import { S3StoreSchema } from '../../lib/stores/s3/schema.ts';
+import { createS3Store, type S3StoreConfig, type S3StoreDeps, s3ClientFor } from '../../lib/stores/s3/store.ts';
 import { readPort } from './childServer.ts';
+import { type FaultProxy, startFaultProxy } from './faultProxy.ts';
 
 /**
  * A throwaway s3rver for one test file, in a child process: s3rver makes listing continuation
@@ -122,4 +127,48 @@ export async function startTestS3(): Promise<TestS3> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** s3rver behind the counting fault proxy, for one test file: read its fields inside tests. */
+export interface ProxiedS3 {
+  s3: TestS3;
+  /** Straight to s3rver (seeding, checking), not counted by the proxy. */
+  client: S3Client;
+  proxy: FaultProxy;
+  /** A fresh bucket for each test, with the proxy's counts and routes reset. */
+  bucket: string;
+  /** An S3 store over this test's bucket whose requests go through the proxy (no retry waits). */
+  store(options?: Partial<S3StoreConfig>, deps?: Omit<S3StoreDeps, 'client'>): Store;
+}
+
+export function useProxiedS3(): ProxiedS3 {
+  const env = {
+    store(options: Partial<S3StoreConfig> = {}, deps: Omit<S3StoreDeps, 'client'> = {}): Store {
+      const config = S3StoreSchema.parse({
+        kind: 's3',
+        bucket: env.bucket,
+        region: 'us-east-1',
+        endpoint: env.s3.endpoint,
+        forcePathStyle: true,
+        ...options,
+      });
+      const client = s3ClientFor(config, { endpoint: env.proxy.endpoint, credentials: S3RVER_CREDENTIALS });
+      return createS3Store(config, { client, sleep: async () => undefined, ...deps });
+    },
+  } as ProxiedS3;
+  beforeAll(async () => {
+    env.s3 = await startTestS3();
+    env.client = env.s3.client();
+    env.proxy = await startFaultProxy(env.s3.endpoint);
+  });
+  afterAll(async () => {
+    env.client?.destroy();
+    await env.proxy?.stop();
+    await env.s3?.stop();
+  });
+  beforeEach(async () => {
+    env.bucket = await env.s3.createBucket();
+    env.proxy.reset();
+  });
+  return env;
 }
