@@ -64,6 +64,33 @@ async function deployment(policy: Record<string, unknown> = {}, options: Pick<Fi
   return { fixture, bucket, destination };
 }
 
+type Deployment = Awaited<ReturnType<typeof deployment>>;
+
+/** Seeds `objects` into the deployment's bucket, then writes their inventory (CSV data `files`). */
+async function inventoryOf(
+  { bucket, destination }: Deployment,
+  objects: InventoryObject[],
+  files = 1,
+): Promise<{ bucket: string; key: string }> {
+  await s3.seedFiles(bucket, objects);
+  return writeInventory(client, { source: bucket, destination, prefix: INVENTORY_PREFIX, objects, files });
+}
+
+/** The Distributed Map over `manifest`, each shard invoking the deployment's blobs function. */
+function mapOver(
+  { fixture }: Deployment,
+  manifest: { bucket: string; key: string },
+  shards: { batchSize: number; concurrency: number; retries?: number },
+) {
+  return runDistributedMap({
+    client,
+    manifest,
+    policy: 'docs',
+    ...shards,
+    invoke: (payload) => fixture.handler(payload),
+  });
+}
+
 async function listAll(bucket: string): Promise<Set<string>> {
   const found = new Set<string>();
   let token: string | undefined;
@@ -77,7 +104,8 @@ async function listAll(bucket: string): Promise<Set<string>> {
 
 describe('S3 Inventory shards through the blobs handler', () => {
   it('deletes every expired, unheld, in-scope object exactly once across shards, a retried shard included', async () => {
-    const { fixture, bucket, destination } = await deployment();
+    const deployed = await deployment();
+    const { fixture, bucket } = deployed;
     const old = new Date(Date.now() - 60 * DAY);
     const expired = [...keys('data/old/', 1500), 'data/old/with space.bin', 'data/old/a+b%.bin'];
     const groups = {
@@ -93,28 +121,14 @@ describe('S3 Inventory shards through the blobs handler', () => {
     const objects: InventoryObject[] = Object.values(groups)
       .flat()
       .map((key) => ({ key, timestamp: youngKeys.has(key) ? new Date(Date.now() - DAY) : old }));
-    await s3.seedFiles(bucket, objects);
-    const manifest = await writeInventory(client, {
-      source: bucket,
-      destination,
-      prefix: INVENTORY_PREFIX,
-      objects,
-      files: 3,
-    });
+    const manifest = await inventoryOf(deployed, objects, 3);
     // After the inventory date: rewritten (young now), deleted by someone else, put under a hold.
     await Promise.all(groups.rewritten.map((key) => s3.setLastModified(bucket, key, new Date())));
     await Promise.all(groups.gone.map((key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))));
     const { control } = await fixture.runtime.ready();
     await control.addHold({ policy: 'docs', key: 'data/held/', prefix: true, reason: 'litigation', createdBy: 'test' });
 
-    const map = await runDistributedMap({
-      client,
-      manifest,
-      policy: 'docs',
-      batchSize: 250,
-      concurrency: 4,
-      invoke: (payload) => fixture.handler(payload),
-    });
+    const map = await mapOver(deployed, manifest, { batchSize: 250, concurrency: 4 });
     expect(map.shards.length).toBe(Math.ceil(objects.length / 250));
     expect(map.shards.filter((shard) => shard.error)).toEqual([]);
     // The Task retried after it succeeded (a lost response): the shard's rows are all done already.
@@ -176,53 +190,27 @@ describe('S3 Inventory shards through the blobs handler', () => {
   });
 
   it('judges the safety limits per shard: a shard over maxDeleteFraction deletes nothing and fails the map', async () => {
-    const { fixture, bucket, destination } = await deployment({ limits: { maxDeleteFraction: 0.5 } });
+    const deployed = await deployment({ limits: { maxDeleteFraction: 0.5 } });
+    const { bucket } = deployed;
     const old = new Date(Date.now() - 60 * DAY);
     const objects = keys('data/old/', 40).map((key) => ({ key, timestamp: old }));
-    await s3.seedFiles(bucket, objects);
-    const manifest = await writeInventory(client, {
-      source: bucket,
-      destination,
-      prefix: INVENTORY_PREFIX,
-      objects,
-      files: 1,
-    });
-    const map = await runDistributedMap({
-      client,
-      manifest,
-      policy: 'docs',
-      batchSize: 20,
-      concurrency: 2,
-      invoke: (payload) => fixture.handler(payload),
-    });
+    const manifest = await inventoryOf(deployed, objects);
+    const map = await mapOver(deployed, manifest, { batchSize: 20, concurrency: 2 });
     expect(map.shards.map((shard) => shard.error?.name)).toEqual(['RetentionShardFailed', 'RetentionShardFailed']);
     expect(map.shards[0]!.error!.message).toMatch(/aborted_limit/);
     expect((await listAll(bucket)).size).toBe(40);
   });
 
   it('resumes a shard that ran out of budget from its own checkpoint, each key deleted once', async () => {
-    const { fixture, bucket, destination } = await deployment(
+    const deployed = await deployment(
       { budget: '1s', batchSize: 10 },
       { wrapStore: (store) => delayedDeletes(store, 1_200) },
     );
+    const { fixture, bucket } = deployed;
     const old = new Date(Date.now() - 60 * DAY);
     const objects = keys('data/old/', 30).map((key) => ({ key, timestamp: old }));
-    await s3.seedFiles(bucket, objects);
-    const manifest = await writeInventory(client, {
-      source: bucket,
-      destination,
-      prefix: INVENTORY_PREFIX,
-      objects,
-      files: 1,
-    });
-    const map = await runDistributedMap({
-      client,
-      manifest,
-      policy: 'docs',
-      batchSize: 30,
-      concurrency: 1,
-      invoke: (payload) => fixture.handler(payload),
-    });
+    const manifest = await inventoryOf(deployed, objects);
+    const map = await mapOver(deployed, manifest, { batchSize: 30, concurrency: 1 });
     const [shard] = map.shards;
     expect(shard!.error).toBeUndefined();
     expect(shard!.result).toMatchObject({ status: 'completed' });
@@ -240,7 +228,7 @@ describe('S3 Inventory shards through the blobs handler', () => {
 
   it("stops every shard at the policy's pause, before its next batch", async () => {
     let pauseAfterFirstDelete: (() => Promise<void>) | undefined;
-    const { fixture, bucket, destination } = await deployment(
+    const deployed = await deployment(
       { batchSize: 10 },
       {
         wrapStore: (store) =>
@@ -252,26 +240,13 @@ describe('S3 Inventory shards through the blobs handler', () => {
           }),
       },
     );
+    const { fixture, bucket } = deployed;
     const { control } = await fixture.runtime.ready();
     pauseAfterFirstDelete = () => control.pause('docs', 'operator', 'incident');
     const old = new Date(Date.now() - 60 * DAY);
     const objects = keys('data/old/', 40).map((key) => ({ key, timestamp: old }));
-    await s3.seedFiles(bucket, objects);
-    const manifest = await writeInventory(client, {
-      source: bucket,
-      destination,
-      prefix: INVENTORY_PREFIX,
-      objects,
-      files: 1,
-    });
-    const map = await runDistributedMap({
-      client,
-      manifest,
-      policy: 'docs',
-      batchSize: 40,
-      concurrency: 1,
-      invoke: (payload) => fixture.handler(payload),
-    });
+    const manifest = await inventoryOf(deployed, objects);
+    const map = await mapOver(deployed, manifest, { batchSize: 40, concurrency: 1 });
     expect(map.shards[0]!.error).toMatchObject({
       name: 'RetentionShardFailed',
       message: expect.stringMatching(/paused/),
@@ -279,29 +254,14 @@ describe('S3 Inventory shards through the blobs handler', () => {
     expect((await listAll(bucket)).size).toBe(30);
   });
   it("waits while a listing run holds the policy's lease: the shard is retried, not run beside it", async () => {
-    const { fixture, bucket, destination } = await deployment();
+    const deployed = await deployment();
+    const { fixture, bucket } = deployed;
     const old = new Date(Date.now() - 60 * DAY);
     const objects = keys('data/old/', 5).map((key) => ({ key, timestamp: old }));
-    await s3.seedFiles(bucket, objects);
-    const manifest = await writeInventory(client, {
-      source: bucket,
-      destination,
-      prefix: INVENTORY_PREFIX,
-      objects,
-      files: 1,
-    });
+    const manifest = await inventoryOf(deployed, objects);
     const { control } = await fixture.runtime.ready();
     const listing = (await control.acquireLease('docs', 'cli:operator', 60_000))!;
-    const run = (retries: number) =>
-      runDistributedMap({
-        client,
-        manifest,
-        policy: 'docs',
-        batchSize: 5,
-        concurrency: 1,
-        retries,
-        invoke: fixture.handler,
-      });
+    const run = (retries: number) => mapOver(deployed, manifest, { batchSize: 5, concurrency: 1, retries });
     const blocked = await run(0);
     expect(blocked.shards[0]!.error).toMatchObject({ name: 'RetentionShardUnfinished', message: /skipped_locked/ });
     expect((await listAll(bucket)).size).toBe(5);

@@ -112,19 +112,24 @@ function fakeSweep(total: number, msPerRow: number) {
 
 const noFence = { check: async () => undefined, checkBeforeNext: async () => undefined } as unknown as Fence;
 
+/** One-statement steps over the fake table, sized adaptively, without a lease or pacing. */
+function adaptiveSteps(store: ReturnType<typeof fakeSweep>, allowance: () => number) {
+  return sweptSteps({
+    session: store.session,
+    detail: 'summary',
+    sizing: new AdaptiveBatchSize(),
+    fence: noFence,
+    pacingMs: 0,
+    allowance,
+    now: store.now,
+  });
+}
+
 describe('sweptSteps with adaptive sizing', () => {
   it('asks for larger statements as they stay fast, and deletes everything due', async () => {
     const store = fakeSweep(100_000, 0.002);
     let deleted = 0;
-    const steps = sweptSteps({
-      session: store.session,
-      detail: 'summary',
-      sizing: new AdaptiveBatchSize(),
-      fence: noFence,
-      pacingMs: 0,
-      allowance: () => Number.POSITIVE_INFINITY,
-      now: store.now,
-    });
+    const steps = adaptiveSteps(store, () => Number.POSITIVE_INFINITY);
     for await (const step of steps) deleted += step.swept!.deleted;
     expect(deleted).toBe(100_000);
     expect(store.asked.slice(0, 7)).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 25_000]);
@@ -134,15 +139,7 @@ describe('sweptSteps with adaptive sizing', () => {
   it('never asks past the allowance (--limit, maxDeletesPerRun) however large the size has grown', async () => {
     const store = fakeSweep(100_000, 0.001);
     let allowance = 20_000;
-    const steps = sweptSteps({
-      session: store.session,
-      detail: 'summary',
-      sizing: new AdaptiveBatchSize(),
-      fence: noFence,
-      pacingMs: 0,
-      allowance: () => allowance,
-      now: store.now,
-    });
+    const steps = adaptiveSteps(store, () => allowance);
     for await (const step of steps) allowance -= step.swept!.deleted;
     expect(store.asked).toEqual([500, 1_000, 2_000, 4_000, 8_000, 4_500]);
     expect(100_000 - store.left()).toBe(20_000);
