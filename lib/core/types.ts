@@ -27,11 +27,6 @@ export interface Item {
    * the file is deleted with the item, so a hold on either key holds both (invariant 9).
    */
   linkedKey?: string;
-  /**
-   * The listed state of the item, for stores that can make the deletion conditional on it (S3
-   * with `conditionalDelete`: the ETag; the store refuses the deletion if the item changed since).
-   */
-  version?: string;
 }
 
 /** One per-purpose rule with its cutoff fixed at run start. */

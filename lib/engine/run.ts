@@ -158,6 +158,10 @@ async function sweepExpired(run: ActiveRun, start: SweepStart): Promise<SweepOut
   const { holds, fence, checkpoint } = start;
   const { log } = run;
   const sweep = new Sweep(run, fence);
+  // A pass from a kept listing writes no checkpoint until it ends: one saved before (ignored by
+  // --from-start) would make the next run skip what this one does not reach.
+  if (start.retained && fence && run.options.fromStart && !run.oldestFirst && run.options.checkpoint !== false)
+    await run.deps.control.clearCheckpoint(fence.current);
   const steps = stepsFor(run, start, sweep.batchAllowance);
   if (checkpoint) log.info('run_resumed', { cursor: checkpoint.cursor, from_run: checkpoint.runId });
   // Whole partitions would overrun --limit (a progressive rollout): oldest-first runs go row by row.

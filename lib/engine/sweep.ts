@@ -35,6 +35,8 @@ export class Sweep {
   private readonly pipeline = new InOrder<{ step: Step; truncated: boolean; started: number }>();
   /** The first batch (or checkpoint) that threw: later steps are not checkpointed, and the run rethrows it. */
   private failure: { cause: unknown } | undefined;
+  /** A launched batch a signal stopped before its deletion: no later step may be checkpointed past it. */
+  private interrupted = false;
 
   /** `fence`: the run's lease (null for a dry run, which deletes nothing). */
   constructor(
@@ -52,7 +54,9 @@ export class Sweep {
    * none once a signal asked to stop, so a signal takes effect before the next deletion.
    */
   readonly batchAllowance = (): number =>
-    this.run.options.signal?.aborted ? 0 : Math.min(this.remaining, this.allowance);
+    this.run.options.signal?.aborted || this.failure || this.pipeline.failed
+      ? 0
+      : Math.min(this.remaining, this.allowance);
 
   /**
    * Launches a batch per step, up to `inFlight` at once (the next step is scanned while they run),
@@ -111,6 +115,11 @@ export class Sweep {
     for (;;) {
       for (const { value, error } of await this.pipeline.settled(this.failure ? 0 : maxPending)) {
         if (this.failure) continue;
+        if (error && error.cause instanceof InterruptedError && this.run.options.signal?.aborted) {
+          // Stopped by the signal before its deletion, its intents `abandoned`: a stop, not a failure.
+          this.interrupted = true;
+          continue;
+        }
         if (error) {
           this.failure = error;
           continue;
@@ -133,7 +142,10 @@ export class Sweep {
   private async stopAfter(step: Step, truncated: boolean): Promise<SweepEnd | undefined> {
     const { tally, budget, log, options } = this.run;
     const finished = (step.done && !truncated) || this.remaining <= 0;
-    const stopping = options.signal?.aborted || this.allowance <= 0 || !budget.allowsNextBatch();
+    // Over budget stops the launching too: the first batch always runs, but the batches behind it
+    // in flight have no recorded time yet for `allowsNextBatch` to judge them by.
+    const overBudget = !budget.allowsNextBatch() || budget.remainingMs() <= 0;
+    const stopping = options.signal?.aborted || this.allowance <= 0 || overBudget;
     const diskOk = !finished && !stopping && (await this.diskRecovered());
     if (!finished && !stopping && !diskOk) return undefined;
     await this.settle(0);
@@ -178,7 +190,8 @@ export class Sweep {
   private async checkpoint(step: Step, truncated: boolean): Promise<void> {
     const { fence } = this;
     const { control } = this.run.deps;
-    if (!fence || this.run.oldestFirst || this.run.options.checkpoint === false || truncated) return;
+    if (!fence || this.run.oldestFirst || this.run.options.checkpoint === false || truncated || this.interrupted)
+      return;
     if (step.done) await control.clearCheckpoint(fence.current);
     else if (step.cursor !== undefined) {
       const startedAt = fence.timestamp();
@@ -213,8 +226,11 @@ export class Sweep {
       // Room for replicas and other writers between batches, before the lease check, never after.
       if (this.deletedBatches++ > 0 && store.pacingMs) await sleep(store.pacingMs);
       // Right before the destructive call (after the backup, which may take long): a pause, a
-      // takeover or a lease break since the last step stops the run here, nothing deleted.
+      // takeover or a lease break since the last step stops the run here, nothing deleted; so does
+      // a signal that came while this batch, launched before it, waited its turn.
       await fence.check();
+      const { signal } = this.run.options;
+      if (signal?.aborted) throw new InterruptedError(String(signal.reason ?? 'a signal'));
     } catch (error) {
       await settle(
         batch.map((item) => ({

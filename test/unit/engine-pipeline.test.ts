@@ -101,6 +101,50 @@ describe('engine: delete batches in flight', () => {
     },
   );
 
+  it('a signal while launched batches wait for their turn: none of them deletes, their intents are abandoned', async () => {
+    const runs = new FakeRuns({ items: oldItems(12), deletes: THREE_IN_FLIGHT }, policyWith({ batchSize: 2 }));
+    const controller = new AbortController();
+    let opened!: () => void;
+    let launched!: () => void;
+    const gate = new Promise<void>((resolve) => (opened = resolve));
+    const allLaunched = new Promise<void>((resolve) => (launched = resolve));
+    const record = runs.control.recordIntents.bind(runs.control);
+    let batches = 0;
+    // Batches 2 and 3 are launched and wait on their intents; batch 1 deletes once both are waiting.
+    runs.control.recordIntents = async (intents) => {
+      batches += 1;
+      if (batches === 3) launched();
+      if (batches > 1) await gate;
+      await record(intents);
+    };
+    runs.store.beforeDelete = async () => {
+      await allLaunched;
+      controller.abort('SIGTERM');
+      opened();
+    };
+    const report = await runs.run({ signal: controller.signal });
+    expect(report).toMatchObject({ status: 'partial', stopReason: 'signal', deleted: 2 });
+    expect(runs.store.keys()).toHaveLength(10);
+    const records = expectTruthfulRecords(runs);
+    expect(records.filter((record) => record.status === 'abandoned')).toHaveLength(4);
+    expect((await runs.run()).deleted).toBe(10);
+  });
+
+  it('a budget spent before the first batch: that batch runs, no second one is launched beside it', async () => {
+    const runs = new FakeRuns(
+      { items: oldItems(12), deletes: THREE_IN_FLIGHT },
+      policyWith({ batchSize: 2, budget: '1m' }),
+    );
+    const listHolds = runs.control.listHolds.bind(runs.control);
+    runs.control.listHolds = async (policy) => {
+      runs.clock.advance(2 * 60_000);
+      return listHolds(policy);
+    };
+    const report = await runs.run();
+    expect(report).toMatchObject({ status: 'partial', stopReason: 'budget', deleted: 2 });
+    expectTruthfulRecords(runs);
+  });
+
   it('maxDeletesPerRun is never exceeded with batches in flight: the allowance is reserved when a batch launches', async () => {
     const runs = new FakeRuns(
       { items: oldItems(4), deletes: THREE_IN_FLIGHT },

@@ -65,11 +65,12 @@ type ShardCursor = Record<string, string | null>;
  * An S3 bucket (data class `blobs`). Keys are object keys, timestamps LastModified.
  *
  * Invariant 1 at delete time: S3 has no atomic "delete if older than" and a HEAD per object is
- * too costly. With `conditionalDelete` (current versions), each DeleteObjects carries the ETag the
- * scan listed, and S3 itself refuses an object rewritten since (`kept`); nothing is re-listed.
- * Otherwise each batch is re-listed right before DeleteObjects (one ListObjectsV2 per ≤1000
- * contiguous keys): an object rewritten since the scan is `kept`, one already gone is `missing`,
- * and a write landing in the milliseconds between that listing and DeleteObjects is not caught.
+ * too costly, so each batch is re-listed right before DeleteObjects (one ListObjectsV2 per ≤1000
+ * contiguous keys): an object rewritten since the scan is `kept`, one already gone is `missing`.
+ * A write landing in the milliseconds between that listing and DeleteObjects is caught only with
+ * `conditionalDelete` (the re-listed ETag in DeleteObjects). The re-list stays with it: an object
+ * re-uploaded with the same bytes keeps its ETag but restarts its LastModified, and only the
+ * listing sees that (the scan's listing can be a whole run old when the run kept it).
  *
  * Deletions go in batches of 1000 keys (one DeleteObjects each), `deleteConcurrency` of them in
  * flight; the census is a listing, so a run counts it from a scan it keeps (`censusByListing`).
@@ -89,8 +90,6 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
     shardOf: (key) => shards.find((shard) => key.startsWith(shard)),
   };
   const context = (extra: Record<string, unknown> = {}) => ({ store: location, ...extra });
-  /** The ETag the scan listed is what a deletion is conditioned on: no re-listing needed. */
-  const listedETagGuards = config.conditionalDelete && config.versions === 'current';
 
   /** Lists one shard from `token`, at most `quota` keys in as few requests as possible. */
   async function listShard(
@@ -123,12 +122,7 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
       for (const object of response.Contents ?? []) {
         listed += 1;
         if (object.Key !== undefined && inScope(object.Key))
-          items.push({
-            key: object.Key,
-            timestamp: object.LastModified!,
-            size: object.Size ?? 0,
-            ...(listedETagGuards && object.ETag ? { version: object.ETag } : {}),
-          });
+          items.push({ key: object.Key, timestamp: object.LastModified!, size: object.Size ?? 0 });
       }
       next = response.IsTruncated ? response.NextContinuationToken : undefined;
     } while (next !== undefined && listed < quota);
@@ -245,20 +239,16 @@ export function createS3Store(config: S3StoreConfig, deps: S3StoreDeps = {}): St
         });
         return false;
       });
-      // Items listed with their ETag need no re-listing: the conditional DeleteObjects re-checks them.
-      const listed = listedETagGuards ? inStore.filter((item) => item.version !== undefined) : [];
-      const unlisted = listedETagGuards ? inStore.filter((item) => item.version === undefined) : inStore;
       let current: Map<string, CurrentObject>;
       try {
-        current = await locate(unlisted.map((item) => item.key));
+        current = await locate(inStore.map((item) => item.key));
       } catch (error) {
-        deadline.throwIfPassed(`re-checking ${unlisted.length} keys`, error);
+        deadline.throwIfPassed(`re-checking ${inStore.length} keys`, error);
         return [
           ...outcomes,
           ...inStore.map((item) => ({ key: item.key, status: 'failed' as const, error: describeCause(error) })),
         ];
       }
-      for (const item of listed) current.set(item.key, asListed(item));
       const deletable: Array<{ item: EligibleItem; object: CurrentObject }> = [];
       for (const item of inStore) {
         const object = current.get(item.key);
@@ -368,12 +358,6 @@ function byTurns(shardItems: Item[][]): Item[] {
   for (let start = 0; start < longest; start += MAX_OBJECTS_PER_DELETE)
     for (const list of shardItems) items.push(...list.slice(start, start + MAX_OBJECTS_PER_DELETE));
   return items;
-}
-
-/** An object as the scan listed it, its deletion conditioned on the listed ETag (`version`). */
-function asListed(item: EligibleItem): CurrentObject {
-  const current = { key: item.key, ...(item.version !== undefined ? { etag: item.version } : {}) };
-  return { key: item.key, lastModified: item.timestamp, size: item.size ?? 0, current, noncurrent: [] };
 }
 
 /**
